@@ -1,0 +1,297 @@
+//! The typed ticket events: the `type` and `data` members of every envelope.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::time::Timestamp;
+
+/// Version of the `data` shape of every event type; bumped, with an upcaster, when a shape changes.
+pub const EVENT_VERSION: &str = "1.0";
+
+/// A user as an event names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRef {
+    /// The user's id.
+    pub id: Uuid,
+    /// The user's display name when the event was recorded.
+    pub name: String,
+}
+
+/// The requester as `ticket.created` names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequesterRef {
+    /// The requester's id.
+    pub id: Uuid,
+    /// The requester's display name.
+    pub name: String,
+    /// The requester's e-mail address.
+    pub email: String,
+}
+
+/// A comment's author, with the role they acted in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorRef {
+    /// The author's id.
+    pub id: Uuid,
+    /// The author's display name.
+    pub name: String,
+    /// `requester`, `agent` or `admin`.
+    pub role: String,
+}
+
+/// Due times of a ticket's two SLA targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaDue {
+    /// When the first response by someone other than the requester is due.
+    pub first_response_due: Timestamp,
+    /// When the ticket should be closed.
+    pub resolution_due: Timestamp,
+}
+
+/// `ticket.created`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketCreated {
+    /// The short sequential number for humans (`#1042`).
+    pub number: i64,
+    /// The title, trimmed.
+    pub title: String,
+    /// The description.
+    pub description: String,
+    /// The category.
+    pub category: String,
+    /// `low`, `medium`, `high` or `urgent`.
+    pub priority: String,
+    /// `web`, `email`, `chat`, `api` or `phone`.
+    pub channel: String,
+    /// Who the ticket is for.
+    pub requester: RequesterRef,
+    /// The SLA due times, counted from creation.
+    pub sla: SlaDue,
+}
+
+/// `ticket.commented`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketCommented {
+    /// The comment's id.
+    pub comment_id: Uuid,
+    /// Who wrote it.
+    pub author: AuthorRef,
+    /// The text.
+    pub body: String,
+    /// Internal comments are hidden from requesters.
+    pub internal: bool,
+}
+
+/// `ticket.assigned`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketAssigned {
+    /// The new assignee.
+    pub assignee: UserRef,
+    /// The assignee before, if any.
+    pub previous_assignee: Option<UserRef>,
+}
+
+/// One changed field of `ticket.updated`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldChange {
+    /// The value before.
+    pub from: String,
+    /// The value after.
+    pub to: String,
+}
+
+/// The fields `ticket.updated` may change; absent ones did not change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketChanges {
+    /// The title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<FieldChange>,
+    /// The description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<FieldChange>,
+    /// The category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<FieldChange>,
+    /// The priority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<FieldChange>,
+}
+
+impl TicketChanges {
+    /// True when no field changed.
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.description.is_none()
+            && self.category.is_none()
+            && self.priority.is_none()
+    }
+}
+
+/// `ticket.updated`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketUpdated {
+    /// Only the fields that changed.
+    pub changes: TicketChanges,
+    /// The recomputed due times, present when the priority changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<SlaDue>,
+}
+
+/// `ticket.closed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketClosed {
+    /// How it was resolved, if said.
+    pub resolution: Option<String>,
+}
+
+/// `ticket.reopened`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketReopened {
+    /// Why, if said.
+    pub reason: Option<String>,
+}
+
+/// `ticket.rated`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketRated {
+    /// 1 to 5.
+    pub score: u8,
+    /// The requester's words, if any.
+    pub comment: Option<String>,
+    /// The assignee when the ticket was rated.
+    pub assignee: Option<UserRef>,
+}
+
+/// Which SLA target a `ticket.sla_breached` is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaTarget {
+    /// The first response by someone other than the requester.
+    FirstResponse,
+    /// Closing the ticket.
+    Resolution,
+}
+
+/// `ticket.sla_breached`, recorded by the engine itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaBreached {
+    /// The target that was missed.
+    pub target: SlaTarget,
+    /// When it was due.
+    pub due_at: Timestamp,
+}
+
+/// Every event a ticket can record. Serialized adjacently tagged, so that an envelope's
+/// `type` and `data` members are exactly this enum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum TicketEvent {
+    /// A ticket was opened.
+    #[serde(rename = "ticket.created")]
+    Created(TicketCreated),
+    /// Someone commented.
+    #[serde(rename = "ticket.commented")]
+    Commented(TicketCommented),
+    /// The ticket got a (new) assignee.
+    #[serde(rename = "ticket.assigned")]
+    Assigned(TicketAssigned),
+    /// Title, description, category or priority changed.
+    #[serde(rename = "ticket.updated")]
+    Updated(TicketUpdated),
+    /// The ticket was closed.
+    #[serde(rename = "ticket.closed")]
+    Closed(TicketClosed),
+    /// A closed ticket was reopened.
+    #[serde(rename = "ticket.reopened")]
+    Reopened(TicketReopened),
+    /// The requester rated the handling of a closed ticket.
+    #[serde(rename = "ticket.rated")]
+    Rated(TicketRated),
+    /// An SLA target passed unmet.
+    #[serde(rename = "ticket.sla_breached")]
+    SlaBreached(SlaBreached),
+}
+
+impl TicketEvent {
+    /// Every event type, in the order of the enum.
+    pub const TYPES: [&'static str; 8] = [
+        "ticket.created",
+        "ticket.commented",
+        "ticket.assigned",
+        "ticket.updated",
+        "ticket.closed",
+        "ticket.reopened",
+        "ticket.rated",
+        "ticket.sla_breached",
+    ];
+
+    /// The CloudEvents `type`, e.g. `ticket.commented`.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::Created(_) => Self::TYPES[0],
+            Self::Commented(_) => Self::TYPES[1],
+            Self::Assigned(_) => Self::TYPES[2],
+            Self::Updated(_) => Self::TYPES[3],
+            Self::Closed(_) => Self::TYPES[4],
+            Self::Reopened(_) => Self::TYPES[5],
+            Self::Rated(_) => Self::TYPES[6],
+            Self::SlaBreached(_) => Self::TYPES[7],
+        }
+    }
+
+    /// The last part of the NATS subject, e.g. `commented`.
+    pub fn kind(&self) -> &'static str {
+        kind_of(self.event_type())
+    }
+
+    /// The `data` member alone.
+    pub fn data(&self) -> serde_json::Value {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut map)) => {
+                map.remove("data").unwrap_or(serde_json::Value::Null)
+            }
+            // An adjacently tagged enum of structs always serializes to an object.
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    /// Rebuilds an event from its stored `type` and `data`.
+    pub fn from_parts(event_type: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))
+    }
+
+    /// True for a comment hidden from requesters.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Self::Commented(c) if c.internal)
+    }
+}
+
+/// `ticket.commented` → `commented`.
+pub fn kind_of(event_type: &str) -> &str {
+    event_type.strip_prefix("ticket.").unwrap_or(event_type)
+}
+
+#[cfg(feature = "cqrs")]
+impl cqrs_es::DomainEvent for TicketEvent {
+    fn event_type(&self) -> String {
+        TicketEvent::event_type(self).to_string()
+    }
+
+    fn event_version(&self) -> String {
+        EVENT_VERSION.to_string()
+    }
+}

@@ -1,0 +1,196 @@
+//! What callers ask of a ticket. Commands arrive checked (see `values`) and with every outside
+//! fact resolved (users looked up, number taken, clock read), so the aggregate stays pure.
+
+use ticket_nats::events::{RequesterRef, SlaTarget, UserRef};
+use ticket_nats::Timestamp;
+use uuid::Uuid;
+
+use super::values::{Channel, Priority, Role, Title};
+
+/// The user issuing a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// User id (the token's `sub`).
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// E-mail address.
+    pub email: String,
+    /// Role the user acts in.
+    pub role: Role,
+}
+
+/// Every command a ticket accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TicketCommand {
+    /// `POST /tickets`.
+    CreateTicket(CreateTicket),
+    /// `POST /tickets/{id}/comments`.
+    CommentOnTicket(CommentOnTicket),
+    /// `POST /tickets/{id}/assign`.
+    AssignTicket(AssignTicket),
+    /// `PATCH /tickets/{id}`.
+    UpdateTicket(UpdateTicket),
+    /// `POST /tickets/{id}/close`.
+    CloseTicket(CloseTicket),
+    /// `POST /tickets/{id}/reopen`.
+    ReopenTicket(ReopenTicket),
+    /// `POST /tickets/{id}/rating`.
+    RateTicket(RateTicket),
+    /// Issued by the engine's SLA timer, never by a user.
+    RecordSlaBreach(RecordSlaBreach),
+}
+
+/// Opens a ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateTicket {
+    /// The short number taken for it.
+    pub number: i64,
+    /// The checked title.
+    pub title: Title,
+    /// Up to 20,000 characters.
+    pub description: String,
+    /// One of the configured categories.
+    pub category: String,
+    /// Drives the SLA.
+    pub priority: Priority,
+    /// Where it came from.
+    pub channel: Channel,
+    /// Who it is for: the caller, or (agents and admins only) someone else.
+    pub requester: RequesterRef,
+    /// Who asks.
+    pub by: Actor,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Adds a comment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommentOnTicket {
+    /// The new comment's id.
+    pub comment_id: Uuid,
+    /// The checked text.
+    pub body: String,
+    /// Hidden from requesters; agents and admins only.
+    pub internal: bool,
+    /// Who asks.
+    pub by: Actor,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Gives the ticket an assignee (an agent or admin, checked by the caller).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignTicket {
+    /// The new assignee.
+    pub assignee: UserRef,
+    /// Who asks.
+    pub by: Actor,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Changes any of title, description, category and priority; `None` leaves a field alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateTicket {
+    /// New title.
+    pub title: Option<Title>,
+    /// New description.
+    pub description: Option<String>,
+    /// New category.
+    pub category: Option<String>,
+    /// New priority; recomputes the SLA due times from creation.
+    pub priority: Option<Priority>,
+    /// Who asks.
+    pub by: Actor,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Closes the ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloseTicket {
+    /// How it was resolved.
+    pub resolution: Option<String>,
+    /// Who asks.
+    pub by: Actor,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Reopens a closed ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReopenTicket {
+    /// Why.
+    pub reason: Option<String>,
+    /// Who asks.
+    pub by: Actor,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Rates a closed ticket; the requester only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateTicket {
+    /// 1 to 5, checked.
+    pub score: u8,
+    /// Up to 2,000 characters.
+    pub comment: Option<String>,
+    /// Who asks.
+    pub by: Actor,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Records that an SLA target passed unmet, if it did and was not recorded already.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordSlaBreach {
+    /// Which target.
+    pub target: SlaTarget,
+    /// The timer's clock; nothing is recorded before the due time.
+    pub at: Timestamp,
+}
+
+impl TicketCommand {
+    /// The user behind the command; `None` for the engine's own.
+    pub fn actor(&self) -> Option<&Actor> {
+        match self {
+            TicketCommand::CreateTicket(c) => Some(&c.by),
+            TicketCommand::CommentOnTicket(c) => Some(&c.by),
+            TicketCommand::AssignTicket(c) => Some(&c.by),
+            TicketCommand::UpdateTicket(c) => Some(&c.by),
+            TicketCommand::CloseTicket(c) => Some(&c.by),
+            TicketCommand::ReopenTicket(c) => Some(&c.by),
+            TicketCommand::RateTicket(c) => Some(&c.by),
+            TicketCommand::RecordSlaBreach(_) => None,
+        }
+    }
+
+    /// The command's clock reading, which becomes its events' `time`.
+    pub fn at(&self) -> Timestamp {
+        match self {
+            TicketCommand::CreateTicket(c) => c.at,
+            TicketCommand::CommentOnTicket(c) => c.at,
+            TicketCommand::AssignTicket(c) => c.at,
+            TicketCommand::UpdateTicket(c) => c.at,
+            TicketCommand::CloseTicket(c) => c.at,
+            TicketCommand::ReopenTicket(c) => c.at,
+            TicketCommand::RateTicket(c) => c.at,
+            TicketCommand::RecordSlaBreach(c) => c.at,
+        }
+    }
+
+    /// A short name for logs and metrics: `create`, `comment`, …
+    pub fn name(&self) -> &'static str {
+        match self {
+            TicketCommand::CreateTicket(_) => "create",
+            TicketCommand::CommentOnTicket(_) => "comment",
+            TicketCommand::AssignTicket(_) => "assign",
+            TicketCommand::UpdateTicket(_) => "update",
+            TicketCommand::CloseTicket(_) => "close",
+            TicketCommand::ReopenTicket(_) => "reopen",
+            TicketCommand::RateTicket(_) => "rate",
+            TicketCommand::RecordSlaBreach(_) => "sla_breach",
+        }
+    }
+}

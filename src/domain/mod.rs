@@ -1,0 +1,11 @@
+//! The Ticket aggregate and its commands: pure rules, no I/O (neither axum nor sqlx here).
+
+pub mod aggregate;
+pub mod commands;
+pub mod sla;
+pub mod values;
+
+pub use aggregate::{Ticket, TicketError, TicketServices};
+pub use commands::{Actor, TicketCommand};
+pub use sla::SlaPolicy;
+pub use values::{Channel, Priority, Role, Status, Title};

@@ -1,0 +1,133 @@
+//! SLA targets by priority (CONTRACT 1), counted from a ticket's creation.
+
+use chrono::TimeDelta;
+use serde::{Deserialize, Serialize};
+use ticket_nats::events::SlaDue;
+use ticket_nats::Timestamp;
+
+use super::values::Priority;
+
+/// First-response and resolution targets of one priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaTargets {
+    /// Seconds from creation until the first response is due.
+    pub first_response_secs: i64,
+    /// Seconds from creation until resolution is due.
+    pub resolution_secs: i64,
+}
+
+/// The targets of every priority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaPolicy {
+    /// `urgent`.
+    pub urgent: SlaTargets,
+    /// `high`.
+    pub high: SlaTargets,
+    /// `medium`.
+    pub medium: SlaTargets,
+    /// `low`.
+    pub low: SlaTargets,
+}
+
+impl Default for SlaPolicy {
+    /// The contract's defaults: 15 min / 1 h, 1 h / 4 h, 4 h / 24 h, 24 h / 72 h.
+    fn default() -> Self {
+        const H: i64 = 3600;
+        Self {
+            urgent: SlaTargets {
+                first_response_secs: 15 * 60,
+                resolution_secs: H,
+            },
+            high: SlaTargets {
+                first_response_secs: H,
+                resolution_secs: 4 * H,
+            },
+            medium: SlaTargets {
+                first_response_secs: 4 * H,
+                resolution_secs: 24 * H,
+            },
+            low: SlaTargets {
+                first_response_secs: 24 * H,
+                resolution_secs: 72 * H,
+            },
+        }
+    }
+}
+
+impl SlaPolicy {
+    /// The targets of `priority`.
+    pub fn targets(&self, priority: Priority) -> SlaTargets {
+        match priority {
+            Priority::Urgent => self.urgent,
+            Priority::High => self.high,
+            Priority::Medium => self.medium,
+            Priority::Low => self.low,
+        }
+    }
+
+    /// The due times of a ticket of `priority` created at `created_at`.
+    pub fn due(&self, created_at: Timestamp, priority: Priority) -> SlaDue {
+        let t = self.targets(priority);
+        SlaDue {
+            first_response_due: created_at.plus(TimeDelta::seconds(t.first_response_secs)),
+            resolution_due: created_at.plus(TimeDelta::seconds(t.resolution_secs)),
+        }
+    }
+
+    /// Parses `urgent=900/3600,high=3600/14400,…` (seconds, first response / resolution);
+    /// priorities left out keep their defaults.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut policy = Self::default();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, targets) = part
+                .split_once('=')
+                .ok_or_else(|| format!("'{part}' is not priority=first/resolution"))?;
+            let priority: Priority = name.trim().parse()?;
+            let (first, resolution) = targets
+                .split_once('/')
+                .ok_or_else(|| format!("'{targets}' is not first/resolution seconds"))?;
+            let secs = |s: &str| {
+                s.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("'{s}' is not a positive number of seconds"))
+            };
+            let t = SlaTargets {
+                first_response_secs: secs(first)?,
+                resolution_secs: secs(resolution)?,
+            };
+            match priority {
+                Priority::Urgent => policy.urgent = t,
+                Priority::High => policy.high = t,
+                Priority::Medium => policy.medium = t,
+                Priority::Low => policy.low = t,
+            }
+        }
+        Ok(policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_times_follow_the_contract_defaults() {
+        let created: Timestamp = "2026-11-23T10:00:00.000Z".parse().unwrap();
+        let due = SlaPolicy::default().due(created, Priority::Urgent);
+        assert_eq!(due.first_response_due.to_string(), "2026-11-23T10:15:00.000Z");
+        assert_eq!(due.resolution_due.to_string(), "2026-11-23T11:00:00.000Z");
+        let low = SlaPolicy::default().due(created, Priority::Low);
+        assert_eq!(low.resolution_due.to_string(), "2026-11-26T10:00:00.000Z");
+    }
+
+    #[test]
+    fn a_policy_spec_overrides_only_what_it_names() {
+        let policy = SlaPolicy::parse("urgent=2/4").unwrap();
+        assert_eq!(policy.urgent.first_response_secs, 2);
+        assert_eq!(policy.high, SlaPolicy::default().high);
+        assert!(SlaPolicy::parse("urgent=0/4").is_err());
+        assert!(SlaPolicy::parse("soon=1/2").is_err());
+    }
+}
