@@ -1,0 +1,614 @@
+//! Ticket commands (CONTRACT 2.3): parse and check the request, resolve users, run the command.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use ticket_nats::events::{RequesterRef, UserRef};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::body::{Fields, JsonBody};
+use super::error::{ApiError, FieldError, Result};
+use crate::auth::Caller;
+use crate::commands::{now, CommandContext, CommandError, Idempotency, Outcome};
+use crate::domain::commands::{
+    AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, RateTicket, ReopenTicket,
+    UpdateTicket,
+};
+use crate::domain::values::{
+    check_comment_body, check_score, check_text, DESCRIPTION_MAX, NOTE_MAX, RATING_COMMENT_MAX,
+};
+use crate::domain::{Channel, Priority, Role, TicketCommand, TicketError, Title};
+use crate::state::AppState;
+use crate::users;
+
+/// The command routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tickets", post(create_ticket))
+        .route("/tickets/{id}", patch(update_ticket))
+        .route("/tickets/{id}/comments", post(comment_on_ticket))
+        .route("/tickets/{id}/assign", post(assign_ticket))
+        .route("/tickets/{id}/close", post(close_ticket))
+        .route("/tickets/{id}/reopen", post(reopen_ticket))
+        .route("/tickets/{id}/rating", post(rate_ticket))
+}
+
+/// Every successful command's answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CommandResponse {
+    /// The ticket.
+    pub id: Uuid,
+    /// Its short number.
+    pub number: i64,
+    /// Its version after the command (also in `ETag`).
+    pub version: i64,
+}
+
+/// `POST /tickets` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CreateTicketRequest {
+    /// 1–200 characters after trimming.
+    title: String,
+    /// Up to 20,000 characters.
+    description: String,
+    /// One of the configured categories.
+    category: String,
+    /// `low`, `medium`, `high` or `urgent`.
+    priority: String,
+    /// `web`, `email`, `chat`, `api` (default) or `phone`.
+    channel: Option<String>,
+    /// Agents and admins only: open the ticket for this requester.
+    requester_id: Option<Uuid>,
+}
+
+/// `POST /tickets/{id}/comments` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CommentRequest {
+    /// 1–20,000 characters.
+    body: String,
+    /// Hidden from requesters; agents and admins only.
+    internal: Option<bool>,
+}
+
+/// `POST /tickets/{id}/assign` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct AssignRequest {
+    /// An agent or admin.
+    assignee_id: Uuid,
+}
+
+/// `PATCH /tickets/{id}` body: any of the fields.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct UpdateRequest {
+    /// 1–200 characters after trimming.
+    title: Option<String>,
+    /// Up to 20,000 characters.
+    description: Option<String>,
+    /// One of the configured categories.
+    category: Option<String>,
+    /// Recomputes the SLA due times.
+    priority: Option<String>,
+}
+
+/// `POST /tickets/{id}/close` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CloseRequest {
+    /// Up to 5,000 characters.
+    resolution: Option<String>,
+}
+
+/// `POST /tickets/{id}/reopen` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ReopenRequest {
+    /// Up to 5,000 characters.
+    reason: Option<String>,
+}
+
+/// `POST /tickets/{id}/rating` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RatingRequest {
+    /// 1 to 5.
+    score: i64,
+    /// Up to 2,000 characters.
+    comment: Option<String>,
+}
+
+/// Parses a ticket id from a path; anything that is not a UUID names no ticket.
+pub fn ticket_id(raw: &str) -> Result<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::ticket_not_found())
+}
+
+/// Reads `If-Match`, `Idempotency-Key` and `X-Request-Id`.
+fn command_context(
+    headers: &HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    body: &JsonBody,
+) -> Result<CommandContext> {
+    let mut errors = Vec::new();
+    let expected_version = match headers.get(header::IF_MATCH) {
+        None => None,
+        Some(v) => {
+            let parsed = v
+                .to_str()
+                .ok()
+                .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+                .and_then(|s| s.parse::<i64>().ok());
+            if parsed.is_none() {
+                errors.push(FieldError::new("If-Match", "must be a version in quotes, e.g. \"3\""));
+            }
+            parsed
+        }
+    };
+    let idempotency = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => match v.to_str().ok().filter(|k| (1..=255).contains(&k.chars().count())) {
+            Some(key) => {
+                let canonical = serde_json_canonicalizer::to_vec(&body.value).unwrap_or_default();
+                let mut hasher = Sha256::new();
+                hasher.update(method.as_str().as_bytes());
+                hasher.update(b" ");
+                hasher.update(uri.path().as_bytes());
+                hasher.update(b"\n");
+                hasher.update(&canonical);
+                Some(Idempotency {
+                    key: key.to_string(),
+                    digest: hex::encode(hasher.finalize()),
+                })
+            }
+            None => {
+                errors.push(FieldError::new("Idempotency-Key", "must be 1 to 255 visible characters"));
+                None
+            }
+        },
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Unprocessable(errors));
+    }
+    let correlation_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .map(str::to_string)
+        .unwrap_or_else(|| Uuid::now_v7().to_string());
+    Ok(CommandContext {
+        correlation_id,
+        expected_version,
+        idempotency,
+    })
+}
+
+fn respond(outcome: Outcome) -> Response {
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let etag = HeaderValue::from_str(&format!("\"{}\"", outcome.version))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+    let mut response = (
+        status,
+        Json(CommandResponse {
+            id: outcome.ticket_id,
+            number: outcome.number,
+            version: outcome.version,
+        }),
+    )
+        .into_response();
+    response.headers_mut().insert(header::ETAG, etag);
+    if outcome.created {
+        if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tickets/{}", outcome.ticket_id)) {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+    }
+    response
+}
+
+impl From<CommandError> for ApiError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::Rejected(TicketError::NotFound) => ApiError::ticket_not_found(),
+            CommandError::Rejected(TicketError::Forbidden(m)) => ApiError::Forbidden(m),
+            CommandError::Rejected(TicketError::Conflict(m)) => ApiError::Conflict(m),
+            CommandError::VersionMismatch { current } => ApiError::PreconditionFailed {
+                expected: -1,
+                current,
+            },
+            CommandError::IdempotencyMismatch => ApiError::invalid(
+                "Idempotency-Key",
+                "was already used with a different request",
+            ),
+            CommandError::Contention => ApiError::Unavailable {
+                detail: "the ticket is being changed by many writers at once; retry".into(),
+                retry_after_secs: 1,
+            },
+            CommandError::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unreachable");
+                ApiError::Unavailable {
+                    detail: "the database is unreachable; retry shortly".into(),
+                    retry_after_secs: 2,
+                }
+            }
+            CommandError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// Runs a command, answering an earlier identical request's answer when the key was seen.
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    ticket_id: Uuid,
+    command: TicketCommand,
+    ctx: &CommandContext,
+) -> Result<Response> {
+    let outcome = state
+        .commands
+        .execute(ticket_id, command, ctx)
+        .await
+        .map_err(|e| match (e, ctx.expected_version) {
+            (CommandError::VersionMismatch { current }, Some(expected)) => {
+                ApiError::PreconditionFailed { expected, current }
+            }
+            (e, _) => ApiError::from(e),
+        })?;
+    let _ = caller;
+    Ok(respond(outcome))
+}
+
+async fn replay(state: &AppState, caller: &Caller, ctx: &CommandContext) -> Result<Option<Response>> {
+    match &ctx.idempotency {
+        Some(idem) => Ok(state
+            .commands
+            .replayed(caller.id, idem)
+            .await?
+            .map(respond)),
+        None => Ok(None),
+    }
+}
+
+fn refuse_auditor(caller: &Caller) -> Result<()> {
+    if caller.role == Role::Auditor {
+        return Err(ApiError::Forbidden("auditors issue no commands".into()));
+    }
+    Ok(())
+}
+
+fn require_staff(caller: &Caller, what: &str) -> Result<()> {
+    if !caller.role.is_staff() {
+        return Err(ApiError::Forbidden(format!("only agents and admins may {what}")));
+    }
+    Ok(())
+}
+
+fn category(state: &AppState) -> impl Fn(&str) -> std::result::Result<String, String> + '_ {
+    move |c: &str| {
+        if state.settings.categories.iter().any(|known| known == c) {
+            Ok(c.to_string())
+        } else {
+            Err(format!(
+                "category must be one of {}",
+                state.settings.categories.join(", ")
+            ))
+        }
+    }
+}
+
+fn text(max: usize, field: &'static str) -> impl Fn(&String) -> std::result::Result<(), String> {
+    move |v: &String| check_text(field, v, max)
+}
+
+/// Opens a ticket.
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "commands", request_body = CreateTicketRequest,
+    responses((status = 201, body = CommandResponse), (status = 403), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn create_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response> {
+    refuse_auditor(&caller)?;
+    let ctx = command_context(&headers, &method, &uri, &body)?;
+    let mut f = Fields::new(&body)?;
+    let title = f.parsed("title", true, Title::parse);
+    let description = f.string("description", true);
+    let description = f.check("description", description, text(DESCRIPTION_MAX, "description"));
+    let category = f.parsed("category", true, category(&state));
+    let priority = f.parsed("priority", true, |p| p.parse::<Priority>());
+    let channel = f.parsed("channel", false, |c| c.parse::<Channel>());
+    let requester_id = f.uuid("requester_id", false);
+    if requester_id.is_some() && !caller.role.is_staff() {
+        return Err(ApiError::Forbidden(
+            "only agents and admins may open a ticket for someone else".into(),
+        ));
+    }
+    let requester = match requester_id {
+        Some(id) if id != caller.id => match users::find(&state.pool, id).await? {
+            Some(user) if user.role == Role::Requester || user.role.is_staff() => Some(RequesterRef {
+                id: user.id,
+                name: user.name,
+                email: user.email,
+            }),
+            _ => {
+                f.fail("requester_id", "must name a known requester");
+                None
+            }
+        },
+        _ => Some(RequesterRef {
+            id: caller.id,
+            name: caller.name.clone(),
+            email: caller.email.clone(),
+        }),
+    };
+    f.finish()?;
+    let (Some(title), Some(description), Some(category), Some(priority), Some(requester)) =
+        (title, description, category, priority, requester)
+    else {
+        return Err(ApiError::Internal(anyhow::anyhow!("checked fields missing")));
+    };
+    if let Some(answer) = replay(&state, &caller, &ctx).await? {
+        return Ok(answer);
+    }
+    let number = state.commands.next_number().await?;
+    let command = TicketCommand::CreateTicket(CreateTicket {
+        number,
+        title,
+        description,
+        category,
+        priority,
+        channel: channel.unwrap_or_default(),
+        requester,
+        by: caller.actor(),
+        at: now(),
+    });
+    run(&state, &caller, Uuid::now_v7(), command, &ctx).await
+}
+
+/// Comments on a ticket.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/comments", tag = "commands", request_body = CommentRequest,
+    params(("id" = Uuid, Path, description = "ticket id")),
+    responses((status = 200, body = CommandResponse), (status = 403), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn comment_on_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response> {
+    refuse_auditor(&caller)?;
+    let id = ticket_id(&id)?;
+    let ctx = command_context(&headers, &method, &uri, &body)?;
+    let mut f = Fields::new(&body)?;
+    let text = f.string("body", true);
+    let text = f.check("body", text, |b| check_comment_body(b));
+    let internal = f.boolean("internal", false).unwrap_or(false);
+    f.finish()?;
+    if internal && !caller.role.is_staff() {
+        return Err(ApiError::Forbidden("only agents and admins may write internal comments".into()));
+    }
+    let Some(text) = text else {
+        return Err(ApiError::Internal(anyhow::anyhow!("checked body missing")));
+    };
+    if let Some(answer) = replay(&state, &caller, &ctx).await? {
+        return Ok(answer);
+    }
+    let command = TicketCommand::CommentOnTicket(CommentOnTicket {
+        comment_id: Uuid::now_v7(),
+        body: text,
+        internal,
+        by: caller.actor(),
+        at: now(),
+    });
+    run(&state, &caller, id, command, &ctx).await
+}
+
+/// Assigns a ticket.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/assign", tag = "commands", request_body = AssignRequest,
+    params(("id" = Uuid, Path, description = "ticket id")),
+    responses((status = 200, body = CommandResponse), (status = 403), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn assign_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response> {
+    require_staff(&caller, "assign tickets")?;
+    let id = ticket_id(&id)?;
+    let ctx = command_context(&headers, &method, &uri, &body)?;
+    let mut f = Fields::new(&body)?;
+    let assignee_id = f.uuid("assignee_id", true);
+    let assignee = match assignee_id {
+        Some(aid) => match users::find(&state.pool, aid).await? {
+            Some(user) if user.role.is_staff() => Some(UserRef {
+                id: user.id,
+                name: user.name,
+            }),
+            _ => {
+                f.fail("assignee_id", "must name a known agent or admin");
+                None
+            }
+        },
+        None => None,
+    };
+    f.finish()?;
+    let Some(assignee) = assignee else {
+        return Err(ApiError::Internal(anyhow::anyhow!("checked assignee missing")));
+    };
+    if let Some(answer) = replay(&state, &caller, &ctx).await? {
+        return Ok(answer);
+    }
+    let command = TicketCommand::AssignTicket(AssignTicket {
+        assignee,
+        by: caller.actor(),
+        at: now(),
+    });
+    run(&state, &caller, id, command, &ctx).await
+}
+
+/// Changes title, description, category or priority.
+#[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "commands", request_body = UpdateRequest,
+    params(("id" = Uuid, Path, description = "ticket id")),
+    responses((status = 200, body = CommandResponse), (status = 403), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn update_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response> {
+    require_staff(&caller, "update tickets")?;
+    let id = ticket_id(&id)?;
+    let ctx = command_context(&headers, &method, &uri, &body)?;
+    let mut f = Fields::new(&body)?;
+    let title = f.parsed("title", false, Title::parse);
+    let description = f.string("description", false);
+    let description = f.check("description", description, text(DESCRIPTION_MAX, "description"));
+    let category = f.parsed("category", false, category(&state));
+    let priority = f.parsed("priority", false, |p| p.parse::<Priority>());
+    f.finish()?;
+    if let Some(answer) = replay(&state, &caller, &ctx).await? {
+        return Ok(answer);
+    }
+    let command = TicketCommand::UpdateTicket(UpdateTicket {
+        title,
+        description,
+        category,
+        priority,
+        by: caller.actor(),
+        at: now(),
+    });
+    run(&state, &caller, id, command, &ctx).await
+}
+
+/// Closes a ticket.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/close", tag = "commands", request_body = CloseRequest,
+    params(("id" = Uuid, Path, description = "ticket id")),
+    responses((status = 200, body = CommandResponse), (status = 403), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn close_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response> {
+    refuse_auditor(&caller)?;
+    let id = ticket_id(&id)?;
+    let ctx = command_context(&headers, &method, &uri, &body)?;
+    let mut f = Fields::new(&body)?;
+    let resolution = f.string("resolution", false);
+    let resolution = f.check("resolution", resolution, text(NOTE_MAX, "resolution"));
+    f.finish()?;
+    if let Some(answer) = replay(&state, &caller, &ctx).await? {
+        return Ok(answer);
+    }
+    let command = TicketCommand::CloseTicket(CloseTicket {
+        resolution,
+        by: caller.actor(),
+        at: now(),
+    });
+    run(&state, &caller, id, command, &ctx).await
+}
+
+/// Reopens a closed ticket.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/reopen", tag = "commands", request_body = ReopenRequest,
+    params(("id" = Uuid, Path, description = "ticket id")),
+    responses((status = 200, body = CommandResponse), (status = 403), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn reopen_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response> {
+    refuse_auditor(&caller)?;
+    let id = ticket_id(&id)?;
+    let ctx = command_context(&headers, &method, &uri, &body)?;
+    let mut f = Fields::new(&body)?;
+    let reason = f.string("reason", false);
+    let reason = f.check("reason", reason, text(NOTE_MAX, "reason"));
+    f.finish()?;
+    if let Some(answer) = replay(&state, &caller, &ctx).await? {
+        return Ok(answer);
+    }
+    let command = TicketCommand::ReopenTicket(ReopenTicket {
+        reason,
+        by: caller.actor(),
+        at: now(),
+    });
+    run(&state, &caller, id, command, &ctx).await
+}
+
+/// Rates a closed ticket (its requester only).
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/rating", tag = "commands", request_body = RatingRequest,
+    params(("id" = Uuid, Path, description = "ticket id")),
+    responses((status = 200, body = CommandResponse), (status = 403), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn rate_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response> {
+    refuse_auditor(&caller)?;
+    let id = ticket_id(&id)?;
+    let ctx = command_context(&headers, &method, &uri, &body)?;
+    let mut f = Fields::new(&body)?;
+    let score = f.integer("score", true);
+    let score = score.and_then(|s| match check_score(s) {
+        Ok(s) => Some(s),
+        Err(m) => {
+            f.fail("score", m);
+            None
+        }
+    });
+    let comment = f.string("comment", false);
+    let comment = f.check("comment", comment, text(RATING_COMMENT_MAX, "comment"));
+    f.finish()?;
+    let Some(score) = score else {
+        return Err(ApiError::Internal(anyhow::anyhow!("checked score missing")));
+    };
+    if let Some(answer) = replay(&state, &caller, &ctx).await? {
+        return Ok(answer);
+    }
+    let command = TicketCommand::RateTicket(RateTicket {
+        score,
+        comment,
+        by: caller.actor(),
+        at: now(),
+    });
+    run(&state, &caller, id, command, &ctx).await
+}

@@ -1,0 +1,55 @@
+//! The HTTP API: routes, request parsing, problem documents.
+
+pub mod body;
+pub mod commands;
+pub mod error;
+pub mod health;
+pub mod openapi;
+pub mod ratelimit;
+
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::{ApiError, Result};
+
+use crate::state::AppState;
+
+/// The whole application: `/api/v1` plus the operations endpoints at the root.
+pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let api = Router::new()
+        .merge(commands::router())
+        .layer(axum::middleware::from_fn_with_state(limiter, ratelimit::limit));
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(health::router())
+        .merge(openapi::router())
+        .fallback(|| async { ApiError::NotFound("no such resource".into()) })
+        .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(|_| {
+            use axum::response::IntoResponse;
+            ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// How long a request may take before the client is told to retry.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

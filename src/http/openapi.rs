@@ -1,0 +1,62 @@
+//! The OpenAPI 3.1 document, generated from the handlers, and a browsable UI.
+
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::state::AppState;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ticketd", description = "Event-sourced helpdesk ticket engine"),
+    modifiers(&BearerAuth),
+    paths(
+        super::commands::create_ticket,
+        super::commands::comment_on_ticket,
+        super::commands::assign_ticket,
+        super::commands::update_ticket,
+        super::commands::close_ticket,
+        super::commands::reopen_ticket,
+        super::commands::rate_ticket,
+        super::health::healthz,
+        super::health::readyz,
+        super::health::metrics,
+    ),
+    components(schemas(super::error::Problem, super::error::FieldError))
+)]
+pub struct ApiDoc;
+
+/// `/openapi.json` and `/docs`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(docs))
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}
+
+async fn docs() -> impl IntoResponse {
+    Html(utoipa_scalar::Scalar::new(ApiDoc::openapi()).to_html())
+}

@@ -1,0 +1,25 @@
+//! # ticketd: an event-sourced helpdesk ticket engine
+//!
+//! Commands are decided by the [`domain::Ticket`] aggregate (cqrs-es) and stored as events in
+//! Postgres with a per-ticket hash chain; read models, NATS and WebSockets follow the store.
+//!
+//! # Layout
+//! - [`domain`]: the aggregate, its commands and checked values. Pure: no I/O.
+//! - [`store`]: the event store behind cqrs-es (hash chain, idempotency, aggregate cache).
+//! - [`commands`]: the command service: load, decide, commit, retry on conflict.
+//! - [`auth`]: JWT verification, the `Caller` extractor, token minting.
+//! - [`users`]: the user directory.
+//! - [`http`]: routes, request parsing, problem documents, OpenAPI.
+//! - [`startup`]: building and running the application; [`settings`], [`telemetry`].
+
+pub mod auth;
+pub mod cli;
+pub mod commands;
+pub mod domain;
+pub mod http;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod users;

@@ -1,0 +1,204 @@
+//! The engine's configuration: one typed tree, read once at start-up from the environment (and a
+//! `.env` file, loaded by `main`). `.env.sample` documents every variable again.
+
+use std::net::SocketAddr;
+
+use secrecy::SecretString;
+
+use crate::domain::SlaPolicy;
+
+/// Default ticket categories (CONTRACT 1).
+pub const DEFAULT_CATEGORIES: &str =
+    "hardware,software,network,system,email,printer,telephony,access,backup,onboarding,other";
+
+/// Everything the engine is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`: the Postgres database holding events and read models.
+    pub database_url: String,
+    /// `BIND_ADDR`: where the HTTP API listens (default `127.0.0.1:8080`; port 0 picks one).
+    pub bind_addr: SocketAddr,
+    /// `JWT_*`: how tokens are checked.
+    pub auth: AuthSettings,
+    /// `TICKETD_SOURCE`: the CloudEvents `source` of new events (default `ticketd`).
+    pub source: String,
+    /// `TICKETD_CATEGORIES`: the allowed categories, comma separated.
+    pub categories: Vec<String>,
+    /// `TICKETD_SLA`: SLA targets, e.g. `urgent=900/3600` (seconds; see `SlaPolicy::parse`).
+    pub sla: SlaPolicy,
+    /// `TICKETD_RATE_LIMIT_PER_SECOND` / `_BURST`: per-caller request rate (default 50/s, burst 200).
+    pub rate_limit: RateLimit,
+    /// `NATS_URL`: JetStream for publishing events; absent → nothing is published.
+    pub nats_url: Option<String>,
+    /// `NATS_STREAM`: the stream's name (default `TICKETS`).
+    pub nats_stream: String,
+    /// `NATS_SUBJECT_PREFIX`: the first subject token (default `tickets`).
+    pub nats_subject_prefix: String,
+    /// `ALLOWED_ORIGINS`: origins allowed to open a WebSocket; empty → the server's own origin.
+    pub allowed_origins: Vec<String>,
+    /// `LOG_FORMAT`: `text` (default) or `json`.
+    pub log_format: LogFormat,
+}
+
+/// How tokens are verified.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// `JWT_SECRET`: HS256 secret, used as the raw string (at least 32 bytes).
+    pub secret: Option<SecretString>,
+    /// `JWT_PUBLIC_KEY`: PEM of an RSA (RS256) or Ed25519 (EdDSA) public key.
+    pub public_key: Option<String>,
+    /// `JWKS_URL`: a JWKS document to fetch keys from (cached, refreshed on an unknown `kid`).
+    pub jwks_url: Option<String>,
+    /// `JWT_ISSUER` (default `ticketd`).
+    pub issuer: String,
+    /// `JWT_AUDIENCE` (default `ticketd-api`).
+    pub audience: String,
+    /// Lifetime of tokens the engine mints (login, CLI), in seconds (default one hour).
+    pub token_ttl_secs: i64,
+}
+
+/// Requests per caller.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub per_second: u32,
+    /// Requests allowed at once above the sustained rate.
+    pub burst: u32,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for deployments.
+    Json,
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {name}: {reason}")]
+pub struct SettingsError {
+    name: &'static str,
+    reason: String,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn invalid(name: &'static str, reason: impl ToString) -> SettingsError {
+    SettingsError {
+        name,
+        reason: reason.to_string(),
+    }
+}
+
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+impl Settings {
+    /// Reads the environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let database_url = var("DATABASE_URL")
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/ticketd".into());
+        let bind_addr = var("BIND_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:8080".into())
+            .parse()
+            .map_err(|e| invalid("BIND_ADDR", e))?;
+        let secret = var("JWT_SECRET").map(SecretString::from);
+        if let Some(s) = &secret {
+            use secrecy::ExposeSecret;
+            if s.expose_secret().len() < 32 {
+                return Err(invalid("JWT_SECRET", "must be at least 32 bytes"));
+            }
+        }
+        let auth = AuthSettings {
+            secret,
+            public_key: var("JWT_PUBLIC_KEY"),
+            jwks_url: var("JWKS_URL"),
+            issuer: var("JWT_ISSUER").unwrap_or_else(|| "ticketd".into()),
+            audience: var("JWT_AUDIENCE").unwrap_or_else(|| "ticketd-api".into()),
+            token_ttl_secs: var("JWT_TTL_SECONDS")
+                .map(|v| v.parse().map_err(|e| invalid("JWT_TTL_SECONDS", e)))
+                .transpose()?
+                .unwrap_or(3600),
+        };
+        if auth.secret.is_none() && auth.public_key.is_none() && auth.jwks_url.is_none() {
+            return Err(invalid(
+                "JWT_SECRET",
+                "one of JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL must be set",
+            ));
+        }
+        let categories = list(&var("TICKETD_CATEGORIES").unwrap_or_else(|| DEFAULT_CATEGORIES.into()));
+        if categories.is_empty() {
+            return Err(invalid("TICKETD_CATEGORIES", "no category given"));
+        }
+        let sla = var("TICKETD_SLA")
+            .map(|spec| SlaPolicy::parse(&spec).map_err(|e| invalid("TICKETD_SLA", e)))
+            .transpose()?
+            .unwrap_or_default();
+        let number = |name: &'static str, default: u32| -> Result<u32, SettingsError> {
+            var(name)
+                .map(|v| v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| invalid(name, "must be a positive integer")))
+                .transpose()
+                .map(|v| v.unwrap_or(default))
+        };
+        let rate_limit = RateLimit {
+            per_second: number("TICKETD_RATE_LIMIT_PER_SECOND", 50)?,
+            burst: number("TICKETD_RATE_LIMIT_BURST", 200)?,
+        };
+        let log_format = match var("LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(invalid("LOG_FORMAT", format!("'{other}' is not text or json"))),
+        };
+        Ok(Self {
+            database_url,
+            bind_addr,
+            auth,
+            source: var("TICKETD_SOURCE").unwrap_or_else(|| "ticketd".into()),
+            categories,
+            sla,
+            rate_limit,
+            nats_url: var("NATS_URL"),
+            nats_stream: var("NATS_STREAM").unwrap_or_else(|| "TICKETS".into()),
+            nats_subject_prefix: var("NATS_SUBJECT_PREFIX").unwrap_or_else(|| "tickets".into()),
+            allowed_origins: var("ALLOWED_ORIGINS").map(|v| list(&v)).unwrap_or_default(),
+            log_format,
+        })
+    }
+
+    /// Settings for a test or a tool: everything at its default, HS256 with `secret`.
+    pub fn for_database(database_url: &str, secret: &str) -> Self {
+        Self {
+            database_url: database_url.to_string(),
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            auth: AuthSettings {
+                secret: Some(SecretString::from(secret.to_string())),
+                public_key: None,
+                jwks_url: None,
+                issuer: "ticketd".into(),
+                audience: "ticketd-api".into(),
+                token_ttl_secs: 3600,
+            },
+            source: "ticketd".into(),
+            categories: list(DEFAULT_CATEGORIES),
+            sla: SlaPolicy::default(),
+            rate_limit: RateLimit {
+                per_second: 10_000,
+                burst: 10_000,
+            },
+            nats_url: None,
+            nats_stream: "TICKETS".into(),
+            nats_subject_prefix: "tickets".into(),
+            allowed_origins: Vec::new(),
+            log_format: LogFormat::Text,
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::auth::Authenticator;
+use crate::commands::CommandService;
+use crate::settings::Settings;
+
+/// Shared application state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub pool: PgPool,
+    /// Configuration.
+    pub settings: Arc<Settings>,
+    /// Token verification.
+    pub auth: Arc<Authenticator>,
+    /// The write side.
+    pub commands: Arc<CommandService>,
+}
