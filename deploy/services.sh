@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Make sure the local services ticketd needs are up:
+#   - Postgres on 127.0.0.1:5432, reachable as role `postgres` without a password
+#   - NATS with JetStream on 127.0.0.1:4222
+# and that the Rust toolchain is installed.
+#
+# Installs postgresql / nats-server with apt-get when missing (Debian or Ubuntu, as root).
+# Idempotent: when everything already runs it only prints status. Needs no TTY.
+set -euo pipefail
+
+# shellcheck source=deploy/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# ---------------------------------------------------------------- Rust
+
+ensure_cargo
+ok "cargo: $(cargo --version)"
+
+# ---------------------------------------------------------------- Postgres
+
+start_postgres() {
+  if ! have pg_ctlcluster || ! have pg_lsclusters; then
+    apt_install postgresql
+  fi
+
+  local version
+  version=$(pg_version)
+  if [[ -z $version ]]; then
+    version=$(pg_installed_version)
+    [[ -n $version ]] || die "postgresql is installed but no server version found under /usr/lib/postgresql"
+    info "no Postgres cluster configured; creating cluster $version/$PG_CLUSTER on port $PG_PORT"
+    as_root pg_createcluster --port "$PG_PORT" "$version" "$PG_CLUSTER"
+  fi
+
+  # The package's post-install may already have started it.
+  if pg_ready; then
+    return 0
+  fi
+
+  if pg_lsclusters --no-header "$version" "$PG_CLUSTER" 2>/dev/null | grep -q online; then
+    info "Postgres cluster $version/$PG_CLUSTER is online but not answering on $PG_HOST:$PG_PORT yet"
+  else
+    info "starting Postgres cluster $version/$PG_CLUSTER"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" "$PG_CLUSTER" start ||
+      die "could not start Postgres $version/$PG_CLUSTER; see /var/log/postgresql/postgresql-$version-$PG_CLUSTER.log"
+  fi
+}
+
+# Dev-only: trust local TCP connections when role postgres cannot log in without a password.
+trust_local_tcp() {
+  local version hba
+  version=$(pg_version)
+  hba="/etc/postgresql/$version/$PG_CLUSTER/pg_hba.conf"
+  if [[ -z $version || ! -f $hba ]]; then
+    die "cannot connect as role postgres to $PG_HOST:$PG_PORT without a password, and no Debian pg_hba.conf found to fix it.
+Allow it (e.g. 'host all all 127.0.0.1/32 trust' in pg_hba.conf) or set PGPASSWORD / ~/.pgpass."
+  fi
+
+  cat >&2 <<EOF
+${_c_warn}
+#####################################################################
+#  DEV ONLY: adding 'trust' for TCP connections from 127.0.0.1 and ::1
+#  at the top of $hba
+#  (any local user can then connect to Postgres as any role, without
+#  a password). Do not do this on a shared or production machine.
+#####################################################################
+${_c_off}
+EOF
+  as_root cp -p "$hba" "$hba.ticketd-backup"
+  as_root sed -i '1i # Added by ticketd deploy/services.sh (development only): trust local TCP.\nhost    all    all    127.0.0.1/32    trust\nhost    all    all    ::1/128         trust' "$hba"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" "$PG_CLUSTER" reload
+  sleep 1
+}
+
+if pg_ready; then
+  ok "Postgres: already running on $PG_HOST:$PG_PORT"
+else
+  info "Postgres: nothing answers on $PG_HOST:$PG_PORT"
+  start_postgres
+  wait_until "Postgres: ready on $PG_HOST:$PG_PORT" "$SERVICE_WAIT_SECONDS" pg_ready ||
+    die "Postgres did not become ready within ${SERVICE_WAIT_SECONDS}s (see /var/log/postgresql/)"
+fi
+
+if ! have psql; then
+  apt_install postgresql-client
+fi
+
+if ! pg_can_connect; then
+  trust_local_tcp
+  wait_until "Postgres: role postgres can connect" 10 pg_can_connect ||
+    die "still cannot connect: psql -h $PG_HOST -p $PG_PORT -U postgres -c 'select 1'"
+fi
+ok "Postgres: $(pg_psql -d postgres -Atc 'show server_version')"
+
+# ---------------------------------------------------------------- NATS
+
+start_nats() {
+  local bin
+  bin=$(nats_bin)
+  if [[ -z $bin ]]; then
+    apt_install nats-server
+    bin=$(nats_bin)
+    [[ -n $bin ]] || die "nats-server still not found after installing the package"
+  fi
+  # A service set up by the package may have started it already.
+  if nats_ready; then
+    return 0
+  fi
+
+  as_root mkdir -p "$NATS_STORE_DIR" "$(dirname "$NATS_LOG_FILE")"
+  info "starting $bin with JetStream (store $NATS_STORE_DIR, log $NATS_LOG_FILE)"
+  local args=(-a "$NATS_HOST" -p "$NATS_PORT" -js -sd "$NATS_STORE_DIR" -l "$NATS_LOG_FILE")
+  if have start-stop-daemon; then
+    # The pid file ties --oknodo to our server, not to any nats-server on another port.
+    as_root start-stop-daemon --start --oknodo --background --make-pidfile --pidfile "$NATS_PID_FILE" \
+      --exec "$bin" -- "${args[@]}"
+  else
+    as_root setsid "$bin" "${args[@]}" </dev/null >/dev/null 2>&1 &
+    disown || true
+  fi
+}
+
+if nats_ready; then
+  ok "NATS: already running on $NATS_HOST:$NATS_PORT"
+else
+  info "NATS: nothing answers on $NATS_HOST:$NATS_PORT"
+  start_nats
+  wait_until "NATS: ready on $NATS_HOST:$NATS_PORT" "$SERVICE_WAIT_SECONDS" nats_ready ||
+    die "NATS did not become ready within ${SERVICE_WAIT_SECONDS}s (see $NATS_LOG_FILE)"
+  if have start-stop-daemon; then
+    info "NATS: stop it with: start-stop-daemon --stop --pidfile $NATS_PID_FILE"
+  fi
+fi
+
+nats_info_line=$(nats_info)
+[[ -n $nats_info_line ]] ||
+  die "something answers on $NATS_HOST:$NATS_PORT but sent no NATS INFO line; is it a NATS server?"
+nats_version=$(sed -n 's/.*"version":"\([^"]*\)".*/\1/p' <<<"$nats_info_line")
+if grep -q '"jetstream":true' <<<"$nats_info_line"; then
+  ok "NATS: nats-server ${nats_version:-?} with JetStream"
+else
+  die "the NATS server on $NATS_HOST:$NATS_PORT (version ${nats_version:-unknown}) does not have JetStream enabled.
+Restart it with -js (e.g. nats-server -a $NATS_HOST -p $NATS_PORT -js -sd $NATS_STORE_DIR)."
+fi
