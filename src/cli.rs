@@ -94,7 +94,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::User { command: UserCommand::Add(args) } => {
+        Command::User {
+            command: UserCommand::Add(args),
+        } => {
             let pool = startup::connect(&settings.database_url).await?;
             startup::migrate(&pool).await?;
             crate::users::cli_add(&pool, args).await

@@ -143,7 +143,10 @@ impl CommandService {
         let event_type: String = row.try_get("event_type").map_err(db_error)?;
         Ok(Some(Outcome {
             ticket_id: Uuid::parse_str(&id).map_err(|e| CommandError::Internal(e.into()))?,
-            number: row.try_get::<Option<i64>, _>("number").map_err(db_error)?.unwrap_or(0),
+            number: row
+                .try_get::<Option<i64>, _>("number")
+                .map_err(db_error)?
+                .unwrap_or(0),
             version: row.try_get("sequence").map_err(db_error)?,
             created: event_type == "ticket.created",
             events: 0,
@@ -191,7 +194,9 @@ impl CommandService {
     ) -> Result<Outcome, CommandError> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         ticket_id.hash(&mut hasher);
-        let _guard = self.locks[hasher.finish() as usize % LOCK_STRIPES].lock().await;
+        let _guard = self.locks[hasher.finish() as usize % LOCK_STRIPES]
+            .lock()
+            .await;
 
         let id = ticket_id.to_string();
         let metadata = metadata_for(&command, ctx);

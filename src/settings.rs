@@ -135,7 +135,8 @@ impl Settings {
                 "one of JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL must be set",
             ));
         }
-        let categories = list(&var("TICKETD_CATEGORIES").unwrap_or_else(|| DEFAULT_CATEGORIES.into()));
+        let categories =
+            list(&var("TICKETD_CATEGORIES").unwrap_or_else(|| DEFAULT_CATEGORIES.into()));
         if categories.is_empty() {
             return Err(invalid("TICKETD_CATEGORIES", "no category given"));
         }
@@ -145,7 +146,12 @@ impl Settings {
             .unwrap_or_default();
         let number = |name: &'static str, default: u32| -> Result<u32, SettingsError> {
             var(name)
-                .map(|v| v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| invalid(name, "must be a positive integer")))
+                .map(|v| {
+                    v.parse::<u32>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| invalid(name, "must be a positive integer"))
+                })
                 .transpose()
                 .map(|v| v.unwrap_or(default))
         };
@@ -156,7 +162,12 @@ impl Settings {
         let log_format = match var("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
-            Some(other) => return Err(invalid("LOG_FORMAT", format!("'{other}' is not text or json"))),
+            Some(other) => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("'{other}' is not text or json"),
+                ))
+            }
         };
         Ok(Self {
             database_url,

@@ -124,8 +124,8 @@ impl Envelope {
         };
         value.remove("hash");
         value.remove("position");
-        let canonical = serde_json_canonicalizer::to_vec(&serde_json::Value::Object(value))
-            .unwrap_or_default();
+        let canonical =
+            serde_json_canonicalizer::to_vec(&serde_json::Value::Object(value)).unwrap_or_default();
         hex::encode(Sha256::digest(&canonical))
     }
 
@@ -177,13 +177,18 @@ mod tests {
         );
         let second = Envelope::seal(
             header(&actor, 2),
-            &TicketEvent::Reopened(TicketReopened { reason: Some("again".into()) }),
+            &TicketEvent::Reopened(TicketReopened {
+                reason: Some("again".into()),
+            }),
             &first.hash,
         );
         assert_eq!(first.hash, first.compute_hash());
         assert_eq!(second.prevhash, first.hash);
         assert_eq!(first.id, format!("{}:1", Uuid::nil()));
-        assert_eq!(second.subject_under("tickets"), format!("tickets.v1.{}.reopened", Uuid::nil()));
+        assert_eq!(
+            second.subject_under("tickets"),
+            format!("tickets.v1.{}.reopened", Uuid::nil())
+        );
     }
 
     #[test]
@@ -220,6 +225,9 @@ mod tests {
             GENESIS_HASH,
             Uuid::nil()
         );
-        assert_eq!(envelope.hash, hex::encode(Sha256::digest(canonical.as_bytes())));
+        assert_eq!(
+            envelope.hash,
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        );
     }
 }

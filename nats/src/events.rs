@@ -270,7 +270,10 @@ impl TicketEvent {
     }
 
     /// Rebuilds an event from its stored `type` and `data`.
-    pub fn from_parts(event_type: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
+    pub fn from_parts(
+        event_type: &str,
+        data: serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
         serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))
     }
 

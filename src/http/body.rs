@@ -95,7 +95,9 @@ impl Fields {
 
     /// A string member.
     pub fn string(&mut self, field: &str, required: bool) -> Option<String> {
-        self.typed(field, required, "a string", |v| v.as_str().map(str::to_string))
+        self.typed(field, required, "a string", |v| {
+            v.as_str().map(str::to_string)
+        })
     }
 
     /// A boolean member.
@@ -133,7 +135,12 @@ impl Fields {
     }
 
     /// Checks an already-read value, reporting `field` when `check` fails.
-    pub fn check<T>(&mut self, field: &str, value: Option<T>, check: impl FnOnce(&T) -> Result<(), String>) -> Option<T> {
+    pub fn check<T>(
+        &mut self,
+        field: &str,
+        value: Option<T>,
+        check: impl FnOnce(&T) -> Result<(), String>,
+    ) -> Option<T> {
         let value = value?;
         match check(&value) {
             Ok(()) => Some(value),
@@ -172,7 +179,8 @@ mod tests {
 
     #[test]
     fn every_failing_field_is_listed() {
-        let mut f = Fields::new(&body(serde_json::json!({"a": 1, "b": "x", "extra": true}))).unwrap();
+        let mut f =
+            Fields::new(&body(serde_json::json!({"a": 1, "b": "x", "extra": true}))).unwrap();
         let a = f.string("a", true);
         let b = f.integer("b", true);
         let c = f.string("c", true);

@@ -147,14 +147,21 @@ fn command_context(
                 .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
                 .and_then(|s| s.parse::<i64>().ok());
             if parsed.is_none() {
-                errors.push(FieldError::new("If-Match", "must be a version in quotes, e.g. \"3\""));
+                errors.push(FieldError::new(
+                    "If-Match",
+                    "must be a version in quotes, e.g. \"3\"",
+                ));
             }
             parsed
         }
     };
     let idempotency = match headers.get("idempotency-key") {
         None => None,
-        Some(v) => match v.to_str().ok().filter(|k| (1..=255).contains(&k.chars().count())) {
+        Some(v) => match v
+            .to_str()
+            .ok()
+            .filter(|k| (1..=255).contains(&k.chars().count()))
+        {
             Some(key) => {
                 let canonical = serde_json_canonicalizer::to_vec(&body.value).unwrap_or_default();
                 let mut hasher = Sha256::new();
@@ -169,7 +176,10 @@ fn command_context(
                 })
             }
             None => {
-                errors.push(FieldError::new("Idempotency-Key", "must be 1 to 255 visible characters"));
+                errors.push(FieldError::new(
+                    "Idempotency-Key",
+                    "must be 1 to 255 visible characters",
+                ));
                 None
             }
         },
@@ -209,7 +219,9 @@ fn respond(outcome: Outcome) -> Response {
         .into_response();
     response.headers_mut().insert(header::ETAG, etag);
     if outcome.created {
-        if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tickets/{}", outcome.ticket_id)) {
+        if let Ok(location) =
+            HeaderValue::from_str(&format!("/api/v1/tickets/{}", outcome.ticket_id))
+        {
             response.headers_mut().insert(header::LOCATION, location);
         }
     }
@@ -268,13 +280,13 @@ async fn run(
     Ok(respond(outcome))
 }
 
-async fn replay(state: &AppState, caller: &Caller, ctx: &CommandContext) -> Result<Option<Response>> {
+async fn replay(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &CommandContext,
+) -> Result<Option<Response>> {
     match &ctx.idempotency {
-        Some(idem) => Ok(state
-            .commands
-            .replayed(caller.id, idem)
-            .await?
-            .map(respond)),
+        Some(idem) => Ok(state.commands.replayed(caller.id, idem).await?.map(respond)),
         None => Ok(None),
     }
 }
@@ -288,7 +300,9 @@ fn refuse_auditor(caller: &Caller) -> Result<()> {
 
 fn require_staff(caller: &Caller, what: &str) -> Result<()> {
     if !caller.role.is_staff() {
-        return Err(ApiError::Forbidden(format!("only agents and admins may {what}")));
+        return Err(ApiError::Forbidden(format!(
+            "only agents and admins may {what}"
+        )));
     }
     Ok(())
 }
@@ -327,7 +341,11 @@ pub async fn create_ticket(
     let mut f = Fields::new(&body)?;
     let title = f.parsed("title", true, Title::parse);
     let description = f.string("description", true);
-    let description = f.check("description", description, text(DESCRIPTION_MAX, "description"));
+    let description = f.check(
+        "description",
+        description,
+        text(DESCRIPTION_MAX, "description"),
+    );
     let category = f.parsed("category", true, category(&state));
     let priority = f.parsed("priority", true, |p| p.parse::<Priority>());
     let channel = f.parsed("channel", false, |c| c.parse::<Channel>());
@@ -339,11 +357,13 @@ pub async fn create_ticket(
     }
     let requester = match requester_id {
         Some(id) if id != caller.id => match users::find(&state.pool, id).await? {
-            Some(user) if user.role == Role::Requester || user.role.is_staff() => Some(RequesterRef {
-                id: user.id,
-                name: user.name,
-                email: user.email,
-            }),
+            Some(user) if user.role == Role::Requester || user.role.is_staff() => {
+                Some(RequesterRef {
+                    id: user.id,
+                    name: user.name,
+                    email: user.email,
+                })
+            }
             _ => {
                 f.fail("requester_id", "must name a known requester");
                 None
@@ -359,7 +379,9 @@ pub async fn create_ticket(
     let (Some(title), Some(description), Some(category), Some(priority), Some(requester)) =
         (title, description, category, priority, requester)
     else {
-        return Err(ApiError::Internal(anyhow::anyhow!("checked fields missing")));
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "checked fields missing"
+        )));
     };
     if let Some(answer) = replay(&state, &caller, &ctx).await? {
         return Ok(answer);
@@ -402,7 +424,9 @@ pub async fn comment_on_ticket(
     let internal = f.boolean("internal", false).unwrap_or(false);
     f.finish()?;
     if internal && !caller.role.is_staff() {
-        return Err(ApiError::Forbidden("only agents and admins may write internal comments".into()));
+        return Err(ApiError::Forbidden(
+            "only agents and admins may write internal comments".into(),
+        ));
     }
     let Some(text) = text else {
         return Err(ApiError::Internal(anyhow::anyhow!("checked body missing")));
@@ -454,7 +478,9 @@ pub async fn assign_ticket(
     };
     f.finish()?;
     let Some(assignee) = assignee else {
-        return Err(ApiError::Internal(anyhow::anyhow!("checked assignee missing")));
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "checked assignee missing"
+        )));
     };
     if let Some(answer) = replay(&state, &caller, &ctx).await? {
         return Ok(answer);
@@ -487,7 +513,11 @@ pub async fn update_ticket(
     let mut f = Fields::new(&body)?;
     let title = f.parsed("title", false, Title::parse);
     let description = f.string("description", false);
-    let description = f.check("description", description, text(DESCRIPTION_MAX, "description"));
+    let description = f.check(
+        "description",
+        description,
+        text(DESCRIPTION_MAX, "description"),
+    );
     let category = f.parsed("category", false, category(&state));
     let priority = f.parsed("priority", false, |p| p.parse::<Priority>());
     f.finish()?;

@@ -157,10 +157,7 @@ impl ApiError {
         };
         Problem {
             kind: format!("https://ticketd.dev/problems/{}", self.kind()),
-            title: status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_string(),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
             status: status.as_u16(),
             detail,
             errors: match self {
@@ -177,9 +174,10 @@ impl IntoResponse for ApiError {
             tracing::error!(error = format!("{error:#}"), "request failed");
         }
         let retry_after = match &self {
-            Self::TooManyRequests { retry_after_secs } | Self::Unavailable { retry_after_secs, .. } => {
-                Some(*retry_after_secs)
-            }
+            Self::TooManyRequests { retry_after_secs }
+            | Self::Unavailable {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         };
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();

@@ -26,11 +26,10 @@ pub async fn healthz() -> impl IntoResponse {
 /// 200 when Postgres answers and migrations are applied.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let migrations = sqlx::query_scalar::<_, i64>(
-        "SELECT count(*) FROM _sqlx_migrations WHERE success",
-    )
-    .fetch_one(&state.pool)
-    .await;
+    let migrations =
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&state.pool)
+            .await;
     let expected = sqlx::migrate!("./migrations").iter().count() as i64;
     let (status, postgres, migrated) = match migrations {
         Ok(applied) => (
@@ -58,7 +57,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
 pub async fn metrics() -> impl IntoResponse {
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         crate::startup::metrics_handle().render(),
     )
 }

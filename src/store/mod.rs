@@ -199,7 +199,9 @@ impl TicketStore {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => {
                 if db.constraint() == Some("events_idempotency") {
-                    Err(AggregateError::UnexpectedError(Box::new(IdempotencyKeyTaken)))
+                    Err(AggregateError::UnexpectedError(Box::new(
+                        IdempotencyKeyTaken,
+                    )))
                 } else {
                     Err(AggregateError::AggregateConflict)
                 }
@@ -263,7 +265,14 @@ impl EventStore<Ticket> for TicketStore {
                 let metadata = match event.metadata {
                     serde_json::Value::Object(map) => map
                         .into_iter()
-                        .map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                        .map(|(k, v)| {
+                            (
+                                k,
+                                v.as_str()
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| v.to_string()),
+                            )
+                        })
                         .collect(),
                     _ => HashMap::new(),
                 };
@@ -335,7 +344,10 @@ impl EventStore<Ticket> for TicketStore {
             prevhash = envelope.hash.clone();
             envelopes.push(envelope);
         }
-        if let Err(e) = self.append(&context.aggregate_id, &envelopes, &metadata).await {
+        if let Err(e) = self
+            .append(&context.aggregate_id, &envelopes, &metadata)
+            .await
+        {
             self.evict(&context.aggregate_id);
             return Err(e);
         }
