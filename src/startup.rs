@@ -74,7 +74,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
-        let auth = Authenticator::new(&settings.auth).await?;
+        let auth = Authenticator::new(&settings.auth, pool.clone()).await?;
         let store = TicketStore::new(pool.clone(), settings.source.clone());
         let commands = CommandService::new(
             pool.clone(),

@@ -1,11 +1,13 @@
 //! The HTTP API: routes, request parsing, problem documents.
 
+pub mod auth;
 pub mod body;
 pub mod commands;
 pub mod error;
 pub mod health;
 pub mod openapi;
 pub mod ratelimit;
+pub mod users;
 
 use std::time::Duration;
 
@@ -25,6 +27,8 @@ pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
         .merge(commands::router())
+        .merge(auth::router())
+        .merge(users::router())
         .layer(axum::middleware::from_fn_with_state(limiter, ratelimit::limit));
     Router::new()
         .nest("/api/v1", api)

@@ -38,11 +38,23 @@ impl Modify for BearerAuth {
         super::commands::close_ticket,
         super::commands::reopen_ticket,
         super::commands::rate_ticket,
+        super::auth::login,
+        super::auth::me,
+        super::users::create_user,
+        super::users::list_users,
         super::health::healthz,
         super::health::readyz,
         super::health::metrics,
     ),
-    components(schemas(super::error::Problem, super::error::FieldError))
+    components(schemas(
+        super::error::Problem,
+        super::error::FieldError,
+        super::auth::LoginRequest,
+        super::auth::TokenResponse,
+        super::users::CreateUserRequest,
+        super::users::UserList,
+        crate::users::User,
+    ))
 )]
 pub struct ApiDoc;
 

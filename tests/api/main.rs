@@ -1,4 +1,5 @@
 //! Integration tests through HTTP against real Postgres (and NATS where a test needs it).
 
+mod auth;
 mod commands;
 mod helpers;

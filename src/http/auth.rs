@@ -1,0 +1,97 @@
+//! `POST /auth/login` and `GET /auth/me` (CONTRACT 2.2).
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::body::{Fields, JsonBody};
+use super::error::{ApiError, Result};
+use crate::auth::{password, Caller};
+use crate::state::AppState;
+use crate::users::{self, User};
+
+/// The authentication routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/me", get(me))
+}
+
+/// `POST /auth/login` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct LoginRequest {
+    /// The user's e-mail address (any case).
+    email: String,
+    /// The user's password.
+    password: String,
+}
+
+/// A token for the API.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    /// The JWT to send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: i64,
+}
+
+/// Trades an e-mail and password for a token.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "unknown e-mail or wrong password", body = super::error::Problem),
+        (status = 403, description = "password login is disabled (no JWT_SECRET)", body = super::error::Problem),
+        (status = 422, body = super::error::Problem)))]
+pub async fn login(State(state): State<AppState>, body: JsonBody) -> Result<Json<TokenResponse>> {
+    let mut f = Fields::new(&body)?;
+    let email = f.string("email", true);
+    let password = f.string("password", true);
+    f.finish()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "checked fields missing"
+        )));
+    };
+    if !state.auth.can_mint() {
+        return Err(ApiError::Forbidden(
+            "password login is disabled: this engine has no JWT_SECRET to sign tokens with".into(),
+        ));
+    }
+    let found = users::find_credentials(&state.pool, &email).await?;
+    // Unknown e-mails and users without a password are checked against a dummy hash, so that
+    // the answer and its timing say nothing about which addresses exist.
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, None),
+    };
+    let matches = password::verify(password, hash).await?;
+    let Some(user) = user.filter(|_| matches) else {
+        return Err(ApiError::Unauthorized("invalid e-mail or password".into()));
+    };
+    let expires_in = state.auth.token_ttl_secs();
+    let access_token = state.auth.mint(&user, expires_in)?;
+    tracing::info!(user_id = %user.id, "logged in");
+    Ok(Json(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in,
+    }))
+}
+
+/// The caller, as its token names it.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, body = User), (status = 401, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn me(caller: Caller) -> Json<User> {
+    Json(User {
+        id: caller.id,
+        email: caller.email,
+        name: caller.name,
+        role: caller.role,
+    })
+}

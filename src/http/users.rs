@@ -1,0 +1,150 @@
+//! `POST /users` and `GET /users` (CONTRACT 2.2): the user directory.
+
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::body::{Fields, JsonBody};
+use super::error::{ApiError, Result};
+use crate::auth::Caller;
+use crate::domain::Role;
+use crate::state::AppState;
+use crate::users::{self, CreateUserError, Origin, User};
+
+/// The user routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/users", get(list_users).post(create_user))
+}
+
+/// `POST /users` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CreateUserRequest {
+    /// One `@` with text on both sides, at most 254 characters; unique whatever its case.
+    email: String,
+    /// 1–200 characters after trimming.
+    name: String,
+    /// `requester`, `agent`, `admin` or `auditor`.
+    role: String,
+    /// 8–1024 characters; without it the user can only arrive with a token.
+    password: Option<String>,
+}
+
+/// `GET /users` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    /// The users, by name.
+    pub items: Vec<User>,
+}
+
+/// Adds a user (admins only).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
+    responses(
+        (status = 201, body = User),
+        (status = 403, description = "the caller is not an admin", body = super::error::Problem),
+        (status = 409, description = "a user with this e-mail exists", body = super::error::Problem),
+        (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<User>)> {
+    if caller.role != Role::Admin {
+        return Err(ApiError::Forbidden("only admins may add users".into()));
+    }
+    let mut f = Fields::new(&body)?;
+    let email = f.parsed("email", true, users::check_email);
+    let name = f.parsed("name", true, users::check_name);
+    let role = f.parsed("role", true, |r| r.parse::<Role>());
+    let password = f.string("password", false);
+    let password = f.check("password", password, |p| users::check_password(p));
+    f.finish()?;
+    let (Some(email), Some(name), Some(role)) = (email, name, role) else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "checked fields missing"
+        )));
+    };
+    let user = users::create(
+        &state.pool,
+        &email,
+        &name,
+        role,
+        password.as_deref(),
+        Origin::Api,
+    )
+    .await
+    .map_err(|e| match e {
+        CreateUserError::EmailTaken => ApiError::Conflict("a user with this e-mail exists".into()),
+        CreateUserError::Database(e) => ApiError::from(e),
+        CreateUserError::Hash(e) => ApiError::Internal(e),
+    })?;
+    tracing::info!(user_id = %user.id, role = %user.role, by = %caller.id, "user added");
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// Lists users, optionally of one role (agents, admins and auditors).
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    params(("role" = Option<String>, Query, description = "only users with this role: requester, agent, admin or auditor")),
+    responses(
+        (status = 200, body = UserList),
+        (status = 403, description = "requesters may not list users", body = super::error::Problem),
+        (status = 422, description = "an invalid role", body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Json<UserList>> {
+    if !caller.role.reads_everything() {
+        return Err(ApiError::Forbidden("requesters may not list users".into()));
+    }
+    let role = role_filter(&uri)?;
+    let items = users::list(&state.pool, role).await?;
+    Ok(Json(UserList { items }))
+}
+
+/// The `role` query parameter: absent or empty → every role; anything else must be a role.
+fn role_filter(uri: &Uri) -> Result<Option<Role>> {
+    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map_err(|_| ApiError::invalid("query", "is not a valid query string"))?;
+    match pairs.iter().rev().find(|(k, _)| k == "role") {
+        None => Ok(None),
+        Some((_, v)) if v.is_empty() => Ok(None),
+        Some((_, v)) => v
+            .parse::<Role>()
+            .map(Some)
+            .map_err(|message| ApiError::invalid("role", message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(uri: &str) -> Result<Option<Role>> {
+        role_filter(&uri.parse::<Uri>().unwrap())
+    }
+
+    #[test]
+    fn the_role_filter_is_optional_and_checked() {
+        assert_eq!(filter("/users").unwrap(), None);
+        assert_eq!(filter("/users?role=").unwrap(), None);
+        assert_eq!(filter("/users?role=agent").unwrap(), Some(Role::Agent));
+        assert_eq!(
+            filter("/users?other=1&role=auditor").unwrap(),
+            Some(Role::Auditor)
+        );
+        let Err(ApiError::Unprocessable(errors)) = filter("/users?role=boss") else {
+            panic!("expected a 422");
+        };
+        assert_eq!(errors[0].field, "role");
+        assert!(matches!(
+            filter("/users?role=Agent"),
+            Err(ApiError::Unprocessable(_))
+        ));
+    }
+}
