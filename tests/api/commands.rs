@@ -459,13 +459,8 @@ async fn twenty_concurrent_comments_all_succeed_with_dense_sequences() {
     let app = spawn_app().await;
     let agent = app.user("agent").await;
     let id = app.create_ticket(&agent).await;
-    let sends = (0..20).map(|i| {
-        app.post(
-            &format!("/tickets/{id}/comments"),
-            &agent,
-            json!({"body": format!("c{i}")}),
-        )
-    });
+    let path = format!("/tickets/{id}/comments");
+    let sends = (0..20).map(|i| app.post(&path, &agent, json!({"body": format!("c{i}")})));
     for response in futures::future::join_all(sends).await {
         assert_eq!(response.status(), StatusCode::OK);
     }
