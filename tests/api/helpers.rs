@@ -75,6 +75,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts an engine after `configure` adjusted its settings.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_routed(configure, |url| url.to_string()).await
+}
+
+/// Starts an engine whose own connections go to `route(database_url)` (e.g. through a proxy
+/// a test can cut), while the test's pool connects directly.
+pub async fn spawn_app_routed(
+    configure: impl FnOnce(&mut Settings),
+    route: impl FnOnce(&str) -> String,
+) -> TestApp {
     LazyLock::force(&TRACING);
     let admin = admin_url();
     let db_name = format!("ticketd_test_{}", Uuid::new_v4().simple());
@@ -90,7 +99,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     migrate(&pool).await.expect("migrate");
     let mut settings = Settings::for_database(&database_url, SECRET);
     configure(&mut settings);
-    let app = Application::build_with_pool(settings.clone(), pool.clone())
+    let app_pool = test_pool(&route(&database_url)).await;
+    let app = Application::build_with_pool(settings.clone(), app_pool)
         .await
         .expect("build the application");
     let port = app.port();
@@ -289,3 +299,4 @@ pub fn failing_fields(problem: &Value) -> Vec<String> {
     fields.sort();
     fields
 }
+

@@ -3,3 +3,4 @@
 mod auth;
 mod commands;
 mod helpers;
+mod outage;
