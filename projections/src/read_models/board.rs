@@ -1,0 +1,148 @@
+//! The Kanban board, served from `ticket_view` through its `(status, priority_rank DESC,
+//! created_at, ticket_id)` index: one column per status, urgent first, then oldest first.
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use ticket_nats::Timestamp;
+use uuid::Uuid;
+
+use super::tickets::{push_filters, ListFilter, ListRow, Person, LIST_COLUMNS};
+use super::{snapshot, Viewer};
+
+/// The SLA as a card shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardSla {
+    /// When the resolution is due.
+    pub resolution_due: Timestamp,
+    /// The resolution target was missed.
+    pub resolution_breached: bool,
+}
+
+/// One ticket on the board.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    /// The ticket's id.
+    pub id: Uuid,
+    /// The short number.
+    pub number: i64,
+    /// Title.
+    pub title: String,
+    /// Priority.
+    pub priority: String,
+    /// Category.
+    pub category: String,
+    /// Who the ticket is for.
+    pub requester: Person,
+    /// Who works on it.
+    pub assignee: Option<Person>,
+    /// Time of creation.
+    pub created_at: Timestamp,
+    /// Resolution due time and breach.
+    pub sla: CardSla,
+}
+
+/// One status column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// The status.
+    pub status: String,
+    /// How many tickets the column holds under the filters (not only the cards shown).
+    pub count: i64,
+    /// The first cards, urgent first, then oldest first.
+    pub cards: Vec<Card>,
+}
+
+/// `GET /board`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Board {
+    /// One column per status, in the order asked for.
+    pub columns: Vec<Column>,
+}
+
+/// What the board shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardQuery {
+    /// The columns, in order (every status).
+    pub statuses: Vec<String>,
+    /// Only tickets assigned to this user.
+    pub assignee_id: Option<Uuid>,
+    /// Only tickets of this category.
+    pub category: Option<String>,
+    /// Cards per column at most.
+    pub limit_per_column: i64,
+}
+
+fn push_columns_filters(qb: &mut QueryBuilder<'_, Postgres>, query: &BoardQuery, viewer: Viewer) {
+    let filter = ListFilter {
+        assignee_id: query.assignee_id,
+        categories: query.category.iter().cloned().collect(),
+        ..ListFilter::default()
+    };
+    push_filters(qb, &filter, viewer);
+}
+
+/// The board under `query`'s filters.
+pub async fn board(
+    pool: &PgPool,
+    query: &BoardQuery,
+    viewer: Viewer,
+) -> Result<Board, sqlx::Error> {
+    // Counts and cards from one snapshot, so that a count never disagrees with its cards.
+    let mut tx = snapshot(pool).await?;
+
+    let mut counts = QueryBuilder::new("SELECT v.status, count(*) FROM ticket_view v WHERE true");
+    push_columns_filters(&mut counts, query, viewer);
+    counts.push(" GROUP BY v.status");
+    let counts: Vec<(String, i64)> = counts.build_query_as().fetch_all(&mut *tx).await?;
+
+    // One index range scan per column, each stopping after `limit_per_column` cards.
+    let mut cards = QueryBuilder::new("SELECT c.* FROM UNNEST(");
+    cards
+        .push_bind(query.statuses.clone())
+        .push("::text[]) WITH ORDINALITY AS s(status, ord) CROSS JOIN LATERAL (SELECT ")
+        .push(LIST_COLUMNS)
+        .push(" FROM ticket_view v WHERE v.status = s.status");
+    push_columns_filters(&mut cards, query, viewer);
+    cards
+        .push(" ORDER BY v.priority_rank DESC, v.created_at, v.ticket_id LIMIT ")
+        .push_bind(query.limit_per_column)
+        .push(") c ORDER BY s.ord, c.priority_rank DESC, c.created_at, c.ticket_id");
+    let rows: Vec<ListRow> = cards.build_query_as().fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+
+    let now = Utc::now();
+    let mut columns: Vec<Column> = query
+        .statuses
+        .iter()
+        .map(|status| Column {
+            status: status.clone(),
+            count: counts
+                .iter()
+                .find(|(s, _)| s == status)
+                .map_or(0, |(_, n)| *n),
+            cards: Vec::new(),
+        })
+        .collect();
+    for row in rows {
+        let Some(column) = columns.iter_mut().find(|c| c.status == row.status) else {
+            continue;
+        };
+        let sla = row.sla(now);
+        column.cards.push(Card {
+            requester: row.requester(),
+            assignee: row.assignee(),
+            id: row.ticket_id,
+            number: row.number,
+            title: row.title,
+            priority: row.priority,
+            category: row.category,
+            created_at: row.created_at.into(),
+            sla: CardSla {
+                resolution_due: sla.resolution_due,
+                resolution_breached: sla.resolution_breached,
+            },
+        });
+    }
+    Ok(Board { columns })
+}

@@ -1,0 +1,178 @@
+//! Per-user state: what each user requested or is assigned to, and what they have not read.
+//!
+//! The projection keeps `ticket_activity` (who acted on which ticket, and whether requesters
+//! may see it). `ticket_reads` is user state, written by `POST /tickets/{id}/read`, not a
+//! projection table: a rebuild keeps it.
+//!
+//! The unread rule (CONTRACT 2.5): a ticket is unread for a user when an event by someone else,
+//! that the user may see (requesters never see internal comments), happened after the user last
+//! read it; a ticket never read is unread once someone else acted on it.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::Viewer;
+use crate::runtime::Projection;
+use crate::stored::StoredEvent;
+
+/// The projection's name (its checkpoint key).
+pub const NAME: &str = "ticket_activity";
+
+/// Keeps `ticket_activity`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ActivityProjection;
+
+#[async_trait::async_trait]
+impl Projection for ActivityProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["ticket_activity"]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        batch: &[StoredEvent],
+    ) -> Result<(), sqlx::Error> {
+        let mut tickets = Vec::with_capacity(batch.len());
+        let mut positions = Vec::with_capacity(batch.len());
+        let mut actors: Vec<Option<Uuid>> = Vec::with_capacity(batch.len());
+        let mut internal = Vec::with_capacity(batch.len());
+        for stored in batch {
+            let Ok(ticket) = Uuid::parse_str(&stored.envelope.subject) else {
+                continue;
+            };
+            tickets.push(ticket);
+            positions.push(stored.position);
+            // `system` (the engine's own SLA breaches) is nobody's own action.
+            actors.push(Uuid::parse_str(&stored.envelope.actorid).ok());
+            internal.push(stored.event.is_internal());
+        }
+        if tickets.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO ticket_activity (ticket_id, position, actor_id, internal)
+             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::boolean[])
+             ON CONFLICT (ticket_id, position) DO NOTHING",
+        )
+        .bind(&tickets)
+        .bind(&positions)
+        .bind(&actors)
+        .bind(&internal)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Appends whether ticket `v` is unread for `viewer` (a boolean expression).
+pub(crate) fn push_unread(qb: &mut QueryBuilder<'_, Postgres>, viewer: Viewer) {
+    qb.push(
+        "EXISTS (SELECT 1 FROM ticket_activity a
+                 WHERE a.ticket_id = v.ticket_id
+                   AND a.position > COALESCE((SELECT r.position FROM ticket_reads r
+                                              WHERE r.ticket_id = v.ticket_id AND r.user_id = ",
+    )
+    .push_bind(viewer.user_id)
+    .push("), 0) AND a.actor_id IS DISTINCT FROM ")
+    .push_bind(viewer.user_id);
+    if !viewer.reads_everything {
+        qb.push(" AND NOT a.internal");
+    }
+    qb.push(")");
+}
+
+/// A user's tickets by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    /// Open.
+    pub open: i64,
+    /// In progress.
+    pub in_progress: i64,
+    /// Closed.
+    pub closed: i64,
+}
+
+/// `GET /me`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MySummary {
+    /// Tickets the user requested.
+    pub requested: StatusCounts,
+    /// Tickets assigned to the user.
+    pub assigned: StatusCounts,
+    /// Tickets the user requested or is assigned to that are unread for them.
+    pub unread: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    requested_open: i64,
+    requested_in_progress: i64,
+    requested_closed: i64,
+    assigned_open: i64,
+    assigned_in_progress: i64,
+    assigned_closed: i64,
+    unread: i64,
+}
+
+/// The viewer's counts.
+pub async fn summary(pool: &PgPool, viewer: Viewer) -> Result<MySummary, sqlx::Error> {
+    let me = viewer.user_id;
+    let mut qb = QueryBuilder::new("SELECT ");
+    for (who, column) in [("requested", "requester_id"), ("assigned", "assignee_id")] {
+        for status in ["open", "in_progress", "closed"] {
+            qb.push(format!("count(*) FILTER (WHERE v.{column} = "))
+                .push_bind(me)
+                .push(format!(" AND v.status = '{status}') AS {who}_{status}, "));
+        }
+    }
+    qb.push("count(*) FILTER (WHERE ");
+    push_unread(&mut qb, viewer);
+    qb.push(") AS unread FROM ticket_view v WHERE v.requester_id = ")
+        .push_bind(me)
+        .push(" OR v.assignee_id = ")
+        .push_bind(me);
+    let row: SummaryRow = qb.build_query_as().fetch_one(pool).await?;
+    Ok(MySummary {
+        requested: StatusCounts {
+            open: row.requested_open,
+            in_progress: row.requested_in_progress,
+            closed: row.requested_closed,
+        },
+        assigned: StatusCounts {
+            open: row.assigned_open,
+            in_progress: row.assigned_in_progress,
+            closed: row.assigned_closed,
+        },
+        unread: row.unread,
+    })
+}
+
+/// Marks a ticket read by the viewer up to the latest event the ticket view has applied.
+/// `false` when the ticket does not exist or is not the viewer's to read.
+pub async fn mark_read(
+    pool: &PgPool,
+    ticket_id: Uuid,
+    viewer: Viewer,
+) -> Result<bool, sqlx::Error> {
+    let marked = sqlx::query(
+        "INSERT INTO ticket_reads (user_id, ticket_id, position, read_at)
+         SELECT $1, v.ticket_id, v.last_position, now()
+         FROM ticket_view v
+         WHERE v.ticket_id = $2 AND ($3 OR v.requester_id = $1)
+         ON CONFLICT (user_id, ticket_id) DO UPDATE
+             SET position = GREATEST(ticket_reads.position, EXCLUDED.position),
+                 read_at = EXCLUDED.read_at",
+    )
+    .bind(viewer.user_id)
+    .bind(ticket_id)
+    .bind(viewer.reads_everything)
+    .execute(pool)
+    .await?;
+    Ok(marked.rows_affected() > 0)
+}
