@@ -10,6 +10,7 @@
 //! - [`auth`]: JWT verification, the `Caller` extractor, token minting.
 //! - [`users`]: the user directory.
 //! - [`http`]: routes, request parsing, problem documents, OpenAPI.
+//! - [`views`]: point-in-time ticket views, folded from stored events.
 //! - [`startup`]: building and running the application; [`settings`], [`telemetry`].
 
 pub mod auth;
@@ -23,3 +24,4 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod users;
+pub mod views;

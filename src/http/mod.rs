@@ -6,6 +6,7 @@ pub mod commands;
 pub mod error;
 pub mod health;
 pub mod openapi;
+pub mod queries;
 pub mod ratelimit;
 pub mod users;
 
@@ -27,6 +28,7 @@ pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
         .merge(commands::router())
+        .merge(queries::router())
         .merge(auth::router())
         .merge(users::router())
         .layer(axum::middleware::from_fn_with_state(limiter, ratelimit::limit));

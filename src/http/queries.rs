@@ -1,0 +1,674 @@
+//! Queries (CONTRACT 2.5): the read models, with read-your-writes waits (`min_position`,
+//! `min_version`) and the applied position in `X-Projection-Position`.
+//!
+//! Each handler reads its query string field by field, so that a 422 names every invalid or
+//! unknown parameter, then asks its read model in `ticket_projections::read_models`.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use ticket_nats::Timestamp;
+use ticket_projections::read_models::board::{self, BoardQuery};
+use ticket_projections::read_models::stats::{self, StatsQuery};
+use ticket_projections::read_models::tickets::{self, Involvement, ListFilter, ListQuery, Sort};
+use ticket_projections::read_models::{me, Viewer};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::commands::ticket_id;
+use super::error::{ApiError, FieldError, Result};
+use crate::auth::Caller;
+use crate::domain::{Channel, Priority, Status};
+use crate::state::AppState;
+use crate::views;
+
+/// The query routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tickets", get(list_tickets))
+        .route("/tickets/{id}", get(get_ticket))
+        .route("/tickets/{id}/read", post(mark_read))
+        .route("/board", get(get_board))
+        .route("/me", get(get_me))
+        .route("/me/tickets", get(my_tickets))
+        .route("/stats", get(get_stats))
+}
+
+/// How long a query waits for the read models (`min_position`, `min_version`).
+const WAIT: Duration = Duration::from_secs(5);
+/// Longest single wait between two looks at a ticket's version (another instance may move the
+/// read model without this one's runner hearing of it at once).
+const VERSION_POLL: Duration = Duration::from_millis(200);
+/// The answer header naming the position the read models stood at.
+const POSITION_HEADER: &str = "x-projection-position";
+
+/// The read models behind the ticket view, list, board and statistics.
+const TICKET_MODELS: &[&str] = &[tickets::NAME];
+/// The read models behind the per-user queries.
+const USER_MODELS: &[&str] = &[tickets::NAME, me::NAME];
+
+// ---- query strings ------------------------------------------------------------------------
+
+/// A query string read parameter by parameter, collecting every problem before failing.
+struct Params {
+    pairs: Vec<(String, String)>,
+    errors: Vec<FieldError>,
+}
+
+impl Params {
+    /// Reads the query string; every parameter not in `allowed` is an error.
+    fn new(uri: &Uri, allowed: &[&str]) -> Result<Self> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
+            .map_err(|_| ApiError::invalid("query", "is not a valid query string"))?;
+        let mut errors = Vec::new();
+        for (name, _) in &pairs {
+            if !allowed.contains(&name.as_str())
+                && !errors.iter().any(|e: &FieldError| &e.field == name)
+            {
+                errors.push(FieldError::new(name, "is not a known parameter"));
+            }
+        }
+        Ok(Self { pairs, errors })
+    }
+
+    fn fail(&mut self, name: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(name, message));
+    }
+
+    /// A parameter given at most once; empty counts as absent.
+    fn one(&mut self, name: &str) -> Option<String> {
+        let mut values = self
+            .pairs
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.trim().to_string());
+        let first = values.next();
+        if values.next().is_some() {
+            self.fail(name, "must be given at most once");
+            return None;
+        }
+        first.filter(|v| !v.is_empty())
+    }
+
+    /// A parameter parsed by `parse`, whose error message is reported as is.
+    fn parsed<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let text = self.one(name)?;
+        match parse(&text) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.fail(name, message);
+                None
+            }
+        }
+    }
+
+    /// Comma-separated values (the parameter may also repeat), each checked by `check`.
+    fn list(&mut self, name: &str, check: impl Fn(&str) -> Result<(), String>) -> Vec<String> {
+        let values: Vec<String> = self
+            .pairs
+            .iter()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, v)| v.split(','))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
+        let mut ok = Vec::with_capacity(values.len());
+        for value in values {
+            match check(&value) {
+                Ok(()) => ok.push(value),
+                Err(message) => self.fail(name, message),
+            }
+        }
+        ok
+    }
+
+    fn uuid(&mut self, name: &str) -> Option<Uuid> {
+        self.parsed(name, |v| {
+            Uuid::parse_str(v).map_err(|_| format!("{name} must be a UUID"))
+        })
+    }
+
+    fn integer(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
+        self.parsed(name, |v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| format!("{name} must be an integer from {min} to {max}"))
+        })
+    }
+
+    fn boolean(&mut self, name: &str) -> Option<bool> {
+        self.parsed(name, |v| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(format!("{name} must be true or false")),
+        })
+    }
+
+    fn time(&mut self, name: &str) -> Option<Timestamp> {
+        self.parsed(name, |v| {
+            v.parse::<Timestamp>()
+                .map_err(|_| format!("{name} must be an RFC 3339 time, e.g. 2026-11-23T10:15:30Z"))
+        })
+    }
+
+    /// `min_position`, accepted by every query.
+    fn min_position(&mut self) -> Option<i64> {
+        self.integer("min_position", 0, i64::MAX)
+    }
+
+    fn finish(self) -> Result<()> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Unprocessable(self.errors))
+        }
+    }
+}
+
+fn one_of<T: std::str::FromStr<Err = String>>(value: &str) -> Result<(), String> {
+    value.parse::<T>().map(|_| ())
+}
+
+fn category(state: &AppState) -> impl Fn(&str) -> Result<(), String> + '_ {
+    move |c: &str| {
+        if state.settings.categories.iter().any(|known| known == c) {
+            Ok(())
+        } else {
+            Err(format!(
+                "category must be one of {}",
+                state.settings.categories.join(", ")
+            ))
+        }
+    }
+}
+
+/// The list parameters shared by `GET /tickets` and `GET /me/tickets`.
+const LIST_PARAMS: [&str; 9] = [
+    "status",
+    "priority",
+    "category",
+    "channel",
+    "q",
+    "sort",
+    "limit",
+    "cursor",
+    "min_position",
+];
+
+/// Longest `q`.
+const Q_MAX: usize = 200;
+
+/// Reads the list parameters into a query (filters other than these are the caller's).
+fn list_query(state: &AppState, p: &mut Params) -> ListQuery {
+    let filter = ListFilter {
+        statuses: p.list("status", one_of::<Status>),
+        priorities: p.list("priority", one_of::<Priority>),
+        categories: p.list("category", category(state)),
+        channels: p.list("channel", one_of::<Channel>),
+        q: p.parsed("q", |q| {
+            if q.chars().count() > Q_MAX {
+                Err(format!("q must be at most {Q_MAX} characters"))
+            } else {
+                Ok(q.to_string())
+            }
+        }),
+        ..ListFilter::default()
+    };
+    let sort = p.parsed("sort", |s| s.parse::<Sort>()).unwrap_or_default();
+    let limit = p.integer("limit", 1, 200).unwrap_or(50);
+    let after = p.parsed("cursor", |c| {
+        sort.after(c)
+            .map_err(|_| "cursor is not a cursor of this sort order from a previous page".into())
+    });
+    ListQuery {
+        filter,
+        sort,
+        limit,
+        after,
+        with_unread: false,
+    }
+}
+
+// ---- waiting and answering ----------------------------------------------------------------
+
+fn viewer(caller: &Caller) -> Viewer {
+    Viewer {
+        user_id: caller.id,
+        reads_everything: caller.role.reads_everything(),
+    }
+}
+
+fn require_reader_of_everything(caller: &Caller, what: &str) -> Result<()> {
+    if caller.role.reads_everything() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "only agents, admins and auditors may read {what}"
+        )))
+    }
+}
+
+fn not_caught_up(what: String) -> ApiError {
+    ApiError::Unavailable {
+        detail: format!("the read models have not caught up with {what} yet; retry shortly"),
+        retry_after_secs: 1,
+    }
+}
+
+/// Waits (until `deadline`) for `models` to apply `min_position`, then answers the position
+/// they stand at: the lowest of them, read before the query runs, so that the answer reflects
+/// at least that position.
+async fn caught_up(
+    state: &AppState,
+    models: &[&str],
+    min_position: Option<i64>,
+    deadline: Instant,
+) -> Result<i64> {
+    if let Some(position) = min_position {
+        for model in models {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !state
+                .projections
+                .wait_for(Some(model), position, left)
+                .await
+            {
+                return Err(not_caught_up(format!("position {position}")));
+            }
+        }
+    }
+    Ok(models
+        .iter()
+        .map(|m| state.projections.position_of(m).unwrap_or(0))
+        .min()
+        .unwrap_or(0))
+}
+
+/// Waits (until `deadline`) for the ticket view to show `version` of a ticket. Whether the
+/// ticket exists and is the caller's to read is decided first, from the event store, so that a
+/// wait never reveals a ticket the caller may not see.
+async fn wait_for_version(
+    state: &AppState,
+    id: Uuid,
+    version: i64,
+    viewer: Viewer,
+    deadline: Instant,
+) -> Result<()> {
+    match views::requester_of(&state.pool, id).await? {
+        Some(requester) if viewer.reads_everything || requester == viewer.user_id => {}
+        _ => return Err(ApiError::ticket_not_found()),
+    }
+    loop {
+        // The position before the look: any apply after it ends the wait below at once.
+        let position = state.projections.position_of(tickets::NAME).unwrap_or(0);
+        if tickets::version(&state.pool, id).await?.unwrap_or(0) >= version {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(not_caught_up(format!("version {version} of the ticket")));
+        }
+        state
+            .projections
+            .wait_for(Some(tickets::NAME), position + 1, left.min(VERSION_POLL))
+            .await;
+    }
+}
+
+/// A JSON answer with `X-Projection-Position`.
+fn answer(position: i64, body: impl Serialize) -> Response {
+    with_position(position, Json(body).into_response())
+}
+
+fn with_position(position: i64, mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(POSITION_HEADER, HeaderValue::from(position));
+    response
+}
+
+// ---- handlers -----------------------------------------------------------------------------
+
+/// One ticket, now (from the ticket view) or as it stood at `as_of` (rebuilt from its events).
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "queries",
+    params(
+        ("id" = Uuid, Path, description = "ticket id"),
+        ("min_version" = Option<i64>, Query, description = "wait up to 5 s until the view shows at least this version"),
+        ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read model applied this position"),
+        ("as_of" = Option<String>, Query, description = "RFC 3339 instant: the ticket as it stood then"),
+    ),
+    responses(
+        (status = 200, description = "the ticket view", body = Object,
+            headers(("X-Projection-Position" = i64), ("ETag" = String))),
+        (status = 404), (status = 422), (status = 503)),
+    security(("bearer" = [])))]
+pub async fn get_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Result<Response> {
+    let id = ticket_id(&id)?;
+    let mut p = Params::new(&uri, &["min_version", "min_position", "as_of"])?;
+    let min_version = p.integer("min_version", 1, i64::MAX);
+    let min_position = p.min_position();
+    let as_of = p.time("as_of");
+    p.finish()?;
+    let viewer = viewer(&caller);
+    let deadline = Instant::now() + WAIT;
+    if let Some(at) = as_of {
+        // Rebuilt from the event store, which the read models only follow.
+        let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
+        let view = views::ticket_as_of(&state.pool, id, at, viewer)
+            .await?
+            .ok_or_else(ApiError::ticket_not_found)?;
+        return Ok(answer(position, view));
+    }
+    if let Some(version) = min_version {
+        wait_for_version(&state, id, version, viewer, deadline).await?;
+    }
+    let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
+    let view = tickets::get(&state.pool, id, viewer)
+        .await?
+        .ok_or_else(ApiError::ticket_not_found)?;
+    let etag = HeaderValue::from_str(&format!("\"{}\"", view.version));
+    let mut response = answer(position, view);
+    if let Ok(etag) = etag {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    Ok(response)
+}
+
+/// The tickets the caller may see, filtered, sorted and paged by cursor.
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "queries",
+    params(
+        ("status" = Option<String>, Query, description = "open, in_progress, closed (comma-separated for several)"),
+        ("priority" = Option<String>, Query, description = "low, medium, high, urgent (comma-separated)"),
+        ("category" = Option<String>, Query, description = "configured categories (comma-separated)"),
+        ("channel" = Option<String>, Query, description = "web, email, chat, api, phone (comma-separated)"),
+        ("assignee_id" = Option<Uuid>, Query, description = "assigned to this user"),
+        ("requester_id" = Option<Uuid>, Query, description = "requested by this user"),
+        ("q" = Option<String>, Query, description = "text in the title or description"),
+        ("sort" = Option<String>, Query, description = "created_at, -created_at (default), updated_at, -updated_at, priority, -priority, number"),
+        ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read model applied this position"),
+    ),
+    responses(
+        (status = 200, description = "{items, next_cursor}", body = Object,
+            headers(("X-Projection-Position" = i64))),
+        (status = 422), (status = 503)),
+    security(("bearer" = [])))]
+pub async fn list_tickets(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Response> {
+    let mut allowed = LIST_PARAMS.to_vec();
+    allowed.extend(["assignee_id", "requester_id"]);
+    let mut p = Params::new(&uri, &allowed)?;
+    let mut query = list_query(&state, &mut p);
+    query.filter.assignee_id = p.uuid("assignee_id");
+    query.filter.requester_id = p.uuid("requester_id");
+    let min_position = p.min_position();
+    p.finish()?;
+    let deadline = Instant::now() + WAIT;
+    let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
+    let page = tickets::list(&state.pool, &query, viewer(&caller)).await?;
+    Ok(answer(position, page))
+}
+
+/// The Kanban board: one column per status, urgent first, then oldest first.
+#[utoipa::path(get, path = "/api/v1/board", tag = "queries",
+    params(
+        ("assignee_id" = Option<Uuid>, Query, description = "assigned to this user"),
+        ("category" = Option<String>, Query, description = "one configured category"),
+        ("limit_per_column" = Option<i64>, Query, description = "1 to 500, default 50"),
+        ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read model applied this position"),
+    ),
+    responses(
+        (status = 200, description = "{columns: [{status, count, cards}]}", body = Object,
+            headers(("X-Projection-Position" = i64))),
+        (status = 403), (status = 422), (status = 503)),
+    security(("bearer" = [])))]
+pub async fn get_board(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Response> {
+    require_reader_of_everything(&caller, "the board")?;
+    let mut p = Params::new(
+        &uri,
+        &[
+            "assignee_id",
+            "category",
+            "limit_per_column",
+            "min_position",
+        ],
+    )?;
+    let assignee_id = p.uuid("assignee_id");
+    let check = category(&state);
+    let category = p.parsed("category", |c| check(c).map(|()| c.to_string()));
+    let limit_per_column = p.integer("limit_per_column", 1, 500).unwrap_or(50);
+    let min_position = p.min_position();
+    p.finish()?;
+    let query = BoardQuery {
+        statuses: Status::ALL.iter().map(|s| s.as_str().to_string()).collect(),
+        assignee_id,
+        category,
+        limit_per_column,
+    };
+    let deadline = Instant::now() + WAIT;
+    let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
+    let board = board::board(&state.pool, &query, viewer(&caller)).await?;
+    Ok(answer(position, board))
+}
+
+/// The caller's tickets by status, and how many are unread.
+#[utoipa::path(get, path = "/api/v1/me", tag = "queries",
+    params(("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read models applied this position")),
+    responses(
+        (status = 200, description = "{requested, assigned, unread}", body = Object,
+            headers(("X-Projection-Position" = i64))),
+        (status = 422), (status = 503)),
+    security(("bearer" = [])))]
+pub async fn get_me(State(state): State<AppState>, caller: Caller, uri: Uri) -> Result<Response> {
+    let mut p = Params::new(&uri, &["min_position"])?;
+    let min_position = p.min_position();
+    p.finish()?;
+    let deadline = Instant::now() + WAIT;
+    let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
+    let summary = me::summary(&state.pool, viewer(&caller)).await?;
+    Ok(answer(position, summary))
+}
+
+/// The tickets the caller requested or is assigned to, each saying whether it is unread.
+#[utoipa::path(get, path = "/api/v1/me/tickets", tag = "queries",
+    params(
+        ("role" = Option<String>, Query, description = "requested or assigned (default: both)"),
+        ("unread" = Option<bool>, Query, description = "only unread (true) or read (false) tickets"),
+        ("status" = Option<String>, Query, description = "open, in_progress, closed (comma-separated)"),
+        ("priority" = Option<String>, Query, description = "comma-separated"),
+        ("category" = Option<String>, Query, description = "comma-separated"),
+        ("channel" = Option<String>, Query, description = "comma-separated"),
+        ("q" = Option<String>, Query, description = "text in the title or description"),
+        ("sort" = Option<String>, Query, description = "as for GET /tickets"),
+        ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read models applied this position"),
+    ),
+    responses(
+        (status = 200, description = "{items (each with unread), next_cursor}", body = Object,
+            headers(("X-Projection-Position" = i64))),
+        (status = 422), (status = 503)),
+    security(("bearer" = [])))]
+pub async fn my_tickets(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Response> {
+    let mut allowed = LIST_PARAMS.to_vec();
+    allowed.extend(["role", "unread"]);
+    let mut p = Params::new(&uri, &allowed)?;
+    let mut query = list_query(&state, &mut p);
+    query.filter.involving = Some(
+        p.parsed("role", |r| match r {
+            "requested" => Ok(Involvement::Requested),
+            "assigned" => Ok(Involvement::Assigned),
+            _ => Err("role must be requested or assigned".to_string()),
+        })
+        .unwrap_or(Involvement::Either),
+    );
+    query.filter.unread = p.boolean("unread");
+    query.with_unread = true;
+    let min_position = p.min_position();
+    p.finish()?;
+    let deadline = Instant::now() + WAIT;
+    let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
+    let page = tickets::list(&state.pool, &query, viewer(&caller)).await?;
+    Ok(answer(position, page))
+}
+
+/// Marks a ticket read for the caller, up to the latest event the ticket view shows.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/read", tag = "queries",
+    params(
+        ("id" = Uuid, Path, description = "ticket id"),
+        ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read models applied this position"),
+    ),
+    responses(
+        (status = 204, description = "marked read", headers(("X-Projection-Position" = i64))),
+        (status = 404), (status = 422), (status = 503)),
+    security(("bearer" = [])))]
+pub async fn mark_read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Result<Response> {
+    let id = ticket_id(&id)?;
+    let mut p = Params::new(&uri, &["min_position"])?;
+    let min_position = p.min_position();
+    p.finish()?;
+    let deadline = Instant::now() + WAIT;
+    let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
+    if !me::mark_read(&state.pool, id, viewer(&caller)).await? {
+        return Err(ApiError::ticket_not_found());
+    }
+    Ok(with_position(
+        position,
+        StatusCode::NO_CONTENT.into_response(),
+    ))
+}
+
+/// Statistics over the tickets created in `[from, to)`.
+#[utoipa::path(get, path = "/api/v1/stats", tag = "queries",
+    params(
+        ("from" = Option<String>, Query, description = "RFC 3339, inclusive (default: all time)"),
+        ("to" = Option<String>, Query, description = "RFC 3339, exclusive (default: all time)"),
+        ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read model applied this position"),
+    ),
+    responses(
+        (status = 200, description = "{tickets, first_response, resolution, sla, ratings, agents}",
+            body = Object, headers(("X-Projection-Position" = i64))),
+        (status = 403), (status = 422), (status = 503)),
+    security(("bearer" = [])))]
+pub async fn get_stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Response> {
+    require_reader_of_everything(&caller, "statistics")?;
+    let mut p = Params::new(&uri, &["from", "to", "min_position"])?;
+    let from = p.time("from");
+    let to = p.time("to");
+    if let (Some(from), Some(to)) = (from, to) {
+        if to < from {
+            p.fail("to", "to must not be before from");
+        }
+    }
+    let min_position = p.min_position();
+    p.finish()?;
+    let names = |all: &[&str]| all.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let query = StatsQuery {
+        from: from.map(|t| t.as_datetime()),
+        to: to.map(|t| t.as_datetime()),
+        statuses: names(&Status::ALL.map(|s| s.as_str())),
+        priorities: names(&Priority::ALL.map(|p| p.as_str())),
+        categories: state.settings.categories.clone(),
+        channels: names(&Channel::ALL.map(|c| c.as_str())),
+    };
+    let deadline = Instant::now() + WAIT;
+    let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
+    let stats = stats::stats(&state.pool, &query).await?;
+    Ok(answer(position, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(query: &str, allowed: &[&str]) -> Params {
+        let uri: Uri = format!("/x?{query}").parse().unwrap();
+        Params::new(&uri, allowed).unwrap()
+    }
+
+    fn fields(p: Params) -> Vec<String> {
+        match p.finish() {
+            Err(ApiError::Unprocessable(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn unknown_parameters_are_each_named_once() {
+        let p = params("limit=5&bogus=1&bogus=2&other=", &["limit"]);
+        assert_eq!(fields(p), ["bogus", "other"]);
+    }
+
+    #[test]
+    fn lists_split_on_commas_and_repeat_and_check_each_value() {
+        let mut p = params(
+            "status=open,closed&status=in_progress&status=nope",
+            &["status"],
+        );
+        let statuses = p.list("status", one_of::<Status>);
+        assert_eq!(statuses, ["open", "closed", "in_progress"]);
+        assert_eq!(fields(p), ["status"]);
+    }
+
+    #[test]
+    fn scalars_are_bounded_and_given_once() {
+        let allowed = ["limit", "min_position", "unread", "q", "as_of"];
+        let mut p = params(
+            "limit=0&min_position=-1&unread=yes&q=a&q=b&as_of=yesterday",
+            &allowed,
+        );
+        assert_eq!(p.integer("limit", 1, 200), None);
+        assert_eq!(p.min_position(), None);
+        assert_eq!(p.boolean("unread"), None);
+        assert_eq!(p.one("q"), None);
+        assert_eq!(p.time("as_of"), None);
+        assert_eq!(fields(p), ["limit", "min_position", "unread", "q", "as_of"]);
+        let mut p = params(
+            "limit=200&unread=false&q=%20&as_of=2026-11-23T10:00:00%2B01:00",
+            &allowed,
+        );
+        assert_eq!(p.integer("limit", 1, 200), Some(200));
+        assert_eq!(p.boolean("unread"), Some(false));
+        assert_eq!(p.one("q"), None, "blank is absent");
+        assert_eq!(
+            p.time("as_of").map(|t| t.to_string()).as_deref(),
+            Some("2026-11-23T09:00:00.000Z")
+        );
+        assert!(fields(p).is_empty());
+    }
+}

@@ -1,0 +1,311 @@
+//! Point-in-time ticket views (`GET /tickets/{id}?as_of=`): the ticket's stored events up to an
+//! instant, folded through the aggregate's own [`Ticket::apply`] (one source of truth for state
+//! transitions), with the envelopes' times for the view's time fields.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use sqlx::PgPool;
+use ticket_nats::{Envelope, TicketEvent, Timestamp};
+use ticket_projections::read_models::tickets::{
+    Author, Comment, Person, Rating, SlaFacts, TicketView,
+};
+use ticket_projections::read_models::Viewer;
+use uuid::Uuid;
+
+use crate::domain::{Status, Ticket};
+
+/// The ticket as it stood at `at`, as `viewer` may see it: `None` when it did not exist then
+/// or is not theirs to read. Built from positioned events only, like every consumer's view.
+pub async fn ticket_as_of(
+    pool: &PgPool,
+    id: Uuid,
+    at: Timestamp,
+    viewer: Viewer,
+) -> Result<Option<TicketView>, sqlx::Error> {
+    let envelopes = ticket_projections::stored::read_ticket(pool, id, Some(at), false).await?;
+    // SLA targets due after the present have not been missed yet, whatever `at` says.
+    let now = at.as_datetime().min(Utc::now());
+    Ok(fold(id, &envelopes, now, viewer))
+}
+
+/// The requester of a stored ticket, read from its `ticket.created` (`None`: no such ticket).
+/// Answers before the read models have caught up, so that a wait reveals nothing.
+pub async fn requester_of(pool: &PgPool, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    let requester: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT payload->'requester'->>'id' FROM events
+         WHERE aggregate_type = 'ticket' AND aggregate_id = $1 AND sequence = 1",
+    )
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    Ok(requester
+        .flatten()
+        .and_then(|text| Uuid::parse_str(&text).ok()))
+}
+
+/// The times a view shows, which the aggregate's state does not keep.
+#[derive(Debug, Default)]
+struct Times {
+    created: Option<DateTime<Utc>>,
+    updated: Option<DateTime<Utc>>,
+    first_response: Option<DateTime<Utc>>,
+    closed: Option<DateTime<Utc>>,
+    rated: Option<DateTime<Utc>>,
+    /// One per comment, in the order of `Ticket::comments`.
+    comments: Vec<DateTime<Utc>>,
+}
+
+/// Folds a ticket's envelopes (in sequence order) into its view, SLA breaches judged at `now`.
+pub fn fold(
+    id: Uuid,
+    envelopes: &[Envelope],
+    now: DateTime<Utc>,
+    viewer: Viewer,
+) -> Option<TicketView> {
+    let mut ticket = Ticket::default();
+    let mut times = Times::default();
+    for envelope in envelopes {
+        let event = match envelope.event() {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!(event_id = %envelope.id, %error, "stored event cannot be typed; skipped");
+                continue;
+            }
+        };
+        let at = envelope.time.as_datetime();
+        match &event {
+            TicketEvent::Created(_) => times.created = Some(at),
+            TicketEvent::Commented(_) => times.comments.push(at),
+            TicketEvent::Closed(_) => times.closed = Some(at),
+            TicketEvent::Rated(_) => times.rated = Some(at),
+            _ => {}
+        }
+        let responded = ticket.responded;
+        ticket.apply(event);
+        if !responded && ticket.responded {
+            times.first_response = Some(at);
+        }
+        times.updated = Some(at);
+    }
+    let requester = ticket.requester.clone()?;
+    if !ticket.created || !(viewer.reads_everything || requester.id == viewer.user_id) {
+        return None;
+    }
+    let (created_at, updated_at, sla) = (times.created?, times.updated?, ticket.sla?);
+    let closed_at = (ticket.status == Status::Closed)
+        .then_some(times.closed)
+        .flatten();
+    let facts = SlaFacts {
+        first_response_due: sla.first_response_due.as_datetime(),
+        resolution_due: sla.resolution_due.as_datetime(),
+        first_response_at: times.first_response,
+        closed_at,
+        first_response_breach_recorded: ticket.first_response_breached,
+        resolution_breach_recorded: ticket.resolution_breached,
+    };
+    let comments = ticket
+        .comments
+        .iter()
+        .zip(&times.comments)
+        .filter(|(c, _)| viewer.reads_everything || !c.internal)
+        .map(|(c, at)| Comment {
+            id: c.comment_id,
+            author: Author {
+                id: c.author.id,
+                name: c.author.name.clone(),
+                role: c.author.role.clone(),
+            },
+            body: c.body.clone(),
+            internal: c.internal,
+            created_at: (*at).into(),
+        })
+        .collect();
+    Some(TicketView {
+        id,
+        number: ticket.number,
+        title: ticket.title,
+        description: ticket.description,
+        category: ticket.category,
+        priority: ticket
+            .priority
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default(),
+        channel: ticket
+            .channel
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default(),
+        status: ticket.status.as_str().to_string(),
+        requester: Person {
+            id: requester.id,
+            name: requester.name,
+        },
+        assignee: ticket.assignee.map(|a| Person {
+            id: a.id,
+            name: a.name,
+        }),
+        created_at: created_at.into(),
+        updated_at: updated_at.into(),
+        first_response_at: times.first_response.map(Into::into),
+        closed_at: closed_at.map(Into::into),
+        resolution: ticket.resolution,
+        rating: ticket
+            .rating
+            .zip(times.rated)
+            .map(|((score, comment), rated_at)| Rating {
+                score: i16::from(score),
+                comment,
+                rated_at: rated_at.into(),
+            }),
+        sla: facts.at(now),
+        comments,
+        version: ticket.version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use ticket_nats::envelope::{Actor, EnvelopeHeader};
+    use ticket_nats::events::{
+        AuthorRef, RequesterRef, SlaDue, TicketClosed, TicketCommented, TicketCreated,
+        TicketReopened,
+    };
+    use ticket_nats::GENESIS_HASH;
+
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse::<Timestamp>().unwrap().as_datetime()
+    }
+
+    fn requester() -> Uuid {
+        Uuid::from_u128(1)
+    }
+
+    fn envelope(seq: i64, time: &str, event: TicketEvent) -> Envelope {
+        let actor = Actor::system();
+        Envelope::seal(
+            EnvelopeHeader {
+                source: "ticketd",
+                ticket_id: Uuid::nil(),
+                seq,
+                time: time.parse().unwrap(),
+                actor: &actor,
+                correlation_id: "c",
+            },
+            &event,
+            GENESIS_HASH,
+        )
+    }
+
+    fn comment(author: u128, internal: bool) -> TicketEvent {
+        TicketEvent::Commented(TicketCommented {
+            comment_id: Uuid::from_u128(100 + author),
+            author: AuthorRef {
+                id: Uuid::from_u128(author),
+                name: format!("user {author}"),
+                role: if author == 1 { "requester" } else { "agent" }.into(),
+            },
+            body: "hi".into(),
+            internal,
+        })
+    }
+
+    fn history() -> Vec<Envelope> {
+        vec![
+            envelope(
+                1,
+                "2026-11-23T10:00:00.000Z",
+                TicketEvent::Created(TicketCreated {
+                    number: 3,
+                    title: "Mail".into(),
+                    description: "bounces".into(),
+                    category: "email".into(),
+                    priority: "urgent".into(),
+                    channel: "web".into(),
+                    requester: RequesterRef {
+                        id: requester(),
+                        name: "Rita".into(),
+                        email: "rita@example.com".into(),
+                    },
+                    sla: SlaDue {
+                        first_response_due: "2026-11-23T10:15:00.000Z".parse().unwrap(),
+                        resolution_due: "2026-11-23T11:00:00.000Z".parse().unwrap(),
+                    },
+                }),
+            ),
+            envelope(2, "2026-11-23T10:01:00.000Z", comment(1, false)),
+            envelope(3, "2026-11-23T10:05:00.000Z", comment(2, true)),
+            envelope(
+                4,
+                "2026-11-23T10:30:00.000Z",
+                TicketEvent::Closed(TicketClosed {
+                    resolution: Some("fixed".into()),
+                }),
+            ),
+            envelope(
+                5,
+                "2026-11-23T10:40:00.000Z",
+                TicketEvent::Reopened(TicketReopened { reason: None }),
+            ),
+        ]
+    }
+
+    fn staff() -> Viewer {
+        Viewer {
+            user_id: Uuid::from_u128(2),
+            reads_everything: true,
+        }
+    }
+
+    #[test]
+    fn the_fold_takes_state_from_the_aggregate_and_times_from_the_envelopes() {
+        let all = history();
+        let view = fold(Uuid::nil(), &all[..4], t("2026-11-23T10:35:00Z"), staff()).unwrap();
+        assert_eq!(view.status, "closed");
+        assert_eq!(view.version, 4);
+        assert_eq!(
+            view.closed_at,
+            Some("2026-11-23T10:30:00.000Z".parse().unwrap())
+        );
+        assert_eq!(
+            view.first_response_at,
+            Some("2026-11-23T10:05:00.000Z".parse().unwrap()),
+            "the agent's comment, not the requester's"
+        );
+        assert_eq!(view.comments.len(), 2);
+        assert!(!view.sla.first_response_breached && !view.sla.resolution_breached);
+
+        let reopened = fold(Uuid::nil(), &all, t("2026-11-23T11:00:00Z"), staff()).unwrap();
+        assert_eq!(reopened.status, "open");
+        assert_eq!(reopened.closed_at, None);
+        assert_eq!(reopened.resolution.as_deref(), Some("fixed"));
+        assert!(reopened.sla.resolution_breached, "due at 11:00, not closed");
+        assert_eq!(
+            reopened.updated_at,
+            "2026-11-23T10:40:00.000Z".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn requesters_see_only_their_tickets_without_internal_comments() {
+        let all = history();
+        let own = Viewer {
+            user_id: requester(),
+            reads_everything: false,
+        };
+        let view = fold(Uuid::nil(), &all, t("2026-11-23T10:50:00Z"), own).unwrap();
+        assert_eq!(view.comments.len(), 1);
+        let stranger = Viewer {
+            user_id: Uuid::from_u128(9),
+            reads_everything: false,
+        };
+        assert_eq!(
+            fold(Uuid::nil(), &all, t("2026-11-23T10:50:00Z"), stranger),
+            None
+        );
+        assert_eq!(
+            fold(Uuid::nil(), &[], t("2026-11-23T10:50:00Z"), staff()),
+            None
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! Per-user queries (CONTRACT 2.5): `/me` counts, `/me/tickets`, and the unread rule.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::helpers::{failing_fields, problem, spawn_app, TestApp, TestUser};
+use crate::queries::{assign, close, comment, ids, read, settled, tick};
+
+async fn unread(app: &TestApp, user: &TestUser) -> i64 {
+    read(app, "/me", user).await["unread"].as_i64().unwrap()
+}
+
+/// Marks a ticket read once the read models show every event stored so far.
+async fn mark_read(app: &TestApp, id: Uuid, user: &TestUser) {
+    let path = settled(app, &format!("/tickets/{id}/read")).await;
+    let response = app.post(&path, user, json!({})).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(response.headers().contains_key("x-projection-position"));
+}
+
+#[tokio::test]
+async fn me_counts_requested_and_assigned_tickets_by_status() {
+    // Arrange
+    let app = spawn_app().await;
+    let requester = app.user("requester").await;
+    let agent = app.user("agent").await;
+    let t1 = app.create_ticket(&requester).await;
+    let t2 = app.create_ticket(&requester).await;
+    let t3 = app.create_ticket(&requester).await;
+    let t4 = app.create_ticket(&agent).await;
+    assign(&app, t2, &agent, &agent).await;
+    assign(&app, t3, &agent, &agent).await;
+    close(&app, t3, &agent).await;
+    let _ = (t1, t4);
+
+    // Act
+    let as_requester = read(&app, "/me", &requester).await;
+    let as_agent = read(&app, "/me", &agent).await;
+    let auditor = app.user("auditor").await;
+    let as_auditor = read(&app, "/me", &auditor).await;
+
+    // Assert
+    assert_eq!(
+        as_requester,
+        json!({"requested": {"open": 1, "in_progress": 1, "closed": 1},
+               "assigned": {"open": 0, "in_progress": 0, "closed": 0},
+               "unread": 2}),
+        "t2 and t3 were changed by the agent; t1 only by the requester"
+    );
+    assert_eq!(
+        as_agent,
+        json!({"requested": {"open": 1, "in_progress": 0, "closed": 0},
+               "assigned": {"open": 0, "in_progress": 1, "closed": 1},
+               "unread": 2}),
+        "t2 and t3 were opened by the requester; t4 only by the agent"
+    );
+    assert_eq!(
+        as_auditor,
+        json!({"requested": {"open": 0, "in_progress": 0, "closed": 0},
+               "assigned": {"open": 0, "in_progress": 0, "closed": 0},
+               "unread": 0})
+    );
+}
+
+#[tokio::test]
+async fn a_ticket_turns_unread_when_someone_else_acts_and_read_when_marked() {
+    // Arrange
+    let app = spawn_app().await;
+    let requester = app.user("requester").await;
+    let agent = app.user("agent").await;
+    let id = app.create_ticket(&requester).await;
+    assert_eq!(unread(&app, &requester).await, 0, "only their own creation");
+
+    // Act and assert, step by step
+    comment(&app, id, &agent, false).await;
+    assert_eq!(unread(&app, &requester).await, 1, "the agent commented");
+    let mine = read(&app, "/me/tickets", &requester).await;
+    assert_eq!(mine["items"][0]["unread"], true);
+
+    mark_read(&app, id, &requester).await;
+    assert_eq!(unread(&app, &requester).await, 0, "marked read");
+    let mine = read(&app, "/me/tickets", &requester).await;
+    assert_eq!(mine["items"][0]["unread"], false);
+
+    comment(&app, id, &requester, false).await;
+    assert_eq!(unread(&app, &requester).await, 0, "their own comment");
+
+    comment(&app, id, &agent, false).await;
+    assert_eq!(
+        unread(&app, &requester).await,
+        1,
+        "the agent commented again"
+    );
+    mark_read(&app, id, &requester).await;
+    mark_read(&app, id, &requester).await;
+    assert_eq!(
+        unread(&app, &requester).await,
+        0,
+        "marking twice changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_internal_comment_is_unread_for_agents_but_not_for_the_requester() {
+    // Arrange
+    let app = spawn_app().await;
+    let requester = app.user("requester").await;
+    let agent = app.user("agent").await;
+    let colleague = app.user("agent").await;
+    let id = app.create_ticket(&requester).await;
+    assign(&app, id, &agent, &agent).await;
+    mark_read(&app, id, &requester).await;
+    mark_read(&app, id, &agent).await;
+    assert_eq!(
+        (unread(&app, &requester).await, unread(&app, &agent).await),
+        (0, 0)
+    );
+
+    // Act
+    comment(&app, id, &colleague, true).await;
+
+    // Assert
+    assert_eq!(unread(&app, &requester).await, 0, "requesters never see it");
+    assert_eq!(unread(&app, &agent).await, 1, "the assignee sees it");
+    comment(&app, id, &colleague, false).await;
+    assert_eq!(unread(&app, &requester).await, 1, "a public comment");
+}
+
+#[tokio::test]
+async fn me_tickets_lists_by_role_and_unread_state() {
+    // Arrange
+    let app = spawn_app().await;
+    let requester = app.user("requester").await;
+    let agent = app.user("agent").await;
+    let assigned = app.create_ticket(&requester).await;
+    tick().await;
+    let requested = app.create_ticket(&agent).await;
+    tick().await;
+    let unrelated = app.create_ticket(&requester).await;
+    assign(&app, assigned, &agent, &agent).await;
+    let _ = unrelated;
+
+    // Act
+    let all = read(&app, "/me/tickets", &agent).await;
+    let cases = [
+        ("role=requested", vec![requested]),
+        ("role=assigned", vec![assigned]),
+        ("unread=true", vec![assigned]),
+        ("unread=false", vec![requested]),
+        ("role=requested&unread=true", vec![]),
+        ("sort=created_at", vec![assigned, requested]),
+        ("status=in_progress", vec![assigned]),
+    ];
+
+    // Assert
+    assert_eq!(ids(&all["items"]), [requested, assigned]);
+    assert_eq!(
+        all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["unread"].clone())
+            .collect::<Vec<Value>>(),
+        [json!(false), json!(true)],
+        "the requester opened the assigned ticket"
+    );
+    for (query, expected) in cases {
+        let page = read(&app, &format!("/me/tickets?{query}"), &agent).await;
+        assert_eq!(ids(&page["items"]), expected, "/me/tickets?{query}");
+    }
+    let invalid = app
+        .get(
+            "/me/tickets?role=watching&unread=maybe&requester_id=x",
+            &agent,
+        )
+        .await;
+    let body = problem(invalid, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(failing_fields(&body), ["requester_id", "role", "unread"]);
+}
+
+#[tokio::test]
+async fn marking_a_ticket_the_caller_may_not_read_is_a_404() {
+    // Arrange
+    let app = spawn_app().await;
+    let owner = app.user("requester").await;
+    let stranger = app.user("requester").await;
+    let id = app.create_ticket(&owner).await;
+
+    // Act
+    let theirs = app
+        .post(
+            &settled(&app, &format!("/tickets/{id}/read")).await,
+            &stranger,
+            json!({}),
+        )
+        .await;
+    let missing = app
+        .post(
+            &format!("/tickets/{}/read", Uuid::now_v7()),
+            &stranger,
+            json!({}),
+        )
+        .await;
+    let malformed = app.post("/tickets/42/read", &stranger, json!({})).await;
+
+    // Assert
+    for response in [theirs, missing, malformed] {
+        problem(response, StatusCode::NOT_FOUND).await;
+    }
+}
