@@ -246,10 +246,15 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match bearer(parts) {
-            Some(token) => state.auth.verify(token?).await,
-            None => Err(ApiError::Unauthorized("missing bearer token".into())),
-        }
+        caller_from_header(parts, &state.auth).await
+    }
+}
+
+/// The caller of a request authenticated by its `Authorization: Bearer` header alone.
+pub async fn caller_from_header(parts: &Parts, auth: &Authenticator) -> Result<Caller, ApiError> {
+    match bearer(parts) {
+        Some(token) => auth.verify(token?).await,
+        None => Err(ApiError::Unauthorized("missing bearer token".into())),
     }
 }
 
@@ -259,13 +264,18 @@ pub async fn caller_from_query_or_header(
     parts: &Parts,
     state: &AppState,
 ) -> Result<Caller, ApiError> {
+    caller_from_parts(parts, &state.auth).await
+}
+
+/// [`caller_from_query_or_header`] with the authenticator alone.
+pub async fn caller_from_parts(parts: &Parts, auth: &Authenticator) -> Result<Caller, ApiError> {
     if let Some(token) = bearer(parts) {
-        return state.auth.verify(token?).await;
+        return auth.verify(token?).await;
     }
     let query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
         .map_err(|_| ApiError::Unauthorized("missing bearer token".into()))?;
     match query.0.iter().rev().find(|(k, _)| k == "access_token") {
-        Some((_, token)) => state.auth.verify(token).await,
+        Some((_, token)) => auth.verify(token).await,
         None => Err(ApiError::Unauthorized("missing bearer token".into())),
     }
 }

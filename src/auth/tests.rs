@@ -676,39 +676,25 @@ async fn a_token_whose_email_belongs_to_another_user_still_works() {
 async fn the_query_parameter_authenticates_when_there_is_no_header() {
     let db = TestDb::new().await;
     let settings = crate::settings::Settings::for_database("postgres://unused", SECRET);
-    let state = AppState {
-        auth: Arc::new(
-            Authenticator::new(&settings.auth, db.pool.clone())
-                .await
-                .unwrap(),
-        ),
-        commands: Arc::new(crate::commands::CommandService::new(
-            db.pool.clone(),
-            crate::store::TicketStore::new(db.pool.clone(), "ticketd".into()),
-            crate::domain::TicketServices {
-                sla: settings.sla.clone(),
-            },
-        )),
-        settings: Arc::new(settings),
-        pool: db.pool.clone(),
-    };
+    let auth = Authenticator::new(&settings.auth, db.pool.clone())
+        .await
+        .unwrap();
     let token = hs256(&claims());
 
-    let by_query = caller_from_query_or_header(
+    let by_query = caller_from_parts(
         &parts(None, &format!("/ws?x=1&access_token={token}")),
-        &state,
+        &auth,
     )
     .await;
-    let by_header =
-        caller_from_query_or_header(&parts(Some(&format!("Bearer {token}")), "/ws"), &state).await;
-    let bad_header_wins = caller_from_query_or_header(
+    let by_header = caller_from_parts(&parts(Some(&format!("Bearer {token}")), "/ws"), &auth).await;
+    let bad_header_wins = caller_from_parts(
         &parts(Some("Bearer nope"), &format!("/ws?access_token={token}")),
-        &state,
+        &auth,
     )
     .await;
-    let nothing = caller_from_query_or_header(&parts(None, "/ws"), &state).await;
-    let mut header_only = parts(None, &format!("/ws?access_token={token}"));
-    let extractor = Caller::from_request_parts(&mut header_only, &state).await;
+    let nothing = caller_from_parts(&parts(None, "/ws"), &auth).await;
+    let header_only = parts(None, &format!("/ws?access_token={token}"));
+    let extractor = caller_from_header(&header_only, &auth).await;
 
     assert_eq!(by_query.unwrap().email, "jane@example.com");
     assert_eq!(by_header.unwrap().email, "jane@example.com");
