@@ -31,6 +31,42 @@ pub enum Command {
     },
     /// Mint a token for a user, for development (HS256 with JWT_SECRET).
     Token(TokenArgs),
+    /// Print a ticket's stored events as CloudEvents envelopes, one JSON object per line, in
+    /// sequence order (an event not yet sequenced shows position 0).
+    History {
+        /// The ticket id.
+        ticket: String,
+    },
+    /// Check hash chains; exits with status 1 if any chain is broken.
+    Verify(VerifyArgs),
+    /// Manage read models.
+    Projections {
+        /// What to do with read models.
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+}
+
+/// `ticketd verify`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["ticket", "all"])))]
+pub struct VerifyArgs {
+    /// The ticket to check.
+    pub ticket: Option<String>,
+    /// Check every ticket in the store.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `ticketd projections …`.
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Rebuild read models from the whole event store, aside, then swap them in; the engine
+    /// may keep serving meanwhile.
+    Rebuild {
+        /// One read model (default: all of them).
+        name: Option<String>,
+    },
 }
 
 /// `ticketd user …`.
@@ -101,10 +137,105 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             startup::migrate(&pool).await?;
             crate::users::cli_add(&pool, args).await
         }
+        Command::History { ticket } => {
+            let pool = startup::connect(&settings.database_url).await?;
+            startup::migrate(&pool).await?;
+            print_history(&pool, &ticket).await
+        }
+        Command::Verify(args) => {
+            let pool = startup::connect(&settings.database_url).await?;
+            startup::migrate(&pool).await?;
+            verify(&pool, args).await
+        }
+        Command::Projections {
+            command: ProjectionsCommand::Rebuild { name },
+        } => {
+            let pool = startup::connect(&settings.database_url).await?;
+            startup::migrate(&pool).await?;
+            rebuild(&pool, name.as_deref()).await
+        }
         Command::Token(args) => {
             let pool = startup::connect(&settings.database_url).await?;
             startup::migrate(&pool).await?;
             crate::auth::cli_token(&pool, &settings, args).await
         }
     }
+}
+
+fn parse_ticket(raw: &str) -> anyhow::Result<uuid::Uuid> {
+    uuid::Uuid::parse_str(raw.trim()).with_context(|| format!("'{raw}' is not a ticket id"))
+}
+
+/// `ticketd history <ticket>`.
+async fn print_history(pool: &sqlx::PgPool, ticket: &str) -> anyhow::Result<()> {
+    let id = parse_ticket(ticket)?;
+    let events = ticket_projections::stored::read_ticket(pool, id, None, true).await?;
+    if events.is_empty() {
+        anyhow::bail!("no ticket {id}");
+    }
+    for envelope in events {
+        println!("{}", serde_json::to_string(&envelope)?);
+    }
+    Ok(())
+}
+
+/// `ticketd verify [<ticket> | --all]`: one JSON line per ticket; an error (exit status 1)
+/// when a chain is broken.
+async fn verify(pool: &sqlx::PgPool, args: VerifyArgs) -> anyhow::Result<()> {
+    use ticket_projections::verify;
+    let print = |report: &verify::ChainReport| {
+        println!(
+            "{}",
+            // A struct of plain members always serializes.
+            serde_json::to_string(report).unwrap_or_default()
+        );
+    };
+    match args.ticket {
+        Some(ticket) if !args.all => {
+            let id = parse_ticket(&ticket)?;
+            let report = verify::verify_ticket(pool, id)
+                .await?
+                .with_context(|| format!("no ticket {id}"))?;
+            print(&report);
+            if !report.valid {
+                anyhow::bail!("the hash chain of ticket {id} is broken");
+            }
+        }
+        _ => {
+            let mut checked = 0_usize;
+            let invalid = verify::verify_all(pool, |report| {
+                checked += 1;
+                print(&report);
+            })
+            .await?;
+            eprintln!("{checked} ticket(s) checked, {invalid} broken");
+            if invalid > 0 {
+                anyhow::bail!("{invalid} of {checked} hash chains are broken");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `ticketd projections rebuild [NAME]`.
+async fn rebuild(pool: &sqlx::PgPool, name: Option<&str>) -> anyhow::Result<()> {
+    let all = ticket_projections::read_models::all();
+    let chosen: Vec<_> = match name {
+        Some(name) => {
+            let found: Vec<_> = all.iter().filter(|p| p.name() == name).cloned().collect();
+            if found.is_empty() {
+                let known: Vec<_> = all.iter().map(|p| p.name()).collect();
+                anyhow::bail!("no read model named '{name}' (known: {})", known.join(", "));
+            }
+            found
+        }
+        None => all,
+    };
+    for projection in chosen {
+        let report = ticket_projections::runtime::rebuild(pool, projection.as_ref())
+            .await
+            .with_context(|| format!("rebuilding {} failed", projection.name()))?;
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(())
 }

@@ -18,6 +18,8 @@ use crate::http::ratelimit::Limiter;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::store::TicketStore;
+use ticket_projections::sequencer::{self, SequencerOptions};
+use ticket_projections::{CancellationToken, Runner};
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in the process).
 pub fn metrics_handle() -> &'static PrometheusHandle {
@@ -57,6 +59,39 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     limiter: Limiter,
+    background: Background,
+}
+
+/// The engine's own loops (sequencer, projectors): stopped after the server, or when the
+/// application is dropped without serving.
+#[derive(Default)]
+struct Background {
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.push(tokio::spawn(task));
+    }
+
+    /// Cancels the loops and waits (briefly) for a batch in progress to commit or roll back.
+    async fn stop(mut self) {
+        self.shutdown.cancel();
+        let all = futures::future::join_all(std::mem::take(&mut self.tasks));
+        if tokio::time::timeout(Duration::from_secs(10), all)
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks did not stop within 10 s");
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
 }
 
 impl Application {
@@ -84,7 +119,20 @@ impl Application {
             },
         );
         let limiter = Limiter::new(settings.rate_limit);
+        // The read side runs in every instance: the sequencer's advisory lock and the
+        // checkpoint row locks make the instances take turns.
+        let mut background = Background::default();
+        let projections = Runner::new(pool.clone(), ticket_projections::read_models::all());
+        background.spawn(sequencer::run(
+            pool.clone(),
+            SequencerOptions::default(),
+            background.shutdown.clone(),
+        ));
+        background
+            .tasks
+            .push(projections.start(background.shutdown.clone()));
         let state = AppState {
+            projections,
             pool,
             settings: Arc::new(settings),
             auth: Arc::new(auth),
@@ -95,6 +143,7 @@ impl Application {
             listener,
             state,
             limiter,
+            background,
         })
     }
 
@@ -130,6 +179,7 @@ impl Application {
         .await
         .context("HTTP server failed");
         janitor.abort();
+        self.background.stop().await;
         served
     }
 }

@@ -19,4 +19,6 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// The write side.
     pub commands: Arc<CommandService>,
+    /// The read side: projectors' positions, `wait_for` for read-your-writes.
+    pub projections: Arc<ticket_projections::Runner>,
 }

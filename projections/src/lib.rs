@@ -2,13 +2,23 @@
 //!
 //! # Layout
 //! - [`stored`]: reading stored events as envelopes.
-//! - [`runtime`]: the [`Projection`] trait and the checkpointed runner.
+//! - [`runtime`]: the [`Projection`] trait, the checkpointed runner and rebuilds.
+//! - [`sequencer`]: gives committed events their dense global position.
+//! - [`verify`]: hash-chain verification of a ticket's events.
+//! - [`listen`]: a reconnecting `LISTEN` loop.
 //! - [`read_models`]: the read models and the queries they serve.
 #![warn(missing_docs)]
 
+pub mod listen;
 pub mod read_models;
 pub mod runtime;
+pub mod sequencer;
 pub mod stored;
+pub mod verify;
 
 pub use runtime::Projection;
+pub use runtime::{Runner, RunnerOptions};
 pub use stored::StoredEvent;
+/// The token the sequencer and the runner stop on (re-exported so that the engine need not
+/// name tokio-util itself).
+pub use tokio_util::sync::CancellationToken;

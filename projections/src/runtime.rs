@@ -1,9 +1,30 @@
 //! The projection runtime: each read model applies batches of events in position order, with
 //! its checkpoint moved in the same transaction (exactly once).
+//!
+//! One step of a projector is one transaction: lock the projector's row in
+//! `projection_checkpoints` (`FOR UPDATE`), read the next positioned events after it, `apply`
+//! them, move the checkpoint, commit. A crash or a failing `apply` rolls the whole step back, so
+//! an event is applied exactly once and never skipped; any number of engine instances may run a
+//! [`Runner`], the row lock makes their steps take turns.
+//!
+//! Projectors wake on the sequencer's `ticketd_events_positioned` notification (one shared
+//! listener for all of them) and poll as a fallback. [`Runner::wait_for`] lets a query wait until
+//! the read models have applied a position (read-your-writes).
+//!
+//! [`rebuild`] recomputes a read model aside and swaps it in without stopping the engine.
 
-use sqlx::PgConnection;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::stored::StoredEvent;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::listen::{listen, sleep_or_cancel, Wake};
+use crate::sequencer::POSITIONED_CHANNEL;
+use crate::stored::{head_position, read_after, StoredEvent};
 
 /// A read model fed from the event store.
 #[async_trait::async_trait]
@@ -16,5 +37,646 @@ pub trait Projection: Send + Sync + 'static {
 
     /// Applies a batch of events, in position order, inside the runner's transaction. SQL must
     /// use unqualified table names: a rebuild points `search_path` at a shadow schema.
-    async fn apply(&self, conn: &mut PgConnection, batch: &[StoredEvent]) -> Result<(), sqlx::Error>;
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        batch: &[StoredEvent],
+    ) -> Result<(), sqlx::Error>;
+}
+
+/// Why the runtime could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The database failed or is unreachable.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// No registered projection has this name.
+    #[error("no projection named '{0}'")]
+    UnknownProjection(String),
+    /// A projection or table name is not a plain lowercase SQL identifier.
+    #[error("'{0}' is not a plain lowercase identifier (a-z, 0-9, _)")]
+    InvalidName(String),
+}
+
+/// How a [`Runner`] paces itself.
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    /// Most events applied per transaction.
+    pub batch_size: i64,
+    /// Poll when no notification came (one can be lost while the listener reconnects, and
+    /// another instance may move a checkpoint).
+    pub poll_interval: Duration,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A projector's progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProjectionStatus {
+    /// The projection's name.
+    pub name: &'static str,
+    /// The last position it applied.
+    pub position: i64,
+    /// `head - position`.
+    pub lag: i64,
+}
+
+/// Runs projections and tells how far they are. Cheap to share (`Arc<Runner>`).
+pub struct Runner {
+    pool: PgPool,
+    projections: Vec<Arc<dyn Projection>>,
+    options: RunnerOptions,
+    /// The highest position known to be assigned.
+    head: watch::Sender<i64>,
+    /// Each projection's applied position, in registration order.
+    positions: watch::Sender<Vec<i64>>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("status", &self.status())
+            .field("head", &self.head())
+            .finish()
+    }
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100)
+        .saturating_mul(2_u32.saturating_pow(failures.saturating_sub(1).min(7)))
+        .min(MAX_BACKOFF)
+}
+
+impl Runner {
+    /// A runner for `projections` with default pacing. Nothing runs until [`Runner::start`].
+    pub fn new(pool: PgPool, projections: Vec<Arc<dyn Projection>>) -> Arc<Self> {
+        Self::with_options(pool, projections, RunnerOptions::default())
+    }
+
+    /// A runner with explicit pacing.
+    pub fn with_options(
+        pool: PgPool,
+        projections: Vec<Arc<dyn Projection>>,
+        options: RunnerOptions,
+    ) -> Arc<Self> {
+        let n = projections.len();
+        Arc::new(Self {
+            pool,
+            projections,
+            options: RunnerOptions {
+                batch_size: options.batch_size.max(1),
+                ..options
+            },
+            head: watch::Sender::new(0),
+            positions: watch::Sender::new(vec![0; n]),
+        })
+    }
+
+    /// The registered projections.
+    pub fn projections(&self) -> &[Arc<dyn Projection>] {
+        &self.projections
+    }
+
+    /// The highest assigned position this runner knows of.
+    pub fn head(&self) -> i64 {
+        *self.head.borrow()
+    }
+
+    /// The position every registered read model has applied (the lowest of them); the head
+    /// when none is registered.
+    pub fn position(&self) -> i64 {
+        self.positions
+            .borrow()
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or_else(|| self.head())
+    }
+
+    /// One projection's applied position.
+    pub fn position_of(&self, name: &str) -> Option<i64> {
+        let index = self.index_of(name)?;
+        self.positions.borrow().get(index).copied()
+    }
+
+    /// Every projection's position and lag.
+    pub fn status(&self) -> Vec<ProjectionStatus> {
+        let head = self.head();
+        let positions = self.positions.borrow();
+        self.projections
+            .iter()
+            .zip(positions.iter())
+            .map(|(p, &position)| ProjectionStatus {
+                name: p.name(),
+                position,
+                lag: (head - position).max(0),
+            })
+            .collect()
+    }
+
+    /// Follows the applied positions (registration order), e.g. to push updates.
+    pub fn subscribe_positions(&self) -> watch::Receiver<Vec<i64>> {
+        self.positions.subscribe()
+    }
+
+    /// Follows the head position.
+    pub fn subscribe_head(&self) -> watch::Receiver<i64> {
+        self.head.subscribe()
+    }
+
+    /// Waits until `projection` (or, with `None`, every registered projection) has applied
+    /// `position`, for at most `timeout`. True when reached; false on timeout or for an
+    /// unknown name.
+    pub async fn wait_for(
+        &self,
+        projection: Option<&str>,
+        position: i64,
+        timeout: Duration,
+    ) -> bool {
+        let index = match projection {
+            Some(name) => match self.index_of(name) {
+                Some(i) => Some(i),
+                None => return false,
+            },
+            None => None,
+        };
+        let reached = move |positions: &Vec<i64>| match index {
+            Some(i) => positions.get(i).is_some_and(|p| *p >= position),
+            None => positions.iter().all(|p| *p >= position),
+        };
+        let mut rx = self.positions.subscribe();
+        let outcome = tokio::time::timeout(timeout, rx.wait_for(reached))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        outcome
+    }
+
+    /// Waits until the event store's head reaches `position` (the event at that position has
+    /// been sequenced), for at most `timeout`.
+    pub async fn wait_for_head(&self, position: i64, timeout: Duration) -> bool {
+        if self.head() >= position {
+            return true;
+        }
+        // The head this runner knows may lag behind if a notification was missed: ask once.
+        if let Ok(head) = head_position(&self.pool).await {
+            self.observe_head(head);
+        }
+        let mut rx = self.head.subscribe();
+        let outcome = tokio::time::timeout(timeout, rx.wait_for(|h| *h >= position))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        outcome
+    }
+
+    /// Reads every checkpoint and the head from the database (e.g. before serving).
+    pub async fn refresh(&self) -> Result<(), sqlx::Error> {
+        let head = head_position(&self.pool).await?;
+        self.observe_head(head);
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT name, position FROM projection_checkpoints")
+                .fetch_all(&self.pool)
+                .await?;
+        for (name, position) in rows {
+            if let Some(index) = self.index_of(&name) {
+                self.publish(index, position);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one step of the named projection now: applies at most one batch. Returns how many
+    /// events it applied.
+    pub async fn step(&self, name: &str) -> Result<usize, RuntimeError> {
+        let index = self
+            .index_of(name)
+            .ok_or_else(|| RuntimeError::UnknownProjection(name.to_string()))?;
+        Ok(self.step_at(index).await?)
+    }
+
+    /// Starts the shared listener and one task per projection; they stop when `shutdown` is
+    /// cancelled (a step in progress finishes or rolls back first). The handle completes when
+    /// all have stopped.
+    pub fn start(self: &Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
+        let runner = self.clone();
+        tokio::spawn(runner.run(shutdown))
+    }
+
+    /// Runs until `shutdown` (see [`Runner::start`]).
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tasks = tokio::task::JoinSet::new();
+        {
+            let runner = self.clone();
+            tasks.spawn(listen(
+                self.pool.clone(),
+                POSITIONED_CHANNEL,
+                shutdown.clone(),
+                move |wake| match wake {
+                    Wake::Notified(payload) => match payload.parse::<i64>() {
+                        Ok(head) => runner.observe_head(head),
+                        Err(_) => runner.kick(),
+                    },
+                    // Something may have been missed while disconnected: everyone looks.
+                    Wake::Reconnected => runner.kick(),
+                },
+            ));
+        }
+        {
+            let runner = self.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move { runner.poll_head(shutdown).await });
+        }
+        for index in 0..self.projections.len() {
+            let runner = self.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move { runner.drive(index, shutdown).await });
+        }
+        tracing::info!(
+            projections = ?self.projections.iter().map(|p| p.name()).collect::<Vec<_>>(),
+            "projection runner started"
+        );
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(error) = joined {
+                tracing::error!(%error, "projection runner task ended abnormally");
+            }
+        }
+        tracing::info!("projection runner stopped");
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.projections.iter().position(|p| p.name() == name)
+    }
+
+    /// Records a head seen in a notification or a query, and wakes the projectors.
+    fn observe_head(&self, head: i64) {
+        let moved = self.head.send_if_modified(|h| {
+            if head > *h {
+                *h = head;
+                true
+            } else {
+                false
+            }
+        });
+        if moved {
+            self.update_lag_gauges();
+        }
+    }
+
+    /// Wakes every projector without a new head.
+    fn kick(&self) {
+        self.head.send_modify(|_| {});
+    }
+
+    fn publish(&self, index: usize, position: i64) {
+        self.positions
+            .send_if_modified(|positions| match positions.get_mut(index) {
+                Some(p) if *p != position => {
+                    *p = position;
+                    true
+                }
+                _ => false,
+            });
+        if let Some(projection) = self.projections.get(index) {
+            let name = projection.name();
+            metrics::gauge!("ticketd_projection_position", "projection" => name)
+                .set(position as f64);
+            metrics::gauge!("ticketd_projection_lag", "projection" => name)
+                .set((self.head() - position).max(0) as f64);
+        }
+    }
+
+    fn update_lag_gauges(&self) {
+        for status in self.status() {
+            metrics::gauge!("ticketd_projection_lag", "projection" => status.name)
+                .set(status.lag as f64);
+        }
+    }
+
+    /// Keeps the head fresh when notifications are lost and no projector reads it.
+    async fn poll_head(&self, shutdown: CancellationToken) {
+        loop {
+            match head_position(&self.pool).await {
+                Ok(head) => self.observe_head(head),
+                Err(error) => tracing::debug!(%error, "cannot read the head position"),
+            }
+            if sleep_or_cancel(self.options.poll_interval, &shutdown).await {
+                return;
+            }
+        }
+    }
+
+    /// One projector's loop.
+    async fn drive(&self, index: usize, shutdown: CancellationToken) {
+        let name = self.projections[index].name();
+        let mut head_rx = self.head.subscribe();
+        let mut failures: u32 = 0;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            // Anything announced from here on wakes the wait below at once.
+            head_rx.borrow_and_update();
+            // Not raced against `shutdown`: a step is one short transaction, finished or
+            // rolled back whole.
+            match self.step_at(index).await {
+                Ok(applied) => {
+                    if failures > 0 {
+                        tracing::info!(projection = name, "projection recovered");
+                    }
+                    failures = 0;
+                    if applied as i64 >= self.options.batch_size {
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    let delay = backoff(failures);
+                    // The step rolled back: nothing of the batch was applied, the checkpoint
+                    // did not move, and the same batch is retried. A projection never skips.
+                    tracing::error!(projection = name, %error, attempt = failures,
+                        retry_in_ms = delay.as_millis() as u64, "projection batch failed; retrying");
+                    if sleep_or_cancel(delay, &shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                changed = head_rx.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep(self.options.poll_interval) => {}
+            }
+        }
+    }
+
+    /// One step: one transaction applying at most one batch.
+    async fn step_at(&self, index: usize) -> Result<usize, sqlx::Error> {
+        let projection = &self.projections[index];
+        let name = projection.name();
+        // Look before locking: an idle step takes no row lock and no transaction id (which
+        // would hold back the sequencer's horizon while open).
+        let (checkpoint, head): (Option<i64>, i64) = sqlx::query_as(
+            "SELECT (SELECT position FROM projection_checkpoints WHERE name = $1),
+                    (SELECT coalesce(max(position), 0)::bigint FROM events)",
+        )
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await?;
+        self.observe_head(head);
+        if let Some(checkpoint) = checkpoint {
+            if checkpoint >= head {
+                self.publish(index, checkpoint);
+                return Ok(0);
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        let checkpoint = lock_checkpoint(&mut tx, name).await?;
+        let batch = read_after(&mut *tx, checkpoint, self.options.batch_size, None).await?;
+        let Some(last) = batch.last().map(|e| e.position) else {
+            tx.rollback().await?;
+            self.publish(index, checkpoint);
+            return Ok(0);
+        };
+        projection.apply(&mut tx, &batch).await?;
+        sqlx::query(
+            "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
+        )
+        .bind(name)
+        .bind(last)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.observe_head(last);
+        self.publish(index, last);
+        tracing::trace!(
+            projection = name,
+            applied = batch.len(),
+            position = last,
+            "batch applied"
+        );
+        Ok(batch.len())
+    }
+}
+
+/// Locks a projection's checkpoint row for the rest of the transaction (creating it at 0 if
+/// missing) and returns its position.
+async fn lock_checkpoint(conn: &mut PgConnection, name: &str) -> Result<i64, sqlx::Error> {
+    const SELECT: &str = "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE";
+    if let Some(position) = sqlx::query_scalar(SELECT)
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        return Ok(position);
+    }
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, position, updated_at) VALUES ($1, 0, now())
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar(SELECT).bind(name).fetch_one(conn).await
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RebuildReport {
+    /// The projection.
+    pub name: &'static str,
+    /// Events applied to the new tables.
+    pub events: i64,
+    /// The position the rebuilt model (and its checkpoint) stands at.
+    pub position: i64,
+}
+
+fn check_identifier(name: &str) -> Result<(), RuntimeError> {
+    let plain = !name.is_empty()
+        && name.len() <= 54
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if plain {
+        Ok(())
+    } else {
+        Err(RuntimeError::InvalidName(name.to_string()))
+    }
+}
+
+/// Applies every event after `from` to the tables `search_path` points at, batch by batch,
+/// inside `conn`'s transaction. Returns (events applied, last position).
+async fn apply_all(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    from: i64,
+    batch_size: i64,
+) -> Result<(i64, i64), sqlx::Error> {
+    let mut position = from;
+    let mut applied = 0;
+    loop {
+        let batch = read_after(&mut *conn, position, batch_size, None).await?;
+        let Some(last) = batch.last().map(|e| e.position) else {
+            return Ok((applied, position));
+        };
+        projection.apply(&mut *conn, &batch).await?;
+        applied += batch.len() as i64;
+        position = last;
+    }
+}
+
+/// Rebuilds a read model from the whole event store while the engine keeps serving.
+///
+/// Built aside, then swapped: the projection's tables are copied empty into a schema
+/// `rebuild_<name>` (`CREATE TABLE … (LIKE public.t INCLUDING ALL)`), every event from position 0
+/// is applied there batch by batch with `SET LOCAL search_path = rebuild_<name>, public` (which
+/// is why projections must use unqualified table names), and one final transaction locks the live
+/// checkpoint row (pausing the live projectors of every instance), applies what arrived
+/// meanwhile, drops the live tables, moves the new ones into `public`, sets the checkpoint and
+/// drops the schema. Readers see the old model until that commit and the new one after it,
+/// never a half-built one.
+///
+/// What a projection's tables may not rely on, because `LIKE … INCLUDING ALL` does not carry it
+/// over or the swap would break it:
+/// - foreign keys (not copied), to or from these tables;
+/// - `serial`/`bigserial` columns (the copied default still calls the *old* table's sequence,
+///   which is dropped with it): use natural keys or `GENERATED … AS IDENTITY`;
+/// - triggers, grants, row-level security policies (not copied);
+/// - views or other objects depending on the tables (the `DROP TABLE` would refuse);
+/// - constraint or index names in SQL (`ON CONFLICT ON CONSTRAINT x`): copies get generated
+///   names, so name conflict targets by their columns instead.
+pub async fn rebuild(
+    pool: &PgPool,
+    projection: &dyn Projection,
+) -> Result<RebuildReport, RuntimeError> {
+    rebuild_with(pool, projection, RunnerOptions::default().batch_size).await
+}
+
+/// [`rebuild`] with an explicit batch size.
+pub async fn rebuild_with(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    batch_size: i64,
+) -> Result<RebuildReport, RuntimeError> {
+    let name = projection.name();
+    check_identifier(name)?;
+    for table in projection.tables() {
+        check_identifier(table)?;
+    }
+    let schema = format!("rebuild_{name}");
+    let result = build_and_swap(pool, projection, &schema, batch_size.max(1)).await;
+    if result.is_err() {
+        // Leave nothing half-built behind; the next rebuild would drop it anyway.
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(pool)
+            .await;
+    }
+    result
+}
+
+async fn build_and_swap(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    schema: &str,
+    batch_size: i64,
+) -> Result<RebuildReport, RuntimeError> {
+    let name = projection.name();
+    let tables = projection.tables();
+    tracing::info!(projection = name, "rebuild started");
+
+    let mut tx = pool.begin().await?;
+    // A schema left by an interrupted rebuild holds nothing worth keeping.
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
+        .execute(&mut *tx)
+        .await?;
+    for table in tables {
+        sqlx::query(&format!(
+            "CREATE TABLE \"{schema}\".\"{table}\" (LIKE public.\"{table}\" INCLUDING ALL)"
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+
+    let search_path = format!("SET LOCAL search_path = \"{schema}\", public");
+    let mut position = 0;
+    let mut events = 0;
+    // Catch up outside the final transaction, one batch per transaction, so that the live
+    // projectors are paused only for the tail.
+    loop {
+        let mut tx = pool.begin().await?;
+        sqlx::query(&search_path).execute(&mut *tx).await?;
+        let batch = read_after(&mut *tx, position, batch_size, None).await?;
+        let Some(last) = batch.last().map(|e| e.position) else {
+            tx.rollback().await?;
+            break;
+        };
+        projection.apply(&mut tx, &batch).await?;
+        tx.commit().await?;
+        events += batch.len() as i64;
+        position = last;
+        tracing::debug!(projection = name, position, "rebuild progress");
+        if (batch.len() as i64) < batch_size {
+            break;
+        }
+    }
+
+    let mut tx = pool.begin().await?;
+    // Pauses every live projector of this model until the swap commits.
+    let live = lock_checkpoint(&mut tx, name).await?;
+    sqlx::query(&search_path).execute(&mut *tx).await?;
+    let (tail, position) = apply_all(&mut tx, projection, position, batch_size).await?;
+    events += tail;
+    sqlx::query("SET LOCAL search_path = public")
+        .execute(&mut *tx)
+        .await?;
+    for table in tables {
+        sqlx::query(&format!("DROP TABLE public.\"{table}\""))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!(
+            "ALTER TABLE \"{schema}\".\"{table}\" SET SCHEMA public"
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
+    )
+    .bind(name)
+    .bind(position)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!("DROP SCHEMA \"{schema}\""))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(
+        projection = name,
+        events,
+        position,
+        live_was = live,
+        "rebuild swapped in"
+    );
+    Ok(RebuildReport {
+        name,
+        events,
+        position,
+    })
 }

@@ -1,6 +1,15 @@
 //! Stored events as every consumer sees them.
+//!
+//! An envelope is rebuilt from an `events` row: the fixed CloudEvents members the writer kept in
+//! the `metadata` column, plus the columns (`id` = `<aggregate_id>:<sequence>`, `subject` =
+//! aggregate id, `seq` = sequence, `type` = event type, `data` = payload) and the `position` the
+//! sequencer assigned. Consumers follow `position`, never `insertion_id` or `recorded_at`.
 
-use ticket_nats::{Envelope, TicketEvent};
+use serde_json::{Map, Value};
+use sqlx::postgres::PgRow;
+use sqlx::{PgExecutor, Row};
+use ticket_nats::{Envelope, TicketEvent, Timestamp};
+use uuid::Uuid;
 
 /// One positioned event from the store.
 #[derive(Debug, Clone)]
@@ -11,4 +20,194 @@ pub struct StoredEvent {
     pub envelope: Envelope,
     /// The typed event (the envelope's `type` and `data`).
     pub event: TicketEvent,
+}
+
+impl StoredEvent {
+    /// Types an envelope's event. Fails for a type or a `data` shape this version does not know.
+    pub fn from_envelope(envelope: Envelope) -> Result<Self, serde_json::Error> {
+        let event = envelope.event()?;
+        Ok(Self {
+            position: envelope.position,
+            envelope,
+            event,
+        })
+    }
+}
+
+/// The envelope members that the `metadata` column keeps (see `stored_metadata` in the engine).
+const METADATA_MEMBERS: [&str; 10] = [
+    "specversion",
+    "source",
+    "time",
+    "datacontenttype",
+    "actorid",
+    "actorname",
+    "actorrole",
+    "correlationid",
+    "hash",
+    "prevhash",
+];
+
+/// The columns every read selects, in the order [`RawEvent::from_row`] expects.
+const COLUMNS: &str = "aggregate_id, sequence, event_type, payload, metadata, position";
+
+/// One `events` row, not yet decoded. Verification works on these, so that a row whose
+/// metadata was damaged is reported as a broken chain rather than failing the whole read.
+#[derive(Debug, Clone)]
+pub struct RawEvent {
+    /// The ticket id (text, as stored).
+    pub aggregate_id: String,
+    /// The ticket's version after this event.
+    pub sequence: i64,
+    /// The event type.
+    pub event_type: String,
+    /// The envelope's `data`.
+    pub payload: Value,
+    /// The envelope's other fixed members.
+    pub metadata: Value,
+    /// The global position; `None` until the sequencer has assigned it.
+    pub position: Option<i64>,
+}
+
+impl RawEvent {
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            aggregate_id: row.try_get("aggregate_id")?,
+            sequence: row.try_get("sequence")?,
+            event_type: row.try_get("event_type")?,
+            payload: row.try_get("payload")?,
+            metadata: row.try_get("metadata")?,
+            position: row.try_get("position")?,
+        })
+    }
+
+    /// The envelope this row stands for (`position` 0 while it has none).
+    pub fn envelope(&self) -> Result<Envelope, serde_json::Error> {
+        let mut map = Map::new();
+        for key in METADATA_MEMBERS {
+            // A missing member becomes null, which then fails to decode: a damaged row is an
+            // error, never an envelope with made-up values.
+            let value = self.metadata.get(key).cloned().unwrap_or(Value::Null);
+            map.insert(key.to_string(), value);
+        }
+        map.insert(
+            "id".into(),
+            Value::String(format!("{}:{}", self.aggregate_id, self.sequence)),
+        );
+        map.insert("subject".into(), Value::String(self.aggregate_id.clone()));
+        map.insert("seq".into(), Value::from(self.sequence));
+        map.insert("type".into(), Value::String(self.event_type.clone()));
+        map.insert("data".into(), self.payload.clone());
+        map.insert("position".into(), Value::from(self.position.unwrap_or(0)));
+        serde_json::from_value(Value::Object(map))
+    }
+}
+
+fn decode_error(row: &RawEvent, error: serde_json::Error) -> sqlx::Error {
+    sqlx::Error::Decode(
+        format!(
+            "stored event {}:{} cannot be read: {error}",
+            row.aggregate_id, row.sequence
+        )
+        .into(),
+    )
+}
+
+/// Positioned events after `after`, in position order, at most `limit`, as envelopes.
+///
+/// `types` keeps only those event types (`None` or an empty slice: every type). Because
+/// positions are dense and a sequencer batch commits at once, every reader sees a prefix of the
+/// global order: paging with the last position returned never skips an event.
+pub async fn read_envelopes_after<'e, E: PgExecutor<'e>>(
+    executor: E,
+    after: i64,
+    limit: i64,
+    types: Option<&[String]>,
+) -> Result<Vec<Envelope>, sqlx::Error> {
+    let types = types.filter(|t| !t.is_empty());
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM events
+         WHERE position > $1 AND ($3::text[] IS NULL OR event_type = ANY($3))
+         ORDER BY position
+         LIMIT $2"
+    ))
+    .bind(after)
+    .bind(limit.max(0))
+    .bind(types)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let raw = RawEvent::from_row(row)?;
+            raw.envelope().map_err(|e| decode_error(&raw, e))
+        })
+        .collect()
+}
+
+/// Like [`read_envelopes_after`], with every event typed (for projections).
+pub async fn read_after<'e, E: PgExecutor<'e>>(
+    executor: E,
+    after: i64,
+    limit: i64,
+    types: Option<&[String]>,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    read_envelopes_after(executor, after, limit, types)
+        .await?
+        .into_iter()
+        .map(|envelope| {
+            let id = envelope.id.clone();
+            StoredEvent::from_envelope(envelope).map_err(|e| {
+                sqlx::Error::Decode(format!("stored event {id} cannot be typed: {e}").into())
+            })
+        })
+        .collect()
+}
+
+/// Every stored row of a ticket, in sequence order, positioned or not, undecoded.
+pub async fn read_ticket_rows<'e, E: PgExecutor<'e>>(
+    executor: E,
+    ticket_id: Uuid,
+) -> Result<Vec<RawEvent>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM events WHERE aggregate_id = $1 ORDER BY sequence"
+    ))
+    .bind(ticket_id.to_string())
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(RawEvent::from_row).collect()
+}
+
+/// A ticket's events in sequence order.
+///
+/// Only positioned events unless `include_unpositioned`: consumers see an event once it has its
+/// position. The answer is always a prefix of the ticket's sequence (it stops at the first event
+/// without a position, or recorded after `up_to_time`), so replaying it gives a state the ticket
+/// really had.
+pub async fn read_ticket<'e, E: PgExecutor<'e>>(
+    executor: E,
+    ticket_id: Uuid,
+    up_to_time: Option<Timestamp>,
+    include_unpositioned: bool,
+) -> Result<Vec<Envelope>, sqlx::Error> {
+    let rows = read_ticket_rows(executor, ticket_id).await?;
+    let mut envelopes = Vec::with_capacity(rows.len());
+    for raw in &rows {
+        if raw.position.is_none() && !include_unpositioned {
+            break;
+        }
+        let envelope = raw.envelope().map_err(|e| decode_error(raw, e))?;
+        if up_to_time.is_some_and(|t| envelope.time > t) {
+            break;
+        }
+        envelopes.push(envelope);
+    }
+    Ok(envelopes)
+}
+
+/// The highest assigned position (0 for an empty store).
+pub async fn head_position<'e, E: PgExecutor<'e>>(executor: E) -> Result<i64, sqlx::Error> {
+    // max() over the unique index on `position` is a single index probe.
+    sqlx::query_scalar("SELECT coalesce(max(position), 0)::bigint FROM events")
+        .fetch_one(executor)
+        .await
 }

@@ -23,7 +23,7 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 when Postgres answers and migrations are applied.
+/// 200 when Postgres answers and migrations are applied; reports each projector's lag.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let migrations =
@@ -49,6 +49,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
             "postgres": postgres,
             "migrations_applied": migrated,
+            // Each projector's applied position and lag behind the head (informational: a
+            // lagging read model still answers, and queries can wait with `min_position`).
+            "head_position": state.projections.head(),
+            "projections": state.projections.status(),
         })),
     )
 }

@@ -1,5 +1,6 @@
 //! The HTTP API: routes, request parsing, problem documents.
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod commands;
@@ -28,6 +29,7 @@ pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
         .merge(commands::router())
+        .merge(audit::router())
         .merge(queries::router())
         .merge(auth::router())
         .merge(users::router())

@@ -1,10 +1,12 @@
 //! Integration tests through HTTP against real Postgres (and NATS where a test needs it).
 
+mod audit;
 mod auth;
 mod board;
 mod commands;
 mod helpers;
 mod me;
+mod ordering;
 mod outage;
 mod queries;
 mod stats;

@@ -1,0 +1,346 @@
+//! Audit queries straight from the event store (CONTRACT 2.5): a ticket's history, its hash-chain
+//! verification, and the global event feed.
+//!
+//! These read the `events` table, not a read model, so their `X-Projection-Position` is the
+//! store's head position: everything up to it is visible to them.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use sqlx::PgPool;
+use ticket_nats::{Envelope, TicketEvent};
+use ticket_projections::stored::{head_position, read_envelopes_after, read_ticket_rows, RawEvent};
+use ticket_projections::verify::verify_chain;
+use tokio::time::Instant;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::commands::ticket_id;
+use super::error::{ApiError, FieldError, Result};
+use crate::auth::Caller;
+use crate::domain::Role;
+use crate::state::AppState;
+
+/// How long `min_version` / `min_position` wait before answering 503.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(5);
+/// `limit` of `GET /events` when not given.
+pub const DEFAULT_PAGE: i64 = 100;
+/// Largest `limit` of `GET /events`.
+pub const MAX_PAGE: i64 = 1000;
+
+/// The audit routes (under `/api/v1`).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tickets/{id}/history", get(history))
+        .route("/tickets/{id}/verify", get(verify))
+        .route("/events", get(events))
+}
+
+/// `GET /tickets/{id}/history`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct History {
+    /// The ticket.
+    pub ticket_id: Uuid,
+    /// Its positioned events in sequence order (CloudEvents envelopes, CONTRACT 4).
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Envelope>,
+}
+
+/// `GET /tickets/{id}/verify`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verification {
+    /// The ticket.
+    pub ticket_id: Uuid,
+    /// How many stored events were checked.
+    pub events: usize,
+    /// Whether the hash chain holds.
+    pub valid: bool,
+    /// The first sequence where the chain breaks; null when valid.
+    pub first_invalid_sequence: Option<i64>,
+    /// The stored hash of the ticket's last event.
+    pub head_hash: Option<String>,
+}
+
+/// `GET /events`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    /// Events in position order.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Envelope>,
+    /// Pass as `after` for the next page: the last position returned, or `after` when empty.
+    pub next_after: i64,
+}
+
+/// The query string as (name, value) pairs, repeats kept.
+fn query_pairs(uri: &Uri) -> Result<Vec<(String, String)>> {
+    Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map(|Query(pairs)| pairs)
+        .map_err(|_| ApiError::invalid("query", "is not a valid query string"))
+}
+
+/// Reads an optional integer parameter within `min..=max`, noting failures in `errors`.
+fn integer(
+    pairs: &[(String, String)],
+    name: &str,
+    min: i64,
+    max: i64,
+    errors: &mut Vec<FieldError>,
+) -> Option<i64> {
+    let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+    let value = values.next()?;
+    if values.next().is_some() {
+        errors.push(FieldError::new(name, "must be given at most once"));
+        return None;
+    }
+    match value.trim().parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Some(n),
+        _ if max == i64::MAX => {
+            errors.push(FieldError::new(
+                name,
+                format!("must be an integer of at least {min}"),
+            ));
+            None
+        }
+        _ => {
+            errors.push(FieldError::new(
+                name,
+                format!("must be an integer from {min} to {max}"),
+            ));
+            None
+        }
+    }
+}
+
+fn check(errors: Vec<FieldError>) -> Result<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Unprocessable(errors))
+    }
+}
+
+fn not_caught_up(what: &str) -> ApiError {
+    ApiError::Unavailable {
+        detail: format!("{what} is not visible yet; retry shortly"),
+        retry_after_secs: 1,
+    }
+}
+
+/// Waits for the store's head to reach `min_position`, if asked.
+async fn wait_min_position(state: &AppState, min_position: Option<i64>) -> Result<()> {
+    match min_position {
+        Some(position) if !state.projections.wait_for_head(position, WAIT_LIMIT).await => {
+            Err(not_caught_up(&format!("position {position}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Answers `body` with `X-Projection-Position` = the store's head.
+async fn with_head(pool: &PgPool, body: impl Serialize) -> Result<Response> {
+    let head = head_position(pool).await?;
+    let mut response = Json(body).into_response();
+    response
+        .headers_mut()
+        .insert("x-projection-position", HeaderValue::from(head));
+    Ok(response)
+}
+
+fn auditor_or_admin(caller: &Caller, what: &str) -> Result<()> {
+    if matches!(caller.role, Role::Auditor | Role::Admin) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "only auditors and admins may {what}"
+        )))
+    }
+}
+
+/// The requester named by a ticket's `ticket.created` event.
+fn requester_of(rows: &[RawEvent]) -> Option<&str> {
+    rows.first()
+        .filter(|r| r.sequence == 1 && r.event_type == "ticket.created")
+        .and_then(|r| r.payload.get("requester"))
+        .and_then(|r| r.get("id"))
+        .and_then(|id| id.as_str())
+}
+
+/// How many of the ticket's first events are positioned (the prefix consumers may see).
+fn positioned_prefix(rows: &[RawEvent]) -> usize {
+    rows.iter()
+        .enumerate()
+        .take_while(|(i, r)| r.position.is_some() && r.sequence == *i as i64 + 1)
+        .count()
+}
+
+/// A ticket's events, each envelope as stored, in sequence order.
+///
+/// Shows events once they have their position. `min_version` waits (up to 5 s) until the events
+/// up to that version are positioned. Requesters see only their own tickets, without internal
+/// comments.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/history", tag = "audit",
+    params(
+        ("id" = Uuid, Path, description = "ticket id"),
+        ("min_version" = Option<i64>, Query, description = "wait until the ticket's events up to this version are visible"),
+        ("min_position" = Option<i64>, Query, description = "wait until the store has sequenced this position"),
+    ),
+    responses(
+        (status = 200, body = History, headers(("X-Projection-Position" = i64, description = "the store's head position"))),
+        (status = 404, body = super::error::Problem),
+        (status = 422, body = super::error::Problem),
+        (status = 503, body = super::error::Problem),
+    ),
+    security(("bearer" = [])))]
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Result<Response> {
+    let id = ticket_id(&id)?;
+    let pairs = query_pairs(&uri)?;
+    let mut errors = Vec::new();
+    let min_version = integer(&pairs, "min_version", 0, i64::MAX, &mut errors);
+    let min_position = integer(&pairs, "min_position", 0, i64::MAX, &mut errors);
+    check(errors)?;
+
+    let mut rows = read_ticket_rows(&state.pool, id).await?;
+    if rows.is_empty() {
+        return Err(ApiError::ticket_not_found());
+    }
+    // Checked before any waiting, so that waiting reveals nothing about others' tickets.
+    let own = requester_of(&rows) == Some(caller.id.to_string().as_str());
+    if !caller.role.reads_everything() && !own {
+        return Err(ApiError::ticket_not_found());
+    }
+    if let Some(version) = min_version {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        let mut head = state.projections.subscribe_head();
+        while (positioned_prefix(&rows) as i64) < version {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(not_caught_up(&format!("version {version} of the ticket")));
+            }
+            // Woken by the sequencer's notification; the short poll covers a missed one.
+            let _ = tokio::time::timeout(
+                (deadline - now).min(Duration::from_millis(50)),
+                head.changed(),
+            )
+            .await;
+            rows = read_ticket_rows(&state.pool, id).await?;
+        }
+    }
+    wait_min_position(&state, min_position).await?;
+
+    let visible = positioned_prefix(&rows);
+    let mut events = Vec::with_capacity(visible);
+    for row in &rows[..visible] {
+        let envelope = row.envelope().map_err(|e| {
+            ApiError::Internal(anyhow::Error::new(e).context(format!(
+                "stored event {}:{} cannot be read",
+                row.aggregate_id, row.sequence
+            )))
+        })?;
+        if !caller.role.reads_everything() && envelope.is_internal() {
+            continue;
+        }
+        events.push(envelope);
+    }
+    with_head(
+        &state.pool,
+        History {
+            ticket_id: id,
+            events,
+        },
+    )
+    .await
+}
+
+/// Recomputes a ticket's hash chain and says whether any stored event was altered, removed or
+/// reordered (auditors and admins).
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/verify", tag = "audit",
+    params(("id" = Uuid, Path, description = "ticket id")),
+    responses(
+        (status = 200, body = Verification, headers(("X-Projection-Position" = i64, description = "the store's head position"))),
+        (status = 403, body = super::error::Problem),
+        (status = 404, body = super::error::Problem),
+    ),
+    security(("bearer" = [])))]
+pub async fn verify(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Result<Response> {
+    auditor_or_admin(&caller, "verify tickets")?;
+    let id = ticket_id(&id)?;
+    let pairs = query_pairs(&uri)?;
+    let mut errors = Vec::new();
+    let min_position = integer(&pairs, "min_position", 0, i64::MAX, &mut errors);
+    check(errors)?;
+    wait_min_position(&state, min_position).await?;
+    let rows = read_ticket_rows(&state.pool, id).await?;
+    if rows.is_empty() {
+        return Err(ApiError::ticket_not_found());
+    }
+    let report = verify_chain(&id.to_string(), &rows);
+    with_head(
+        &state.pool,
+        Verification {
+            ticket_id: id,
+            events: report.events,
+            valid: report.valid,
+            first_invalid_sequence: report.first_invalid_sequence,
+            head_hash: report.head_hash,
+        },
+    )
+    .await
+}
+
+/// The global event feed in position order (auditors and admins). Paging with `next_after`
+/// sees every committed event exactly once, even while writers run.
+#[utoipa::path(get, path = "/api/v1/events", tag = "audit",
+    params(
+        ("after" = Option<i64>, Query, description = "return events after this position (default 0)"),
+        ("limit" = Option<i64>, Query, description = "1 to 1000 (default 100)"),
+        ("type" = Option<String>, Query, description = "only these event types (repeat or separate with commas)"),
+        ("min_position" = Option<i64>, Query, description = "wait until the store has sequenced this position"),
+    ),
+    responses(
+        (status = 200, body = EventPage, headers(("X-Projection-Position" = i64, description = "the store's head position"))),
+        (status = 403, body = super::error::Problem),
+        (status = 422, body = super::error::Problem),
+    ),
+    security(("bearer" = [])))]
+pub async fn events(State(state): State<AppState>, caller: Caller, uri: Uri) -> Result<Response> {
+    auditor_or_admin(&caller, "read the event feed")?;
+    let pairs = query_pairs(&uri)?;
+    let mut errors = Vec::new();
+    let after = integer(&pairs, "after", 0, i64::MAX, &mut errors).unwrap_or(0);
+    let limit = integer(&pairs, "limit", 1, MAX_PAGE, &mut errors).unwrap_or(DEFAULT_PAGE);
+    let min_position = integer(&pairs, "min_position", 0, i64::MAX, &mut errors);
+    let mut types: Vec<String> = Vec::new();
+    for (_, value) in pairs.iter().filter(|(k, _)| k == "type") {
+        for t in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if TicketEvent::TYPES.contains(&t) {
+                types.push(t.to_string());
+            } else if !errors.iter().any(|e| e.field == "type") {
+                errors.push(FieldError::new(
+                    "type",
+                    format!("must be one of {}", TicketEvent::TYPES.join(", ")),
+                ));
+            }
+        }
+    }
+    check(errors)?;
+    wait_min_position(&state, min_position).await?;
+    let filter = (!types.is_empty()).then_some(types.as_slice());
+    let events = read_envelopes_after(&state.pool, after, limit, filter).await?;
+    let next_after = events.last().map_or(after, |e| e.position);
+    with_head(&state.pool, EventPage { events, next_after }).await
+}

@@ -1,0 +1,688 @@
+//! The global order and the projection runtime: dense positions under concurrent writers, late
+//! commits, append-only storage, exactly-once projectors and rebuilds.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection, PgPool};
+use ticket_nats::envelope::{Actor, EnvelopeHeader};
+use ticket_nats::events::{RequesterRef, SlaDue, TicketCreated};
+use ticket_nats::{Envelope, TicketEvent, Timestamp, GENESIS_HASH};
+use ticket_projections::runtime::{rebuild_with, Projection, Runner, RunnerOptions};
+use ticket_projections::{CancellationToken, StoredEvent};
+use uuid::Uuid;
+
+use crate::helpers::{spawn_app, TestApp, TestUser};
+
+/// Waits until every stored event has its position; returns how many there are.
+pub async fn wait_all_positioned(pool: &PgPool) -> i64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (total, unpositioned): (i64, i64) =
+            sqlx::query_as("SELECT count(*), count(*) FILTER (WHERE position IS NULL) FROM events")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        if unpositioned == 0 {
+            return total;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{unpositioned} of {total} events still have no position"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One page of `GET /events`: (events, next_after, X-Projection-Position).
+pub async fn feed_page(
+    app: &TestApp,
+    user: &TestUser,
+    after: i64,
+    limit: i64,
+) -> (Vec<Value>, i64, i64) {
+    let response = app
+        .get(&format!("/events?after={after}&limit={limit}"), user)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let head: i64 = response.headers()["x-projection-position"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let events = body["events"].as_array().unwrap().clone();
+    (events, body["next_after"].as_i64().unwrap(), head)
+}
+
+/// Creates a ticket and comments on it `comments` times, as `user`.
+async fn write_ticket(app: &TestApp, user: &TestUser, comments: usize) -> Uuid {
+    let id = app.create_ticket(user).await;
+    for i in 0..comments {
+        let r = app
+            .post(
+                &format!("/tickets/{id}/comments"),
+                user,
+                json!({"body": format!("note {i}")}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "comment {i}");
+    }
+    id
+}
+
+#[tokio::test]
+async fn the_feed_returns_every_event_once_with_dense_positions_under_concurrent_writers() {
+    // Arrange: 8 writers, 50 commands each (one create, 49 comments).
+    let app = Arc::new(spawn_app().await);
+    let auditor = app.user("auditor").await;
+    let mut writers = Vec::new();
+    for _ in 0..8 {
+        let app = app.clone();
+        let user = app.user("agent").await;
+        writers.push(tokio::spawn(async move {
+            write_ticket(&app, &user, 49).await;
+        }));
+    }
+    // Act: page through the feed while they write, with an odd page size.
+    let mut seen: Vec<Value> = Vec::new();
+    let mut after = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let (events, next_after, head) = feed_page(&app, &auditor, after, 37).await;
+        assert!(head >= next_after, "the header is the store's head");
+        if events.is_empty() {
+            assert_eq!(next_after, after, "an empty page keeps `after`");
+        }
+        after = next_after;
+        seen.extend(events);
+        let done = writers.iter().all(|w| w.is_finished());
+        if done && seen.len() as i64 == app.event_count().await {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "feed did not catch up"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    // Assert
+    assert_eq!(seen.len(), 400);
+    let positions: Vec<i64> = seen
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(positions, (1..=400).collect::<Vec<_>>(), "dense, in order");
+    let ids: HashSet<&str> = seen.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 400, "every event exactly once");
+    let (empty, next, _) = feed_page(&app, &auditor, 400, 10).await;
+    assert!(empty.is_empty());
+    assert_eq!(next, 400);
+}
+
+/// The `metadata` column of an envelope, as the engine writes it.
+fn stored_metadata(envelope: &Envelope) -> Value {
+    json!({
+        "specversion": envelope.specversion, "source": envelope.source, "time": envelope.time,
+        "datacontenttype": envelope.datacontenttype, "actorid": envelope.actorid,
+        "actorname": envelope.actorname, "actorrole": envelope.actorrole,
+        "correlationid": envelope.correlationid, "hash": envelope.hash,
+        "prevhash": envelope.prevhash,
+    })
+}
+
+/// A well-formed `ticket.created` envelope for a new ticket.
+fn created_envelope(ticket: Uuid, number: i64, requester: &TestUser) -> Envelope {
+    let actor = Actor {
+        id: requester.id.to_string(),
+        name: requester.name.clone(),
+        role: requester.role.clone(),
+    };
+    let now = Timestamp::now();
+    let event = TicketEvent::Created(TicketCreated {
+        number,
+        title: "Written by a slow transaction".into(),
+        description: "It commits late.".into(),
+        category: "other".into(),
+        priority: "low".into(),
+        channel: "api".into(),
+        requester: RequesterRef {
+            id: requester.id,
+            name: requester.name.clone(),
+            email: requester.email.clone(),
+        },
+        sla: SlaDue {
+            first_response_due: now.plus(chrono::TimeDelta::hours(24)),
+            resolution_due: now.plus(chrono::TimeDelta::hours(72)),
+        },
+    });
+    Envelope::seal(
+        EnvelopeHeader {
+            source: "ticketd",
+            ticket_id: ticket,
+            seq: 1,
+            time: now,
+            actor: &actor,
+            correlation_id: "late-commit",
+        },
+        &event,
+        GENESIS_HASH,
+    )
+}
+
+#[tokio::test]
+async fn a_late_commit_is_positioned_before_later_writes_and_never_skipped() {
+    // Arrange
+    let app = spawn_app().await;
+    let auditor = app.user("auditor").await;
+    let agent = app.user("agent").await;
+    let requester = app.user("requester").await;
+    let busy = write_ticket(&app, &agent, 2).await;
+    wait_all_positioned(&app.pool).await;
+    let (before, _, _) = feed_page(&app, &auditor, 0, 1000).await;
+    assert_eq!(before.len(), 3);
+
+    // Act: a transaction inserts an event and holds it uncommitted while others write.
+    let late = Uuid::now_v7();
+    let mut slow = PgConnection::connect(&app.database_url).await.unwrap();
+    let mut tx = slow.begin().await.unwrap();
+    let number: i64 = sqlx::query_scalar("SELECT nextval('ticket_numbers')")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let envelope = created_envelope(late, number, &requester);
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ('ticket', $1, 1, 'ticket.created', '1.0', $2::json, $3::json)",
+    )
+    .bind(late.to_string())
+    .bind(envelope.data.to_string())
+    .bind(stored_metadata(&envelope).to_string())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    for i in 0..5 {
+        let r = app
+            .post(
+                &format!("/tickets/{busy}/comments"),
+                &agent,
+                json!({"body": format!("while the slow one is open {i}")}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Events committed after the slow transaction began wait for it: numbering them now would
+    // hand out positions the slow event could no longer take without a reader skipping it.
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE position IS NULL")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(held, 5, "later commits wait for the open transaction");
+    tx.commit().await.unwrap();
+
+    // Assert: the feed, read on from where it stood, shows the late event, once, first.
+    wait_all_positioned(&app.pool).await;
+    let (page, next_after, _) = feed_page(&app, &auditor, 3, 1000).await;
+    assert_eq!(next_after, 9);
+    let ids: Vec<&str> = page.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids[0], format!("{late}:1"), "the late event comes first");
+    assert_eq!(ids.len(), 6);
+    let positions: Vec<i64> = page
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(positions, (4..=9).collect::<Vec<_>>());
+    assert_eq!(page[0]["hash"], envelope.hash);
+    let verified: Value = app
+        .get(&format!("/tickets/{late}/verify"), &auditor)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["valid"], true);
+}
+
+#[tokio::test]
+async fn stored_events_cannot_be_updated_or_deleted_through_sql() {
+    // Arrange
+    let app = spawn_app().await;
+    let agent = app.user("agent").await;
+    let id = write_ticket(&app, &agent, 1).await;
+    wait_all_positioned(&app.pool).await;
+    let refused = |result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>| match result {
+        Err(sqlx::Error::Database(db)) => {
+            assert_eq!(db.code().as_deref(), Some("42501"), "{db}");
+            assert!(db.message().contains("append-only"), "{db}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // Act + Assert
+    refused(
+        sqlx::query("UPDATE events SET payload = '{}'::json WHERE aggregate_id = $1")
+            .bind(id.to_string())
+            .execute(&app.pool)
+            .await,
+    );
+    refused(
+        sqlx::query(
+            "UPDATE events SET metadata = '{}'::json WHERE aggregate_id = $1 AND sequence = 2",
+        )
+        .bind(id.to_string())
+        .execute(&app.pool)
+        .await,
+    );
+    refused(
+        sqlx::query("UPDATE events SET position = position + 100")
+            .execute(&app.pool)
+            .await,
+    );
+    refused(
+        sqlx::query("UPDATE events SET position = NULL")
+            .execute(&app.pool)
+            .await,
+    );
+    refused(
+        sqlx::query("DELETE FROM events WHERE aggregate_id = $1")
+            .bind(id.to_string())
+            .execute(&app.pool)
+            .await,
+    );
+    refused(sqlx::query("TRUNCATE events").execute(&app.pool).await);
+    assert_eq!(app.stored_events(id).await.len(), 2, "nothing changed");
+}
+
+/// A test read model: a log of every applied event (no unique key, so a second application
+/// would show as a duplicate) and a count per ticket. It can fail once, on purpose, after
+/// writing part of a batch.
+struct EventLog {
+    fail_at: Option<i64>,
+    failed: AtomicBool,
+    /// Slows every batch a little, so that a kill lands mid-batch.
+    delay: Duration,
+    batches: AtomicI64,
+}
+
+impl EventLog {
+    fn new(fail_at: Option<i64>, delay: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            fail_at,
+            failed: AtomicBool::new(false),
+            delay,
+            batches: AtomicI64::new(0),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Projection for EventLog {
+    fn name(&self) -> &'static str {
+        "test_event_log"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["test_event_log", "test_event_counts"]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        batch: &[StoredEvent],
+    ) -> Result<(), sqlx::Error> {
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        for event in batch {
+            sqlx::query(
+                "INSERT INTO test_event_log (position, event_id, event_type) VALUES ($1, $2, $3)",
+            )
+            .bind(event.position)
+            .bind(&event.envelope.id)
+            .bind(event.event.event_type())
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "INSERT INTO test_event_counts (ticket_id, events) VALUES ($1, 1)
+                 ON CONFLICT (ticket_id) DO UPDATE SET events = test_event_counts.events + 1",
+            )
+            .bind(&event.envelope.subject)
+            .execute(&mut *conn)
+            .await?;
+            if self.fail_at == Some(event.position) && !self.failed.swap(true, Ordering::SeqCst) {
+                return Err(sqlx::Error::Protocol("injected failure mid-batch".into()));
+            }
+        }
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        Ok(())
+    }
+}
+
+async fn create_log_tables(pool: &PgPool) {
+    sqlx::query(
+        "CREATE TABLE test_event_log (position bigint NOT NULL, event_id text NOT NULL,
+                                      event_type text NOT NULL)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "CREATE TABLE test_event_counts (ticket_id text PRIMARY KEY, events bigint NOT NULL)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// Asserts that the log holds positions 1..=n, each exactly once, and the counts match the
+/// store.
+async fn assert_log_exact(pool: &PgPool, n: i64) {
+    let (rows, distinct, min, max): (i64, i64, Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT position), min(position), max(position)
+         FROM test_event_log",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(rows, n, "every event applied once (no loss, no repeat)");
+    assert_eq!(distinct, n, "no event applied twice");
+    assert_eq!((min, max), (Some(1), Some(n)));
+    let counts: BTreeMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT ticket_id, events FROM test_event_counts")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let expected: BTreeMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT aggregate_id, count(*) FROM events GROUP BY aggregate_id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    assert_eq!(counts, expected);
+    let checkpoint: i64 =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
+            .bind("test_event_log")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(checkpoint, n);
+}
+
+fn options(batch_size: i64) -> RunnerOptions {
+    RunnerOptions {
+        batch_size,
+        poll_interval: Duration::from_millis(100),
+    }
+}
+
+#[tokio::test]
+async fn a_projector_that_fails_or_is_killed_mid_batch_applies_each_event_exactly_once() {
+    // Arrange: 60 events, a projection that fails once mid-batch at position 17.
+    let app = spawn_app().await;
+    let agent = app.user("agent").await;
+    for _ in 0..4 {
+        write_ticket(&app, &agent, 14).await;
+    }
+    let n = wait_all_positioned(&app.pool).await;
+    assert_eq!(n, 60);
+    create_log_tables(&app.pool).await;
+    let log = EventLog::new(Some(17), Duration::from_millis(30));
+
+    // Act 1: a runner fails once (rolled back, retried), then is killed mid-way.
+    let first = Runner::with_options(app.pool.clone(), vec![log.clone()], options(7));
+    let stop_first = CancellationToken::new();
+    let handle = first.start(stop_first.clone());
+    assert!(
+        first
+            .wait_for(Some("test_event_log"), 28, Duration::from_secs(20))
+            .await,
+        "the runner gets past the failing batch"
+    );
+    assert!(log.failed.load(Ordering::SeqCst), "the failure happened");
+    // A kill, not a graceful stop: the batch in flight is abandoned (and rolled back).
+    handle.abort();
+    let _ = handle.await;
+    let killed_at: i64 =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
+            .bind("test_event_log")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(killed_at < n, "killed before the end (at {killed_at})");
+
+    // Act 2: two runners (two "instances") restart on the same checkpoint.
+    let stop = CancellationToken::new();
+    let second = Runner::with_options(app.pool.clone(), vec![log.clone()], options(5));
+    let third = Runner::with_options(app.pool.clone(), vec![log.clone()], options(9));
+    let h2 = second.start(stop.clone());
+    let h3 = third.start(stop.clone());
+    assert!(
+        second
+            .wait_for(Some("test_event_log"), n, Duration::from_secs(30))
+            .await
+    );
+    assert!(third.wait_for(None, n, Duration::from_secs(30)).await);
+
+    // Assert
+    assert_log_exact(&app.pool, n).await;
+    let status = second.status();
+    assert_eq!(status[0].name, "test_event_log");
+    assert_eq!(status[0].position, n);
+    assert_eq!(status[0].lag, 0);
+    stop.cancel();
+    h2.await.unwrap();
+    h3.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rebuild_while_writers_run_equals_the_live_model() {
+    // Arrange: a live projector over a store that keeps growing.
+    let app = Arc::new(spawn_app().await);
+    let agent = app.user("agent").await;
+    for _ in 0..3 {
+        write_ticket(&app, &agent, 9).await;
+    }
+    wait_all_positioned(&app.pool).await;
+    create_log_tables(&app.pool).await;
+    let log = EventLog::new(None, Duration::ZERO);
+    let live = Runner::with_options(app.pool.clone(), vec![log.clone()], options(50));
+    let stop = CancellationToken::new();
+    let handle = live.start(stop.clone());
+    assert!(live.wait_for(None, 30, Duration::from_secs(20)).await);
+    let writers: Vec<_> = (0..3)
+        .map(|_| {
+            let app = app.clone();
+            let agent = agent.clone();
+            tokio::spawn(async move {
+                write_ticket(&app, &agent, 10).await;
+            })
+        })
+        .collect();
+
+    // Act: rebuild aside (small batches, so it overlaps the writers) and swap in.
+    let report = rebuild_with(&app.pool, log.as_ref(), 4).await.unwrap();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let n = wait_all_positioned(&app.pool).await;
+    assert_eq!(n, 63);
+    assert!(live.wait_for(None, n, Duration::from_secs(20)).await);
+
+    // Assert: the swapped-in model is exactly what the live one would be, and keeps following.
+    assert!(report.position >= 30 && report.position <= n);
+    assert_eq!(report.events, report.position);
+    assert_log_exact(&app.pool, n).await;
+    let leftover: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'rebuild_test_event_log')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(!leftover, "the shadow schema is gone");
+    let key: Option<String> = sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'
+         AND tablename = 'test_event_counts'",
+    )
+    .fetch_optional(&app.pool)
+    .await
+    .unwrap();
+    assert!(key.is_some(), "indexes are carried over");
+    // A second rebuild of an idle store gives the same model.
+    let again = rebuild_with(&app.pool, log.as_ref(), 1000).await.unwrap();
+    assert_eq!(again.position, n);
+    assert_log_exact(&app.pool, n).await;
+    stop.cancel();
+    handle.await.unwrap();
+}
+
+#[tokio::test]
+async fn readyz_reports_each_projector_and_the_head() {
+    // Arrange
+    let app = spawn_app().await;
+    let agent = app.user("agent").await;
+    write_ticket(&app, &agent, 1).await;
+    let n = wait_all_positioned(&app.pool).await;
+    // Act: the runner learns the head from the sequencer's notification or its poll.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let body: Value = app
+            .client
+            .get(format!("{}/readyz", app.address))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let caught_up = body["head_position"] == n
+            && body["projections"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().all(|p| p["lag"] == 0));
+        if caught_up {
+            break body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Assert
+    for projection in body["projections"].as_array().unwrap() {
+        assert!(projection["name"].is_string());
+        assert_eq!(projection["position"], n);
+    }
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    if !body["projections"].as_array().unwrap().is_empty() {
+        assert!(metrics.contains("ticketd_projection_position{projection="));
+        assert!(metrics.contains("ticketd_projection_lag{projection="));
+    }
+}
+
+/// Every row of the real read models' tables, in a stable order.
+async fn read_model_rows(pool: &PgPool) -> BTreeMap<String, Vec<Value>> {
+    let mut all = BTreeMap::new();
+    for projection in ticket_projections::read_models::all() {
+        for table in projection.tables() {
+            let rows: Vec<Value> = sqlx::query_scalar(&format!(
+                "SELECT to_jsonb(t) FROM {table} t ORDER BY to_jsonb(t)::text"
+            ))
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            all.insert(table.to_string(), rows);
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn the_cli_rebuilds_the_real_read_models_to_the_rows_the_live_projectors_wrote() {
+    // Arrange
+    let app = spawn_app().await;
+    let agent = app.user("agent").await;
+    let requester = app.user("requester").await;
+    for _ in 0..3 {
+        let id = write_ticket(&app, &requester, 2).await;
+        let r = app
+            .post(
+                &format!("/tickets/{id}/assign"),
+                &agent,
+                json!({"assignee_id": agent.id}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = app
+            .post(
+                &format!("/tickets/{id}/comments"),
+                &agent,
+                json!({"body": "internal", "internal": true}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let n = wait_all_positioned(&app.pool).await;
+    let names: Vec<&str> = ticket_projections::read_models::all()
+        .iter()
+        .map(|p| p.name())
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let at: Vec<i64> =
+            sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = ANY($1)")
+                .bind(&names)
+                .fetch_all(&app.pool)
+                .await
+                .unwrap();
+        if at.len() == names.len() && at.iter().all(|p| *p == n) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "live projectors at {at:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let live = read_model_rows(&app.pool).await;
+    // Act
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ticketd"))
+        .args(["projections", "rebuild"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("JWT_SECRET", crate::helpers::SECRET)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    // Assert
+    assert!(out.status.success(), "{out:?}");
+    let reports: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reports.len(), names.len());
+    assert!(reports.iter().all(|r| r["position"] == n));
+    assert_eq!(read_model_rows(&app.pool).await, live);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ticketd"))
+        .args(["projections", "rebuild", "no_such_model"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("JWT_SECRET", crate::helpers::SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
