@@ -11,6 +11,7 @@
 //! - [`users`]: the user directory.
 //! - [`http`]: routes, request parsing, problem documents, OpenAPI.
 //! - [`views`]: point-in-time ticket views, folded from stored events.
+//! - [`hub`]: the WebSocket fan-out: one feed of positioned events per instance.
 //! - [`startup`]: building and running the application; [`settings`], [`telemetry`].
 
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod commands;
 pub mod domain;
 pub mod http;
+pub mod hub;
 pub mod settings;
 pub mod startup;
 pub mod state;

@@ -15,6 +15,7 @@ use crate::auth::Authenticator;
 use crate::commands::CommandService;
 use crate::domain::TicketServices;
 use crate::http::ratelimit::Limiter;
+use crate::hub::{Hub, HubConfig};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::store::TicketStore;
@@ -137,6 +138,7 @@ impl Application {
             settings: Arc::new(settings),
             auth: Arc::new(auth),
             commands: Arc::new(commands),
+            hub: Hub::new(HubConfig::default()),
         };
         Ok(Self {
             port,
@@ -157,6 +159,13 @@ impl Application {
         &self.state
     }
 
+    /// Replaces the WebSocket hub's configuration (tests shrink its queues); call before
+    /// [`Application::run_until_stopped`].
+    pub fn with_hub_config(mut self, config: HubConfig) -> Self {
+        self.state.hub = Hub::new(config);
+        self
+    }
+
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until_stopped(
         self,
@@ -170,6 +179,17 @@ impl Application {
                 limiter.shrink();
             }
         });
+        // WebSocket hub: its feed runs while serving; when `shutdown` completes, its
+        // connections close with 1001 (and the server then has no upgraded connection to wait for).
+        let hub = self.state.hub.clone();
+        let feed = hub.spawn_feed(self.state.pool.clone());
+        let shutdown = {
+            let hub = hub.clone();
+            async move {
+                shutdown.await;
+                hub.shutdown();
+            }
+        };
         let app = crate::http::app(self.state, self.limiter);
         let served = axum::serve(
             self.listener,
@@ -179,6 +199,9 @@ impl Application {
         .await
         .context("HTTP server failed");
         janitor.abort();
+        hub.shutdown();
+        hub.closed(Duration::from_secs(5)).await;
+        let _ = feed.await;
         self.background.stop().await;
         served
     }

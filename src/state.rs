@@ -21,4 +21,6 @@ pub struct AppState {
     pub commands: Arc<CommandService>,
     /// The read side: projectors' positions, `wait_for` for read-your-writes.
     pub projections: Arc<ticket_projections::Runner>,
+    /// WebSocket fan-out: the instance's live feed and its connections.
+    pub hub: crate::hub::Hub,
 }

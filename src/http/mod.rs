@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod queries;
 pub mod ratelimit;
 pub mod users;
+pub mod ws;
 
 use std::time::Duration;
 
@@ -33,6 +34,7 @@ pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
         .merge(queries::router())
         .merge(auth::router())
         .merge(users::router())
+        .merge(ws::router())
         .layer(axum::middleware::from_fn_with_state(limiter, ratelimit::limit));
     Router::new()
         .nest("/api/v1", api)

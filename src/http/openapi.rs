@@ -49,6 +49,7 @@ impl Modify for BearerAuth {
         super::auth::me,
         super::users::create_user,
         super::users::list_users,
+        super::ws::connect,
         super::audit::history,
         super::audit::verify,
         super::audit::events,

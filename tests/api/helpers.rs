@@ -300,3 +300,56 @@ pub fn failing_fields(problem: &Value) -> Vec<String> {
     fields
 }
 
+/// Another engine on the same database as a [`TestApp`]: its own pool, port, sequencer and
+/// WebSocket hub, like a second replica behind a load balancer.
+pub struct SecondInstance {
+    pub port: u16,
+    /// The instance's hub, to observe its connections.
+    pub hub: ticketd::hub::Hub,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl SecondInstance {
+    /// Stops the instance as SIGTERM would, and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            served
+                .await
+                .expect("the instance's task")
+                .expect("the instance stops cleanly");
+        }
+    }
+}
+
+/// Starts a second engine on `app`'s database.
+pub async fn spawn_second_instance(app: &TestApp) -> SecondInstance {
+    spawn_second_instance_with(app, ticketd::hub::HubConfig::default()).await
+}
+
+/// Starts a second engine on `app`'s database with its WebSocket hub configured by `hub`.
+pub async fn spawn_second_instance_with(
+    app: &TestApp,
+    hub: ticketd::hub::HubConfig,
+) -> SecondInstance {
+    let pool = test_pool(&app.database_url).await;
+    let built = Application::build_with_pool(app.settings.clone(), pool)
+        .await
+        .expect("build the second instance")
+        .with_hub_config(hub);
+    let port = built.port();
+    let hub = built.state().hub.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(built.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    SecondInstance {
+        port,
+        hub,
+        stop: Some(stop),
+        served: Some(served),
+    }
+}

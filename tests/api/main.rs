@@ -10,3 +10,4 @@ mod ordering;
 mod outage;
 mod queries;
 mod stats;
+mod ws;

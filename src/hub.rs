@@ -1,0 +1,396 @@
+//! The WebSocket hub: one live feed of positioned events per engine instance, fanned out to
+//! every connection of that instance (the connections themselves live in [`crate::http::ws`]).
+//!
+//! # The feed
+//!
+//! One task per instance `LISTEN`s on `ticketd_events_positioned` (the sequencer notifies it,
+//! with the new head, whenever it has given events their positions), polls every
+//! [`HubConfig::poll_interval`] as a fallback, and reads `position > last` in position order with
+//! [`read_after`]. Each event is broadcast, once, on a [`tokio::sync::broadcast`] channel.
+//!
+//! This Postgres path is the one CONTRACT 3 calls "events pushed from any engine instance reach
+//! clients connected to every instance", and it is used whether NATS is configured or not:
+//! every instance reads the same dense, gap-free positions from the same database, so an event
+//! committed through instance A reaches the clients of instance B exactly once and in order,
+//! with no dedupe across sources (a NATS subscription would only add a second, unordered copy
+//! of what the store already says, and an outage of NATS would then have to be covered anyway).
+//!
+//! # Slow clients
+//!
+//! `broadcast::Sender::send` never waits: a receiver that falls more than
+//! [`HubConfig::broadcast_capacity`] events behind sees `Lagged`, and each connection has its own
+//! bounded queue of [`HubConfig::queue_capacity`] outgoing frames filled with `try_send`. Either
+//! overflow closes that one connection with 1013; nobody else waits for it.
+//!
+//! # Shutdown
+//!
+//! [`Hub::shutdown`] tells every connection to close with 1001 and stops the feed;
+//! [`Hub::closed`] waits (bounded) until the connections are gone.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use ticket_projections::stored::{head_position, read_after};
+use ticket_projections::StoredEvent;
+use tokio::sync::{broadcast, watch, Notify};
+use tokio::task::JoinHandle;
+
+/// The channel the sequencer notifies, with the new head as payload, after giving positions.
+pub const POSITIONED_CHANNEL: &str = "ticketd_events_positioned";
+
+/// Gauge: open WebSocket connections of this instance.
+pub const METRIC_CONNECTIONS: &str = "ticketd_websocket_connections";
+/// Counter: event frames queued to WebSocket clients (one per event and channel).
+pub const METRIC_PUSHED: &str = "ticketd_websocket_events_pushed_total";
+/// Counter: connections closed with 1013 because they fell behind.
+pub const METRIC_CLOSED_SLOW: &str = "ticketd_websocket_closed_slow_total";
+
+/// How the hub and its connections behave. `Default` is what the engine runs with; tests shrink
+/// the queues (see `Application::with_hub_config`).
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Outgoing frames a connection may have queued before it counts as too slow (default 1024).
+    pub queue_capacity: usize,
+    /// Events the broadcast keeps for receivers that are behind (default 4096).
+    pub broadcast_capacity: usize,
+    /// Events read per query, by the feed and by `since` replays (default 500).
+    pub batch_size: i64,
+    /// How often the feed looks for new events when no notification came (default 250 ms).
+    pub poll_interval: Duration,
+    /// How often a connection sends a WebSocket Ping (default 30 s).
+    pub ping_interval: Duration,
+    /// How long a closing connection may take to write its close frame (default 5 s).
+    pub close_grace: Duration,
+    /// Largest client message and frame accepted, in bytes (default 64 KiB).
+    pub max_message_size: usize,
+    /// Most channels one connection may subscribe to (default 256).
+    pub max_channels: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 1024,
+            broadcast_capacity: 4096,
+            batch_size: 500,
+            poll_interval: Duration::from_millis(250),
+            ping_interval: Duration::from_secs(30),
+            close_grace: Duration::from_secs(5),
+            max_message_size: 64 * 1024,
+            max_channels: 256,
+        }
+    }
+}
+
+/// One positioned event as the hub hands it to connections: the stored event and its envelope
+/// already serialized, so that N connections do not serialize it N times.
+#[derive(Debug)]
+pub struct FeedEvent {
+    /// The event.
+    pub stored: StoredEvent,
+    /// `stored.envelope` as JSON.
+    pub envelope_json: String,
+}
+
+impl FeedEvent {
+    /// Wraps a stored event.
+    pub fn new(stored: StoredEvent) -> Self {
+        // An envelope of plain members always serializes.
+        let envelope_json = serde_json::to_string(&stored.envelope).unwrap_or_default();
+        Self {
+            stored,
+            envelope_json,
+        }
+    }
+
+    /// Its global position.
+    pub fn position(&self) -> i64 {
+        self.stored.position
+    }
+}
+
+/// Handle to the hub; cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: HubConfig,
+    events: broadcast::Sender<Arc<FeedEvent>>,
+    /// The last position broadcast; -1 until the feed has read the store's head.
+    head: watch::Sender<i64>,
+    /// `true` once the engine is stopping.
+    shutdown: watch::Sender<bool>,
+    /// Open connections.
+    connections: watch::Sender<usize>,
+    /// Connections closed with 1013 for falling behind, since start.
+    closed_slow: AtomicU64,
+}
+
+impl Hub {
+    /// A hub with no feed yet (see [`Hub::spawn_feed`]).
+    pub fn new(config: HubConfig) -> Self {
+        let (events, _) = broadcast::channel(config.broadcast_capacity.max(1));
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                events,
+                head: watch::Sender::new(-1),
+                shutdown: watch::Sender::new(false),
+                connections: watch::Sender::new(0),
+                closed_slow: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    /// A receiver of every event broadcast from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedEvent>> {
+        self.inner.events.subscribe()
+    }
+
+    /// The last position broadcast, once the feed knows it.
+    ///
+    /// A connection that subscribed to the broadcast *before* reading this gets every event
+    /// after it: the feed raises the head before it sends (see [`Hub::publish`]).
+    pub fn head(&self) -> Option<i64> {
+        let head = *self.inner.head.borrow();
+        (head >= 0).then_some(head)
+    }
+
+    /// The head as it moves (-1 until the feed knows it), to wait for the feed after start-up.
+    pub fn head_watch(&self) -> watch::Receiver<i64> {
+        self.inner.head.subscribe()
+    }
+
+    /// Broadcasts one event. Never waits, whoever is behind.
+    fn publish(&self, event: StoredEvent) {
+        let event = Arc::new(FeedEvent::new(event));
+        // Head first, then send: a connection that reads the head after subscribing either sees
+        // the old head and receives the event, or sees the new head and drops the event it
+        // receives as already covered. Either way nothing is lost or sent twice.
+        self.inner.head.send_replace(event.position());
+        // Err only means that no connection is listening right now.
+        let _ = self.inner.events.send(event);
+    }
+
+    /// Completes (`changed` returns or `borrow` is true) once the engine is stopping.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// Tells the feed to stop and every connection to close with 1001.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Whether [`Hub::shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
+    /// Waits until every connection has closed, or `timeout`.
+    pub async fn closed(&self, timeout: Duration) {
+        let mut open = self.inner.connections.subscribe();
+        let _ = tokio::time::timeout(timeout, open.wait_for(|n| *n == 0)).await;
+    }
+
+    /// Counts a connection as open until the guard is dropped.
+    pub fn connection(&self) -> ConnectionGuard {
+        self.inner.connections.send_modify(|n| *n += 1);
+        metrics::gauge!(METRIC_CONNECTIONS).increment(1.0);
+        ConnectionGuard { hub: self.clone() }
+    }
+
+    /// Open connections of this instance (a closing one counts until its close frame is out).
+    pub fn connection_count(&self) -> usize {
+        *self.inner.connections.borrow()
+    }
+
+    /// Records a connection closed with 1013 for falling behind.
+    pub fn record_closed_slow(&self) {
+        self.inner.closed_slow.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(METRIC_CLOSED_SLOW).increment(1);
+    }
+
+    /// Connections of this instance closed with 1013 for falling behind, since start.
+    pub fn closed_slow(&self) -> u64 {
+        self.inner.closed_slow.load(Ordering::Relaxed)
+    }
+
+    /// Starts the feed: a task that follows the store's positions and broadcasts every event,
+    /// until [`Hub::shutdown`].
+    pub fn spawn_feed(&self, pool: PgPool) -> JoinHandle<()> {
+        tokio::spawn(run_feed(self.clone(), pool))
+    }
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new(HubConfig::default())
+    }
+}
+
+/// Keeps a connection counted (and the gauge up) while alive.
+pub struct ConnectionGuard {
+    hub: Hub,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.hub
+            .inner
+            .connections
+            .send_modify(|n| *n = n.saturating_sub(1));
+        metrics::gauge!(METRIC_CONNECTIONS).decrement(1.0);
+    }
+}
+
+/// Sleeps for `duration`; true when the engine started stopping first.
+async fn sleep_or_stop(duration: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = stop.wait_for(|s| *s) => true,
+        () = tokio::time::sleep(duration) => false,
+    }
+}
+
+/// The feed: head, then (wake, read, broadcast) until shutdown.
+#[tracing::instrument(name = "ws_feed", skip_all)]
+async fn run_feed(hub: Hub, pool: PgPool) {
+    let mut stop = hub.shutdown_signal();
+    let poll = hub.config().poll_interval;
+    let batch = hub.config().batch_size.max(1);
+    // Start from the head: connections replay older events from the store themselves (`since`).
+    let mut failures: u32 = 0;
+    let mut last = loop {
+        match head_position(&pool).await {
+            Ok(head) => break head,
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(%error, "cannot read the event store's head; retrying");
+                if sleep_or_stop(backoff(failures), &mut stop).await {
+                    return;
+                }
+            }
+        }
+    };
+    hub.inner.head.send_replace(last);
+    let wake = Arc::new(Notify::new());
+    let listener = tokio::spawn(listen(pool.clone(), wake.clone(), hub.shutdown_signal()));
+    tracing::debug!(head = last, "WebSocket feed started");
+    failures = 0;
+    loop {
+        // Read everything positioned after `last`, page by page.
+        let read = loop {
+            match read_after(&pool, last, batch, None).await {
+                Ok(events) => {
+                    let full = events.len() as i64 >= batch;
+                    for event in events {
+                        if event.position != last + 1 {
+                            // Positions are dense; a jump means the store is not what we expect.
+                            tracing::warn!(
+                                expected = last + 1,
+                                got = event.position,
+                                "position gap in the event store"
+                            );
+                        }
+                        last = event.position;
+                        hub.publish(event);
+                    }
+                    if !full {
+                        break Ok(());
+                    }
+                }
+                Err(error) => break Err(error),
+            }
+        };
+        let wait = match read {
+            Ok(()) => {
+                failures = 0;
+                poll
+            }
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(%error, after = last, "cannot read new events; retrying");
+                backoff(failures)
+            }
+        };
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            () = wake.notified() => {},
+            () = tokio::time::sleep(wait) => {},
+        }
+    }
+    let _ = listener.await;
+    tracing::debug!(head = last, "WebSocket feed stopped");
+}
+
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100)
+        .saturating_mul(2_u32.saturating_pow(failures.min(6)))
+        .min(Duration::from_secs(5))
+}
+
+/// `LISTEN`s in its own task and wakes the feed on every notification and after every
+/// (re)connection (a notification may have been missed while the connection was down). Keeping
+/// `try_recv` out of the feed's `select!` means a half-read notification is never dropped.
+async fn listen(pool: PgPool, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    let mut failures: u32 = 0;
+    loop {
+        let connect = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(POSITIONED_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let connected = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            connected = connect => connected,
+        };
+        let mut listener = match connected {
+            Ok(listener) => listener,
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(%error, "cannot LISTEN for positioned events; polling meanwhile");
+                if sleep_or_stop(backoff(failures), &mut stop).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        failures = 0;
+        wake.notify_one();
+        loop {
+            let next = tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                next = listener.try_recv() => next,
+            };
+            match next {
+                // The payload is the new head; the feed reads from its own `last` regardless.
+                Ok(Some(_)) => {
+                    while listener.next_buffered().is_some() {}
+                    wake.notify_one();
+                }
+                // Reconnected: something may have been missed.
+                Ok(None) => wake.notify_one(),
+                Err(sqlx::Error::PoolClosed) => return,
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(%error, "LISTEN connection failed; reconnecting");
+                    if sleep_or_stop(backoff(failures), &mut stop).await {
+                        return;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
