@@ -1,6 +1,6 @@
 //! Ticket commands (CONTRACT 2.3): parse and check the request, resolve users, run the command.
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
@@ -22,7 +22,7 @@ use crate::domain::commands::{
 use crate::domain::values::{
     check_comment_body, check_score, check_text, DESCRIPTION_MAX, NOTE_MAX, RATING_COMMENT_MAX,
 };
-use crate::domain::{Channel, Priority, Role, TicketCommand, TicketError, Title};
+use crate::domain::{Actor, Channel, Priority, Role, TicketCommand, TicketError, Title};
 use crate::state::AppState;
 use crate::users;
 
@@ -258,53 +258,75 @@ impl From<CommandError> for ApiError {
     }
 }
 
-/// Runs a command, answering an earlier identical request's answer when the key was seen.
-async fn run(
-    state: &AppState,
-    caller: &Caller,
-    ticket_id: Uuid,
-    command: TicketCommand,
-    ctx: &CommandContext,
-) -> Result<Response> {
-    let outcome = state
-        .commands
-        .execute(ticket_id, command, ctx)
-        .await
-        .map_err(|e| match (e, ctx.expected_version) {
-            (CommandError::VersionMismatch { current }, Some(expected)) => {
-                ApiError::PreconditionFailed { expected, current }
+/// What every command request carries besides its own fields: the caller, the conditions and
+/// keys of its headers, and its JSON body. Extracted in that order, so a missing token is a 401
+/// before a malformed body is a 400.
+pub struct CommandRequest {
+    caller: Caller,
+    ctx: CommandContext,
+    body: JsonBody,
+}
+
+impl FromRequest<AppState> for CommandRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        let (mut parts, body) = req.into_parts();
+        let caller = Caller::from_request_parts(&mut parts, state).await?;
+        if caller.role == Role::Auditor {
+            return Err(ApiError::Forbidden("auditors issue no commands".into()));
+        }
+        let (method, uri, headers) = (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        );
+        let body = JsonBody::from_request(Request::from_parts(parts, body), state).await?;
+        let ctx = command_context(&headers, &method, &uri, &body)?;
+        Ok(Self { caller, ctx, body })
+    }
+}
+
+impl CommandRequest {
+    fn fields(&self) -> Result<Fields> {
+        Fields::new(&self.body)
+    }
+
+    fn require_staff(&self, what: &str) -> Result<()> {
+        if self.caller.role.is_staff() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "only agents and admins may {what}"
+            )))
+        }
+    }
+
+    /// Answers an earlier identical request's answer when its key was seen, else runs the
+    /// command built by `command` (called only when it will run).
+    async fn submit(
+        &self,
+        state: &AppState,
+        ticket_id: Uuid,
+        command: impl FnOnce(Actor) -> TicketCommand,
+    ) -> Result<Response> {
+        if let Some(idem) = &self.ctx.idempotency {
+            if let Some(outcome) = state.commands.replayed(self.caller.id, idem).await? {
+                return Ok(respond(outcome));
             }
-            (e, _) => ApiError::from(e),
-        })?;
-    let _ = caller;
-    Ok(respond(outcome))
-}
-
-async fn replay(
-    state: &AppState,
-    caller: &Caller,
-    ctx: &CommandContext,
-) -> Result<Option<Response>> {
-    match &ctx.idempotency {
-        Some(idem) => Ok(state.commands.replayed(caller.id, idem).await?.map(respond)),
-        None => Ok(None),
+        }
+        let outcome = state
+            .commands
+            .execute(ticket_id, command(self.caller.actor()), &self.ctx)
+            .await
+            .map_err(|e| match (e, self.ctx.expected_version) {
+                (CommandError::VersionMismatch { current }, Some(expected)) => {
+                    ApiError::PreconditionFailed { expected, current }
+                }
+                (e, _) => ApiError::from(e),
+            })?;
+        Ok(respond(outcome))
     }
-}
-
-fn refuse_auditor(caller: &Caller) -> Result<()> {
-    if caller.role == Role::Auditor {
-        return Err(ApiError::Forbidden("auditors issue no commands".into()));
-    }
-    Ok(())
-}
-
-fn require_staff(caller: &Caller, what: &str) -> Result<()> {
-    if !caller.role.is_staff() {
-        return Err(ApiError::Forbidden(format!(
-            "only agents and admins may {what}"
-        )));
-    }
-    Ok(())
 }
 
 fn category(state: &AppState) -> impl Fn(&str) -> std::result::Result<String, String> + '_ {
@@ -324,21 +346,18 @@ fn text(max: usize, field: &'static str) -> impl Fn(&String) -> std::result::Res
     move |v: &String| check_text(field, v, max)
 }
 
+/// The value of a field `Fields` has checked; `finish` returned `Ok`, so it is there.
+fn checked<T>(value: Option<T>) -> Result<T> {
+    value.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a checked field is missing")))
+}
+
 /// Opens a ticket.
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "commands", request_body = CreateTicketRequest,
     responses((status = 201, body = CommandResponse), (status = 403), (status = 422)),
     security(("bearer" = [])))]
-pub async fn create_ticket(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: JsonBody,
-) -> Result<Response> {
-    refuse_auditor(&caller)?;
-    let ctx = command_context(&headers, &method, &uri, &body)?;
-    let mut f = Fields::new(&body)?;
+pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -> Result<Response> {
+    let caller = &req.caller;
+    let mut f = req.fields()?;
     let title = f.parsed("title", true, Title::parse);
     let description = f.string("description", true);
     let description = f.check(
@@ -350,22 +369,21 @@ pub async fn create_ticket(
     let priority = f.parsed("priority", true, |p| p.parse::<Priority>());
     let channel = f.parsed("channel", false, |c| c.parse::<Channel>());
     let requester_id = f.uuid("requester_id", false);
-    if requester_id.is_some() && !caller.role.is_staff() {
-        return Err(ApiError::Forbidden(
-            "only agents and admins may open a ticket for someone else".into(),
-        ));
+    if requester_id.is_some() {
+        req.require_staff("open a ticket for someone else")?;
     }
     let requester = match requester_id {
         Some(id) if id != caller.id => match users::find(&state.pool, id).await? {
-            Some(user) if user.role == Role::Requester || user.role.is_staff() => {
-                Some(RequesterRef {
-                    id: user.id,
-                    name: user.name,
-                    email: user.email,
-                })
-            }
+            Some(user) if user.role != Role::Auditor => Some(RequesterRef {
+                id: user.id,
+                name: user.name,
+                email: user.email,
+            }),
             _ => {
-                f.fail("requester_id", "must name a known requester");
+                f.fail(
+                    "requester_id",
+                    "must name a known requester, agent or admin",
+                );
                 None
             }
         },
@@ -376,29 +394,30 @@ pub async fn create_ticket(
         }),
     };
     f.finish()?;
-    let (Some(title), Some(description), Some(category), Some(priority), Some(requester)) =
-        (title, description, category, priority, requester)
-    else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "checked fields missing"
-        )));
-    };
-    if let Some(answer) = replay(&state, &caller, &ctx).await? {
-        return Ok(answer);
-    }
+    let (title, description, category, priority, requester) = (
+        checked(title)?,
+        checked(description)?,
+        checked(category)?,
+        checked(priority)?,
+        checked(requester)?,
+    );
+    // A replayed create answers with its first number; this one then goes unused, which only
+    // leaves a gap, as a failed create does.
     let number = state.commands.next_number().await?;
-    let command = TicketCommand::CreateTicket(CreateTicket {
-        number,
-        title,
-        description,
-        category,
-        priority,
-        channel: channel.unwrap_or_default(),
-        requester,
-        by: caller.actor(),
-        at: now(),
-    });
-    run(&state, &caller, Uuid::now_v7(), command, &ctx).await
+    req.submit(&state, Uuid::now_v7(), |by| {
+        TicketCommand::CreateTicket(CreateTicket {
+            number,
+            title,
+            description,
+            category,
+            priority,
+            channel: channel.unwrap_or_default(),
+            requester,
+            by,
+            at: now(),
+        })
+    })
+    .await
 }
 
 /// Comments on a ticket.
@@ -408,40 +427,29 @@ pub async fn create_ticket(
     security(("bearer" = [])))]
 pub async fn comment_on_ticket(
     State(state): State<AppState>,
-    caller: Caller,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: JsonBody,
+    req: CommandRequest,
 ) -> Result<Response> {
-    refuse_auditor(&caller)?;
     let id = ticket_id(&id)?;
-    let ctx = command_context(&headers, &method, &uri, &body)?;
-    let mut f = Fields::new(&body)?;
-    let text = f.string("body", true);
-    let text = f.check("body", text, |b| check_comment_body(b));
+    let mut f = req.fields()?;
+    let body = f.string("body", true);
+    let body = f.check("body", body, |b| check_comment_body(b));
     let internal = f.boolean("internal", false).unwrap_or(false);
     f.finish()?;
-    if internal && !caller.role.is_staff() {
-        return Err(ApiError::Forbidden(
-            "only agents and admins may write internal comments".into(),
-        ));
+    if internal {
+        req.require_staff("write internal comments")?;
     }
-    let Some(text) = text else {
-        return Err(ApiError::Internal(anyhow::anyhow!("checked body missing")));
-    };
-    if let Some(answer) = replay(&state, &caller, &ctx).await? {
-        return Ok(answer);
-    }
-    let command = TicketCommand::CommentOnTicket(CommentOnTicket {
-        comment_id: Uuid::now_v7(),
-        body: text,
-        internal,
-        by: caller.actor(),
-        at: now(),
-    });
-    run(&state, &caller, id, command, &ctx).await
+    let body = checked(body)?;
+    req.submit(&state, id, |by| {
+        TicketCommand::CommentOnTicket(CommentOnTicket {
+            comment_id: Uuid::now_v7(),
+            body,
+            internal,
+            by,
+            at: now(),
+        })
+    })
+    .await
 }
 
 /// Assigns a ticket.
@@ -451,19 +459,13 @@ pub async fn comment_on_ticket(
     security(("bearer" = [])))]
 pub async fn assign_ticket(
     State(state): State<AppState>,
-    caller: Caller,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: JsonBody,
+    req: CommandRequest,
 ) -> Result<Response> {
-    require_staff(&caller, "assign tickets")?;
+    req.require_staff("assign tickets")?;
     let id = ticket_id(&id)?;
-    let ctx = command_context(&headers, &method, &uri, &body)?;
-    let mut f = Fields::new(&body)?;
-    let assignee_id = f.uuid("assignee_id", true);
-    let assignee = match assignee_id {
+    let mut f = req.fields()?;
+    let assignee = match f.uuid("assignee_id", true) {
         Some(aid) => match users::find(&state.pool, aid).await? {
             Some(user) if user.role.is_staff() => Some(UserRef {
                 id: user.id,
@@ -477,20 +479,15 @@ pub async fn assign_ticket(
         None => None,
     };
     f.finish()?;
-    let Some(assignee) = assignee else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "checked assignee missing"
-        )));
-    };
-    if let Some(answer) = replay(&state, &caller, &ctx).await? {
-        return Ok(answer);
-    }
-    let command = TicketCommand::AssignTicket(AssignTicket {
-        assignee,
-        by: caller.actor(),
-        at: now(),
-    });
-    run(&state, &caller, id, command, &ctx).await
+    let assignee = checked(assignee)?;
+    req.submit(&state, id, |by| {
+        TicketCommand::AssignTicket(AssignTicket {
+            assignee,
+            by,
+            at: now(),
+        })
+    })
+    .await
 }
 
 /// Changes title, description, category or priority.
@@ -500,17 +497,12 @@ pub async fn assign_ticket(
     security(("bearer" = [])))]
 pub async fn update_ticket(
     State(state): State<AppState>,
-    caller: Caller,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: JsonBody,
+    req: CommandRequest,
 ) -> Result<Response> {
-    require_staff(&caller, "update tickets")?;
+    req.require_staff("update tickets")?;
     let id = ticket_id(&id)?;
-    let ctx = command_context(&headers, &method, &uri, &body)?;
-    let mut f = Fields::new(&body)?;
+    let mut f = req.fields()?;
     let title = f.parsed("title", false, Title::parse);
     let description = f.string("description", false);
     let description = f.check(
@@ -521,18 +513,26 @@ pub async fn update_ticket(
     let category = f.parsed("category", false, category(&state));
     let priority = f.parsed("priority", false, |p| p.parse::<Priority>());
     f.finish()?;
-    if let Some(answer) = replay(&state, &caller, &ctx).await? {
-        return Ok(answer);
-    }
-    let command = TicketCommand::UpdateTicket(UpdateTicket {
-        title,
-        description,
-        category,
-        priority,
-        by: caller.actor(),
-        at: now(),
-    });
-    run(&state, &caller, id, command, &ctx).await
+    req.submit(&state, id, |by| {
+        TicketCommand::UpdateTicket(UpdateTicket {
+            title,
+            description,
+            category,
+            priority,
+            by,
+            at: now(),
+        })
+    })
+    .await
+}
+
+/// Reads the one optional free-text field of close and reopen.
+fn note(req: &CommandRequest, field: &'static str) -> Result<Option<String>> {
+    let mut f = req.fields()?;
+    let value = f.string(field, false);
+    let value = f.check(field, value, text(NOTE_MAX, field));
+    f.finish()?;
+    Ok(value)
 }
 
 /// Closes a ticket.
@@ -542,29 +542,19 @@ pub async fn update_ticket(
     security(("bearer" = [])))]
 pub async fn close_ticket(
     State(state): State<AppState>,
-    caller: Caller,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: JsonBody,
+    req: CommandRequest,
 ) -> Result<Response> {
-    refuse_auditor(&caller)?;
     let id = ticket_id(&id)?;
-    let ctx = command_context(&headers, &method, &uri, &body)?;
-    let mut f = Fields::new(&body)?;
-    let resolution = f.string("resolution", false);
-    let resolution = f.check("resolution", resolution, text(NOTE_MAX, "resolution"));
-    f.finish()?;
-    if let Some(answer) = replay(&state, &caller, &ctx).await? {
-        return Ok(answer);
-    }
-    let command = TicketCommand::CloseTicket(CloseTicket {
-        resolution,
-        by: caller.actor(),
-        at: now(),
-    });
-    run(&state, &caller, id, command, &ctx).await
+    let resolution = note(&req, "resolution")?;
+    req.submit(&state, id, |by| {
+        TicketCommand::CloseTicket(CloseTicket {
+            resolution,
+            by,
+            at: now(),
+        })
+    })
+    .await
 }
 
 /// Reopens a closed ticket.
@@ -574,29 +564,19 @@ pub async fn close_ticket(
     security(("bearer" = [])))]
 pub async fn reopen_ticket(
     State(state): State<AppState>,
-    caller: Caller,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: JsonBody,
+    req: CommandRequest,
 ) -> Result<Response> {
-    refuse_auditor(&caller)?;
     let id = ticket_id(&id)?;
-    let ctx = command_context(&headers, &method, &uri, &body)?;
-    let mut f = Fields::new(&body)?;
-    let reason = f.string("reason", false);
-    let reason = f.check("reason", reason, text(NOTE_MAX, "reason"));
-    f.finish()?;
-    if let Some(answer) = replay(&state, &caller, &ctx).await? {
-        return Ok(answer);
-    }
-    let command = TicketCommand::ReopenTicket(ReopenTicket {
-        reason,
-        by: caller.actor(),
-        at: now(),
-    });
-    run(&state, &caller, id, command, &ctx).await
+    let reason = note(&req, "reason")?;
+    req.submit(&state, id, |by| {
+        TicketCommand::ReopenTicket(ReopenTicket {
+            reason,
+            by,
+            at: now(),
+        })
+    })
+    .await
 }
 
 /// Rates a closed ticket (its requester only).
@@ -606,17 +586,11 @@ pub async fn reopen_ticket(
     security(("bearer" = [])))]
 pub async fn rate_ticket(
     State(state): State<AppState>,
-    caller: Caller,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: JsonBody,
+    req: CommandRequest,
 ) -> Result<Response> {
-    refuse_auditor(&caller)?;
     let id = ticket_id(&id)?;
-    let ctx = command_context(&headers, &method, &uri, &body)?;
-    let mut f = Fields::new(&body)?;
+    let mut f = req.fields()?;
     let score = f.integer("score", true);
     let score = score.and_then(|s| match check_score(s) {
         Ok(s) => Some(s),
@@ -628,17 +602,14 @@ pub async fn rate_ticket(
     let comment = f.string("comment", false);
     let comment = f.check("comment", comment, text(RATING_COMMENT_MAX, "comment"));
     f.finish()?;
-    let Some(score) = score else {
-        return Err(ApiError::Internal(anyhow::anyhow!("checked score missing")));
-    };
-    if let Some(answer) = replay(&state, &caller, &ctx).await? {
-        return Ok(answer);
-    }
-    let command = TicketCommand::RateTicket(RateTicket {
-        score,
-        comment,
-        by: caller.actor(),
-        at: now(),
-    });
-    run(&state, &caller, id, command, &ctx).await
+    let score = checked(score)?;
+    req.submit(&state, id, |by| {
+        TicketCommand::RateTicket(RateTicket {
+            score,
+            comment,
+            by,
+            at: now(),
+        })
+    })
+    .await
 }

@@ -141,11 +141,55 @@ async fn me_needs_a_valid_token() {
     wrong_iss["iss"] = json!("other");
     let mut bad_role = good.clone();
     bad_role["role"] = json!("root");
+    let changed = |key: &str, value: serde_json::Value| {
+        let mut c = good.clone();
+        c[key] = value;
+        sign(&c)
+    };
+    let without = |key: &str| {
+        let mut c = good.clone();
+        c.as_object_mut().unwrap().remove(key);
+        sign(&c)
+    };
+    let wrong_key = encode(
+        &Header::default(),
+        &good,
+        &EncodingKey::from_secret(b"another-secret-that-is-also-at-least-32-bytes"),
+    )
+    .unwrap();
+    // `alg: none` in every spelling, each with an empty signature.
+    let none = |alg: &str| {
+        let header = url_safe_base64(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#).as_bytes());
+        format!("{header}.{payload}.")
+    };
+    assert_eq!(
+        none("none"),
+        format!("{none_header}.{payload}."),
+        "the forged header is well formed"
+    );
     let cases = [
         ("alg none", format!("{none_header}.{payload}.")),
+        ("alg None", none("None")),
+        ("alg NONE", none("NONE")),
+        ("alg nOnE", none("nOnE")),
         ("RS256 with only a secret configured", rs256),
+        (
+            "HS512 instead of HS256",
+            encode(
+                &Header::new(Algorithm::HS512),
+                &good,
+                &EncodingKey::from_secret(crate::helpers::SECRET.as_bytes()),
+            )
+            .unwrap(),
+        ),
+        ("wrong key", wrong_key),
         ("expired", sign(&expired)),
         ("wrong issuer", sign(&wrong_iss)),
+        ("wrong audience", changed("aud", json!("someone-else"))),
+        ("missing exp", without("exp")),
+        ("missing sub", without("sub")),
+        ("missing role", without("role")),
+        ("sub not a UUID", changed("sub", json!("12345"))),
         ("unknown role", sign(&bad_role)),
         ("garbage", "not-a-token".to_string()),
     ];
@@ -360,4 +404,22 @@ async fn the_openapi_document_describes_auth_and_users() {
     }
     assert!(doc["paths"]["/api/v1/users"]["post"].is_object());
     assert!(doc["paths"]["/api/v1/users"]["get"].is_object());
+}
+
+/// Unpadded base64url, enough to forge a token header by hand.
+fn url_safe_base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
 }
