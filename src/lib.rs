@@ -12,6 +12,7 @@
 //! - [`http`]: routes, request parsing, problem documents, OpenAPI.
 //! - [`views`]: point-in-time ticket views, folded from stored events.
 //! - [`hub`]: the WebSocket fan-out: one feed of positioned events per instance.
+//! - [`relay`]: the NATS relay's Postgres side (the events table as outbox).
 //! - [`startup`]: building and running the application; [`settings`], [`telemetry`].
 
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod commands;
 pub mod domain;
 pub mod http;
 pub mod hub;
+pub mod relay;
 pub mod settings;
 pub mod startup;
 pub mod state;

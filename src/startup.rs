@@ -132,6 +132,23 @@ impl Application {
         background
             .tasks
             .push(projections.start(background.shutdown.clone()));
+        // NATS relay (CONTRACT 5), only with NATS_URL. It connects in the background: start-up
+        // neither waits for nor fails on a NATS server that is down.
+        let nats = match settings.nats_url.as_deref() {
+            Some(url) => {
+                let (relay, task) = crate::relay::NatsRelay::start(
+                    url,
+                    crate::relay::nats_config(&settings),
+                    pool.clone(),
+                    background.shutdown.clone(),
+                )
+                .await
+                .context("cannot start the NATS relay (NATS_URL, NATS_STREAM)")?;
+                background.spawn(task);
+                Some(relay)
+            }
+            None => None,
+        };
         let state = AppState {
             projections,
             pool,
@@ -139,6 +156,7 @@ impl Application {
             auth: Arc::new(auth),
             commands: Arc::new(commands),
             hub: Hub::new(HubConfig::default()),
+            nats,
         };
         Ok(Self {
             port,

@@ -23,4 +23,6 @@ pub struct AppState {
     pub projections: Arc<ticket_projections::Runner>,
     /// WebSocket fan-out: the instance's live feed and its connections.
     pub hub: crate::hub::Hub,
+    /// The NATS connection and relay; `None` without `NATS_URL` (nothing is published).
+    pub nats: Option<Arc<crate::relay::NatsRelay>>,
 }

@@ -23,7 +23,8 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 when Postgres answers and migrations are applied; reports each projector's lag.
+/// 200 when Postgres answers and migrations are applied; reports each projector's lag and
+/// the state of NATS with the relay's position and lag.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let migrations =
@@ -43,6 +44,11 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         ),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "down", false),
     };
+    // NATS is reported, never required: an outage only delays the copies on the stream.
+    let nats = match &state.nats {
+        Some(nats) => nats.report(&state.pool).await,
+        None => crate::relay::NatsReport::disabled(),
+    };
     (
         status,
         Json(json!({
@@ -53,6 +59,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             // lagging read model still answers, and queries can wait with `min_position`).
             "head_position": state.projections.head(),
             "projections": state.projections.status(),
+            "nats": nats,
         })),
     )
 }

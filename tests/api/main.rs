@@ -6,6 +6,7 @@ mod board;
 mod commands;
 mod helpers;
 mod me;
+mod nats;
 mod ordering;
 mod outage;
 mod queries;
