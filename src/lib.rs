@@ -23,6 +23,7 @@ pub mod http;
 pub mod hub;
 pub mod relay;
 pub mod settings;
+pub mod sla_timer;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -26,6 +26,9 @@ pub struct Settings {
     pub categories: Vec<String>,
     /// `TICKETD_SLA`: SLA targets, e.g. `urgent=900/3600` (seconds; see `SlaPolicy::parse`).
     pub sla: SlaPolicy,
+    /// `TICKETD_SLA_SWEEP_MS`: how often the SLA timer looks for due times that passed (default
+    /// 1000 ms).
+    pub sla_sweep_interval: std::time::Duration,
     /// `TICKETD_RATE_LIMIT_PER_SECOND` / `_BURST`: per-caller request rate (default 50/s, burst 200).
     pub rate_limit: RateLimit,
     /// `NATS_URL`: JetStream for publishing events; absent → nothing is published.
@@ -155,6 +158,8 @@ impl Settings {
                 .transpose()
                 .map(|v| v.unwrap_or(default))
         };
+        let sla_sweep_interval =
+            std::time::Duration::from_millis(number("TICKETD_SLA_SWEEP_MS", 1000)?.into());
         let rate_limit = RateLimit {
             per_second: number("TICKETD_RATE_LIMIT_PER_SECOND", 50)?,
             burst: number("TICKETD_RATE_LIMIT_BURST", 200)?,
@@ -176,6 +181,7 @@ impl Settings {
             source: var("TICKETD_SOURCE").unwrap_or_else(|| "ticketd".into()),
             categories,
             sla,
+            sla_sweep_interval,
             rate_limit,
             nats_url: var("NATS_URL"),
             nats_stream: var("NATS_STREAM").unwrap_or_else(|| "TICKETS".into()),
@@ -201,6 +207,7 @@ impl Settings {
             source: "ticketd".into(),
             categories: list(DEFAULT_CATEGORIES),
             sla: SlaPolicy::default(),
+            sla_sweep_interval: std::time::Duration::from_millis(200),
             rate_limit: RateLimit {
                 per_second: 10_000,
                 burst: 10_000,

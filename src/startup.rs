@@ -112,13 +112,13 @@ impl Application {
         let port = listener.local_addr()?.port();
         let auth = Authenticator::new(&settings.auth, pool.clone()).await?;
         let store = TicketStore::new(pool.clone(), settings.source.clone());
-        let commands = CommandService::new(
+        let commands = Arc::new(CommandService::new(
             pool.clone(),
             store,
             TicketServices {
                 sla: settings.sla.clone(),
             },
-        );
+        ));
         let limiter = Limiter::new(settings.rate_limit);
         // The read side runs in every instance: the sequencer's advisory lock and the
         // checkpoint row locks make the instances take turns.
@@ -132,6 +132,12 @@ impl Application {
         background
             .tasks
             .push(projections.start(background.shutdown.clone()));
+        background.spawn(crate::sla_timer::run(
+            pool.clone(),
+            commands.clone(),
+            settings.sla_sweep_interval,
+            background.shutdown.clone(),
+        ));
         // NATS relay (CONTRACT 5), only with NATS_URL. It connects in the background: start-up
         // neither waits for nor fails on a NATS server that is down.
         let nats = match settings.nats_url.as_deref() {
@@ -154,7 +160,7 @@ impl Application {
             pool,
             settings: Arc::new(settings),
             auth: Arc::new(auth),
-            commands: Arc::new(commands),
+            commands,
             hub: Hub::new(HubConfig::default()),
             nats,
         };

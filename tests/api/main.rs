@@ -10,5 +10,6 @@ mod nats;
 mod ordering;
 mod outage;
 mod queries;
+mod sla;
 mod stats;
 mod ws;

@@ -1,0 +1,95 @@
+//! The SLA timer: records `ticket.sla_breached` when a due time passes on a ticket still waiting
+//! for that target.
+//!
+//! Every instance runs the loop; a sweep happens under a transaction-level advisory lock, so one
+//! instance sweeps at a time and another takes over the moment the first dies. Candidates come
+//! from the ticket view (indexed by due time), but the Ticket aggregate decides: it records a
+//! breach only when it is due, still unmet and not yet recorded. So a read model that lags, a
+//! sweep repeated after a crash, or two leaders in a row never record a breach twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use ticket_nats::events::SlaTarget;
+use ticket_nats::Timestamp;
+use ticket_projections::listen::sleep_or_cancel;
+use ticket_projections::CancellationToken;
+use uuid::Uuid;
+
+use crate::commands::{CommandContext, CommandService};
+use crate::domain::commands::RecordSlaBreach;
+use crate::domain::TicketCommand;
+
+/// Advisory lock key of the SLA timer (ASCII "tktdsla1"); advisory locks are per database.
+pub const SLA_LOCK: i64 = 0x746b_7464_736c_6131;
+
+/// Tickets looked at per sweep; the next sweep takes the rest.
+const SWEEP_LIMIT: i64 = 500;
+
+/// Runs sweeps every `interval` until `shutdown`.
+pub async fn run(
+    pool: PgPool,
+    commands: Arc<CommandService>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        if sleep_or_cancel(interval, &shutdown).await {
+            return;
+        }
+        match sweep(&pool, &commands).await {
+            Ok(0) => {}
+            Ok(recorded) => tracing::info!(recorded, "SLA breaches recorded"),
+            Err(error) => tracing::warn!(error = %error, "SLA sweep failed; retrying next tick"),
+        }
+    }
+}
+
+/// One sweep, if this instance gets the lock. Returns how many breaches were recorded.
+pub async fn sweep(pool: &PgPool, commands: &CommandService) -> Result<usize, sqlx::Error> {
+    // The lock lives as long as this read-only transaction, which takes no transaction id and
+    // so never holds back the sequencer.
+    let mut tx = pool.begin().await?;
+    let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(SLA_LOCK)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !leader {
+        return Ok(0);
+    }
+    let due: Vec<(Uuid, String)> = sqlx::query_as(
+        "(SELECT ticket_id, 'first_response' FROM ticket_view
+           WHERE status <> 'closed' AND first_response_at IS NULL
+             AND NOT first_response_breach_recorded AND first_response_due <= now()
+           ORDER BY first_response_due LIMIT $1)
+         UNION ALL
+         (SELECT ticket_id, 'resolution' FROM ticket_view
+           WHERE status <> 'closed' AND NOT resolution_breach_recorded AND resolution_due <= now()
+           ORDER BY resolution_due LIMIT $1)",
+    )
+    .bind(SWEEP_LIMIT)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut recorded = 0;
+    for (ticket, target) in due {
+        let target = match target.as_str() {
+            "first_response" => SlaTarget::FirstResponse,
+            _ => SlaTarget::Resolution,
+        };
+        let command = TicketCommand::RecordSlaBreach(RecordSlaBreach {
+            target,
+            at: Timestamp::now(),
+        });
+        let ctx = CommandContext {
+            correlation_id: format!("sla-timer:{}", Uuid::now_v7()),
+            ..CommandContext::default()
+        };
+        match commands.execute(ticket, command, &ctx).await {
+            Ok(outcome) => recorded += outcome.events,
+            Err(error) => tracing::warn!(%ticket, error = %error, "cannot record an SLA breach"),
+        }
+    }
+    tx.commit().await?;
+    Ok(recorded)
+}

@@ -1,0 +1,72 @@
+//! The SLA timer records each missed target once, and nothing for targets met in time.
+
+use std::time::Duration;
+
+use serde_json::json;
+use ticketd::domain::SlaPolicy;
+
+use crate::helpers::spawn_app_with;
+
+fn breaches(events: &[(i64, String, serde_json::Value, serde_json::Value)]) -> Vec<String> {
+    let mut targets: Vec<String> = events
+        .iter()
+        .filter(|e| e.1 == "ticket.sla_breached")
+        .map(|e| e.2["target"].as_str().unwrap_or_default().to_string())
+        .collect();
+    targets.sort();
+    targets
+}
+
+#[tokio::test]
+async fn missed_targets_are_recorded_once_each_and_met_ones_never() {
+    // Arrange: urgent tickets are due in 1 s (first response) and 2 s (resolution).
+    let app = spawn_app_with(|s| s.sla = SlaPolicy::parse("urgent=1/2").unwrap()).await;
+    let agent = app.user("agent").await;
+    let requester = app.user("requester").await;
+    let ignored = app
+        .create_ticket_with(&requester, json!({"priority": "urgent"}))
+        .await;
+    let answered = app
+        .create_ticket_with(&requester, json!({"priority": "urgent"}))
+        .await;
+    let closed = app
+        .create_ticket_with(&requester, json!({"priority": "urgent"}))
+        .await;
+    let r = app
+        .post(
+            &format!("/tickets/{answered}/comments"),
+            &agent,
+            json!({"body": "Looking"}),
+        )
+        .await;
+    assert!(r.status().is_success());
+    let r = app
+        .post(&format!("/tickets/{closed}/close"), &requester, json!({}))
+        .await;
+    assert!(r.status().is_success());
+
+    // Act: let both due times pass, and several sweeps run.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+
+    // Assert
+    assert_eq!(
+        breaches(&app.stored_events(ignored).await),
+        ["first_response", "resolution"]
+    );
+    assert_eq!(breaches(&app.stored_events(answered).await), ["resolution"]);
+    assert!(breaches(&app.stored_events(closed).await).is_empty());
+    let ignored_events = app.stored_events(ignored).await;
+    let breach = ignored_events
+        .iter()
+        .find(|e| e.1 == "ticket.sla_breached")
+        .unwrap();
+    assert_eq!(breach.3["actorrole"], "system");
+    assert!(breach.2["due_at"].as_str().unwrap().ends_with('Z'));
+
+    // More sweeps, and a second instance taking turns as leader, record nothing more.
+    let second = crate::helpers::spawn_second_instance(&app).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    second.stop().await;
+    assert_eq!(breaches(&app.stored_events(ignored).await).len(), 2);
+    assert_eq!(breaches(&app.stored_events(answered).await).len(), 1);
+}
