@@ -1,0 +1,454 @@
+//! `ticketd-bench`: ticketd against the Postgres ceiling and plain cqrs-es, side by side, on the
+//! same machine in one run, with ratios. It creates (and drops) its own databases and stream.
+//!
+//! ```text
+//! cargo run --release --bin ticketd-bench -- --short          # quick check, under 2 minutes
+//! cargo run --release --bin ticketd-bench -- --json out.json  # full run, figures as JSON too
+//! ```
+
+#[path = "bench/ceiling.rs"]
+mod ceiling;
+#[path = "bench/cpu.rs"]
+mod cpu;
+#[path = "bench/db.rs"]
+mod db;
+#[path = "bench/engine.rs"]
+mod engine;
+#[path = "bench/plain.rs"]
+mod plain;
+#[path = "bench/rebuild.rs"]
+mod rebuild;
+#[path = "bench/relay.rs"]
+mod relay;
+#[path = "bench/stats.rs"]
+mod stats;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use serde::Serialize;
+use serde_json::json;
+
+use cpu::CpuMeter;
+use db::BenchDb;
+use stats::{summarize, Summary};
+
+/// Measures ticketd against the read-then-append ceiling and plain cqrs-es.
+#[derive(Debug, Parser)]
+#[command(name = "ticketd-bench", version)]
+struct Args {
+    /// Quick mode: short runs, smaller rebuild (under 2 minutes in all).
+    #[arg(long)]
+    short: bool,
+    /// Also write every figure to this file as one JSON object.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// Concurrency levels.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    concurrency: Vec<usize>,
+    /// Seconds per measurement (default 10, or 4 with --short).
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Events for the rebuild measurement (default 1,000,000, or 100,000 with --short).
+    #[arg(long)]
+    rebuild_events: Option<usize>,
+    /// Events for the relay measurement (default 100,000, or 20,000 with --short).
+    #[arg(long)]
+    relay_events: Option<usize>,
+    /// WebSocket clients connected during the open-loop run (default 1000, or 200 with --short).
+    #[arg(long)]
+    ws_clients: Option<usize>,
+    /// Postgres server to create the benchmark's databases on.
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    /// NATS with JetStream; the relay and ack figures need it.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// Run only these parts (repeat or comma-separate): ceiling, cqrs-es, ticketd, rebuild,
+    /// relay. Default: all.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Run without NATS.
+    #[arg(long)]
+    no_nats: bool,
+}
+
+/// A tiny xorshift generator: the load only needs to spread over tickets.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+}
+
+/// Throughput and latency of one closed-loop measurement.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LoadResult {
+    pub operations: usize,
+    pub errors: u64,
+    pub per_s: f64,
+    pub latency: Summary,
+    /// CPU (engine + Postgres, or Postgres alone) per operation, in microseconds.
+    pub cpu_us_per_op: f64,
+}
+
+impl LoadResult {
+    pub async fn collect(
+        workers: Vec<tokio::task::JoinHandle<(Vec<Duration>, u64)>>,
+        duration: Duration,
+    ) -> Self {
+        let mut all = Vec::new();
+        let mut errors = 0;
+        for w in workers {
+            if let Ok((latencies, e)) = w.await {
+                all.extend(latencies);
+                errors += e;
+            }
+        }
+        let operations = all.len();
+        Self {
+            operations,
+            errors,
+            per_s: operations as f64 / duration.as_secs_f64(),
+            latency: summarize(&mut all),
+            cpu_us_per_op: 0.0,
+        }
+    }
+
+    fn with_cpu(mut self, seconds: f64) -> Self {
+        if self.operations > 0 {
+            self.cpu_us_per_op = seconds * 1e6 / self.operations as f64;
+        }
+        self
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Level {
+    concurrency: usize,
+    ceiling: LoadResult,
+    cqrs_es: LoadResult,
+    ticketd: LoadResult,
+    commands_per_s: f64,
+    p99_ms: f64,
+    ratio_vs_ceiling: f64,
+    ratio_vs_cqrs_es: f64,
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("__serve") {
+        return serve().await;
+    }
+    let args = Args::parse();
+    let seconds = Duration::from_secs(args.seconds.unwrap_or(if args.short { 4 } else { 10 }));
+    let rebuild_events =
+        args.rebuild_events
+            .unwrap_or(if args.short { 100_000 } else { 1_000_000 });
+    let relay_events = args
+        .relay_events
+        .unwrap_or(if args.short { 20_000 } else { 100_000 });
+    let ws_clients = args
+        .ws_clients
+        .unwrap_or(if args.short { 200 } else { 1000 });
+    let tickets = if args.short { 2_000 } else { 10_000 };
+    let nats_url = (!args.no_nats).then_some(args.nats_url.as_str());
+    eprintln!(
+        "ticketd-bench: {} s per run, levels {:?}",
+        seconds.as_secs(),
+        args.concurrency
+    );
+
+    const PARTS: [&str; 5] = ["ceiling", "cqrs-es", "ticketd", "rebuild", "relay"];
+    if let Some(unknown) = args.only.iter().find(|p| !PARTS.contains(&p.as_str())) {
+        anyhow::bail!("--only {unknown}: the parts are {}", PARTS.join(", "));
+    }
+    let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|p| p == part);
+    let ceiling_results = if wants("ceiling") {
+        run_ceiling(&args, tickets, seconds).await?
+    } else {
+        Vec::new()
+    };
+    let plain_results = if wants("cqrs-es") {
+        run_plain(&args, tickets / 5, seconds).await?
+    } else {
+        Vec::new()
+    };
+    let (engine_results, open) = if wants("ticketd") {
+        run_engine(&args, tickets / 5, seconds, ws_clients, nats_url).await?
+    } else {
+        (Vec::new(), engine::OpenLoop::default())
+    };
+    let levels: Vec<Level> = args
+        .concurrency
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let pick = |v: &[LoadResult]| v.get(i).cloned().unwrap_or_default();
+            let (ceiling, cqrs_es, ticketd) = (
+                pick(&ceiling_results),
+                pick(&plain_results),
+                pick(&engine_results),
+            );
+            Level {
+                concurrency: c,
+                commands_per_s: ticketd.per_s,
+                p99_ms: ticketd.latency.p99_ms,
+                ratio_vs_ceiling: ratio(ticketd.per_s, ceiling.per_s),
+                ratio_vs_cqrs_es: ratio(ticketd.per_s, cqrs_es.per_s),
+                ceiling,
+                cqrs_es,
+                ticketd,
+            }
+        })
+        .collect();
+    let (generated, rebuild_events_per_s) = if wants("rebuild") {
+        run_rebuild(&args, rebuild_events).await?
+    } else {
+        (0, 0.0)
+    };
+    let relay_result = match nats_url {
+        Some(url) if wants("relay") => run_relay(&args, url, relay_events).await?,
+        _ => relay::RelayResult::default(),
+    };
+
+    print_table(&levels, &open, generated, rebuild_events_per_s);
+    println!(
+        "relay: {} events, {:.0} events/s through the relay, {:.0} raw pipelined publishes/s, ratio {:.2}",
+        relay_result.events, relay_result.relay_events_per_s, relay_result.raw_publish_per_s,
+        relay_result.relay_vs_raw_publish
+    );
+    if let Some(path) = &args.json {
+        let report = json!({
+            "date": chrono::Utc::now().to_rfc3339(),
+            "mode": if args.short { "short" } else { "full" },
+            "seconds_per_run": seconds.as_secs(),
+            "levels": levels,
+            "open_loop": open,
+            "push_p99_ms": open.push.p99_ms,
+            "push_p50_ms": open.push.p50_ms,
+            "ack_p99_ms": open.ack.p99_ms,
+            "ack_p50_ms": open.ack.p50_ms,
+            "read_model_p99_ms": open.read_model.p99_ms,
+            "rebuild_events": generated,
+            "rebuild_events_per_s": rebuild_events_per_s,
+            "relay": relay_result,
+            "relay_vs_raw_publish": relay_result.relay_vs_raw_publish,
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The read-then-append ceiling at every concurrency level.
+async fn run_ceiling(
+    args: &Args,
+    tickets: usize,
+    seconds: Duration,
+) -> anyhow::Result<Vec<LoadResult>> {
+    let db = BenchDb::create(&args.database_url, "ceiling").await?;
+    let pool = db.pool(80).await?;
+    ticketd::startup::migrate(&pool).await?;
+    let ids = ceiling::seed(&pool, tickets).await?;
+    let mut results = Vec::new();
+    for &c in &args.concurrency {
+        let meter = CpuMeter::start(None);
+        let r = ceiling::run(&pool, &ids, c, seconds).await;
+        let (_, pg) = meter.stop();
+        eprintln!(
+            "ceiling    c={c:<3} {:>8.0}/s p99 {:.2} ms",
+            r.per_s, r.latency.p99_ms
+        );
+        results.push(r.with_cpu(pg));
+    }
+    pool.close().await;
+    db.drop_db().await;
+    Ok(results)
+}
+
+/// Plain cqrs-es at every concurrency level.
+async fn run_plain(
+    args: &Args,
+    tickets: usize,
+    seconds: Duration,
+) -> anyhow::Result<Vec<LoadResult>> {
+    let db = BenchDb::create(&args.database_url, "cqrs").await?;
+    let pool = db.pool(80).await?;
+    plain::create_schema(&pool).await?;
+    let cqrs = plain::framework(&pool);
+    let ids = plain::seed(&cqrs, tickets).await?;
+    let mut results = Vec::new();
+    for &c in &args.concurrency {
+        let meter = CpuMeter::start(None);
+        let r = plain::run(cqrs.clone(), &ids, c, seconds).await;
+        let (_, pg) = meter.stop();
+        eprintln!(
+            "cqrs-es    c={c:<3} {:>8.0}/s p99 {:.2} ms",
+            r.per_s, r.latency.p99_ms
+        );
+        results.push(r.with_cpu(pg));
+    }
+    pool.close().await;
+    db.drop_db().await;
+    Ok(results)
+}
+
+/// ticketd through HTTP (projectors, relay and hub running): closed loop at every level, then
+/// an open loop at half the 16-client peak with WebSocket clients and a NATS subscriber.
+async fn run_engine(
+    args: &Args,
+    tickets: usize,
+    seconds: Duration,
+    ws_clients: usize,
+    nats_url: Option<&str>,
+) -> anyhow::Result<(Vec<LoadResult>, engine::OpenLoop)> {
+    let db = BenchDb::create(&args.database_url, "engine").await?;
+    let engine = engine::Engine::start(&db.url, nats_url).await?;
+    let ids = engine.seed(tickets).await?;
+    let mut results = Vec::new();
+    for &c in &args.concurrency {
+        let meter = CpuMeter::start(engine.pid);
+        let r = engine.closed_loop(&ids, c, seconds).await;
+        let (eng, pg) = meter.stop();
+        eprintln!(
+            "ticketd    c={c:<3} {:>8.0}/s p99 {:.2} ms",
+            r.per_s, r.latency.p99_ms
+        );
+        results.push(r.with_cpu(eng + pg));
+    }
+    let peak = args
+        .concurrency
+        .iter()
+        .position(|&c| c == 16)
+        .or(results.len().checked_sub(1))
+        .and_then(|i| results.get(i))
+        .map(|r| r.per_s)
+        .unwrap_or(100.0);
+    let open = engine
+        .open_loop(&ids, (peak / 2.0).max(10.0), seconds, ws_clients, nats_url)
+        .await
+        .context("open-loop run")?;
+    eprintln!(
+        "open loop  {:.0}/s: p99 {:.2} ms, push p99 {:.2} ms, ack p99 {:.2} ms",
+        open.rate_per_s, open.latency.p99_ms, open.push.p99_ms, open.ack.p99_ms
+    );
+    let stream = engine.nats_stream.clone();
+    engine.stop().await;
+    if let Some(url) = nats_url {
+        engine::delete_stream(url, &stream).await;
+    }
+    db.drop_db().await;
+    Ok((results, open))
+}
+
+/// Full rebuild of every read model over `events` generated events: (events, events/s).
+async fn run_rebuild(args: &Args, events: usize) -> anyhow::Result<(usize, f64)> {
+    let db = BenchDb::create(&args.database_url, "rebuild").await?;
+    let pool = db.pool(8).await?;
+    ticketd::startup::migrate(&pool).await?;
+    let generated = rebuild::generate(&pool, events).await?;
+    let took = rebuild::rebuild_all(&pool).await?;
+    let per_s = generated as f64 / took.as_secs_f64();
+    eprintln!(
+        "rebuild    {generated} events in {:.1} s: {per_s:.0} events/s",
+        took.as_secs_f64()
+    );
+    pool.close().await;
+    db.drop_db().await;
+    Ok((generated, per_s))
+}
+
+/// The relay against raw pipelined publishing of the same messages.
+async fn run_relay(
+    args: &Args,
+    nats_url: &str,
+    events: usize,
+) -> anyhow::Result<relay::RelayResult> {
+    let db = BenchDb::create(&args.database_url, "relay").await?;
+    let pool = db.pool(8).await?;
+    ticketd::startup::migrate(&pool).await?;
+    let n = rebuild::generate(&pool, events).await?;
+    let r = relay::measure(&pool, nats_url, n).await?;
+    eprintln!(
+        "relay      {} events: {:.0}/s, raw publish {:.0}/s, ratio {:.2}",
+        r.events, r.relay_events_per_s, r.raw_publish_per_s, r.relay_vs_raw_publish
+    );
+    pool.close().await;
+    db.drop_db().await;
+    Ok(r)
+}
+
+fn print_table(levels: &[Level], open: &engine::OpenLoop, events: usize, rebuild: f64) {
+    println!();
+    println!("| clients | ceiling tx/s | cqrs-es cmd/s | ticketd cmd/s | ticketd/ceiling | ticketd/cqrs-es | p50 ms | p99 ms | CPU µs/cmd (ticketd) | CPU µs/tx (ceiling) |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for l in levels {
+        println!(
+            "| {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} |",
+            l.concurrency,
+            l.ceiling.per_s,
+            l.cqrs_es.per_s,
+            l.ticketd.per_s,
+            l.ratio_vs_ceiling,
+            l.ratio_vs_cqrs_es,
+            l.ticketd.latency.p50_ms,
+            l.ticketd.latency.p99_ms,
+            l.ticketd.cpu_us_per_op,
+            l.ceiling.cpu_us_per_op,
+        );
+    }
+    println!();
+    println!(
+        "| open loop at {:.0} cmd/s, {} WebSocket clients | p50 ms | p99 ms | samples |",
+        open.rate_per_s, open.ws_clients
+    );
+    println!("|---|---:|---:|---:|");
+    for (name, s) in [
+        ("command (from intended send)", &open.latency),
+        ("response → read model", &open.read_model),
+        ("response → JetStream", &open.ack),
+        ("response → WebSocket push", &open.push),
+    ] {
+        println!(
+            "| {name} | {:.2} | {:.2} | {} |",
+            s.p50_ms, s.p99_ms, s.count
+        );
+    }
+    println!();
+    println!("full rebuild of all read models: {events} events, {rebuild:.0} events/s");
+}
+
+/// The engine process the benchmark drives (`ticketd-bench __serve`, configured by env).
+async fn serve() -> anyhow::Result<()> {
+    let settings = ticketd::settings::Settings::from_env()?;
+    ticketd::telemetry::init_subscriber(ticketd::telemetry::get_subscriber(
+        "warn",
+        settings.log_format,
+        std::io::stderr,
+    ));
+    let app = ticketd::startup::Application::build(settings).await?;
+    app.run_until_stopped(ticketd::startup::shutdown_signal())
+        .await
+}
