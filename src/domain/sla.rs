@@ -116,7 +116,10 @@ mod tests {
     fn due_times_follow_the_contract_defaults() {
         let created: Timestamp = "2026-11-23T10:00:00.000Z".parse().unwrap();
         let due = SlaPolicy::default().due(created, Priority::Urgent);
-        assert_eq!(due.first_response_due.to_string(), "2026-11-23T10:15:00.000Z");
+        assert_eq!(
+            due.first_response_due.to_string(),
+            "2026-11-23T10:15:00.000Z"
+        );
         assert_eq!(due.resolution_due.to_string(), "2026-11-23T11:00:00.000Z");
         let low = SlaPolicy::default().due(created, Priority::Low);
         assert_eq!(low.resolution_due.to_string(), "2026-11-26T10:00:00.000Z");

@@ -35,7 +35,10 @@ pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
         .merge(auth::router())
         .merge(users::router())
         .merge(ws::router())
-        .layer(axum::middleware::from_fn_with_state(limiter, ratelimit::limit));
+        .layer(axum::middleware::from_fn_with_state(
+            limiter,
+            ratelimit::limit,
+        ));
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())
