@@ -562,7 +562,8 @@ pub async fn rebuild(
     pool: &PgPool,
     projection: &dyn Projection,
 ) -> Result<RebuildReport, RuntimeError> {
-    rebuild_with(pool, projection, RunnerOptions::default().batch_size).await
+    // Larger than a live batch: nobody waits on a rebuild's individual batches.
+    rebuild_with(pool, projection, 5000).await
 }
 
 /// [`rebuild`] with an explicit batch size.
@@ -612,6 +613,30 @@ async fn build_and_swap(
         .execute(&mut *tx)
         .await?;
     }
+    // Secondary indexes are dropped while the copy fills and rebuilt once at the end: keeping
+    // them current row by row (trigram GIN indexes above all) costs several times the apply
+    // itself. Unique indexes stay, since upserts need them.
+    let mut deferred: Vec<String> = Vec::new();
+    for table in tables {
+        let indexes: Vec<(String, String)> = sqlx::query_as(
+            "SELECT i.relname::text, pg_get_indexdef(i.oid)
+             FROM pg_index x
+             JOIN pg_class i ON i.oid = x.indexrelid
+             JOIN pg_class t ON t.oid = x.indrelid
+             JOIN pg_namespace n ON n.oid = t.relnamespace
+             WHERE n.nspname = $1 AND t.relname = $2 AND NOT x.indisunique",
+        )
+        .bind(schema)
+        .bind(table)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (index, definition) in indexes {
+            sqlx::query(&format!("DROP INDEX \"{schema}\".\"{index}\""))
+                .execute(&mut *tx)
+                .await?;
+            deferred.push(definition);
+        }
+    }
     tx.commit().await?;
 
     let search_path = format!("SET LOCAL search_path = \"{schema}\", public");
@@ -635,6 +660,10 @@ async fn build_and_swap(
         if (batch.len() as i64) < batch_size {
             break;
         }
+    }
+
+    for definition in &deferred {
+        sqlx::query(definition).execute(pool).await?;
     }
 
     let mut tx = pool.begin().await?;

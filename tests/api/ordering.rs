@@ -660,6 +660,18 @@ async fn the_cli_rebuilds_the_real_read_models_to_the_rows_the_live_projectors_w
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let live = read_model_rows(&app.pool).await;
+    let indexes = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT tablename || ': ' || regexp_replace(indexdef, 'INDEX \\S+ ON', 'INDEX ON')
+             FROM pg_indexes WHERE schemaname = 'public'
+               AND tablename IN ('ticket_view', 'ticket_comments', 'ticket_activity')
+             ORDER BY 1",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+    };
+    let indexes_before = indexes().await;
     // Act
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ticketd"))
         .args(["projections", "rebuild"])
@@ -678,6 +690,8 @@ async fn the_cli_rebuilds_the_real_read_models_to_the_rows_the_live_projectors_w
     assert_eq!(reports.len(), names.len());
     assert!(reports.iter().all(|r| r["position"] == n));
     assert_eq!(read_model_rows(&app.pool).await, live);
+    // Indexes are dropped while the copy fills and rebuilt before the swap: all are back.
+    assert_eq!(indexes().await, indexes_before);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ticketd"))
         .args(["projections", "rebuild", "no_such_model"])
         .env("DATABASE_URL", &app.database_url)
