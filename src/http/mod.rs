@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod commands;
+pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod openapi;
@@ -43,6 +44,7 @@ pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
         .nest("/api/v1", api)
         .merge(health::router())
         .merge(openapi::router())
+        .merge(dashboard::router())
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| {

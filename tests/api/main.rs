@@ -4,6 +4,7 @@ mod audit;
 mod auth;
 mod board;
 mod commands;
+mod dashboard;
 mod helpers;
 mod me;
 mod nats;
