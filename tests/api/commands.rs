@@ -534,3 +534,26 @@ async fn malformed_bodies_never_yield_a_500_and_store_nothing() {
     // An empty body on close is a valid close; everything else stored nothing.
     assert!(app.event_count().await <= 2);
 }
+
+#[tokio::test]
+async fn a_caller_over_the_configured_rate_gets_429_with_retry_after() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.rate_limit = ticketd::settings::RateLimit {
+            per_second: 1,
+            burst: 3,
+        }
+    })
+    .await;
+    let agent = app.user("agent").await;
+    let other = app.user("agent").await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(app.get("/auth/me", &agent).await.status());
+    }
+    assert_eq!(&statuses[..3], [StatusCode::OK; 3]);
+    let limited = app.get("/auth/me", &agent).await;
+    assert!(limited.headers().contains_key("retry-after"));
+    problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
+    // Another caller has a budget of its own.
+    assert_eq!(app.get("/auth/me", &other).await.status(), StatusCode::OK);
+}

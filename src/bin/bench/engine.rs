@@ -65,7 +65,7 @@ impl Engine {
             .env("NATS_SUBJECT_PREFIX", &nats_prefix)
             .env(
                 "RUST_LOG",
-                std::env::var("BENCH_ENGINE_LOG").unwrap_or_else(|_| "warn".into()),
+                std::env::var("BENCH_ENGINE_LOG").unwrap_or_else(|_| "error,tower_http=off".into()),
             )
             .env_remove("NATS_URL")
             .stdin(Stdio::null())
