@@ -48,6 +48,22 @@ const METADATA_MEMBERS: [&str; 10] = [
     "prevhash",
 ];
 
+/// The `metadata` column of an event: the envelope's members that have no column of their own.
+/// [`RawEvent::envelope`] is its inverse; every writer of the store uses this, so the layout lives
+/// in one place.
+pub fn stored_metadata(envelope: &Envelope) -> Value {
+    let Ok(Value::Object(all)) = serde_json::to_value(envelope) else {
+        // An envelope is a struct of plain members: it always serializes to an object.
+        return Value::Null;
+    };
+    Value::Object(
+        METADATA_MEMBERS
+            .iter()
+            .filter_map(|key| all.get(*key).map(|v| (key.to_string(), v.clone())))
+            .collect(),
+    )
+}
+
 /// The columns every read selects, in the order [`RawEvent::from_row`] expects.
 const COLUMNS: &str = "aggregate_id, sequence, event_type, payload, metadata, position";
 

@@ -146,18 +146,7 @@ mod tests {
             sequence: envelope.seq,
             event_type: envelope.event_type.clone(),
             payload: envelope.data.clone(),
-            metadata: serde_json::json!({
-                "specversion": envelope.specversion,
-                "source": envelope.source,
-                "time": envelope.time,
-                "datacontenttype": envelope.datacontenttype,
-                "actorid": envelope.actorid,
-                "actorname": envelope.actorname,
-                "actorrole": envelope.actorrole,
-                "correlationid": envelope.correlationid,
-                "hash": envelope.hash,
-                "prevhash": envelope.prevhash,
-            }),
+            metadata: crate::stored::stored_metadata(envelope),
             position: Some(envelope.seq),
         }
     }

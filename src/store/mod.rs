@@ -166,7 +166,7 @@ impl TicketStore {
             sequences.push(envelope.seq);
             types.push(envelope.event_type.clone());
             payloads.push(envelope.data.to_string());
-            metas.push(stored_metadata(envelope).to_string());
+            metas.push(ticket_projections::stored::stored_metadata(envelope).to_string());
             // The key goes on the command's first event only: the unique index is per command.
             keys.push(if i == 0 {
                 metadata.get(meta::IDEMPOTENCY_KEY).cloned()
@@ -212,22 +212,6 @@ impl TicketStore {
             Err(e) => Err(AggregateError::UnexpectedError(Box::new(e))),
         }
     }
-}
-
-/// The members of an envelope that the `metadata` column keeps (the rest have columns).
-fn stored_metadata(envelope: &Envelope) -> serde_json::Value {
-    serde_json::json!({
-        "specversion": envelope.specversion,
-        "source": envelope.source,
-        "time": envelope.time,
-        "datacontenttype": envelope.datacontenttype,
-        "actorid": envelope.actorid,
-        "actorname": envelope.actorname,
-        "actorrole": envelope.actorrole,
-        "correlationid": envelope.correlationid,
-        "hash": envelope.hash,
-        "prevhash": envelope.prevhash,
-    })
 }
 
 /// Maps a postgres-es error, telling an unreachable database from other failures.

@@ -44,13 +44,7 @@ pub fn comment_envelope(ticket: Uuid, seq: i64, prevhash: &str, body: &str) -> E
 }
 
 fn metadata(envelope: &Envelope) -> String {
-    serde_json::json!({
-        "specversion": envelope.specversion, "source": envelope.source, "time": envelope.time,
-        "datacontenttype": envelope.datacontenttype, "actorid": envelope.actorid,
-        "actorname": envelope.actorname, "actorrole": envelope.actorrole,
-        "correlationid": envelope.correlationid, "hash": envelope.hash, "prevhash": envelope.prevhash,
-    })
-    .to_string()
+    ticket_projections::stored::stored_metadata(envelope).to_string()
 }
 
 const INSERT: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,

@@ -142,16 +142,7 @@ pub async fn generate(pool: &PgPool, events: usize) -> anyhow::Result<usize> {
                 seqs.push(envelope.seq);
                 types.push(envelope.event_type.clone());
                 payloads.push(envelope.data.to_string());
-                metas.push(
-                    serde_json::json!({
-                        "specversion": envelope.specversion, "source": envelope.source, "time": envelope.time,
-                        "datacontenttype": envelope.datacontenttype, "actorid": envelope.actorid,
-                        "actorname": envelope.actorname, "actorrole": envelope.actorrole,
-                        "correlationid": envelope.correlationid, "hash": envelope.hash,
-                        "prevhash": envelope.prevhash,
-                    })
-                    .to_string(),
-                );
+                metas.push(ticket_projections::stored::stored_metadata(&envelope).to_string());
                 positions.push(position);
             }
         }
