@@ -1,11 +1,11 @@
 //! The projection runtime: each read model applies batches of events in position order, with
 //! its checkpoint moved in the same transaction (exactly once).
 //!
-//! One step of a projector is one transaction: lock the projector's row in
-//! `projection_checkpoints` (`FOR UPDATE`), read the next positioned events after it, `apply`
-//! them, move the checkpoint, commit. A crash or a failing `apply` rolls the whole step back, so
-//! an event is applied exactly once and never skipped; any number of engine instances may run a
-//! [`Runner`], the row lock makes their steps take turns.
+//! One step of a projector is one transaction: take the projector's advisory lock, read its
+//! checkpoint in `projection_checkpoints` and the next positioned events after it, `apply` them,
+//! move the checkpoint, commit. A crash or a failing `apply` rolls the whole step back, so an
+//! event is applied exactly once and never skipped; any number of engine instances may run a
+//! [`Runner`], the lock makes their steps take turns.
 //!
 //! Projectors wake on the sequencer's `ticketd_events_positioned` notification (one shared
 //! listener for all of them) and poll as a fallback. [`Runner::wait_for`] lets a query wait until
@@ -426,7 +426,7 @@ impl Runner {
     async fn step_at(&self, index: usize) -> Result<usize, sqlx::Error> {
         let projection = &self.projections[index];
         let name = projection.name();
-        // Look before locking: an idle step takes no row lock and no transaction id (which
+        // Look before locking: an idle step takes no lock and no transaction id (which
         // would hold back the sequencer's horizon while open).
         let (checkpoint, head): (Option<i64>, i64) = sqlx::query_as(
             "SELECT (SELECT position FROM projection_checkpoints WHERE name = $1),
@@ -471,10 +471,22 @@ impl Runner {
     }
 }
 
-/// Locks a projection's checkpoint row for the rest of the transaction (creating it at 0 if
-/// missing) and returns its position.
+/// Takes a projection's lock for the rest of the transaction and returns its checkpoint
+/// (creating the row at 0 if missing).
+///
+/// The lock is a transaction-level advisory lock rather than `SELECT … FOR UPDATE`: locking a
+/// row writes to it and so gives the transaction an id at once, and every transaction id still
+/// open holds back the sequencer's horizon (`pg_snapshot_xmin`). With the advisory lock a step
+/// takes an id only when `apply` first writes, near the end of the batch. Every writer of the
+/// checkpoint (steps, the rebuild's swap) takes this lock first, so steps still take turns and
+/// each reads the last committed checkpoint.
 async fn lock_checkpoint(conn: &mut PgConnection, name: &str) -> Result<i64, sqlx::Error> {
-    const SELECT: &str = "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE";
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(PROJECTION_LOCK_CLASS)
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    const SELECT: &str = "SELECT position FROM projection_checkpoints WHERE name = $1";
     if let Some(position) = sqlx::query_scalar(SELECT)
         .bind(name)
         .fetch_optional(&mut *conn)
@@ -491,6 +503,10 @@ async fn lock_checkpoint(conn: &mut PgConnection, name: &str) -> Result<i64, sql
     .await?;
     sqlx::query_scalar(SELECT).bind(name).fetch_one(conn).await
 }
+
+/// First key of the projections' advisory locks (the second is the hashed projection name);
+/// two-key advisory locks never collide with the one-key locks of the sequencer and relay.
+const PROJECTION_LOCK_CLASS: i32 = 0x7470; // "tp"
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -543,8 +559,8 @@ async fn apply_all(
 /// Built aside, then swapped: the projection's tables are copied empty into a schema
 /// `rebuild_<name>` (`CREATE TABLE … (LIKE public.t INCLUDING ALL)`), every event from position 0
 /// is applied there batch by batch with `SET LOCAL search_path = rebuild_<name>, public` (which
-/// is why projections must use unqualified table names), and one final transaction locks the live
-/// checkpoint row (pausing the live projectors of every instance), applies what arrived
+/// is why projections must use unqualified table names), and one final transaction takes the live
+/// projector's lock (pausing the live projectors of every instance), applies what arrived
 /// meanwhile, drops the live tables, moves the new ones into `public`, sets the checkpoint and
 /// drops the schema. Readers see the old model until that commit and the new one after it,
 /// never a half-built one.
