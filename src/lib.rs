@@ -13,6 +13,8 @@
 //! - [`views`]: point-in-time ticket views, folded from stored events.
 //! - [`hub`]: the WebSocket fan-out: one feed of positioned events per instance.
 //! - [`relay`]: the NATS relay's Postgres side (the events table as outbox).
+//! - [`sla_timer`]: records `ticket.sla_breached` when a due time passes (single leader).
+//! - [`cli`]: the command line (`ticketd --help`).
 //! - [`startup`]: building and running the application; [`settings`], [`telemetry`].
 
 pub mod auth;
