@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,7 +21,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::commands::ticket_id;
-use super::error::{ApiError, FieldError, Result};
+use super::error::{ApiError, Result};
+use super::params::Params;
 use crate::auth::Caller;
 use crate::domain::Role;
 use crate::state::AppState;
@@ -74,54 +75,6 @@ pub struct EventPage {
     pub events: Vec<Envelope>,
     /// Pass as `after` for the next page: the last position returned, or `after` when empty.
     pub next_after: i64,
-}
-
-/// The query string as (name, value) pairs, repeats kept.
-fn query_pairs(uri: &Uri) -> Result<Vec<(String, String)>> {
-    Query::<Vec<(String, String)>>::try_from_uri(uri)
-        .map(|Query(pairs)| pairs)
-        .map_err(|_| ApiError::invalid("query", "is not a valid query string"))
-}
-
-/// Reads an optional integer parameter within `min..=max`, noting failures in `errors`.
-fn integer(
-    pairs: &[(String, String)],
-    name: &str,
-    min: i64,
-    max: i64,
-    errors: &mut Vec<FieldError>,
-) -> Option<i64> {
-    let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
-    let value = values.next()?;
-    if values.next().is_some() {
-        errors.push(FieldError::new(name, "must be given at most once"));
-        return None;
-    }
-    match value.trim().parse::<i64>() {
-        Ok(n) if (min..=max).contains(&n) => Some(n),
-        _ if max == i64::MAX => {
-            errors.push(FieldError::new(
-                name,
-                format!("must be an integer of at least {min}"),
-            ));
-            None
-        }
-        _ => {
-            errors.push(FieldError::new(
-                name,
-                format!("must be an integer from {min} to {max}"),
-            ));
-            None
-        }
-    }
-}
-
-fn check(errors: Vec<FieldError>) -> Result<()> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Unprocessable(errors))
-    }
 }
 
 fn not_caught_up(what: &str) -> ApiError {
@@ -203,11 +156,10 @@ pub async fn history(
     uri: Uri,
 ) -> Result<Response> {
     let id = ticket_id(&id)?;
-    let pairs = query_pairs(&uri)?;
-    let mut errors = Vec::new();
-    let min_version = integer(&pairs, "min_version", 0, i64::MAX, &mut errors);
-    let min_position = integer(&pairs, "min_position", 0, i64::MAX, &mut errors);
-    check(errors)?;
+    let mut p = Params::new(&uri, &["min_version", "min_position"])?;
+    let min_version = p.integer("min_version", 0, i64::MAX);
+    let min_position = p.min_position();
+    p.finish()?;
 
     let mut rows = read_ticket_rows(&state.pool, id).await?;
     if rows.is_empty() {
@@ -279,10 +231,9 @@ pub async fn verify(
 ) -> Result<Response> {
     auditor_or_admin(&caller, "verify tickets")?;
     let id = ticket_id(&id)?;
-    let pairs = query_pairs(&uri)?;
-    let mut errors = Vec::new();
-    let min_position = integer(&pairs, "min_position", 0, i64::MAX, &mut errors);
-    check(errors)?;
+    let mut p = Params::new(&uri, &["min_position"])?;
+    let min_position = p.min_position();
+    p.finish()?;
     wait_min_position(&state, min_position).await?;
     let rows = read_ticket_rows(&state.pool, id).await?;
     if rows.is_empty() {
@@ -319,25 +270,21 @@ pub async fn verify(
     security(("bearer" = [])))]
 pub async fn events(State(state): State<AppState>, caller: Caller, uri: Uri) -> Result<Response> {
     auditor_or_admin(&caller, "read the event feed")?;
-    let pairs = query_pairs(&uri)?;
-    let mut errors = Vec::new();
-    let after = integer(&pairs, "after", 0, i64::MAX, &mut errors).unwrap_or(0);
-    let limit = integer(&pairs, "limit", 1, MAX_PAGE, &mut errors).unwrap_or(DEFAULT_PAGE);
-    let min_position = integer(&pairs, "min_position", 0, i64::MAX, &mut errors);
-    let mut types: Vec<String> = Vec::new();
-    for (_, value) in pairs.iter().filter(|(k, _)| k == "type") {
-        for t in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            if TicketEvent::TYPES.contains(&t) {
-                types.push(t.to_string());
-            } else if !errors.iter().any(|e| e.field == "type") {
-                errors.push(FieldError::new(
-                    "type",
-                    format!("must be one of {}", TicketEvent::TYPES.join(", ")),
-                ));
-            }
+    let mut p = Params::new(&uri, &["after", "limit", "type", "min_position"])?;
+    let after = p.integer("after", 0, i64::MAX).unwrap_or(0);
+    let limit = p.integer("limit", 1, MAX_PAGE).unwrap_or(DEFAULT_PAGE);
+    let min_position = p.min_position();
+    let types = p.list("type", |t| {
+        if TicketEvent::TYPES.contains(&t) {
+            Ok(())
+        } else {
+            Err(format!(
+                "type must be one of {}",
+                TicketEvent::TYPES.join(", ")
+            ))
         }
-    }
-    check(errors)?;
+    });
+    p.finish()?;
     wait_min_position(&state, min_position).await?;
     let filter = (!types.is_empty()).then_some(types.as_slice());
     let events = read_envelopes_after(&state.pool, after, limit, filter).await?;

@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod openapi;
+pub mod params;
 pub mod queries;
 pub mod ratelimit;
 pub mod users;

@@ -6,13 +6,12 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
-use ticket_nats::Timestamp;
 use ticket_projections::read_models::board::{self, BoardQuery};
 use ticket_projections::read_models::stats::{self, StatsQuery};
 use ticket_projections::read_models::tickets::{self, Involvement, ListFilter, ListQuery, Sort};
@@ -21,7 +20,8 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::commands::ticket_id;
-use super::error::{ApiError, FieldError, Result};
+use super::error::{ApiError, Result};
+use super::params::Params;
 use crate::auth::Caller;
 use crate::domain::{Channel, Priority, Status};
 use crate::state::AppState;
@@ -51,129 +51,6 @@ const POSITION_HEADER: &str = "x-projection-position";
 const TICKET_MODELS: &[&str] = &[tickets::NAME];
 /// The read models behind the per-user queries.
 const USER_MODELS: &[&str] = &[tickets::NAME, me::NAME];
-
-// ---- query strings ------------------------------------------------------------------------
-
-/// A query string read parameter by parameter, collecting every problem before failing.
-struct Params {
-    pairs: Vec<(String, String)>,
-    errors: Vec<FieldError>,
-}
-
-impl Params {
-    /// Reads the query string; every parameter not in `allowed` is an error.
-    fn new(uri: &Uri, allowed: &[&str]) -> Result<Self> {
-        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
-            .map_err(|_| ApiError::invalid("query", "is not a valid query string"))?;
-        let mut errors = Vec::new();
-        for (name, _) in &pairs {
-            if !allowed.contains(&name.as_str())
-                && !errors.iter().any(|e: &FieldError| &e.field == name)
-            {
-                errors.push(FieldError::new(name, "is not a known parameter"));
-            }
-        }
-        Ok(Self { pairs, errors })
-    }
-
-    fn fail(&mut self, name: &str, message: impl Into<String>) {
-        self.errors.push(FieldError::new(name, message));
-    }
-
-    /// A parameter given at most once; empty counts as absent.
-    fn one(&mut self, name: &str) -> Option<String> {
-        let mut values = self
-            .pairs
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.trim().to_string());
-        let first = values.next();
-        if values.next().is_some() {
-            self.fail(name, "must be given at most once");
-            return None;
-        }
-        first.filter(|v| !v.is_empty())
-    }
-
-    /// A parameter parsed by `parse`, whose error message is reported as is.
-    fn parsed<T>(
-        &mut self,
-        name: &str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
-        let text = self.one(name)?;
-        match parse(&text) {
-            Ok(value) => Some(value),
-            Err(message) => {
-                self.fail(name, message);
-                None
-            }
-        }
-    }
-
-    /// Comma-separated values (the parameter may also repeat), each checked by `check`.
-    fn list(&mut self, name: &str, check: impl Fn(&str) -> Result<(), String>) -> Vec<String> {
-        let values: Vec<String> = self
-            .pairs
-            .iter()
-            .filter(|(n, _)| n == name)
-            .flat_map(|(_, v)| v.split(','))
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-            .collect();
-        let mut ok = Vec::with_capacity(values.len());
-        for value in values {
-            match check(&value) {
-                Ok(()) => ok.push(value),
-                Err(message) => self.fail(name, message),
-            }
-        }
-        ok
-    }
-
-    fn uuid(&mut self, name: &str) -> Option<Uuid> {
-        self.parsed(name, |v| {
-            Uuid::parse_str(v).map_err(|_| format!("{name} must be a UUID"))
-        })
-    }
-
-    fn integer(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
-        self.parsed(name, |v| {
-            v.parse::<i64>()
-                .ok()
-                .filter(|n| (min..=max).contains(n))
-                .ok_or_else(|| format!("{name} must be an integer from {min} to {max}"))
-        })
-    }
-
-    fn boolean(&mut self, name: &str) -> Option<bool> {
-        self.parsed(name, |v| match v {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(format!("{name} must be true or false")),
-        })
-    }
-
-    fn time(&mut self, name: &str) -> Option<Timestamp> {
-        self.parsed(name, |v| {
-            v.parse::<Timestamp>()
-                .map_err(|_| format!("{name} must be an RFC 3339 time, e.g. 2026-11-23T10:15:30Z"))
-        })
-    }
-
-    /// `min_position`, accepted by every query.
-    fn min_position(&mut self) -> Option<i64> {
-        self.integer("min_position", 0, i64::MAX)
-    }
-
-    fn finish(self) -> Result<()> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Unprocessable(self.errors))
-        }
-    }
-}
 
 fn one_of<T: std::str::FromStr<Err = String>>(value: &str) -> Result<(), String> {
     value.parse::<T>().map(|_| ())

@@ -1,0 +1,142 @@
+//! Query strings, read parameter by parameter, so that a 422 names every invalid parameter
+//! (unknown ones included), as for bodies (see `body`).
+
+use axum::extract::Query;
+use axum::http::Uri;
+use ticket_nats::Timestamp;
+use uuid::Uuid;
+
+use super::error::{ApiError, FieldError, Result};
+
+/// A query string read parameter by parameter, collecting every problem before failing.
+pub struct Params {
+    pairs: Vec<(String, String)>,
+    errors: Vec<FieldError>,
+}
+
+impl Params {
+    /// Reads the query string; every parameter not in `allowed` is an error.
+    pub fn new(uri: &Uri, allowed: &[&str]) -> Result<Self> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
+            .map_err(|_| ApiError::invalid("query", "is not a valid query string"))?;
+        let mut errors = Vec::new();
+        for (name, _) in &pairs {
+            if !allowed.contains(&name.as_str())
+                && !errors.iter().any(|e: &FieldError| &e.field == name)
+            {
+                errors.push(FieldError::new(name, "is not a known parameter"));
+            }
+        }
+        Ok(Self { pairs, errors })
+    }
+
+    /// Records a failing parameter.
+    pub fn fail(&mut self, name: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(name, message));
+    }
+
+    /// A parameter given at most once; empty counts as absent.
+    pub fn one(&mut self, name: &str) -> Option<String> {
+        let mut values = self
+            .pairs
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.trim().to_string());
+        let first = values.next();
+        if values.next().is_some() {
+            self.fail(name, "must be given at most once");
+            return None;
+        }
+        first.filter(|v| !v.is_empty())
+    }
+
+    /// A parameter parsed by `parse`, whose error message is reported as is.
+    pub fn parsed<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let text = self.one(name)?;
+        match parse(&text) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.fail(name, message);
+                None
+            }
+        }
+    }
+
+    /// Comma-separated values (the parameter may also repeat), each checked by `check`.
+    pub fn list(&mut self, name: &str, check: impl Fn(&str) -> Result<(), String>) -> Vec<String> {
+        let values: Vec<String> = self
+            .pairs
+            .iter()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, v)| v.split(','))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
+        let mut ok = Vec::with_capacity(values.len());
+        for value in values {
+            match check(&value) {
+                Ok(()) => ok.push(value),
+                Err(message) => self.fail(name, message),
+            }
+        }
+        ok
+    }
+
+    /// A UUID.
+    pub fn uuid(&mut self, name: &str) -> Option<Uuid> {
+        self.parsed(name, |v| {
+            Uuid::parse_str(v).map_err(|_| format!("{name} must be a UUID"))
+        })
+    }
+
+    /// An integer within `min..=max`.
+    pub fn integer(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
+        self.parsed(name, |v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    if max == i64::MAX {
+                        format!("{name} must be an integer of at least {min}")
+                    } else {
+                        format!("{name} must be an integer from {min} to {max}")
+                    }
+                })
+        })
+    }
+
+    /// `true` or `false`.
+    pub fn boolean(&mut self, name: &str) -> Option<bool> {
+        self.parsed(name, |v| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(format!("{name} must be true or false")),
+        })
+    }
+
+    /// An RFC 3339 instant.
+    pub fn time(&mut self, name: &str) -> Option<Timestamp> {
+        self.parsed(name, |v| {
+            v.parse::<Timestamp>()
+                .map_err(|_| format!("{name} must be an RFC 3339 time, e.g. 2026-11-23T10:15:30Z"))
+        })
+    }
+
+    /// `min_position`, accepted by every query.
+    pub fn min_position(&mut self) -> Option<i64> {
+        self.integer("min_position", 0, i64::MAX)
+    }
+
+    /// Ends reading: `Err` lists every failing parameter.
+    pub fn finish(self) -> Result<()> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Unprocessable(self.errors))
+        }
+    }
+}
