@@ -106,6 +106,18 @@ fn list(value: &str) -> Vec<String> {
 }
 
 impl Settings {
+    /// Checks `category` against the configured list (the one rule, for commands and queries).
+    pub fn check_category(&self, category: &str) -> Result<(), String> {
+        if self.categories.iter().any(|known| known == category) {
+            Ok(())
+        } else {
+            Err(format!(
+                "category must be one of {}",
+                self.categories.join(", ")
+            ))
+        }
+    }
+
     /// Reads the environment.
     pub fn from_env() -> Result<Self, SettingsError> {
         let database_url = var("DATABASE_URL")

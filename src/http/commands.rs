@@ -329,17 +329,9 @@ impl CommandRequest {
     }
 }
 
+/// The configured-category rule as a `Fields` parser.
 fn category(state: &AppState) -> impl Fn(&str) -> std::result::Result<String, String> + '_ {
-    move |c: &str| {
-        if state.settings.categories.iter().any(|known| known == c) {
-            Ok(c.to_string())
-        } else {
-            Err(format!(
-                "category must be one of {}",
-                state.settings.categories.join(", ")
-            ))
-        }
-    }
+    move |c: &str| state.settings.check_category(c).map(|()| c.to_string())
 }
 
 fn text(max: usize, field: &'static str) -> impl Fn(&String) -> std::result::Result<(), String> {

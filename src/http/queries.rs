@@ -56,19 +56,6 @@ fn one_of<T: std::str::FromStr<Err = String>>(value: &str) -> Result<(), String>
     value.parse::<T>().map(|_| ())
 }
 
-fn category(state: &AppState) -> impl Fn(&str) -> Result<(), String> + '_ {
-    move |c: &str| {
-        if state.settings.categories.iter().any(|known| known == c) {
-            Ok(())
-        } else {
-            Err(format!(
-                "category must be one of {}",
-                state.settings.categories.join(", ")
-            ))
-        }
-    }
-}
-
 /// The list parameters shared by `GET /tickets` and `GET /me/tickets`.
 const LIST_PARAMS: [&str; 9] = [
     "status",
@@ -90,7 +77,7 @@ fn list_query(state: &AppState, p: &mut Params) -> ListQuery {
     let filter = ListFilter {
         statuses: p.list("status", one_of::<Status>),
         priorities: p.list("priority", one_of::<Priority>),
-        categories: p.list("category", category(state)),
+        categories: p.list("category", |c| state.settings.check_category(c)),
         channels: p.list("channel", one_of::<Channel>),
         q: p.parsed("q", |q| {
             if q.chars().count() > Q_MAX {
@@ -333,8 +320,9 @@ pub async fn get_board(
         ],
     )?;
     let assignee_id = p.uuid("assignee_id");
-    let check = category(&state);
-    let category = p.parsed("category", |c| check(c).map(|()| c.to_string()));
+    let category = p.parsed("category", |c| {
+        state.settings.check_category(c).map(|()| c.to_string())
+    });
     let limit_per_column = p.integer("limit_per_column", 1, 500).unwrap_or(50);
     let min_position = p.min_position();
     p.finish()?;
