@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::Uri;
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use serde::Serialize;
 use sqlx::PgPool;
 use ticket_nats::{Envelope, TicketEvent};
@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::answer;
 use super::commands::ticket_id;
 use super::error::{ApiError, Result};
 use super::params::Params;
@@ -77,18 +78,13 @@ pub struct EventPage {
     pub next_after: i64,
 }
 
-fn not_caught_up(what: &str) -> ApiError {
-    ApiError::Unavailable {
-        detail: format!("{what} is not visible yet; retry shortly"),
-        retry_after_secs: 1,
-    }
-}
-
 /// Waits for the store's head to reach `min_position`, if asked.
 async fn wait_min_position(state: &AppState, min_position: Option<i64>) -> Result<()> {
     match min_position {
         Some(position) if !state.projections.wait_for_head(position, WAIT_LIMIT).await => {
-            Err(not_caught_up(&format!("position {position}")))
+            Err(ApiError::not_visible_yet(format!(
+                "position {position} is not visible yet; retry shortly"
+            )))
         }
         _ => Ok(()),
     }
@@ -96,12 +92,7 @@ async fn wait_min_position(state: &AppState, min_position: Option<i64>) -> Resul
 
 /// Answers `body` with `X-Projection-Position` = the store's head.
 async fn with_head(pool: &PgPool, body: impl Serialize) -> Result<Response> {
-    let head = head_position(pool).await?;
-    let mut response = Json(body).into_response();
-    response
-        .headers_mut()
-        .insert("x-projection-position", HeaderValue::from(head));
-    Ok(response)
+    Ok(answer(head_position(pool).await?, body))
 }
 
 fn auditor_or_admin(caller: &Caller, what: &str) -> Result<()> {
@@ -176,7 +167,9 @@ pub async fn history(
         while (positioned_prefix(&rows) as i64) < version {
             let now = Instant::now();
             if now >= deadline {
-                return Err(not_caught_up(&format!("version {version} of the ticket")));
+                return Err(ApiError::not_visible_yet(format!(
+                    "version {version} of the ticket is not visible yet; retry shortly"
+                )));
             }
             // Woken by the sequencer's notification; the short poll covers a missed one.
             let _ = tokio::time::timeout(

@@ -104,6 +104,14 @@ impl ApiError {
         Self::Unprocessable(vec![FieldError::new(field, message)])
     }
 
+    /// A 503 asking to retry in a second: what a read asked to wait for is not visible yet.
+    pub fn not_visible_yet(detail: String) -> Self {
+        Self::Unavailable {
+            detail,
+            retry_after_secs: 1,
+        }
+    }
+
     /// A 404 for a ticket that does not exist or that the caller may not see.
     pub fn ticket_not_found() -> Self {
         Self::NotFound("ticket not found".into())

@@ -10,8 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Serialize;
+use axum::Router;
 use ticket_projections::read_models::board::{self, BoardQuery};
 use ticket_projections::read_models::stats::{self, StatsQuery};
 use ticket_projections::read_models::tickets::{self, Involvement, ListFilter, ListQuery, Sort};
@@ -22,6 +21,7 @@ use uuid::Uuid;
 use super::commands::ticket_id;
 use super::error::{ApiError, Result};
 use super::params::Params;
+use super::{answer, with_position};
 use crate::auth::Caller;
 use crate::domain::{Channel, Priority, Status};
 use crate::state::AppState;
@@ -44,9 +44,6 @@ const WAIT: Duration = Duration::from_secs(5);
 /// Longest single wait between two looks at a ticket's version (another instance may move the
 /// read model without this one's runner hearing of it at once).
 const VERSION_POLL: Duration = Duration::from_millis(200);
-/// The answer header naming the position the read models stood at.
-const POSITION_HEADER: &str = "x-projection-position";
-
 /// The read models behind the ticket view, list, board and statistics.
 const TICKET_MODELS: &[&str] = &[tickets::NAME];
 /// The read models behind the per-user queries.
@@ -122,13 +119,6 @@ fn require_reader_of_everything(caller: &Caller, what: &str) -> Result<()> {
     }
 }
 
-fn not_caught_up(what: String) -> ApiError {
-    ApiError::Unavailable {
-        detail: format!("the read models have not caught up with {what} yet; retry shortly"),
-        retry_after_secs: 1,
-    }
-}
-
 /// Waits (until `deadline`) for `models` to apply `min_position`, then answers the position
 /// they stand at: the lowest of them, read before the query runs, so that the answer reflects
 /// at least that position.
@@ -146,7 +136,9 @@ async fn caught_up(
                 .wait_for(Some(model), position, left)
                 .await
             {
-                return Err(not_caught_up(format!("position {position}")));
+                return Err(ApiError::not_visible_yet(format!(
+                    "the read models have not caught up with position {position} yet; retry shortly"
+                )));
             }
         }
     }
@@ -179,25 +171,15 @@ async fn wait_for_version(
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(not_caught_up(format!("version {version} of the ticket")));
+            return Err(ApiError::not_visible_yet(format!(
+                "the read models have not caught up with version {version} of the ticket yet; retry shortly"
+            )));
         }
         state
             .projections
             .wait_for(Some(tickets::NAME), position + 1, left.min(VERSION_POLL))
             .await;
     }
-}
-
-/// A JSON answer with `X-Projection-Position`.
-fn answer(position: i64, body: impl Serialize) -> Response {
-    with_position(position, Json(body).into_response())
-}
-
-fn with_position(position: i64, mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(POSITION_HEADER, HeaderValue::from(position));
-    response
 }
 
 // ---- handlers -----------------------------------------------------------------------------
