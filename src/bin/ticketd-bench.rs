@@ -94,6 +94,42 @@ impl Rng {
     }
 }
 
+/// Runs `clients` workers back to back for `duration`; each owns a slice of `tickets` (so none
+/// waits on another's lock) and times `op` on a random ticket of it, which answers success.
+pub async fn closed_loop<F, Fut>(
+    tickets: &[uuid::Uuid],
+    clients: usize,
+    duration: Duration,
+    op: F,
+) -> LoadResult
+where
+    F: Fn(uuid::Uuid) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let deadline = std::time::Instant::now() + duration;
+    let mut workers = Vec::new();
+    for w in 0..clients {
+        let op = op.clone();
+        let mine: Vec<uuid::Uuid> = tickets.iter().copied().skip(w).step_by(clients).collect();
+        workers.push(tokio::spawn(async move {
+            let mut rng = Rng::new(w as u64 + 1);
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            while std::time::Instant::now() < deadline {
+                let ticket = mine[rng.below(mine.len())];
+                let started = std::time::Instant::now();
+                if op(ticket).await {
+                    latencies.push(started.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    LoadResult::collect(workers, duration).await
+}
+
 /// Throughput and latency of one closed-loop measurement.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LoadResult {

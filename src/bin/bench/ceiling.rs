@@ -2,7 +2,7 @@
 //! events, append one event with the same columns, triggers and indexes as ticketd's store — as
 //! raw SQL, with nothing else in the way.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::{PgPool, Row};
@@ -11,7 +11,7 @@ use ticket_nats::events::{AuthorRef, TicketCommented};
 use ticket_nats::{Envelope, TicketEvent, Timestamp, GENESIS_HASH};
 use uuid::Uuid;
 
-use super::{LoadResult, Rng};
+use super::{closed_loop, LoadResult};
 
 /// One sealed comment envelope, as ticketd would store it.
 pub fn comment_envelope(ticket: Uuid, seq: i64, prevhash: &str, body: &str) -> Envelope {
@@ -89,55 +89,40 @@ pub async fn seed(pool: &PgPool, tickets: usize) -> anyhow::Result<Vec<Uuid>> {
     Ok(ids)
 }
 
-/// Runs `clients` loops of read-then-append for `duration`; each client owns a slice of the
-/// tickets, so none waits on another's lock.
+/// Read-then-append on `clients` connections for `duration`.
 pub async fn run(
     pool: &PgPool,
     tickets: &[Uuid],
     clients: usize,
     duration: Duration,
 ) -> LoadResult {
-    let deadline = Instant::now() + duration;
-    let mut workers = Vec::new();
-    for w in 0..clients {
+    let pool = pool.clone();
+    closed_loop(tickets, clients, duration, move |ticket| {
         let pool = pool.clone();
-        let mine: Vec<Uuid> = tickets.iter().copied().skip(w).step_by(clients).collect();
-        workers.push(tokio::spawn(async move {
-            let mut rng = Rng::new(w as u64 + 1);
-            let mut latencies = Vec::new();
-            let mut errors = 0u64;
-            while Instant::now() < deadline {
-                let ticket = mine[rng.below(mine.len())];
-                let started = Instant::now();
-                let rows = sqlx::query(
-                    "SELECT sequence, payload, metadata FROM events
-                     WHERE aggregate_type = 'ticket' AND aggregate_id = $1 ORDER BY sequence",
-                )
-                .bind(ticket.to_string())
-                .fetch_all(&pool)
-                .await;
-                let Ok(rows) = rows else {
-                    errors += 1;
-                    continue;
-                };
-                let (seq, prev) = rows
-                    .last()
-                    .map(|r| {
-                        let meta: serde_json::Value = r.get("metadata");
-                        (
-                            r.get::<i64, _>("sequence"),
-                            meta["hash"].as_str().unwrap_or(GENESIS_HASH).to_string(),
-                        )
-                    })
-                    .unwrap_or((0, GENESIS_HASH.to_string()));
-                let envelope = comment_envelope(ticket, seq + 1, &prev, "ceiling");
-                match append(&pool, &envelope).await {
-                    Ok(()) => latencies.push(started.elapsed()),
-                    Err(_) => errors += 1,
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    LoadResult::collect(workers, duration).await
+        async move {
+            let Ok(rows) = sqlx::query(
+                "SELECT sequence, payload, metadata FROM events
+                 WHERE aggregate_type = 'ticket' AND aggregate_id = $1 ORDER BY sequence",
+            )
+            .bind(ticket.to_string())
+            .fetch_all(&pool)
+            .await
+            else {
+                return false;
+            };
+            let (seq, prev) = rows
+                .last()
+                .map(|r| {
+                    let meta: serde_json::Value = r.get("metadata");
+                    (
+                        r.get::<i64, _>("sequence"),
+                        meta["hash"].as_str().unwrap_or(GENESIS_HASH).to_string(),
+                    )
+                })
+                .unwrap_or((0, GENESIS_HASH.to_string()));
+            let envelope = comment_envelope(ticket, seq + 1, &prev, "ceiling");
+            append(&pool, &envelope).await.is_ok()
+        }
+    })
+    .await
 }

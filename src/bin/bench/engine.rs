@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::stats::{summarize, Summary};
-use super::{LoadResult, Rng};
+use super::{closed_loop, LoadResult, Rng};
 
 pub const SECRET: &str = "ticketd-bench-secret-0123456789-0123456789";
 
@@ -162,38 +162,23 @@ impl Engine {
         clients: usize,
         duration: Duration,
     ) -> LoadResult {
-        let deadline = Instant::now() + duration;
-        let mut workers = Vec::new();
-        for w in 0..clients {
-            let client = self.client.clone();
-            let token = self.token.clone();
-            let base = self.api("/tickets");
-            let mine: Vec<Uuid> = tickets.iter().copied().skip(w).step_by(clients).collect();
-            workers.push(tokio::spawn(async move {
-                let mut rng = Rng::new(w as u64 + 99);
-                let mut latencies = Vec::new();
-                let mut errors = 0u64;
-                while Instant::now() < deadline {
-                    let ticket = mine[rng.below(mine.len())];
-                    let started = Instant::now();
-                    let ok = client
-                        .post(format!("{base}/{ticket}/comments"))
-                        .bearer_auth(&token)
-                        .json(&json!({"body": "closed-loop comment"}))
-                        .send()
-                        .await
-                        .map(|r| r.status().is_success())
-                        .unwrap_or(false);
-                    if ok {
-                        latencies.push(started.elapsed());
-                    } else {
-                        errors += 1;
-                    }
-                }
-                (latencies, errors)
-            }));
-        }
-        LoadResult::collect(workers, duration).await
+        let client = self.client.clone();
+        let token = self.token.clone();
+        let base = self.api("/tickets");
+        closed_loop(tickets, clients, duration, move |ticket| {
+            let request = client
+                .post(format!("{base}/{ticket}/comments"))
+                .bearer_auth(&token)
+                .json(&json!({"body": "closed-loop comment"}));
+            async move {
+                request
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            }
+        })
+        .await
     }
 }
 

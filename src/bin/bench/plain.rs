@@ -2,7 +2,7 @@
 //! store and a `GenericQuery` + `PostgresViewRepository` view — what a team writes first.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use cqrs_es::persist::GenericQuery;
@@ -16,7 +16,7 @@ use ticketd::domain::commands::{Actor, CommentOnTicket, CreateTicket};
 use ticketd::domain::{Priority, Role, Ticket, TicketCommand, TicketServices, Title};
 use uuid::Uuid;
 
-use super::{LoadResult, Rng};
+use super::{closed_loop, LoadResult};
 
 /// postgres-es's own schema (its `db/init.sql`) plus the view's table.
 const SCHEMA: &str = "
@@ -113,38 +113,25 @@ pub async fn seed(cqrs: &Framework, tickets: usize) -> anyhow::Result<Vec<Uuid>>
     Ok(ids)
 }
 
+/// Comments through `CqrsFramework` from `clients` tasks for `duration`.
 pub async fn run(
     cqrs: Arc<Framework>,
     tickets: &[Uuid],
     clients: usize,
     duration: Duration,
 ) -> LoadResult {
-    let deadline = Instant::now() + duration;
-    let mut workers = Vec::new();
-    for w in 0..clients {
+    closed_loop(tickets, clients, duration, move |ticket| {
         let cqrs = cqrs.clone();
-        let mine: Vec<Uuid> = tickets.iter().copied().skip(w).step_by(clients).collect();
-        workers.push(tokio::spawn(async move {
-            let mut rng = Rng::new(w as u64 + 7);
-            let mut latencies = Vec::new();
-            let mut errors = 0u64;
-            while Instant::now() < deadline {
-                let ticket = mine[rng.below(mine.len())];
-                let command = TicketCommand::CommentOnTicket(CommentOnTicket {
-                    comment_id: Uuid::now_v7(),
-                    body: "plain".into(),
-                    internal: false,
-                    by: agent(),
-                    at: Timestamp::now(),
-                });
-                let started = Instant::now();
-                match cqrs.execute(&ticket.to_string(), command).await {
-                    Ok(()) => latencies.push(started.elapsed()),
-                    Err(_) => errors += 1,
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    LoadResult::collect(workers, duration).await
+        async move {
+            let command = TicketCommand::CommentOnTicket(CommentOnTicket {
+                comment_id: Uuid::now_v7(),
+                body: "plain".into(),
+                internal: false,
+                by: agent(),
+                at: Timestamp::now(),
+            });
+            cqrs.execute(&ticket.to_string(), command).await.is_ok()
+        }
+    })
+    .await
 }
