@@ -390,15 +390,7 @@ async fn with_a_public_key_only_rs256_tokens_are_accepted() {
 #[tokio::test]
 async fn the_openapi_document_describes_auth_and_users() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.root_json("/openapi.json").await;
     for path in ["/api/v1/auth/login", "/api/v1/auth/me", "/api/v1/users"] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }

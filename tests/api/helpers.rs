@@ -213,6 +213,30 @@ impl TestApp {
             .expect("send a request")
     }
 
+    /// GETs an operations endpoint at the server root (`/readyz`, `/openapi.json`) as JSON.
+    pub async fn root_json(&self, path: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("send a request")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+
+    /// GETs an operations endpoint at the server root (`/metrics`) as text.
+    pub async fn root_text(&self, path: &str) -> String {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("send a request")
+            .text()
+            .await
+            .expect("a text answer")
+    }
+
     /// GETs under `/api/v1`.
     pub async fn get(&self, path: &str, user: &TestUser) -> Response {
         self.client

@@ -325,15 +325,7 @@ async fn every_committed_event_is_in_the_stream_once_in_position_order_as_stored
     // Assert: readiness and metrics report the relay caught up.
     let deadline = Instant::now() + Duration::from_secs(5);
     let ready = loop {
-        let ready: Value = app
-            .client
-            .get(format!("{}/readyz", app.address))
-            .send()
-            .await
-            .expect("readyz")
-            .json()
-            .await
-            .expect("readyz JSON");
+        let ready: Value = app.root_json("/readyz").await;
         if ready["nats"]["relay"]["lag"] == 0 || Instant::now() > deadline {
             break ready;
         }
@@ -343,15 +335,7 @@ async fn every_committed_event_is_in_the_stream_once_in_position_order_as_stored
     assert_eq!(ready["nats"]["stream"], stream.stream.as_str());
     assert_eq!(ready["nats"]["relay"]["position"], events, "{ready}");
     assert_eq!(ready["nats"]["relay"]["lag"], 0, "{ready}");
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = app.root_text("/metrics").await;
     assert!(metrics.contains("ticketd_relay_position"), "{metrics}");
     assert!(metrics.contains("ticketd_relay_lag"), "{metrics}");
 }
@@ -364,15 +348,7 @@ async fn without_nats_url_the_engine_runs_and_reports_nats_disabled() {
 
     // Act
     app.create_ticket(&requester).await;
-    let ready: Value = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .expect("readyz")
-        .json()
-        .await
-        .expect("readyz JSON");
+    let ready: Value = app.root_json("/readyz").await;
 
     // Assert
     assert_eq!(ready["status"], "ready", "{ready}");
@@ -595,15 +571,7 @@ async fn a_nats_outage_neither_fails_nor_slows_commands_and_the_stream_catches_u
     }
     let outage_commands = outage_started.elapsed();
     let events = all_positioned(&app).await;
-    let ready: Value = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .expect("readyz")
-        .json()
-        .await
-        .expect("readyz JSON");
+    let ready: Value = app.root_json("/readyz").await;
 
     // Act 2: NATS comes back on the same port and store.
     server.restart().await;

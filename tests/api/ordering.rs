@@ -556,15 +556,7 @@ async fn readyz_reports_each_projector_and_the_head() {
     // Act: the runner learns the head from the sequencer's notification or its poll.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let body = loop {
-        let body: Value = app
-            .client
-            .get(format!("{}/readyz", app.address))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body: Value = app.root_json("/readyz").await;
         let caught_up = body["head_position"] == n
             && body["projections"]
                 .as_array()
@@ -580,15 +572,7 @@ async fn readyz_reports_each_projector_and_the_head() {
         assert!(projection["name"].is_string());
         assert_eq!(projection["position"], n);
     }
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.root_text("/metrics").await;
     if !body["projections"].as_array().unwrap().is_empty() {
         assert!(metrics.contains("ticketd_projection_position{projection="));
         assert!(metrics.contains("ticketd_projection_lag{projection="));

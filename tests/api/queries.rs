@@ -679,15 +679,7 @@ async fn the_openapi_document_describes_every_query() {
     let app = spawn_app().await;
 
     // Act
-    let doc: Value = app
-        .client
-        .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.root_json("/openapi.json").await;
 
     // Assert
     for (path, method) in [
