@@ -301,6 +301,21 @@ static UPSERT_ROWS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Writes the searchable text of tickets whose title or description is new or changed.
+const UPSERT_SEARCH: &str = "INSERT INTO ticket_search (ticket_id, title, description)
+     SELECT ticket_id, title, description
+     FROM jsonb_populate_recordset(NULL::ticket_search, $1)
+     ON CONFLICT (ticket_id) DO UPDATE SET title = EXCLUDED.title,
+                                           description = EXCLUDED.description";
+
+/// One `ticket_search` row.
+#[derive(Debug, Serialize)]
+struct SearchRow<'a> {
+    ticket_id: Uuid,
+    title: &'a str,
+    description: &'a str,
+}
+
 const INSERT_COMMENTS: &str =
     "INSERT INTO ticket_comments (comment_id, ticket_id, author_id, author_name, author_role,
                                   body, internal, created_at, position)
@@ -524,7 +539,7 @@ impl Projection for TicketViewProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["ticket_view", "ticket_comments"]
+        &["ticket_view", "ticket_comments", "ticket_search"]
     }
 
     async fn apply(
@@ -547,6 +562,11 @@ impl Projection for TicketViewProjection {
             .await?
             .into_iter()
             .map(|row| (row.ticket_id, row))
+            .collect();
+        // The text as stored, to write `ticket_search` only where it changes.
+        let stored_text: HashMap<Uuid, (String, String)> = rows
+            .values()
+            .map(|row| (row.ticket_id, (row.title.clone(), row.description.clone())))
             .collect();
         let mut changed = HashSet::new();
         let mut comments = Vec::new();
@@ -576,6 +596,27 @@ impl Projection for TicketViewProjection {
         if !changed.is_empty() {
             sqlx::query(&UPSERT_ROWS)
                 .bind(Json(&changed))
+                .execute(&mut *conn)
+                .await?;
+        }
+        let search: Vec<SearchRow<'_>> = changed
+            .iter()
+            .filter(|row| {
+                stored_text
+                    .get(&row.ticket_id)
+                    .is_none_or(|(title, description)| {
+                        *title != row.title || *description != row.description
+                    })
+            })
+            .map(|row| SearchRow {
+                ticket_id: row.ticket_id,
+                title: &row.title,
+                description: &row.description,
+            })
+            .collect();
+        if !search.is_empty() {
+            sqlx::query(UPSERT_SEARCH)
+                .bind(Json(&search))
                 .execute(&mut *conn)
                 .await?;
         }
@@ -1008,13 +1049,15 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, 
         qb.push(" AND v.requester_id = ").push_bind(id);
     }
     if let Some(q) = &f.q {
-        // Two trigram indexes, one per column, serve the two halves.
+        // Two trigram indexes on `ticket_search`, one per column, serve the two halves.
         let pattern = like_pattern(q);
-        qb.push(" AND (v.title ILIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR v.description ILIKE ")
-            .push_bind(pattern)
-            .push(")");
+        qb.push(
+            " AND v.ticket_id IN (SELECT s.ticket_id FROM ticket_search s WHERE s.title ILIKE ",
+        )
+        .push_bind(pattern.clone())
+        .push(" OR s.description ILIKE ")
+        .push_bind(pattern)
+        .push(")");
     }
     match f.involving {
         None => {}
