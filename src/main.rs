@@ -3,6 +3,9 @@
 use clap::Parser;
 use ticketd::cli::{run, Cli};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let _ = dotenvy::dotenv();

@@ -192,6 +192,10 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
+// The engine process (`__serve`) runs with the allocator `ticketd` itself uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("__serve") {

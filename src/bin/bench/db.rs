@@ -12,10 +12,18 @@ pub struct BenchDb {
     admin_url: String,
 }
 
+/// `admin` with its database replaced by `name`, keeping its parameters (`?sslmode=…`).
 fn with_database(admin: &str, name: &str) -> String {
-    match admin.rfind('/') {
-        Some(i) if !admin[..i].ends_with('/') => format!("{}/{}", &admin[..i], name),
-        _ => format!("{admin}/{name}"),
+    let (base, params) = admin
+        .split_once('?')
+        .map_or((admin, None), |(b, p)| (b, Some(p)));
+    let url = match base.rfind('/') {
+        Some(i) if !base[..i].ends_with('/') => format!("{}/{}", &base[..i], name),
+        _ => format!("{base}/{name}"),
+    };
+    match params {
+        Some(params) => format!("{url}?{params}"),
+        None => url,
     }
 }
 
