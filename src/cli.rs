@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use crate::settings::Settings;
 use crate::startup::{self, Application};
 use crate::telemetry;
+use ticket_projections::Projection;
 
 /// ticketd: an event-sourced helpdesk ticket engine.
 #[derive(Debug, Parser)]
@@ -231,10 +232,12 @@ async fn rebuild(pool: &sqlx::PgPool, name: Option<&str>) -> anyhow::Result<()> 
         }
         None => all,
     };
-    for projection in chosen {
-        let report = ticket_projections::runtime::rebuild(pool, projection.as_ref())
-            .await
-            .with_context(|| format!("rebuilding {} failed", projection.name()))?;
+    let chosen: Vec<&dyn Projection> = chosen.iter().map(|p| p.as_ref()).collect();
+    let names: Vec<_> = chosen.iter().map(|p| p.name()).collect();
+    let reports = ticket_projections::rebuild::rebuild_all(pool, &chosen)
+        .await
+        .with_context(|| format!("rebuilding {} failed", names.join(", ")))?;
+    for report in reports {
         println!("{}", serde_json::to_string(&report)?);
     }
     Ok(())

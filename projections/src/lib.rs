@@ -11,6 +11,7 @@
 
 pub mod listen;
 pub mod read_models;
+pub mod rebuild;
 pub mod runtime;
 pub mod sequencer;
 pub mod stored;

@@ -661,7 +661,7 @@ async fn rebuilt_read_models_answer_as_the_live_ones_did_and_keep_what_users_rea
 
     // Act
     for projection in ticket_projections::read_models::all() {
-        ticket_projections::runtime::rebuild(&app.pool, projection.as_ref())
+        ticket_projections::rebuild::rebuild(&app.pool, projection.as_ref())
             .await
             .expect("rebuild");
     }

@@ -10,6 +10,7 @@ use ticket_nats::events::{
     TicketCommented, TicketCreated, TicketRated, TicketUpdated, UserRef,
 };
 use ticket_nats::{Envelope, TicketEvent, Timestamp, GENESIS_HASH};
+use ticket_projections::Projection;
 use uuid::Uuid;
 
 /// Events per generated ticket: created, 5 comments, assigned, updated, closed, rated.
@@ -169,11 +170,11 @@ pub async fn generate(pool: &PgPool, events: usize) -> anyhow::Result<usize> {
 
 /// Rebuilds every read model; returns the total time.
 pub async fn rebuild_all(pool: &PgPool) -> anyhow::Result<Duration> {
+    let all = ticket_projections::read_models::all();
+    let all: Vec<&dyn Projection> = all.iter().map(|p| p.as_ref()).collect();
     let started = Instant::now();
-    for projection in ticket_projections::read_models::all() {
-        ticket_projections::runtime::rebuild(pool, projection.as_ref())
-            .await
-            .with_context(|| format!("rebuild {}", projection.name()))?;
-    }
+    ticket_projections::rebuild::rebuild_all(pool, &all)
+        .await
+        .context("rebuild the read models")?;
     Ok(started.elapsed())
 }

@@ -1,0 +1,342 @@
+//! Rebuilding read models from the whole event store while the engine keeps serving.
+//!
+//! Built aside, then swapped: each projection's tables are copied empty into a schema
+//! `rebuild_<name>` (`CREATE TABLE … (LIKE public.t INCLUDING ALL)`), every event from position 0
+//! is applied there batch by batch with `SET LOCAL search_path = rebuild_<name>, public` (which
+//! is why projections must use unqualified table names), and one final transaction per projection
+//! takes the live projector's lock (pausing the live projectors of every instance), applies what
+//! arrived meanwhile, drops the live tables, moves the new ones into `public`, sets the checkpoint
+//! and drops the schema. Readers see the old model until that commit and the new one after it,
+//! never a half-built one.
+//!
+//! Several projections are rebuilt in one pass over the store: each batch is read and decoded
+//! once, by a reader task that runs one batch ahead of the applying, and applied to every shadow
+//! model in one transaction.
+//!
+//! What a projection's tables may not rely on, because `LIKE … INCLUDING ALL` does not carry it
+//! over or the swap would break it:
+//! - foreign keys (not copied), to or from these tables;
+//! - `serial`/`bigserial` columns (the copied default still calls the *old* table's sequence,
+//!   which is dropped with it): use natural keys or `GENERATED … AS IDENTITY`;
+//! - triggers, grants, row-level security policies (not copied);
+//! - views or other objects depending on the tables (the `DROP TABLE` would refuse);
+//! - constraint or index names in SQL (`ON CONFLICT ON CONSTRAINT x`): copies get generated
+//!   names, so name conflict targets by their columns instead.
+
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::mpsc;
+
+use crate::runtime::{lock_checkpoint, Projection, RuntimeError};
+use crate::stored::{read_after, StoredEvent};
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RebuildReport {
+    /// The projection.
+    pub name: &'static str,
+    /// Events applied to the new tables.
+    pub events: i64,
+    /// The position the rebuilt model (and its checkpoint) stands at.
+    pub position: i64,
+}
+
+/// Larger than a live batch: nobody waits on a rebuild's individual batches.
+const BATCH_SIZE: i64 = 5000;
+
+/// Index builds run side by side, this many at a time.
+const PARALLEL_INDEX_BUILDS: usize = 2;
+
+/// Rebuilds one read model (see the module documentation).
+pub async fn rebuild(
+    pool: &PgPool,
+    projection: &dyn Projection,
+) -> Result<RebuildReport, RuntimeError> {
+    rebuild_with(pool, projection, BATCH_SIZE).await
+}
+
+/// [`rebuild`] with an explicit batch size.
+pub async fn rebuild_with(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    batch_size: i64,
+) -> Result<RebuildReport, RuntimeError> {
+    let mut reports = rebuild_all_with(pool, &[projection], batch_size).await?;
+    Ok(reports.remove(0))
+}
+
+/// Rebuilds several read models in one pass over the store; one report per projection, in
+/// the order given.
+pub async fn rebuild_all(
+    pool: &PgPool,
+    projections: &[&dyn Projection],
+) -> Result<Vec<RebuildReport>, RuntimeError> {
+    rebuild_all_with(pool, projections, BATCH_SIZE).await
+}
+
+/// [`rebuild_all`] with an explicit batch size.
+pub async fn rebuild_all_with(
+    pool: &PgPool,
+    projections: &[&dyn Projection],
+    batch_size: i64,
+) -> Result<Vec<RebuildReport>, RuntimeError> {
+    for projection in projections {
+        check_identifier(projection.name())?;
+        for table in projection.tables() {
+            check_identifier(table)?;
+        }
+    }
+    let shadows: Vec<Shadow<'_>> = projections.iter().map(|p| Shadow::new(*p)).collect();
+    let result = build_and_swap(pool, &shadows, batch_size.max(1)).await;
+    if result.is_err() {
+        // Leave nothing half-built behind; the next rebuild would drop it anyway.
+        for shadow in &shadows {
+            let _ = sqlx::query(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                shadow.schema
+            ))
+            .execute(pool)
+            .await;
+        }
+    }
+    result
+}
+
+/// One projection's copy under construction.
+struct Shadow<'a> {
+    projection: &'a dyn Projection,
+    schema: String,
+    search_path: String,
+}
+
+impl<'a> Shadow<'a> {
+    fn new(projection: &'a dyn Projection) -> Self {
+        let schema = format!("rebuild_{}", projection.name());
+        Self {
+            search_path: format!("SET LOCAL search_path = \"{schema}\", public"),
+            schema,
+            projection,
+        }
+    }
+
+    /// Creates the empty copy; returns the definitions of the secondary indexes it dropped.
+    ///
+    /// Secondary indexes are dropped while the copy fills and built once at the end: keeping
+    /// them current row by row (trigram GIN indexes above all) costs several times the apply
+    /// itself. Unique indexes stay, since upserts need them.
+    async fn create(&self, pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+        let schema = &self.schema;
+        let mut tx = pool.begin().await?;
+        // A schema left by an interrupted rebuild holds nothing worth keeping.
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
+            .execute(&mut *tx)
+            .await?;
+        let mut deferred = Vec::new();
+        for table in self.projection.tables() {
+            sqlx::query(&format!(
+                "CREATE TABLE \"{schema}\".\"{table}\" (LIKE public.\"{table}\" INCLUDING ALL)"
+            ))
+            .execute(&mut *tx)
+            .await?;
+            let indexes: Vec<(String, String)> = sqlx::query_as(
+                "SELECT i.relname::text, pg_get_indexdef(i.oid)
+                 FROM pg_index x
+                 JOIN pg_class i ON i.oid = x.indexrelid
+                 JOIN pg_class t ON t.oid = x.indrelid
+                 JOIN pg_namespace n ON n.oid = t.relnamespace
+                 WHERE n.nspname = $1 AND t.relname = $2 AND NOT x.indisunique",
+            )
+            .bind(schema)
+            .bind(table)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (index, definition) in indexes {
+                sqlx::query(&format!("DROP INDEX \"{schema}\".\"{index}\""))
+                    .execute(&mut *tx)
+                    .await?;
+                deferred.push(definition);
+            }
+        }
+        tx.commit().await?;
+        Ok(deferred)
+    }
+
+    /// Applies `batch` to the copy inside `conn`'s transaction.
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        batch: &[StoredEvent],
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(&self.search_path).execute(&mut *conn).await?;
+        self.projection.apply(conn, batch).await
+    }
+
+    /// Catches up from `position` and swaps the copy in, in one transaction.
+    async fn swap(
+        &self,
+        pool: &PgPool,
+        position: i64,
+        events: i64,
+        batch_size: i64,
+    ) -> Result<RebuildReport, sqlx::Error> {
+        let name = self.projection.name();
+        let mut tx = pool.begin().await?;
+        // Pauses every live projector of this model until the swap commits.
+        let live = lock_checkpoint(&mut tx, name).await?;
+        sqlx::query(&self.search_path).execute(&mut *tx).await?;
+        let (tail, position) = apply_all(&mut tx, self.projection, position, batch_size).await?;
+        sqlx::query("SET LOCAL search_path = public")
+            .execute(&mut *tx)
+            .await?;
+        for table in self.projection.tables() {
+            sqlx::query(&format!("DROP TABLE public.\"{table}\""))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&format!(
+                "ALTER TABLE \"{}\".\"{table}\" SET SCHEMA public",
+                self.schema
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
+        )
+        .bind(name)
+        .bind(position)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!("DROP SCHEMA \"{}\"", self.schema))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let events = events + tail;
+        tracing::info!(
+            projection = name,
+            events,
+            position,
+            live_was = live,
+            "rebuild swapped in"
+        );
+        Ok(RebuildReport {
+            name,
+            events,
+            position,
+        })
+    }
+}
+
+async fn build_and_swap(
+    pool: &PgPool,
+    shadows: &[Shadow<'_>],
+    batch_size: i64,
+) -> Result<Vec<RebuildReport>, RuntimeError> {
+    let names: Vec<&str> = shadows.iter().map(|s| s.projection.name()).collect();
+    tracing::info!(projections = ?names, "rebuild started");
+    let mut deferred = Vec::new();
+    for shadow in shadows {
+        deferred.extend(shadow.create(pool).await?);
+    }
+
+    // Catch up outside the final transactions, one batch per transaction, so that the live
+    // projectors are paused only for the tail. The reader decodes the next batch while this
+    // one is applied.
+    let (batches, mut next) = mpsc::channel::<Vec<StoredEvent>>(2);
+    let reader = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut position = 0;
+            loop {
+                let batch = read_after(&pool, position, batch_size, None).await?;
+                let Some(last) = batch.last().map(|e| e.position) else {
+                    return Ok::<_, sqlx::Error>(());
+                };
+                position = last;
+                let full = batch.len() as i64 >= batch_size;
+                if batches.send(batch).await.is_err() || !full {
+                    return Ok(());
+                }
+            }
+        })
+    };
+    let mut position = 0;
+    let mut events = 0;
+    let applied = async {
+        while let Some(batch) = next.recv().await {
+            let mut tx = pool.begin().await?;
+            // The copy is thrown away if the rebuild does not finish, and the swap's durable
+            // commit flushes everything written before it.
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+            for shadow in shadows {
+                shadow.apply(&mut tx, &batch).await?;
+            }
+            tx.commit().await?;
+            events += batch.len() as i64;
+            position = batch.last().map_or(position, |e| e.position);
+            tracing::debug!(projections = ?names, position, "rebuild progress");
+        }
+        Ok::<_, sqlx::Error>(())
+    }
+    .await;
+    // Stops the reader if applying failed; otherwise it has already finished.
+    drop(next);
+    let read = reader.await;
+    applied?;
+    match read {
+        Ok(read) => read?,
+        Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+    }
+
+    futures::stream::iter(deferred)
+        .map(|definition| async move { sqlx::query(&definition).execute(pool).await })
+        .buffer_unordered(PARALLEL_INDEX_BUILDS)
+        .try_collect::<Vec<_>>()
+        .await?;
+
+    let mut reports = Vec::with_capacity(shadows.len());
+    for shadow in shadows {
+        reports.push(shadow.swap(pool, position, events, batch_size).await?);
+    }
+    Ok(reports)
+}
+
+fn check_identifier(name: &str) -> Result<(), RuntimeError> {
+    let plain = !name.is_empty()
+        && name.len() <= 54
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if plain {
+        Ok(())
+    } else {
+        Err(RuntimeError::InvalidName(name.to_string()))
+    }
+}
+
+/// Applies every event after `from` to the tables `search_path` points at, batch by batch,
+/// inside `conn`'s transaction. Returns (events applied, last position).
+async fn apply_all(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    from: i64,
+    batch_size: i64,
+) -> Result<(i64, i64), sqlx::Error> {
+    let mut position = from;
+    let mut applied = 0;
+    loop {
+        let batch = read_after(&mut *conn, position, batch_size, None).await?;
+        let Some(last) = batch.last().map(|e| e.position) else {
+            return Ok((applied, position));
+        };
+        projection.apply(&mut *conn, &batch).await?;
+        applied += batch.len() as i64;
+        position = last;
+    }
+}
