@@ -31,15 +31,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
+use ticket_projections::listen::Notifications;
 use ticket_projections::stored::{head_position, read_after};
 use ticket_projections::StoredEvent;
-use tokio::sync::{broadcast, watch, Notify};
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
-
-/// The channel the sequencer notifies, with the new head as payload, after giving positions.
-pub const POSITIONED_CHANNEL: &str = "ticketd_events_positioned";
 
 /// Gauge: open WebSocket connections of this instance.
 pub const METRIC_CONNECTIONS: &str = "ticketd_websocket_connections";
@@ -228,8 +225,8 @@ impl Hub {
 
     /// Starts the feed: a task that follows the store's positions and broadcasts every event,
     /// until [`Hub::shutdown`].
-    pub fn spawn_feed(&self, pool: PgPool) -> JoinHandle<()> {
-        tokio::spawn(run_feed(self.clone(), pool))
+    pub fn spawn_feed(&self, pool: PgPool, notifications: &Notifications) -> JoinHandle<()> {
+        tokio::spawn(run_feed(self.clone(), pool, notifications.clone()))
     }
 }
 
@@ -264,7 +261,7 @@ async fn sleep_or_stop(duration: Duration, stop: &mut watch::Receiver<bool>) -> 
 
 /// The feed: head, then (wake, read, broadcast) until shutdown.
 #[tracing::instrument(name = "ws_feed", skip_all)]
-async fn run_feed(hub: Hub, pool: PgPool) {
+async fn run_feed(hub: Hub, pool: PgPool, notifications: Notifications) {
     let mut stop = hub.shutdown_signal();
     let poll = hub.config().poll_interval;
     let batch = hub.config().batch_size.max(1);
@@ -283,8 +280,7 @@ async fn run_feed(hub: Hub, pool: PgPool) {
         }
     };
     hub.inner.head.send_replace(last);
-    let wake = Arc::new(Notify::new());
-    let listener = tokio::spawn(listen(pool.clone(), wake.clone(), hub.shutdown_signal()));
+    let mut positioned = notifications.positioned();
     tracing::debug!(head = last, "WebSocket feed started");
     failures = 0;
     loop {
@@ -325,11 +321,10 @@ async fn run_feed(hub: Hub, pool: PgPool) {
         };
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
-            () = wake.notified() => {},
+            _ = positioned.next() => {},
             () = tokio::time::sleep(wait) => {},
         }
     }
-    let _ = listener.await;
     tracing::debug!(head = last, "WebSocket feed stopped");
 }
 
@@ -337,60 +332,4 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_millis(100)
         .saturating_mul(2_u32.saturating_pow(failures.min(6)))
         .min(Duration::from_secs(5))
-}
-
-/// `LISTEN`s in its own task and wakes the feed on every notification and after every
-/// (re)connection (a notification may have been missed while the connection was down). Keeping
-/// `try_recv` out of the feed's `select!` means a half-read notification is never dropped.
-async fn listen(pool: PgPool, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
-    let mut failures: u32 = 0;
-    loop {
-        let connect = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(POSITIONED_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        let connected = tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            connected = connect => connected,
-        };
-        let mut listener = match connected {
-            Ok(listener) => listener,
-            Err(sqlx::Error::PoolClosed) => return,
-            Err(error) => {
-                failures = failures.saturating_add(1);
-                tracing::warn!(%error, "cannot LISTEN for positioned events; polling meanwhile");
-                if sleep_or_stop(backoff(failures), &mut stop).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        failures = 0;
-        wake.notify_one();
-        loop {
-            let next = tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
-                next = listener.try_recv() => next,
-            };
-            match next {
-                // The payload is the new head; the feed reads from its own `last` regardless.
-                Ok(Some(_)) => {
-                    while listener.next_buffered().is_some() {}
-                    wake.notify_one();
-                }
-                // Reconnected: something may have been missed.
-                Ok(None) => wake.notify_one(),
-                Err(sqlx::Error::PoolClosed) => return,
-                Err(error) => {
-                    failures = failures.saturating_add(1);
-                    tracing::warn!(%error, "LISTEN connection failed; reconnecting");
-                    if sleep_or_stop(backoff(failures), &mut stop).await {
-                        return;
-                    }
-                    break;
-                }
-            }
-        }
-    }
 }

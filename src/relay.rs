@@ -33,11 +33,9 @@ use sqlx::{PgConnection, PgPool, Postgres};
 use ticket_nats::error::chain;
 use ticket_nats::relay::{RelayStatus, Source};
 use ticket_nats::{Envelope, Relay};
-use ticket_projections::listen::{listen, sleep_or_cancel};
-use ticket_projections::sequencer::POSITIONED_CHANNEL;
+use ticket_projections::listen::{sleep_or_cancel, Notifications, Wakeups};
 use ticket_projections::stored::{head_position, read_envelopes_after};
 use ticket_projections::CancellationToken;
-use tokio::sync::Notify;
 
 use crate::settings::Settings;
 
@@ -106,6 +104,7 @@ impl NatsRelay {
         url: &str,
         config: ticket_nats::Config,
         pool: PgPool,
+        notifications: &Notifications,
         shutdown: CancellationToken,
     ) -> Result<
         (
@@ -127,7 +126,7 @@ impl NatsRelay {
             leader: Arc::new(AtomicBool::new(false)),
             config,
         });
-        let task = run(this.clone(), relay, pool, shutdown);
+        let task = run(this.clone(), relay, pool, notifications.clone(), shutdown);
         Ok((this, task))
     }
 
@@ -198,17 +197,13 @@ fn set_gauges(position: i64, head: i64) {
 
 /// The relay loop: take the lead when free, relay until the connection or the lock is lost,
 /// stand by otherwise.
-async fn run(this: Arc<NatsRelay>, relay: Relay, pool: PgPool, shutdown: CancellationToken) {
-    let wake = Arc::new(Notify::new());
-    let listener = {
-        let wake = wake.clone();
-        tokio::spawn(listen(
-            pool.clone(),
-            POSITIONED_CHANNEL,
-            shutdown.clone(),
-            move |_| wake.notify_one(),
-        ))
-    };
+async fn run(
+    this: Arc<NatsRelay>,
+    relay: Relay,
+    pool: PgPool,
+    notifications: Notifications,
+    shutdown: CancellationToken,
+) {
     // The gauges say the truth from the database every few seconds, whoever leads and whatever
     // NATS does (while NATS is down the relay is backing off and the lag grows).
     let gauges = {
@@ -242,7 +237,7 @@ async fn run(this: Arc<NatsRelay>, relay: Relay, pool: PgPool, shutdown: Cancell
                 let mut source = PgSource {
                     conn,
                     name: this.checkpoint_name.clone(),
-                    wake: wake.clone(),
+                    positioned: notifications.positioned(),
                 };
                 let result = tokio::select! {
                     () = shutdown.cancelled() => Ok(()),
@@ -276,7 +271,6 @@ async fn run(this: Arc<NatsRelay>, relay: Relay, pool: PgPool, shutdown: Cancell
             }
         }
     }
-    let _ = listener.await;
     let _ = gauges.await;
     tracing::info!("NATS relay stopped");
 }
@@ -297,7 +291,7 @@ async fn lead(pool: &PgPool) -> Result<Option<PgConnection>, sqlx::Error> {
 struct PgSource {
     conn: PgConnection,
     name: String,
-    wake: Arc<Notify>,
+    positioned: Wakeups,
 }
 
 impl Source for PgSource {
@@ -337,7 +331,7 @@ impl Source for PgSource {
 
     async fn wait_for_events(&mut self, timeout: Duration) -> Result<(), sqlx::Error> {
         tokio::select! {
-            () = self.wake.notified() => {},
+            _ = self.positioned.next() => {},
             () = tokio::time::sleep(timeout) => {},
         }
         Ok(())

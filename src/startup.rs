@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
@@ -19,7 +19,8 @@ use crate::hub::{Hub, HubConfig};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::store::TicketStore;
-use ticket_projections::sequencer::{self, SequencerOptions};
+use ticket_projections::listen::Notifications;
+use ticket_projections::sequencer::{self, Announcer, SequencerOptions};
 use ticket_projections::{CancellationToken, Runner};
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in the process).
@@ -34,6 +35,9 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
+/// How long a pooled connection may sit idle before it is checked on lending.
+const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
+
 /// A pool that gives up quickly when Postgres is unreachable (so requests get a 503 rather
 /// than hanging) and reconnects by itself when it returns.
 pub async fn connect(database_url: &str) -> anyhow::Result<PgPool> {
@@ -41,6 +45,18 @@ pub async fn connect(database_url: &str) -> anyhow::Result<PgPool> {
         .max_connections(32)
         .min_connections(2)
         .acquire_timeout(Duration::from_secs(3))
+        // sqlx pings every connection before lending it by default: a round trip per query.
+        // Ping only connections that sat idle (they may have died meanwhile, e.g. in an outage);
+        // one in steady use reports its failure on its next query and is dropped.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > IDLE_PING_AFTER {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect(database_url)
         .await
         .with_context(|| "cannot connect to the database (DATABASE_URL)")
@@ -61,6 +77,8 @@ pub struct Application {
     state: AppState,
     limiter: Limiter,
     background: Background,
+    /// The event store's notifications, shared by every loop that follows the store.
+    notifications: Notifications,
 }
 
 /// The engine's own loops (sequencer, projectors): stopped after the server, or when the
@@ -111,7 +129,8 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
         let auth = Authenticator::new(&settings.auth, pool.clone()).await?;
-        let store = TicketStore::new(pool.clone(), settings.source.clone());
+        let announcer = Announcer::default();
+        let store = TicketStore::new(pool.clone(), settings.source.clone(), announcer.clone());
         let commands = Arc::new(CommandService::new(
             pool.clone(),
             store,
@@ -123,15 +142,20 @@ impl Application {
         // The read side runs in every instance: the sequencer's advisory lock and the
         // checkpoint row locks make the instances take turns.
         let mut background = Background::default();
+        let (notifications, listening) =
+            Notifications::start(pool.clone(), background.shutdown.clone());
+        background.tasks.push(listening);
         let projections = Runner::new(pool.clone(), ticket_projections::read_models::all());
+        background.spawn(announcer.run(pool.clone(), background.shutdown.clone()));
         background.spawn(sequencer::run(
             pool.clone(),
             SequencerOptions::default(),
+            notifications.clone(),
             background.shutdown.clone(),
         ));
         background
             .tasks
-            .push(projections.start(background.shutdown.clone()));
+            .push(projections.start(&notifications, background.shutdown.clone()));
         background.spawn(crate::sla_timer::run(
             pool.clone(),
             commands.clone(),
@@ -146,6 +170,7 @@ impl Application {
                     url,
                     crate::relay::nats_config(&settings),
                     pool.clone(),
+                    &notifications,
                     background.shutdown.clone(),
                 )
                 .await
@@ -170,6 +195,7 @@ impl Application {
             state,
             limiter,
             background,
+            notifications,
         })
     }
 
@@ -206,7 +232,7 @@ impl Application {
         // WebSocket hub: its feed runs while serving; when `shutdown` completes, its
         // connections close with 1001 (and the server then has no upgraded connection to wait for).
         let hub = self.state.hub.clone();
-        let feed = hub.spawn_feed(self.state.pool.clone());
+        let feed = hub.spawn_feed(self.state.pool.clone(), &self.notifications);
         let shutdown = {
             let hub = hub.clone();
             async move {

@@ -1,15 +1,21 @@
-//! A Postgres `LISTEN` loop that survives lost connections.
+//! The event store's notifications, over one `LISTEN` connection per process.
 //!
-//! The listener runs in its own task and reports to a callback, so that the loops it wakes never
-//! drop a half-read `recv` future inside a `select!`. A notification can be lost while the
-//! connection is down, so the callback also hears `Wake::Reconnected`: consumers then catch up
-//! as if notified (their poll fallback covers the time the database is unreachable).
+//! Postgres signals every listening backend on each commit that notifies, so each extra listener
+//! costs a process wake-up per command. The sequencer, the projectors, the WebSocket feed and the
+//! NATS relay therefore share one [`Notifications`]. Its connection runs in its own task, so that
+//! the loops it wakes never drop a half-read `recv` future inside a `select!`. A notification can
+//! be lost while the connection is down, so subscribers also hear `Wake::Reconnected`: they then
+//! catch up as if notified (their poll fallback covers the time the database is unreachable).
 
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+use crate::sequencer::{INSERTED_CHANNEL, POSITIONED_CHANNEL};
 
 /// What the listener saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,22 +26,92 @@ pub enum Wake {
     Reconnected,
 }
 
+/// The latest wake-up on each of the event store's channels. Cheap to clone; every clone
+/// follows the same connection. Subscribers see the latest value only: a wake-up means "look
+/// at the store", and several that arrive together are looked at once.
+#[derive(Debug, Clone)]
+pub struct Notifications {
+    inserted: watch::Sender<Wake>,
+    positioned: watch::Sender<Wake>,
+}
+
+impl Notifications {
+    /// Listens on the event store's channels until `shutdown`. The handle completes when the
+    /// connection is closed.
+    pub fn start(pool: PgPool, shutdown: CancellationToken) -> (Self, JoinHandle<()>) {
+        let this = Self {
+            inserted: watch::Sender::new(Wake::Reconnected),
+            positioned: watch::Sender::new(Wake::Reconnected),
+        };
+        let senders = this.clone();
+        let task = tokio::spawn(listen(
+            pool,
+            &[INSERTED_CHANNEL, POSITIONED_CHANNEL],
+            shutdown,
+            move |channel, wake| match channel {
+                Some(INSERTED_CHANNEL) => {
+                    senders.inserted.send_replace(wake);
+                }
+                Some(_) => {
+                    senders.positioned.send_replace(wake);
+                }
+                None => {
+                    senders.inserted.send_replace(wake.clone());
+                    senders.positioned.send_replace(wake);
+                }
+            },
+        ));
+        (this, task)
+    }
+
+    /// Wakes whenever events were committed (`ticketd_events_inserted`): the sequencer's cue.
+    pub fn inserted(&self) -> Wakeups {
+        Wakeups(self.inserted.subscribe())
+    }
+
+    /// Wakes whenever events were positioned (`ticketd_events_positioned`, the payload is the
+    /// new head): the cue of everything that follows positions.
+    pub fn positioned(&self) -> Wakeups {
+        Wakeups(self.positioned.subscribe())
+    }
+}
+
+/// One subscriber's view of a channel.
+#[derive(Debug)]
+pub struct Wakeups(watch::Receiver<Wake>);
+
+impl Wakeups {
+    /// Waits for the next wake-up after the last one seen, and returns it. Pends forever once the
+    /// listener is gone (at shutdown), so callers keep their own timeouts.
+    pub async fn next(&mut self) -> Wake {
+        if self.0.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        self.0.borrow_and_update().clone()
+    }
+
+    /// Marks everything so far as seen: what arrives from now on wakes [`Wakeups::next`].
+    pub fn mark_seen(&mut self) {
+        self.0.borrow_and_update();
+    }
+}
+
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Listens on `channel` until `shutdown`, calling `on_wake` for every notification and after
-/// every (re)connection.
-pub async fn listen(
+/// Listens on `channels` until `shutdown`, calling `on_wake` with the channel for every
+/// notification, and with `None` after every (re)connection.
+async fn listen(
     pool: PgPool,
-    channel: &'static str,
+    channels: &'static [&'static str],
     shutdown: CancellationToken,
-    mut on_wake: impl FnMut(Wake) + Send,
+    mut on_wake: impl FnMut(Option<&str>, Wake) + Send,
 ) {
     let mut backoff = MIN_BACKOFF;
     'connect: loop {
         let connected = async {
             let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(channel).await?;
+            listener.listen_all(channels.iter().copied()).await?;
             Ok::<_, sqlx::Error>(listener)
         };
         let mut listener = tokio::select! {
@@ -46,7 +122,7 @@ pub async fn listen(
                     if matches!(error, sqlx::Error::PoolClosed) {
                         return;
                     }
-                    tracing::warn!(%error, channel, retry_in_ms = backoff.as_millis() as u64,
+                    tracing::warn!(%error, ?channels, retry_in_ms = backoff.as_millis() as u64,
                         "cannot listen for notifications; polling meanwhile");
                     if sleep_or_cancel(backoff, &shutdown).await {
                         return;
@@ -56,8 +132,8 @@ pub async fn listen(
                 }
             },
         };
-        tracing::debug!(channel, "listening");
-        on_wake(Wake::Reconnected);
+        tracing::debug!(?channels, "listening");
+        on_wake(None, Wake::Reconnected);
         backoff = MIN_BACKOFF;
         loop {
             let next = tokio::select! {
@@ -66,20 +142,21 @@ pub async fn listen(
             };
             match next {
                 Ok(Some(notification)) => {
-                    on_wake(Wake::Notified(notification.payload().to_string()));
+                    let mut notification = Some(notification);
                     // Hand over whatever else already arrived without waiting again.
-                    while let Some(more) = listener.next_buffered() {
-                        on_wake(Wake::Notified(more.payload().to_string()));
+                    while let Some(n) = notification.or_else(|| listener.next_buffered()) {
+                        on_wake(Some(n.channel()), Wake::Notified(n.payload().to_string()));
+                        notification = None;
                     }
                 }
                 // The connection dropped and was re-established: something may have been missed.
                 Ok(None) => {
-                    tracing::info!(channel, "listener reconnected");
-                    on_wake(Wake::Reconnected);
+                    tracing::info!(?channels, "listener reconnected");
+                    on_wake(None, Wake::Reconnected);
                 }
                 Err(sqlx::Error::PoolClosed) => return,
                 Err(error) => {
-                    tracing::warn!(%error, channel, "listener failed; reconnecting");
+                    tracing::warn!(%error, ?channels, "listener failed; reconnecting");
                     if sleep_or_cancel(backoff, &shutdown).await {
                         return;
                     }

@@ -11,7 +11,7 @@
 //! listener for all of them) and poll as a fallback. [`Runner::wait_for`] lets a query wait until
 //! the read models have applied a position (read-your-writes).
 //!
-//! [`rebuild`] recomputes a read model aside and swaps it in without stopping the engine.
+//! [`crate::rebuild`] recomputes read models aside and swaps them in without stopping the engine.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::listen::{listen, sleep_or_cancel, Wake};
-use crate::sequencer::POSITIONED_CHANNEL;
+use crate::listen::{sleep_or_cancel, Notifications, Wake};
 use crate::stored::{head_position, read_after, StoredEvent};
 
 /// A read model fed from the event store.
@@ -265,29 +264,38 @@ impl Runner {
     /// Starts the shared listener and one task per projection; they stop when `shutdown` is
     /// cancelled (a step in progress finishes or rolls back first). The handle completes when
     /// all have stopped.
-    pub fn start(self: &Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
+    pub fn start(
+        self: &Arc<Self>,
+        notifications: &Notifications,
+        shutdown: CancellationToken,
+    ) -> JoinHandle<()> {
         let runner = self.clone();
-        tokio::spawn(runner.run(shutdown))
+        tokio::spawn(runner.run(notifications.clone(), shutdown))
     }
 
     /// Runs until `shutdown` (see [`Runner::start`]).
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+    pub async fn run(self: Arc<Self>, notifications: Notifications, shutdown: CancellationToken) {
         let mut tasks = tokio::task::JoinSet::new();
         {
             let runner = self.clone();
-            tasks.spawn(listen(
-                self.pool.clone(),
-                POSITIONED_CHANNEL,
-                shutdown.clone(),
-                move |wake| match wake {
-                    Wake::Notified(payload) => match payload.parse::<i64>() {
-                        Ok(head) => runner.observe_head(head),
-                        Err(_) => runner.kick(),
-                    },
-                    // Something may have been missed while disconnected: everyone looks.
-                    Wake::Reconnected => runner.kick(),
-                },
-            ));
+            let shutdown = shutdown.clone();
+            let mut positioned = notifications.positioned();
+            tasks.spawn(async move {
+                loop {
+                    let wake = tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        wake = positioned.next() => wake,
+                    };
+                    match wake {
+                        Wake::Notified(payload) => match payload.parse::<i64>() {
+                            Ok(head) => runner.observe_head(head),
+                            Err(_) => runner.kick(),
+                        },
+                        // Something may have been missed while disconnected: everyone looks.
+                        Wake::Reconnected => runner.kick(),
+                    }
+                }
+            });
         }
         {
             let runner = self.clone();
@@ -480,7 +488,10 @@ impl Runner {
 /// takes an id only when `apply` first writes, near the end of the batch. Every writer of the
 /// checkpoint (steps, the rebuild's swap) takes this lock first, so steps still take turns and
 /// each reads the last committed checkpoint.
-async fn lock_checkpoint(conn: &mut PgConnection, name: &str) -> Result<i64, sqlx::Error> {
+pub(crate) async fn lock_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<i64, sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
         .bind(PROJECTION_LOCK_CLASS)
         .bind(name)
@@ -507,221 +518,3 @@ async fn lock_checkpoint(conn: &mut PgConnection, name: &str) -> Result<i64, sql
 /// First key of the projections' advisory locks (the second is the hashed projection name);
 /// two-key advisory locks never collide with the one-key locks of the sequencer and relay.
 const PROJECTION_LOCK_CLASS: i32 = 0x7470; // "tp"
-
-/// What a rebuild did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RebuildReport {
-    /// The projection.
-    pub name: &'static str,
-    /// Events applied to the new tables.
-    pub events: i64,
-    /// The position the rebuilt model (and its checkpoint) stands at.
-    pub position: i64,
-}
-
-fn check_identifier(name: &str) -> Result<(), RuntimeError> {
-    let plain = !name.is_empty()
-        && name.len() <= 54
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    if plain {
-        Ok(())
-    } else {
-        Err(RuntimeError::InvalidName(name.to_string()))
-    }
-}
-
-/// Applies every event after `from` to the tables `search_path` points at, batch by batch,
-/// inside `conn`'s transaction. Returns (events applied, last position).
-async fn apply_all(
-    conn: &mut PgConnection,
-    projection: &dyn Projection,
-    from: i64,
-    batch_size: i64,
-) -> Result<(i64, i64), sqlx::Error> {
-    let mut position = from;
-    let mut applied = 0;
-    loop {
-        let batch = read_after(&mut *conn, position, batch_size, None).await?;
-        let Some(last) = batch.last().map(|e| e.position) else {
-            return Ok((applied, position));
-        };
-        projection.apply(&mut *conn, &batch).await?;
-        applied += batch.len() as i64;
-        position = last;
-    }
-}
-
-/// Rebuilds a read model from the whole event store while the engine keeps serving.
-///
-/// Built aside, then swapped: the projection's tables are copied empty into a schema
-/// `rebuild_<name>` (`CREATE TABLE … (LIKE public.t INCLUDING ALL)`), every event from position 0
-/// is applied there batch by batch with `SET LOCAL search_path = rebuild_<name>, public` (which
-/// is why projections must use unqualified table names), and one final transaction takes the live
-/// projector's lock (pausing the live projectors of every instance), applies what arrived
-/// meanwhile, drops the live tables, moves the new ones into `public`, sets the checkpoint and
-/// drops the schema. Readers see the old model until that commit and the new one after it,
-/// never a half-built one.
-///
-/// What a projection's tables may not rely on, because `LIKE … INCLUDING ALL` does not carry it
-/// over or the swap would break it:
-/// - foreign keys (not copied), to or from these tables;
-/// - `serial`/`bigserial` columns (the copied default still calls the *old* table's sequence,
-///   which is dropped with it): use natural keys or `GENERATED … AS IDENTITY`;
-/// - triggers, grants, row-level security policies (not copied);
-/// - views or other objects depending on the tables (the `DROP TABLE` would refuse);
-/// - constraint or index names in SQL (`ON CONFLICT ON CONSTRAINT x`): copies get generated
-///   names, so name conflict targets by their columns instead.
-pub async fn rebuild(
-    pool: &PgPool,
-    projection: &dyn Projection,
-) -> Result<RebuildReport, RuntimeError> {
-    // Larger than a live batch: nobody waits on a rebuild's individual batches.
-    rebuild_with(pool, projection, 5000).await
-}
-
-/// [`rebuild`] with an explicit batch size.
-pub async fn rebuild_with(
-    pool: &PgPool,
-    projection: &dyn Projection,
-    batch_size: i64,
-) -> Result<RebuildReport, RuntimeError> {
-    let name = projection.name();
-    check_identifier(name)?;
-    for table in projection.tables() {
-        check_identifier(table)?;
-    }
-    let schema = format!("rebuild_{name}");
-    let result = build_and_swap(pool, projection, &schema, batch_size.max(1)).await;
-    if result.is_err() {
-        // Leave nothing half-built behind; the next rebuild would drop it anyway.
-        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-            .execute(pool)
-            .await;
-    }
-    result
-}
-
-async fn build_and_swap(
-    pool: &PgPool,
-    projection: &dyn Projection,
-    schema: &str,
-    batch_size: i64,
-) -> Result<RebuildReport, RuntimeError> {
-    let name = projection.name();
-    let tables = projection.tables();
-    tracing::info!(projection = name, "rebuild started");
-
-    let mut tx = pool.begin().await?;
-    // A schema left by an interrupted rebuild holds nothing worth keeping.
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
-        .execute(&mut *tx)
-        .await?;
-    for table in tables {
-        sqlx::query(&format!(
-            "CREATE TABLE \"{schema}\".\"{table}\" (LIKE public.\"{table}\" INCLUDING ALL)"
-        ))
-        .execute(&mut *tx)
-        .await?;
-    }
-    // Secondary indexes are dropped while the copy fills and rebuilt once at the end: keeping
-    // them current row by row (trigram GIN indexes above all) costs several times the apply
-    // itself. Unique indexes stay, since upserts need them.
-    let mut deferred: Vec<String> = Vec::new();
-    for table in tables {
-        let indexes: Vec<(String, String)> = sqlx::query_as(
-            "SELECT i.relname::text, pg_get_indexdef(i.oid)
-             FROM pg_index x
-             JOIN pg_class i ON i.oid = x.indexrelid
-             JOIN pg_class t ON t.oid = x.indrelid
-             JOIN pg_namespace n ON n.oid = t.relnamespace
-             WHERE n.nspname = $1 AND t.relname = $2 AND NOT x.indisunique",
-        )
-        .bind(schema)
-        .bind(table)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (index, definition) in indexes {
-            sqlx::query(&format!("DROP INDEX \"{schema}\".\"{index}\""))
-                .execute(&mut *tx)
-                .await?;
-            deferred.push(definition);
-        }
-    }
-    tx.commit().await?;
-
-    let search_path = format!("SET LOCAL search_path = \"{schema}\", public");
-    let mut position = 0;
-    let mut events = 0;
-    // Catch up outside the final transaction, one batch per transaction, so that the live
-    // projectors are paused only for the tail.
-    loop {
-        let mut tx = pool.begin().await?;
-        sqlx::query(&search_path).execute(&mut *tx).await?;
-        let batch = read_after(&mut *tx, position, batch_size, None).await?;
-        let Some(last) = batch.last().map(|e| e.position) else {
-            tx.rollback().await?;
-            break;
-        };
-        projection.apply(&mut tx, &batch).await?;
-        tx.commit().await?;
-        events += batch.len() as i64;
-        position = last;
-        tracing::debug!(projection = name, position, "rebuild progress");
-        if (batch.len() as i64) < batch_size {
-            break;
-        }
-    }
-
-    for definition in &deferred {
-        sqlx::query(definition).execute(pool).await?;
-    }
-
-    let mut tx = pool.begin().await?;
-    // Pauses every live projector of this model until the swap commits.
-    let live = lock_checkpoint(&mut tx, name).await?;
-    sqlx::query(&search_path).execute(&mut *tx).await?;
-    let (tail, position) = apply_all(&mut tx, projection, position, batch_size).await?;
-    events += tail;
-    sqlx::query("SET LOCAL search_path = public")
-        .execute(&mut *tx)
-        .await?;
-    for table in tables {
-        sqlx::query(&format!("DROP TABLE public.\"{table}\""))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(&format!(
-            "ALTER TABLE \"{schema}\".\"{table}\" SET SCHEMA public"
-        ))
-        .execute(&mut *tx)
-        .await?;
-    }
-    sqlx::query(
-        "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
-    )
-    .bind(name)
-    .bind(position)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(&format!("DROP SCHEMA \"{schema}\""))
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    tracing::info!(
-        projection = name,
-        events,
-        position,
-        live_was = live,
-        "rebuild swapped in"
-    );
-    Ok(RebuildReport {
-        name,
-        events,
-        position,
-    })
-}

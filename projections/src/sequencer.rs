@@ -8,23 +8,61 @@
 //! `(transaction_id, insertion_id)` order never has to put a later commit in front of a number
 //! already handed out. Positions are `max(position) + row_number`, so they are dense.
 //!
-//! Any number of engine instances run this loop; a transaction-scoped advisory lock makes the
-//! batches one at a time, so whichever instance holds it does the work and the rest stand by.
-//! The batch and its `pg_notify('ticketd_events_positioned', <head>)` commit together.
+//! Any number of engine instances run this loop; the one holding a session-level advisory lock
+//! on a dedicated connection does the work and the rest stand by (see [`run`]). Each batch is
+//! one statement, committed with its `pg_notify('ticketd_events_positioned', <head>)`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::listen::{listen, sleep_or_cancel, Wake};
+use crate::listen::{sleep_or_cancel, Notifications, Wakeups};
 
 /// Advisory lock key of the sequencer (ASCII "tktdseq1"); advisory locks are per database.
 pub const SEQUENCER_LOCK: i64 = 0x746b_7464_7365_7131;
-/// Channel the event store's insert trigger notifies on commit.
+/// Channel that announces committed events (see [`Announcer`]).
 pub const INSERTED_CHANNEL: &str = "ticketd_events_inserted";
 /// Channel the sequencer notifies, with the new head position as payload.
 pub const POSITIONED_CHANNEL: &str = "ticketd_events_positioned";
+
+/// Tells the sequencers of every instance that events were committed: a `NOTIFY` on
+/// [`INSERTED_CHANNEL`] sent after the commit, from its own statement.
+///
+/// Not from the writing transaction: committing a transaction that notified holds a
+/// database-wide lock until the commit is durable, which would make every writer's commit wait
+/// for the previous one's flush. A statement that writes nothing commits without a flush.
+/// Announcements made while one is being sent are folded into the next one.
+#[derive(Debug, Clone, Default)]
+pub struct Announcer {
+    wake: Arc<Notify>,
+}
+
+impl Announcer {
+    /// Asks for an announcement; returns at once.
+    pub fn announce(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Sends the announcements until `shutdown`. A failed one is dropped: the sequencer polls.
+    pub async fn run(self, pool: PgPool, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.wake.notified() => {}
+            }
+            if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+                .bind(INSERTED_CHANNEL)
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(%error, "cannot announce committed events; the sequencer will poll");
+            }
+        }
+    }
+}
 
 /// How the sequencer paces itself.
 #[derive(Debug, Clone)]
@@ -65,9 +103,77 @@ pub struct Batch {
     pub busy: bool,
 }
 
-/// Positions up to `limit` committed rows in one transaction.
+/// One batch, as one statement. Its snapshot gives `max(position)` and the xmin horizon, and is
+/// taken after the previous batch committed (the caller holds the sequencer lock, and the batch
+/// before ran on the same connection or under the same lock). Rows of transactions still in
+/// flight are invisible to it, and below the horizon only once they have finished. Rows it sees
+/// without a position above the horizon are committed but held back. The notification goes out
+/// when the statement's transaction commits.
+const SEQUENCE: &str = "
+    WITH horizon AS (
+        SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin
+    ),
+    base AS (
+        SELECT coalesce(max(position), 0) AS head FROM events
+    ),
+    pending AS (
+        SELECT aggregate_type, aggregate_id, sequence, transaction_id, insertion_id
+        FROM events, horizon
+        WHERE position IS NULL AND transaction_id < horizon.xmin
+        ORDER BY transaction_id, insertion_id
+        LIMIT $1
+    ),
+    numbered AS (
+        SELECT pending.*,
+               base.head + row_number() OVER (ORDER BY transaction_id, insertion_id) AS pos
+        FROM pending, base
+    ),
+    updated AS (
+        UPDATE events e SET position = numbered.pos
+        FROM numbered
+        WHERE e.aggregate_type = numbered.aggregate_type
+          AND e.aggregate_id = numbered.aggregate_id
+          AND e.sequence = numbered.sequence
+        RETURNING e.position
+    ),
+    result AS (
+        SELECT count(*)::bigint AS positioned,
+               coalesce(max(updated.position), (SELECT head FROM base))::bigint AS head,
+               EXISTS (SELECT 1 FROM events, horizon
+                       WHERE position IS NULL AND transaction_id >= horizon.xmin) AS held_back
+        FROM updated
+    )
+    SELECT result.positioned, result.head, result.held_back
+    FROM result
+    LEFT JOIN LATERAL (SELECT pg_notify($2, result.head::text) WHERE result.positioned > 0) n
+        ON true";
+
+/// Runs one batch on `conn`, whose session (or transaction) holds the sequencer lock.
+async fn sequence_on(conn: &mut PgConnection, limit: i64) -> Result<Batch, sqlx::Error> {
+    let (positioned, head, held_back): (i64, i64, bool) = sqlx::query_as(SEQUENCE)
+        .bind(limit)
+        .bind(POSITIONED_CHANNEL)
+        .fetch_one(conn)
+        .await?;
+    if positioned > 0 {
+        metrics::counter!("ticketd_events_positioned_total").increment(positioned as u64);
+        metrics::gauge!("ticketd_event_store_head").set(head as f64);
+    }
+    Ok(Batch {
+        positioned,
+        head,
+        full: positioned >= limit,
+        held_back: held_back && positioned < limit,
+        busy: false,
+    })
+}
+
+/// Positions up to `limit` committed rows in one transaction, unless another session holds the
+/// sequencer lock (then nothing is done and the batch says `busy`).
 pub async fn sequence_batch(pool: &PgPool, limit: i64) -> Result<Batch, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    // Transaction- and session-level advisory locks on one key exclude each other, so this
+    // also waits its turn behind a running sequencer.
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
         .bind(SEQUENCER_LOCK)
         .fetch_one(&mut *tx)
@@ -79,148 +185,121 @@ pub async fn sequence_batch(pool: &PgPool, limit: i64) -> Result<Batch, sqlx::Er
             ..Batch::default()
         });
     }
-    // One statement, one snapshot: `max(position)` and the xmin horizon are read from the same
-    // snapshot the UPDATE works on, taken after the lock (so the previous holder's batch is
-    // visible). Rows of transactions still in flight are invisible here and below the horizon
-    // only once they have finished.
-    let (positioned, head): (i64, i64) = sqlx::query_as(
-        "WITH base AS (
-             SELECT coalesce(max(position), 0) AS head FROM events
-         ),
-         pending AS (
-             SELECT aggregate_type, aggregate_id, sequence, transaction_id, insertion_id
-             FROM events
-             WHERE position IS NULL
-               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY transaction_id, insertion_id
-             LIMIT $1
-         ),
-         numbered AS (
-             SELECT pending.*,
-                    base.head + row_number() OVER (ORDER BY transaction_id, insertion_id) AS pos
-             FROM pending, base
-         ),
-         updated AS (
-             UPDATE events e SET position = numbered.pos
-             FROM numbered
-             WHERE e.aggregate_type = numbered.aggregate_type
-               AND e.aggregate_id = numbered.aggregate_id
-               AND e.sequence = numbered.sequence
-             RETURNING e.position
-         )
-         SELECT count(*)::bigint, coalesce(max(updated.position), (SELECT head FROM base))::bigint
-         FROM updated",
-    )
-    .bind(limit)
-    .fetch_one(&mut *tx)
-    .await?;
-    let held_back: bool = if positioned < limit {
-        // Rows this snapshot sees without a position (other than the ones just numbered, which
-        // it sees as numbered) are committed but above the horizon.
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE position IS NULL)")
-            .fetch_one(&mut *tx)
-            .await?
-    } else {
-        false
-    };
-    if positioned > 0 {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(POSITIONED_CHANNEL)
-            .bind(head.to_string())
-            .execute(&mut *tx)
-            .await?;
-    }
+    let batch = sequence_on(&mut tx, limit).await?;
     tx.commit().await?;
-    if positioned > 0 {
-        metrics::counter!("ticketd_events_positioned_total").increment(positioned as u64);
-        metrics::gauge!("ticketd_event_store_head").set(head as f64);
-    }
-    Ok(Batch {
-        positioned,
-        head,
-        full: positioned >= limit,
-        held_back,
-        busy: false,
-    })
+    Ok(batch)
 }
 
-/// Runs the sequencer until `shutdown`: wakes on insert notifications, polls as a fallback,
-/// and retries with backoff while the database is unreachable.
-pub async fn run(pool: PgPool, options: SequencerOptions, shutdown: CancellationToken) {
-    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-    let listener = {
-        let wake = wake.clone();
-        tokio::spawn(listen(
-            pool.clone(),
-            INSERTED_CHANNEL,
-            shutdown.clone(),
-            move |_: Wake| wake.notify_one(),
-        ))
-    };
+/// A dedicated connection holding the sequencer lock for its whole session, or `None` when
+/// another session holds it.
+async fn lead(pool: &PgPool) -> Result<Option<PgConnection>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(SEQUENCER_LOCK)
+        .fetch_one(&mut *conn)
+        .await?;
+    // Leading: the connection leaves the pool, so that the lock lives exactly as long as it.
+    Ok(locked.then(|| conn.detach()))
+}
+
+/// Runs the sequencer until `shutdown`. Every instance runs this; the one holding the session
+/// lock on a dedicated connection positions events, one autocommit statement per batch (a round
+/// trip and a commit, holding no transaction id between batches); the others stand by and try
+/// to take over every `idle_poll`. The leader wakes on insert notifications and polls as a
+/// fallback; a failing connection makes it step down and back off.
+pub async fn run(
+    pool: PgPool,
+    options: SequencerOptions,
+    notifications: Notifications,
+    shutdown: CancellationToken,
+) {
+    let mut inserted = notifications.inserted();
     tracing::info!("sequencer started");
     let mut failures: u32 = 0;
-    let mut held_delay = options.held_back_retry;
     loop {
-        if shutdown.is_cancelled() {
-            break;
-        }
-        let next_wait = match sequence_batch(&pool, options.batch_size).await {
-            Ok(batch) => {
+        let led = tokio::select! {
+            () = shutdown.cancelled() => break,
+            led = lead(&pool) => led,
+        };
+        let error = match led {
+            Ok(Some(mut conn)) => {
                 if failures > 0 {
                     tracing::info!("sequencer recovered");
                 }
                 failures = 0;
-                if batch.positioned > 0 {
-                    tracing::trace!(
-                        positioned = batch.positioned,
-                        head = batch.head,
-                        "events positioned"
-                    );
-                }
-                if batch.full {
-                    held_delay = options.held_back_retry;
-                    Duration::ZERO
-                } else if batch.held_back {
-                    // Committed rows wait for an older transaction (usually a writer that is
-                    // about to commit): look again soon, backing off if it stays open.
-                    let delay = held_delay;
-                    held_delay = (held_delay * 2).min(options.held_back_max);
-                    delay
-                } else if batch.busy {
-                    // Another instance is sequencing; stand by, and take over if it dies.
-                    options.idle_poll
-                } else {
-                    held_delay = options.held_back_retry;
-                    options.idle_poll
+                tracing::debug!("sequencing (leader)");
+                let result = lead_until(&mut conn, &options, &mut inserted, &shutdown).await;
+                // Closing the connection releases the lock at once.
+                let _ = sqlx::Connection::close(conn).await;
+                match result {
+                    Ok(()) => break,
+                    Err(error) => error,
                 }
             }
-            Err(error) => {
-                failures = failures.saturating_add(1);
-                let delay = Duration::from_millis(100)
-                    .saturating_mul(2_u32.saturating_pow(failures.min(6)))
-                    .min(Duration::from_secs(5));
-                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "sequencer batch failed");
-                // Back off fully: a notification must not turn a persistent failure into a
-                // busy loop.
-                if sleep_or_cancel(delay, &shutdown).await {
+            // Another instance sequences: stand by, to take over if it dies.
+            Ok(None) => {
+                if sleep_or_cancel(options.idle_poll, &shutdown).await {
                     break;
                 }
                 continue;
             }
+            Err(error) => error,
         };
-        if next_wait.is_zero() {
+        failures = failures.saturating_add(1);
+        let delay = Duration::from_millis(100)
+            .saturating_mul(2_u32.saturating_pow(failures.min(6)))
+            .min(Duration::from_secs(5));
+        tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "sequencer batch failed");
+        // Back off fully: a notification must not turn a persistent failure into a busy loop.
+        if sleep_or_cancel(delay, &shutdown).await {
+            break;
+        }
+    }
+    tracing::info!("sequencer stopped");
+}
+
+/// Sequences on the leader's connection until `shutdown` (`Ok`) or a database error.
+async fn lead_until(
+    conn: &mut PgConnection,
+    options: &SequencerOptions,
+    inserted: &mut Wakeups,
+    shutdown: &CancellationToken,
+) -> Result<(), sqlx::Error> {
+    let mut held_delay = options.held_back_retry;
+    loop {
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+        // Whatever is notified from here on is covered by this batch or wakes the next.
+        inserted.mark_seen();
+        let batch = sequence_on(conn, options.batch_size).await?;
+        if batch.positioned > 0 {
+            tracing::trace!(
+                positioned = batch.positioned,
+                head = batch.head,
+                "events positioned"
+            );
+        }
+        let next_wait = if batch.full {
+            held_delay = options.held_back_retry;
             tokio::task::yield_now().await;
             continue;
-        }
+        } else if batch.held_back {
+            // Committed rows wait for an older transaction (usually a writer that is about to
+            // commit): look again soon, backing off if it stays open.
+            let delay = held_delay;
+            held_delay = (held_delay * 2).min(options.held_back_max);
+            delay
+        } else {
+            held_delay = options.held_back_retry;
+            options.idle_poll
+        };
         tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = wake.notified() => {},
+            () = shutdown.cancelled() => return Ok(()),
+            _ = inserted.next() => {},
             () = tokio::time::sleep(next_wait) => {},
         }
     }
-    // The listener stops on the same token.
-    let _ = listener.await;
-    tracing::info!("sequencer stopped");
 }
 
 /// Positions everything committed so far (for tools and tests): loops until no row is left that

@@ -20,6 +20,7 @@ use sqlx::PgPool;
 use ticket_nats::envelope::{Actor as EnvelopeActor, EnvelopeHeader};
 use ticket_nats::events::EVENT_VERSION;
 use ticket_nats::{Envelope, TicketEvent, Timestamp, GENESIS_HASH};
+use ticket_projections::sequencer::Announcer;
 use uuid::Uuid;
 
 use crate::domain::{Ticket, TicketError};
@@ -85,12 +86,15 @@ pub struct TicketStore {
     repo: PostgresEventRepository,
     source: String,
     cache: Mutex<LruCache<String, Cached>>,
+    announcer: Announcer,
 }
 
 impl TicketStore {
-    /// A store on `pool`; new events carry `source` as their CloudEvents source.
-    pub fn new(pool: PgPool, source: String) -> Self {
+    /// A store on `pool`; new events carry `source` as their CloudEvents source, and every
+    /// commit asks `announcer` to wake the sequencers.
+    pub fn new(pool: PgPool, source: String, announcer: Announcer) -> Self {
         Self {
+            announcer,
             repo: PostgresEventRepository::new(pool.clone()),
             pool,
             source,
@@ -196,7 +200,10 @@ impl TicketStore {
         .execute(&self.pool)
         .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.announcer.announce();
+                Ok(())
+            }
             Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => {
                 if db.constraint() == Some("events_idempotency") {
                     Err(AggregateError::UnexpectedError(Box::new(

@@ -17,6 +17,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use ticket_nats::Envelope;
+use ticket_projections::listen::Notifications;
 use ticket_projections::CancellationToken;
 use ticketd::relay::{checkpoint_name, nats_config, NatsRelay};
 use ticketd::settings::Settings;
@@ -380,6 +381,7 @@ async fn a_relay_killed_mid_stream_and_restarted_leaves_every_event_in_the_strea
         &stream.url,
         small_batches,
         app.pool.clone(),
+        &Notifications::start(app.pool.clone(), shutdown.clone()).0,
         shutdown.clone(),
     )
     .await
@@ -415,6 +417,7 @@ async fn a_relay_killed_mid_stream_and_restarted_leaves_every_event_in_the_strea
         &stream.url,
         nats_config(&settings),
         app.pool.clone(),
+        &Notifications::start(app.pool.clone(), shutdown.clone()).0,
         shutdown.clone(),
     )
     .await

@@ -12,7 +12,9 @@ use sqlx::{Connection, PgConnection, PgPool};
 use ticket_nats::envelope::{Actor, EnvelopeHeader};
 use ticket_nats::events::{RequesterRef, SlaDue, TicketCreated};
 use ticket_nats::{Envelope, TicketEvent, Timestamp, GENESIS_HASH};
-use ticket_projections::runtime::{rebuild_with, Projection, Runner, RunnerOptions};
+use ticket_projections::listen::Notifications;
+use ticket_projections::rebuild::rebuild_with;
+use ticket_projections::runtime::{Projection, Runner, RunnerOptions};
 use ticket_projections::{CancellationToken, StoredEvent};
 use uuid::Uuid;
 
@@ -442,7 +444,7 @@ async fn a_projector_that_fails_or_is_killed_mid_batch_applies_each_event_exactl
     // Act 1: a runner fails once (rolled back, retried), then is killed mid-way.
     let first = Runner::with_options(app.pool.clone(), vec![log.clone()], options(7));
     let stop_first = CancellationToken::new();
-    let handle = first.start(stop_first.clone());
+    let handle = first.start(&notifications(&app, &stop_first), stop_first.clone());
     assert!(
         first
             .wait_for(Some("test_event_log"), 28, Duration::from_secs(20))
@@ -465,8 +467,8 @@ async fn a_projector_that_fails_or_is_killed_mid_batch_applies_each_event_exactl
     let stop = CancellationToken::new();
     let second = Runner::with_options(app.pool.clone(), vec![log.clone()], options(5));
     let third = Runner::with_options(app.pool.clone(), vec![log.clone()], options(9));
-    let h2 = second.start(stop.clone());
-    let h3 = third.start(stop.clone());
+    let h2 = second.start(&notifications(&app, &stop), stop.clone());
+    let h3 = third.start(&notifications(&app, &stop), stop.clone());
     assert!(
         second
             .wait_for(Some("test_event_log"), n, Duration::from_secs(30))
@@ -498,7 +500,7 @@ async fn a_rebuild_while_writers_run_equals_the_live_model() {
     let log = EventLog::new(None, Duration::ZERO);
     let live = Runner::with_options(app.pool.clone(), vec![log.clone()], options(50));
     let stop = CancellationToken::new();
-    let handle = live.start(stop.clone());
+    let handle = live.start(&notifications(&app, &stop), stop.clone());
     assert!(live.wait_for(None, 30, Duration::from_secs(20)).await);
     let writers: Vec<_> = (0..3)
         .map(|_| {
@@ -683,4 +685,9 @@ async fn the_cli_rebuilds_the_real_read_models_to_the_rows_the_live_projectors_w
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// The store's notifications for one runner "instance" of a test.
+fn notifications(app: &TestApp, stop: &CancellationToken) -> Notifications {
+    Notifications::start(app.pool.clone(), stop.clone()).0
 }

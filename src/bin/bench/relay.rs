@@ -8,6 +8,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use sqlx::PgPool;
 use ticket_nats::publish::OutgoingMessage;
+use ticket_projections::listen::Notifications;
 use ticket_projections::CancellationToken;
 use uuid::Uuid;
 
@@ -78,10 +79,16 @@ pub async fn measure(pool: &PgPool, nats_url: &str, events: usize) -> anyhow::Re
     let stream = config.stream.clone();
     let shutdown = CancellationToken::new();
     let started = Instant::now();
-    let (relay, task) =
-        ticketd::relay::NatsRelay::start(nats_url, config, pool.clone(), shutdown.clone())
-            .await
-            .context("start the relay")?;
+    let (notifications, _listener) = Notifications::start(pool.clone(), shutdown.clone());
+    let (relay, task) = ticketd::relay::NatsRelay::start(
+        nats_url,
+        config,
+        pool.clone(),
+        &notifications,
+        shutdown.clone(),
+    )
+    .await
+    .context("start the relay")?;
     let handle = tokio::spawn(task);
     let target = envelopes.last().map(|e| e.position).unwrap_or(0);
     while relay.status().position() < target {
