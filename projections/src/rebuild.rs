@@ -1,8 +1,8 @@
 //! Rebuilding read models from the whole event store while the engine keeps serving.
 //!
 //! Built aside, then swapped: each projection's tables are copied empty into a schema
-//! `rebuild_<name>` (`CREATE TABLE … (LIKE public.t INCLUDING ALL)`), every event from position 0
-//! is applied there batch by batch with `SET LOCAL search_path = rebuild_<name>, public` (which
+//! `rebuild_<name>` (`CREATE UNLOGGED TABLE … (LIKE public.t INCLUDING ALL)`, logged once filled),
+//! every event from position 0 is applied there batch by batch with `SET LOCAL search_path = rebuild_<name>, public` (which
 //! is why projections must use unqualified table names), and one final transaction per projection
 //! takes the live projector's lock (pausing the live projectors of every instance), applies what
 //! arrived meanwhile, drops the live tables, moves the new ones into `public`, sets the checkpoint
@@ -22,6 +22,8 @@
 //! - views or other objects depending on the tables (the `DROP TABLE` would refuse);
 //! - constraint or index names in SQL (`ON CONFLICT ON CONSTRAINT x`): copies get generated
 //!   names, so name conflict targets by their columns instead.
+
+use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -138,7 +140,8 @@ impl<'a> Shadow<'a> {
         let mut deferred = Vec::new();
         for table in self.projection.tables() {
             sqlx::query(&format!(
-                "CREATE TABLE \"{schema}\".\"{table}\" (LIKE public.\"{table}\" INCLUDING ALL)"
+                "CREATE UNLOGGED TABLE \"{schema}\".\"{table}\" \
+                 (LIKE public.\"{table}\" INCLUDING ALL)"
             ))
             .execute(&mut *tx)
             .await?;
@@ -173,6 +176,28 @@ impl<'a> Shadow<'a> {
     ) -> Result<(), sqlx::Error> {
         sqlx::query(&self.search_path).execute(&mut *conn).await?;
         self.projection.apply(conn, batch).await
+    }
+
+    /// Applies every batch `next` brings, one transaction each. Returns (events, last position).
+    async fn fill(
+        &self,
+        pool: &PgPool,
+        mut next: mpsc::Receiver<Arc<Vec<StoredEvent>>>,
+    ) -> Result<(i64, i64), sqlx::Error> {
+        let (mut events, mut position) = (0, 0);
+        while let Some(batch) = next.recv().await {
+            let mut tx = pool.begin().await?;
+            // The copy is thrown away if the rebuild does not finish, and the swap's durable
+            // commit flushes everything written before it.
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+            self.apply(&mut tx, &batch).await?;
+            tx.commit().await?;
+            events += batch.len() as i64;
+            position = batch.last().map_or(position, |e| e.position);
+        }
+        Ok((events, position))
     }
 
     /// Catches up from `position` and swaps the copy in, in one transaction.
@@ -243,9 +268,12 @@ async fn build_and_swap(
     }
 
     // Catch up outside the final transactions, one batch per transaction, so that the live
-    // projectors are paused only for the tail. The reader decodes the next batch while this
-    // one is applied.
-    let (batches, mut next) = mpsc::channel::<Vec<StoredEvent>>(2);
+    // projectors are paused only for the tail. The reader decodes each batch once, a batch or
+    // two ahead, and every model applies it on its own connection, side by side.
+    let (senders, receivers): (Vec<_>, Vec<_>) = shadows
+        .iter()
+        .map(|_| mpsc::channel::<Arc<Vec<StoredEvent>>>(2))
+        .unzip();
     let reader = {
         let pool = pool.clone();
         tokio::spawn(async move {
@@ -257,42 +285,47 @@ async fn build_and_swap(
                 };
                 position = last;
                 let full = batch.len() as i64 >= batch_size;
-                if batches.send(batch).await.is_err() || !full {
+                let batch = Arc::new(batch);
+                for sender in &senders {
+                    if sender.send(batch.clone()).await.is_err() {
+                        // An applier failed; its error is the one reported.
+                        return Ok(());
+                    }
+                }
+                if !full {
                     return Ok(());
                 }
             }
         })
     };
-    let mut position = 0;
-    let mut events = 0;
-    let applied = async {
-        while let Some(batch) = next.recv().await {
-            let mut tx = pool.begin().await?;
-            // The copy is thrown away if the rebuild does not finish, and the swap's durable
-            // commit flushes everything written before it.
-            sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut *tx)
-                .await?;
-            for shadow in shadows {
-                shadow.apply(&mut tx, &batch).await?;
-            }
-            tx.commit().await?;
-            events += batch.len() as i64;
-            position = batch.last().map_or(position, |e| e.position);
-            tracing::debug!(projections = ?names, position, "rebuild progress");
-        }
-        Ok::<_, sqlx::Error>(())
-    }
+    let applied = futures::future::try_join_all(
+        shadows
+            .iter()
+            .zip(receivers)
+            .map(|(shadow, next)| shadow.fill(pool, next)),
+    )
     .await;
-    // Stops the reader if applying failed; otherwise it has already finished.
-    drop(next);
     let read = reader.await;
-    applied?;
+    let filled = applied?;
     match read {
         Ok(read) => read?,
         Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
     }
+    let (events, position) = filled.first().copied().unwrap_or((0, 0));
+    tracing::debug!(projections = ?names, events, position, "rebuild filled");
 
+    // The copy fills unlogged (no WAL per row), then is written to the WAL once, whole, before
+    // its indexes are built and it is swapped in.
+    for shadow in shadows {
+        for table in shadow.projection.tables() {
+            sqlx::query(&format!(
+                "ALTER TABLE \"{}\".\"{table}\" SET LOGGED",
+                shadow.schema
+            ))
+            .execute(pool)
+            .await?;
+        }
+    }
     futures::stream::iter(deferred)
         .map(|definition| async move { sqlx::query(&definition).execute(pool).await })
         .buffer_unordered(PARALLEL_INDEX_BUILDS)
