@@ -131,7 +131,7 @@ impl Envelope {
 
     /// The typed event, or an error for a type or shape this version does not know.
     pub fn event(&self) -> Result<TicketEvent, serde_json::Error> {
-        TicketEvent::from_parts(&self.event_type, self.data.clone())
+        TicketEvent::from_data(&self.event_type, &self.data)
     }
 
     /// The NATS subject, `tickets.v1.<ticket_id>.<kind>` under the default prefix.

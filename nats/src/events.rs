@@ -274,7 +274,27 @@ impl TicketEvent {
         event_type: &str,
         data: serde_json::Value,
     ) -> Result<Self, serde_json::Error> {
-        serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))
+        Self::from_data(event_type, &data)
+    }
+
+    /// Rebuilds an event from its `type` and a borrowed `data`. Picks the variant by the type
+    /// first: the derived deserializer of an adjacently tagged enum given `data` before `type`
+    /// (as an object's sorted keys come) buffers the whole data and reads it twice.
+    pub fn from_data(
+        event_type: &str,
+        data: &serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(match event_type {
+            "ticket.created" => Self::Created(TicketCreated::deserialize(data)?),
+            "ticket.commented" => Self::Commented(TicketCommented::deserialize(data)?),
+            "ticket.assigned" => Self::Assigned(TicketAssigned::deserialize(data)?),
+            "ticket.updated" => Self::Updated(TicketUpdated::deserialize(data)?),
+            "ticket.closed" => Self::Closed(TicketClosed::deserialize(data)?),
+            "ticket.reopened" => Self::Reopened(TicketReopened::deserialize(data)?),
+            "ticket.rated" => Self::Rated(TicketRated::deserialize(data)?),
+            "ticket.sla_breached" => Self::SlaBreached(SlaBreached::deserialize(data)?),
+            other => return Err(serde::de::Error::unknown_variant(other, &Self::TYPES)),
+        })
     }
 
     /// True for a comment hidden from requesters.

@@ -457,3 +457,14 @@ fn the_schemas_refuse_what_the_types_refuse() {
         assert!(!payload.is_valid(&bad), "the schema accepted {case}");
     }
 }
+
+#[test]
+fn every_sample_event_is_rebuilt_from_its_type_and_data() {
+    for (event, _) in samples() {
+        let data = event.data();
+        let rebuilt = TicketEvent::from_data(event.event_type(), &data).expect("known type");
+        assert_eq!(rebuilt, event);
+    }
+    let unknown = TicketEvent::from_data("ticket.exploded", &serde_json::json!({}));
+    assert!(unknown.is_err_and(|e| e.to_string().contains("ticket.exploded")));
+}

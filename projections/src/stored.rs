@@ -99,33 +99,38 @@ impl RawEvent {
 
     /// The envelope this row stands for (`position` 0 while it has none).
     pub fn envelope(&self) -> Result<Envelope, serde_json::Error> {
+        self.clone().into_envelope()
+    }
+
+    /// Like [`RawEvent::envelope`], moving the row's values instead of copying them.
+    pub fn into_envelope(self) -> Result<Envelope, serde_json::Error> {
+        let mut metadata = match self.metadata {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
         let mut map = Map::new();
         for key in METADATA_MEMBERS {
             // A missing member becomes null, which then fails to decode: a damaged row is an
             // error, never an envelope with made-up values.
-            let value = self.metadata.get(key).cloned().unwrap_or(Value::Null);
+            let value = metadata.remove(key).unwrap_or(Value::Null);
             map.insert(key.to_string(), value);
         }
         map.insert(
             "id".into(),
             Value::String(format!("{}:{}", self.aggregate_id, self.sequence)),
         );
-        map.insert("subject".into(), Value::String(self.aggregate_id.clone()));
         map.insert("seq".into(), Value::from(self.sequence));
-        map.insert("type".into(), Value::String(self.event_type.clone()));
-        map.insert("data".into(), self.payload.clone());
+        map.insert("subject".into(), Value::String(self.aggregate_id));
+        map.insert("type".into(), Value::String(self.event_type));
+        map.insert("data".into(), self.payload);
         map.insert("position".into(), Value::from(self.position.unwrap_or(0)));
         serde_json::from_value(Value::Object(map))
     }
 }
 
-fn decode_error(row: &RawEvent, error: serde_json::Error) -> sqlx::Error {
+fn decode_error(aggregate_id: &str, sequence: i64, error: serde_json::Error) -> sqlx::Error {
     sqlx::Error::Decode(
-        format!(
-            "stored event {}:{} cannot be read: {error}",
-            row.aggregate_id, row.sequence
-        )
-        .into(),
+        format!("stored event {aggregate_id}:{sequence} cannot be read: {error}").into(),
     )
 }
 
@@ -155,7 +160,9 @@ pub async fn read_envelopes_after<'e, E: PgExecutor<'e>>(
     rows.iter()
         .map(|row| {
             let raw = RawEvent::from_row(row)?;
-            raw.envelope().map_err(|e| decode_error(&raw, e))
+            let (id, sequence) = (raw.aggregate_id.clone(), raw.sequence);
+            raw.into_envelope()
+                .map_err(|e| decode_error(&id, sequence, e))
         })
         .collect()
 }
@@ -207,11 +214,14 @@ pub async fn read_ticket<'e, E: PgExecutor<'e>>(
 ) -> Result<Vec<Envelope>, sqlx::Error> {
     let rows = read_ticket_rows(executor, ticket_id).await?;
     let mut envelopes = Vec::with_capacity(rows.len());
-    for raw in &rows {
+    for raw in rows {
         if raw.position.is_none() && !include_unpositioned {
             break;
         }
-        let envelope = raw.envelope().map_err(|e| decode_error(raw, e))?;
+        let (id, sequence) = (raw.aggregate_id.clone(), raw.sequence);
+        let envelope = raw
+            .into_envelope()
+            .map_err(|e| decode_error(&id, sequence, e))?;
         if up_to_time.is_some_and(|t| envelope.time > t) {
             break;
         }
