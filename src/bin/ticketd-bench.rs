@@ -59,11 +59,13 @@ struct Args {
     /// WebSocket clients connected during the open-loop run (default 1000, or 200 with --short).
     #[arg(long)]
     ws_clients: Option<usize>,
-    /// Postgres server to create the benchmark's databases on.
+    /// Postgres server to create the benchmark's databases on. Every part connects with these
+    /// settings. The default turns TLS off: on loopback it protects nothing, and with sqlx's
+    /// default (`prefer`) each round trip would also pay for encryption on both sides.
     #[arg(
         long,
         env = "BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
     )]
     database_url: String,
     /// NATS with JetStream; the relay and ack figures need it.

@@ -446,6 +446,9 @@ async fn run(socket: WebSocket, hub: Hub, pool: PgPool, caller: Caller, expires_
     tracing::debug!("WebSocket closed");
 }
 
+/// Most frames written with one flush.
+const MAX_FRAMES_PER_WRITE: usize = 64;
+
 /// Writes queued frames; on an urgent close frame drops the rest and closes at once.
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
@@ -474,9 +477,24 @@ async fn write(
                 None => break,
             },
         };
-        let closing = matches!(message, Message::Close(_));
+        let mut closing = matches!(message, Message::Close(_));
         let step = {
-            let send = sink.send(message);
+            // Frames already queued go out with this one in a single write: events arrive in
+            // bursts (a sequencer batch at a time), and a write per frame cost a system call
+            // per frame and connection.
+            let send = async {
+                sink.feed(message).await?;
+                let mut batched = 1;
+                while !closing && batched < MAX_FRAMES_PER_WRITE {
+                    let Ok(more) = queue.try_recv() else {
+                        break;
+                    };
+                    closing = matches!(more, Message::Close(_));
+                    sink.feed(more).await?;
+                    batched += 1;
+                }
+                sink.flush().await
+            };
             tokio::pin!(send);
             loop {
                 tokio::select! {
