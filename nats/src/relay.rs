@@ -255,11 +255,11 @@ impl Relay {
     /// Publishes everything after `checkpoint` until the source has no more, and returns the
     /// NATS error that stopped it early, if any.
     ///
-    /// The window of unacknowledged publishes stays full across reads: the next batch is read
-    /// while the previous one's acknowledgements are still coming (the client collects them
-    /// meanwhile). After each read the acknowledgements that have arrived are taken in order,
-    /// and the checkpoint moves to the end of the acknowledged prefix. At the end every
-    /// acknowledgement is awaited, so the checkpoint covers all that was read.
+    /// The window of unacknowledged publishes stays full across reads, and the next batch is
+    /// read while the current one is being published (the source works on the read while this
+    /// process serializes and sends). After each batch the acknowledgements that have arrived
+    /// are taken in order, and the checkpoint moves to the end of the acknowledged prefix. At the
+    /// end every acknowledgement is awaited, so the checkpoint covers all that was read.
     async fn pump<S: Source>(
         &self,
         source: &mut S,
@@ -268,54 +268,61 @@ impl Relay {
         let limit = self.config.max_in_flight;
         let mut in_flight = FuturesOrdered::new();
         let mut prefix = BatchOutcome::default();
-        let mut read = *checkpoint;
         let mut failure = None;
-        'reading: loop {
-            let batch = source
-                .read_after(read, limit)
-                .await
-                .map_err(source_error::<S>("read events"))?;
-            if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
-                tracing::debug!(
-                    first = first.position,
-                    last = last.position,
-                    in_flight = in_flight.len(),
-                    "relaying"
-                );
-            }
-            for envelope in &batch {
-                while in_flight.len() >= limit {
-                    let Some((position, ack)) = in_flight.next().await else {
-                        break;
+        let mut batch = source
+            .read_after(*checkpoint, limit)
+            .await
+            .map_err(source_error::<S>("read events"))?;
+        while let (Some(first), Some(last)) = (
+            batch.first().map(|e| e.position),
+            batch.last().map(|e| e.position),
+        ) {
+            tracing::debug!(first, last, in_flight = in_flight.len(), "relaying");
+            let publish = async {
+                for envelope in &batch {
+                    while in_flight.len() >= limit {
+                        let Some((position, ack)) = in_flight.next().await else {
+                            break;
+                        };
+                        if !record_ack(&mut prefix, position, ack) {
+                            return prefix.error.take();
+                        }
+                    }
+                    let sent = match OutgoingMessage::new(envelope, &self.config.subject_prefix) {
+                        Ok(message) => send(&self.context, message).await,
+                        Err(e) => Err(e),
                     };
-                    if !record_ack(&mut prefix, position, ack) {
-                        failure = prefix.error.take();
-                        break 'reading;
+                    match sent {
+                        Ok(ack) => in_flight.push_back(acknowledgement(envelope, ack)),
+                        Err(e) => return Some(e),
                     }
                 }
-                let sent = match OutgoingMessage::new(envelope, &self.config.subject_prefix) {
-                    Ok(message) => send(&self.context, message).await,
-                    Err(e) => Err(e),
-                };
-                match sent {
-                    Ok(ack) => in_flight.push_back(acknowledgement(envelope, ack)),
-                    Err(e) => {
-                        failure = Some(e);
-                        break 'reading;
-                    }
-                }
-                read = envelope.position;
+                None
+            };
+            let (next, published) = if batch.len() >= limit {
+                let (next, published) = tokio::join!(source.read_after(last, limit), publish);
+                (Some(next), published)
+            } else {
+                (None, publish.await)
+            };
+            if published.is_some() {
+                failure = published;
+                break;
             }
             // Take what has been acknowledged so far, without waiting.
             while let Some(Some((position, ack))) = in_flight.next().now_or_never() {
                 if !record_ack(&mut prefix, position, ack) {
                     failure = prefix.error.take();
-                    break 'reading;
+                    break;
                 }
             }
-            self.save(source, checkpoint, &mut prefix).await?;
-            if batch.len() < limit {
+            if failure.is_some() {
                 break;
+            }
+            self.save(source, checkpoint, &mut prefix).await?;
+            match next {
+                Some(next) => batch = next.map_err(source_error::<S>("read events"))?,
+                None => break,
             }
         }
         if failure.is_none() {
