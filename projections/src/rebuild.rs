@@ -44,8 +44,11 @@ pub struct RebuildReport {
     pub position: i64,
 }
 
-/// Larger than a live batch: nobody waits on a rebuild's individual batches.
-const BATCH_SIZE: i64 = 5000;
+/// Larger than a live batch: nobody waits on a rebuild's individual batches, and a ticket whose
+/// events fall in fewer batches is read and written fewer times. 300,000 generated events:
+/// 5,000 → 44,000 events/s (peak RSS 162 MB), 10,000 → 57,000 (236 MB), 20,000 → 58,000–65,000
+/// (382 MB).
+const BATCH_SIZE: i64 = 10_000;
 
 /// Index builds run side by side, this many at a time.
 const PARALLEL_INDEX_BUILDS: usize = 2;
