@@ -28,8 +28,10 @@
 //! [`Hub::closed`] waits (bounded) until the connections are gone.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
 
 use sqlx::PgPool;
 use ticket_projections::listen::Notifications;
@@ -82,14 +84,17 @@ impl Default for HubConfig {
     }
 }
 
-/// One positioned event as the hub hands it to connections: the stored event and its envelope
-/// already serialized, so that N connections do not serialize it N times.
+/// One positioned event as the hub hands it to connections: the stored event, its envelope
+/// already serialized, and its `event` frames, built once per channel and shared by every
+/// connection that pushes them, so that N connections neither serialize nor copy it N times.
 #[derive(Debug)]
 pub struct FeedEvent {
     /// The event.
     pub stored: StoredEvent,
     /// `stored.envelope` as JSON.
     pub envelope_json: String,
+    /// The frames built so far, by channel name (an event goes to a handful of channels).
+    frames: Mutex<Vec<(String, Utf8Bytes)>>,
 }
 
 impl FeedEvent {
@@ -100,6 +105,7 @@ impl FeedEvent {
         Self {
             stored,
             envelope_json,
+            frames: Mutex::new(Vec::new()),
         }
     }
 
@@ -107,6 +113,24 @@ impl FeedEvent {
     pub fn position(&self) -> i64 {
         self.stored.position
     }
+
+    /// The `event` frame of this event on `channel` (a cheap, shared copy).
+    pub fn frame(&self, channel: &str) -> Utf8Bytes {
+        // A poisoned lock only means a panic elsewhere mid-push; the entries are whole.
+        let mut frames = self.frames.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, frame)) = frames.iter().find(|(name, _)| name == channel) {
+            return frame.clone();
+        }
+        let frame = Utf8Bytes::from(event_frame(channel, &self.envelope_json));
+        frames.push((channel.to_string(), frame.clone()));
+        frame
+    }
+}
+
+/// The text of an `event` frame (CONTRACT 4) carrying `envelope_json` on `channel`.
+pub fn event_frame(channel: &str, envelope_json: &str) -> String {
+    let channel = serde_json::Value::String(channel.to_string());
+    format!(r#"{{"type":"event","channel":{channel},"event":{envelope_json}}}"#)
 }
 
 /// Handle to the hub; cheap to clone.
@@ -332,4 +356,43 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_millis(100)
         .saturating_mul(2_u32.saturating_pow(failures.min(6)))
         .min(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ticket_nats::envelope::{Actor, EnvelopeHeader};
+    use ticket_nats::events::TicketReopened;
+    use ticket_nats::{Envelope, TicketEvent, Timestamp, GENESIS_HASH};
+
+    #[test]
+    fn a_frame_is_built_once_per_channel_and_shared() {
+        let actor = Actor {
+            id: "u".into(),
+            name: "U".into(),
+            role: "agent".into(),
+        };
+        let mut envelope = Envelope::seal(
+            EnvelopeHeader {
+                source: "ticketd",
+                ticket_id: uuid::Uuid::now_v7(),
+                seq: 1,
+                time: Timestamp::now(),
+                actor: &actor,
+                correlation_id: "c",
+            },
+            &TicketEvent::Reopened(TicketReopened { reason: None }),
+            GENESIS_HASH,
+        );
+        envelope.position = 9;
+        let event = FeedEvent::new(StoredEvent::from_envelope(envelope).unwrap());
+        let board = event.frame("board");
+        assert_eq!(board.as_str(), event_frame("board", &event.envelope_json));
+        // The same bytes, not a copy.
+        assert_eq!(
+            board.as_str().as_ptr(),
+            event.frame("board").as_str().as_ptr()
+        );
+        assert_ne!(board.as_str(), event.frame("stats").as_str());
+    }
 }

@@ -76,7 +76,7 @@ use uuid::Uuid;
 use super::error::{ApiError, Problem};
 use crate::auth::{caller_from_query_or_header, Caller};
 use crate::domain::{Role, Ticket};
-use crate::hub::{FeedEvent, Hub, METRIC_PUSHED};
+use crate::hub::{event_frame, FeedEvent, Hub, METRIC_PUSHED};
 use crate::state::AppState;
 
 /// Close codes (RFC 6455 §7.4.1 and the IANA registry).
@@ -526,13 +526,6 @@ async fn close_now(sink: &mut SplitSink<WebSocket, Message>, frame: CloseFrame, 
     .await;
 }
 
-fn event_frame(channel: &str, envelope_json: &str) -> Message {
-    let channel = serde_json::Value::String(channel.to_string());
-    Message::text(format!(
-        r#"{{"type":"event","channel":{channel},"event":{envelope_json}}}"#
-    ))
-}
-
 impl Session {
     async fn serve(
         &mut self,
@@ -826,7 +819,7 @@ impl Session {
         }
         self.cursor = Some(position);
         for channel in self.route(&event.stored) {
-            self.push(event_frame(&channel.name(), &event.envelope_json))?;
+            self.push(Message::Text(event.frame(&channel.name())))?;
             self.last_sent = position;
             metrics::counter!(METRIC_PUSHED).increment(1);
         }
@@ -857,8 +850,11 @@ impl Session {
                 if !channels.is_empty() {
                     let json = serde_json::to_string(&stored.envelope).unwrap_or_default();
                     for channel in channels {
-                        self.push_replay(event_frame(&channel.name(), &json), shutdown)
-                            .await?;
+                        self.push_replay(
+                            Message::text(event_frame(&channel.name(), &json)),
+                            shutdown,
+                        )
+                        .await?;
                         self.last_sent = stored.position;
                         metrics::counter!(METRIC_PUSHED).increment(1);
                     }
@@ -1039,10 +1035,8 @@ mod tests {
 
     #[test]
     fn an_event_frame_embeds_the_envelope_json() {
-        let Message::Text(text) = event_frame("ticket:1", r#"{"a":1}"#) else {
-            panic!("a text frame")
-        };
-        let value: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+        let text = event_frame("ticket:1", r#"{"a":1}"#);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             value,
             json!({"type": "event", "channel": "ticket:1", "event": {"a": 1}})
