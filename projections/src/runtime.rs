@@ -65,13 +65,19 @@ pub struct RunnerOptions {
     /// Poll when no notification came (one can be lost while the listener reconnects, and
     /// another instance may move a checkpoint).
     pub poll_interval: Duration,
+    /// How long a woken projector waits before its step, so that one step takes what several
+    /// sequencer batches positioned meanwhile.
+    pub coalesce: Duration,
 }
+
+const COALESCE_MS: u64 = 5;
 
 impl Default for RunnerOptions {
     fn default() -> Self {
         Self {
             batch_size: 1000,
             poll_interval: Duration::from_secs(1),
+            coalesce: Duration::from_millis(COALESCE_MS),
         }
     }
 }
@@ -422,6 +428,11 @@ impl Runner {
                 () = shutdown.cancelled() => return,
                 changed = head_rx.changed() => {
                     if changed.is_err() {
+                        return;
+                    }
+                    // Let a few more batches arrive: every step costs a transaction whatever
+                    // its size.
+                    if sleep_or_cancel(self.options.coalesce, &shutdown).await {
                         return;
                     }
                 }
