@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgPool};
@@ -241,8 +242,15 @@ impl Application {
             }
         };
         let app = crate::http::app(self.state, self.limiter);
+        // Without TCP_NODELAY a WebSocket's second small frame waits for the client's delayed
+        // ACK of the first (up to 40 ms on Linux): push p99 was 45 ms against 12 ms to JetStream.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
+            }
+        });
         let served = axum::serve(
-            self.listener,
+            listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
