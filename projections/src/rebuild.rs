@@ -30,7 +30,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 
-use crate::runtime::{lock_checkpoint, Projection, RuntimeError};
+use crate::runtime::{lock_checkpoint, save_checkpoint, Projection, RuntimeError};
 use crate::stored::{read_after, StoredEvent};
 
 /// What a rebuild did.
@@ -231,13 +231,7 @@ impl<'a> Shadow<'a> {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query(
-            "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
-        )
-        .bind(name)
-        .bind(position)
-        .execute(&mut *tx)
-        .await?;
+        save_checkpoint(&mut tx, name, position).await?;
         sqlx::query(&format!("DROP SCHEMA \"{}\"", self.schema))
             .execute(&mut *tx)
             .await?;

@@ -470,13 +470,7 @@ impl Runner {
             return Ok(0);
         };
         projection.apply(&mut tx, &batch).await?;
-        sqlx::query(
-            "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
-        )
-        .bind(name)
-        .bind(last)
-        .execute(&mut *tx)
-        .await?;
+        save_checkpoint(&mut tx, name, last).await?;
         tx.commit().await?;
         self.observe_head(last);
         self.publish(index, last);
@@ -524,6 +518,22 @@ pub(crate) async fn lock_checkpoint(
     .execute(&mut *conn)
     .await?;
     sqlx::query_scalar(SELECT).bind(name).fetch_one(conn).await
+}
+
+/// Moves a projection's checkpoint, inside the caller's transaction (which holds its lock).
+pub(crate) async fn save_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+    position: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
+    )
+    .bind(name)
+    .bind(position)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// First key of the projections' advisory locks (the second is the hashed projection name);
