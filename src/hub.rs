@@ -34,6 +34,7 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 
 use sqlx::PgPool;
+use ticket_projections::connection::Dedicated;
 use ticket_projections::listen::Notifications;
 use ticket_projections::stored::{head_position, read_after};
 use ticket_projections::StoredEvent;
@@ -307,10 +308,14 @@ async fn run_feed(hub: Hub, pool: PgPool, notifications: Notifications) {
     let mut positioned = notifications.positioned();
     tracing::debug!(head = last, "WebSocket feed started");
     failures = 0;
+    let mut conn = Dedicated::new(pool);
     loop {
         // Read everything positioned after `last`, page by page.
         let read = loop {
-            match read_after(&pool, last, batch, None).await {
+            match conn
+                .run(async |conn| read_after(conn, last, batch, None).await)
+                .await
+            {
                 Ok(events) => {
                     let full = events.len() as i64 >= batch;
                     for event in events {

@@ -9,6 +9,7 @@
 //! - [`read_models`]: the read models and the queries they serve.
 #![warn(missing_docs)]
 
+pub mod connection;
 pub mod listen;
 pub mod read_models;
 pub mod rebuild;

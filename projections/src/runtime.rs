@@ -17,11 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::connection::Dedicated;
 use crate::listen::{sleep_or_cancel, Notifications, Wake};
 use crate::stored::{head_position, read_after, StoredEvent};
 
@@ -264,7 +265,8 @@ impl Runner {
         let index = self
             .index_of(name)
             .ok_or_else(|| RuntimeError::UnknownProjection(name.to_string()))?;
-        Ok(self.step_at(index).await?)
+        let mut conn = self.pool.acquire().await?;
+        Ok(self.step_at(index, &mut conn).await?)
     }
 
     /// Starts the shared listener and one task per projection; they stop when `shutdown` is
@@ -391,6 +393,7 @@ impl Runner {
     async fn drive(&self, index: usize, shutdown: CancellationToken) {
         let name = self.projections[index].name();
         let mut head_rx = self.head.subscribe();
+        let mut conn = Dedicated::new(self.pool.clone());
         let mut failures: u32 = 0;
         loop {
             if shutdown.is_cancelled() {
@@ -400,7 +403,7 @@ impl Runner {
             head_rx.borrow_and_update();
             // Not raced against `shutdown`: a step is one short transaction, finished or
             // rolled back whole.
-            match self.step_at(index).await {
+            match conn.run(async |conn| self.step_at(index, conn).await).await {
                 Ok(applied) => {
                     if failures > 0 {
                         tracing::info!(projection = name, "projection recovered");
@@ -442,7 +445,7 @@ impl Runner {
     }
 
     /// One step: one transaction applying at most one batch.
-    async fn step_at(&self, index: usize) -> Result<usize, sqlx::Error> {
+    async fn step_at(&self, index: usize, conn: &mut PgConnection) -> Result<usize, sqlx::Error> {
         let projection = &self.projections[index];
         let name = projection.name();
         // Look before locking: an idle step takes no lock and no transaction id (which
@@ -452,7 +455,7 @@ impl Runner {
                     (SELECT coalesce(max(position), 0)::bigint FROM events)",
         )
         .bind(name)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *conn)
         .await?;
         self.observe_head(head);
         if let Some(checkpoint) = checkpoint {
@@ -461,7 +464,7 @@ impl Runner {
                 return Ok(0);
             }
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = conn.begin().await?;
         let checkpoint = lock_checkpoint(&mut tx, name).await?;
         let batch = read_after(&mut *tx, checkpoint, self.options.batch_size, None).await?;
         let Some(last) = batch.last().map(|e| e.position) else {

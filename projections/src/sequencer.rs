@@ -19,6 +19,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::connection::Dedicated;
 use crate::listen::{sleep_or_cancel, Notifications, Wakeups};
 
 /// Advisory lock key of the sequencer (ASCII "tktdseq1"); advisory locks are per database.
@@ -48,16 +49,21 @@ impl Announcer {
 
     /// Sends the announcements until `shutdown`. A failed one is dropped: the sequencer polls.
     pub async fn run(self, pool: PgPool, shutdown: CancellationToken) {
+        let mut conn = Dedicated::new(pool);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.wake.notified() => {}
             }
-            if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
-                .bind(INSERTED_CHANNEL)
-                .execute(&pool)
-                .await
-            {
+            let sent = conn
+                .run(async |conn| {
+                    sqlx::query("SELECT pg_notify($1, '')")
+                        .bind(INSERTED_CHANNEL)
+                        .execute(conn)
+                        .await
+                })
+                .await;
+            if let Err(error) = sent {
                 tracing::debug!(%error, "cannot announce committed events; the sequencer will poll");
             }
         }
