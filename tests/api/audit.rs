@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use crate::helpers::{failing_fields, problem, spawn_app, TestApp, TestUser, SECRET};
+use crate::helpers::{failing_fields, problem, spawn_app, TestApp, TestUser};
 use crate::ordering::wait_all_positioned;
 
 async fn comment(app: &TestApp, id: Uuid, user: &TestUser, body: &str, internal: bool) -> i64 {
@@ -32,17 +32,6 @@ async fn json_ok(response: reqwest::Response) -> (Value, i64) {
         .parse()
         .unwrap();
     (response.json().await.unwrap(), position)
-}
-
-/// Runs the `ticketd` binary against the test database.
-fn ticketd(app: &TestApp, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_ticketd"))
-        .args(args)
-        .env("DATABASE_URL", &app.database_url)
-        .env("JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run ticketd")
 }
 
 #[tokio::test]
@@ -209,13 +198,13 @@ async fn verify_detects_an_altered_and_a_removed_event() {
     .await;
     assert_eq!(report["valid"], true);
     // The CLI says the same, with exit status 1 for a broken chain.
-    let out = ticketd(&app, &["verify", &altered.to_string()]);
+    let out = app.run_ticketd(&["verify", &altered.to_string()]).await;
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let line: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(line["first_invalid_sequence"], 3);
-    let out = ticketd(&app, &["verify", &intact.to_string()]);
+    let out = app.run_ticketd(&["verify", &intact.to_string()]).await;
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let out = ticketd(&app, &["verify", "--all"]);
+    let out = app.run_ticketd(&["verify", "--all"]).await;
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let lines: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()
@@ -224,7 +213,7 @@ async fn verify_detects_an_altered_and_a_removed_event() {
         .collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines.iter().filter(|l| l["valid"] == false).count(), 2);
-    let out = ticketd(&app, &["history", &intact.to_string()]);
+    let out = app.run_ticketd(&["history", &intact.to_string()]).await;
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let envelopes: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()

@@ -377,3 +377,19 @@ pub async fn spawn_second_instance_with(
         served: Some(served),
     }
 }
+
+impl TestApp {
+    /// Runs the `ticketd` binary against the test database. Awaited, never blocking: the engine
+    /// runs on the test's runtime, and a blocked runtime can leave one of its transactions open
+    /// (e.g. the SLA sweep's) for the command to wait on.
+    pub async fn run_ticketd(&self, args: &[&str]) -> std::process::Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_ticketd"))
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("JWT_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .expect("run ticketd")
+    }
+}

@@ -660,13 +660,7 @@ async fn the_cli_rebuilds_the_real_read_models_to_the_rows_the_live_projectors_w
     };
     let indexes_before = indexes().await;
     // Act
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ticketd"))
-        .args(["projections", "rebuild"])
-        .env("DATABASE_URL", &app.database_url)
-        .env("JWT_SECRET", crate::helpers::SECRET)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let out = app.run_ticketd(&["projections", "rebuild"]).await;
     // Assert
     assert!(out.status.success(), "{out:?}");
     let reports: Vec<Value> = String::from_utf8(out.stdout)
@@ -679,12 +673,9 @@ async fn the_cli_rebuilds_the_real_read_models_to_the_rows_the_live_projectors_w
     assert_eq!(read_model_rows(&app.pool).await, live);
     // Indexes are dropped while the copy fills and rebuilt before the swap: all are back.
     assert_eq!(indexes().await, indexes_before);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ticketd"))
-        .args(["projections", "rebuild", "no_such_model"])
-        .env("DATABASE_URL", &app.database_url)
-        .env("JWT_SECRET", crate::helpers::SECRET)
-        .output()
-        .unwrap();
+    let out = app
+        .run_ticketd(&["projections", "rebuild", "no_such_model"])
+        .await;
     assert_eq!(out.status.code(), Some(1));
 }
 
