@@ -1,11 +1,16 @@
-//! A connection of its own for a long-running loop.
+//! Connections kept out of sqlx's pool.
 //!
-//! sqlx 0.8 tests a pooled connection with a query each time it goes back to the pool, so a loop
-//! that runs a statement or a short transaction per wake-up through the pool pays a second round
-//! trip for each. The engine's loops (projectors, WebSocket feed, announcer) keep a connection
-//! out of the pool instead, and take a fresh one after an error.
+//! sqlx 0.8 tests a pooled connection with a query each time it goes back to the pool, so every
+//! statement run through the pool costs a second round trip. The engine's loops (projectors,
+//! WebSocket feed, announcer) keep a [`Dedicated`] connection instead, and the command path
+//! appends events through a [`Stash`].
 
-use sqlx::{PgConnection, PgPool};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgDatabaseError, PgSeverity};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::Semaphore;
 
 /// A connection taken from `pool` on first use and kept until [`Dedicated::discard`].
 #[derive(Debug)]
@@ -48,5 +53,82 @@ impl Dedicated {
             self.discard();
         }
         result
+    }
+}
+
+/// How long a stashed connection may sit idle before it is checked before use.
+const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
+
+/// Connections for one hot statement, reused without the pool's test query: taken, used, put
+/// back. At most `limit` are in use at once (callers queue for one). A connection that sat idle
+/// for a second is pinged before use (Postgres may have gone away meanwhile); one whose work
+/// failed in a way that may have ended its session is dropped, as is one
+/// whose work was cancelled mid-statement.
+#[derive(Debug)]
+pub struct Stash {
+    pool: PgPool,
+    idle: Mutex<Vec<(PgConnection, Instant)>>,
+    permits: Semaphore,
+}
+
+impl Stash {
+    /// An empty stash taking connections from `pool`.
+    pub fn new(pool: PgPool, limit: usize) -> Self {
+        Self {
+            pool,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(limit.max(1)),
+        }
+    }
+
+    /// Runs `work` on a stashed connection.
+    pub async fn run<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let mut conn = self.take().await?;
+        let result = work(&mut conn).await;
+        if reusable(&result) {
+            self.idle().push((conn, Instant::now()));
+        }
+        result
+    }
+
+    async fn take(&self) -> Result<PgConnection, sqlx::Error> {
+        loop {
+            let next = self.idle().pop();
+            match next {
+                Some((mut conn, since)) => {
+                    if since.elapsed() < IDLE_PING_AFTER || conn.ping().await.is_ok() {
+                        return Ok(conn);
+                    }
+                    // Broken while idle: dropped; try the next one.
+                }
+                None => return Ok(self.pool.acquire().await?.detach()),
+            }
+        }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<(PgConnection, Instant)>> {
+        // A poisoned lock only means a panic elsewhere mid-push; the entries are whole.
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Whether a connection is fit for reuse after `result`: after success, or after an error the
+/// server reported in a session it kept open. A FATAL error (e.g. the backend was terminated)
+/// ends the session; an I/O or protocol error leaves the connection in an unknown state.
+fn reusable<T>(result: &Result<T, sqlx::Error>) -> bool {
+    match result {
+        Ok(_) => true,
+        Err(sqlx::Error::Database(error)) => error
+            .try_downcast_ref::<PgDatabaseError>()
+            .is_some_and(|e| !matches!(e.severity(), PgSeverity::Fatal | PgSeverity::Panic)),
+        Err(_) => false,
     }
 }

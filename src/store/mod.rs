@@ -20,6 +20,7 @@ use sqlx::PgPool;
 use ticket_nats::envelope::{Actor as EnvelopeActor, EnvelopeHeader};
 use ticket_nats::events::EVENT_VERSION;
 use ticket_nats::{Envelope, TicketEvent, Timestamp, GENESIS_HASH};
+use ticket_projections::connection::Stash;
 use ticket_projections::sequencer::Announcer;
 use uuid::Uuid;
 
@@ -44,6 +45,9 @@ pub mod meta {
 }
 
 const CACHE_CAPACITY: usize = 10_000;
+
+/// Appends in flight at once (each on a connection of its own, besides the pool's); more wait.
+const APPEND_CONNECTIONS: usize = 16;
 
 type Error = AggregateError<TicketError>;
 
@@ -82,11 +86,12 @@ pub struct IdempotencyKeyTaken;
 
 /// cqrs-es event store for tickets.
 pub struct TicketStore {
-    pool: PgPool,
     repo: PostgresEventRepository,
     source: String,
     cache: Mutex<LruCache<String, Cached>>,
     announcer: Announcer,
+    /// Connections for appends (see [`Stash`]).
+    appends: Stash,
 }
 
 impl TicketStore {
@@ -96,7 +101,7 @@ impl TicketStore {
         Self {
             announcer,
             repo: PostgresEventRepository::new(pool.clone()),
-            pool,
+            appends: Stash::new(pool, APPEND_CONNECTIONS),
             source,
             cache: Mutex::new(LruCache::new(
                 NonZeroUsize::new(CACHE_CAPACITY).unwrap_or(NonZeroUsize::MIN),
@@ -180,7 +185,7 @@ impl TicketStore {
         }
         let actor_id = metadata.get(meta::ACTOR_ID).cloned();
         let digest = metadata.get(meta::REQUEST_DIGEST).cloned();
-        let result = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
                                  payload, metadata, idempotency_key, actor_id, request_digest)
              SELECT $1, $2, s, t, $3, p::json, m::json, k, $4, $5
@@ -196,9 +201,11 @@ impl TicketStore {
         .bind(&types)
         .bind(&payloads)
         .bind(&metas)
-        .bind(&keys)
-        .execute(&self.pool)
-        .await;
+        .bind(&keys);
+        let result = self
+            .appends
+            .run(async |conn| insert.execute(conn).await)
+            .await;
         match result {
             Ok(_) => {
                 self.announcer.announce();

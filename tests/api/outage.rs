@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::json;
+use ticket_projections::connection::Stash;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
-use crate::helpers::{admin_url, problem, spawn_app_routed};
+use crate::helpers::{admin_url, problem, spawn_app, spawn_app_routed};
 
 /// A TCP proxy to Postgres that a test can cut (refusing and dropping connections) and restore.
 struct Proxy {
@@ -130,4 +131,56 @@ async fn commands_answer_503_while_postgres_is_unreachable_and_recover_without_a
     let events = app.stored_events(id).await;
     assert_eq!(events.len(), 2);
     assert_eq!(events[1].2["body"], "back");
+}
+
+/// A connection of a [`Stash`] that Postgres ended is dropped and replaced: at once if it fails
+/// in use, and before use if it sat idle.
+#[tokio::test]
+async fn a_stashed_connection_that_postgres_ended_is_replaced() {
+    // Arrange
+    let app = spawn_app().await;
+    let stash = Stash::new(app.pool.clone(), 2);
+    let backend = || async {
+        stash
+            .run(async |c| {
+                sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()")
+                    .fetch_one(c)
+                    .await
+            })
+            .await
+    };
+    let terminate = |pid: i32| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query("SELECT pg_terminate_backend($1)")
+                .bind(pid)
+                .execute(&pool)
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    let first = backend().await.unwrap();
+    assert_eq!(
+        backend().await.unwrap(),
+        first,
+        "a stashed connection is reused"
+    );
+
+    // Act: ended while stashed, used at once.
+    terminate(first).await;
+    let failed = backend().await;
+
+    // Assert: that use fails, and the next one runs on a fresh connection.
+    assert!(failed.is_err());
+    let second = backend().await.unwrap();
+    assert_ne!(second, first);
+
+    // Act: ended while stashed, used after sitting idle for over a second.
+    terminate(second).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    // Assert: checked before use and replaced, without a failure.
+    let third = backend().await.unwrap();
+    assert_ne!(third, second);
 }
