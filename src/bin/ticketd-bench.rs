@@ -61,6 +61,11 @@ struct Args {
     /// WebSocket clients connected during the open-loop run (default 1000, or 200 with --short).
     #[arg(long)]
     ws_clients: Option<usize>,
+    /// Commands per second of the open-loop run (default: half the 16-client peak, which is
+    /// measured without WebSocket clients). Lower it to find the rate at which many WebSocket
+    /// clients still get their pushes in time.
+    #[arg(long)]
+    open_rate: Option<f64>,
     /// Postgres server to create the benchmark's databases on. Every part connects with these
     /// settings. The default turns TLS off: on loopback it protects nothing, and with sqlx's
     /// default (`prefer`) each round trip would also pay for encryption on both sides.
@@ -360,7 +365,8 @@ async fn run_plain(
 }
 
 /// ticketd through HTTP (projectors, relay and hub running): closed loop at every level, then
-/// an open loop at half the 16-client peak with WebSocket clients and a NATS subscriber.
+/// an open loop (at half the 16-client peak unless `--open-rate`) with WebSocket clients and a
+/// NATS subscriber.
 async fn run_engine(
     args: &Args,
     tickets: usize,
@@ -390,8 +396,9 @@ async fn run_engine(
         .and_then(|i| results.get(i))
         .map(|r| r.per_s)
         .unwrap_or(100.0);
+    let rate = args.open_rate.unwrap_or(peak / 2.0).max(10.0);
     let open = engine
-        .open_loop(&ids, (peak / 2.0).max(10.0), seconds, ws_clients, nats_url)
+        .open_loop(&ids, rate, seconds, ws_clients, nats_url)
         .await
         .context("open-loop run")?;
     eprintln!(
