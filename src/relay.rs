@@ -28,11 +28,11 @@ use std::time::Duration;
 
 use async_nats::connection::State;
 use serde::Serialize;
-use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, PgPool, Postgres};
+use sqlx::{PgConnection, PgPool};
 use ticket_nats::error::chain;
 use ticket_nats::relay::{RelayStatus, Source};
 use ticket_nats::{Envelope, Relay};
+use ticket_projections::connection::lead;
 use ticket_projections::listen::{sleep_or_cancel, Notifications, Wakeups};
 use ticket_projections::stored::{head_position, read_envelopes_after};
 use ticket_projections::CancellationToken;
@@ -227,7 +227,7 @@ async fn run(
     loop {
         let leading = tokio::select! {
             () = shutdown.cancelled() => break,
-            leading = lead(&pool) => leading,
+            leading = lead(&pool, RELAY_LOCK) => leading,
         };
         match leading {
             Ok(Some(conn)) => {
@@ -273,18 +273,6 @@ async fn run(
     }
     let _ = gauges.await;
     tracing::info!("NATS relay stopped");
-}
-
-/// A dedicated connection holding the relay lock, or `None` when another session holds it.
-async fn lead(pool: &PgPool) -> Result<Option<PgConnection>, sqlx::Error> {
-    let mut conn: PoolConnection<Postgres> = pool.acquire().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(RELAY_LOCK)
-        .fetch_one(&mut *conn)
-        .await?;
-    // Not leading: the connection goes back to the pool (it holds no lock). Leading: it leaves
-    // the pool, so that the lock lives exactly as long as this connection.
-    Ok(locked.then(|| conn.detach()))
 }
 
 /// The store as the relay reads it.

@@ -2,8 +2,9 @@
 //!
 //! sqlx 0.8 tests a pooled connection with a query each time it goes back to the pool, so every
 //! statement run through the pool costs a second round trip. The engine's loops (projectors,
-//! WebSocket feed, announcer) keep a [`Dedicated`] connection instead, and the command path
-//! appends events through a [`Stash`].
+//! WebSocket feed, announcer) keep a [`Dedicated`] connection instead, the command path
+//! appends events through a [`Stash`], and leading loops hold their lock on a connection from
+//! [`lead`].
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -54,6 +55,18 @@ impl Dedicated {
         }
         result
     }
+}
+
+/// A connection out of the pool holding the session-level advisory lock `key`, or `None` when
+/// another session holds it. Leading loops (sequencer, relay) work on it, so that the lock lives
+/// exactly as long as the connection; when not leading, the connection goes back to the pool.
+pub async fn lead(pool: &PgPool, key: i64) -> Result<Option<PgConnection>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(locked.then(|| conn.detach()))
 }
 
 /// How long a stashed connection may sit idle before it is checked before use.

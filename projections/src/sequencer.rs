@@ -19,7 +19,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::Dedicated;
+use crate::connection::{lead, Dedicated};
 use crate::listen::{sleep_or_cancel, Notifications, Wakeups};
 
 /// Advisory lock key of the sequencer (ASCII "tktdseq1"); advisory locks are per database.
@@ -196,18 +196,6 @@ pub async fn sequence_batch(pool: &PgPool, limit: i64) -> Result<Batch, sqlx::Er
     Ok(batch)
 }
 
-/// A dedicated connection holding the sequencer lock for its whole session, or `None` when
-/// another session holds it.
-async fn lead(pool: &PgPool) -> Result<Option<PgConnection>, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(SEQUENCER_LOCK)
-        .fetch_one(&mut *conn)
-        .await?;
-    // Leading: the connection leaves the pool, so that the lock lives exactly as long as it.
-    Ok(locked.then(|| conn.detach()))
-}
-
 /// Runs the sequencer until `shutdown`. Every instance runs this; the one holding the session
 /// lock on a dedicated connection positions events, one autocommit statement per batch (a round
 /// trip and a commit, holding no transaction id between batches); the others stand by and try
@@ -225,7 +213,7 @@ pub async fn run(
     loop {
         let led = tokio::select! {
             () = shutdown.cancelled() => break,
-            led = lead(&pool) => led,
+            led = lead(&pool, SEQUENCER_LOCK) => led,
         };
         let error = match led {
             Ok(Some(mut conn)) => {
@@ -304,21 +292,6 @@ async fn lead_until(
             () = shutdown.cancelled() => return Ok(()),
             _ = inserted.next() => {},
             () = tokio::time::sleep(next_wait) => {},
-        }
-    }
-}
-
-/// Positions everything committed so far (for tools and tests): loops until no row is left that
-/// can be positioned now. Returns the head.
-pub async fn catch_up(pool: &PgPool, shutdown: &CancellationToken) -> Result<i64, sqlx::Error> {
-    let options = SequencerOptions::default();
-    loop {
-        let batch = sequence_batch(pool, options.batch_size).await?;
-        if !batch.full && !batch.busy && !batch.held_back {
-            return Ok(batch.head);
-        }
-        if !batch.full && sleep_or_cancel(options.held_back_retry, shutdown).await {
-            return Ok(batch.head);
         }
     }
 }

@@ -86,7 +86,7 @@ pub struct RawEvent {
 }
 
 impl RawEvent {
-    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+    pub(crate) fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
             aggregate_id: row.try_get("aggregate_id")?,
             sequence: row.try_get("sequence")?,
@@ -100,6 +100,17 @@ impl RawEvent {
     /// The envelope this row stands for (`position` 0 while it has none).
     pub fn envelope(&self) -> Result<Envelope, serde_json::Error> {
         self.clone().into_envelope()
+    }
+
+    /// [`RawEvent::into_envelope`] for readers of the store: a row that does not decode is a
+    /// database error naming the event.
+    fn decode(self) -> Result<Envelope, sqlx::Error> {
+        let (id, sequence) = (self.aggregate_id.clone(), self.sequence);
+        self.into_envelope().map_err(|error| {
+            sqlx::Error::Decode(
+                format!("stored event {id}:{sequence} cannot be read: {error}").into(),
+            )
+        })
     }
 
     /// Like [`RawEvent::envelope`], moving the row's values instead of copying them.
@@ -128,12 +139,6 @@ impl RawEvent {
     }
 }
 
-fn decode_error(aggregate_id: &str, sequence: i64, error: serde_json::Error) -> sqlx::Error {
-    sqlx::Error::Decode(
-        format!("stored event {aggregate_id}:{sequence} cannot be read: {error}").into(),
-    )
-}
-
 /// Positioned events after `after`, in position order, at most `limit`, as envelopes.
 ///
 /// `types` keeps only those event types (`None` or an empty slice: every type). Because
@@ -158,12 +163,7 @@ pub async fn read_envelopes_after<'e, E: PgExecutor<'e>>(
     .fetch_all(executor)
     .await?;
     rows.iter()
-        .map(|row| {
-            let raw = RawEvent::from_row(row)?;
-            let (id, sequence) = (raw.aggregate_id.clone(), raw.sequence);
-            raw.into_envelope()
-                .map_err(|e| decode_error(&id, sequence, e))
-        })
+        .map(|row| RawEvent::from_row(row)?.decode())
         .collect()
 }
 
@@ -218,10 +218,7 @@ pub async fn read_ticket<'e, E: PgExecutor<'e>>(
         if raw.position.is_none() && !include_unpositioned {
             break;
         }
-        let (id, sequence) = (raw.aggregate_id.clone(), raw.sequence);
-        let envelope = raw
-            .into_envelope()
-            .map_err(|e| decode_error(&id, sequence, e))?;
+        let envelope = raw.decode()?;
         if up_to_time.is_some_and(|t| envelope.time > t) {
             break;
         }

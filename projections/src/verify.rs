@@ -10,7 +10,7 @@
 
 use futures::TryStreamExt;
 use serde::Serialize;
-use sqlx::{PgExecutor, PgPool, Row};
+use sqlx::{PgExecutor, PgPool};
 use ticket_nats::GENESIS_HASH;
 use uuid::Uuid;
 
@@ -113,14 +113,7 @@ pub async fn verify_all(
         batch.clear();
     };
     while let Some(row) = rows.try_next().await? {
-        let raw = RawEvent {
-            aggregate_id: row.try_get("aggregate_id")?,
-            sequence: row.try_get("sequence")?,
-            event_type: row.try_get("event_type")?,
-            payload: row.try_get("payload")?,
-            metadata: row.try_get("metadata")?,
-            position: row.try_get("position")?,
-        };
+        let raw = RawEvent::from_row(&row)?;
         if current
             .first()
             .is_some_and(|first| first.aggregate_id != raw.aggregate_id)

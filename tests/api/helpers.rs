@@ -119,25 +119,28 @@ pub async fn spawn_app_routed(
 impl Drop for TestApp {
     fn drop(&mut self) {
         let name = self.db_name.clone();
-        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
-                    let _ =
-                        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
-                            .execute(&mut conn)
-                            .await;
-                }
-            });
-        })
-        .join();
+        clean_up(async move {
+            if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
+                let _ = sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
+                    .execute(&mut conn)
+                    .await;
+            }
+        });
     }
+}
+
+/// Runs `cleanup` to the end from a `Drop`. A drop runs inside the test's runtime, which cannot
+/// block on itself, so the cleanup gets a thread and a runtime of its own.
+pub fn clean_up(cleanup: impl std::future::Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(cleanup);
+        }
+    })
+    .join();
 }
 
 /// Claims of a test token; tests change them to attack the verifier.

@@ -18,12 +18,13 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use ticket_nats::Envelope;
 use ticket_projections::listen::Notifications;
+use ticket_projections::stored::head_position;
 use ticket_projections::CancellationToken;
 use ticketd::relay::{checkpoint_name, nats_config, NatsRelay};
 use ticketd::settings::Settings;
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestUser};
+use crate::helpers::{clean_up, spawn_app, spawn_app_with, TestApp, TestUser};
 
 fn shared_nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
@@ -135,33 +136,20 @@ impl TestStream {
 impl Drop for TestStream {
     fn drop(&mut self) {
         let (url, name) = (self.url.clone(), self.stream.clone());
-        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                let connect = async_nats::ConnectOptions::new()
-                    .connection_timeout(Duration::from_secs(1))
-                    .connect(url);
-                if let Ok(client) = connect.await {
-                    let _ = jetstream::new(client).delete_stream(&name).await;
-                }
-            });
-        })
-        .join();
+        clean_up(async move {
+            let connect = async_nats::ConnectOptions::new()
+                .connection_timeout(Duration::from_secs(1))
+                .connect(url);
+            if let Ok(client) = connect.await {
+                let _ = jetstream::new(client).delete_stream(&name).await;
+            }
+        });
     }
 }
 
 /// The store's highest position.
 async fn head(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT coalesce(max(position), 0)::bigint FROM events")
-        .fetch_one(&app.pool)
-        .await
-        .expect("read the head")
+    head_position(&app.pool).await.expect("read the head")
 }
 
 /// Waits until every stored event has its position; returns how many there are.
