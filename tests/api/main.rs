@@ -11,6 +11,7 @@ mod nats;
 mod ordering;
 mod outage;
 mod queries;
+mod retries;
 mod sla;
 mod stats;
 mod ws;

@@ -23,7 +23,7 @@ pub mod tickets;
 /// Every read model's projection, each keyed by its own checkpoint.
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
-        Arc::new(tickets::TicketViewProjection),
+        Arc::new(tickets::TicketViewProjection::default()),
         Arc::new(me::ActivityProjection),
     ]
 }

@@ -5,9 +5,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::LazyLock;
+use std::num::NonZeroUsize;
+use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
+use lru::LruCache;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
@@ -528,9 +530,75 @@ fn ticket_id(stored: &StoredEvent) -> Option<Uuid> {
     id
 }
 
+/// Rows kept in memory between steps (a few MB at 10,000).
+const ROW_CACHE: usize = 10_000;
+
 /// Keeps `ticket_view` and `ticket_comments`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TicketViewProjection;
+///
+/// Rows it wrote stay in memory, so that a step reads from `ticket_view` only the tickets it
+/// has not seen lately. A row is a function of its ticket's events alone, so a cached row at
+/// version `seq - 1` is the stored row, whoever stored it (another instance, a rebuild's swap);
+/// a row at any other version is read from the table. A row cached by a step whose
+/// transaction then rolled back is ahead of the table, so the retry reads the table.
+#[derive(Debug)]
+pub struct TicketViewProjection {
+    rows: Mutex<LruCache<Uuid, ViewRow>>,
+}
+
+impl Default for TicketViewProjection {
+    fn default() -> Self {
+        Self {
+            rows: Mutex::new(LruCache::new(
+                NonZeroUsize::new(ROW_CACHE).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+}
+
+impl TicketViewProjection {
+    fn cache(&self) -> MutexGuard<'_, LruCache<Uuid, ViewRow>> {
+        // A panic elsewhere cannot leave a half-written row: entries are replaced whole.
+        self.rows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The rows of the tickets `batch` touches, as of just before the batch: from the cache
+    /// where it holds the version before the ticket's first event here, else from the table.
+    async fn rows_before(
+        &self,
+        conn: &mut PgConnection,
+        batch: &[StoredEvent],
+    ) -> Result<HashMap<Uuid, ViewRow>, sqlx::Error> {
+        let mut first_seq: HashMap<Uuid, i64> = HashMap::new();
+        for stored in batch {
+            if let Some(id) = ticket_id(stored) {
+                first_seq.entry(id).or_insert(stored.envelope.seq);
+            }
+        }
+        let mut rows = HashMap::with_capacity(first_seq.len());
+        let mut missing = Vec::new();
+        {
+            let mut cache = self.cache();
+            for (id, seq) in first_seq {
+                match cache.get(&id) {
+                    Some(row) if row.version == seq - 1 => {
+                        rows.insert(id, row.clone());
+                    }
+                    _ => missing.push(id),
+                }
+            }
+        }
+        metrics::counter!("ticketd_projection_row_cache_misses_total", "projection" => NAME)
+            .increment(missing.len() as u64);
+        if !missing.is_empty() {
+            let stored = sqlx::query_as::<_, ViewRow>(&SELECT_ROWS)
+                .bind(&missing)
+                .fetch_all(&mut *conn)
+                .await?;
+            rows.extend(stored.into_iter().map(|row| (row.ticket_id, row)));
+        }
+        Ok(rows)
+    }
+}
 
 #[async_trait::async_trait]
 impl Projection for TicketViewProjection {
@@ -547,28 +615,13 @@ impl Projection for TicketViewProjection {
         conn: &mut PgConnection,
         batch: &[StoredEvent],
     ) -> Result<(), sqlx::Error> {
-        let ids: Vec<Uuid> = batch
-            .iter()
-            .filter_map(ticket_id)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut rows: HashMap<Uuid, ViewRow> = sqlx::query_as::<_, ViewRow>(&SELECT_ROWS)
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|row| (row.ticket_id, row))
-            .collect();
+        let mut rows = self.rows_before(conn, batch).await?;
         // The text as stored, to write `ticket_search` only where it changes.
         let stored_text: HashMap<Uuid, (String, String)> = rows
             .values()
             .map(|row| (row.ticket_id, (row.title.clone(), row.description.clone())))
             .collect();
-        let mut changed = HashSet::new();
+        let mut changed_ids = HashSet::new();
         let mut comments = Vec::new();
         for stored in batch {
             let Some(id) = ticket_id(stored) else {
@@ -579,11 +632,11 @@ impl Projection for TicketViewProjection {
                 (Some(row), _) if stored.envelope.seq <= row.version => {}
                 (Some(row), _) => {
                     row.apply(stored, &mut comments);
-                    changed.insert(id);
+                    changed_ids.insert(id);
                 }
                 (None, TicketEvent::Created(e)) => {
                     rows.insert(id, ViewRow::created(id, e, stored));
-                    changed.insert(id);
+                    changed_ids.insert(id);
                 }
                 (None, _) => tracing::warn!(
                     ticket_id = %id,
@@ -592,7 +645,7 @@ impl Projection for TicketViewProjection {
                 ),
             }
         }
-        let changed: Vec<&ViewRow> = changed.iter().filter_map(|id| rows.get(id)).collect();
+        let changed: Vec<&ViewRow> = changed_ids.iter().filter_map(|id| rows.get(id)).collect();
         if !changed.is_empty() {
             sqlx::query(&UPSERT_ROWS)
                 .bind(Json(&changed))
@@ -625,6 +678,12 @@ impl Projection for TicketViewProjection {
                 .bind(Json(&comments))
                 .execute(&mut *conn)
                 .await?;
+        }
+        let mut cache = self.cache();
+        for id in changed_ids {
+            if let Some(row) = rows.remove(&id) {
+                cache.put(id, row);
+            }
         }
         Ok(())
     }
