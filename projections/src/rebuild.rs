@@ -18,7 +18,8 @@
 //! - foreign keys (not copied), to or from these tables;
 //! - `serial`/`bigserial` columns (the copied default still calls the *old* table's sequence,
 //!   which is dropped with it): use natural keys or `GENERATED … AS IDENTITY`;
-//! - triggers, grants, row-level security policies (not copied);
+//! - triggers, grants, row-level security policies (not copied; storage parameters such as a
+//!   fillfactor are copied by the rebuild itself);
 //! - views or other objects depending on the tables (the `DROP TABLE` would refuse);
 //! - constraint or index names in SQL (`ON CONFLICT ON CONSTRAINT x`): copies get generated
 //!   names, so name conflict targets by their columns instead.
@@ -148,6 +149,21 @@ impl<'a> Shadow<'a> {
             ))
             .execute(&mut *tx)
             .await?;
+            // Storage parameters (a fillfactor kept for in-place updates) are not part of LIKE.
+            let options: Option<Vec<String>> = sqlx::query_scalar(
+                "SELECT reloptions FROM pg_class WHERE oid = format('public.%I', $1::text)::regclass",
+            )
+            .bind(table)
+            .fetch_one(&mut *tx)
+            .await?;
+            if let Some(options) = options.filter(|o| !o.is_empty()) {
+                sqlx::query(&format!(
+                    "ALTER TABLE \"{schema}\".\"{table}\" SET ({})",
+                    options.join(", ")
+                ))
+                .execute(&mut *tx)
+                .await?;
+            }
             let indexes: Vec<(String, String)> = sqlx::query_as(
                 "SELECT i.relname::text, pg_get_indexdef(i.oid)
                  FROM pg_index x

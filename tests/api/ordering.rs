@@ -651,7 +651,8 @@ async fn the_cli_rebuilds_the_real_read_models_to_the_rows_the_live_projectors_w
         sqlx::query_scalar::<_, String>(
             "SELECT tablename || ': ' || regexp_replace(indexdef, 'INDEX \\S+ ON', 'INDEX ON')
              FROM pg_indexes WHERE schemaname = 'public'
-               AND tablename IN ('ticket_view', 'ticket_comments', 'ticket_activity')
+               AND tablename IN ('ticket_view', 'ticket_recency', 'ticket_comments',
+                                 'ticket_activity')
              ORDER BY 1",
         )
         .fetch_all(&app.pool)
@@ -673,6 +674,14 @@ async fn the_cli_rebuilds_the_real_read_models_to_the_rows_the_live_projectors_w
     assert_eq!(read_model_rows(&app.pool).await, live);
     // Indexes are dropped while the copy fills and rebuilt before the swap: all are back.
     assert_eq!(indexes().await, indexes_before);
+    // So are storage parameters (the ticket view keeps room for in-place updates).
+    let options: Option<Vec<String>> = sqlx::query_scalar(
+        "SELECT reloptions FROM pg_class WHERE oid = 'public.ticket_view'::regclass",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(options, Some(vec!["fillfactor=75".to_string()]));
     let out = app
         .run_ticketd(&["projections", "rebuild", "no_such_model"])
         .await;

@@ -50,7 +50,10 @@ async fn a_step_rolled_back_after_its_rows_were_written_is_applied_again() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert!(failures >= 2, "the injected failure happened, then a save succeeded");
+    assert!(
+        failures >= 2,
+        "the injected failure happened, then a save succeeded"
+    );
     assert_eq!(after["version"], 3);
     assert_eq!(after["priority"], "urgent");
     assert_eq!(after["comments"].as_array().map(Vec::len), Some(1));

@@ -1,11 +1,12 @@
-//! The ticket view and list: `ticket_view` (one row per ticket) and `ticket_comments`.
+//! The ticket view and list: `ticket_view` (one row per ticket), `ticket_recency` (its
+//! `updated_at`, indexed), `ticket_comments` and `ticket_search`.
 //!
 //! The projection folds each batch in memory, one [`ViewRow`] per ticket it touches, and
 //! writes the rows back with one upsert and the new comments with one insert.
 
 use std::collections::{HashMap, HashSet};
-use std::str::FromStr;
 use std::num::NonZeroUsize;
+use std::str::FromStr;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -288,7 +289,8 @@ static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Writes a JSON array of rows back, inserting new tickets and replacing changed ones.
+/// Writes a JSON array of rows back, inserting new tickets and replacing changed ones, and
+/// their `ticket_recency` rows with them.
 static UPSERT_ROWS: LazyLock<String> = LazyLock::new(|| {
     let columns = VIEW_COLUMNS.join(", ");
     let updates = VIEW_COLUMNS[1..]
@@ -297,9 +299,15 @@ static UPSERT_ROWS: LazyLock<String> = LazyLock::new(|| {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "INSERT INTO ticket_view ({columns})
-         SELECT {columns} FROM jsonb_populate_recordset(NULL::ticket_view, $1)
-         ON CONFLICT (ticket_id) DO UPDATE SET {updates}"
+        "WITH written AS (
+             INSERT INTO ticket_view ({columns})
+             SELECT {columns} FROM jsonb_populate_recordset(NULL::ticket_view, $1)
+             ON CONFLICT (ticket_id) DO UPDATE SET {updates}
+             RETURNING ticket_id, updated_at
+         )
+         INSERT INTO ticket_recency (ticket_id, updated_at)
+         SELECT ticket_id, updated_at FROM written
+         ON CONFLICT (ticket_id) DO UPDATE SET updated_at = EXCLUDED.updated_at"
     )
 });
 
@@ -607,7 +615,12 @@ impl Projection for TicketViewProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["ticket_view", "ticket_comments", "ticket_search"]
+        &[
+            "ticket_view",
+            "ticket_recency",
+            "ticket_comments",
+            "ticket_search",
+        ]
     }
 
     async fn apply(
@@ -766,16 +779,21 @@ enum Key {
     Rank,
     Number,
     Id,
+    /// The id as `ticket_recency` holds it: the tie-breaker of the `updated_at` orders, so
+    /// that a keyset compares columns of one index.
+    RecencyId,
 }
 
 impl Key {
     fn column(self) -> &'static str {
         match self {
             Key::Created => "v.created_at",
-            Key::Updated => "v.updated_at",
+            // `ticket_recency`'s copy, which carries the index (see `Sort::by_recency`).
+            Key::Updated => "r.updated_at",
             Key::Rank => "v.priority_rank",
             Key::Number => "v.number",
             Key::Id => "v.ticket_id",
+            Key::RecencyId => "r.ticket_id",
         }
     }
 
@@ -785,7 +803,7 @@ impl Key {
             Key::Updated => KeyValue::Time(row.updated_at),
             Key::Rank => KeyValue::Int(i64::from(row.priority_rank)),
             Key::Number => KeyValue::Int(row.number),
-            Key::Id => KeyValue::Id(row.ticket_id),
+            Key::Id | Key::RecencyId => KeyValue::Id(row.ticket_id),
         }
     }
 
@@ -795,7 +813,7 @@ impl Key {
                 .ok()
                 .map(|t| KeyValue::Time(t.with_timezone(&Utc))),
             Key::Rank | Key::Number => text.parse().ok().map(KeyValue::Int),
-            Key::Id => Uuid::parse_str(text).ok().map(KeyValue::Id),
+            Key::Id | Key::RecencyId => Uuid::parse_str(text).ok().map(KeyValue::Id),
         }
     }
 }
@@ -856,13 +874,19 @@ impl Sort {
         }
     }
 
+    /// Whether the order is by `updated_at`, whose index is on `ticket_recency` (so that a
+    /// comment, which changes only that of the indexed columns, updates `ticket_view` in place).
+    fn by_recency(self) -> bool {
+        matches!(self, Sort::UpdatedAt | Sort::UpdatedAtDesc)
+    }
+
     /// The sort key: columns and whether each is descending.
     fn keys(self) -> &'static [(Key, bool)] {
         match self {
             Sort::CreatedAt => &[(Key::Created, false), (Key::Id, false)],
             Sort::CreatedAtDesc => &[(Key::Created, true), (Key::Id, true)],
-            Sort::UpdatedAt => &[(Key::Updated, false), (Key::Id, false)],
-            Sort::UpdatedAtDesc => &[(Key::Updated, true), (Key::Id, true)],
+            Sort::UpdatedAt => &[(Key::Updated, false), (Key::RecencyId, false)],
+            Sort::UpdatedAtDesc => &[(Key::Updated, true), (Key::RecencyId, true)],
             Sort::Priority => &[(Key::Rank, false), (Key::Created, false), (Key::Id, false)],
             Sort::PriorityDesc => &[(Key::Rank, true), (Key::Created, false), (Key::Id, false)],
             Sort::Number => &[(Key::Number, false), (Key::Id, false)],
@@ -1154,7 +1178,11 @@ pub async fn list(
         me::push_unread(&mut qb, viewer);
         qb.push(" AS unread");
     }
-    qb.push(" FROM ticket_view v WHERE true");
+    qb.push(" FROM ticket_view v");
+    if query.sort.by_recency() {
+        qb.push(" JOIN ticket_recency r ON r.ticket_id = v.ticket_id");
+    }
+    qb.push(" WHERE true");
     push_filters(&mut qb, &query.filter, viewer);
     if let Some(after) = &query.after {
         query.sort.push_after(&mut qb, after);
