@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use sqlx::PgPool;
+use ticket_nats::events::TicketCommented;
 use ticket_nats::{Envelope, TicketEvent, Timestamp};
 use ticket_projections::read_models::tickets::{
     Author, Comment, Person, Rating, SlaFacts, TicketView,
@@ -43,7 +44,8 @@ pub async fn requester_of(pool: &PgPool, id: Uuid) -> Result<Option<Uuid>, sqlx:
         .and_then(|text| Uuid::parse_str(&text).ok()))
 }
 
-/// The times a view shows, which the aggregate's state does not keep.
+/// What a view shows that the aggregate's state does not keep: times, and the comments (no
+/// decision needs them, and the aggregate is copied for every command).
 #[derive(Debug, Default)]
 struct Times {
     created: Option<DateTime<Utc>>,
@@ -51,8 +53,8 @@ struct Times {
     first_response: Option<DateTime<Utc>>,
     closed: Option<DateTime<Utc>>,
     rated: Option<DateTime<Utc>>,
-    /// One per comment, in the order of `Ticket::comments`.
-    comments: Vec<DateTime<Utc>>,
+    /// Every comment with its time, in order.
+    comments: Vec<(TicketCommented, DateTime<Utc>)>,
 }
 
 /// Folds a ticket's envelopes (in sequence order) into its view, SLA breaches judged at `now`.
@@ -75,7 +77,7 @@ pub fn fold(
         let at = envelope.time.as_datetime();
         match &event {
             TicketEvent::Created(_) => times.created = Some(at),
-            TicketEvent::Commented(_) => times.comments.push(at),
+            TicketEvent::Commented(c) => times.comments.push((c.clone(), at)),
             TicketEvent::Closed(_) => times.closed = Some(at),
             TicketEvent::Rated(_) => times.rated = Some(at),
             _ => {}
@@ -103,21 +105,20 @@ pub fn fold(
         first_response_breach_recorded: ticket.first_response_breached,
         resolution_breach_recorded: ticket.resolution_breached,
     };
-    let comments = ticket
+    let comments = times
         .comments
-        .iter()
-        .zip(&times.comments)
+        .into_iter()
         .filter(|(c, _)| viewer.reads_everything || !c.internal)
         .map(|(c, at)| Comment {
             id: c.comment_id,
             author: Author {
                 id: c.author.id,
-                name: c.author.name.clone(),
-                role: c.author.role.clone(),
+                name: c.author.name,
+                role: c.author.role,
             },
-            body: c.body.clone(),
+            body: c.body,
             internal: c.internal,
-            created_at: (*at).into(),
+            created_at: at.into(),
         })
         .collect();
     Some(TicketView {

@@ -117,16 +117,7 @@ impl Envelope {
     /// The hash this envelope should carry: SHA-256 over the RFC 8785 canonical JSON of the
     /// envelope without `hash` and `position`.
     pub fn compute_hash(&self) -> String {
-        let mut value = match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(map)) => map,
-            // A struct of plain members always serializes to an object.
-            _ => return String::new(),
-        };
-        value.remove("hash");
-        value.remove("position");
-        let canonical =
-            serde_json_canonicalizer::to_vec(&serde_json::Value::Object(value)).unwrap_or_default();
-        hex::encode(Sha256::digest(&canonical))
+        hex::encode(Sha256::digest(crate::canonical::hash_input(self)))
     }
 
     /// The typed event, or an error for a type or shape this version does not know.

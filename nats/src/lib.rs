@@ -80,6 +80,7 @@
 //! - [`subscribe`](mod@subscribe): the downstream side ([`subscribe()`]).
 #![warn(missing_docs)]
 
+mod canonical;
 pub mod config;
 pub mod envelope;
 pub mod error;

@@ -5,6 +5,7 @@
 //! aggregate id, `seq` = sequence, `type` = event type, `data` = payload) and the `position` the
 //! sequencer assigned. Consumers follow `position`, never `insertion_id` or `recorded_at`.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::postgres::PgRow;
 use sqlx::{PgExecutor, Row};
@@ -48,20 +49,65 @@ const METADATA_MEMBERS: [&str; 10] = [
     "prevhash",
 ];
 
+/// The `metadata` column as written: [`METADATA_MEMBERS`], borrowed from an envelope, in
+/// sorted order (as a JSON object of them always was).
+#[derive(Serialize)]
+struct MetadataOf<'a> {
+    actorid: &'a str,
+    actorname: &'a str,
+    actorrole: &'a str,
+    correlationid: &'a str,
+    datacontenttype: &'a str,
+    hash: &'a str,
+    prevhash: &'a str,
+    source: &'a str,
+    specversion: &'a str,
+    time: Timestamp,
+}
+
+impl<'a> MetadataOf<'a> {
+    fn new(e: &'a Envelope) -> Self {
+        Self {
+            actorid: &e.actorid,
+            actorname: &e.actorname,
+            actorrole: &e.actorrole,
+            correlationid: &e.correlationid,
+            datacontenttype: &e.datacontenttype,
+            hash: &e.hash,
+            prevhash: &e.prevhash,
+            source: &e.source,
+            specversion: &e.specversion,
+            time: e.time,
+        }
+    }
+}
+
+/// The `metadata` column as read by followers of the store, straight from its JSON text.
+#[derive(Deserialize)]
+struct Metadata {
+    actorid: String,
+    actorname: String,
+    actorrole: String,
+    correlationid: String,
+    datacontenttype: String,
+    hash: String,
+    prevhash: String,
+    source: String,
+    specversion: String,
+    time: Timestamp,
+}
+
 /// The `metadata` column of an event: the envelope's members that have no column of their own.
 /// [`RawEvent::envelope`] is its inverse; every writer of the store uses this, so the layout lives
 /// in one place.
 pub fn stored_metadata(envelope: &Envelope) -> Value {
-    let Ok(Value::Object(all)) = serde_json::to_value(envelope) else {
-        // An envelope is a struct of plain members: it always serializes to an object.
-        return Value::Null;
-    };
-    Value::Object(
-        METADATA_MEMBERS
-            .iter()
-            .filter_map(|key| all.get(*key).map(|v| (key.to_string(), v.clone())))
-            .collect(),
-    )
+    serde_json::to_value(MetadataOf::new(envelope)).unwrap_or(Value::Null)
+}
+
+/// [`stored_metadata`] as JSON text, for writers.
+pub fn stored_metadata_json(envelope: &Envelope) -> String {
+    // Strings and a timestamp always serialize.
+    serde_json::to_string(&MetadataOf::new(envelope)).unwrap_or_default()
 }
 
 /// The columns every read selects, in the order [`RawEvent::from_row`] expects.
@@ -162,9 +208,41 @@ pub async fn read_envelopes_after<'e, E: PgExecutor<'e>>(
     .bind(types)
     .fetch_all(executor)
     .await?;
-    rows.iter()
-        .map(|row| RawEvent::from_row(row)?.decode())
-        .collect()
+    rows.iter().map(positioned_envelope).collect()
+}
+
+/// A row of a positioned event as its envelope, the metadata decoded straight into the
+/// envelope's members (followers read every event; [`RawEvent`] keeps the row's values as they
+/// are, for verification). A row that does not decode is a database error naming the event.
+fn positioned_envelope(row: &PgRow) -> Result<Envelope, sqlx::Error> {
+    let aggregate_id: String = row.try_get("aggregate_id")?;
+    let sequence: i64 = row.try_get("sequence")?;
+    let meta = row
+        .try_get::<sqlx::types::Json<Metadata>, _>("metadata")
+        .map_err(|error| {
+            sqlx::Error::Decode(
+                format!("stored event {aggregate_id}:{sequence} cannot be read: {error}").into(),
+            )
+        })?
+        .0;
+    Ok(Envelope {
+        specversion: meta.specversion,
+        id: format!("{aggregate_id}:{sequence}"),
+        source: meta.source,
+        event_type: row.try_get("event_type")?,
+        subject: aggregate_id,
+        time: meta.time,
+        datacontenttype: meta.datacontenttype,
+        seq: sequence,
+        position: row.try_get("position")?,
+        actorid: meta.actorid,
+        actorname: meta.actorname,
+        actorrole: meta.actorrole,
+        correlationid: meta.correlationid,
+        hash: meta.hash,
+        prevhash: meta.prevhash,
+        data: row.try_get("payload")?,
+    })
 }
 
 /// Like [`read_envelopes_after`], with every event typed (for projections).
@@ -233,4 +311,60 @@ pub async fn head_position<'e, E: PgExecutor<'e>>(executor: E) -> Result<i64, sq
     sqlx::query_scalar("SELECT coalesce(max(position), 0)::bigint FROM events")
         .fetch_one(executor)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use ticket_nats::envelope::{Actor, EnvelopeHeader};
+    use ticket_nats::events::TicketClosed;
+    use ticket_nats::GENESIS_HASH;
+
+    use super::*;
+
+    #[test]
+    fn the_metadata_written_is_what_both_readers_take_back() {
+        let envelope = Envelope::seal(
+            EnvelopeHeader {
+                source: "ticketd",
+                ticket_id: Uuid::nil(),
+                seq: 1,
+                time: Timestamp::now(),
+                actor: &Actor::system(),
+                correlation_id: "req \"1\"",
+            },
+            &TicketEvent::Closed(TicketClosed { resolution: None }),
+            GENESIS_HASH,
+        );
+        let text = stored_metadata_json(&envelope);
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value, stored_metadata(&envelope));
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut members = METADATA_MEMBERS.to_vec();
+        keys.sort_unstable();
+        members.sort_unstable();
+        assert_eq!(keys, members);
+        let raw = RawEvent {
+            aggregate_id: envelope.subject.clone(),
+            sequence: 1,
+            event_type: envelope.event_type.clone(),
+            payload: envelope.data.clone(),
+            metadata: value,
+            position: Some(0),
+        };
+        assert_eq!(raw.into_envelope().unwrap(), envelope);
+        let meta: Metadata = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (meta.hash, meta.correlationid, meta.time),
+            (
+                envelope.hash.clone(),
+                envelope.correlationid.clone(),
+                envelope.time
+            )
+        );
+    }
 }

@@ -59,8 +59,6 @@ pub struct Ticket {
     pub resolution: Option<String>,
     /// The latest rating: score and comment. A later rating replaces it; a reopen keeps it.
     pub rating: Option<(u8, Option<String>)>,
-    /// Every comment, internal ones included, in order.
-    pub comments: Vec<TicketCommented>,
     /// `ticket.sla_breached` was recorded for the first response.
     pub first_response_breached: bool,
     /// `ticket.sla_breached` was recorded for the resolution.
@@ -385,7 +383,6 @@ impl Aggregate for Ticket {
                 if Some(e.author.id) != requester_id {
                     self.responded = true;
                 }
-                self.comments.push(e);
             }
             TicketEvent::Assigned(e) => {
                 self.assignee = Some(e.assignee);
@@ -846,7 +843,7 @@ mod tests {
     fn the_requesters_own_comment_is_not_a_first_response() {
         let ticket = replay(vec![created(), commented_by(&requester(), false)]);
         assert!(!ticket.responded);
-        assert_eq!(ticket.comments.len(), 1);
+        assert_eq!(ticket.version, 2);
     }
 
     #[test]
@@ -857,7 +854,6 @@ mod tests {
             commented_by(&agent(), true),
         ]);
         assert!(ticket.responded, "an internal comment counts too");
-        assert_eq!(ticket.comments.len(), 2);
         assert_eq!(ticket.version, 3);
     }
 

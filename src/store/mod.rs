@@ -175,7 +175,7 @@ impl TicketStore {
             sequences.push(envelope.seq);
             types.push(envelope.event_type.clone());
             payloads.push(envelope.data.to_string());
-            metas.push(ticket_projections::stored::stored_metadata(envelope).to_string());
+            metas.push(ticket_projections::stored::stored_metadata_json(envelope));
             // The key goes on the command's first event only: the unique index is per command.
             keys.push(if i == 0 {
                 metadata.get(meta::IDEMPOTENCY_KEY).cloned()

@@ -44,7 +44,7 @@ pub fn comment_envelope(ticket: Uuid, seq: i64, prevhash: &str, body: &str) -> E
 }
 
 fn metadata(envelope: &Envelope) -> String {
-    ticket_projections::stored::stored_metadata(envelope).to_string()
+    ticket_projections::stored::stored_metadata_json(envelope)
 }
 
 const INSERT: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,

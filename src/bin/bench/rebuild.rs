@@ -143,7 +143,7 @@ pub async fn generate(pool: &PgPool, events: usize) -> anyhow::Result<usize> {
                 seqs.push(envelope.seq);
                 types.push(envelope.event_type.clone());
                 payloads.push(envelope.data.to_string());
-                metas.push(ticket_projections::stored::stored_metadata(&envelope).to_string());
+                metas.push(ticket_projections::stored::stored_metadata_json(&envelope));
                 positions.push(position);
             }
         }
