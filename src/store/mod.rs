@@ -1,8 +1,9 @@
 //! The event store behind cqrs-es.
 //!
-//! Reads go through postgres-es's repository. Appends are our own single `INSERT … UNNEST`
-//! statement, because every append must also seal the events onto the ticket's hash chain and
-//! store the idempotency key, and one statement is one round trip and one commit.
+//! Reads go through postgres-es's repository. Appends are our own `INSERT … UNNEST` statement,
+//! because every append must also seal the events onto the ticket's hash chain and store the
+//! idempotency key; one statement stores the events of many concurrent commands (see
+//! [`append`]).
 //!
 //! Recently used tickets stay in memory ([`TicketStore::load_aggregate`] clones them): the
 //! optimistic lock on `(aggregate_type, aggregate_id, sequence)` still catches a stale copy, and
@@ -18,9 +19,7 @@ use lru::LruCache;
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 use ticket_nats::envelope::{Actor as EnvelopeActor, EnvelopeHeader};
-use ticket_nats::events::EVENT_VERSION;
 use ticket_nats::{Envelope, TicketEvent, Timestamp, GENESIS_HASH};
-use ticket_projections::connection::Stash;
 use ticket_projections::sequencer::Announcer;
 use uuid::Uuid;
 
@@ -46,8 +45,9 @@ pub mod meta {
 
 const CACHE_CAPACITY: usize = 10_000;
 
-/// Appends in flight at once (each on a connection of its own, besides the pool's); more wait.
-const APPEND_CONNECTIONS: usize = 16;
+mod append;
+
+use append::{Appender, Failure, Row};
 
 type Error = AggregateError<TicketError>;
 
@@ -89,19 +89,17 @@ pub struct TicketStore {
     repo: PostgresEventRepository,
     source: String,
     cache: Mutex<LruCache<String, Cached>>,
-    announcer: Announcer,
-    /// Connections for appends (see [`Stash`]).
-    appends: Stash,
+    appender: Appender,
 }
 
 impl TicketStore {
     /// A store on `pool`; new events carry `source` as their CloudEvents source, and every
-    /// commit asks `announcer` to wake the sequencers.
+    /// commit asks `announcer` to wake the sequencers. Starts the append workers on the current
+    /// Tokio runtime.
     pub fn new(pool: PgPool, source: String, announcer: Announcer) -> Self {
         Self {
-            announcer,
             repo: PostgresEventRepository::new(pool.clone()),
-            appends: Stash::new(pool, APPEND_CONNECTIONS),
+            appender: Appender::start(pool, announcer),
             source,
             cache: Mutex::new(LruCache::new(
                 NonZeroUsize::new(CACHE_CAPACITY).unwrap_or(NonZeroUsize::MIN),
@@ -165,66 +163,36 @@ impl TicketStore {
         envelopes: &[Envelope],
         metadata: &HashMap<String, String>,
     ) -> Result<(), Error> {
-        let n = envelopes.len();
-        let mut sequences = Vec::with_capacity(n);
-        let mut types = Vec::with_capacity(n);
-        let mut payloads = Vec::with_capacity(n);
-        let mut metas = Vec::with_capacity(n);
-        let mut keys: Vec<Option<String>> = Vec::with_capacity(n);
-        for (i, envelope) in envelopes.iter().enumerate() {
-            sequences.push(envelope.seq);
-            types.push(envelope.event_type.clone());
-            payloads.push(envelope.data.to_string());
-            metas.push(ticket_projections::stored::stored_metadata_json(envelope));
-            // The key goes on the command's first event only: the unique index is per command.
-            keys.push(if i == 0 {
-                metadata.get(meta::IDEMPOTENCY_KEY).cloned()
-            } else {
-                None
-            });
-        }
-        let actor_id = metadata.get(meta::ACTOR_ID).cloned();
-        let digest = metadata.get(meta::REQUEST_DIGEST).cloned();
-        let insert = sqlx::query(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
-                                 payload, metadata, idempotency_key, actor_id, request_digest)
-             SELECT $1, $2, s, t, $3, p::json, m::json, k, $4, $5
-             FROM UNNEST($6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[])
-                  AS x(s, t, p, m, k)",
-        )
-        .bind(Ticket::TYPE)
-        .bind(aggregate_id)
-        .bind(EVENT_VERSION)
-        .bind(actor_id)
-        .bind(digest)
-        .bind(&sequences)
-        .bind(&types)
-        .bind(&payloads)
-        .bind(&metas)
-        .bind(&keys);
-        let result = self
-            .appends
-            .run(async |conn| insert.execute(conn).await)
-            .await;
-        match result {
-            Ok(_) => {
-                self.announcer.announce();
-                Ok(())
-            }
-            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => {
-                if db.constraint() == Some("events_idempotency") {
-                    Err(AggregateError::UnexpectedError(Box::new(
-                        IdempotencyKeyTaken,
-                    )))
-                } else {
-                    Err(AggregateError::AggregateConflict)
+        let rows = envelopes
+            .iter()
+            .enumerate()
+            .map(|(i, envelope)| Row {
+                aggregate_id: aggregate_id.to_string(),
+                sequence: envelope.seq,
+                event_type: envelope.event_type.clone(),
+                payload: envelope.data.to_string(),
+                metadata: ticket_projections::stored::stored_metadata_json(envelope),
+                // On the command's first event only: the unique index is per command.
+                idempotency_key: (i == 0)
+                    .then(|| metadata.get(meta::IDEMPOTENCY_KEY).cloned())
+                    .flatten(),
+                actor_id: metadata.get(meta::ACTOR_ID).cloned(),
+                request_digest: metadata.get(meta::REQUEST_DIGEST).cloned(),
+            })
+            .collect();
+        self.appender
+            .append(rows)
+            .await
+            .map_err(|failure| match failure {
+                Failure::Conflict => AggregateError::AggregateConflict,
+                Failure::IdempotencyKeyTaken => {
+                    AggregateError::UnexpectedError(Box::new(IdempotencyKeyTaken))
                 }
-            }
-            Err(e) if crate::http::error::is_unreachable(&e) => {
-                Err(AggregateError::DatabaseConnectionError(Box::new(e)))
-            }
-            Err(e) => Err(AggregateError::UnexpectedError(Box::new(e))),
-        }
+                Failure::Unreachable(_) => {
+                    AggregateError::DatabaseConnectionError(Box::new(failure))
+                }
+                Failure::Other(_) => AggregateError::UnexpectedError(Box::new(failure)),
+            })
     }
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests through HTTP against real Postgres (and NATS where a test needs it).
 
+mod appends;
 mod audit;
 mod auth;
 mod board;
