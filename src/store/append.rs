@@ -14,6 +14,7 @@
 
 use std::sync::Arc;
 
+use cqrs_es::Aggregate;
 use sqlx::postgres::{PgDatabaseError, PgSeverity};
 use sqlx::PgPool;
 use ticket_nats::events::EVENT_VERSION;
@@ -22,7 +23,6 @@ use ticket_projections::sequencer::Announcer;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::domain::Ticket;
-use cqrs_es::Aggregate;
 
 /// Workers, each with a connection of its own: commits in flight at once.
 const WORKERS: usize = 4;
