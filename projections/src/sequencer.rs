@@ -280,7 +280,11 @@ async fn lead_until(
             continue;
         } else if batch.held_back {
             // Committed rows wait for an older transaction (usually a writer that is about to
-            // commit): look again soon, backing off if it stays open.
+            // commit): look again soon, backing off only while no batch gets anywhere (under
+            // load every batch positions something and some rows are always held back).
+            if batch.positioned > 0 {
+                held_delay = options.held_back_retry;
+            }
             let delay = held_delay;
             held_delay = (held_delay * 2).min(options.held_back_max);
             delay
