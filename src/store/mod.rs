@@ -9,6 +9,8 @@
 //! optimistic lock on `(aggregate_type, aggregate_id, sequence)` still catches a stale copy, and
 //! the command service re-decides on fresh state whenever a cached copy leads to a rejection.
 
+mod append;
+
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -24,6 +26,7 @@ use ticket_projections::sequencer::Announcer;
 use uuid::Uuid;
 
 use crate::domain::{Ticket, TicketError};
+use append::{Appender, Failure, Row};
 
 /// Metadata keys a command hands to [`TicketStore::commit`].
 pub mod meta {
@@ -44,10 +47,6 @@ pub mod meta {
 }
 
 const CACHE_CAPACITY: usize = 10_000;
-
-mod append;
-
-use append::{Appender, Failure, Row};
 
 type Error = AggregateError<TicketError>;
 
