@@ -20,7 +20,7 @@ pub(crate) fn hash_input(envelope: &Envelope) -> Vec<u8> {
 }
 
 /// The general path: any value, via `serde_json_canonicalizer`.
-pub(crate) fn general(envelope: &Envelope) -> Vec<u8> {
+fn general(envelope: &Envelope) -> Vec<u8> {
     let mut value = match serde_json::to_value(envelope) {
         Ok(Value::Object(map)) => map,
         // A struct of plain members always serializes to an object.

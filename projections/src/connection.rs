@@ -134,14 +134,17 @@ impl Stash {
 }
 
 /// Whether a connection is fit for reuse after `result`: after success, or after an error the
-/// server reported in a session it kept open. A FATAL error (e.g. the backend was terminated)
-/// ends the session; an I/O or protocol error leaves the connection in an unknown state.
+/// server reported in a session it kept open.
 fn reusable<T>(result: &Result<T, sqlx::Error>) -> bool {
-    match result {
-        Ok(_) => true,
-        Err(sqlx::Error::Database(error)) => error
-            .try_downcast_ref::<PgDatabaseError>()
-            .is_some_and(|e| !matches!(e.severity(), PgSeverity::Fatal | PgSeverity::Panic)),
-        Err(_) => false,
-    }
+    result.as_ref().err().is_none_or(refused_in_session)
+}
+
+/// Postgres refused the statement and kept the session open: the statement's transaction rolled
+/// back, and the connection can go on. A FATAL error (e.g. the backend was terminated) ends the
+/// session; after an I/O or protocol error the connection, and whether a commit happened, are
+/// unknown.
+pub fn refused_in_session(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db
+        .try_downcast_ref::<PgDatabaseError>()
+        .is_some_and(|e| !matches!(e.severity(), PgSeverity::Fatal | PgSeverity::Panic)))
 }

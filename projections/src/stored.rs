@@ -6,7 +6,7 @@
 //! sequencer assigned. Consumers follow `position`, never `insertion_id` or `recorded_at`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgExecutor, Row};
 use ticket_nats::{Envelope, TicketEvent, Timestamp};
@@ -35,22 +35,8 @@ impl StoredEvent {
     }
 }
 
-/// The envelope members that the `metadata` column keeps (see `stored_metadata` in the engine).
-const METADATA_MEMBERS: [&str; 10] = [
-    "specversion",
-    "source",
-    "time",
-    "datacontenttype",
-    "actorid",
-    "actorname",
-    "actorrole",
-    "correlationid",
-    "hash",
-    "prevhash",
-];
-
-/// The `metadata` column as written: [`METADATA_MEMBERS`], borrowed from an envelope, in
-/// sorted order (as a JSON object of them always was).
+/// The `metadata` column as written: the envelope's members that have no column of their own,
+/// borrowed from an envelope, in sorted order (as a JSON object of them always was).
 #[derive(Serialize)]
 struct MetadataOf<'a> {
     actorid: &'a str,
@@ -82,7 +68,8 @@ impl<'a> MetadataOf<'a> {
     }
 }
 
-/// The `metadata` column as read by followers of the store, straight from its JSON text.
+/// The `metadata` column as read back. Every member is required: a damaged row is an error,
+/// never an envelope with made-up values.
 #[derive(Deserialize)]
 struct Metadata {
     actorid: String,
@@ -95,6 +82,44 @@ struct Metadata {
     source: String,
     specversion: String,
     time: Timestamp,
+}
+
+impl Metadata {
+    /// The envelope of a stored row: these members and the row's columns.
+    fn into_envelope(
+        self,
+        aggregate_id: String,
+        sequence: i64,
+        event_type: String,
+        data: Value,
+        position: i64,
+    ) -> Envelope {
+        Envelope {
+            specversion: self.specversion,
+            id: format!("{aggregate_id}:{sequence}"),
+            source: self.source,
+            event_type,
+            subject: aggregate_id,
+            time: self.time,
+            datacontenttype: self.datacontenttype,
+            seq: sequence,
+            position,
+            actorid: self.actorid,
+            actorname: self.actorname,
+            actorrole: self.actorrole,
+            correlationid: self.correlationid,
+            hash: self.hash,
+            prevhash: self.prevhash,
+            data,
+        }
+    }
+}
+
+/// A stored event that does not decode, as a database error naming it.
+fn unreadable(aggregate_id: &str, sequence: i64, error: impl std::fmt::Display) -> sqlx::Error {
+    sqlx::Error::Decode(
+        format!("stored event {aggregate_id}:{sequence} cannot be read: {error}").into(),
+    )
 }
 
 /// The `metadata` column of an event: the envelope's members that have no column of their own.
@@ -152,36 +177,20 @@ impl RawEvent {
     /// database error naming the event.
     fn decode(self) -> Result<Envelope, sqlx::Error> {
         let (id, sequence) = (self.aggregate_id.clone(), self.sequence);
-        self.into_envelope().map_err(|error| {
-            sqlx::Error::Decode(
-                format!("stored event {id}:{sequence} cannot be read: {error}").into(),
-            )
-        })
+        self.into_envelope()
+            .map_err(|error| unreadable(&id, sequence, error))
     }
 
     /// Like [`RawEvent::envelope`], moving the row's values instead of copying them.
     pub fn into_envelope(self) -> Result<Envelope, serde_json::Error> {
-        let mut metadata = match self.metadata {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
-        let mut map = Map::new();
-        for key in METADATA_MEMBERS {
-            // A missing member becomes null, which then fails to decode: a damaged row is an
-            // error, never an envelope with made-up values.
-            let value = metadata.remove(key).unwrap_or(Value::Null);
-            map.insert(key.to_string(), value);
-        }
-        map.insert(
-            "id".into(),
-            Value::String(format!("{}:{}", self.aggregate_id, self.sequence)),
-        );
-        map.insert("seq".into(), Value::from(self.sequence));
-        map.insert("subject".into(), Value::String(self.aggregate_id));
-        map.insert("type".into(), Value::String(self.event_type));
-        map.insert("data".into(), self.payload);
-        map.insert("position".into(), Value::from(self.position.unwrap_or(0)));
-        serde_json::from_value(Value::Object(map))
+        let meta = Metadata::deserialize(self.metadata)?;
+        Ok(meta.into_envelope(
+            self.aggregate_id,
+            self.sequence,
+            self.event_type,
+            self.payload,
+            self.position.unwrap_or(0),
+        ))
     }
 }
 
@@ -219,30 +228,15 @@ fn positioned_envelope(row: &PgRow) -> Result<Envelope, sqlx::Error> {
     let sequence: i64 = row.try_get("sequence")?;
     let meta = row
         .try_get::<sqlx::types::Json<Metadata>, _>("metadata")
-        .map_err(|error| {
-            sqlx::Error::Decode(
-                format!("stored event {aggregate_id}:{sequence} cannot be read: {error}").into(),
-            )
-        })?
+        .map_err(|error| unreadable(&aggregate_id, sequence, error))?
         .0;
-    Ok(Envelope {
-        specversion: meta.specversion,
-        id: format!("{aggregate_id}:{sequence}"),
-        source: meta.source,
-        event_type: row.try_get("event_type")?,
-        subject: aggregate_id,
-        time: meta.time,
-        datacontenttype: meta.datacontenttype,
-        seq: sequence,
-        position: row.try_get("position")?,
-        actorid: meta.actorid,
-        actorname: meta.actorname,
-        actorrole: meta.actorrole,
-        correlationid: meta.correlationid,
-        hash: meta.hash,
-        prevhash: meta.prevhash,
-        data: row.try_get("payload")?,
-    })
+    Ok(meta.into_envelope(
+        aggregate_id,
+        sequence,
+        row.try_get("event_type")?,
+        row.try_get("payload")?,
+        row.try_get("position")?,
+    ))
 }
 
 /// Like [`read_envelopes_after`], with every event typed (for projections).
@@ -320,6 +314,20 @@ mod tests {
     use ticket_nats::GENESIS_HASH;
 
     use super::*;
+
+    /// The envelope members that the `metadata` column keeps.
+    const METADATA_MEMBERS: [&str; 10] = [
+        "specversion",
+        "source",
+        "time",
+        "datacontenttype",
+        "actorid",
+        "actorname",
+        "actorrole",
+        "correlationid",
+        "hash",
+        "prevhash",
+    ];
 
     #[test]
     fn the_metadata_written_is_what_both_readers_take_back() {

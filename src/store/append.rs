@@ -15,10 +15,9 @@
 use std::sync::Arc;
 
 use cqrs_es::Aggregate;
-use sqlx::postgres::{PgDatabaseError, PgSeverity};
 use sqlx::PgPool;
 use ticket_nats::events::EVENT_VERSION;
-use ticket_projections::connection::Stash;
+use ticket_projections::connection::{refused_in_session, Stash};
 use ticket_projections::sequencer::Announcer;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -103,20 +102,11 @@ async fn work(
     announcer: Announcer,
 ) {
     loop {
-        let batch = {
-            let mut receiver = receiver.lock().await;
-            let Some(first) = receiver.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match receiver.try_recv() {
-                    Ok(request) => batch.push(request),
-                    Err(_) => break,
-                }
-            }
-            batch
-        };
+        // Waits for one request, then takes whatever else is queued.
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        if receiver.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
         store(&stash, batch, &announcer).await;
     }
 }
@@ -131,7 +121,8 @@ async fn store(stash: &Stash, batch: Vec<Request>, announcer: &Announcer) {
                 let _ = request.reply.send(Ok(()));
             }
         }
-        Err(error) if batch.len() > 1 && rolled_back(&error) => {
+        // Refused: none of the batch was stored.
+        Err(error) if batch.len() > 1 && refused_in_session(&error) => {
             tracing::debug!(%error, commands = batch.len(), "batch refused; appending one by one");
             for request in batch {
                 let rows: Vec<&Row> = request.rows.iter().collect();
@@ -184,14 +175,6 @@ async fn insert(stash: &Stash, rows: &[&Row]) -> Result<(), sqlx::Error> {
         .run(async |conn| statement.execute(conn).await)
         .await
         .map(|_| ())
-}
-
-/// Postgres refused the statement and kept the session: its transaction rolled back, so none
-/// of its rows were stored.
-fn rolled_back(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db
-        .try_downcast_ref::<PgDatabaseError>()
-        .is_some_and(|e| matches!(e.severity(), PgSeverity::Error)))
 }
 
 fn failure(error: sqlx::Error) -> Failure {

@@ -699,3 +699,45 @@ async fn the_openapi_document_describes_every_query() {
         );
     }
 }
+
+#[tokio::test]
+async fn search_follows_a_changed_title_and_description() {
+    // Arrange
+    let app = spawn_app().await;
+    let agent = app.user("agent").await;
+    let id = app
+        .create_ticket_with(
+            &agent,
+            json!({"title": "Printer jam", "description": "Tray two."}),
+        )
+        .await;
+    comment(&app, id, &agent, false).await;
+
+    // Act
+    done(
+        app.patch(
+            &format!("/tickets/{id}"),
+            &agent,
+            json!({"title": "Scanner offline", "description": "Since the firmware update."}),
+        )
+        .await,
+    )
+    .await;
+
+    // Assert
+    for (query, expected) in [
+        ("q=scanner", vec![id]),
+        ("q=firmware", vec![id]),
+        ("q=printer", vec![]),
+        ("q=tray", vec![]),
+    ] {
+        let page = read(&app, &format!("/tickets?{query}"), &agent).await;
+        let found: Vec<Uuid> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(found, expected, "GET /tickets?{query}");
+    }
+}

@@ -629,12 +629,9 @@ impl Projection for TicketViewProjection {
         batch: &[StoredEvent],
     ) -> Result<(), sqlx::Error> {
         let mut rows = self.rows_before(conn, batch).await?;
-        // The text as stored, to write `ticket_search` only where it changes.
-        let stored_text: HashMap<Uuid, (String, String)> = rows
-            .values()
-            .map(|row| (row.ticket_id, (row.title.clone(), row.description.clone())))
-            .collect();
         let mut changed_ids = HashSet::new();
+        // Tickets whose title or description is new or changed: `ticket_search` gets only these.
+        let mut new_text = HashSet::new();
         let mut comments = Vec::new();
         for stored in batch {
             let Some(id) = ticket_id(stored) else {
@@ -643,13 +640,19 @@ impl Projection for TicketViewProjection {
             match (rows.get_mut(&id), &stored.event) {
                 // Already applied: a replayed batch changes nothing.
                 (Some(row), _) if stored.envelope.seq <= row.version => {}
-                (Some(row), _) => {
+                (Some(row), event) => {
                     row.apply(stored, &mut comments);
                     changed_ids.insert(id);
+                    if matches!(event, TicketEvent::Updated(e)
+                        if e.changes.title.is_some() || e.changes.description.is_some())
+                    {
+                        new_text.insert(id);
+                    }
                 }
                 (None, TicketEvent::Created(e)) => {
                     rows.insert(id, ViewRow::created(id, e, stored));
                     changed_ids.insert(id);
+                    new_text.insert(id);
                 }
                 (None, _) => tracing::warn!(
                     ticket_id = %id,
@@ -665,15 +668,9 @@ impl Projection for TicketViewProjection {
                 .execute(&mut *conn)
                 .await?;
         }
-        let search: Vec<SearchRow<'_>> = changed
+        let search: Vec<SearchRow<'_>> = new_text
             .iter()
-            .filter(|row| {
-                stored_text
-                    .get(&row.ticket_id)
-                    .is_none_or(|(title, description)| {
-                        *title != row.title || *description != row.description
-                    })
-            })
+            .filter_map(|id| rows.get(id))
             .map(|row| SearchRow {
                 ticket_id: row.ticket_id,
                 title: &row.title,
