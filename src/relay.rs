@@ -13,9 +13,8 @@
 //! every poll interval, so one takes over when the leader dies (its connection closes and
 //! Postgres releases the lock). A transaction-level lock per batch would be simpler to reason
 //! about, but the transaction would stay open while the batch is published (seconds while NATS
-//! is failing): its transaction id would hold back the sequencer's xmin horizon, so no event
-//! would get a position, and no read model would move, until NATS answered. The session lock
-//! holds no snapshot between statements. The checkpoint is written through the same connection
+//! is failing), holding a snapshot (and so keeping vacuum from cleaning up) for as long. The
+//! session lock holds no snapshot between statements. The checkpoint is written through the same connection
 //! (short autocommit statements), so a leader whose connection broke learns it at its next
 //! write and steps down; and it only moves forward (`GREATEST`), so even a leader that has
 //! silently lost its lock to another cannot move it back.
@@ -77,7 +76,8 @@ pub struct RelayReport {
     pub position: i64,
     /// The store's highest position.
     pub head: i64,
-    /// `head - position`.
+    /// Events it has still to publish: `head - position`, plus events committed but not yet
+    /// positioned.
     pub lag: i64,
     /// Whether this instance is the one relaying.
     pub leader: bool,
@@ -131,8 +131,9 @@ impl NatsRelay {
     }
 
     /// The `nats` section of `/readyz`: connection state and, from the database (so that every
-    /// instance reports the same), the relay's position and lag.
-    pub async fn report(&self, pool: &PgPool) -> NatsReport {
+    /// instance reports the same), the relay's position and lag; `unpositioned` committed events
+    /// count in the lag. Sets the lag gauge to the same figure.
+    pub async fn report(&self, pool: &PgPool, unpositioned: i64) -> NatsReport {
         let state = match self.client.connection_state() {
             State::Connected => "connected",
             State::Disconnected | State::Pending => "disconnected",
@@ -143,10 +144,13 @@ impl NatsRelay {
             .map(|(position, head)| RelayReport {
                 position,
                 head,
-                lag: (head - position).max(0),
+                lag: (head - position).max(0) + unpositioned,
                 leader: self.leader.load(Ordering::Relaxed),
                 failing: self.status.failing(),
             });
+        if let Some(relay) = &relay {
+            metrics::gauge!(METRIC_LAG).set(relay.lag as f64);
+        }
         NatsReport {
             state,
             stream: Some(self.config.stream.clone()),

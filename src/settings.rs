@@ -41,6 +41,9 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// `LOG_FORMAT`: `text` (default) or `json`.
     pub log_format: LogFormat,
+    /// `TICKETD_POSITIONS_HOLD_LIMIT_SECS`: how long committed events may wait for a position
+    /// (or an event-writing transaction stay open) before `/readyz` answers 503 (default 10).
+    pub positions_hold_limit: std::time::Duration,
 }
 
 /// How tokens are verified.
@@ -200,6 +203,9 @@ impl Settings {
             nats_subject_prefix: var("NATS_SUBJECT_PREFIX").unwrap_or_else(|| "tickets".into()),
             allowed_origins: var("ALLOWED_ORIGINS").map(|v| list(&v)).unwrap_or_default(),
             log_format,
+            positions_hold_limit: std::time::Duration::from_secs(
+                number("TICKETD_POSITIONS_HOLD_LIMIT_SECS", 10)?.into(),
+            ),
         })
     }
 
@@ -229,6 +235,7 @@ impl Settings {
             nats_subject_prefix: "tickets".into(),
             allowed_origins: Vec::new(),
             log_format: LogFormat::Text,
+            positions_hold_limit: std::time::Duration::from_secs(10),
         }
     }
 }

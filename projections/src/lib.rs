@@ -4,11 +4,13 @@
 //! - [`stored`]: reading stored events as envelopes.
 //! - [`runtime`]: the [`Projection`] trait, the checkpointed runner and rebuilds.
 //! - [`sequencer`]: gives committed events their dense global position.
+//! - [`backlog`]: events committed but not yet positioned, and what holds them.
 //! - [`verify`]: hash-chain verification of a ticket's events.
 //! - [`listen`]: a reconnecting `LISTEN` loop.
 //! - [`read_models`]: the read models and the queries they serve.
 #![warn(missing_docs)]
 
+pub mod backlog;
 pub mod connection;
 pub mod listen;
 pub mod read_models;

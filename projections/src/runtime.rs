@@ -448,8 +448,7 @@ impl Runner {
     async fn step_at(&self, index: usize, conn: &mut PgConnection) -> Result<usize, sqlx::Error> {
         let projection = &self.projections[index];
         let name = projection.name();
-        // Look before locking: an idle step takes no lock and no transaction id (which
-        // would hold back the sequencer's horizon while open).
+        // Look before locking: an idle step takes no lock and opens no transaction.
         let (checkpoint, head): (Option<i64>, i64) = sqlx::query_as(
             "SELECT (SELECT position FROM projection_checkpoints WHERE name = $1),
                     (SELECT coalesce(max(position), 0)::bigint FROM events)",
@@ -491,9 +490,9 @@ impl Runner {
 /// (creating the row at 0 if missing).
 ///
 /// The lock is a transaction-level advisory lock rather than `SELECT … FOR UPDATE`: locking a
-/// row writes to it and so gives the transaction an id at once, and every transaction id still
-/// open holds back the sequencer's horizon (`pg_snapshot_xmin`). With the advisory lock a step
-/// takes an id only when `apply` first writes, near the end of the batch. Every writer of the
+/// row writes to it and so gives the transaction an id at once (and a dead row version per
+/// step). With the advisory lock a step takes an id only when `apply` first writes, near the
+/// end of the batch. Every writer of the
 /// checkpoint (steps, the rebuild's swap) takes this lock first, so steps still take turns and
 /// each reads the last committed checkpoint.
 pub(crate) async fn lock_checkpoint(

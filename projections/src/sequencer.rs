@@ -1,12 +1,14 @@
 //! The sequencer: gives committed events their dense global `position`.
 //!
 //! A `bigserial` is taken when a row is inserted, not when it commits, so a reader following it
-//! could pass a row whose transaction commits late. Instead each event row carries the id of its
-//! writing transaction (`xid8`), and the sequencer numbers only rows whose transaction id is below
-//! the oldest transaction still running (`pg_snapshot_xmin(pg_current_snapshot())`): no
-//! transaction that could still add a row before them is in flight, so numbering them in
-//! `(transaction_id, insertion_id)` order never has to put a later commit in front of a number
-//! already handed out. Positions are `max(position) + row_number`, so they are dense.
+//! could pass a row whose transaction commits late. Instead positions are given after commit:
+//! the sequencer numbers the rows its snapshot shows without a position (only committed rows
+//! are visible to it), `max(position) + row_number` in `(transaction_id, insertion_id)` order,
+//! and commits the numbers in one statement. Rows still in flight are invisible and get later
+//! numbers once they commit; nothing waits for them, and no other transaction in the cluster
+//! (another database's, an idle session's) can hold positions back. Each ticket's events still
+//! get positions in sequence order, because a ticket's next event is only ever written after its
+//! previous one committed (`docs/adr/0001-positions-after-commit.md` gives the argument).
 //!
 //! Any number of engine instances run this loop; the one holding a session-level advisory lock
 //! on a dedicated connection does the work and the rest stand by (see [`run`]). Each batch is
@@ -77,10 +79,6 @@ pub struct SequencerOptions {
     pub batch_size: i64,
     /// Poll when nothing was notified (a notification can be lost while reconnecting).
     pub idle_poll: Duration,
-    /// First retry delay while committed rows wait for an older transaction to finish.
-    pub held_back_retry: Duration,
-    /// Longest retry delay while rows are held back (a long transaction elsewhere).
-    pub held_back_max: Duration,
 }
 
 impl Default for SequencerOptions {
@@ -88,8 +86,6 @@ impl Default for SequencerOptions {
         Self {
             batch_size: 5000,
             idle_poll: Duration::from_millis(250),
-            held_back_retry: Duration::from_millis(5),
-            held_back_max: Duration::from_millis(50),
         }
     }
 }
@@ -103,29 +99,22 @@ pub struct Batch {
     pub head: i64,
     /// The batch was as large as allowed: more rows are probably waiting.
     pub full: bool,
-    /// Committed rows remain without a position because an older transaction is still running.
-    pub held_back: bool,
     /// Another session holds the sequencer lock; nothing was done.
     pub busy: bool,
 }
 
-/// One batch, as one statement. Its snapshot gives `max(position)` and the xmin horizon, and is
-/// taken after the previous batch committed (the caller holds the sequencer lock, and the batch
-/// before ran on the same connection or under the same lock). Rows of transactions still in
-/// flight are invisible to it, and below the horizon only once they have finished. Rows it sees
-/// without a position above the horizon are committed but held back. The notification goes out
-/// when the statement's transaction commits.
+/// One batch, as one statement. Its snapshot gives `max(position)` and the rows to number, and
+/// is taken after the previous batch committed (the caller holds the sequencer lock, and the
+/// batch before ran on the same connection or under the same lock), so the numbers continue
+/// the committed ones. The notification goes out when the statement's transaction commits.
 const SEQUENCE: &str = "
-    WITH horizon AS (
-        SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin
-    ),
-    base AS (
+    WITH base AS (
         SELECT coalesce(max(position), 0) AS head FROM events
     ),
     pending AS (
         SELECT aggregate_type, aggregate_id, sequence, transaction_id, insertion_id
-        FROM events, horizon
-        WHERE position IS NULL AND transaction_id < horizon.xmin
+        FROM events
+        WHERE position IS NULL
         ORDER BY transaction_id, insertion_id
         LIMIT $1
     ),
@@ -144,19 +133,17 @@ const SEQUENCE: &str = "
     ),
     result AS (
         SELECT count(*)::bigint AS positioned,
-               coalesce(max(updated.position), (SELECT head FROM base))::bigint AS head,
-               EXISTS (SELECT 1 FROM events, horizon
-                       WHERE position IS NULL AND transaction_id >= horizon.xmin) AS held_back
+               coalesce(max(updated.position), (SELECT head FROM base))::bigint AS head
         FROM updated
     )
-    SELECT result.positioned, result.head, result.held_back
+    SELECT result.positioned, result.head
     FROM result
     LEFT JOIN LATERAL (SELECT pg_notify($2, result.head::text) WHERE result.positioned > 0) n
         ON true";
 
 /// Runs one batch on `conn`, whose session (or transaction) holds the sequencer lock.
 async fn sequence_on(conn: &mut PgConnection, limit: i64) -> Result<Batch, sqlx::Error> {
-    let (positioned, head, held_back): (i64, i64, bool) = sqlx::query_as(SEQUENCE)
+    let (positioned, head): (i64, i64) = sqlx::query_as(SEQUENCE)
         .bind(limit)
         .bind(POSITIONED_CHANNEL)
         .fetch_one(conn)
@@ -169,7 +156,6 @@ async fn sequence_on(conn: &mut PgConnection, limit: i64) -> Result<Batch, sqlx:
         positioned,
         head,
         full: positioned >= limit,
-        held_back: held_back && positioned < limit,
         busy: false,
     })
 }
@@ -259,7 +245,6 @@ async fn lead_until(
     inserted: &mut Wakeups,
     shutdown: &CancellationToken,
 ) -> Result<(), sqlx::Error> {
-    let mut held_delay = options.held_back_retry;
     loop {
         if shutdown.is_cancelled() {
             return Ok(());
@@ -274,28 +259,14 @@ async fn lead_until(
                 "events positioned"
             );
         }
-        let next_wait = if batch.full {
-            held_delay = options.held_back_retry;
+        if batch.full {
             tokio::task::yield_now().await;
             continue;
-        } else if batch.held_back {
-            // Committed rows wait for an older transaction (usually a writer that is about to
-            // commit): look again soon, backing off only while no batch gets anywhere (under
-            // load every batch positions something and some rows are always held back).
-            if batch.positioned > 0 {
-                held_delay = options.held_back_retry;
-            }
-            let delay = held_delay;
-            held_delay = (held_delay * 2).min(options.held_back_max);
-            delay
-        } else {
-            held_delay = options.held_back_retry;
-            options.idle_poll
-        };
+        }
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             _ = inserted.next() => {},
-            () = tokio::time::sleep(next_wait) => {},
+            () = tokio::time::sleep(options.idle_poll) => {},
         }
     }
 }

@@ -11,6 +11,7 @@ mod me;
 mod nats;
 mod ordering;
 mod outage;
+mod positions;
 mod queries;
 mod retries;
 mod sla;

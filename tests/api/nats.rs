@@ -26,19 +26,19 @@ use uuid::Uuid;
 
 use crate::helpers::{clean_up, spawn_app, spawn_app_with, TestApp, TestUser};
 
-fn shared_nats_url() -> String {
+pub(crate) fn shared_nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
 /// A stream name and subject prefix of the test's own; the stream is deleted when this drops.
-struct TestStream {
+pub(crate) struct TestStream {
     url: String,
     stream: String,
     prefix: String,
 }
 
 impl TestStream {
-    fn new(url: &str) -> Self {
+    pub(crate) fn new(url: &str) -> Self {
         let id = Uuid::new_v4().simple().to_string();
         Self {
             url: url.to_string(),
@@ -47,7 +47,7 @@ impl TestStream {
         }
     }
 
-    fn configure(&self, settings: &mut Settings) {
+    pub(crate) fn configure(&self, settings: &mut Settings) {
         settings.nats_url = Some(self.url.clone());
         settings.nats_stream = self.stream.clone();
         settings.nats_subject_prefix = self.prefix.clone();
@@ -77,7 +77,7 @@ impl TestStream {
     }
 
     /// Waits until the stream holds `n` messages.
-    async fn wait_for(&self, n: u64, limit: Duration) {
+    pub(crate) async fn wait_for(&self, n: u64, limit: Duration) {
         let deadline = Instant::now() + limit;
         loop {
             let count = self.count().await;
@@ -93,7 +93,7 @@ impl TestStream {
     }
 
     /// Every message of the stream in stream order: (subject, Nats-Msg-Id, Content-Type, envelope).
-    async fn messages(&self) -> Vec<(String, String, String, Envelope)> {
+    pub(crate) async fn messages(&self) -> Vec<(String, String, String, Envelope)> {
         let js = self.jetstream().await;
         let stream = js
             .get_stream(&self.stream)

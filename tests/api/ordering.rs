@@ -130,7 +130,7 @@ async fn the_feed_returns_every_event_once_with_dense_positions_under_concurrent
 }
 
 /// The `metadata` column of an envelope, as the engine writes it.
-fn stored_metadata(envelope: &Envelope) -> Value {
+pub(crate) fn stored_metadata(envelope: &Envelope) -> Value {
     json!({
         "specversion": envelope.specversion, "source": envelope.source, "time": envelope.time,
         "datacontenttype": envelope.datacontenttype, "actorid": envelope.actorid,
@@ -141,7 +141,7 @@ fn stored_metadata(envelope: &Envelope) -> Value {
 }
 
 /// A well-formed `ticket.created` envelope for a new ticket.
-fn created_envelope(ticket: Uuid, number: i64, requester: &TestUser) -> Envelope {
+pub(crate) fn created_envelope(ticket: Uuid, number: i64, requester: &TestUser) -> Envelope {
     let actor = Actor {
         id: requester.id.to_string(),
         name: requester.name.clone(),
@@ -180,7 +180,7 @@ fn created_envelope(ticket: Uuid, number: i64, requester: &TestUser) -> Envelope
 }
 
 #[tokio::test]
-async fn a_late_commit_is_positioned_before_later_writes_and_never_skipped() {
+async fn a_late_commit_waits_for_nothing_else_and_is_never_skipped() {
     // Arrange
     let app = spawn_app().await;
     let auditor = app.user("auditor").await;
@@ -221,29 +221,47 @@ async fn a_late_commit_is_positioned_before_later_writes_and_never_skipped() {
             .await;
         assert_eq!(r.status(), StatusCode::OK);
     }
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    // Events committed after the slow transaction began wait for it: numbering them now would
-    // hand out positions the slow event could no longer take without a reader skipping it.
-    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE position IS NULL")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(held, 5, "later commits wait for the open transaction");
+    // Events committed after the slow transaction began do not wait for it: a reader sees them
+    // at once, and the slow event, invisible until it commits, takes a later position.
+    let held: i64 = {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let (page, _, _) = feed_page(&app, &auditor, 3, 1000).await;
+            if page.len() == 5 || tokio::time::Instant::now() > deadline {
+                break page.len() as i64;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    assert_eq!(
+        held, 5,
+        "later commits are positioned while the slow one is open"
+    );
+    let (read_while_open, next_after, _) = feed_page(&app, &auditor, 3, 1000).await;
+    assert_eq!(next_after, 8);
+    assert!(read_while_open
+        .iter()
+        .all(|e| e["subject"] == busy.to_string()));
     tx.commit().await.unwrap();
 
-    // Assert: the feed, read on from where it stood, shows the late event, once, first.
+    // Assert: the feed, read on from where the reader stood, shows the late event, once.
     wait_all_positioned(&app.pool).await;
-    let (page, next_after, _) = feed_page(&app, &auditor, 3, 1000).await;
+    let (page, next_after, _) = feed_page(&app, &auditor, 8, 1000).await;
     assert_eq!(next_after, 9);
     let ids: Vec<&str> = page.iter().map(|e| e["id"].as_str().unwrap()).collect();
-    assert_eq!(ids[0], format!("{late}:1"), "the late event comes first");
-    assert_eq!(ids.len(), 6);
-    let positions: Vec<i64> = page
+    assert_eq!(
+        ids,
+        vec![format!("{late}:1")],
+        "the late event comes once, after"
+    );
+    assert_eq!(page[0]["position"], 9);
+    assert_eq!(page[0]["hash"], envelope.hash);
+    let (all, _, _) = feed_page(&app, &auditor, 0, 1000).await;
+    let positions: Vec<i64> = all
         .iter()
         .map(|e| e["position"].as_i64().unwrap())
         .collect();
-    assert_eq!(positions, (4..=9).collect::<Vec<_>>());
-    assert_eq!(page[0]["hash"], envelope.hash);
+    assert_eq!(positions, (1..=9).collect::<Vec<_>>(), "dense");
     let verified: Value = app
         .get(&format!("/tickets/{late}/verify"), &auditor)
         .await
