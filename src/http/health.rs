@@ -24,7 +24,8 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// 200 when Postgres answers and migrations are applied; reports each projector's lag and
-/// the state of NATS with the relay's position and lag.
+/// the state of NATS with the relay's position and lag. 503 as well while a projector is
+/// stalled on an event, named in `stalled_projections` with the event and the error.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let migrations =
@@ -44,6 +45,14 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         ),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "down", false),
     };
+    // A projector stuck on one event (CONTRACT 6) stops its read models for every reader:
+    // the instance is not ready until it moves again.
+    let stalled = state.projections.stalled();
+    let status = if stalled.is_empty() {
+        status
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     // NATS is reported, never required: an outage only delays the copies on the stream.
     let nats = match &state.nats {
         Some(nats) => nats.report(&state.pool).await,
@@ -60,6 +69,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "head_position": state.projections.head(),
             "projections": state.projections.status(),
             "nats": nats,
+            "stalled_projections": stalled,
         })),
     )
 }
