@@ -7,6 +7,7 @@ mod board;
 mod commands;
 mod dashboard;
 mod helpers;
+mod hostile;
 mod me;
 mod nats;
 mod ordering;
