@@ -62,19 +62,21 @@ impl Problem {
     }
 }
 
-/// Every error answer is a problem document: an error response that a handler did not shape
-/// (axum's 405 for an unknown method, a rejection of one of its extractors) gets one here, its
-/// status and headers (`Allow`) kept and its text as the detail.
+/// Every error answer is a problem document: an error response that is not JSON (axum's 405
+/// for an unknown method, a rejection of one of its extractors, in plain text or empty) gets
+/// one here, its status and headers (`Allow`) kept and its text as the detail.
 pub async fn problem_for_every_error(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
+    // Problem documents, and JSON a handler chose to answer with (`/readyz`'s 503 report).
     let shaped = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/problem+json"));
+        .map(|v| v.split(';').next().unwrap_or_default().trim())
+        .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
     if shaped {
         return response;
     }
@@ -319,5 +321,12 @@ mod tests {
         assert_eq!(problem["detail"], "method not allowed");
         let ok = problem_for_every_error(StatusCode::OK.into_response()).await;
         assert!(ok.headers().get(header::CONTENT_TYPE).is_none());
+        let report = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "not_ready"})),
+        )
+            .into_response();
+        let kept = problem_for_every_error(report).await;
+        assert_eq!(kept.headers()[header::CONTENT_TYPE], "application/json");
     }
 }
