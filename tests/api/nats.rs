@@ -26,19 +26,19 @@ use uuid::Uuid;
 
 use crate::helpers::{clean_up, spawn_app, spawn_app_with, TestApp, TestUser};
 
-fn shared_nats_url() -> String {
+pub(crate) fn shared_nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
 /// A stream name and subject prefix of the test's own; the stream is deleted when this drops.
-struct TestStream {
+pub(crate) struct TestStream {
     url: String,
     stream: String,
     prefix: String,
 }
 
 impl TestStream {
-    fn new(url: &str) -> Self {
+    pub(crate) fn new(url: &str) -> Self {
         let id = Uuid::new_v4().simple().to_string();
         Self {
             url: url.to_string(),
@@ -47,7 +47,7 @@ impl TestStream {
         }
     }
 
-    fn configure(&self, settings: &mut Settings) {
+    pub(crate) fn configure(&self, settings: &mut Settings) {
         settings.nats_url = Some(self.url.clone());
         settings.nats_stream = self.stream.clone();
         settings.nats_subject_prefix = self.prefix.clone();
@@ -61,7 +61,7 @@ impl TestStream {
     }
 
     /// How many messages the stream holds (0 while it does not exist or NATS is down).
-    async fn count(&self) -> u64 {
+    pub(crate) async fn count(&self) -> u64 {
         let Ok(client) = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(1))
             .connect(&self.url)
