@@ -154,6 +154,10 @@ impl TicketPath {
 }
 
 /// Reads `If-Match`, `Idempotency-Key` and `X-Request-Id`.
+///
+/// None of them can hold U+0000: HTTP field values cannot, the server refuses such a request
+/// with 400 before any handler, and `HeaderValue` cannot be built with one. Values that are not
+/// visible ASCII are refused here (422) or, for `X-Request-Id`, replaced by a new id.
 fn command_context(
     headers: &HeaderMap,
     method: &Method,

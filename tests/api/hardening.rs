@@ -628,3 +628,52 @@ fn no_request_on_any_route_answers_500_and_every_error_is_a_problem_document() {
         panic!("{error}");
     }
 }
+
+/// Sends `headers` (one per line, as raw bytes) with a valid create, over a bare connection.
+async fn raw_create(app: &TestApp, user: &TestUser, header: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = json!({"title": "t", "description": "", "category": "other", "priority": "low"})
+        .to_string();
+    let mut request = format!(
+        "POST /api/v1/tickets HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        user.token,
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(header);
+    request.extend_from_slice(b"\r\n\r\n");
+    request.extend_from_slice(body.as_bytes());
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .expect("connect");
+    stream.write_all(&request).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_header_holding_nul_never_reaches_the_engine() {
+    // Arrange
+    let app = spawn_app().await;
+    let agent = app.user("agent").await;
+    // Act + Assert: the HTTP layer refuses the request before any handler (HTTP field values
+    // cannot hold NUL, and `http::HeaderValue` cannot either), so nothing is stored.
+    for header in [
+        &b"Idempotency-Key: a\0b"[..],
+        b"X-Request-Id: a\0b",
+        b"If-Match: \"1\0\"",
+    ] {
+        let answer = raw_create(&app, &agent, header).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{}: {answer}",
+            String::from_utf8_lossy(header)
+        );
+    }
+    assert_eq!(app.event_count().await, 0);
+    // The same request without the NUL is taken, so the refusal was the NUL's.
+    let answer = raw_create(&app, &agent, b"Idempotency-Key: ab").await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+}
