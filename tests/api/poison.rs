@@ -226,6 +226,16 @@ async fn a_stored_event_holding_u0000_is_applied_with_u_fffd_and_the_log_stays_a
     assert_eq!(ready["stalled_projections"], json!([]));
     let after = app.get(&format!("/tickets/{later}"), &requester).await;
     assert_eq!(after.status(), StatusCode::OK, "later tickets read as well");
+    // A rebuild reads the events the same way.
+    let rebuilt = app.run_ticketd(&["projections", "rebuild"]).await;
+    assert!(rebuilt.status.success(), "{rebuilt:?}");
+    let view: Value = app
+        .get(&format!("/tickets/{ticket}"), &requester)
+        .await
+        .json()
+        .await
+        .expect("the ticket");
+    assert_eq!(view["title"], "Printer\u{fffd}jam");
 }
 
 /// Makes `ticket_view`'s projector fail on every comment whose body is `poison`, as a bug or a
