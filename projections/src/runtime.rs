@@ -105,7 +105,8 @@ pub struct ProjectionStatus {
 /// constraint, a trigger), an event that cannot be read or typed. An outage (the connection
 /// lost, Postgres shutting down, a deadlock or serialization failure, exhausted resources)
 /// neither counts nor resets the count: it says nothing about the event. With the backoff
-/// below, a projector is reported about 1.5 s after it first fails on the event.
+/// below (100 ms, doubling), a projector is reported within about a second of its first
+/// failure on the event.
 ///
 /// A stalled projector keeps retrying with backoff and never skips the event (a read model that
 /// skipped one would be silently wrong, and the fix, e.g. an upgrade, must find it there);
