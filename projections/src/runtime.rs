@@ -754,3 +754,37 @@ pub(crate) async fn save_checkpoint(
 /// First key of the projections' advisory locks (the second is the hashed projection name);
 /// two-key advisory locks never collide with the one-key locks of the sequencer and relay.
 const PROJECTION_LOCK_CLASS: i32 = 0x7470; // "tp"
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_say_nothing_about_an_event_and_decoding_failures_do() {
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        for outage in [
+            sqlx::Error::Io(io()),
+            sqlx::Error::Protocol("unexpected message".into()),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+        ] {
+            assert!(is_outage(&outage), "{outage}");
+        }
+        for deterministic in [
+            sqlx::Error::Decode("stored event t:1 cannot be typed".into()),
+            sqlx::Error::ColumnNotFound("body".into()),
+            sqlx::Error::RowNotFound,
+        ] {
+            assert!(!is_outage(&deterministic), "{deterministic}");
+        }
+    }
+
+    #[test]
+    fn the_backoff_doubles_from_100_ms_up_to_10_s() {
+        assert_eq!(backoff(1), Duration::from_millis(100));
+        assert_eq!(backoff(2), Duration::from_millis(200));
+        assert_eq!(backoff(3), Duration::from_millis(400));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+}
