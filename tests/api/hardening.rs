@@ -189,6 +189,32 @@ async fn a_caller_who_may_not_see_a_ticket_gets_the_same_answer_whatever_it_send
 }
 
 #[tokio::test]
+async fn a_role_that_may_not_add_users_gets_403_whatever_body_it_sends() {
+    let app = spawn_app().await;
+    let agent = app.user("agent").await;
+    for (content_type, body) in [
+        (
+            "application/json",
+            json!({"email": "x@example.com", "name": "X", "role": "admin"}).to_string(),
+        ),
+        ("application/json", String::new()),
+        ("application/json", "{".to_string()),
+        ("text/plain", "{}".to_string()),
+    ] {
+        let r = app
+            .client
+            .post(app.api("/users"))
+            .bearer_auth(&agent.token)
+            .header("content-type", content_type)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("an answer");
+        problem(r, StatusCode::FORBIDDEN).await;
+    }
+}
+
+#[tokio::test]
 async fn staff_get_404_for_a_ticket_that_does_not_exist_even_with_if_match() {
     let app = spawn_app().await;
     let agent = app.user("agent").await;
