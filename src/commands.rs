@@ -13,7 +13,7 @@ use ticket_nats::Timestamp;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::domain::{TicketCommand, TicketError, TicketServices};
+use crate::domain::{Ticket, TicketCommand, TicketError, TicketServices};
 use crate::store::{meta, IdempotencyKeyTaken, TicketStore};
 
 /// Attempts at a command that keeps losing the optimistic lock to other writers.
@@ -214,6 +214,15 @@ impl CommandService {
             }
             .map_err(aggregate_error)?;
             let cached = context.from_cache;
+            // Who may see the ticket is decided before `If-Match` is compared: a version
+            // mismatch would otherwise tell a stranger that the ticket exists, and its version.
+            if !admitted(&context.ticket, &command) {
+                if cached {
+                    fresh = true;
+                    continue;
+                }
+                return Err(CommandError::Rejected(TicketError::NotFound));
+            }
             if let Some(expected) = ctx.expected_version {
                 if expected != context.version {
                     if cached {
@@ -287,6 +296,17 @@ impl CommandService {
             }
         }
         Err(CommandError::Contention)
+    }
+}
+
+/// Whether `command` may look at `ticket` at all: a ticket that does not exist yet only takes
+/// its creation, and a requester sees only the tickets they requested. Commands without an
+/// actor (the engine's own) see every ticket.
+fn admitted(ticket: &Ticket, command: &TicketCommand) -> bool {
+    match (command, command.actor()) {
+        (TicketCommand::CreateTicket(_), _) => true,
+        (_, None) => ticket.created,
+        (_, Some(actor)) => ticket.created && ticket.can_read(actor),
     }
 }
 

@@ -32,7 +32,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 
 use crate::runtime::{lock_checkpoint, save_checkpoint, Projection, RuntimeError};
-use crate::stored::{read_after, StoredEvent};
+use crate::stored::{read_for_read_models, StoredEvent};
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -292,7 +292,7 @@ async fn build_and_swap(
         tokio::spawn(async move {
             let mut position = 0;
             loop {
-                let batch = read_after(&pool, position, batch_size, None).await?;
+                let batch = read_for_read_models(&pool, position, batch_size).await?;
                 let Some(last) = batch.last().map(|e| e.position) else {
                     return Ok::<_, sqlx::Error>(());
                 };
@@ -377,7 +377,7 @@ async fn apply_all(
     let mut position = from;
     let mut applied = 0;
     loop {
-        let batch = read_after(&mut *conn, position, batch_size, None).await?;
+        let batch = read_for_read_models(&mut *conn, position, batch_size).await?;
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok((applied, position));
         };

@@ -16,7 +16,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::postgres::{PgDatabaseError, PgSeverity};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -24,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connection::Dedicated;
 use crate::listen::{sleep_or_cancel, Notifications, Wake};
-use crate::stored::{head_position, read_after, StoredEvent};
+use crate::stored::{head_position, read_for_read_models, StoredEvent};
 
 /// A read model fed from the event store.
 #[async_trait::async_trait]
@@ -94,6 +96,82 @@ pub struct ProjectionStatus {
     pub lag: i64,
 }
 
+/// How many times in a row one event may fail before its projector is reported as stalled.
+///
+/// "Again and again" means: the projector has isolated the event (after a batch fails, it
+/// applies one event per step until it is past that batch, so that a failure names one
+/// event), and that one event then failed `STALL_AFTER` consecutive steps, each with an error
+/// that [`is_outage`] does not excuse: a statement Postgres refused (a value it cannot hold, a
+/// constraint, a trigger), an event that cannot be read or typed. An outage (the connection
+/// lost, Postgres shutting down, a deadlock or serialization failure, exhausted resources)
+/// neither counts nor resets the count: it says nothing about the event. With the backoff
+/// below (100 ms, doubling), a projector is reported within about a second of its first
+/// failure on the event.
+///
+/// A stalled projector keeps retrying with backoff and never skips the event (a read model that
+/// skipped one would be silently wrong, and the fix, e.g. an upgrade, must find it there);
+/// the first step that succeeds clears the report. The other projectors run in tasks of their
+/// own and go on.
+pub const STALL_AFTER: u32 = 3;
+
+/// A projector stuck on one event (see [`STALL_AFTER`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stall {
+    /// The projection's name.
+    pub projection: &'static str,
+    /// The event it cannot apply (`<ticket id>:<sequence>`).
+    pub event_id: String,
+    /// That event's position.
+    pub position: i64,
+    /// The latest error.
+    pub error: String,
+    /// Consecutive failures on the event so far.
+    pub attempts: u32,
+    /// When the projector was first reported stalled on it.
+    pub since: DateTime<Utc>,
+}
+
+/// Whether a failed step says nothing about its events: the database was unreachable, ended
+/// the session, or refused for a reason that passes (see [`STALL_AFTER`]).
+pub fn is_outage(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            let fatal = db
+                .try_downcast_ref::<PgDatabaseError>()
+                .is_some_and(|e| matches!(e.severity(), PgSeverity::Fatal | PgSeverity::Panic));
+            // 08 connection, 40 rollback (serialization, deadlock), 53 resources, 57 operator
+            // intervention (shutdown, cancel), 58 system (I/O); 55P03 lock not available,
+            // 25P03 idle-in-transaction timeout.
+            fatal
+                || db.code().is_some_and(|code| {
+                    ["08", "40", "53", "57", "58"]
+                        .iter()
+                        .any(|class| code.starts_with(class))
+                        || code == "55P03"
+                        || code == "25P03"
+                })
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
+}
+
+/// The events a step was about to apply, known as soon as its checkpoint is.
+#[derive(Debug, Clone)]
+struct Attempt {
+    /// Position of the first event of the batch.
+    first: i64,
+    /// Position of the last one (an upper bound until the batch is read).
+    last: i64,
+    /// Id of the first event, once read.
+    event_id: Option<String>,
+}
+
 /// Runs projections and tells how far they are. Cheap to share (`Arc<Runner>`).
 pub struct Runner {
     pool: PgPool,
@@ -103,6 +181,8 @@ pub struct Runner {
     head: watch::Sender<i64>,
     /// Each projection's applied position, in registration order.
     positions: watch::Sender<Vec<i64>>,
+    /// Each projection's stall, if it is stuck on an event, in registration order.
+    stalls: std::sync::Mutex<Vec<Option<Stall>>>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -144,6 +224,7 @@ impl Runner {
             },
             head: watch::Sender::new(0),
             positions: watch::Sender::new(vec![0; n]),
+            stalls: std::sync::Mutex::new(vec![None; n]),
         })
     }
 
@@ -187,6 +268,77 @@ impl Runner {
                 lag: (head - position).max(0),
             })
             .collect()
+    }
+
+    /// The projectors stuck on an event (see [`STALL_AFTER`]); empty when all move.
+    pub fn stalled(&self) -> Vec<Stall> {
+        self.stalls_lock().iter().flatten().cloned().collect()
+    }
+
+    fn stalls_lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<Stall>>> {
+        // Entries are replaced whole: a panic elsewhere cannot leave one half-written.
+        self.stalls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that projection `index` failed `attempts` times in a row on the event of
+    /// `attempt`, and reports it the first time.
+    async fn report_stall(
+        &self,
+        index: usize,
+        attempt: &Attempt,
+        error: &sqlx::Error,
+        attempts: u32,
+    ) {
+        let name = self.projections[index].name();
+        let event_id = match &attempt.event_id {
+            Some(id) => id.clone(),
+            // The event could not even be read: name it from its row.
+            None => sqlx::query_scalar::<_, String>(
+                "SELECT aggregate_id || ':' || sequence FROM events WHERE position = $1",
+            )
+            .bind(attempt.first)
+            .fetch_optional(&self.pool)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| format!("at position {}", attempt.first)),
+        };
+        let first_report = {
+            let mut stalls = self.stalls_lock();
+            let Some(slot) = stalls.get_mut(index) else {
+                return;
+            };
+            let since = match slot {
+                Some(stall) if stall.position == attempt.first => stall.since,
+                _ => Utc::now(),
+            };
+            let first_report = slot.is_none();
+            *slot = Some(Stall {
+                projection: name,
+                event_id: event_id.clone(),
+                position: attempt.first,
+                error: error.to_string(),
+                attempts,
+                since,
+            });
+            first_report
+        };
+        metrics::gauge!("ticketd_projection_stalled", "projection" => name).set(1.0);
+        if first_report {
+            tracing::error!(projection = name, event_id = %event_id, position = attempt.first,
+                %error, attempts, "projection stalled: it fails on this event again and again");
+        }
+    }
+
+    /// Clears projection `index`'s stall once it applies again.
+    fn clear_stall(&self, index: usize) {
+        let cleared = self.stalls_lock().get_mut(index).and_then(Option::take);
+        if let Some(stall) = cleared {
+            metrics::gauge!("ticketd_projection_stalled", "projection" => stall.projection)
+                .set(0.0);
+            tracing::info!(projection = stall.projection, event_id = %stall.event_id,
+                "projection no longer stalled: the event applied");
+        }
     }
 
     /// Follows the applied positions (registration order), e.g. to push updates.
@@ -266,7 +418,10 @@ impl Runner {
             .index_of(name)
             .ok_or_else(|| RuntimeError::UnknownProjection(name.to_string()))?;
         let mut conn = self.pool.acquire().await?;
-        Ok(self.step_at(index, &mut conn).await?)
+        let mut attempt = None;
+        Ok(self
+            .step_at(index, &mut conn, self.options.batch_size, &mut attempt)
+            .await?)
     }
 
     /// Starts the shared listener and one task per projection; they stop when `shutdown` is
@@ -392,24 +547,44 @@ impl Runner {
     /// One projector's loop.
     async fn drive(&self, index: usize, shutdown: CancellationToken) {
         let name = self.projections[index].name();
+        metrics::gauge!("ticketd_projection_stalled", "projection" => name).set(0.0);
         let mut head_rx = self.head.subscribe();
         let mut conn = Dedicated::new(self.pool.clone());
         let mut failures: u32 = 0;
+        // After a batch failed: one event per step up to the batch's last position, so that a
+        // failure names its event.
+        let mut isolate_until: Option<i64> = None;
+        // The isolated event that keeps failing, and how many times in a row it has.
+        let mut failing: Option<(i64, u32)> = None;
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
             // Anything announced from here on wakes the wait below at once.
             head_rx.borrow_and_update();
+            let limit = if isolate_until.is_some() {
+                1
+            } else {
+                self.options.batch_size
+            };
+            let mut attempt = None;
             // Not raced against `shutdown`: a step is one short transaction, finished or
             // rolled back whole.
-            match conn.run(async |conn| self.step_at(index, conn).await).await {
+            let stepped = conn
+                .run(async |conn| self.step_at(index, conn, limit, &mut attempt).await)
+                .await;
+            match stepped {
                 Ok(applied) => {
                     if failures > 0 {
                         tracing::info!(projection = name, "projection recovered");
                     }
                     failures = 0;
-                    if applied as i64 >= self.options.batch_size {
+                    failing = None;
+                    self.clear_stall(index);
+                    if isolate_until.is_some_and(|until| self.applied_by(index) >= until) {
+                        isolate_until = None;
+                    }
+                    if applied as i64 >= limit {
                         tokio::task::yield_now().await;
                         continue;
                     }
@@ -417,8 +592,22 @@ impl Runner {
                 Err(error) => {
                     failures = failures.saturating_add(1);
                     let delay = backoff(failures);
+                    match attempt.filter(|_| !is_outage(&error)) {
+                        Some(attempt) if limit > 1 => isolate_until = Some(attempt.last),
+                        Some(attempt) => {
+                            let times = match failing {
+                                Some((position, times)) if position == attempt.first => times + 1,
+                                _ => 1,
+                            };
+                            failing = Some((attempt.first, times));
+                            if times >= STALL_AFTER {
+                                self.report_stall(index, &attempt, &error, times).await;
+                            }
+                        }
+                        None => {}
+                    }
                     // The step rolled back: nothing of the batch was applied, the checkpoint
-                    // did not move, and the same batch is retried. A projection never skips.
+                    // did not move, and the same events are retried. A projection never skips.
                     tracing::error!(projection = name, %error, attempt = failures,
                         retry_in_ms = delay.as_millis() as u64, "projection batch failed; retrying");
                     if sleep_or_cancel(delay, &shutdown).await {
@@ -444,8 +633,20 @@ impl Runner {
         }
     }
 
-    /// One step: one transaction applying at most one batch.
-    async fn step_at(&self, index: usize, conn: &mut PgConnection) -> Result<usize, sqlx::Error> {
+    /// The position projection `index` has applied, as last published.
+    fn applied_by(&self, index: usize) -> i64 {
+        self.positions.borrow().get(index).copied().unwrap_or(0)
+    }
+
+    /// One step: one transaction applying at most `limit` events. `attempt` names them as soon
+    /// as they are known, for the caller to tell which event failed.
+    async fn step_at(
+        &self,
+        index: usize,
+        conn: &mut PgConnection,
+        limit: i64,
+        attempt: &mut Option<Attempt>,
+    ) -> Result<usize, sqlx::Error> {
         let projection = &self.projections[index];
         let name = projection.name();
         // Look before locking: an idle step takes no lock and opens no transaction.
@@ -465,12 +666,23 @@ impl Runner {
         }
         let mut tx = conn.begin().await?;
         let checkpoint = lock_checkpoint(&mut tx, name).await?;
-        let batch = read_after(&mut *tx, checkpoint, self.options.batch_size, None).await?;
+        // Positions are dense: the batch is the next `limit` of them, or fewer.
+        *attempt = Some(Attempt {
+            first: checkpoint + 1,
+            last: checkpoint.saturating_add(limit),
+            event_id: None,
+        });
+        let batch = read_for_read_models(&mut *tx, checkpoint, limit).await?;
         let Some(last) = batch.last().map(|e| e.position) else {
             tx.rollback().await?;
             self.publish(index, checkpoint);
             return Ok(0);
         };
+        *attempt = Some(Attempt {
+            first: checkpoint + 1,
+            last,
+            event_id: batch.first().map(|e| e.envelope.id.clone()),
+        });
         projection.apply(&mut tx, &batch).await?;
         save_checkpoint(&mut tx, name, last).await?;
         tx.commit().await?;
@@ -541,3 +753,37 @@ pub(crate) async fn save_checkpoint(
 /// First key of the projections' advisory locks (the second is the hashed projection name);
 /// two-key advisory locks never collide with the one-key locks of the sequencer and relay.
 const PROJECTION_LOCK_CLASS: i32 = 0x7470; // "tp"
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_say_nothing_about_an_event_and_decoding_failures_do() {
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        for outage in [
+            sqlx::Error::Io(io()),
+            sqlx::Error::Protocol("unexpected message".into()),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+        ] {
+            assert!(is_outage(&outage), "{outage}");
+        }
+        for deterministic in [
+            sqlx::Error::Decode("stored event t:1 cannot be typed".into()),
+            sqlx::Error::ColumnNotFound("body".into()),
+            sqlx::Error::RowNotFound,
+        ] {
+            assert!(!is_outage(&deterministic), "{deterministic}");
+        }
+    }
+
+    #[test]
+    fn the_backoff_doubles_from_100_ms_up_to_10_s() {
+        assert_eq!(backoff(1), Duration::from_millis(100));
+        assert_eq!(backoff(2), Duration::from_millis(200));
+        assert_eq!(backoff(3), Duration::from_millis(400));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+}

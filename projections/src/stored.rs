@@ -258,6 +258,104 @@ pub async fn read_after<'e, E: PgExecutor<'e>>(
         .collect()
 }
 
+/// Like [`read_after`], for read models: every text holding U+0000 has it replaced by U+FFFD
+/// (see [`holdable`]). Projectors and rebuilds read through this one function, so that no
+/// read model has to think of it.
+pub async fn read_for_read_models<'e, E: PgExecutor<'e>>(
+    executor: E,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    read_envelopes_after(executor, after, limit, None)
+        .await?
+        .into_iter()
+        .map(|mut envelope| {
+            holdable(&mut envelope);
+            let id = envelope.id.clone();
+            StoredEvent::from_envelope(envelope).map_err(|e| {
+                sqlx::Error::Decode(format!("stored event {id} cannot be typed: {e}").into())
+            })
+        })
+        .collect()
+}
+
+/// What replaces U+0000 in read models: U+FFFD, the replacement character.
+pub const NUL_REPLACEMENT: char = '\u{FFFD}';
+
+/// Makes an envelope's text storable in Postgres `text` (and `jsonb`), which cannot hold
+/// U+0000: each U+0000 in its string members and anywhere in its `data` (member names
+/// included) becomes U+FFFD. True when anything changed.
+///
+/// The engine refuses U+0000 at its door, but a store written before that refusal (or by
+/// another writer) may hold such an event, and events never change: a projector that wrote
+/// the text as it is would fail on it forever. The stored event and its hash stay as they
+/// are; only the copy a read model is fed changes, so history and verification still show
+/// and check the original.
+pub fn holdable(envelope: &mut Envelope) -> bool {
+    let Envelope {
+        specversion,
+        id,
+        source,
+        event_type,
+        subject,
+        datacontenttype,
+        actorid,
+        actorname,
+        actorrole,
+        correlationid,
+        hash,
+        prevhash,
+        data,
+        ..
+    } = envelope;
+    let mut changed = holdable_value(data);
+    for text in [
+        specversion,
+        id,
+        source,
+        event_type,
+        subject,
+        datacontenttype,
+        actorid,
+        actorname,
+        actorrole,
+        correlationid,
+        hash,
+        prevhash,
+    ] {
+        changed |= holdable_text(text);
+    }
+    changed
+}
+
+fn holdable_text(text: &mut String) -> bool {
+    if !text.contains('\0') {
+        return false;
+    }
+    *text = text.replace('\0', &NUL_REPLACEMENT.to_string());
+    true
+}
+
+fn holdable_value(value: &mut Value) -> bool {
+    match value {
+        Value::String(text) => holdable_text(text),
+        Value::Array(items) => items.iter_mut().fold(false, |c, v| holdable_value(v) | c),
+        Value::Object(map) => {
+            let mut changed = false;
+            if map.keys().any(|k| k.contains('\0')) {
+                let members = std::mem::take(map);
+                for (mut name, member) in members {
+                    holdable_text(&mut name);
+                    map.insert(name, member);
+                }
+                changed = true;
+            }
+            map.values_mut().fold(changed, |c, v| holdable_value(v) | c)
+        }
+        _ => false,
+    }
+}
+
 /// Every stored row of a ticket, in sequence order, positioned or not, undecoded.
 pub async fn read_ticket_rows<'e, E: PgExecutor<'e>>(
     executor: E,
@@ -328,6 +426,47 @@ mod tests {
         "hash",
         "prevhash",
     ];
+
+    #[test]
+    fn read_models_get_u_fffd_where_an_event_holds_u_0000_and_nothing_else_changes() {
+        let actor = Actor {
+            id: "a\u{0}".into(),
+            name: "Ann\u{0}".into(),
+            role: "agent".into(),
+        };
+        let mut envelope = Envelope::seal(
+            EnvelopeHeader {
+                source: "ticketd",
+                ticket_id: Uuid::nil(),
+                seq: 2,
+                time: Timestamp::now(),
+                actor: &actor,
+                correlation_id: "c",
+            },
+            &TicketEvent::Closed(TicketClosed {
+                resolution: Some("done\u{0}\u{0}, é 😀".into()),
+            }),
+            GENESIS_HASH,
+        );
+        envelope.data["extra"] = serde_json::json!({"k\u{0}": ["\u{0}", 1, null]});
+        let original = envelope.clone();
+        assert!(holdable(&mut envelope));
+        assert_eq!(envelope.actorname, "Ann\u{fffd}");
+        assert_eq!(envelope.actorid, "a\u{fffd}");
+        assert_eq!(envelope.data["resolution"], "done\u{fffd}\u{fffd}, é 😀");
+        assert_eq!(
+            envelope.data["extra"],
+            serde_json::json!({"k\u{fffd}": ["\u{fffd}", 1, null]})
+        );
+        assert_eq!(envelope.hash, original.hash, "the hash is the stored one");
+        let mut clean = original.clone();
+        clean.data = serde_json::json!({"resolution": "fine"});
+        clean.actorname = "Ann".into();
+        clean.actorid = "a".into();
+        let before = clean.clone();
+        assert!(!holdable(&mut clean));
+        assert_eq!(clean, before);
+    }
 
     #[test]
     fn the_metadata_written_is_what_both_readers_take_back() {

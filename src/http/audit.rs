@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::Uri;
 use axum::response::Response;
 use axum::routing::get;
@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::answer;
-use super::commands::ticket_id;
+use super::commands::TicketPath;
 use super::error::{ApiError, Result};
 use super::params::Params;
 use crate::auth::Caller;
@@ -143,10 +143,10 @@ fn positioned_prefix(rows: &[RawEvent]) -> usize {
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    id: TicketPath,
     uri: Uri,
 ) -> Result<Response> {
-    let id = ticket_id(&id)?;
+    let id = id.id()?;
     let mut p = Params::new(&uri, &["min_version", "min_position"])?;
     let min_version = p.integer("min_version", 0, i64::MAX);
     let min_position = p.min_position();
@@ -219,11 +219,11 @@ pub async fn history(
 pub async fn verify(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    id: TicketPath,
     uri: Uri,
 ) -> Result<Response> {
     auditor_or_admin(&caller, "verify tickets")?;
-    let id = ticket_id(&id)?;
+    let id = id.id()?;
     let mut p = Params::new(&uri, &["min_position"])?;
     let min_position = p.min_position();
     p.finish()?;

@@ -1,6 +1,9 @@
 //! Ticket commands (CONTRACT 2.3): parse and check the request, resolve users, run the command.
 
+use std::convert::Infallible;
+
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
@@ -11,7 +14,7 @@ use ticket_nats::events::{RequesterRef, UserRef};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::body::{Fields, JsonBody};
+use super::body::{BodyKind, Fields, JsonBody};
 use super::error::{ApiError, FieldError, Result};
 use crate::auth::Caller;
 use crate::commands::{now, CommandContext, CommandError, Idempotency, Outcome};
@@ -24,7 +27,7 @@ use crate::domain::values::{
 };
 use crate::domain::{Actor, Channel, Priority, Role, TicketCommand, TicketError, Title};
 use crate::state::AppState;
-use crate::users;
+use crate::{users, views};
 
 /// The command routes.
 pub fn router() -> Router<AppState> {
@@ -125,12 +128,36 @@ pub struct RatingRequest {
     comment: Option<String>,
 }
 
-/// Parses a ticket id from a path; anything that is not a UUID names no ticket.
-pub fn ticket_id(raw: &str) -> Result<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::ticket_not_found())
+/// The ticket id of a path. Anything that is not a UUID (not even UTF-8, as `%ff`) names no
+/// ticket: [`TicketPath::id`] answers 404. The extractor itself never refuses, so that the
+/// handler's other extractors (the token's 401 first) decide before it.
+#[derive(Debug, Clone, Copy)]
+pub struct TicketPath(Option<Uuid>);
+
+impl<S: Send + Sync> FromRequestParts<S> for TicketPath {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+        let id = Path::<String>::from_request_parts(parts, state)
+            .await
+            .ok()
+            .and_then(|Path(raw)| Uuid::parse_str(&raw).ok());
+        Ok(Self(id))
+    }
+}
+
+impl TicketPath {
+    /// The id, or the 404 of a ticket that does not exist.
+    pub fn id(self) -> Result<Uuid> {
+        self.0.ok_or_else(ApiError::ticket_not_found)
+    }
 }
 
 /// Reads `If-Match`, `Idempotency-Key` and `X-Request-Id`.
+///
+/// None of them can hold U+0000: HTTP field values cannot, the server refuses such a request
+/// with 400 before any handler, and `HeaderValue` cannot be built with one. Values that are not
+/// visible ASCII are refused here (422) or, for `X-Request-Id`, replaced by a new id.
 fn command_context(
     headers: &HeaderMap,
     method: &Method,
@@ -258,13 +285,12 @@ impl From<CommandError> for ApiError {
     }
 }
 
-/// What every command request carries besides its own fields: the caller, the conditions and
-/// keys of its headers, and its JSON body. Extracted in that order, so a missing token is a 401
-/// before a malformed body is a 400.
+/// A command request whose caller is authenticated (401) and may issue commands (403), its
+/// body and headers not read yet: authorization is decided before any of them (CONTRACT 2.4),
+/// so that a caller who may not see a ticket gets the same 404 whatever it sends.
 pub struct CommandRequest {
     caller: Caller,
-    ctx: CommandContext,
-    body: JsonBody,
+    request: Request,
 }
 
 impl FromRequest<AppState> for CommandRequest {
@@ -276,30 +302,79 @@ impl FromRequest<AppState> for CommandRequest {
         if caller.role == Role::Auditor {
             return Err(ApiError::Forbidden("auditors issue no commands".into()));
         }
-        let (method, uri, headers) = (
-            parts.method.clone(),
-            parts.uri.clone(),
-            parts.headers.clone(),
-        );
-        let body = JsonBody::from_request(Request::from_parts(parts, body), state).await?;
-        let ctx = command_context(&headers, &method, &uri, &body)?;
-        Ok(Self { caller, ctx, body })
+        Ok(Self {
+            caller,
+            request: Request::from_parts(parts, body),
+        })
+    }
+}
+
+fn require_staff(caller: &Caller, what: &str) -> Result<()> {
+    if caller.role.is_staff() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "only agents and admins may {what}"
+        )))
     }
 }
 
 impl CommandRequest {
+    fn require_staff(&self, what: &str) -> Result<()> {
+        require_staff(&self.caller, what)
+    }
+
+    /// Reads the request of a command on ticket `id`, once the caller may see the ticket:
+    /// a requester gets 404 for a ticket that is not theirs, before anything it sent counts.
+    /// Staff see every ticket; one that does not exist is their 404 when the command runs.
+    async fn on_ticket(
+        self,
+        state: &AppState,
+        id: TicketPath,
+        kind: BodyKind,
+    ) -> Result<(Uuid, Command)> {
+        let id = id.id()?;
+        if !self.caller.role.reads_everything() {
+            match views::requester_of(&state.pool, id).await? {
+                Some(requester) if requester == self.caller.id => {}
+                _ => return Err(ApiError::ticket_not_found()),
+            }
+        }
+        Ok((id, self.read(kind).await?))
+    }
+
+    /// Reads the body (400, 413, 415) and then the headers (422).
+    async fn read(self, kind: BodyKind) -> Result<Command> {
+        let (method, uri, headers) = (
+            self.request.method().clone(),
+            self.request.uri().clone(),
+            self.request.headers().clone(),
+        );
+        let body = JsonBody::read(self.request, kind).await?;
+        let ctx = command_context(&headers, &method, &uri, &body)?;
+        Ok(Command {
+            caller: self.caller,
+            ctx,
+            body,
+        })
+    }
+}
+
+/// A command request read whole: the caller, the conditions and keys of its headers, its JSON
+/// body.
+pub struct Command {
+    caller: Caller,
+    ctx: CommandContext,
+    body: JsonBody,
+}
+
+impl Command {
     fn fields(&self) -> Result<Fields> {
         Fields::new(&self.body)
     }
 
     fn require_staff(&self, what: &str) -> Result<()> {
-        if self.caller.role.is_staff() {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "only agents and admins may {what}"
-            )))
-        }
+        require_staff(&self.caller, what)
     }
 
     /// Answers an earlier identical request's answer when its key was seen, else runs the
@@ -348,6 +423,7 @@ fn checked<T>(value: Option<T>) -> Result<T> {
     responses((status = 201, body = CommandResponse), (status = 403), (status = 422)),
     security(("bearer" = [])))]
 pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -> Result<Response> {
+    let req = req.read(BodyKind::Required).await?;
     let caller = &req.caller;
     let mut f = req.fields()?;
     let title = f.parsed("title", true, Title::parse);
@@ -419,10 +495,10 @@ pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -
     security(("bearer" = [])))]
 pub async fn comment_on_ticket(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: TicketPath,
     req: CommandRequest,
 ) -> Result<Response> {
-    let id = ticket_id(&id)?;
+    let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
     let mut f = req.fields()?;
     let body = f.string("body", true);
     let body = f.check("body", body, |b| check_comment_body(b));
@@ -451,11 +527,11 @@ pub async fn comment_on_ticket(
     security(("bearer" = [])))]
 pub async fn assign_ticket(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: TicketPath,
     req: CommandRequest,
 ) -> Result<Response> {
     req.require_staff("assign tickets")?;
-    let id = ticket_id(&id)?;
+    let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
     let mut f = req.fields()?;
     let assignee = match f.uuid("assignee_id", true) {
         Some(aid) => match users::find(&state.pool, aid).await? {
@@ -489,11 +565,11 @@ pub async fn assign_ticket(
     security(("bearer" = [])))]
 pub async fn update_ticket(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: TicketPath,
     req: CommandRequest,
 ) -> Result<Response> {
     req.require_staff("update tickets")?;
-    let id = ticket_id(&id)?;
+    let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
     let mut f = req.fields()?;
     let title = f.parsed("title", false, Title::parse);
     let description = f.string("description", false);
@@ -519,7 +595,7 @@ pub async fn update_ticket(
 }
 
 /// Reads the one optional free-text field of close and reopen.
-fn note(req: &CommandRequest, field: &'static str) -> Result<Option<String>> {
+fn note(req: &Command, field: &'static str) -> Result<Option<String>> {
     let mut f = req.fields()?;
     let value = f.string(field, false);
     let value = f.check(field, value, text(NOTE_MAX, field));
@@ -534,10 +610,10 @@ fn note(req: &CommandRequest, field: &'static str) -> Result<Option<String>> {
     security(("bearer" = [])))]
 pub async fn close_ticket(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: TicketPath,
     req: CommandRequest,
 ) -> Result<Response> {
-    let id = ticket_id(&id)?;
+    let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
     let resolution = note(&req, "resolution")?;
     req.submit(&state, id, |by| {
         TicketCommand::CloseTicket(CloseTicket {
@@ -556,10 +632,10 @@ pub async fn close_ticket(
     security(("bearer" = [])))]
 pub async fn reopen_ticket(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: TicketPath,
     req: CommandRequest,
 ) -> Result<Response> {
-    let id = ticket_id(&id)?;
+    let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
     let reason = note(&req, "reason")?;
     req.submit(&state, id, |by| {
         TicketCommand::ReopenTicket(ReopenTicket {
@@ -578,10 +654,10 @@ pub async fn reopen_ticket(
     security(("bearer" = [])))]
 pub async fn rate_ticket(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: TicketPath,
     req: CommandRequest,
 ) -> Result<Response> {
-    let id = ticket_id(&id)?;
+    let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
     let mut f = req.fields()?;
     let score = f.integer("score", true);
     let score = score.and_then(|s| match check_score(s) {

@@ -41,6 +41,58 @@ pub struct Problem {
     pub errors: Option<Vec<FieldError>>,
 }
 
+impl Problem {
+    /// The problem document for an error answered outside the handlers (axum's own
+    /// rejections, an unknown method): `detail` is what the answer said, or the status's reason.
+    pub fn for_status(status: StatusCode, detail: &str) -> Self {
+        let title = status.canonical_reason().unwrap_or("Error");
+        let kind = title.to_ascii_lowercase().replace([' ', '\''], "-");
+        let detail = detail.trim();
+        Self {
+            kind: format!("https://ticketd.dev/problems/{kind}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail: if detail.is_empty() {
+                title.to_ascii_lowercase()
+            } else {
+                detail.to_string()
+            },
+            errors: None,
+        }
+    }
+}
+
+/// Every error answer is a problem document: an error response that is not JSON (axum's 405
+/// for an unknown method, a rejection of one of its extractors, in plain text or empty) gets
+/// one here, its status and headers (`Allow`) kept and its text as the detail.
+pub async fn problem_for_every_error(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    // Problem documents, and JSON a handler chose to answer with (`/readyz`'s 503 report).
+    let shaped = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim())
+        .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
+    if shaped {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // Rejection texts are one short line; a longer body is cut rather than buffered whole.
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let problem = Problem::for_status(status, &String::from_utf8_lossy(&text));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -67,6 +119,9 @@ pub enum ApiError {
         /// The ticket's version now.
         current: i64,
     },
+    /// 415: a body that is not JSON where JSON is expected.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 413: the body is over the limit.
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -127,6 +182,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -143,6 +199,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::PreconditionFailed { .. } => "version-mismatch",
             Self::PayloadTooLarge { .. } => "payload-too-large",
+            Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::Unprocessable(_) => "validation",
             Self::TooManyRequests { .. } => "rate-limited",
             Self::Unavailable { .. } => "unavailable",
@@ -230,5 +287,46 @@ impl From<sqlx::Error> for ApiError {
             };
         }
         Self::Internal(anyhow::Error::new(error).context("database query failed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_error_answered_as_plain_text_becomes_a_problem_document_with_its_headers() {
+        let plain = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET,HEAD")],
+            "",
+        )
+            .into_response();
+        let shaped = problem_for_every_error(plain).await;
+        assert_eq!(shaped.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(shaped.headers()[header::ALLOW], "GET,HEAD");
+        assert_eq!(
+            shaped.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = axum::body::to_bytes(shaped.into_body(), 4096)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["status"], 405);
+        assert_eq!(
+            problem["type"],
+            "https://ticketd.dev/problems/method-not-allowed"
+        );
+        assert_eq!(problem["detail"], "method not allowed");
+        let ok = problem_for_every_error(StatusCode::OK.into_response()).await;
+        assert!(ok.headers().get(header::CONTENT_TYPE).is_none());
+        let report = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "not_ready"})),
+        )
+            .into_response();
+        let kept = problem_for_every_error(report).await;
+        assert_eq!(kept.headers()[header::CONTENT_TYPE], "application/json");
     }
 }

@@ -26,9 +26,11 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 when Postgres answers, migrations are applied and positions are not held back past the
-/// limit; reports each projector's lag and the state of NATS with the relay's position and lag
-/// (both counting events committed but not yet positioned), and the position backlog.
+/// 200 when Postgres answers, migrations are applied, no projector is stalled on an event and
+/// positions are not held back past the limit (each cause of a 503 is named in `reasons`);
+/// reports each projector's lag and the state of NATS with the relay's position and lag (both
+/// counting events committed but not yet positioned), the position backlog, and the stalled
+/// projectors with the event and the error.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let migrations =
@@ -54,6 +56,16 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         status = StatusCode::SERVICE_UNAVAILABLE;
         reasons.push(reason.clone());
     }
+    // A projector stuck on one event (CONTRACT 6) stops its read models for every reader:
+    // the instance is not ready until it moves again.
+    let stalled = state.projections.stalled();
+    for stall in &stalled {
+        status = StatusCode::SERVICE_UNAVAILABLE;
+        reasons.push(format!(
+            "projection {} is stalled on event {}: {}",
+            stall.projection, stall.event_id, stall.error
+        ));
+    }
     // NATS is reported, never required: an outage only delays the copies on the stream.
     let nats = match &state.nats {
         Some(nats) => nats.report(&state.pool, positions.unpositioned()).await,
@@ -72,6 +84,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "projections": positions.projections,
             "positions": positions.body(),
             "nats": nats,
+            "stalled_projections": stalled,
         })),
     )
 }

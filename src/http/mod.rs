@@ -47,6 +47,9 @@ pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
         .merge(openapi::router())
         .merge(dashboard::router())
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
+        .layer(axum::middleware::map_response(
+            error::problem_for_every_error,
+        ))
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| {
             use axum::response::IntoResponse;

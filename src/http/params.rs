@@ -6,6 +6,7 @@ use axum::http::Uri;
 use ticket_nats::Timestamp;
 use uuid::Uuid;
 
+use super::body::NUL_MESSAGE;
 use super::error::{ApiError, FieldError, Result};
 
 /// A query string read parameter by parameter, collecting every problem before failing.
@@ -15,11 +16,22 @@ pub struct Params {
 }
 
 impl Params {
-    /// Reads the query string; every parameter not in `allowed` is an error.
+    /// Reads the query string; every parameter not in `allowed` is an error, and so is one
+    /// holding U+0000 (`%00`) in its name or value (then read as absent).
     pub fn new(uri: &Uri, allowed: &[&str]) -> Result<Self> {
-        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
+        let Query(mut pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
             .map_err(|_| ApiError::invalid("query", "is not a valid query string"))?;
-        let mut errors = Vec::new();
+        let mut errors: Vec<FieldError> = Vec::new();
+        pairs.retain(|(name, value)| {
+            if !name.contains('\0') && !value.contains('\0') {
+                return true;
+            }
+            let name = name.replace('\0', "\u{FFFD}");
+            if !errors.iter().any(|e| e.field == name) {
+                errors.push(FieldError::new(name, NUL_MESSAGE));
+            }
+            false
+        });
         for (name, _) in &pairs {
             if !allowed.contains(&name.as_str())
                 && !errors.iter().any(|e: &FieldError| &e.field == name)
@@ -138,5 +150,24 @@ impl Params {
         } else {
             Err(ApiError::Unprocessable(self.errors))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parameter_holding_nul_is_named_and_read_as_absent() {
+        let uri: Uri = "/x?q=a%00b&limit=5&na%00me=1&q=c".parse().unwrap();
+        let mut p = Params::new(&uri, &["q", "limit"]).unwrap();
+        assert_eq!(p.one("q").as_deref(), Some("c"));
+        assert_eq!(p.integer("limit", 1, 10), Some(5));
+        let Err(ApiError::Unprocessable(errors)) = p.finish() else {
+            panic!("expected a 422");
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["q", "na\u{fffd}me"]);
+        assert_eq!(errors[0].message, NUL_MESSAGE);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,7 +18,7 @@ use ticket_projections::read_models::{me, Viewer};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::commands::ticket_id;
+use super::commands::TicketPath;
 use super::error::{ApiError, Result};
 use super::params::Params;
 use super::{answer, with_position};
@@ -200,10 +200,10 @@ async fn wait_for_version(
 pub async fn get_ticket(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    id: TicketPath,
     uri: Uri,
 ) -> Result<Response> {
-    let id = ticket_id(&id)?;
+    let id = id.id()?;
     let mut p = Params::new(&uri, &["min_version", "min_position", "as_of"])?;
     let min_version = p.integer("min_version", 1, i64::MAX);
     let min_position = p.min_position();
@@ -398,10 +398,10 @@ pub async fn my_tickets(
 pub async fn mark_read(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    id: TicketPath,
     uri: Uri,
 ) -> Result<Response> {
-    let id = ticket_id(&id)?;
+    let id = id.id()?;
     let mut p = Params::new(&uri, &["min_position"])?;
     let min_position = p.min_position();
     p.finish()?;

@@ -61,7 +61,7 @@ impl TestStream {
     }
 
     /// How many messages the stream holds (0 while it does not exist or NATS is down).
-    async fn count(&self) -> u64 {
+    pub(crate) async fn count(&self) -> u64 {
         let Ok(client) = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(1))
             .connect(&self.url)

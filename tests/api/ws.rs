@@ -19,7 +19,7 @@ use crate::helpers::{
     claims, sign, spawn_app, spawn_second_instance, spawn_second_instance_with, TestApp, TestUser,
 };
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long a test waits for a frame it expects.
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -30,7 +30,7 @@ fn ws_url(port: u16, token: &str) -> String {
     format!("ws://127.0.0.1:{port}/api/v1/ws?access_token={token}")
 }
 
-async fn connect(port: u16, user: &TestUser) -> Ws {
+pub(crate) async fn connect(port: u16, user: &TestUser) -> Ws {
     let (ws, response) = tokio_tungstenite::connect_async(ws_url(port, &user.token))
         .await
         .expect("WebSocket handshake");
@@ -62,14 +62,14 @@ async fn refused(request: impl IntoClientRequest + Unpin) -> (u16, Value) {
     }
 }
 
-async fn send(ws: &mut Ws, frame: Value) {
+pub(crate) async fn send(ws: &mut Ws, frame: Value) {
     ws.send(Message::text(frame.to_string()))
         .await
         .expect("send a frame");
 }
 
 /// The next JSON frame within `wait`, skipping WebSocket pings and pongs; `None` on timeout.
-async fn next_within(ws: &mut Ws, wait: Duration) -> Option<Value> {
+pub(crate) async fn next_within(ws: &mut Ws, wait: Duration) -> Option<Value> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let message = tokio::time::timeout_at(deadline, ws.next()).await.ok()?;
@@ -83,14 +83,18 @@ async fn next_within(ws: &mut Ws, wait: Duration) -> Option<Value> {
     }
 }
 
-async fn next(ws: &mut Ws) -> Value {
+pub(crate) async fn next(ws: &mut Ws) -> Value {
     next_within(ws, PATIENCE)
         .await
         .expect("a frame within the patience")
 }
 
 /// Subscribes and returns the `subscribed` frame (after any replayed events, which it returns too).
-async fn subscribe(ws: &mut Ws, channels: &[&str], since: Option<i64>) -> (Vec<Value>, Value) {
+pub(crate) async fn subscribe(
+    ws: &mut Ws,
+    channels: &[&str],
+    since: Option<i64>,
+) -> (Vec<Value>, Value) {
     let mut frame = json!({"op": "subscribe", "channels": channels});
     if let Some(since) = since {
         frame["since"] = json!(since);
@@ -115,7 +119,7 @@ async fn error(ws: &mut Ws) -> Value {
 }
 
 /// Event frames until `done` says so (or the patience runs out: then the test fails).
-async fn events_until(ws: &mut Ws, mut done: impl FnMut(&Value) -> bool) -> Vec<Value> {
+pub(crate) async fn events_until(ws: &mut Ws, mut done: impl FnMut(&Value) -> bool) -> Vec<Value> {
     let mut frames = Vec::new();
     loop {
         let frame = next(ws).await;
