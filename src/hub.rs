@@ -18,8 +18,9 @@
 //! # Slow clients
 //!
 //! `broadcast::Sender::send` never waits: a receiver that falls more than
-//! [`HubConfig::broadcast_capacity`] events behind sees `Lagged`, and each connection has its own
-//! bounded queue of [`HubConfig::queue_capacity`] outgoing frames filled with `try_send`. Either
+//! [`HubConfig::broadcast_capacity`] events behind sees `Lagged`, and each connection may have at
+//! most [`HubConfig::queue_capacity`] frames that its client has not read (queued, or written
+//! to the socket and not yet acknowledged: see `http::ws`), filled with `try_send`. Either
 //! overflow closes that one connection with 1013; nobody else waits for it.
 //!
 //! # Shutdown
@@ -52,7 +53,8 @@ pub const METRIC_CLOSED_SLOW: &str = "ticketd_websocket_closed_slow_total";
 /// the queues (see `Application::with_hub_config`).
 #[derive(Debug, Clone)]
 pub struct HubConfig {
-    /// Outgoing frames a connection may have queued before it counts as too slow (default 1024).
+    /// Frames a connection's client may have left unread (queued, or written but not yet
+    /// acknowledged by a Pong) before it counts as too slow (default 1024).
     pub queue_capacity: usize,
     /// Events the broadcast keeps for receivers that are behind (default 4096).
     pub broadcast_capacity: usize,
