@@ -178,8 +178,10 @@ impl Suite {
                 .http
                 .post(format!("{}/api/v1/tickets", started[0].base))
                 .bearer_auth(&agent)
-                .json(&json!({"title": format!("Chaos ticket {i}"), "description": "load",
-                               "category": "software", "priority": "low"}))
+                .json(
+                    &json!({"title": format!("Chaos ticket {i}"), "description": "load",
+                               "category": "software", "priority": "low"}),
+                )
                 .send()
                 .await?;
             if r.status() != reqwest::StatusCode::CREATED {
@@ -302,7 +304,11 @@ impl Scene {
         if abandoned > 0 || refused > 0 {
             figures.failures.push(format!(
                 "{abandoned} commands never answered, {refused} refused with a 4xx: {:?}",
-                self.ledger.samples.lock().map(|s| s.clone()).unwrap_or_default()
+                self.ledger
+                    .samples
+                    .lock()
+                    .map(|s| s.clone())
+                    .unwrap_or_default()
             ));
         }
         figures.notes.push(format!(
@@ -773,9 +779,10 @@ async fn main() -> anyhow::Result<()> {
             figures.failures.push(format!("the run failed: {error:#}"));
         }
         if figures.server_errors > 0 {
-            figures
-                .failures
-                .push(format!("{} answers 5xx other than 503", figures.server_errors));
+            figures.failures.push(format!(
+                "{} answers 5xx other than 503",
+                figures.server_errors
+            ));
         }
         if figures.unavailable_without_retry_after > 0 {
             figures.failures.push(format!(

@@ -214,7 +214,14 @@ impl Nats {
             .open(&self.log)
             .context("open the NATS log")?;
         let child = Command::new(std::env::var("NATS_SERVER").unwrap_or("nats-server".into()))
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
             .arg(&self.store)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

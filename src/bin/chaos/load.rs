@@ -152,10 +152,7 @@ pub async fn worker(
                     }
                 }
                 Ok(r) if r.status().as_u16() == 503 => {
-                    ledger
-                        .counters
-                        .unavailable
-                        .fetch_add(1, Ordering::Relaxed);
+                    ledger.counters.unavailable.fetch_add(1, Ordering::Relaxed);
                     let retry_after = r
                         .headers()
                         .get("retry-after")
@@ -256,9 +253,7 @@ pub async fn reader(
     let mut finishing: Option<Instant> = None;
     let mut first = true;
     'connect: loop {
-        let done = |last: Option<i64>, finish: &watch::Receiver<Option<i64>>| {
-            matches!((last, *finish.borrow()), (Some(l), Some(f)) if l >= f)
-        };
+        let done = |last: Option<i64>, finish: &watch::Receiver<Option<i64>>| matches!((last, *finish.borrow()), (Some(l), Some(f)) if l >= f);
         if stop.is_cancelled() {
             let since = *finishing.get_or_insert_with(Instant::now);
             if done(last, &finish) || since.elapsed() > Duration::from_secs(60) {
@@ -287,11 +282,7 @@ pub async fn reader(
         if let Some(last) = last {
             subscribe["since"] = json!(last);
         }
-        if ws
-            .send(Message::text(subscribe.to_string()))
-            .await
-            .is_err()
-        {
+        if ws.send(Message::text(subscribe.to_string())).await.is_err() {
             continue;
         }
         let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -316,10 +307,8 @@ pub async fn reader(
                         continue;
                     };
                     match value["type"].as_str() {
-                        Some("subscribed") => {
-                            if last.is_none() {
-                                last = value["position"].as_i64();
-                            }
+                        Some("subscribed") if last.is_none() => {
+                            last = value["position"].as_i64();
                         }
                         Some("event") => {
                             let Some(position) = value["event"]["position"].as_i64() else {
