@@ -64,8 +64,12 @@ pub struct HubConfig {
     pub poll_interval: Duration,
     /// How often a connection sends a WebSocket Ping (default 30 s).
     pub ping_interval: Duration,
-    /// How long a closing connection may take to write its close frame (default 5 s).
+    /// How long a closing connection may take to write its close frame, and then waits for
+    /// the client's (default 5 s).
     pub close_grace: Duration,
+    /// How long a connection closed with 1013 for not reading waits for the client to read its
+    /// backlog and answer the close frame, unless the engine stops (default 60 s).
+    pub slow_close_linger: Duration,
     /// Largest client message and frame accepted, in bytes (default 64 KiB).
     pub max_message_size: usize,
     /// Most channels one connection may subscribe to (default 256).
@@ -81,6 +85,7 @@ impl Default for HubConfig {
             poll_interval: Duration::from_millis(250),
             ping_interval: Duration::from_secs(30),
             close_grace: Duration::from_secs(5),
+            slow_close_linger: Duration::from_secs(60),
             max_message_size: 64 * 1024,
             max_channels: 256,
         }

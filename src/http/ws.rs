@@ -510,6 +510,7 @@ async fn run(socket: WebSocket, hub: Hub, pool: PgPool, caller: Caller, expires_
             let _ = urgent.send(frame);
         }
     }
+    let session_hub = session.hub.clone();
     drop(session);
     // Bounded: a client that reads nothing cannot keep its task alive.
     let grace = config.close_grace + Duration::from_secs(1);
@@ -517,11 +518,21 @@ async fn run(socket: WebSocket, hub: Hub, pool: PgPool, caller: Caller, expires_
         writer.abort();
     }
     // The socket stays open until the client answers our Close with its own (the reader ends
-    // on it), within the grace: closed earlier, the Pongs and the Close a client sends while it
-    // reads its backlog would hit a closed socket and reset the connection, and the client
-    // would never read the Close frame and its code.
+    // on it): closed earlier, the Pongs and the Close a client sends while it reads its backlog
+    // would hit a closed socket and reset the connection, and the client would never read the
+    // Close frame and its code. A client closed for not reading may take long to read again:
+    // it gets longer (the reader only takes in what it sends), unless the engine is stopping.
+    let linger = if end == End::Slow {
+        config.slow_close_linger.max(config.close_grace)
+    } else {
+        config.close_grace
+    };
     let mut reader = reader;
-    let _ = tokio::time::timeout(config.close_grace, &mut reader.0).await;
+    let mut stopping = session_hub.shutdown_signal();
+    tokio::select! {
+        _ = tokio::time::timeout(linger, &mut reader.0) => {}
+        _ = stopping.wait_for(|s| *s), if end == End::Slow => {}
+    }
     tracing::debug!("WebSocket closed");
 }
 

@@ -661,6 +661,7 @@ async fn a_client_that_stops_reading_is_closed_with_1013_within_a_bounded_number
         &a,
         ticketd::hub::HubConfig {
             queue_capacity: QUEUE,
+            close_grace: Duration::from_secs(1),
             ..Default::default()
         },
     )
@@ -710,7 +711,9 @@ async fn a_client_that_stops_reading_is_closed_with_1013_within_a_bounded_number
         .await
         .expect("a push after the stalled client is gone");
     assert_eq!(frame["event"]["data"]["body"], "still here?");
-    // The stalled client, reading again, finds a prefix of the events, then 1013.
+    // The stalled client, reading again later than a normal close waits for the client's
+    // answer, finds a prefix of the events, then 1013.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let mut got = Vec::new();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let close = loop {
