@@ -1201,6 +1201,28 @@ mod tests {
     }
 
     #[test]
+    fn unread_frames_are_the_queued_ones_plus_those_written_and_not_acknowledged() {
+        let flow = Flow::default();
+        let (out, _queue) = mpsc::channel::<Message>(8);
+        out.try_send(Message::text("queued")).unwrap();
+        flow.taken.store(5, Ordering::Release);
+        assert_eq!(flow.unread(&out), 6);
+        // Nothing was announced yet: a Pong cannot acknowledge frames.
+        flow.on_pong(&5u64.to_be_bytes());
+        assert_eq!(flow.unread(&out), 6);
+        flow.pinged.store(4, Ordering::Release);
+        // More than announced counts as what was announced; other payloads count for nothing.
+        flow.on_pong(&9u64.to_be_bytes());
+        assert_eq!(flow.unread(&out), 2);
+        flow.on_pong(b"");
+        flow.on_pong(&[1, 2, 3]);
+        assert_eq!(flow.unread(&out), 2);
+        // An older Pong never moves it back.
+        flow.on_pong(&1u64.to_be_bytes());
+        assert_eq!(flow.unread(&out), 2);
+    }
+
+    #[test]
     fn an_event_frame_embeds_the_envelope_json() {
         let text = event_frame("ticket:1", r#"{"a":1}"#);
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
