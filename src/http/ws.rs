@@ -42,11 +42,29 @@
 //! # Closing
 //!
 //! 1001 when the engine stops; 1008 when the token expires; 1013 ("try again later", resume with
-//! `since`) when the client falls behind (its queue of outgoing frames is full, or it lagged
-//! behind the hub's broadcast) or when the store cannot be read during a replay. Messages and
-//! frames over 64 KiB are refused by the WebSocket layer. A WebSocket Ping goes out every 30 s.
+//! `since`) when the client falls behind (it has [`HubConfig::queue_capacity`] frames it has not
+//! read, or it lagged behind the hub's broadcast) or when the store cannot be read during a
+//! replay. Messages and frames over 64 KiB are refused by the WebSocket layer. A WebSocket Ping
+//! goes out every 30 s.
+//!
+//! # What "not read" means
+//!
+//! A frame the writer has handed to the socket is not a frame the client has read: the kernel's
+//! send buffer and the client's receive buffer hold megabytes on loopback (send buffers grow
+//! with the congestion window), thousands of events, so a bound on the server's queue alone was
+//! reached only after the buffers filled, if ever. The writer therefore sends a WebSocket Ping
+//! carrying the count of frames written so far every quarter of the queue, and the client's
+//! Pong (RFC 6455 requires one, and every client library answers as it reads) tells which of
+//! them it has read: TCP delivers in order, so the client saw every frame before that Ping.
+//! Frames queued plus frames written but not acknowledged are what the bound counts. A client
+//! that keeps up answers within a round trip and never comes near it; one that stops reading
+//! reaches it after `queue_capacity` frames, with the buffers still far from full, so its close
+//! frame fits in them and it reads 1013 after the frames it missed when it reads again.
+//!
+//! [`HubConfig::queue_capacity`]: crate::hub::HubConfig::queue_capacity
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,7 +86,7 @@ use ticket_nats::TicketEvent;
 use ticket_projections::stored::read_after;
 use ticket_projections::StoredEvent;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -377,6 +395,46 @@ struct Session {
     me: Option<MeTickets>,
     /// Outgoing frames, to the writer task.
     out: mpsc::Sender<Message>,
+    /// How many of them the client has read.
+    flow: Arc<Flow>,
+}
+
+/// How far the client has read, from the Pongs that answer the writer's counting Pings.
+#[derive(Debug, Default)]
+struct Flow {
+    /// Frames the writer has taken from the queue (written, or being written).
+    taken: AtomicU64,
+    /// The highest count the writer has sent in a Ping: no Pong acknowledges more.
+    pinged: AtomicU64,
+    /// Frames the client has read (the count of the latest Ping it answered).
+    read: AtomicU64,
+    /// Woken when `read` moves.
+    progress: Notify,
+}
+
+impl Flow {
+    /// Frames queued or written that the client has not read yet.
+    fn unread(&self, out: &mpsc::Sender<Message>) -> usize {
+        let queued = out.max_capacity() - out.capacity();
+        let written = self
+            .taken
+            .load(Ordering::Acquire)
+            .saturating_sub(self.read.load(Ordering::Acquire));
+        queued.saturating_add(usize::try_from(written).unwrap_or(usize::MAX))
+    }
+
+    /// A Pong arrived: if it answers one of our counting Pings, the client read that far.
+    fn on_pong(&self, payload: &[u8]) {
+        let Ok(count) = <[u8; 8]>::try_from(payload) else {
+            // The keep-alive Ping's, or an unsolicited one: it acknowledges nothing.
+            return;
+        };
+        // Never more than was announced: a made-up Pong cannot buy a client room.
+        let count = u64::from_be_bytes(count).min(self.pinged.load(Ordering::Acquire));
+        if self.read.fetch_max(count, Ordering::AcqRel) < count {
+            self.progress.notify_waiters();
+        }
+    }
 }
 
 /// One span per connection; the session loop over the broadcast, client frames and shutdown.
@@ -387,11 +445,25 @@ async fn run(socket: WebSocket, hub: Hub, pool: PgPool, caller: Caller, expires_
     let events = hub.subscribe();
     let config = hub.config().clone();
     let (sink, stream) = socket.split();
-    let (out, queue) = mpsc::channel(config.queue_capacity.max(1));
+    let capacity = config.queue_capacity.max(1);
+    let (out, queue) = mpsc::channel(capacity);
     let (urgent, urgent_rx) = oneshot::channel();
+    let flow = Arc::new(Flow::default());
     let mut writer = tokio::spawn(
-        write(sink, queue, urgent_rx, config.close_grace).instrument(tracing::Span::current()),
+        write(
+            sink,
+            queue,
+            urgent_rx,
+            config.close_grace,
+            flow.clone(),
+            (capacity / 4).max(1) as u64,
+        )
+        .instrument(tracing::Span::current()),
     );
+    // Pongs are taken in by a task of their own, so that they count while the session waits
+    // (a `since` replay waits for the client to read).
+    let (inbox, incoming) = mpsc::channel(CLIENT_FRAMES_WAITING);
+    let reader = AbortOnDrop(tokio::spawn(read(stream, inbox, flow.clone())));
     tracing::debug!("WebSocket opened");
 
     let mut session = Session {
@@ -403,8 +475,9 @@ async fn run(socket: WebSocket, hub: Hub, pool: PgPool, caller: Caller, expires_
         last_sent: 0,
         me: None,
         out,
+        flow,
     };
-    let end = session.serve(stream, events, expires_at).await;
+    let end = session.serve(incoming, events, expires_at).await;
     let close = |code: u16, reason: &'static str| CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
@@ -437,11 +510,28 @@ async fn run(socket: WebSocket, hub: Hub, pool: PgPool, caller: Caller, expires_
             let _ = urgent.send(frame);
         }
     }
+    let session_hub = session.hub.clone();
     drop(session);
     // Bounded: a client that reads nothing cannot keep its task alive.
     let grace = config.close_grace + Duration::from_secs(1);
     if tokio::time::timeout(grace, &mut writer).await.is_err() {
         writer.abort();
+    }
+    // The socket stays open until the client answers our Close with its own (the reader ends
+    // on it): closed earlier, the Pongs and the Close a client sends while it reads its backlog
+    // would hit a closed socket and reset the connection, and the client would never read the
+    // Close frame and its code. A client closed for not reading may take long to read again:
+    // it gets longer (the reader only takes in what it sends), unless the engine is stopping.
+    let linger = if end == End::Slow {
+        config.slow_close_linger.max(config.close_grace)
+    } else {
+        config.close_grace
+    };
+    let mut reader = reader;
+    let mut stopping = session_hub.shutdown_signal();
+    tokio::select! {
+        _ = tokio::time::timeout(linger, &mut reader.0) => {}
+        _ = stopping.wait_for(|s| *s), if end == End::Slow => {}
     }
     tracing::debug!("WebSocket closed");
 }
@@ -449,13 +539,58 @@ async fn run(socket: WebSocket, hub: Hub, pool: PgPool, caller: Caller, expires_
 /// Most frames written with one flush.
 const MAX_FRAMES_PER_WRITE: usize = 64;
 
-/// Writes queued frames; on an urgent close frame drops the rest and closes at once.
+/// Client frames (other than Pongs) the reader hands to the session ahead of it.
+const CLIENT_FRAMES_WAITING: usize = 16;
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads the client's frames: Pongs move the flow, the rest go to the session, and the end of
+/// the stream (or an error) too, after which reading stops.
+async fn read(
+    mut stream: SplitStream<WebSocket>,
+    inbox: mpsc::Sender<Option<Result<Message, axum::Error>>>,
+    flow: Arc<Flow>,
+) {
+    loop {
+        let frame = stream.next().await;
+        if let Some(Ok(Message::Pong(payload))) = &frame {
+            flow.on_pong(payload);
+            continue;
+        }
+        let last = !matches!(frame, Some(Ok(_)));
+        if inbox.send(frame).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Writes queued frames; on an urgent close frame drops the rest and closes at once. Every
+/// `ack_every` frames it adds a Ping carrying the count written so far (see the module's
+/// "What "not read" means").
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
     mut queue: mpsc::Receiver<Message>,
     mut urgent: oneshot::Receiver<CloseFrame>,
     grace: Duration,
+    flow: Arc<Flow>,
+    ack_every: u64,
 ) {
+    // Counts a frame taken from the queue; a Ping from the session (the keep-alive) carries
+    // the count too, so it acknowledges as much as ours.
+    let take = |message: Message| -> Message {
+        let taken = flow.taken.fetch_add(1, Ordering::AcqRel) + 1;
+        match message {
+            Message::Ping(_) => counting_ping(&flow, taken),
+            other => other,
+        }
+    };
     enum Step {
         Sent,
         Failed,
@@ -483,15 +618,19 @@ async fn write(
             // bursts (a sequencer batch at a time), and a write per frame cost a system call
             // per frame and connection.
             let send = async {
-                sink.feed(message).await?;
+                sink.feed(take(message)).await?;
                 let mut batched = 1;
                 while !closing && batched < MAX_FRAMES_PER_WRITE {
                     let Ok(more) = queue.try_recv() else {
                         break;
                     };
                     closing = matches!(more, Message::Close(_));
-                    sink.feed(more).await?;
+                    sink.feed(take(more)).await?;
                     batched += 1;
+                }
+                let taken = flow.taken.load(Ordering::Acquire);
+                if !closing && taken >= flow.pinged.load(Ordering::Acquire) + ack_every {
+                    sink.feed(counting_ping(&flow, taken)).await?;
                 }
                 sink.flush().await
             };
@@ -517,6 +656,12 @@ async fn write(
     let _ = tokio::time::timeout(grace, sink.close()).await;
 }
 
+/// A Ping whose Pong will say that the client read the first `taken` frames.
+fn counting_ping(flow: &Flow, taken: u64) -> Message {
+    flow.pinged.store(taken, Ordering::Release);
+    Message::Ping(Bytes::copy_from_slice(&taken.to_be_bytes()))
+}
+
 async fn close_now(sink: &mut SplitSink<WebSocket, Message>, frame: CloseFrame, grace: Duration) {
     let _ = tokio::time::timeout(grace, async {
         if sink.send(Message::Close(Some(frame))).await.is_ok() {
@@ -529,7 +674,7 @@ async fn close_now(sink: &mut SplitSink<WebSocket, Message>, frame: CloseFrame, 
 impl Session {
     async fn serve(
         &mut self,
-        mut stream: SplitStream<WebSocket>,
+        mut incoming: mpsc::Receiver<Option<Result<Message, axum::Error>>>,
         mut events: broadcast::Receiver<Arc<FeedEvent>>,
         expires_at: Instant,
     ) -> End {
@@ -551,7 +696,8 @@ impl Session {
                 _ = shutdown.wait_for(|stopping| *stopping) => Input::Stop,
                 () = &mut expiry => Input::Expired,
                 received = events.recv() => Input::Live(received),
-                frame = stream.next() => Input::Frame(frame),
+                // `None`: the reader stopped, which it does only after the end of the stream.
+                frame = incoming.recv() => Input::Frame(frame.flatten()),
                 _ = ping.tick() => Input::Ping,
             };
             let step = match input {
@@ -585,24 +731,45 @@ impl Session {
         }
     }
 
-    /// Queues a frame without waiting: a full queue means the client is too slow.
+    /// Queues a frame without waiting: a client with a queue's worth of frames unread is too
+    /// slow.
     fn push(&self, message: Message) -> Result<(), End> {
+        if self.flow.unread(&self.out) >= self.out.max_capacity() {
+            return Err(End::Slow);
+        }
         self.out.try_send(message).map_err(|error| match error {
             mpsc::error::TrySendError::Full(_) => End::Slow,
             mpsc::error::TrySendError::Closed(_) => End::Gone,
         })
     }
 
-    /// Queues a replayed frame, waiting (bounded) for room: a replay is as fast as the client.
+    /// Queues a replayed frame, waiting (bounded) until the client has read enough to make
+    /// room: a replay is as fast as the client.
     async fn push_replay(
         &self,
         message: Message,
         shutdown: &mut tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), End> {
+        let give_up = tokio::time::sleep(REPLAY_SEND_TIMEOUT);
+        tokio::pin!(give_up);
+        loop {
+            // Registered before looking, so a Pong between the look and the wait still wakes.
+            let progress = self.flow.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            if self.flow.unread(&self.out) < self.out.max_capacity() {
+                break;
+            }
+            tokio::select! {
+                () = &mut progress => {}
+                _ = shutdown.wait_for(|stopping| *stopping) => return Err(End::Shutdown),
+                () = &mut give_up => return Err(End::Slow),
+            }
+        }
         tokio::select! {
             sent = self.out.send(message) => sent.map_err(|_| End::Gone),
             _ = shutdown.wait_for(|stopping| *stopping) => Err(End::Shutdown),
-            () = tokio::time::sleep(REPLAY_SEND_TIMEOUT) => Err(End::Slow),
+            () = &mut give_up => Err(End::Slow),
         }
     }
 
@@ -1031,6 +1198,28 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn unread_frames_are_the_queued_ones_plus_those_written_and_not_acknowledged() {
+        let flow = Flow::default();
+        let (out, _queue) = mpsc::channel::<Message>(8);
+        out.try_send(Message::text("queued")).unwrap();
+        flow.taken.store(5, Ordering::Release);
+        assert_eq!(flow.unread(&out), 6);
+        // Nothing was announced yet: a Pong cannot acknowledge frames.
+        flow.on_pong(&5u64.to_be_bytes());
+        assert_eq!(flow.unread(&out), 6);
+        flow.pinged.store(4, Ordering::Release);
+        // More than announced counts as what was announced; other payloads count for nothing.
+        flow.on_pong(&9u64.to_be_bytes());
+        assert_eq!(flow.unread(&out), 2);
+        flow.on_pong(b"");
+        flow.on_pong(&[1, 2, 3]);
+        assert_eq!(flow.unread(&out), 2);
+        // An older Pong never moves it back.
+        flow.on_pong(&1u64.to_be_bytes());
+        assert_eq!(flow.unread(&out), 2);
     }
 
     #[test]
