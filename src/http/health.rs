@@ -23,8 +23,9 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 when Postgres answers and migrations are applied; reports each projector's lag and
-/// the state of NATS with the relay's position and lag.
+/// 200 when Postgres answers, migrations are applied and no background task is caught in a
+/// crash loop; reports each projector's lag, the state of NATS with the relay's position and
+/// lag, and each supervised task's state and restart count (`tasks`).
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let migrations =
@@ -44,6 +45,14 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         ),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "down", false),
     };
+    // A background task that keeps dying means something the engine promises (positions,
+    // read models, pushes) has stopped moving, although every request still answers.
+    let crash_looping = state.tasks.crash_looping();
+    let status = if crash_looping.is_empty() {
+        status
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     // NATS is reported, never required: an outage only delays the copies on the stream.
     let nats = match &state.nats {
         Some(nats) => nats.report(&state.pool).await,
@@ -60,6 +69,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "head_position": state.projections.head(),
             "projections": state.projections.status(),
             "nats": nats,
+            "tasks": {
+                "crash_looping": crash_looping,
+                "items": state.tasks.report(),
+            },
         })),
     )
 }

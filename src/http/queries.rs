@@ -40,7 +40,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// How long a query waits for the read models (`min_position`, `min_version`).
-const WAIT: Duration = Duration::from_secs(5);
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
 /// Longest single wait between two looks at a ticket's version (another instance may move the
 /// read model without this one's runner hearing of it at once).
 const VERSION_POLL: Duration = Duration::from_millis(200);

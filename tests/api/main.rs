@@ -9,6 +9,7 @@ mod dashboard;
 mod helpers;
 mod me;
 mod nats;
+mod operations;
 mod ordering;
 mod outage;
 mod queries;
