@@ -286,3 +286,73 @@ async fn the_timeout_does_not_cut_a_read_model_wait_short() {
     );
     assert!(took >= Duration::from_secs(4), "answered after {took:?}");
 }
+
+/// Every `src="…"` and `href="…"` value of an HTML page.
+fn references(page: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for attribute in ["src=\"", "href=\""] {
+        let mut rest = page;
+        while let Some(start) = rest.find(attribute) {
+            let after = &rest[start + attribute.len()..];
+            let Some(end) = after.find('"') else { break };
+            found.push(after[..end].to_string());
+            rest = &after[end..];
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn docs_load_nothing_from_another_origin() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let response = app
+        .client
+        .get(format!("{}/docs", app.address))
+        .send()
+        .await
+        .expect("send a request");
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    let page_url = response.url().clone();
+    let policy = response
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(policy.contains("script-src 'self';"), "{policy}");
+    let page = response.text().await.expect("the page");
+    let references = references(&page);
+    assert!(
+        references.iter().any(|r| r.ends_with(".js")),
+        "the page loads its script: {references:?}"
+    );
+    for reference in &references {
+        let url = page_url.join(reference).expect("a valid reference");
+        assert_eq!(
+            url.origin(),
+            page_url.origin(),
+            "{reference} is from another origin"
+        );
+        let asset = app.client.get(url).send().await.expect("fetch the asset");
+        assert_eq!(asset.status(), StatusCode::OK, "{reference}");
+    }
+    // The script that starts the UI points it at this engine's document, and nowhere else.
+    let initializer = app
+        .client
+        .get(page_url.join("swagger-initializer.js").expect("a URL"))
+        .send()
+        .await
+        .expect("fetch the initializer");
+    assert_eq!(initializer.status(), StatusCode::OK);
+    let script = initializer.text().await.expect("the script");
+    assert!(script.contains("/openapi.json"), "{script}");
+    assert!(
+        !script.contains("http://") && !script.contains("https://"),
+        "{script}"
+    );
+}
