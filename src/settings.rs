@@ -14,6 +14,9 @@ pub const DEFAULT_CATEGORIES: &str =
 /// Default of `TICKETD_REQUEST_TIMEOUT_MS`.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 30_000;
 
+/// Default of `TICKETD_READ_WAIT_MS`: the 5 s of CONTRACT 2.5.
+pub const DEFAULT_READ_WAIT_MS: u32 = 5_000;
+
 /// Everything the engine is configured with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -37,6 +40,9 @@ pub struct Settings {
     /// `TICKETD_REQUEST_TIMEOUT_MS`: how long an HTTP request may run before it is answered 503
     /// with `Retry-After` (default 30000 ms; WebSockets are exempt, read-model waits add their 5 s).
     pub request_timeout: std::time::Duration,
+    /// `TICKETD_READ_WAIT_MS`: how long a query with `min_position` / `min_version` waits for the
+    /// read models before answering 503 (default 5000 ms, the contract's bound).
+    pub read_wait: std::time::Duration,
     /// `NATS_URL`: JetStream for publishing events; absent → nothing is published.
     pub nats_url: Option<String>,
     /// `NATS_STREAM`: the stream's name (default `TICKETS`).
@@ -185,6 +191,9 @@ impl Settings {
         let request_timeout = std::time::Duration::from_millis(
             number("TICKETD_REQUEST_TIMEOUT_MS", DEFAULT_REQUEST_TIMEOUT_MS)?.into(),
         );
+        let read_wait = std::time::Duration::from_millis(
+            number("TICKETD_READ_WAIT_MS", DEFAULT_READ_WAIT_MS)?.into(),
+        );
         let log_format = match var("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -205,6 +214,7 @@ impl Settings {
             sla_sweep_interval,
             rate_limit,
             request_timeout,
+            read_wait,
             nats_url: var("NATS_URL"),
             nats_stream: var("NATS_STREAM").unwrap_or_else(|| "TICKETS".into()),
             nats_subject_prefix: var("NATS_SUBJECT_PREFIX").unwrap_or_else(|| "tickets".into()),
@@ -235,6 +245,7 @@ impl Settings {
                 burst: 10_000,
             },
             request_timeout: std::time::Duration::from_millis(DEFAULT_REQUEST_TIMEOUT_MS.into()),
+            read_wait: std::time::Duration::from_millis(DEFAULT_READ_WAIT_MS.into()),
             nats_url: None,
             nats_stream: "TICKETS".into(),
             nats_subject_prefix: "tickets".into(),

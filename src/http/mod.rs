@@ -48,7 +48,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
-            state.settings.request_timeout,
+            (state.settings.request_timeout, state.settings.read_wait),
             timing::deadline,
         ))
         // Outside the timeout, so that a request cut by it is measured with its 503.

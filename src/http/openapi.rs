@@ -1,5 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers, and a browsable UI.
 
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -9,6 +10,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::state::AppState;
+
+mod document;
+pub use document::document;
 
 struct BearerAuth;
 
@@ -85,8 +89,8 @@ pub fn router() -> Router<AppState> {
         .merge(Router::from(ui).layer(axum::middleware::map_response(same_origin_only)))
 }
 
-async fn openapi_json() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+    Json(document(&state.settings))
 }
 
 /// The Content-Security-Policy of `/docs`: scripts, styles, images and fetches from this origin

@@ -37,14 +37,18 @@ pub async fn track(req: Request, next: Next) -> Response {
 /// timeout (`TICKETD_REQUEST_TIMEOUT_MS`).
 ///
 /// A WebSocket lives on after its upgrade answer and is never cut. A query that waits for the
-/// read models (`min_position`, `min_version`) gets its own bound of 5 s on top, so that the
-/// timeout never shortens the wait the contract promises.
-pub async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+/// read models (`min_position`, `min_version`) gets that wait's own bound (5 s) on top, so that
+/// the timeout never shortens the wait the contract promises.
+pub async fn deadline(
+    State((limit, read_wait)): State<(Duration, Duration)>,
+    req: Request,
+    next: Next,
+) -> Response {
     if req.headers().contains_key(header::UPGRADE) {
         return next.run(req).await;
     }
     let limit = if waits_for_read_models(req.uri().query()) {
-        limit + super::queries::WAIT
+        limit + read_wait
     } else {
         limit
     };

@@ -356,3 +356,96 @@ async fn docs_load_nothing_from_another_origin() {
         "{script}"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_error_status_and_parameter_bound() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let doc = app.root_json("/openapi.json").await;
+
+    // Assert: every API operation answers problem documents for the statuses it can give.
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, item) in paths.iter().filter(|(p, _)| p.starts_with("/api/v1/")) {
+        for (method, operation) in item.as_object().expect("an item") {
+            let responses = &operation["responses"];
+            let mut expected = vec!["429", "503"];
+            if operation.get("security").is_some() {
+                expected.push("401");
+            }
+            if operation.get("requestBody").is_some() {
+                expected.extend(["400", "413", "415", "422"]);
+            }
+            if path.contains("{id}") {
+                expected.push("404");
+            }
+            for code in expected {
+                let problem = &responses[code]["content"]["application/problem+json"]["schema"];
+                assert_eq!(
+                    problem["$ref"], "#/components/schemas/Problem",
+                    "{method} {path} {code}"
+                );
+            }
+        }
+    }
+    for command in ["comments", "assign", "close", "reopen", "rating"] {
+        let responses =
+            &doc["paths"][format!("/api/v1/tickets/{{id}}/{command}")]["post"]["responses"];
+        for code in ["403", "409", "412"] {
+            assert!(responses[code].is_object(), "{command} {code}");
+        }
+    }
+    assert!(
+        doc["paths"]["/api/v1/tickets/{id}/rating"]["post"]["responses"]["429"]["headers"]
+            ["Retry-After"]
+            .is_object()
+    );
+    // Parameter bounds, as the parsers check them.
+    let board = doc["paths"]["/api/v1/board"]["get"]["parameters"]
+        .as_array()
+        .expect("board parameters");
+    let limit = board
+        .iter()
+        .find(|p| p["name"] == "limit_per_column")
+        .expect("limit_per_column");
+    let bounds = &limit["schema"]["anyOf"][0];
+    assert_eq!(bounds["type"], "integer");
+    assert_eq!(bounds["minimum"], 1);
+    assert_eq!(bounds["maximum"], 500);
+    let category = board
+        .iter()
+        .find(|p| p["name"] == "category")
+        .expect("category");
+    assert_eq!(
+        category["schema"]["anyOf"][0]["enum"],
+        json!(app.settings.categories)
+    );
+    // Bodies refuse unknown members and bound every member.
+    let create = &doc["components"]["schemas"]["CreateTicketRequest"];
+    assert_eq!(create["additionalProperties"], false);
+    assert_eq!(create["properties"]["description"]["maxLength"], 20_000);
+    let rating = &doc["components"]["schemas"]["RatingRequest"]["properties"]["score"];
+    assert_eq!(
+        (rating["minimum"].clone(), rating["maximum"].clone()),
+        (json!(1), json!(5))
+    );
+}
+
+#[tokio::test]
+async fn a_board_limit_out_of_its_documented_bounds_is_refused() {
+    // Arrange
+    let app = spawn_app().await;
+    let agent = app.user("agent").await;
+
+    // Act and assert: i64::MIN, 0 and one over the maximum, each a 422 naming the parameter.
+    for value in [i64::MIN.to_string(), "0".into(), "501".into()] {
+        let response = app
+            .get(&format!("/board?limit_per_column={value}"), &agent)
+            .await;
+        let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(body["errors"][0]["field"], "limit_per_column", "{value}");
+    }
+    let ok = app.get("/board?limit_per_column=500", &agent).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+}
