@@ -75,7 +75,7 @@ fn complete_operation(path: &str, method: &str, operation: &mut Value, categorie
             let location = parameter["in"].as_str().unwrap_or_default().to_string();
             if let Some(schema) = parameter_schema(path, &location, &name, categories) {
                 // A query parameter given blank counts as absent (forms send empty fields).
-                parameter["schema"] = if location == "query" && !schema.get("anyOf").is_some() {
+                parameter["schema"] = if location == "query" && schema.get("anyOf").is_none() {
                     blank_or(schema)
                 } else {
                     schema
