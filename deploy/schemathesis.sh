@@ -47,7 +47,7 @@ ok "schemathesis $("$st" --version 2>/dev/null | head -n 1)"
 
 info "cargo build --bin ticketd"
 cargo build --quiet --bin ticketd
-ticketd="$TICKETD_ROOT/target/debug/ticketd"
+ticketd="${CARGO_TARGET_DIR:-$TICKETD_ROOT/target}/debug/ticketd"
 
 db="ticketd_schemathesis_$(date +%s)_$$"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
