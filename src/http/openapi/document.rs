@@ -450,6 +450,102 @@ fn request_bodies(categories: &[Value]) -> Vec<(&'static str, Value)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+    use regex::Regex;
+
+    static TITLE: LazyLock<Regex> = LazyLock::new(|| pattern("CreateTicketRequest", "title"));
+    static COMMENT: LazyLock<Regex> = LazyLock::new(|| pattern("CommentRequest", "body"));
+    static NAME: LazyLock<Regex> = LazyLock::new(|| pattern("CreateUserRequest", "name"));
+    static EMAIL: LazyLock<Regex> = LazyLock::new(|| pattern("CreateUserRequest", "email"));
+
+    /// The pattern of `member` in the request body `body`.
+    fn pattern(body: &str, member: &str) -> Regex {
+        let bodies = request_bodies(&[]);
+        let schema = &bodies
+            .iter()
+            .find(|(name, _)| *name == body)
+            .expect("a body")
+            .1["properties"][member];
+        // A nullable member has its pattern in the same object.
+        let text = schema["pattern"].as_str().expect("a pattern");
+        Regex::new(text).expect("a pattern the regex crate reads")
+    }
+
+    /// White space, and characters that look like it to someone (ASCII separators that some
+    /// regex engines count as space, zero-width ones).
+    fn spacing() -> impl Strategy<Value = char> + Clone {
+        prop_oneof![
+            Just(' '),
+            Just('\t'),
+            Just('\n'),
+            Just('\u{b}'),
+            Just('\u{c}'),
+            Just('\r'),
+            Just('\u{85}'),
+            Just('\u{a0}'),
+            Just('\u{1680}'),
+            Just('\u{2000}'),
+            Just('\u{2005}'),
+            Just('\u{200a}'),
+            Just('\u{2028}'),
+            Just('\u{2029}'),
+            Just('\u{202f}'),
+            Just('\u{205f}'),
+            Just('\u{3000}'),
+            Just('\u{1c}'),
+            Just('\u{1f}'),
+            Just('\u{200b}'),
+            Just('\u{feff}'),
+        ]
+    }
+
+    /// Strings shaped like what the parsers trim and count: a run of spacing, a core of any
+    /// character (controls, NUL, `@`, spacing, text), another run of spacing, with cores short
+    /// and around `max` characters.
+    fn tricky_text(max: usize) -> impl Strategy<Value = String> {
+        let any_char = prop_oneof![
+            2 => spacing(),
+            1 => prop_oneof![Just('\0'), Just('\u{7f}'), Just('\u{9f}'), Just('@')],
+            3 => prop_oneof![Just('a'), Just('é'), Just('😀'), any::<char>()],
+        ];
+        let run = proptest::collection::vec(spacing(), 0..3);
+        let core = prop_oneof![
+            proptest::collection::vec(any_char.clone(), 0..6),
+            proptest::collection::vec(any_char, max.saturating_sub(2)..max + 3),
+        ];
+        (run.clone(), core, run)
+            .prop_map(|(before, core, after)| before.into_iter().chain(core).chain(after).collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn the_title_pattern_says_what_the_parser_accepts(text in tricky_text(TITLE_MAX)) {
+            let parsed = crate::domain::Title::parse(&text).is_ok() && !text.contains('\0');
+            prop_assert_eq!(TITLE.is_match(&text), parsed, "{:?}", text);
+        }
+
+        #[test]
+        fn the_comment_pattern_says_what_the_parser_accepts(text in tricky_text(40)) {
+            let parsed = crate::domain::values::check_comment_body(&text).is_ok() && !text.contains('\0');
+            prop_assert_eq!(COMMENT.is_match(&text), parsed, "{:?}", text);
+        }
+
+        #[test]
+        fn the_name_pattern_says_what_the_parser_accepts(text in tricky_text(NAME_MAX)) {
+            let parsed = crate::users::check_name(&text).is_ok();
+            prop_assert_eq!(NAME.is_match(&text), parsed, "{:?}", text);
+        }
+
+        #[test]
+        fn the_email_pattern_says_what_the_parser_accepts(text in tricky_text(12)) {
+            let parsed = crate::users::check_email(&text).is_ok();
+            prop_assert_eq!(EMAIL.is_match(&text), parsed, "{:?}", text);
+        }
+    }
 
     #[test]
     fn regex_specials_are_escaped() {
