@@ -292,6 +292,8 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
     Some(match (location, name) {
         ("path", "id") => uuid(),
         ("query", "min_position") => integer(0, i64::MAX),
+        // History waits for "at least this many events", so 0 (none) is a valid minimum there.
+        ("query", "min_version") if path.ends_with("/history") => integer(0, i64::MAX),
         ("query", "min_version") => integer(1, i64::MAX),
         ("query", "after") => integer(0, i64::MAX),
         ("query", "limit") if path == "/api/v1/events" => integer(1, MAX_PAGE),
