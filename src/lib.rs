@@ -13,6 +13,7 @@
 //! - [`views`]: point-in-time ticket views, folded from stored events.
 //! - [`hub`]: the WebSocket fan-out: one feed of positioned events per instance.
 //! - [`relay`]: the NATS relay's Postgres side (the events table as outbox).
+//! - [`supervisor`]: background tasks restarted when they die, reported in `/readyz`.
 //! - [`sla_timer`]: records `ticket.sla_breached` when a due time passes (single leader).
 //! - [`cli`]: the command line (`ticketd --help`).
 //! - [`startup`]: building and running the application; [`settings`], [`telemetry`].
@@ -29,6 +30,7 @@ pub mod sla_timer;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod supervisor;
 pub mod telemetry;
 pub mod users;
 pub mod views;

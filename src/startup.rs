@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgPool};
 use tokio::net::TcpListener;
@@ -20,15 +20,44 @@ use crate::hub::{Hub, HubConfig};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::store::TicketStore;
+use crate::supervisor::Supervisor;
 use ticket_projections::listen::Notifications;
 use ticket_projections::sequencer::{self, Announcer, SequencerOptions};
 use ticket_projections::{CancellationToken, Runner};
+
+/// Histogram buckets of every `*_seconds` metric: 0.5 ms to 10 s, about three per decade.
+///
+/// Real buckets rather than the exporter's default summaries: quantiles of summaries cannot be
+/// added up across instances, bucket counters can (`histogram_quantile(sum by (le) (rate(…)))`).
+pub const LATENCY_BUCKETS: [f64; 15] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Buckets of the commands-per-append-batch histogram (a count, not a duration).
+const BATCH_BUCKETS: [f64; 11] = [
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
+/// The exporter with its buckets: every histogram the engine records is exposed as `_bucket`
+/// series. Fails only on empty bucket lists.
+fn prometheus_builder() -> Result<PrometheusBuilder, BuildError> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("ticketd_append_batch_commands".into()),
+            &BATCH_BUCKETS,
+        )?
+        .set_buckets(&LATENCY_BUCKETS)
+}
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in the process).
 pub fn metrics_handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        let builder = prometheus_builder().unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot configure histogram buckets; exporting summaries");
+            PrometheusBuilder::new()
+        });
+        let recorder = builder.build_recorder();
         let handle = recorder.handle();
         // Fails only if another recorder was installed first; ours then stays empty.
         let _ = metrics::set_global_recorder(recorder);
@@ -82,27 +111,41 @@ pub struct Application {
     notifications: Notifications,
 }
 
-/// The engine's own loops (sequencer, projectors): stopped after the server, or when the
-/// application is dropped without serving.
+/// The engine's own loops (sequencer, projectors, relay, timers), supervised: stopped after
+/// the server, or when the application is dropped without serving.
 #[derive(Default)]
 struct Background {
     shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    supervisor: Supervisor,
 }
 
 impl Background {
-    fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
-        self.tasks.push(tokio::spawn(task));
+    /// Runs `make(stop)` under supervision as `name` until the engine stops.
+    fn spawn<F, Fut>(&mut self, name: impl Into<String>, make: F)
+    where
+        F: Fn(CancellationToken) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let stop = self.shutdown.clone();
+        self.spawn_until(name, stop, make);
+    }
+
+    /// Runs `make(stop)` under supervision as `name` until `stop` is cancelled.
+    fn spawn_until<F, Fut>(&mut self, name: impl Into<String>, stop: CancellationToken, make: F)
+    where
+        F: Fn(CancellationToken) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let token = stop.clone();
+        self.supervisor
+            .spawn(name, stop, move || make(token.clone()));
     }
 
     /// Cancels the loops and waits (briefly) for a batch in progress to commit or roll back.
     async fn stop(mut self) {
         self.shutdown.cancel();
-        let all = futures::future::join_all(std::mem::take(&mut self.tasks));
-        if tokio::time::timeout(Duration::from_secs(10), all)
-            .await
-            .is_err()
-        {
+        let supervisor = std::mem::take(&mut self.supervisor);
+        if !supervisor.join(Duration::from_secs(10)).await {
             tracing::warn!("background tasks did not stop within 10 s");
         }
     }
@@ -141,33 +184,66 @@ impl Application {
         ));
         let limiter = Limiter::new(settings.rate_limit);
         // The read side runs in every instance: the sequencer's advisory lock and the
-        // checkpoint row locks make the instances take turns.
+        // checkpoint row locks make the instances take turns. Every loop is supervised: a panic
+        // is logged and the loop restarted (see `supervisor`).
         let mut background = Background::default();
-        let (notifications, listening) =
-            Notifications::start(pool.clone(), background.shutdown.clone());
-        background.tasks.push(listening);
+        let notifications = Notifications::new();
+        {
+            let (notifications, pool) = (notifications.clone(), pool.clone());
+            background.spawn("listener", move |stop| {
+                notifications.listen(pool.clone(), stop)
+            });
+        }
         let projections = Runner::new(pool.clone(), ticket_projections::read_models::all());
-        background.spawn(announcer.run(pool.clone(), background.shutdown.clone()));
-        background.spawn(sequencer::run(
-            pool.clone(),
-            SequencerOptions::default(),
-            notifications.clone(),
-            background.shutdown.clone(),
-        ));
-        background
-            .tasks
-            .push(projections.start(&notifications, background.shutdown.clone()));
-        background.spawn(crate::sla_timer::run(
-            pool.clone(),
-            commands.clone(),
-            settings.sla_sweep_interval,
-            background.shutdown.clone(),
-        ));
+        {
+            let (announcer, pool) = (announcer.clone(), pool.clone());
+            background.spawn("announcer", move |stop| {
+                announcer.clone().run(pool.clone(), stop)
+            });
+        }
+        {
+            let (notifications, pool) = (notifications.clone(), pool.clone());
+            background.spawn("sequencer", move |stop| {
+                sequencer::run(
+                    pool.clone(),
+                    SequencerOptions::default(),
+                    notifications.clone(),
+                    stop,
+                )
+            });
+        }
+        {
+            let (runner, notifications) = (projections.clone(), notifications.clone());
+            background.spawn("projections:head", move |stop| {
+                runner.clone().follow_positions(notifications.clone(), stop)
+            });
+        }
+        {
+            let runner = projections.clone();
+            background.spawn("projections:poll", move |stop| {
+                let runner = runner.clone();
+                async move { runner.poll_head(stop).await }
+            });
+        }
+        for (index, projection) in projections.projections().iter().enumerate() {
+            let runner = projections.clone();
+            background.spawn(format!("projector:{}", projection.name()), move |stop| {
+                let runner = runner.clone();
+                async move { runner.drive(index, stop).await }
+            });
+        }
+        {
+            let (pool, commands) = (pool.clone(), commands.clone());
+            let interval = settings.sla_sweep_interval;
+            background.spawn("sla_timer", move |stop| {
+                crate::sla_timer::run(pool.clone(), commands.clone(), interval, stop)
+            });
+        }
         // NATS relay (CONTRACT 5), only with NATS_URL. It connects in the background: start-up
         // neither waits for nor fails on a NATS server that is down.
         let nats = match settings.nats_url.as_deref() {
             Some(url) => {
-                let (relay, task) = crate::relay::NatsRelay::start(
+                let (relay, _) = crate::relay::NatsRelay::start(
                     url,
                     crate::relay::nats_config(&settings),
                     pool.clone(),
@@ -176,7 +252,11 @@ impl Application {
                 )
                 .await
                 .context("cannot start the NATS relay (NATS_URL, NATS_STREAM)")?;
-                background.spawn(task);
+                let (this, pool, notifications) =
+                    (relay.clone(), pool.clone(), notifications.clone());
+                background.spawn("relay", move |stop| {
+                    this.run(pool.clone(), &notifications, stop)
+                });
                 Some(relay)
             }
             None => None,
@@ -189,6 +269,8 @@ impl Application {
             commands,
             hub: Hub::new(HubConfig::default()),
             nats,
+            tasks: background.supervisor.tasks().clone(),
+            limiter: limiter.clone(),
         };
         Ok(Self {
             port,
@@ -222,26 +304,45 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let mut background = self.background;
+        // Stopped when serving ends (the WebSocket feed stops with the hub, before the loops).
+        let serving = background.shutdown.child_token();
         let limiter = self.limiter.clone();
-        let janitor = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                limiter.shrink();
+        background.spawn_until("janitor", serving.clone(), move |stop| {
+            let limiter = limiter.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        _ = tick.tick() => limiter.shrink(),
+                    }
+                }
             }
         });
         // WebSocket hub: its feed runs while serving; when `shutdown` completes, its
         // connections close with 1001 (and the server then has no upgraded connection to wait for).
         let hub = self.state.hub.clone();
-        let feed = hub.spawn_feed(self.state.pool.clone(), &self.notifications);
+        {
+            let (hub, pool, notifications) = (
+                hub.clone(),
+                self.state.pool.clone(),
+                self.notifications.clone(),
+            );
+            background.spawn_until("ws_feed", serving.clone(), move |_| {
+                hub.feed(pool.clone(), &notifications)
+            });
+        }
         let shutdown = {
             let hub = hub.clone();
+            let serving = serving.clone();
             async move {
                 shutdown.await;
+                serving.cancel();
                 hub.shutdown();
             }
         };
-        let app = crate::http::app(self.state, self.limiter);
+        let app = crate::http::app(self.state);
         // Without TCP_NODELAY a WebSocket's second small frame waits for the client's delayed
         // ACK of the first (up to 40 ms on Linux): push p99 was 45 ms against 12 ms to JetStream.
         let listener = self.listener.tap_io(|tcp| {
@@ -256,11 +357,10 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await
         .context("HTTP server failed");
-        janitor.abort();
+        serving.cancel();
         hub.shutdown();
         hub.closed(Duration::from_secs(5)).await;
-        let _ = feed.await;
-        self.background.stop().await;
+        background.stop().await;
         served
     }
 }

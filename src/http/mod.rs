@@ -11,10 +11,9 @@ pub mod openapi;
 pub mod params;
 pub mod queries;
 pub mod ratelimit;
+pub mod timing;
 pub mod users;
 pub mod ws;
-
-use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -28,7 +27,7 @@ pub use error::{ApiError, Result};
 use crate::state::AppState;
 
 /// The whole application: `/api/v1` plus the operations endpoints at the root.
-pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
+pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
         .merge(commands::router())
@@ -38,7 +37,7 @@ pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
         .merge(users::router())
         .merge(ws::router())
         .layer(axum::middleware::from_fn_with_state(
-            limiter,
+            state.clone(),
             ratelimit::limit,
         ));
     Router::new()
@@ -51,6 +50,12 @@ pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
             error::problem_for_every_error,
         ))
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            (state.settings.request_timeout, state.settings.read_wait),
+            timing::deadline,
+        ))
+        // Outside the timeout, so that a request cut by it is measured with its 503.
+        .layer(axum::middleware::from_fn(timing::track))
         .layer(CatchPanicLayer::custom(|_| {
             use axum::response::IntoResponse;
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
@@ -89,6 +94,3 @@ pub fn with_position(
         .insert(POSITION_HEADER, axum::http::HeaderValue::from(position));
     response
 }
-
-/// How long a request may take before the client is told to retry.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
