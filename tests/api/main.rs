@@ -19,4 +19,6 @@ mod queries;
 mod retries;
 mod sla;
 mod stats;
+mod users;
+mod web;
 mod ws;
