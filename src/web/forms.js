@@ -77,7 +77,8 @@ export function showError(form, error) {
       control.setAttribute("aria-invalid", "true");
       const slot = document.getElementById(`${control.id}-error`);
       if (slot) {
-        slot.textContent = text;
+        // Beside the field its label already names it; the summary names it with the message.
+        slot.textContent = message;
         slot.hidden = false;
       }
     }

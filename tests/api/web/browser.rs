@@ -282,17 +282,22 @@ impl Browser {
             .with_context(|| format!("type into {label:?}"))
     }
 
-    /// Picks the option whose value or text is `choice` in the select labelled `label`.
+    /// Picks the option whose value or text is `choice` in the select labelled `label`,
+    /// waiting for the option to be there (some lists are filled from the API).
     pub async fn choose(&self, label: &str, choice: &str) -> Result<()> {
-        let select = self.by_label(label).await?;
-        let by_value = select.select_by_value(choice).await;
-        if by_value.is_ok() {
-            return Ok(());
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let select = self.by_label(label).await?;
+            if select.select_by_value(choice).await.is_ok()
+                || select.select_by_label(choice).await.is_ok()
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("{label:?} never offered {choice:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        select
-            .select_by_label(choice)
-            .await
-            .with_context(|| format!("choose {choice:?} in {label:?}"))
     }
 
     /// Ticks the checkbox labelled `label`.
@@ -420,6 +425,19 @@ impl Browser {
         }
         std::fs::write(path, png)?;
         Ok(())
+    }
+
+    /// Saves a screenshot of the view as `target/webapp-screenshots/<name>.png` (the README's
+    /// pictures come from there).
+    pub async fn picture(&self, name: &str) -> Result<()> {
+        // Let the last live reload and the focus ring settle.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.screenshot(
+            &target_dir()
+                .join("webapp-screenshots")
+                .join(format!("{name}.png")),
+        )
+        .await
     }
 
     async fn console(&self) -> String {

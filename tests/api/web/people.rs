@@ -35,6 +35,7 @@ async fn a_requester_and_an_agent_work_a_ticket_together_live() {
         rita.press("Create").await?;
         rita.sees("There is a problem").await?;
         rita.sees("Title:").await?;
+        rita.picture("requester-new-ticket-error").await?;
         ensure!(
             rita.by_label("Title")
                 .await?
@@ -81,6 +82,8 @@ async fn a_requester_and_an_agent_work_a_ticket_together_live() {
         rita.does_not_see("the fuser is worn").await?;
 
         // The agent closes; the requester rates, then reopens.
+        alan.picture("agent-ticket").await?;
+        rita.picture("requester-ticket").await?;
         alan.fill("Resolution", "Replaced the fuser.").await?;
         alan.press("Close").await?;
         rita.sees_detail("Status", "Closed").await?;
@@ -158,6 +161,7 @@ async fn an_agent_searches_the_list_and_opens_a_ticket_for_a_requester_by_keyboa
         alan.fill("Search", "VPN").await?;
         wait_until(|| async { Ok(alan.count("link", "Laptop fan is loud").await? == 0) }).await?;
         alan.by_role("link", "VPN drops every hour").await?;
+        alan.picture("agent-list-search").await?;
         alan.fill("Search", "").await?;
         alan.choose("Category", "hardware").await?;
         wait_until(|| async { Ok(alan.count("link", "VPN drops every hour").await? == 0) }).await?;
@@ -191,6 +195,9 @@ async fn an_agent_searches_the_list_and_opens_a_ticket_for_a_requester_by_keyboa
         alan.keys("\u{e007}").await?;
         alan.by_role("heading", "#3 Monitor flickers").await?;
         alan.sees_detail("Requester", "Rita Requester").await?;
+        alan.keys("b").await?;
+        alan.by_role("link", "Monitor flickers").await?;
+        alan.picture("agent-board").await?;
 
         // The requester's list has it, marked unread until opened.
         rita.visit("/").await?;

@@ -29,6 +29,7 @@ async fn an_admin_creates_a_user_and_changes_a_role() {
         ada.sees("Nina <New> added.").await?;
         ada.choose("Role of Nina <New>", "agent").await?;
         ada.sees("Nina <New> is now agent.").await?;
+        ada.picture("admin-users").await?;
 
         // A second user with the same email is refused in the form, not lost.
         ada.fill("Email", "NINA@example.com").await?;
@@ -158,6 +159,7 @@ async fn the_portuguese_interface_uses_its_own_words() {
         rita.sees_detail("Categoria", "Impressora").await?;
         rita.by_label("Comentário").await?;
         rita.by_role("button", "Comentar").await?;
+        rita.picture("requester-pt-br").await?;
         // The switch changes the language at once, and the choice sticks.
         rita.choose("Idioma", "en").await?;
         rita.sees_detail("Status", "Open").await?;
