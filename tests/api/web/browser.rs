@@ -427,17 +427,43 @@ impl Browser {
         Ok(())
     }
 
-    /// Saves a screenshot of the view as `target/webapp-screenshots/<name>.png` (the README's
-    /// pictures come from there).
+    /// Looks at the view: saves a screenshot as `target/webapp-screenshots/<name>.png` (the
+    /// README's pictures come from there) and has axe-core check it: no serious or critical
+    /// violation of WCAG 2.1 A/AA.
     pub async fn picture(&self, name: &str) -> Result<()> {
         // Let the last live reload and the focus ring settle.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        self.screenshot(
-            &target_dir()
-                .join("webapp-screenshots")
-                .join(format!("{name}.png")),
-        )
-        .await
+        let shots = target_dir().join("webapp-screenshots");
+        self.screenshot(&shots.join(format!("{name}.png"))).await?;
+        self.accessible(name).await
+    }
+
+    /// Runs axe-core on the page; fails on any serious or critical violation.
+    pub async fn accessible(&self, view: &str) -> Result<()> {
+        let present = self
+            .client
+            .execute("return typeof window.axe === 'object'", vec![])
+            .await?;
+        if present != json!(true) {
+            self.client.execute(&axe_source()?, vec![]).await?;
+        }
+        let found = self
+            .client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                   axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})
+                     .then((r) => done(r.violations
+                        .filter((v) => v.impact === "serious" || v.impact === "critical")
+                        .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)))
+                     .catch((e) => done([`axe failed: ${e}`]));"#,
+                vec![],
+            )
+            .await?;
+        let violations: Vec<String> = serde_json::from_value(found)?;
+        if !violations.is_empty() {
+            bail!("axe-core on {view}:\n{}", violations.join("\n"));
+        }
+        Ok(())
     }
 
     async fn console(&self) -> String {
@@ -483,6 +509,19 @@ pub async fn person(app: &TestApp, role: Role, name: &str) -> Person {
         },
         password,
     }
+}
+
+/// axe-core's script: `AXE_CORE_JS`, else where `deploy/test.sh` puts it.
+fn axe_source() -> Result<String> {
+    let path = std::env::var_os("AXE_CORE_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("axe-core-4.10.3").join("axe.min.js"));
+    std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "read axe-core from {} (deploy/test.sh fetches it with npm)",
+            path.display()
+        )
+    })
 }
 
 /// Where failure reports and screenshots go: the workspace's target directory.
