@@ -28,6 +28,8 @@ async fn a_requester_and_an_agent_work_a_ticket_together_live() {
 
         // The requester opens a ticket; an empty title is refused beside the field.
         rita.visit("/").await?;
+        rita.by_role("heading", "Sign in").await?;
+        rita.picture("sign-in").await?;
         rita.sign_in(&requester).await?;
         rita.by_role("heading", "My tickets").await?;
         rita.press("New ticket").await?;
@@ -87,6 +89,8 @@ async fn a_requester_and_an_agent_work_a_ticket_together_live() {
         alan.fill("Resolution", "Replaced the fuser.").await?;
         alan.press("Close").await?;
         rita.sees_detail("Status", "Closed").await?;
+        rita.by_label("Rating").await?;
+        rita.picture("requester-rating").await?;
         rita.choose("Rating", "4").await?;
         rita.fill("Comment", "Quick <i>fix</i>").await?;
         rita.press("Rate").await?;
@@ -204,6 +208,7 @@ async fn an_agent_searches_the_list_and_opens_a_ticket_for_a_requester_by_keyboa
         rita.sign_in(&requester).await?;
         rita.by_role("link", "Monitor flickers").await?;
         rita.sees("Unread").await?;
+        rita.picture("requester-my-tickets").await?;
         rita.choose("Status", "closed").await?;
         wait_until(|| async { Ok(rita.count("link", "Monitor flickers").await? == 0) }).await?;
         rita.choose("Status", "").await?;

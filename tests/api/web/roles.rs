@@ -126,6 +126,7 @@ async fn an_auditor_reads_the_history_verifies_the_chain_and_sees_the_ticket_as_
             snapshot.contains("Medium") && !snapshot.contains("High"),
             "{snapshot}"
         );
+        otto.picture("auditor-history").await?;
         Ok(())
     }
     .await;
