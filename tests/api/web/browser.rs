@@ -368,6 +368,18 @@ impl Browser {
         }
     }
 
+    /// Whether the page is wider than the window (it scrolls sideways).
+    pub async fn overflows(&self) -> Result<bool> {
+        let wider = self
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth > document.documentElement.clientWidth",
+                vec![],
+            )
+            .await?;
+        Ok(wider == json!(true))
+    }
+
     /// The id in the URL's `#/tickets/<id>`.
     pub async fn ticket_in_view(&self) -> Result<Uuid> {
         let url = self.client.current_url().await?;

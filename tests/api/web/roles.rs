@@ -218,6 +218,22 @@ async fn a_dropped_websocket_resumes_with_since_and_shows_every_card_once() {
         .map_err(|e| {
             anyhow::anyhow!("{e}: the client is at {position}, the store holds {head:?}")
         })?;
+
+        // A very long word in a title keeps the layout: nothing scrolls sideways.
+        let long = "Unbreakable".repeat(18);
+        app.create_ticket_with(&requester, json!({"title": long}))
+            .await;
+        alan.by_role("link", &long).await?;
+        ensure!(
+            !alan.overflows().await?,
+            "the board holds a 198-letter word"
+        );
+        alan.follow(&long).await?;
+        alan.by_role("heading", &format!("#4 {long}")).await?;
+        ensure!(
+            !alan.overflows().await?,
+            "the ticket holds a 198-letter word"
+        );
         Ok(())
     }
     .await;
