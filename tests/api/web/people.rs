@@ -92,6 +92,24 @@ async fn a_requester_and_an_agent_work_a_ticket_together_live() {
         rita.by_label("Rating").await?;
         rita.picture("requester-rating").await?;
         rita.choose("Rating", "4").await?;
+        // A comment over 2,000 characters: the 422 shows beside it, and nothing is lost.
+        let comment = rita.by_label("Comment").await?;
+        rita.client
+            .execute(
+                "arguments[0].value = 'x'.repeat(2001)",
+                vec![serde_json::to_value(&comment)?],
+            )
+            .await?;
+        rita.press("Rate").await?;
+        rita.sees("There is a problem").await?;
+        ensure!(
+            comment.attr("aria-invalid").await?.as_deref() == Some("true"),
+            "the rating comment is marked invalid"
+        );
+        ensure!(
+            rita.value_of("Rating").await? == "4",
+            "the chosen score stays"
+        );
         rita.fill("Comment", "Quick <i>fix</i>").await?;
         rita.press("Rate").await?;
         rita.sees_detail("Rating", "Rated 4 of 5").await?;
