@@ -2,9 +2,11 @@
 # Make sure the local services ticketd needs are up:
 #   - Postgres on 127.0.0.1:5432, reachable as role `postgres` without a password
 #   - NATS with JetStream on 127.0.0.1:4222
-# and that the Rust toolchain is installed.
+# and that the Rust toolchain, and Chromium with chromedriver (the web app's browser tests),
+# are installed.
 #
-# Installs postgresql / nats-server with apt-get when missing (Debian or Ubuntu, as root).
+# Installs postgresql / nats-server / chromium / chromium-driver with apt-get when missing
+# (Debian or Ubuntu, as root).
 # Idempotent: when everything already runs it only prints status. Needs no TTY.
 set -euo pipefail
 
@@ -142,3 +144,14 @@ else
   die "the NATS server on $NATS_HOST:$NATS_PORT (version ${nats_version:-unknown}) does not have JetStream enabled.
 Restart it with -js (e.g. nats-server -a $NATS_HOST -p $NATS_PORT -js -sd $NATS_STORE_DIR)."
 fi
+
+# ---------------------------------------------------------------- Chromium (browser tests)
+
+# The web app's tests drive headless Chromium through chromedriver; both come from the
+# distribution, so their versions match each other.
+if ! have chromedriver || ! { have chromium || have chromium-browser; }; then
+  info "Chromium or chromedriver missing; installing them"
+  apt_install chromium chromium-driver
+fi
+have chromedriver || die "chromedriver still not found after installing chromium-driver"
+ok "browser: $( (chromium --version || chromium-browser --version) 2>/dev/null | head -n 1)"

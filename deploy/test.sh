@@ -13,6 +13,21 @@ bash "$TICKETD_ROOT/deploy/services.sh"
 ensure_cargo
 cd "$TICKETD_ROOT"
 
+# The web app's browser tests check each view with axe-core, fetched once from the npm
+# registry (pinned) into the target directory, and injected into the page by the tests.
+AXE_VERSION=4.10.3
+export AXE_CORE_JS="${AXE_CORE_JS:-${CARGO_TARGET_DIR:-$TICKETD_ROOT/target}/axe-core-$AXE_VERSION/axe.min.js}"
+if [[ ! -f $AXE_CORE_JS ]]; then
+  have npm || apt_install npm
+  axe_dir=$(dirname "$AXE_CORE_JS")
+  mkdir -p "$axe_dir"
+  info "npm pack axe-core@$AXE_VERSION"
+  (cd "$axe_dir" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null &&
+    tar -xzf "axe-core-$AXE_VERSION.tgz" --strip-components=1 package/axe.min.js &&
+    rm -f "axe-core-$AXE_VERSION.tgz")
+fi
+ok "axe-core: $AXE_CORE_JS"
+
 # The admin connection: tests create (and drop) their own databases through it.
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@$PG_HOST:$PG_PORT/postgres}"
 export NATS_URL="${NATS_URL:-nats://$NATS_HOST:$NATS_PORT}"

@@ -235,6 +235,18 @@ pub async fn list(pool: &PgPool, role: Option<Role>) -> Result<Vec<User>, sqlx::
     Ok(rows.into_iter().filter_map(from_row).collect())
 }
 
+/// Gives user `id` the role `role`; `None` when no such user exists. A token the user already
+/// holds keeps the role it was signed with until it expires.
+pub async fn set_role(pool: &PgPool, id: Uuid, role: Role) -> Result<Option<User>, sqlx::Error> {
+    let row: Option<Row> =
+        sqlx::query_as("UPDATE users SET role = $2 WHERE id = $1 RETURNING id, email, name, role")
+            .bind(id)
+            .bind(role.as_str())
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.and_then(from_row))
+}
+
 /// What [`ensure_from_token`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ensured {

@@ -1,46 +1,85 @@
-//! `GET /`: the dashboard (CONTRACT 6) — a Kanban board, ticket detail with history and
-//! statistics, live over the WebSocket.
+//! `GET /` and `GET /app/{file}`: the web app (CONTRACT 12), in place of the first dashboard.
 //!
-//! One self-contained page (`dashboard.html`: inline CSS and vanilla JavaScript, no external
-//! assets) embedded in the binary. It needs no token to load: it signs in against
-//! `/api/v1/auth/login` (or takes a pasted token, or a `#token=` fragment) and keeps the token in
-//! `sessionStorage`.
+//! The app is a handful of ES modules, a style sheet and one HTML page under `src/web/`,
+//! embedded in the binary: no build step, nothing loaded from another origin. None of it needs a
+//! token to load; the app signs in against `/api/v1/auth/login` itself.
 //!
-//! The Content-Security-Policy allows exactly the page's own inline `<script>` and `<style>`
-//! (by their SHA-256, computed once from the embedded text), fetches and WebSockets to this
-//! origin, and nothing else: no other script, no inline event handlers, no framing, no forms
-//! posted anywhere.
+//! Every file is served under one Content-Security-Policy that allows scripts and styles from
+//! this origin only (no inline script or style, no `eval`), fetches and WebSockets to this
+//! origin, and nothing else: no framing, no forms posted anywhere, no plugins.
 
-use std::sync::LazyLock;
-
+use axum::extract::rejection::PathRejection;
+use axum::extract::Path;
 use axum::http::{header, HeaderName, HeaderValue};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use sha2::{Digest, Sha256};
 
+use super::error::ApiError;
 use crate::state::AppState;
 
-/// The page.
-const PAGE: &str = include_str!("dashboard.html");
+/// The policy of every file of the app.
+const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'; object-src 'none'";
 
-/// The page's Content-Security-Policy.
-static POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
-    HeaderValue::from_str(&policy(PAGE)).unwrap_or(HeaderValue::from_static("default-src 'none'"))
-});
+/// The page every route of the app starts from (the app routes by the URL's fragment).
+const INDEX: &str = include_str!("../web/index.html");
 
-/// `/`, merged at the server root.
+/// The files under `/app/`: name, content type, text.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("app.css", CSS, include_str!("../web/app.css")),
+    ("app.js", JS, include_str!("../web/app.js")),
+    ("api.js", JS, include_str!("../web/api.js")),
+    ("session.js", JS, include_str!("../web/session.js")),
+    ("live.js", JS, include_str!("../web/live.js")),
+    ("i18n.js", JS, include_str!("../web/i18n.js")),
+    ("dom.js", JS, include_str!("../web/dom.js")),
+    ("forms.js", JS, include_str!("../web/forms.js")),
+    ("model.js", JS, include_str!("../web/model.js")),
+    ("view-login.js", JS, include_str!("../web/view-login.js")),
+    (
+        "view-tickets.js",
+        JS,
+        include_str!("../web/view-tickets.js"),
+    ),
+    ("view-board.js", JS, include_str!("../web/view-board.js")),
+    ("view-ticket.js", JS, include_str!("../web/view-ticket.js")),
+    ("view-new.js", JS, include_str!("../web/view-new.js")),
+    ("view-users.js", JS, include_str!("../web/view-users.js")),
+];
+
+const CSS: &str = "text/css; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
+
+/// `/` and `/app/{file}`, merged at the server root.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(page))
+    Router::new()
+        .route("/", get(index))
+        .route("/app/{file}", get(asset))
 }
 
-async fn page() -> impl IntoResponse {
+async fn index() -> Response {
+    serve(HTML, INDEX)
+}
+
+/// A name that is not UTF-8 (`%ff`) names no file: 404 as for any other unknown name.
+async fn asset(file: Result<Path<String>, PathRejection>) -> Response {
+    let file = file.map(|Path(file)| file).unwrap_or_default();
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, text)) => serve(content_type, text),
+        None => ApiError::NotFound("no such file".into()).into_response(),
+    }
+}
+
+fn serve(content_type: &'static str, text: &'static str) -> Response {
     let headers: [(HeaderName, HeaderValue); 6] = [
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
         (
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(POLICY),
         ),
-        (header::CONTENT_SECURITY_POLICY, POLICY.clone()),
         (
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -50,107 +89,63 @@ async fn page() -> impl IntoResponse {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ),
+        // The files change with the binary, so the browser asks again each time (a 200 of a
+        // few kilobytes on a page load) rather than keep a stale module after an upgrade.
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
     ];
-    (headers, PAGE)
-}
-
-/// The policy for `page`: its inline `<script>` and `<style>` blocks by hash.
-fn policy(page: &str) -> String {
-    let sources = |tag: &str| {
-        inline_blocks(page, tag)
-            .iter()
-            .map(|block| format!("'sha256-{}'", base64(&Sha256::digest(block.as_bytes()))))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    format!(
-        "default-src 'none'; script-src {}; style-src {}; connect-src 'self' ws: wss:; \
-         img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-        sources("script"),
-        sources("style"),
-    )
-}
-
-/// The text of every `<tag>…</tag>` element (written without attributes) in `page`.
-fn inline_blocks<'a>(page: &'a str, tag: &str) -> Vec<&'a str> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    let mut blocks = Vec::new();
-    let mut rest = page;
-    while let Some(start) = rest.find(&open) {
-        let after = &rest[start + open.len()..];
-        let Some(end) = after.find(&close) else {
-            break;
-        };
-        blocks.push(&after[..end]);
-        rest = &after[end + close.len()..];
-    }
-    blocks
-}
-
-/// Standard base64 with padding (RFC 4648 §4), as CSP hash sources are written.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    (headers, text).into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn base64_follows_rfc_4648() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    fn files() -> impl Iterator<Item = (&'static str, &'static str)> {
+        std::iter::once(("index.html", INDEX)).chain(ASSETS.iter().map(|(n, _, t)| (*n, *t)))
     }
 
     #[test]
-    fn the_policy_allows_the_inline_blocks_by_hash_and_nothing_else() {
-        let page = "<style>p{}</style><p>x</p><script>go()</script>";
-        let policy = policy(page);
-        let script = base64(&Sha256::digest(b"go()"));
-        let style = base64(&Sha256::digest(b"p{}"));
-        assert!(policy.contains(&format!("script-src 'sha256-{script}';")));
-        assert!(policy.contains(&format!("style-src 'sha256-{style}';")));
-        assert!(policy.starts_with("default-src 'none';"));
-        assert!(!policy.contains("unsafe"));
+    fn the_policy_allows_only_this_origin() {
+        assert!(POLICY.starts_with("default-src 'none';"));
+        assert!(POLICY.contains("script-src 'self';"));
+        assert!(!POLICY.contains("unsafe"), "no inline script or eval");
+        assert!(!POLICY.contains("http"), "no other origin");
     }
 
     #[test]
-    fn the_page_has_one_script_and_one_style_block() {
-        assert_eq!(inline_blocks(PAGE, "script").len(), 1);
-        assert_eq!(inline_blocks(PAGE, "style").len(), 1);
-        assert!(
-            !PAGE.contains("<script "),
-            "scripts are written without attributes"
-        );
-        let handler = PAGE.match_indices(" on").any(|(i, _)| {
-            let name: String = PAGE[i + 3..]
-                .chars()
-                .take_while(char::is_ascii_lowercase)
-                .collect();
-            !name.is_empty() && PAGE[i + 3 + name.len()..].starts_with("=\"")
-        });
-        assert!(!handler, "no inline event handlers");
-        assert!(!PAGE.contains("innerHTML"));
+    fn no_file_has_inline_script_style_or_handlers_nor_loads_from_elsewhere() {
+        for (name, text) in files() {
+            assert!(!text.contains("innerHTML"), "{name}: innerHTML");
+            assert!(!text.contains("outerHTML"), "{name}: outerHTML");
+            assert!(!text.contains("insertAdjacentHTML"), "{name}");
+            assert!(!text.contains("eval("), "{name}: eval");
+            assert!(!text.contains("new Function"), "{name}: new Function");
+            assert!(!text.contains("https://"), "{name}: another origin");
+            assert!(!text.contains("style=\""), "{name}: inline style");
+            let handler = text.match_indices(" on").any(|(i, _)| {
+                let name: String = text[i + 3..]
+                    .chars()
+                    .take_while(char::is_ascii_lowercase)
+                    .collect();
+                !name.is_empty() && text[i + 3 + name.len()..].starts_with("=\"")
+            });
+            assert!(!handler, "{name}: inline event handler");
+        }
+        assert!(!INDEX.contains("<script>"), "no inline script");
+        assert!(!INDEX.contains("<style>"), "no inline style");
+    }
+
+    #[test]
+    fn every_module_the_app_imports_is_served() {
+        for (name, text) in files() {
+            for part in text.split("from \"./").skip(1) {
+                let Some(end) = part.find('"') else { continue };
+                let imported = &part[..end];
+                assert!(
+                    ASSETS.iter().any(|(n, _, _)| *n == imported),
+                    "{name} imports {imported}, which is not served"
+                );
+            }
+        }
     }
 }

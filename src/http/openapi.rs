@@ -55,6 +55,7 @@ impl Modify for BearerAuth {
         super::auth::me,
         super::users::create_user,
         super::users::list_users,
+        super::users::update_user,
         super::ws::connect,
         super::audit::history,
         super::audit::verify,
@@ -73,6 +74,7 @@ impl Modify for BearerAuth {
         super::auth::TokenResponse,
         super::users::CreateUserRequest,
         super::users::UserList,
+        super::users::UpdateUserRequest,
         crate::users::User,
     ))
 )]

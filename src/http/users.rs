@@ -1,13 +1,15 @@
-//! `POST /users` and `GET /users` (CONTRACT 2.2): the user directory.
+//! `POST /users`, `GET /users` (CONTRACT 2.2) and `PATCH /users/{id}` (CONTRACT 7, the role
+//! only so far): the user directory.
 
 use axum::extract::{Query, Request, State};
 use axum::http::{StatusCode, Uri};
-use axum::routing::get;
+use axum::routing::{get, patch};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::body::{BodyKind, Fields, JsonBody};
+use super::commands::TicketPath;
 use super::error::{ApiError, Result};
 use crate::auth::Caller;
 use crate::domain::Role;
@@ -16,7 +18,56 @@ use crate::users::{self, CreateUserError, Origin, User};
 
 /// The user routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/users", get(list_users).post(create_user))
+    Router::new()
+        .route("/users", get(list_users).post(create_user))
+        .route("/users/{id}", patch(update_user))
+}
+
+/// `PATCH /users/{id}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct UpdateUserRequest {
+    /// `requester`, `agent`, `admin` or `auditor`.
+    role: String,
+}
+
+/// Changes a user's role (admins only). Tokens already issued keep their role until they expire.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUserRequest,
+    params(("id" = uuid::Uuid, Path, description = "the user")),
+    responses(
+        (status = 200, body = User),
+        (status = 401, body = super::error::Problem),
+        (status = 403, description = "the caller is not an admin", body = super::error::Problem),
+        (status = 404, description = "no such user", body = super::error::Problem),
+        (status = 415, body = super::error::Problem),
+        (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: TicketPath,
+    request: Request,
+) -> Result<Json<User>> {
+    // As for POST /users: who may not manage users learns nothing, not even which ids exist.
+    if caller.role != Role::Admin {
+        return Err(ApiError::Forbidden("only admins may change users".into()));
+    }
+    // Any id that is not a UUID (even one that is not UTF-8) names no user.
+    let id = path
+        .id()
+        .map_err(|_| ApiError::NotFound("no such user".into()))?;
+    let body = JsonBody::read(request, BodyKind::Required).await?;
+    let mut f = Fields::new(&body)?;
+    let role = f.parsed("role", true, |r| r.parse::<Role>());
+    f.finish()?;
+    let Some(role) = role else {
+        return Err(ApiError::Internal(anyhow::anyhow!("checked role missing")));
+    };
+    let user = users::set_role(&state.pool, id, role)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such user".into()))?;
+    tracing::info!(user_id = %user.id, role = %user.role, by = %caller.id, "user role changed");
+    Ok(Json(user))
 }
 
 /// `POST /users` body.

@@ -20,4 +20,6 @@ mod queries;
 mod retries;
 mod sla;
 mod stats;
+mod users;
+mod web;
 mod ws;

@@ -1,0 +1,186 @@
+// The entry point: the header, the router (by the URL's fragment: #/board, #/tickets/<id>…),
+// the live connection, keyboard shortcuts.
+import * as api from "./api.js";
+import * as session from "./session.js";
+import { h, announce, fill } from "./dom.js";
+import { t, LANGUAGES, language, setLanguage } from "./i18n.js";
+import { isAdmin, isRequester, mayCommand, readsAll } from "./model.js";
+import { Live } from "./live.js";
+import { loginView } from "./view-login.js";
+import { ticketsView } from "./view-tickets.js";
+import { boardView } from "./view-board.js";
+import { ticketView } from "./view-ticket.js";
+import { newTicketView } from "./view-new.js";
+import { usersView } from "./view-users.js";
+
+const top = document.getElementById("top");
+const main = document.getElementById("main");
+
+let view = null;
+let liveState = "connecting";
+let expired = false;
+
+const live = new Live({
+  onEvent: (event) => {
+    if (view && view.onEvent) view.onEvent(event);
+  },
+  onCaughtUp: () => {
+    if (view && view.refresh) view.refresh();
+  },
+  onState: (state) => {
+    liveState = state;
+    const badge = document.getElementById("live-state");
+    if (badge) {
+      badge.textContent = t(`live.${state}`);
+      badge.className = `live live-${state}`;
+    }
+  },
+  onExpired: () => signedOut(true),
+});
+
+api.onUnauthorized(() => signedOut(true));
+
+/** The session ended under the user: back to the sign-in form, keeping the route and drafts. */
+function signedOut(wasExpired) {
+  if (!session.token()) return;
+  live.stop();
+  session.clear();
+  expired = wasExpired;
+  render();
+}
+
+function route() {
+  const path = location.hash.replace(/^#\/?/, "");
+  const parts = path.split("/").filter(Boolean);
+  const user = session.user();
+  if (parts[0] === "tickets" && parts[1]) return { name: "ticket", id: decodeURIComponent(parts[1]) };
+  if (parts[0] === "tickets") return { name: readsAll(user) ? "list" : "mine" };
+  if (parts[0] === "board" && readsAll(user)) return { name: "board" };
+  if (parts[0] === "mine") return { name: "mine" };
+  if (parts[0] === "assigned" && mayCommand(user) && !isRequester(user)) return { name: "assigned" };
+  if (parts[0] === "new" && mayCommand(user)) return { name: "new" };
+  if (parts[0] === "users" && isAdmin(user)) return { name: "users" };
+  return { name: readsAll(user) ? "board" : "mine" };
+}
+
+export function navigate(hash) {
+  if (location.hash === hash) render();
+  else location.hash = hash;
+}
+
+function header() {
+  const user = session.user();
+  const current = route().name;
+  const link = (hash, label, name) =>
+    h("li", {}, h("a", { href: hash, "aria-current": current === name ? "page" : false, text: label }));
+  const languageSelect = h(
+    "select",
+    {
+      id: "language",
+      onchange: (event) => {
+        setLanguage(event.target.value);
+        render();
+      },
+    },
+    LANGUAGES.map((l) => h("option", { value: l.code, selected: l.code === language(), lang: l.code, text: l.name })),
+  );
+  const chooser = h("div", { class: "language" }, h("label", { for: "language", text: t("nav.language") }), languageSelect);
+  if (!user) {
+    fill(top, h("span", { class: "brand", text: t("app.name") }), chooser);
+    return;
+  }
+  const links = [];
+  if (readsAll(user)) {
+    links.push(link("#/board", t("nav.board"), "board"), link("#/tickets", t("nav.list"), "list"));
+    if (mayCommand(user)) links.push(link("#/assigned", t("nav.assigned"), "assigned"));
+  } else {
+    links.push(link("#/mine", t("nav.mine"), "mine"));
+  }
+  if (isAdmin(user)) links.push(link("#/users", t("nav.users"), "users"));
+  fill(top, 
+    h("span", { class: "brand", text: t("app.name") }),
+    h("nav", { "aria-label": t("nav.main") }, h("ul", {}, links)),
+    mayCommand(user)
+      ? h("button", { type: "button", class: "primary", onclick: () => navigate("#/new"), "aria-keyshortcuts": "n", text: t("nav.new") })
+      : null,
+    h("span", { class: "spacer" }),
+    h("span", { id: "live-state", class: `live live-${liveState}`, role: "status", text: t(`live.${liveState}`) }),
+    h("span", { class: "who", text: t("nav.signed_in_as", { name: user.name, role: t(`role.${user.role}`) }) }),
+    chooser,
+    h("button", {
+      type: "button",
+      onclick: () => {
+        live.stop();
+        session.clear();
+        expired = false;
+        render();
+      },
+      text: t("nav.signout"),
+    }),
+  );
+}
+
+function render() {
+  if (view && view.dispose) view.dispose();
+  view = null;
+  header();
+  const user = session.user();
+  if (!user) {
+    view = loginView(main, {
+      expired,
+      onSignedIn: () => {
+        expired = false;
+        live.start(readsAll(session.user()) ? "board" : "me");
+        render();
+      },
+    });
+    return;
+  }
+  const ctx = { user, navigate, announce };
+  const r = route();
+  if (r.name === "board") view = boardView(main, ctx);
+  else if (r.name === "list") view = ticketsView(main, ctx, "all");
+  else if (r.name === "mine") view = ticketsView(main, ctx, "mine");
+  else if (r.name === "assigned") view = ticketsView(main, ctx, "assigned");
+  else if (r.name === "ticket") view = ticketView(main, ctx, r.id);
+  else if (r.name === "new") view = newTicketView(main, ctx);
+  else if (r.name === "users") view = usersView(main, ctx);
+  // Screen readers hear the new page's title, unless the view put the focus somewhere itself.
+  const heading = main.querySelector("h1");
+  if (heading && !main.contains(document.activeElement)) {
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true });
+  }
+}
+
+window.addEventListener("hashchange", render);
+
+document.addEventListener("keydown", (event) => {
+  const target = event.target;
+  if (event.altKey || event.ctrlKey || event.metaKey) return;
+  if (target && (target.closest("input, textarea, select, [contenteditable]"))) return;
+  const user = session.user();
+  if (!user) return;
+  if (event.key === "n" && mayCommand(user)) {
+    event.preventDefault();
+    navigate("#/new");
+  } else if (event.key === "b" && readsAll(user)) {
+    event.preventDefault();
+    navigate("#/board");
+  } else if (event.key === "l" && readsAll(user)) {
+    event.preventDefault();
+    navigate("#/tickets");
+  } else if (event.key === "/") {
+    const search = document.querySelector("input[type=search]");
+    if (search) {
+      event.preventDefault();
+      search.focus();
+    }
+  }
+});
+
+// Tests and people debugging a flaky network can drop the socket to watch it resume.
+window.ticketdLive = { drop: () => live.drop(), position: () => live.position };
+
+if (session.load()) live.start(readsAll(session.user()) ? "board" : "me");
+render();
