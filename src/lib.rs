@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod cli;
 pub mod commands;
+pub mod db;
 pub mod domain;
 pub mod http;
 pub mod hub;
@@ -27,7 +28,6 @@ pub mod relay;
 pub mod settings;
 pub mod sla_timer;
 pub mod startup;
-pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod users;

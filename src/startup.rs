@@ -2,74 +2,28 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 use tokio::net::TcpListener;
+
+// Callers that start the engine (tests, the benchmark) find the database helpers here too.
+pub use crate::db::{connect, migrate};
 
 use crate::auth::Authenticator;
 use crate::commands::CommandService;
 use crate::domain::TicketServices;
 use crate::http::ratelimit::Limiter;
+use crate::http::AppState;
 use crate::hub::{Hub, HubConfig};
 use crate::settings::Settings;
-use crate::state::AppState;
 use crate::store::TicketStore;
 use ticket_projections::listen::Notifications;
 use ticket_projections::sequencer::{self, Announcer, SequencerOptions};
 use ticket_projections::{CancellationToken, Runner};
-
-/// The process-wide Prometheus recorder (installed once, shared by every app in the process).
-pub fn metrics_handle() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        // Fails only if another recorder was installed first; ours then stays empty.
-        let _ = metrics::set_global_recorder(recorder);
-        handle
-    })
-}
-
-/// How long a pooled connection may sit idle before it is checked on lending.
-const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
-
-/// A pool that gives up quickly when Postgres is unreachable (so requests get a 503 rather
-/// than hanging) and reconnects by itself when it returns.
-pub async fn connect(database_url: &str) -> anyhow::Result<PgPool> {
-    PgPoolOptions::new()
-        .max_connections(32)
-        .min_connections(2)
-        .acquire_timeout(Duration::from_secs(3))
-        // sqlx pings every connection before lending it by default: a round trip per query.
-        // Ping only connections that sat idle (they may have died meanwhile, e.g. in an outage);
-        // one in steady use reports its failure on its next query and is dropped.
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for > IDLE_PING_AFTER {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        })
-        .connect(database_url)
-        .await
-        .with_context(|| "cannot connect to the database (DATABASE_URL)")
-}
-
-/// Applies the embedded migrations.
-pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::migrate!("./migrations")
-        .run(pool)
-        .await
-        .context("cannot apply database migrations")
-}
 
 /// A built application, bound to its port, not yet serving.
 pub struct Application {
@@ -124,7 +78,7 @@ impl Application {
 
     /// Like [`Application::build`] on an existing, migrated pool.
     pub async fn build_with_pool(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
-        metrics_handle();
+        crate::telemetry::metrics_handle();
         let listener = TcpListener::bind(settings.bind_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;

@@ -1,5 +1,8 @@
 //! Logging: `tracing` spans and fields, as text or JSON.
 
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing::subscriber::set_global_default;
 use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
@@ -30,4 +33,16 @@ where
 /// Installs `subscriber` for the whole process; a second call is ignored.
 pub fn init_subscriber(subscriber: Box<dyn Subscriber + Send + Sync>) {
     let _ = set_global_default(subscriber);
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every app in the process).
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder was installed first; ours then stays empty.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
 }

@@ -94,7 +94,10 @@ pub fn validation(alg: Algorithm, settings: &AuthSettings) -> Validation {
 
 /// The caller named by a token's checked claims: `sub` a UUID, `email`, `name` and `role`
 /// present, `exp` in the future.
-pub fn caller_from_claims(claims: &Map<String, Value>, now: u64) -> Result<super::Caller, String> {
+pub fn caller_from_claims(
+    claims: &Map<String, Value>,
+    now: u64,
+) -> Result<super::caller::Caller, String> {
     // `exp == now` has passed the library's check (it refuses `exp < now`) but is not in the future.
     match claims.get("exp").and_then(Value::as_f64) {
         Some(exp) if exp > now as f64 => {}
@@ -118,7 +121,7 @@ pub fn caller_from_claims(claims: &Map<String, Value>, now: u64) -> Result<super
     let role: Role = text("role")?
         .parse()
         .map_err(|_| "token claim role unknown".to_string())?;
-    Ok(super::Caller {
+    Ok(super::caller::Caller {
         id,
         email,
         name,

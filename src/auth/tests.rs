@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use axum::http::request::Parts;
 use axum::http::Request;
 use jsonwebtoken::{EncodingKey, Header};
 use secrecy::SecretString;
@@ -10,7 +11,11 @@ use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 
 use super::*;
+use crate::domain::Role;
+use crate::http::caller::{bearer, caller_from_header, caller_from_parts};
+use crate::http::error::ApiError;
 use crate::users::tests::TestDb;
+use crate::users::Origin;
 
 const SECRET: &str = "an-hs256-secret-of-at-least-32-bytes!";
 const RSA_PRIVATE: &str = include_str!("../../tests/fixtures/jwt/rs256_private.pem");
@@ -112,7 +117,7 @@ fn eddsa(kid: Option<&str>, claims: &Value) -> String {
 
 async fn refused(auth: &Authenticator, token: &str) -> String {
     match auth.verify_token(token).await {
-        Err(ApiError::Unauthorized(reason)) => reason,
+        Err(AuthError::Unauthorized(reason)) => reason,
         other => panic!("expected a 401, got {other:?}"),
     }
 }
@@ -173,7 +178,7 @@ async fn every_broken_claim_is_a_401() {
     for (case, claims) in cases {
         let result = auth.verify_token(&hs256(&claims)).await;
         assert!(
-            matches!(result, Err(ApiError::Unauthorized(_))),
+            matches!(result, Err(AuthError::Unauthorized(_))),
             "{case}: expected a 401, got {result:?}"
         );
     }
@@ -256,7 +261,7 @@ async fn alg_none_in_any_spelling_is_a_401() {
             ] {
                 let result = auth.verify_token(&token).await;
                 assert!(
-                    matches!(result, Err(ApiError::Unauthorized(_))),
+                    matches!(result, Err(AuthError::Unauthorized(_))),
                     "{token}: expected a 401, got {result:?}"
                 );
             }
@@ -280,7 +285,7 @@ async fn malformed_tokens_are_a_401() {
     ] {
         let result = auth.verify_token(token).await;
         assert!(
-            matches!(result, Err(ApiError::Unauthorized(_))),
+            matches!(result, Err(AuthError::Unauthorized(_))),
             "{token:?}: expected a 401, got {result:?}"
         );
     }

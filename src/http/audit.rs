@@ -20,13 +20,13 @@ use tokio::time::Instant;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::answer;
-use super::commands::TicketPath;
 use super::error::{ApiError, Result};
+use super::extract::TicketId;
 use super::params::Params;
+use super::response::answer;
+use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::Role;
-use crate::state::AppState;
 
 /// How long `min_version` / `min_position` wait before answering 503.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(5);
@@ -143,7 +143,7 @@ fn positioned_prefix(rows: &[RawEvent]) -> usize {
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
-    id: TicketPath,
+    id: TicketId,
     uri: Uri,
 ) -> Result<Response> {
     let id = id.id()?;
@@ -219,7 +219,7 @@ pub async fn history(
 pub async fn verify(
     State(state): State<AppState>,
     caller: Caller,
-    id: TicketPath,
+    id: TicketId,
     uri: Uri,
 ) -> Result<Response> {
     auditor_or_admin(&caller, "verify tickets")?;

@@ -1,9 +1,6 @@
 //! Ticket commands (CONTRACT 2.3): parse and check the request, resolve users, run the command.
 
-use std::convert::Infallible;
-
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
@@ -16,6 +13,8 @@ use uuid::Uuid;
 
 use super::body::{BodyKind, Fields, JsonBody};
 use super::error::{ApiError, FieldError, Result};
+use super::extract::TicketId;
+use super::state::AppState;
 use crate::auth::Caller;
 use crate::commands::{now, CommandContext, CommandError, Idempotency, Outcome};
 use crate::domain::commands::{
@@ -26,7 +25,6 @@ use crate::domain::values::{
     check_comment_body, check_score, check_text, DESCRIPTION_MAX, NOTE_MAX, RATING_COMMENT_MAX,
 };
 use crate::domain::{Actor, Channel, Priority, Role, TicketCommand, TicketError, Title};
-use crate::state::AppState;
 use crate::{users, views};
 
 /// The command routes.
@@ -126,31 +124,6 @@ pub struct RatingRequest {
     score: i64,
     /// Up to 2,000 characters.
     comment: Option<String>,
-}
-
-/// The ticket id of a path. Anything that is not a UUID (not even UTF-8, as `%ff`) names no
-/// ticket: [`TicketPath::id`] answers 404. The extractor itself never refuses, so that the
-/// handler's other extractors (the token's 401 first) decide before it.
-#[derive(Debug, Clone, Copy)]
-pub struct TicketPath(Option<Uuid>);
-
-impl<S: Send + Sync> FromRequestParts<S> for TicketPath {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
-        let id = Path::<String>::from_request_parts(parts, state)
-            .await
-            .ok()
-            .and_then(|Path(raw)| Uuid::parse_str(&raw).ok());
-        Ok(Self(id))
-    }
-}
-
-impl TicketPath {
-    /// The id, or the 404 of a ticket that does not exist.
-    pub fn id(self) -> Result<Uuid> {
-        self.0.ok_or_else(ApiError::ticket_not_found)
-    }
 }
 
 /// Reads `If-Match`, `Idempotency-Key` and `X-Request-Id`.
@@ -330,7 +303,7 @@ impl CommandRequest {
     async fn on_ticket(
         self,
         state: &AppState,
-        id: TicketPath,
+        id: TicketId,
         kind: BodyKind,
     ) -> Result<(Uuid, Command)> {
         let id = id.id()?;
@@ -495,7 +468,7 @@ pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -
     security(("bearer" = [])))]
 pub async fn comment_on_ticket(
     State(state): State<AppState>,
-    id: TicketPath,
+    id: TicketId,
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
@@ -527,7 +500,7 @@ pub async fn comment_on_ticket(
     security(("bearer" = [])))]
 pub async fn assign_ticket(
     State(state): State<AppState>,
-    id: TicketPath,
+    id: TicketId,
     req: CommandRequest,
 ) -> Result<Response> {
     req.require_staff("assign tickets")?;
@@ -565,7 +538,7 @@ pub async fn assign_ticket(
     security(("bearer" = [])))]
 pub async fn update_ticket(
     State(state): State<AppState>,
-    id: TicketPath,
+    id: TicketId,
     req: CommandRequest,
 ) -> Result<Response> {
     req.require_staff("update tickets")?;
@@ -610,7 +583,7 @@ fn note(req: &Command, field: &'static str) -> Result<Option<String>> {
     security(("bearer" = [])))]
 pub async fn close_ticket(
     State(state): State<AppState>,
-    id: TicketPath,
+    id: TicketId,
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
@@ -632,7 +605,7 @@ pub async fn close_ticket(
     security(("bearer" = [])))]
 pub async fn reopen_ticket(
     State(state): State<AppState>,
-    id: TicketPath,
+    id: TicketId,
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
@@ -654,7 +627,7 @@ pub async fn reopen_ticket(
     security(("bearer" = [])))]
 pub async fn rate_ticket(
     State(state): State<AppState>,
-    id: TicketPath,
+    id: TicketId,
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;

@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::Router;
 use sha2::{Digest, Sha256};
 
-use crate::state::AppState;
+use super::state::AppState;
 
 /// The page.
 const PAGE: &str = include_str!("dashboard.html");

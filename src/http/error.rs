@@ -5,6 +5,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::auth::AuthError;
+use crate::db::is_unreachable;
+
 /// One failing field of a 422.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
@@ -262,19 +265,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// True for errors that mean Postgres could not be reached (as opposed to a bad query).
-pub fn is_unreachable(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-    ) || matches!(error, sqlx::Error::Database(db) if db.code().is_some_and(|c| {
-        // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, 08xxx connection.
-        c.starts_with("57P") || c.starts_with("08")
-    }))
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Unauthorized(reason) => Self::Unauthorized(reason),
+            AuthError::Unavailable(error) => Self::from(error),
+        }
+    }
 }
 
 impl From<sqlx::Error> for ApiError {

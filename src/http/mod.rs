@@ -3,14 +3,18 @@
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod caller;
 pub mod commands;
 pub mod dashboard;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod params;
 pub mod queries;
 pub mod ratelimit;
+pub mod response;
+pub mod state;
 pub mod users;
 pub mod ws;
 
@@ -24,8 +28,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, Result};
+pub use response::{answer, with_position};
 
-use crate::state::AppState;
+pub use state::AppState;
 
 /// The whole application: `/api/v1` plus the operations endpoints at the root.
 pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
@@ -68,26 +73,6 @@ pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
-}
-
-/// Header of every query: the global position its read models (or the store) have applied.
-const POSITION_HEADER: &str = "x-projection-position";
-
-/// A JSON answer with `X-Projection-Position: position`.
-pub fn answer(position: i64, body: impl serde::Serialize) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    with_position(position, axum::Json(body).into_response())
-}
-
-/// Adds `X-Projection-Position: position` to `response`.
-pub fn with_position(
-    position: i64,
-    mut response: axum::response::Response,
-) -> axum::response::Response {
-    response
-        .headers_mut()
-        .insert(POSITION_HEADER, axum::http::HeaderValue::from(position));
-    response
 }
 
 /// How long a request may take before the client is told to retry.

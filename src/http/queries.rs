@@ -18,13 +18,13 @@ use ticket_projections::read_models::{me, Viewer};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::commands::TicketPath;
 use super::error::{ApiError, Result};
+use super::extract::TicketId;
 use super::params::Params;
-use super::{answer, with_position};
+use super::response::{answer, with_position};
+use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::{Channel, Priority, Status};
-use crate::state::AppState;
 use crate::views;
 
 /// The query routes.
@@ -200,7 +200,7 @@ async fn wait_for_version(
 pub async fn get_ticket(
     State(state): State<AppState>,
     caller: Caller,
-    id: TicketPath,
+    id: TicketId,
     uri: Uri,
 ) -> Result<Response> {
     let id = id.id()?;
@@ -398,7 +398,7 @@ pub async fn my_tickets(
 pub async fn mark_read(
     State(state): State<AppState>,
     caller: Caller,
-    id: TicketPath,
+    id: TicketId,
     uri: Uri,
 ) -> Result<Response> {
     let id = id.id()?;

@@ -73,11 +73,12 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::caller::caller_from_parts;
 use super::error::{ApiError, Problem};
-use crate::auth::{caller_from_query_or_header, Caller};
+use super::state::AppState;
+use crate::auth::Caller;
 use crate::domain::{Role, Ticket};
 use crate::hub::{event_frame, FeedEvent, Hub, METRIC_PUSHED};
-use crate::state::AppState;
 
 /// Close codes (RFC 6455 §7.4.1 and the IANA registry).
 mod code {
@@ -114,7 +115,7 @@ Channels: `board`, `stats`, `ticket:<id>`, `me`. Closes with 1001 on shutdown, 1
     security(("bearer" = [])))]
 pub async fn connect(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
-    let caller = match caller_from_query_or_header(&parts, &state).await {
+    let caller = match caller_from_parts(&parts, &state.auth).await {
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
@@ -157,7 +158,7 @@ fn problem(status: StatusCode, kind: &str, detail: String) -> Response {
     response
 }
 
-/// The token `caller_from_query_or_header` verified: the `Authorization` header's when there is
+/// The token `caller_from_parts` verified: the `Authorization` header's when there is
 /// one, else the last `access_token` query parameter.
 fn raw_token(parts: &Parts) -> Option<String> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
