@@ -15,7 +15,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::sequencer::{INSERTED_CHANNEL, POSITIONED_CHANNEL};
+/// Channel that announces committed events (the sequencer's `Announcer` notifies it).
+pub const INSERTED_CHANNEL: &str = "ticketd_events_inserted";
+/// Channel the sequencer notifies, with the new head position as payload.
+pub const POSITIONED_CHANNEL: &str = "ticketd_events_positioned";
 
 /// What the listener saw.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use ticket_nats::Timestamp;
 use uuid::Uuid;
 
+use super::query::{snapshot, Viewer};
 use super::tickets::{push_filters, ListFilter, ListRow, Person, LIST_COLUMNS};
-use super::{snapshot, Viewer};
 
 /// The SLA as a card shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,7 +19,8 @@ use ticket_nats::{TicketEvent, Timestamp};
 use uuid::Uuid;
 
 use super::cursor::{Cursor, InvalidCursor};
-use super::{me, Viewer};
+use super::me;
+use super::query::Viewer;
 use crate::runtime::Projection;
 use crate::stored::StoredEvent;
 
