@@ -8,7 +8,8 @@ use ticket_nats::Timestamp;
 use uuid::Uuid;
 
 use super::query::{snapshot, Viewer};
-use super::tickets::{push_filters, ListFilter, ListRow, Person, LIST_COLUMNS};
+use super::tickets::dto::Person;
+use super::tickets::list::{push_filters, ListFilter, ListRow, LIST_COLUMNS};
 
 /// The SLA as a card shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
