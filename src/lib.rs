@@ -6,7 +6,7 @@
 //! # Layout
 //! - [`domain`]: the aggregate, its commands and checked values. Pure: no I/O.
 //! - [`store`]: the event store behind cqrs-es (hash chain, idempotency, aggregate cache).
-//! - [`commands`]: the command service: load, decide, commit, retry on conflict.
+//! - [`command_service`]: the command service: load, decide, commit, retry on conflict.
 //! - [`auth`]: JWT verification, the `Caller` extractor, token minting.
 //! - [`users`]: the user directory.
 //! - [`http`]: routes, request parsing, problem documents, OpenAPI.
@@ -19,7 +19,7 @@
 
 pub mod auth;
 pub mod cli;
-pub mod commands;
+pub mod command_service;
 pub mod db;
 pub mod domain;
 pub mod http;

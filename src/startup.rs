@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 pub use crate::db::{connect, migrate};
 
 use crate::auth::Authenticator;
-use crate::commands::CommandService;
+use crate::command_service::CommandService;
 use crate::domain::TicketServices;
 use crate::http::ratelimit::Limiter;
 use crate::http::AppState;

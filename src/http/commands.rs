@@ -16,7 +16,7 @@ use super::error::{ApiError, FieldError, Result};
 use super::extract::TicketId;
 use super::state::AppState;
 use crate::auth::Caller;
-use crate::commands::{now, CommandContext, CommandError, Idempotency, Outcome};
+use crate::command_service::{now, CommandContext, CommandError, Idempotency, Outcome};
 use crate::domain::commands::{
     AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, RateTicket, ReopenTicket,
     UpdateTicket,

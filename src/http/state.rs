@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::auth::Authenticator;
-use crate::commands::CommandService;
+use crate::command_service::CommandService;
 use crate::settings::Settings;
 
 /// Shared application state; cheap to clone.
