@@ -1,24 +1,9 @@
 //! What the ticket queries answer with: the serde structs the HTTP layer serializes.
 
-use std::collections::{HashMap, HashSet};
-use std::num::NonZeroUsize;
-use std::str::FromStr;
-use std::sync::{LazyLock, Mutex, MutexGuard};
-
 use chrono::{DateTime, Utc};
-use lru::LruCache;
 use serde::{Deserialize, Serialize};
-use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
-use ticket_nats::events::{SlaTarget, TicketCreated};
-use ticket_nats::{TicketEvent, Timestamp};
+use ticket_nats::Timestamp;
 use uuid::Uuid;
-
-use crate::read_models::cursor::{Cursor, InvalidCursor};
-use crate::read_models::me;
-use crate::read_models::query::Viewer;
-use crate::runtime::Projection;
-use crate::stored::StoredEvent;
 
 /// A requester or assignee as views show them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,7 +191,6 @@ impl SlaFacts {
         }
     }
 }
-
 
 pub(super) fn person(id: Option<Uuid>, name: Option<String>) -> Option<Person> {
     id.map(|id| Person {

@@ -1,26 +1,15 @@
 //! `GET /tickets/{id}`: one ticket as a caller may see it, with its comments.
 
-use std::collections::{HashMap, HashSet};
-use std::num::NonZeroUsize;
-use std::str::FromStr;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::LazyLock;
 
-use chrono::{DateTime, Utc};
-use lru::LruCache;
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
-use ticket_nats::events::{SlaTarget, TicketCreated};
-use ticket_nats::{TicketEvent, Timestamp};
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::read_models::cursor::{Cursor, InvalidCursor};
-use crate::read_models::me;
-use crate::read_models::query::Viewer;
-use crate::runtime::Projection;
-use crate::stored::StoredEvent;
 use super::dto::*;
 use super::projector::{CommentRow, ViewRow, VIEW_COLUMNS};
+use crate::read_models::query::Viewer;
 
 #[derive(sqlx::FromRow)]
 struct ViewWithComments {

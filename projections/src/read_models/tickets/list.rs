@@ -1,26 +1,16 @@
 //! `GET /tickets` and `GET /me/tickets`: filtered, sorted, keyset-paginated lists (and the
 //! filters and columns the board shares).
 
-use std::collections::{HashMap, HashSet};
-use std::num::NonZeroUsize;
 use std::str::FromStr;
-use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
-use lru::LruCache;
-use serde::{Deserialize, Serialize};
-use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
-use ticket_nats::events::{SlaTarget, TicketCreated};
-use ticket_nats::{TicketEvent, Timestamp};
+use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use super::dto::*;
 use crate::read_models::cursor::{Cursor, InvalidCursor};
 use crate::read_models::me;
 use crate::read_models::query::Viewer;
-use crate::runtime::Projection;
-use crate::stored::StoredEvent;
-use super::dto::*;
 
 /// Sort orders of the list. Every order ends with the ticket id, so that keys are unique and
 /// keyset pagination neither skips nor repeats a ticket.
@@ -488,5 +478,69 @@ impl FromStr for Sort {
                 let names: Vec<_> = Self::ALL.iter().map(|s| s.as_str()).collect();
                 format!("sort must be one of {}", names.join(", "))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn cursors_belong_to_their_sort_order() {
+        let key = Cursor {
+            sort: "-created_at".into(),
+            key: vec![
+                "2026-11-23T10:00:00.000001Z".into(),
+                Uuid::nil().to_string(),
+            ],
+        }
+        .encode();
+        assert_eq!(
+            Sort::CreatedAtDesc.after(&key),
+            Ok(After(vec![
+                KeyValue::Time(t("2026-11-23T10:00:00.000001Z")),
+                KeyValue::Id(Uuid::nil())
+            ]))
+        );
+        assert_eq!(Sort::UpdatedAtDesc.after(&key), Err(InvalidCursor));
+        assert_eq!(Sort::Number.after(&key), Err(InvalidCursor));
+        let bad = Cursor {
+            sort: "number".into(),
+            key: vec!["seven".into(), Uuid::nil().to_string()],
+        }
+        .encode();
+        assert_eq!(Sort::Number.after(&bad), Err(InvalidCursor));
+    }
+
+    #[test]
+    fn sort_names_round_trip() {
+        for sort in Sort::ALL {
+            assert_eq!(sort.as_str().parse::<Sort>(), Ok(sort));
+        }
+        assert!("-number".parse::<Sort>().is_err());
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+
+    #[test]
+    fn a_mixed_keyset_expands_and_a_uniform_one_compares_rows() {
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        let values = [
+            KeyValue::Int(4),
+            KeyValue::Time(t("2026-11-23T10:00:00Z")),
+            KeyValue::Id(Uuid::nil()),
+        ];
+        push_keyset(&mut qb, Sort::PriorityDesc.keys(), &values);
+        assert_eq!(
+            qb.sql(),
+            "(v.priority_rank < $1 OR (v.priority_rank = $2 AND (v.created_at, v.ticket_id) > ($3, $4)))"
+        );
     }
 }

@@ -10,10 +10,9 @@ pub mod get;
 pub mod list;
 pub mod projector;
 
-pub use dto::{Author, Comment, Person, Rating, Sla, SlaFacts, TicketListItem, TicketPage, TicketView};
+pub use dto::{
+    Author, Comment, Person, Rating, Sla, SlaFacts, TicketListItem, TicketPage, TicketView,
+};
 pub use get::{get, version};
 pub use list::{list, After, Involvement, ListFilter, ListQuery, Sort};
 pub use projector::{TicketViewProjection, NAME};
-
-#[cfg(test)]
-mod tests;

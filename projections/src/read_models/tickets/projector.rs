@@ -5,24 +5,20 @@
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
-use std::str::FromStr;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::PgConnection;
 use ticket_nats::events::{SlaTarget, TicketCreated};
-use ticket_nats::{TicketEvent, Timestamp};
+use ticket_nats::TicketEvent;
 use uuid::Uuid;
 
-use crate::read_models::cursor::{Cursor, InvalidCursor};
-use crate::read_models::me;
-use crate::read_models::query::Viewer;
+use super::dto::*;
 use crate::runtime::Projection;
 use crate::stored::StoredEvent;
-use super::dto::*;
 
 /// The projection's name (its checkpoint key).
 pub const NAME: &str = "ticket_view";
@@ -63,7 +59,7 @@ pub(crate) struct ViewRow {
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-const VIEW_COLUMNS: [&str; 26] = [
+pub(super) const VIEW_COLUMNS: [&str; 26] = [
     "ticket_id",
     "number",
     "title",
@@ -296,7 +292,7 @@ impl ViewRow {
         }
     }
 
-    fn into_view(self, comments: Vec<CommentRow>, now: DateTime<Utc>) -> TicketView {
+    pub(super) fn into_view(self, comments: Vec<CommentRow>, now: DateTime<Utc>) -> TicketView {
         let sla = self.sla_facts().at(now);
         let rating = match (self.rating_score, self.rated_at) {
             (Some(score), Some(rated_at)) => Some(Rating {
@@ -501,3 +497,7 @@ impl Projection for TicketViewProjection {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "projector_tests.rs"]
+mod tests;

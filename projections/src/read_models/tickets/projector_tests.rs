@@ -1,32 +1,17 @@
-//! The fold of the ticket view, SLA facts and list helpers.
+//! The fold of the ticket view and its SLA facts.
 
-mod tests {
-use super::dto::*;
-use super::list::*;
-use super::projector::*;
-use std::collections::{HashMap, HashSet};
-use std::num::NonZeroUsize;
-use std::str::FromStr;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use super::*;
 
 use chrono::{DateTime, Utc};
-use lru::LruCache;
-use serde::{Deserialize, Serialize};
-use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
-use ticket_nats::events::{SlaTarget, TicketCreated};
-use ticket_nats::{TicketEvent, Timestamp};
+use ticket_nats::events::TicketCreated;
+use ticket_nats::TicketEvent;
 use uuid::Uuid;
 
-use crate::read_models::cursor::{Cursor, InvalidCursor};
-use crate::read_models::me;
-use crate::read_models::query::Viewer;
-use crate::runtime::Projection;
 use crate::stored::StoredEvent;
 use ticket_nats::envelope::{Actor, EnvelopeHeader};
 use ticket_nats::events::{
-    AuthorRef, RequesterRef, SlaDue, TicketAssigned, TicketClosed, TicketCommented,
-    TicketReopened, UserRef,
+    AuthorRef, RequesterRef, SlaDue, TicketAssigned, TicketClosed, TicketCommented, TicketReopened,
+    UserRef,
 };
 use ticket_nats::{Envelope, GENESIS_HASH};
 
@@ -189,59 +174,4 @@ fn a_target_is_breached_when_recorded_late_or_overdue() {
         ..closed_in_time
     };
     assert!(recorded.at(t("2026-11-23T10:00:00Z")).resolution_breached);
-}
-
-#[test]
-fn cursors_belong_to_their_sort_order() {
-    let key = Cursor {
-        sort: "-created_at".into(),
-        key: vec![
-            "2026-11-23T10:00:00.000001Z".into(),
-            Uuid::nil().to_string(),
-        ],
-    }
-    .encode();
-    assert_eq!(
-        Sort::CreatedAtDesc.after(&key),
-        Ok(After(vec![
-            KeyValue::Time(t("2026-11-23T10:00:00.000001Z")),
-            KeyValue::Id(Uuid::nil())
-        ]))
-    );
-    assert_eq!(Sort::UpdatedAtDesc.after(&key), Err(InvalidCursor));
-    assert_eq!(Sort::Number.after(&key), Err(InvalidCursor));
-    let bad = Cursor {
-        sort: "number".into(),
-        key: vec!["seven".into(), Uuid::nil().to_string()],
-    }
-    .encode();
-    assert_eq!(Sort::Number.after(&bad), Err(InvalidCursor));
-}
-
-#[test]
-fn sort_names_round_trip() {
-    for sort in Sort::ALL {
-        assert_eq!(sort.as_str().parse::<Sort>(), Ok(sort));
-    }
-    assert!("-number".parse::<Sort>().is_err());
-}
-
-#[test]
-fn like_patterns_escape_wildcards() {
-    assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
-}
-
-#[test]
-fn a_mixed_keyset_expands_and_a_uniform_one_compares_rows() {
-    let mut qb = QueryBuilder::<Postgres>::new("");
-    let values = [
-        KeyValue::Int(4),
-        KeyValue::Time(t("2026-11-23T10:00:00Z")),
-        KeyValue::Id(Uuid::nil()),
-    ];
-    push_keyset(&mut qb, Sort::PriorityDesc.keys(), &values);
-    assert_eq!(
-        qb.sql(),
-        "(v.priority_rank < $1 OR (v.priority_rank = $2 AND (v.created_at, v.ticket_id) > ($3, $4)))"
-    );
 }
