@@ -170,7 +170,7 @@ impl SlaFacts {
     /// is right between the engine's timer sweeps. As in the aggregate, the first response is
     /// not awaited while the ticket is closed.
     ///
-    /// [`super::stats`] states the same rule in SQL (`FIRST_RESPONSE_BREACHED`,
+    /// [`crate::read_models::stats`] states the same rule in SQL (`FIRST_RESPONSE_BREACHED`,
     /// `RESOLUTION_BREACHED`).
     pub fn at(&self, now: DateTime<Utc>) -> Sla {
         let first_response_breached = self.first_response_breach_recorded

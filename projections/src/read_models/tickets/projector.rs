@@ -1,6 +1,6 @@
 //! The projection of `ticket_view`, `ticket_recency`, `ticket_comments` and `ticket_search`.
 //!
-//! It folds each batch in memory, one [`ViewRow`] per ticket it touches, and writes the rows
+//! It folds each batch in memory, one `ViewRow` per ticket it touches, and writes the rows
 //! back with one upsert and the new comments with one insert.
 
 use std::collections::{HashMap, HashSet};
