@@ -14,6 +14,7 @@
 //! - [`users`]: the user directory.
 //! - [`http`]: routes, `AppState`, the `Caller` and `TicketId` extractors, request parsing,
 //!   problem documents, OpenAPI.
+//! - [`policy`]: what a caller may read (tickets, internal comments, boards, channels).
 //! - [`views`]: point-in-time ticket views, folded from stored events.
 //! - [`hub`]: the WebSocket fan-out: one feed of positioned events per instance.
 //! - [`relay`]: the NATS relay's Postgres side (the events table as outbox).
@@ -29,6 +30,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod hub;
+pub mod policy;
 pub mod relay;
 pub mod settings;
 pub mod sla_timer;

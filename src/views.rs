@@ -2,6 +2,8 @@
 //! instant, folded through the aggregate's own [`Ticket::apply`] (one source of truth for state
 //! transitions), with the envelopes' times for the view's time fields.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use sqlx::PgPool;
@@ -14,6 +16,7 @@ use ticket_projections::read_models::Viewer;
 use uuid::Uuid;
 
 use crate::domain::{Status, Ticket};
+use crate::policy;
 
 /// The ticket as it stood at `at`, as `viewer` may see it: `None` when it did not exist then
 /// or is not theirs to read. Built from positioned events only, like every consumer's view.
@@ -32,16 +35,74 @@ pub async fn ticket_as_of(
 /// The requester of a stored ticket, read from its `ticket.created` (`None`: no such ticket).
 /// Answers before the read models have caught up, so that a wait reveals nothing.
 pub async fn requester_of(pool: &PgPool, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    Ok(ticket_requester(pool, id).await?.flatten())
+}
+
+/// `Some(requester)` of an existing ticket (`None` inside when its `ticket.created` names no
+/// readable requester), `None` for no such ticket. Committed events count, positioned or not:
+/// a client may ask right after its command's answer.
+pub async fn ticket_requester(
+    pool: &PgPool,
+    id: Uuid,
+) -> Result<Option<Option<Uuid>>, sqlx::Error> {
     let requester: Option<Option<String>> = sqlx::query_scalar(
         "SELECT payload->'requester'->>'id' FROM events
-         WHERE aggregate_type = 'ticket' AND aggregate_id = $1 AND sequence = 1",
+         WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1",
     )
+    .bind(Ticket::TYPE)
     .bind(id.to_string())
     .fetch_optional(pool)
     .await?;
-    Ok(requester
-        .flatten()
-        .and_then(|text| Uuid::parse_str(&text).ok()))
+    Ok(requester.map(|r| r.and_then(|text| Uuid::parse_str(&text).ok())))
+}
+
+/// Every ticket created for `user` as its requester, however new (a requester never changes).
+pub async fn tickets_requested_by(pool: &PgPool, user: Uuid) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events
+         WHERE aggregate_type = $1 AND event_type = 'ticket.created'
+           AND payload->'requester'->>'id' = $2",
+    )
+    .bind(Ticket::TYPE)
+    .bind(user.to_string())
+    .fetch_all(pool)
+    .await?;
+    Ok(ids(rows))
+}
+
+/// The tickets whose latest assignment up to `position` names `user`.
+pub async fn tickets_assigned_to(
+    pool: &PgPool,
+    user: Uuid,
+    position: i64,
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM (
+             SELECT DISTINCT ON (aggregate_id) aggregate_id,
+                    payload->'assignee'->>'id' AS assignee
+             FROM events
+             WHERE aggregate_type = $1 AND event_type = 'ticket.assigned'
+               AND position <= $3
+               AND aggregate_id IN (
+                   SELECT aggregate_id FROM events
+                   WHERE aggregate_type = $1 AND event_type = 'ticket.assigned'
+                     AND payload->'assignee'->>'id' = $2)
+             ORDER BY aggregate_id, sequence DESC
+         ) latest
+         WHERE assignee = $2",
+    )
+    .bind(Ticket::TYPE)
+    .bind(user.to_string())
+    .bind(position)
+    .fetch_all(pool)
+    .await?;
+    Ok(ids(rows))
+}
+
+fn ids(rows: Vec<String>) -> HashSet<Uuid> {
+    rows.into_iter()
+        .filter_map(|id| Uuid::parse_str(&id).ok())
+        .collect()
 }
 
 /// What a view shows that the aggregate's state does not keep: times, and the comments (no
@@ -90,7 +151,7 @@ pub fn fold(
         times.updated = Some(at);
     }
     let requester = ticket.requester.clone()?;
-    if !ticket.created || !(viewer.reads_everything || requester.id == viewer.user_id) {
+    if !ticket.created || !policy::may_read_ticket(viewer, Some(requester.id)) {
         return None;
     }
     let (created_at, updated_at, sla) = (times.created?, times.updated?, ticket.sla?);
@@ -108,7 +169,7 @@ pub fn fold(
     let comments = times
         .comments
         .into_iter()
-        .filter(|(c, _)| viewer.reads_everything || !c.internal)
+        .filter(|(c, _)| policy::may_read_comment(viewer, c.internal))
         .map(|(c, at)| Comment {
             id: c.comment_id,
             author: Author {

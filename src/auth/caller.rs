@@ -1,5 +1,7 @@
 //! Who is calling: what a verified token says about its user.
 
+use std::time::SystemTime;
+
 use uuid::Uuid;
 
 use crate::domain::{Actor, Role};
@@ -15,6 +17,8 @@ pub struct Caller {
     pub name: String,
     /// Role.
     pub role: Role,
+    /// When the token expires (its `exp`): a WebSocket opened with it closes then.
+    pub expires_at: SystemTime,
 }
 
 impl Caller {

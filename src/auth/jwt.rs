@@ -99,11 +99,14 @@ pub fn caller_from_claims(
     now: u64,
 ) -> Result<super::caller::Caller, String> {
     // `exp == now` has passed the library's check (it refuses `exp < now`) but is not in the future.
-    match claims.get("exp").and_then(Value::as_f64) {
-        Some(exp) if exp > now as f64 => {}
+    let expires_at = match claims.get("exp").and_then(Value::as_f64) {
+        Some(exp) if exp > now as f64 => {
+            // `exp` is in the future and so a finite number of seconds of a few decades.
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(exp)
+        }
         Some(_) => return Err("token expired".into()),
         None => return Err("token claim exp missing".into()),
-    }
+    };
     let text = |name: &str| -> Result<String, String> {
         match claims.get(name) {
             None | Some(Value::Null) => Err(format!("token claim {name} missing")),
@@ -126,6 +129,7 @@ pub fn caller_from_claims(
         email,
         name,
         role,
+        expires_at,
     })
 }
 

@@ -27,6 +27,7 @@ use super::response::answer;
 use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::Role;
+use crate::policy;
 
 /// How long `min_version` / `min_position` wait before answering 503.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(5);
@@ -157,8 +158,9 @@ pub async fn history(
         return Err(ApiError::ticket_not_found());
     }
     // Checked before any waiting, so that waiting reveals nothing about others' tickets.
-    let own = requester_of(&rows) == Some(caller.id.to_string().as_str());
-    if !caller.role.reads_everything() && !own {
+    let viewer = policy::viewer(&caller);
+    let requester = requester_of(&rows).and_then(|id| Uuid::parse_str(id).ok());
+    if !policy::may_read_ticket(viewer, requester) {
         return Err(ApiError::ticket_not_found());
     }
     if let Some(version) = min_version {
@@ -191,7 +193,7 @@ pub async fn history(
                 row.aggregate_id, row.sequence
             )))
         })?;
-        if !caller.role.reads_everything() && envelope.is_internal() {
+        if !policy::may_read_event(viewer, &envelope) {
             continue;
         }
         events.push(envelope);

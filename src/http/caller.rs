@@ -46,16 +46,50 @@ pub async fn caller_from_header(parts: &Parts, auth: &Authenticator) -> Result<C
     }
 }
 
-/// The caller of a request authenticated by its `Authorization: Bearer` header or, failing that
-/// header, by an `access_token` query parameter (browsers cannot set headers on a WebSocket).
-pub async fn caller_from_parts(parts: &Parts, auth: &Authenticator) -> Result<Caller, ApiError> {
+/// The token of a request: its `Authorization: Bearer` header's when there is one (an error when
+/// that header is not a bearer token), else the last `access_token` query parameter.
+pub(crate) fn token_of(parts: &Parts) -> Result<Option<String>, ApiError> {
     if let Some(token) = bearer(parts) {
-        return Ok(auth.verify(token?).await?);
+        return token.map(|t| Some(t.to_string()));
     }
     let query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
         .map_err(|_| ApiError::Unauthorized("missing bearer token".into()))?;
-    match query.0.iter().rev().find(|(k, _)| k == "access_token") {
-        Some((_, token)) => Ok(auth.verify(token).await?),
+    Ok(query
+        .0
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, token)| token))
+}
+
+/// The caller of a request authenticated by its `Authorization: Bearer` header or, failing that
+/// header, by an `access_token` query parameter (browsers cannot set headers on a WebSocket).
+pub async fn caller_from_parts(parts: &Parts, auth: &Authenticator) -> Result<Caller, ApiError> {
+    match token_of(parts)? {
+        Some(token) => Ok(auth.verify(&token).await?),
         None => Err(ApiError::Unauthorized("missing bearer token".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)], uri: &str) -> Parts {
+        let mut builder = Request::builder().uri(uri);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn the_header_token_wins_over_the_query_parameter() {
+        let both = parts(&[("authorization", "Bearer abc")], "/ws?access_token=xyz");
+        let query = parts(&[], "/ws?access_token=one&access_token=two");
+        assert_eq!(token_of(&both).unwrap().as_deref(), Some("abc"));
+        assert_eq!(token_of(&query).unwrap().as_deref(), Some("two"));
     }
 }

@@ -25,7 +25,7 @@ use crate::domain::values::{
     check_comment_body, check_score, check_text, DESCRIPTION_MAX, NOTE_MAX, RATING_COMMENT_MAX,
 };
 use crate::domain::{Actor, Channel, Priority, Role, TicketCommand, TicketError, Title};
-use crate::{users, views};
+use crate::{policy, users, views};
 
 /// The command routes.
 pub fn router() -> Router<AppState> {
@@ -307,10 +307,12 @@ impl CommandRequest {
         kind: BodyKind,
     ) -> Result<(Uuid, Command)> {
         let id = id.id()?;
-        if !self.caller.role.reads_everything() {
-            match views::requester_of(&state.pool, id).await? {
-                Some(requester) if requester == self.caller.id => {}
-                _ => return Err(ApiError::ticket_not_found()),
+        let viewer = policy::viewer(&self.caller);
+        // Staff read every ticket: no need to look its requester up.
+        if !viewer.reads_everything {
+            let requester = views::requester_of(&state.pool, id).await?;
+            if !policy::may_read_ticket(viewer, requester) {
+                return Err(ApiError::ticket_not_found());
             }
         }
         Ok((id, self.read(kind).await?))

@@ -65,6 +65,20 @@ impl Problem {
     }
 }
 
+impl IntoResponse for Problem {
+    /// The document as an answer: its status, `Content-Type: application/problem+json`.
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
 /// Every error answer is a problem document: an error response that is not JSON (axum's 405
 /// for an unknown method, a rejection of one of its extractors, in plain text or empty) gets
 /// one here, its status and headers (`Allow`) kept and its text as the detail.
@@ -248,13 +262,8 @@ impl IntoResponse for ApiError {
             } => Some(*retry_after_secs),
             _ => None,
         };
-        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
-        let mut response = (self.status(), body).into_response();
+        let mut response = self.problem().into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
         if let Some(secs) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

@@ -25,7 +25,7 @@ use super::response::{answer, with_position};
 use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::{Channel, Priority, Status};
-use crate::views;
+use crate::{policy, views};
 
 /// The query routes.
 pub fn router() -> Router<AppState> {
@@ -102,15 +102,8 @@ fn list_query(state: &AppState, p: &mut Params) -> ListQuery {
 
 // ---- waiting and answering ----------------------------------------------------------------
 
-fn viewer(caller: &Caller) -> Viewer {
-    Viewer {
-        user_id: caller.id,
-        reads_everything: caller.role.reads_everything(),
-    }
-}
-
 fn require_reader_of_everything(caller: &Caller, what: &str) -> Result<()> {
-    if caller.role.reads_everything() {
+    if policy::reads_every_ticket(caller) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(format!(
@@ -160,7 +153,7 @@ async fn wait_for_version(
     deadline: Instant,
 ) -> Result<()> {
     match views::requester_of(&state.pool, id).await? {
-        Some(requester) if viewer.reads_everything || requester == viewer.user_id => {}
+        Some(requester) if policy::may_read_ticket(viewer, Some(requester)) => {}
         _ => return Err(ApiError::ticket_not_found()),
     }
     loop {
@@ -209,7 +202,7 @@ pub async fn get_ticket(
     let min_position = p.min_position();
     let as_of = p.time("as_of");
     p.finish()?;
-    let viewer = viewer(&caller);
+    let viewer = policy::viewer(&caller);
     let deadline = Instant::now() + WAIT;
     if let Some(at) = as_of {
         // Rebuilt from the event store, which the read models only follow.
@@ -269,7 +262,7 @@ pub async fn list_tickets(
     p.finish()?;
     let deadline = Instant::now() + WAIT;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
-    let page = tickets::list(&state.pool, &query, viewer(&caller)).await?;
+    let page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
     Ok(answer(position, page))
 }
 
@@ -316,7 +309,7 @@ pub async fn get_board(
     };
     let deadline = Instant::now() + WAIT;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
-    let board = board::board(&state.pool, &query, viewer(&caller)).await?;
+    let board = board::board(&state.pool, &query, policy::viewer(&caller)).await?;
     Ok(answer(position, board))
 }
 
@@ -334,7 +327,7 @@ pub async fn get_me(State(state): State<AppState>, caller: Caller, uri: Uri) -> 
     p.finish()?;
     let deadline = Instant::now() + WAIT;
     let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
-    let summary = me::summary(&state.pool, viewer(&caller)).await?;
+    let summary = me::summary(&state.pool, policy::viewer(&caller)).await?;
     Ok(answer(position, summary))
 }
 
@@ -381,7 +374,7 @@ pub async fn my_tickets(
     p.finish()?;
     let deadline = Instant::now() + WAIT;
     let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
-    let page = tickets::list(&state.pool, &query, viewer(&caller)).await?;
+    let page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
     Ok(answer(position, page))
 }
 
@@ -407,7 +400,7 @@ pub async fn mark_read(
     p.finish()?;
     let deadline = Instant::now() + WAIT;
     let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
-    if !me::mark_read(&state.pool, id, viewer(&caller)).await? {
+    if !me::mark_read(&state.pool, id, policy::viewer(&caller)).await? {
         return Err(ApiError::ticket_not_found());
     }
     Ok(with_position(
