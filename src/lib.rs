@@ -4,10 +4,11 @@
 //! Postgres with a per-ticket hash chain; read models, NATS and WebSockets follow the store.
 //!
 //! # Layout
-//! Imports run one way: `main → cli → startup → http → {command_service, auth, users, store,
-//! hub, views} → domain` (`.ci/import-cycles.py` checks that no modules import each other in a
+//! Imports run one way: `main → cli → startup → http → application → {command_service, auth,
+//! users, store, hub, views, policy} → domain` (`.ci/import-cycles.py` checks that no modules import each other in a
 //! cycle).
 //! - [`domain`]: the aggregate, its commands and checked values. Pure: no I/O.
+//! - [`application`]: the use cases every way in calls (open a ticket, comment, …).
 //! - [`store`]: the event store behind cqrs-es (hash chain, idempotency, aggregate cache).
 //! - [`command_service`]: the command service: load, decide, commit, retry on conflict.
 //! - [`auth`]: JWT verification, passwords, token minting, the [`auth::Caller`] a token names.
@@ -23,6 +24,7 @@
 //! - [`startup`]: building and running the application; [`db`]: the pool, migrations and
 //!   outages; [`settings`], [`telemetry`] (logs and metrics).
 
+pub mod application;
 pub mod auth;
 pub mod cli;
 pub mod command_service;

@@ -7,7 +7,6 @@ use axum::routing::{patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use ticket_nats::events::{RequesterRef, UserRef};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -15,17 +14,14 @@ use super::body::{BodyKind, Fields, JsonBody};
 use super::error::{ApiError, FieldError, Result};
 use super::extract::TicketId;
 use super::state::AppState;
+use crate::application::tickets::{self, Changes, Issued, NewTicket};
 use crate::auth::Caller;
-use crate::command_service::{now, CommandContext, CommandError, Idempotency, Outcome};
-use crate::domain::commands::{
-    AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, RateTicket, ReopenTicket,
-    UpdateTicket,
-};
+use crate::command_service::{CommandContext, CommandError, Idempotency, Outcome};
 use crate::domain::values::{
     check_comment_body, check_score, check_text, DESCRIPTION_MAX, NOTE_MAX, RATING_COMMENT_MAX,
 };
-use crate::domain::{Actor, Channel, Priority, Role, TicketCommand, TicketError, Title};
-use crate::{policy, users, views};
+use crate::domain::{Actor, Channel, Priority, Role, TicketError, Title};
+use crate::{policy, views};
 
 /// The command routes.
 pub fn router() -> Router<AppState> {
@@ -328,6 +324,7 @@ impl CommandRequest {
         let body = JsonBody::read(self.request, kind).await?;
         let ctx = command_context(&headers, &method, &uri, &body)?;
         Ok(Command {
+            actor: self.caller.actor(),
             caller: self.caller,
             ctx,
             body,
@@ -339,6 +336,8 @@ impl CommandRequest {
 /// body.
 pub struct Command {
     caller: Caller,
+    /// The caller as the events will name them.
+    actor: Actor,
     ctx: CommandContext,
     body: JsonBody,
 }
@@ -352,30 +351,25 @@ impl Command {
         require_staff(&self.caller, what)
     }
 
-    /// Answers an earlier identical request's answer when its key was seen, else runs the
-    /// command built by `command` (called only when it will run).
-    async fn submit(
-        &self,
-        state: &AppState,
-        ticket_id: Uuid,
-        command: impl FnOnce(Actor) -> TicketCommand,
-    ) -> Result<Response> {
-        if let Some(idem) = &self.ctx.idempotency {
-            if let Some(outcome) = state.commands.replayed(self.caller.id, idem).await? {
-                return Ok(respond(outcome));
-            }
+    /// Who issues the command, for the application layer.
+    fn issued(&self) -> Issued<'_> {
+        Issued {
+            by: &self.actor,
+            ctx: &self.ctx,
         }
-        let outcome = state
-            .commands
-            .execute(ticket_id, command(self.caller.actor()), &self.ctx)
-            .await
+    }
+
+    /// The answer to a command's outcome: 200 or 201 with its `ETag`, or its error; a version
+    /// mismatch names the version `If-Match` expected.
+    fn answer(&self, outcome: std::result::Result<Outcome, CommandError>) -> Result<Response> {
+        outcome
+            .map(respond)
             .map_err(|e| match (e, self.ctx.expected_version) {
                 (CommandError::VersionMismatch { current }, Some(expected)) => {
                     ApiError::PreconditionFailed { expected, current }
                 }
                 (e, _) => ApiError::from(e),
-            })?;
-        Ok(respond(outcome))
+            })
     }
 }
 
@@ -399,7 +393,6 @@ fn checked<T>(value: Option<T>) -> Result<T> {
     security(("bearer" = [])))]
 pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -> Result<Response> {
     let req = req.read(BodyKind::Required).await?;
-    let caller = &req.caller;
     let mut f = req.fields()?;
     let title = f.parsed("title", true, Title::parse);
     let description = f.string("description", true);
@@ -415,27 +408,13 @@ pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -
     if requester_id.is_some() {
         req.require_staff("open a ticket for someone else")?;
     }
-    let requester = match requester_id {
-        Some(id) if id != caller.id => match users::find(&state.pool, id).await? {
-            Some(user) if user.role != Role::Auditor => Some(RequesterRef {
-                id: user.id,
-                name: user.name,
-                email: user.email,
-            }),
-            _ => {
-                f.fail(
-                    "requester_id",
-                    "must name a known requester, agent or admin",
-                );
-                None
-            }
-        },
-        _ => Some(RequesterRef {
-            id: caller.id,
-            name: caller.name.clone(),
-            email: caller.email.clone(),
-        }),
-    };
+    let requester = tickets::resolve_requester(&state.pool, &req.actor, requester_id).await?;
+    if requester.is_none() {
+        f.fail(
+            "requester_id",
+            "must name a known requester, agent or admin",
+        );
+    }
     f.finish()?;
     let (title, description, category, priority, requester) = (
         checked(title)?,
@@ -444,23 +423,15 @@ pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -
         checked(priority)?,
         checked(requester)?,
     );
-    // A replayed create answers with its first number; this one then goes unused, which only
-    // leaves a gap, as a failed create does.
-    let number = state.commands.next_number().await?;
-    req.submit(&state, Uuid::now_v7(), |by| {
-        TicketCommand::CreateTicket(CreateTicket {
-            number,
-            title,
-            description,
-            category,
-            priority,
-            channel: channel.unwrap_or_default(),
-            requester,
-            by,
-            at: now(),
-        })
-    })
-    .await
+    let ticket = NewTicket {
+        title,
+        description,
+        category,
+        priority,
+        channel: channel.unwrap_or_default(),
+        requester,
+    };
+    req.answer(tickets::open(&state.commands, req.issued(), ticket).await)
 }
 
 /// Comments on a ticket.
@@ -483,16 +454,7 @@ pub async fn comment_on_ticket(
         req.require_staff("write internal comments")?;
     }
     let body = checked(body)?;
-    req.submit(&state, id, |by| {
-        TicketCommand::CommentOnTicket(CommentOnTicket {
-            comment_id: Uuid::now_v7(),
-            body,
-            internal,
-            by,
-            at: now(),
-        })
-    })
-    .await
+    req.answer(tickets::comment(&state.commands, req.issued(), id, body, internal).await)
 }
 
 /// Assigns a ticket.
@@ -509,28 +471,18 @@ pub async fn assign_ticket(
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
     let mut f = req.fields()?;
     let assignee = match f.uuid("assignee_id", true) {
-        Some(aid) => match users::find(&state.pool, aid).await? {
-            Some(user) if user.role.is_staff() => Some(UserRef {
-                id: user.id,
-                name: user.name,
-            }),
-            _ => {
+        Some(aid) => {
+            let assignee = tickets::resolve_assignee(&state.pool, aid).await?;
+            if assignee.is_none() {
                 f.fail("assignee_id", "must name a known agent or admin");
-                None
             }
-        },
+            assignee
+        }
         None => None,
     };
     f.finish()?;
     let assignee = checked(assignee)?;
-    req.submit(&state, id, |by| {
-        TicketCommand::AssignTicket(AssignTicket {
-            assignee,
-            by,
-            at: now(),
-        })
-    })
-    .await
+    req.answer(tickets::assign(&state.commands, req.issued(), id, assignee).await)
 }
 
 /// Changes title, description, category or priority.
@@ -556,17 +508,13 @@ pub async fn update_ticket(
     let category = f.parsed("category", false, category(&state));
     let priority = f.parsed("priority", false, |p| p.parse::<Priority>());
     f.finish()?;
-    req.submit(&state, id, |by| {
-        TicketCommand::UpdateTicket(UpdateTicket {
-            title,
-            description,
-            category,
-            priority,
-            by,
-            at: now(),
-        })
-    })
-    .await
+    let changes = Changes {
+        title,
+        description,
+        category,
+        priority,
+    };
+    req.answer(tickets::update(&state.commands, req.issued(), id, changes).await)
 }
 
 /// Reads the one optional free-text field of close and reopen.
@@ -590,14 +538,7 @@ pub async fn close_ticket(
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
     let resolution = note(&req, "resolution")?;
-    req.submit(&state, id, |by| {
-        TicketCommand::CloseTicket(CloseTicket {
-            resolution,
-            by,
-            at: now(),
-        })
-    })
-    .await
+    req.answer(tickets::close(&state.commands, req.issued(), id, resolution).await)
 }
 
 /// Reopens a closed ticket.
@@ -612,14 +553,7 @@ pub async fn reopen_ticket(
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
     let reason = note(&req, "reason")?;
-    req.submit(&state, id, |by| {
-        TicketCommand::ReopenTicket(ReopenTicket {
-            reason,
-            by,
-            at: now(),
-        })
-    })
-    .await
+    req.answer(tickets::reopen(&state.commands, req.issued(), id, reason).await)
 }
 
 /// Rates a closed ticket (its requester only).
@@ -646,13 +580,5 @@ pub async fn rate_ticket(
     let comment = f.check("comment", comment, text(RATING_COMMENT_MAX, "comment"));
     f.finish()?;
     let score = checked(score)?;
-    req.submit(&state, id, |by| {
-        TicketCommand::RateTicket(RateTicket {
-            score,
-            comment,
-            by,
-            at: now(),
-        })
-    })
-    .await
+    req.answer(tickets::rate(&state.commands, req.issued(), id, score, comment).await)
 }
