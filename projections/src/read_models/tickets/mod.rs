@@ -15,4 +15,4 @@ pub use dto::{
 };
 pub use get::{get, version};
 pub use list::{list, After, Involvement, ListFilter, ListQuery, Sort};
-pub use projector::{TicketViewProjection, NAME};
+pub use projector::{fold, TicketViewProjection, NAME};
