@@ -343,7 +343,7 @@ pub struct Command {
 }
 
 impl Command {
-    fn fields(&self) -> Result<Fields> {
+    fn fields(&self) -> Result<Fields<'_>> {
         Fields::new(&self.body)
     }
 
