@@ -1,20 +1,20 @@
 //! The HTTP API: routes, request parsing, problem documents.
 
 pub mod audit;
-pub mod auth;
 pub mod body;
 pub mod caller;
-pub mod commands;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod login;
 pub mod openapi;
 pub mod params;
-pub mod queries;
 pub mod ratelimit;
 pub mod response;
 pub mod state;
+pub mod ticket_commands;
+pub mod ticket_queries;
 pub mod users;
 pub mod ws;
 
@@ -36,10 +36,10 @@ pub use state::AppState;
 pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
-        .merge(commands::router())
+        .merge(ticket_commands::router())
         .merge(audit::router())
-        .merge(queries::router())
-        .merge(auth::router())
+        .merge(ticket_queries::router())
+        .merge(login::router())
         .merge(users::router())
         .merge(ws::router())
         .layer(axum::middleware::from_fn_with_state(

@@ -31,14 +31,14 @@ pub(super) enum ClientFrame {
 
 /// A channel a connection can follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(super) enum Channel {
+pub(super) enum WsChannel {
     Board,
     Stats,
     Me,
     Ticket(Uuid),
 }
 
-impl Channel {
+impl WsChannel {
     pub(super) fn parse(name: &str) -> Result<Self, Refusal> {
         match name {
             "board" => Ok(Self::Board),
@@ -106,8 +106,8 @@ pub(super) fn error_frame(refusal: &Refusal) -> String {
 pub(super) const PONG: &str = r#"{"type":"pong"}"#;
 
 /// The `subscribed` frame: these channels are live after `position`.
-pub(super) fn subscribed_frame(channels: &[Channel], position: i64) -> String {
-    let names: Vec<String> = channels.iter().map(Channel::name).collect();
+pub(super) fn subscribed_frame(channels: &[WsChannel], position: i64) -> String {
+    let names: Vec<String> = channels.iter().map(WsChannel::name).collect();
     json!({"type": "subscribed", "channels": names, "position": position}).to_string()
 }
 
@@ -119,13 +119,16 @@ mod tests {
     #[test]
     fn channels_parse_and_malformed_ticket_ids_are_not_found() {
         let id = Uuid::now_v7();
-        assert_eq!(Channel::parse("board").unwrap(), Channel::Board);
+        assert_eq!(WsChannel::parse("board").unwrap(), WsChannel::Board);
         assert_eq!(
-            Channel::parse(&format!("ticket:{id}")).unwrap(),
-            Channel::Ticket(id)
+            WsChannel::parse(&format!("ticket:{id}")).unwrap(),
+            WsChannel::Ticket(id)
         );
-        assert_eq!(Channel::parse("ticket:nope").unwrap_err().code, "not_found");
-        assert_eq!(Channel::parse("tickets").unwrap_err().code, "bad_request");
+        assert_eq!(
+            WsChannel::parse("ticket:nope").unwrap_err().code,
+            "not_found"
+        );
+        assert_eq!(WsChannel::parse("tickets").unwrap_err().code, "bad_request");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::protocol::{code, error_frame, subscribed_frame, Channel, ClientFrame, Refusal, PONG};
+use super::protocol::{code, error_frame, subscribed_frame, ClientFrame, Refusal, WsChannel, PONG};
 use super::writer::write;
 use crate::auth::Caller;
 use crate::domain::Role;
@@ -101,7 +101,7 @@ struct Session {
     pool: PgPool,
     caller: Caller,
     /// Subscribed channels, each with the position after which it wants events.
-    channels: BTreeMap<Channel, i64>,
+    channels: BTreeMap<WsChannel, i64>,
     /// Every event up to here has been considered for every channel; `None` before the first
     /// subscribe.
     cursor: Option<i64>,
@@ -291,9 +291,9 @@ impl Session {
             }
             ClientFrame::Unsubscribe { channels } => {
                 for name in channels {
-                    if let Ok(channel) = Channel::parse(&name) {
+                    if let Ok(channel) = WsChannel::parse(&name) {
                         self.channels.remove(&channel);
-                        if channel == Channel::Me {
+                        if channel == WsChannel::Me {
                             self.me = None;
                         }
                     }
@@ -326,9 +326,9 @@ impl Session {
             ));
         }
         // Authorize each channel; refused ones get an error frame and no subscription.
-        let mut accepted: Vec<Channel> = Vec::new();
+        let mut accepted: Vec<WsChannel> = Vec::new();
         for name in &names {
-            let checked = match Channel::parse(name) {
+            let checked = match WsChannel::parse(name) {
                 Ok(channel) => self.authorize(channel).await.map(|()| channel),
                 Err(refusal) => Err(refusal),
             };
@@ -364,7 +364,7 @@ impl Session {
             },
         };
         let start = since.unwrap_or(cursor);
-        if accepted.contains(&Channel::Me) {
+        if accepted.contains(&WsChannel::Me) {
             match MeTickets::load(&self.pool, &self.caller, start).await {
                 Ok(me) => self.me = Some(me),
                 Err(error) => {
@@ -406,16 +406,16 @@ impl Session {
     }
 
     /// May the caller follow this channel?
-    async fn authorize(&self, channel: Channel) -> Result<(), Refusal> {
+    async fn authorize(&self, channel: WsChannel) -> Result<(), Refusal> {
         match channel {
-            Channel::Board | Channel::Stats if !policy::reads_every_ticket(&self.caller) => {
+            WsChannel::Board | WsChannel::Stats if !policy::reads_every_ticket(&self.caller) => {
                 Err(Refusal::new(
                     "forbidden",
                     "this channel is for agents, admins and auditors",
                 ))
             }
-            Channel::Board | Channel::Stats | Channel::Me => Ok(()),
-            Channel::Ticket(id) => match views::ticket_requester(&self.pool, id).await {
+            WsChannel::Board | WsChannel::Stats | WsChannel::Me => Ok(()),
+            WsChannel::Ticket(id) => match views::ticket_requester(&self.pool, id).await {
                 Ok(Some(requester)) => {
                     if policy::may_read_ticket(policy::viewer(&self.caller), requester) {
                         Ok(())
@@ -434,7 +434,7 @@ impl Session {
 
     /// The channels an event goes to, following `me`'s tickets on the way. Call once per event,
     /// in position order.
-    fn route(&mut self, stored: &StoredEvent) -> Vec<Channel> {
+    fn route(&mut self, stored: &StoredEvent) -> Vec<WsChannel> {
         let position = stored.position;
         let Ok(ticket) = Uuid::parse_str(&stored.envelope.subject) else {
             return Vec::new();
@@ -457,10 +457,10 @@ impl Session {
             .filter(|(_, from)| position > **from)
             .filter(|(channel, _)| match channel {
                 // Only agents, admins and auditors hold these (see `authorize`).
-                Channel::Board | Channel::Stats => true,
+                WsChannel::Board | WsChannel::Stats => true,
                 // Also the event that assigns the ticket away, so the assignee hears of it.
-                Channel::Me => mine_before || mine_after,
-                Channel::Ticket(id) => *id == ticket,
+                WsChannel::Me => mine_before || mine_after,
+                WsChannel::Ticket(id) => *id == ticket,
             })
             .map(|(channel, _)| *channel)
             .collect()
