@@ -18,8 +18,9 @@
 //! # Slow clients
 //!
 //! `broadcast::Sender::send` never waits: a receiver that falls more than
-//! [`HubConfig::broadcast_capacity`] events behind sees `Lagged`, and each connection has its own
-//! bounded queue of [`HubConfig::queue_capacity`] outgoing frames filled with `try_send`. Either
+//! [`HubConfig::broadcast_capacity`] events behind sees `Lagged`, and each connection may have at
+//! most [`HubConfig::queue_capacity`] frames that its client has not read (queued, or written
+//! to the socket and not yet acknowledged: see `http::ws`), filled with `try_send`. Either
 //! overflow closes that one connection with 1013; nobody else waits for it.
 //!
 //! # Shutdown
@@ -53,7 +54,8 @@ pub const METRIC_CLOSED_SLOW: &str = "ticketd_websocket_closed_slow_total";
 /// the queues (see `Application::with_hub_config`).
 #[derive(Debug, Clone)]
 pub struct HubConfig {
-    /// Outgoing frames a connection may have queued before it counts as too slow (default 1024).
+    /// Frames a connection's client may have left unread (queued, or written but not yet
+    /// acknowledged by a Pong) before it counts as too slow (default 1024).
     pub queue_capacity: usize,
     /// Events the broadcast keeps for receivers that are behind (default 4096).
     pub broadcast_capacity: usize,
@@ -63,8 +65,12 @@ pub struct HubConfig {
     pub poll_interval: Duration,
     /// How often a connection sends a WebSocket Ping (default 30 s).
     pub ping_interval: Duration,
-    /// How long a closing connection may take to write its close frame (default 5 s).
+    /// How long a closing connection may take to write its close frame, and then waits for
+    /// the client's (default 5 s).
     pub close_grace: Duration,
+    /// How long a connection closed with 1013 for not reading waits for the client to read its
+    /// backlog and answer the close frame, unless the engine stops (default 60 s).
+    pub slow_close_linger: Duration,
     /// Largest client message and frame accepted, in bytes (default 64 KiB).
     pub max_message_size: usize,
     /// Most channels one connection may subscribe to (default 256).
@@ -80,6 +86,7 @@ impl Default for HubConfig {
             poll_interval: Duration::from_millis(250),
             ping_interval: Duration::from_secs(30),
             close_grace: Duration::from_secs(5),
+            slow_close_linger: Duration::from_secs(60),
             max_message_size: 64 * 1024,
             max_channels: 256,
         }

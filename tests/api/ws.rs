@@ -654,6 +654,90 @@ async fn a_client_that_does_not_read_is_closed_with_1013_and_slows_no_one() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_is_closed_with_1013_within_a_bounded_number_of_events() {
+    // Arrange: instance B with a queue of 64 frames, and two clients with the operating
+    // system's default socket buffers (megabytes on loopback: thousands of small events fit in
+    // them, so a bound on the server's own queue alone was never reached). One stops reading
+    // right after it subscribed; the other reads everything.
+    const QUEUE: usize = 64;
+    let a = spawn_app().await;
+    let b = spawn_second_instance_with(
+        &a,
+        ticketd::hub::HubConfig {
+            queue_capacity: QUEUE,
+            close_grace: Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let agent = a.user("agent").await;
+    let requester = a.user("requester").await;
+    let ticket = a.create_ticket(&requester).await;
+    let head = settled_head(&a).await;
+    let deadline = Instant::now() + PATIENCE;
+    while b.hub.head() != Some(head) {
+        assert!(Instant::now() < deadline, "B's feed reaches the head");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut stalled = connect(b.port, &agent).await;
+    let (_, subscribed) = subscribe(&mut stalled, &["board"], None).await;
+    let start = subscribed["position"].as_i64().expect("a position");
+    let mut reader = connect(b.port, &agent).await;
+    subscribe(&mut reader, &["board"], Some(start)).await;
+
+    // Act: small events, one at a time, until B gives up on the stalled client (2,000 events
+    // are about 2 MB, which the socket buffers would have absorbed without a word).
+    let mut seen = Vec::new();
+    for i in 0..2000 {
+        comment(&a, &agent, ticket, &format!("comment {i}"), false).await;
+        let frame = next_within(&mut reader, SLOW_TEST_BUDGET)
+            .await
+            .expect("the reading client keeps getting pushes");
+        assert_eq!(frame["event"]["data"]["body"], format!("comment {i}"));
+        seen.push(position(&frame));
+        if b.hub.closed_slow() > 0 {
+            break;
+        }
+    }
+
+    // Assert: closed once its queue of 64 unread frames was full, not megabytes later.
+    assert_eq!(b.hub.closed_slow(), 1, "closed after {} events", seen.len());
+    assert!(
+        seen.len() <= QUEUE + 1,
+        "the stalled client was closed only after {} events",
+        seen.len()
+    );
+    // The reader got every event, once, in order, and is still served.
+    let expected: Vec<i64> = (start + 1..=start + seen.len() as i64).collect();
+    assert_eq!(seen, expected, "every position once and in order");
+    comment(&a, &agent, ticket, "still here?", false).await;
+    let frame = next_within(&mut reader, SLOW_TEST_BUDGET)
+        .await
+        .expect("a push after the stalled client is gone");
+    assert_eq!(frame["event"]["data"]["body"], "still here?");
+    // The stalled client, reading again later than a normal close waits for the client's
+    // answer, finds a prefix of the events, then 1013.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let close = loop {
+        match tokio::time::timeout_at(deadline, stalled.next()).await {
+            Err(_) => panic!("no close frame for the stalled client"),
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let frame: Value = serde_json::from_str(text.as_str()).expect("a JSON frame");
+                got.push(position(&frame));
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => break frame,
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(error))) => panic!("the stalled connection failed: {error}"),
+            Ok(None) => panic!("the stalled connection ended without a close frame"),
+        }
+    };
+    assert_eq!(u16::from(close.expect("a close code").code), 1013);
+    assert_eq!(got, expected[..got.len()], "a prefix, in order");
+}
+
+#[tokio::test]
 async fn the_connection_closes_with_1008_when_the_token_expires() {
     // Arrange
     let app = spawn_app().await;

@@ -45,9 +45,26 @@
 //! # Closing
 //!
 //! 1001 when the engine stops; 1008 when the token expires; 1013 ("try again later", resume with
-//! `since`) when the client falls behind (its queue of outgoing frames is full, or it lagged
-//! behind the hub's broadcast) or when the store cannot be read during a replay. Messages and
-//! frames over 64 KiB are refused by the WebSocket layer. A WebSocket Ping goes out every 30 s.
+//! `since`) when the client falls behind (it has [`HubConfig::queue_capacity`] frames it has not
+//! read, or it lagged behind the hub's broadcast) or when the store cannot be read during a
+//! replay. Messages and frames over 64 KiB are refused by the WebSocket layer. A WebSocket Ping
+//! goes out every 30 s.
+//!
+//! # What "not read" means
+//!
+//! A frame the writer has handed to the socket is not a frame the client has read: the kernel's
+//! send buffer and the client's receive buffer hold megabytes on loopback (send buffers grow
+//! with the congestion window), thousands of events, so a bound on the server's queue alone was
+//! reached only after the buffers filled, if ever. The writer therefore sends a WebSocket Ping
+//! carrying the count of frames written so far every quarter of the queue, and the client's
+//! Pong (RFC 6455 requires one, and every client library answers as it reads) tells which of
+//! them it has read: TCP delivers in order, so the client saw every frame before that Ping.
+//! Frames queued plus frames written but not acknowledged are what the bound counts. A client
+//! that keeps up answers within a round trip and never comes near it; one that stops reading
+//! reaches it after `queue_capacity` frames, with the buffers still far from full, so its close
+//! frame fits in them and it reads 1013 after the frames it missed when it reads again.
+//!
+//! [`HubConfig::queue_capacity`]: crate::hub::HubConfig::queue_capacity
 
 mod protocol;
 mod session;

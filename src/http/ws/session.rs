@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures::stream::SplitStream;
 use futures::StreamExt;
 use sqlx::PgPool;
 use ticket_nats::TicketEvent;
@@ -20,7 +19,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::protocol::{code, error_frame, subscribed_frame, ClientFrame, Refusal, WsChannel, PONG};
-use super::writer::write;
+use super::writer::{read, write, Flow};
 use crate::auth::Caller;
 use crate::domain::Role;
 use crate::hub::{event_frame, FeedEvent, Hub, METRIC_PUSHED};
@@ -111,6 +110,8 @@ struct Session {
     me: Option<MeTickets>,
     /// Outgoing frames, to the writer task.
     out: mpsc::Sender<Message>,
+    /// How many of them the client has read.
+    flow: Arc<Flow>,
 }
 
 /// One span per connection; the session loop over the broadcast, client frames and shutdown.
@@ -127,11 +128,25 @@ pub(super) async fn run(
     let events = hub.subscribe();
     let config = hub.config().clone();
     let (sink, stream) = socket.split();
-    let (out, queue) = mpsc::channel(config.queue_capacity.max(1));
+    let capacity = config.queue_capacity.max(1);
+    let (out, queue) = mpsc::channel(capacity);
     let (urgent, urgent_rx) = oneshot::channel();
+    let flow = Arc::new(Flow::default());
     let mut writer = tokio::spawn(
-        write(sink, queue, urgent_rx, config.close_grace).instrument(tracing::Span::current()),
+        write(
+            sink,
+            queue,
+            urgent_rx,
+            config.close_grace,
+            flow.clone(),
+            (capacity / 4).max(1) as u64,
+        )
+        .instrument(tracing::Span::current()),
     );
+    // Pongs are taken in by a task of their own, so that they count while the session waits
+    // (a `since` replay waits for the client to read).
+    let (inbox, incoming) = mpsc::channel(CLIENT_FRAMES_WAITING);
+    let reader = AbortOnDrop(tokio::spawn(read(stream, inbox, flow.clone())));
     tracing::debug!("WebSocket opened");
 
     let mut session = Session {
@@ -143,8 +158,9 @@ pub(super) async fn run(
         last_sent: 0,
         me: None,
         out,
+        flow,
     };
-    let end = session.serve(stream, events, expires_at).await;
+    let end = session.serve(incoming, events, expires_at).await;
     let close = |code: u16, reason: &'static str| CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
@@ -177,19 +193,48 @@ pub(super) async fn run(
             let _ = urgent.send(frame);
         }
     }
+    let session_hub = session.hub.clone();
     drop(session);
     // Bounded: a client that reads nothing cannot keep its task alive.
     let grace = config.close_grace + Duration::from_secs(1);
     if tokio::time::timeout(grace, &mut writer).await.is_err() {
         writer.abort();
     }
+    // The socket stays open until the client answers our Close with its own (the reader ends
+    // on it): closed earlier, the Pongs and the Close a client sends while it reads its backlog
+    // would hit a closed socket and reset the connection, and the client would never read the
+    // Close frame and its code. A client closed for not reading may take long to read again:
+    // it gets longer (the reader only takes in what it sends), unless the engine is stopping.
+    let linger = if end == End::Slow {
+        config.slow_close_linger.max(config.close_grace)
+    } else {
+        config.close_grace
+    };
+    let mut reader = reader;
+    let mut stopping = session_hub.shutdown_signal();
+    tokio::select! {
+        _ = tokio::time::timeout(linger, &mut reader.0) => {}
+        _ = stopping.wait_for(|s| *s), if end == End::Slow => {}
+    }
     tracing::debug!("WebSocket closed");
+}
+
+/// Client frames (other than Pongs) the reader hands to the session ahead of it.
+const CLIENT_FRAMES_WAITING: usize = 16;
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Session {
     async fn serve(
         &mut self,
-        mut stream: SplitStream<WebSocket>,
+        mut incoming: mpsc::Receiver<Option<Result<Message, axum::Error>>>,
         mut events: broadcast::Receiver<Arc<FeedEvent>>,
         expires_at: Instant,
     ) -> End {
@@ -211,7 +256,8 @@ impl Session {
                 _ = shutdown.wait_for(|stopping| *stopping) => Input::Stop,
                 () = &mut expiry => Input::Expired,
                 received = events.recv() => Input::Live(received),
-                frame = stream.next() => Input::Frame(frame),
+                // `None`: the reader stopped, which it does only after the end of the stream.
+                frame = incoming.recv() => Input::Frame(frame.flatten()),
                 _ = ping.tick() => Input::Ping,
             };
             let step = match input {
@@ -245,24 +291,45 @@ impl Session {
         }
     }
 
-    /// Queues a frame without waiting: a full queue means the client is too slow.
+    /// Queues a frame without waiting: a client with a queue's worth of frames unread is too
+    /// slow.
     fn push(&self, message: Message) -> Result<(), End> {
+        if self.flow.unread(&self.out) >= self.out.max_capacity() {
+            return Err(End::Slow);
+        }
         self.out.try_send(message).map_err(|error| match error {
             mpsc::error::TrySendError::Full(_) => End::Slow,
             mpsc::error::TrySendError::Closed(_) => End::Gone,
         })
     }
 
-    /// Queues a replayed frame, waiting (bounded) for room: a replay is as fast as the client.
+    /// Queues a replayed frame, waiting (bounded) until the client has read enough to make
+    /// room: a replay is as fast as the client.
     async fn push_replay(
         &self,
         message: Message,
         shutdown: &mut tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), End> {
+        let give_up = tokio::time::sleep(REPLAY_SEND_TIMEOUT);
+        tokio::pin!(give_up);
+        loop {
+            // Registered before looking, so a Pong between the look and the wait still wakes.
+            let progress = self.flow.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            if self.flow.unread(&self.out) < self.out.max_capacity() {
+                break;
+            }
+            tokio::select! {
+                () = &mut progress => {}
+                _ = shutdown.wait_for(|stopping| *stopping) => return Err(End::Shutdown),
+                () = &mut give_up => return Err(End::Slow),
+            }
+        }
         tokio::select! {
             sent = self.out.send(message) => sent.map_err(|_| End::Gone),
             _ = shutdown.wait_for(|stopping| *stopping) => Err(End::Shutdown),
-            () = tokio::time::sleep(REPLAY_SEND_TIMEOUT) => Err(End::Slow),
+            () = &mut give_up => Err(End::Slow),
         }
     }
 
