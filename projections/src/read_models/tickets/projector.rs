@@ -170,28 +170,8 @@ impl From<CommentRow> for Comment {
     }
 }
 
-/// One ticket's view folded from its events in sequence order, exactly as the projection
-/// builds its row (point-in-time views fold this way, so that they cannot drift from the live
-/// view), with every comment, internal ones included: what a caller may see of it is theirs to
-/// decide. SLA breaches are judged at `now`. `None` before `ticket.created`.
-pub fn fold(ticket_id: Uuid, events: &[StoredEvent], now: DateTime<Utc>) -> Option<TicketView> {
-    let mut row: Option<ViewRow> = None;
-    let mut comments = Vec::new();
-    for stored in events {
-        match (&mut row, &stored.event) {
-            (Some(row), _) => row.apply(stored, &mut comments),
-            (None, TicketEvent::Created(created)) => {
-                row = Some(ViewRow::created(ticket_id, created, stored));
-            }
-            // Nothing is stored before a ticket's creation (the aggregate refuses it).
-            (None, _) => {}
-        }
-    }
-    Some(row?.into_view(comments, now))
-}
-
 impl ViewRow {
-    fn created(ticket_id: Uuid, e: &TicketCreated, stored: &StoredEvent) -> Self {
+    pub(super) fn created(ticket_id: Uuid, e: &TicketCreated, stored: &StoredEvent) -> Self {
         let at = stored.envelope.time.as_datetime();
         Self {
             ticket_id,
@@ -225,7 +205,7 @@ impl ViewRow {
 
     /// Applies an event after `ticket.created`; new comments go to `comments`. The status
     /// rules are the aggregate's (CONTRACT 1).
-    fn apply(&mut self, stored: &StoredEvent, comments: &mut Vec<CommentRow>) {
+    pub(super) fn apply(&mut self, stored: &StoredEvent, comments: &mut Vec<CommentRow>) {
         let at = stored.envelope.time.as_datetime();
         match &stored.event {
             // A second creation cannot be stored (the aggregate refuses it); nothing to do.
