@@ -56,7 +56,7 @@ mod tests {
             email: "x@example.com".into(),
             name: "X".into(),
             role,
-            expires_at: SystemTime::UNIX_EPOCH,
+            expires_at: Some(SystemTime::UNIX_EPOCH),
         }
     }
 

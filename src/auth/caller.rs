@@ -17,8 +17,9 @@ pub struct Caller {
     pub name: String,
     /// Role.
     pub role: Role,
-    /// When the token expires (its `exp`): a WebSocket opened with it closes then.
-    pub expires_at: SystemTime,
+    /// When the token expires (its `exp`): a WebSocket opened with it closes then. `None` for an
+    /// `exp` beyond what the clock can represent.
+    pub expires_at: Option<SystemTime>,
 }
 
 impl Caller {

@@ -100,10 +100,9 @@ pub fn caller_from_claims(
 ) -> Result<super::caller::Caller, String> {
     // `exp == now` has passed the library's check (it refuses `exp < now`) but is not in the future.
     let expires_at = match claims.get("exp").and_then(Value::as_f64) {
-        Some(exp) if exp > now as f64 => {
-            // `exp` is in the future and so a finite number of seconds of a few decades.
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(exp)
-        }
+        Some(exp) if exp > now as f64 => std::time::Duration::try_from_secs_f64(exp)
+            .ok()
+            .and_then(|since_epoch| std::time::UNIX_EPOCH.checked_add(since_epoch)),
         Some(_) => return Err("token expired".into()),
         None => return Err("token claim exp missing".into()),
     };

@@ -138,7 +138,7 @@ async fn a_valid_hs256_token_names_its_caller() {
             email: "jane@example.com".into(),
             name: "Jane Doe".into(),
             role: Role::Agent,
-            expires_at: std::time::UNIX_EPOCH + std::time::Duration::from_secs(exp),
+            expires_at: Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(exp)),
         }
     );
 }
@@ -714,4 +714,20 @@ async fn the_query_parameter_authenticates_when_there_is_no_header() {
         "the extractor reads the header only"
     );
     db.drop_db().await;
+}
+
+#[test]
+fn an_exp_beyond_the_clock_names_no_expiry_rather_than_failing() {
+    let far = with(claims(), "exp", json!(1e300));
+    let usual = claims();
+    let exp = usual["exp"].as_u64().unwrap();
+
+    let far = jwt::caller_from_claims(far.as_object().unwrap(), now() as u64).unwrap();
+    let usual = jwt::caller_from_claims(usual.as_object().unwrap(), now() as u64).unwrap();
+
+    assert_eq!(far.expires_at, None);
+    assert_eq!(
+        usual.expires_at,
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(exp))
+    );
 }

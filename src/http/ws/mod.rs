@@ -109,12 +109,16 @@ pub async fn connect(State(state): State<AppState>, request: Request) -> Respons
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
-    // The verified token's `exp` decides when the connection must end.
-    let left = caller
+    // The verified token's `exp` decides when the connection must end; one the runtime's clock
+    // cannot reach is refused, as a token without `exp`.
+    let now = std::time::SystemTime::now();
+    let Some(expires_at) = caller
         .expires_at
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    let expires_at = Instant::now() + left;
+        .map(|at| at.duration_since(now).unwrap_or(Duration::ZERO))
+        .and_then(|left| Instant::now().checked_add(left))
+    else {
+        return ApiError::Unauthorized("token claim exp missing".into()).into_response();
+    };
     if !origin_allowed(&parts, &state.settings.allowed_origins) {
         return ApiError::Forbidden("this Origin may not open a WebSocket".into()).into_response();
     }
