@@ -178,7 +178,7 @@ impl CommandService {
         };
         metrics::counter!("ticketd_commands_total", "command" => name, "outcome" => outcome)
             .increment(1);
-        metrics::histogram!("ticketd_command_duration_seconds", "command" => name)
+        metrics::histogram!("ticketd_command_duration_seconds", "command" => name, "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
         if let Ok(o) = &result {
             metrics::counter!("ticketd_events_appended_total").increment(o.events as u64);

@@ -259,7 +259,18 @@ impl Hub {
     /// Starts the feed: a task that follows the store's positions and broadcasts every event,
     /// until [`Hub::shutdown`].
     pub fn spawn_feed(&self, pool: PgPool, notifications: &Notifications) -> JoinHandle<()> {
-        tokio::spawn(run_feed(self.clone(), pool, notifications.clone()))
+        tokio::spawn(self.feed(pool, notifications))
+    }
+
+    /// The feed's loop, until [`Hub::shutdown`]. Run again after it died (a supervisor's
+    /// restart), it resumes after the last position it broadcast, so live connections miss
+    /// nothing.
+    pub fn feed(
+        &self,
+        pool: PgPool,
+        notifications: &Notifications,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        run_feed(self.clone(), pool, notifications.clone())
     }
 }
 
@@ -299,15 +310,20 @@ async fn run_feed(hub: Hub, pool: PgPool, notifications: Notifications) {
     let poll = hub.config().poll_interval;
     let batch = hub.config().batch_size.max(1);
     // Start from the head: connections replay older events from the store themselves (`since`).
+    // A restarted feed goes on from what it last broadcast.
     let mut failures: u32 = 0;
-    let mut last = loop {
-        match head_position(&pool).await {
-            Ok(head) => break head,
-            Err(error) => {
-                failures = failures.saturating_add(1);
-                tracing::warn!(%error, "cannot read the event store's head; retrying");
-                if sleep_or_stop(backoff(failures), &mut stop).await {
-                    return;
+    let mut last = if let Some(head) = hub.head() {
+        head
+    } else {
+        loop {
+            match head_position(&pool).await {
+                Ok(head) => break head,
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(%error, "cannot read the event store's head; retrying");
+                    if sleep_or_stop(backoff(failures), &mut stop).await {
+                        return;
+                    }
                 }
             }
         }
@@ -336,6 +352,7 @@ async fn run_feed(hub: Hub, pool: PgPool, notifications: Notifications) {
                             );
                         }
                         last = event.position;
+                        record_commit_to_push(&event);
                         hub.publish(event);
                     }
                     if !full {
@@ -363,6 +380,17 @@ async fn run_feed(hub: Hub, pool: PgPool, notifications: Notifications) {
         }
     }
     tracing::debug!(head = last, "WebSocket feed stopped");
+}
+
+/// Histogram: from an event's time (fixed as it is committed) to its broadcast to this
+/// instance's WebSocket connections.
+pub const METRIC_COMMIT_TO_PUSH: &str = "ticketd_commit_to_push_seconds";
+
+fn record_commit_to_push(event: &StoredEvent) {
+    let age = chrono::Utc::now().signed_duration_since(event.envelope.time.as_datetime());
+    // A clock step backwards would make it negative: count it as instant rather than drop it.
+    let seconds = age.to_std().map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    metrics::histogram!(METRIC_COMMIT_TO_PUSH).record(seconds);
 }
 
 /// The pause after the `failures`-th failure in a row: 200 ms, doubling, up to 5 s.

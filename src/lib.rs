@@ -19,6 +19,7 @@
 //! - [`views`]: point-in-time ticket views, folded from stored events.
 //! - [`hub`]: the WebSocket fan-out: one feed of positioned events per instance.
 //! - [`relay`]: the NATS relay's Postgres side (the events table as outbox).
+//! - [`supervisor`]: background tasks restarted when they die, reported in `/readyz`.
 //! - [`sla_timer`]: records `ticket.sla_breached` when a due time passes (single leader).
 //! - [`cli`]: the command line (`ticketd --help`), and what only the command line does.
 //! - [`startup`]: building and running the application; [`db`]: the pool, migrations and
@@ -38,6 +39,7 @@ pub mod settings;
 pub mod sla_timer;
 pub mod startup;
 pub mod store;
+pub mod supervisor;
 pub mod telemetry;
 pub mod users;
 pub mod views;

@@ -49,6 +49,8 @@ pub const METRIC_LAG: &str = "ticketd_relay_lag";
 /// The engine's NATS connection and relay, as readiness reports them.
 pub struct NatsRelay {
     client: async_nats::Client,
+    /// The publisher; a clone serves each run of the loop (they share its status).
+    relay: Relay,
     config: ticket_nats::Config,
     checkpoint_name: String,
     status: Arc<RelayStatus>,
@@ -123,11 +125,29 @@ impl NatsRelay {
             client,
             checkpoint_name: checkpoint_name(&config.stream),
             status: relay.status(),
+            relay,
             leader: Arc::new(AtomicBool::new(false)),
             config,
         });
-        let task = run(this.clone(), relay, pool, notifications.clone(), shutdown);
+        let task = this.run(pool, notifications, shutdown);
         Ok((this, task))
+    }
+
+    /// The relay loop until `shutdown`; each call makes a fresh run (a supervisor restarts the
+    /// loop with it after a panic). It resumes from the checkpoint in the database.
+    pub fn run(
+        self: &Arc<Self>,
+        pool: PgPool,
+        notifications: &Notifications,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        run(
+            self.clone(),
+            self.relay.clone(),
+            pool,
+            notifications.clone(),
+            shutdown,
+        )
     }
 
     /// The `nats` section of `/readyz`: connection state and, from the database (so that every

@@ -11,6 +11,12 @@ use crate::domain::SlaPolicy;
 pub const DEFAULT_CATEGORIES: &str =
     "hardware,software,network,system,email,printer,telephony,access,backup,onboarding,other";
 
+/// Default of `TICKETD_REQUEST_TIMEOUT_MS`.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 30_000;
+
+/// Default of `TICKETD_READ_WAIT_MS`: the 5 s of CONTRACT 2.5.
+pub const DEFAULT_READ_WAIT_MS: u32 = 5_000;
+
 /// Everything the engine is configured with. Its `Debug` hides the passwords of the URLs.
 #[derive(Clone)]
 pub struct Settings {
@@ -31,6 +37,12 @@ pub struct Settings {
     pub sla_sweep_interval: std::time::Duration,
     /// `TICKETD_RATE_LIMIT_PER_SECOND` / `_BURST`: per-caller request rate (default 50/s, burst 200).
     pub rate_limit: RateLimit,
+    /// `TICKETD_REQUEST_TIMEOUT_MS`: how long an HTTP request may run before it is answered 503
+    /// with `Retry-After` (default 30000 ms; WebSockets are exempt, read-model waits add their 5 s).
+    pub request_timeout: std::time::Duration,
+    /// `TICKETD_READ_WAIT_MS`: how long a query with `min_position` / `min_version` waits for the
+    /// read models before answering 503 (default 5000 ms, the contract's bound).
+    pub read_wait: std::time::Duration,
     /// `NATS_URL`: JetStream for publishing events; absent → nothing is published.
     pub nats_url: Option<String>,
     /// `NATS_STREAM`: the stream's name (default `TICKETS`).
@@ -179,6 +191,12 @@ impl Settings {
             per_second: number("TICKETD_RATE_LIMIT_PER_SECOND", 50)?,
             burst: number("TICKETD_RATE_LIMIT_BURST", 200)?,
         };
+        let request_timeout = std::time::Duration::from_millis(
+            number("TICKETD_REQUEST_TIMEOUT_MS", DEFAULT_REQUEST_TIMEOUT_MS)?.into(),
+        );
+        let read_wait = std::time::Duration::from_millis(
+            number("TICKETD_READ_WAIT_MS", DEFAULT_READ_WAIT_MS)?.into(),
+        );
         let log_format = match var("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -198,6 +216,8 @@ impl Settings {
             sla,
             sla_sweep_interval,
             rate_limit,
+            request_timeout,
+            read_wait,
             nats_url: var("NATS_URL"),
             nats_stream: var("NATS_STREAM").unwrap_or_else(|| "TICKETS".into()),
             nats_subject_prefix: var("NATS_SUBJECT_PREFIX").unwrap_or_else(|| "tickets".into()),
@@ -230,6 +250,8 @@ impl Settings {
                 per_second: 10_000,
                 burst: 10_000,
             },
+            request_timeout: std::time::Duration::from_millis(DEFAULT_REQUEST_TIMEOUT_MS.into()),
+            read_wait: std::time::Duration::from_millis(DEFAULT_READ_WAIT_MS.into()),
             nats_url: None,
             nats_stream: "TICKETS".into(),
             nats_subject_prefix: "tickets".into(),
@@ -251,6 +273,8 @@ impl std::fmt::Debug for Settings {
             .field("sla", &self.sla)
             .field("sla_sweep_interval", &self.sla_sweep_interval)
             .field("rate_limit", &self.rate_limit)
+            .field("request_timeout", &self.request_timeout)
+            .field("read_wait", &self.read_wait)
             .field("nats_url", &self.nats_url.as_deref().map(redact_url))
             .field("nats_stream", &self.nats_stream)
             .field("nats_subject_prefix", &self.nats_subject_prefix)

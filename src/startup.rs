@@ -16,11 +16,12 @@ pub use crate::db::{connect, migrate};
 use crate::auth::Authenticator;
 use crate::command_service::CommandService;
 use crate::domain::TicketServices;
-use crate::http::ratelimit::Limiter;
+use crate::http::limiter::Limiter;
 use crate::http::AppState;
 use crate::hub::{Hub, HubConfig};
 use crate::settings::Settings;
 use crate::store::TicketStore;
+use crate::supervisor::Supervisor;
 use ticket_projections::listen::Notifications;
 use ticket_projections::sequencer::{self, Announcer, SequencerOptions};
 use ticket_projections::{CancellationToken, Runner};
@@ -36,27 +37,41 @@ pub struct Application {
     notifications: Notifications,
 }
 
-/// The engine's own loops (sequencer, projectors): stopped after the server, or when the
-/// application is dropped without serving.
+/// The engine's own loops (sequencer, projectors, relay, timers), supervised: stopped after
+/// the server, or when the application is dropped without serving.
 #[derive(Default)]
 struct Background {
     shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    supervisor: Supervisor,
 }
 
 impl Background {
-    fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
-        self.tasks.push(tokio::spawn(task));
+    /// Runs `make(stop)` under supervision as `name` until the engine stops.
+    fn spawn<F, Fut>(&mut self, name: impl Into<String>, make: F)
+    where
+        F: Fn(CancellationToken) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let stop = self.shutdown.clone();
+        self.spawn_until(name, stop, make);
+    }
+
+    /// Runs `make(stop)` under supervision as `name` until `stop` is cancelled.
+    fn spawn_until<F, Fut>(&mut self, name: impl Into<String>, stop: CancellationToken, make: F)
+    where
+        F: Fn(CancellationToken) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let token = stop.clone();
+        self.supervisor
+            .spawn(name, stop, move || make(token.clone()));
     }
 
     /// Cancels the loops and waits (briefly) for a batch in progress to commit or roll back.
     async fn stop(mut self) {
         self.shutdown.cancel();
-        let all = futures::future::join_all(std::mem::take(&mut self.tasks));
-        if tokio::time::timeout(Duration::from_secs(10), all)
-            .await
-            .is_err()
-        {
+        let supervisor = std::mem::take(&mut self.supervisor);
+        if !supervisor.join(Duration::from_secs(10)).await {
             tracing::warn!("background tasks did not stop within 10 s");
         }
     }
@@ -95,33 +110,66 @@ impl Application {
         ));
         let limiter = Limiter::new(settings.rate_limit);
         // The read side runs in every instance: the sequencer's advisory lock and the
-        // checkpoint row locks make the instances take turns.
+        // checkpoint row locks make the instances take turns. Every loop is supervised: a panic
+        // is logged and the loop restarted (see `supervisor`).
         let mut background = Background::default();
-        let (notifications, listening) =
-            Notifications::start(pool.clone(), background.shutdown.clone());
-        background.tasks.push(listening);
+        let notifications = Notifications::new();
+        {
+            let (notifications, pool) = (notifications.clone(), pool.clone());
+            background.spawn("listener", move |stop| {
+                notifications.listen(pool.clone(), stop)
+            });
+        }
         let projections = Runner::new(pool.clone(), ticket_projections::read_models::all());
-        background.spawn(announcer.run(pool.clone(), background.shutdown.clone()));
-        background.spawn(sequencer::run(
-            pool.clone(),
-            SequencerOptions::default(),
-            notifications.clone(),
-            background.shutdown.clone(),
-        ));
-        background
-            .tasks
-            .push(projections.start(&notifications, background.shutdown.clone()));
-        background.spawn(crate::sla_timer::run(
-            pool.clone(),
-            commands.clone(),
-            settings.sla_sweep_interval,
-            background.shutdown.clone(),
-        ));
+        {
+            let (announcer, pool) = (announcer.clone(), pool.clone());
+            background.spawn("announcer", move |stop| {
+                announcer.clone().run(pool.clone(), stop)
+            });
+        }
+        {
+            let (notifications, pool) = (notifications.clone(), pool.clone());
+            background.spawn("sequencer", move |stop| {
+                sequencer::run(
+                    pool.clone(),
+                    SequencerOptions::default(),
+                    notifications.clone(),
+                    stop,
+                )
+            });
+        }
+        {
+            let (runner, notifications) = (projections.clone(), notifications.clone());
+            background.spawn("projections:head", move |stop| {
+                runner.clone().follow_positions(notifications.clone(), stop)
+            });
+        }
+        {
+            let runner = projections.clone();
+            background.spawn("projections:poll", move |stop| {
+                let runner = runner.clone();
+                async move { runner.poll_head(stop).await }
+            });
+        }
+        for (index, projection) in projections.projections().iter().enumerate() {
+            let runner = projections.clone();
+            background.spawn(format!("projector:{}", projection.name()), move |stop| {
+                let runner = runner.clone();
+                async move { runner.drive(index, stop).await }
+            });
+        }
+        {
+            let (pool, commands) = (pool.clone(), commands.clone());
+            let interval = settings.sla_sweep_interval;
+            background.spawn("sla_timer", move |stop| {
+                crate::sla_timer::run(pool.clone(), commands.clone(), interval, stop)
+            });
+        }
         // NATS relay (CONTRACT 5), only with NATS_URL. It connects in the background: start-up
         // neither waits for nor fails on a NATS server that is down.
         let nats = match settings.nats_url.as_deref() {
             Some(url) => {
-                let (relay, task) = crate::relay::NatsRelay::start(
+                let (relay, _) = crate::relay::NatsRelay::start(
                     url,
                     crate::relay::nats_config(&settings),
                     pool.clone(),
@@ -130,7 +178,11 @@ impl Application {
                 )
                 .await
                 .context("cannot start the NATS relay (NATS_URL, NATS_STREAM)")?;
-                background.spawn(task);
+                let (this, pool, notifications) =
+                    (relay.clone(), pool.clone(), notifications.clone());
+                background.spawn("relay", move |stop| {
+                    this.run(pool.clone(), &notifications, stop)
+                });
                 Some(relay)
             }
             None => None,
@@ -143,6 +195,8 @@ impl Application {
             commands,
             hub: Hub::new(HubConfig::default()),
             nats,
+            tasks: background.supervisor.tasks().clone(),
+            limiter: limiter.clone(),
         };
         Ok(Self {
             port,
@@ -176,26 +230,45 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let mut background = self.background;
+        // Stopped when serving ends (the WebSocket feed stops with the hub, before the loops).
+        let serving = background.shutdown.child_token();
         let limiter = self.limiter.clone();
-        let janitor = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                limiter.shrink();
+        background.spawn_until("janitor", serving.clone(), move |stop| {
+            let limiter = limiter.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        _ = tick.tick() => limiter.shrink(),
+                    }
+                }
             }
         });
         // WebSocket hub: its feed runs while serving; when `shutdown` completes, its
         // connections close with 1001 (and the server then has no upgraded connection to wait for).
         let hub = self.state.hub.clone();
-        let feed = hub.spawn_feed(self.state.pool.clone(), &self.notifications);
+        {
+            let (hub, pool, notifications) = (
+                hub.clone(),
+                self.state.pool.clone(),
+                self.notifications.clone(),
+            );
+            background.spawn_until("ws_feed", serving.clone(), move |_| {
+                hub.feed(pool.clone(), &notifications)
+            });
+        }
         let shutdown = {
             let hub = hub.clone();
+            let serving = serving.clone();
             async move {
                 shutdown.await;
+                serving.cancel();
                 hub.shutdown();
             }
         };
-        let app = crate::http::app(self.state, self.limiter);
+        let app = crate::http::app(self.state);
         // Without TCP_NODELAY a WebSocket's second small frame waits for the client's delayed
         // ACK of the first (up to 40 ms on Linux): push p99 was 45 ms against 12 ms to JetStream.
         let listener = self.listener.tap_io(|tcp| {
@@ -210,11 +283,10 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await
         .context("HTTP server failed");
-        janitor.abort();
+        serving.cancel();
         hub.shutdown();
         hub.closed(Duration::from_secs(5)).await;
-        let _ = feed.await;
-        self.background.stop().await;
+        background.stop().await;
         served
     }
 }

@@ -43,12 +43,28 @@ impl Notifications {
     /// Listens on the event store's channels until `shutdown`. The handle completes when the
     /// connection is closed.
     pub fn start(pool: PgPool, shutdown: CancellationToken) -> (Self, JoinHandle<()>) {
-        let this = Self {
+        let this = Self::new();
+        let task = tokio::spawn(this.listen(pool, shutdown));
+        (this, task)
+    }
+
+    /// Notifications that nothing feeds until [`Notifications::listen`] runs.
+    pub fn new() -> Self {
+        Self {
             inserted: watch::Sender::new(Wake::Reconnected),
             positioned: watch::Sender::new(Wake::Reconnected),
-        };
-        let senders = this.clone();
-        let task = tokio::spawn(listen(
+        }
+    }
+
+    /// The listening loop, until `shutdown`; may be run again after it ended (a supervisor
+    /// restarting it): subscribers then hear `Wake::Reconnected` and look at the store.
+    pub fn listen(
+        &self,
+        pool: PgPool,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let senders = self.clone();
+        listen(
             pool,
             &[INSERTED_CHANNEL, POSITIONED_CHANNEL],
             shutdown,
@@ -64,8 +80,7 @@ impl Notifications {
                     senders.positioned.send_replace(wake);
                 }
             },
-        ));
-        (this, task)
+        )
     }
 
     /// Wakes whenever events were committed (`ticketd_events_inserted`): the sequencer's cue.
@@ -77,6 +92,12 @@ impl Notifications {
     /// new head): the cue of everything that follows positions.
     pub fn positioned(&self) -> Wakeups {
         Wakeups(self.positioned.subscribe())
+    }
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

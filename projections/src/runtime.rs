@@ -443,27 +443,10 @@ impl Runner {
     /// Runs until `shutdown` (see [`Runner::start`]).
     pub async fn run(self: Arc<Self>, notifications: Notifications, shutdown: CancellationToken) {
         let mut tasks = tokio::task::JoinSet::new();
-        {
-            let runner = self.clone();
-            let shutdown = shutdown.clone();
-            let mut positioned = notifications.positioned();
-            tasks.spawn(async move {
-                loop {
-                    let wake = tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        wake = positioned.next() => wake,
-                    };
-                    match wake {
-                        Wake::Notified(payload) => match payload.parse::<i64>() {
-                            Ok(head) => runner.observe_head(head),
-                            Err(_) => runner.kick(),
-                        },
-                        // Something may have been missed while disconnected: everyone looks.
-                        Wake::Reconnected => runner.kick(),
-                    }
-                }
-            });
-        }
+        tasks.spawn(
+            self.clone()
+                .follow_positions(notifications, shutdown.clone()),
+        );
         {
             let runner = self.clone();
             let shutdown = shutdown.clone();
@@ -484,6 +467,31 @@ impl Runner {
             }
         }
         tracing::info!("projection runner stopped");
+    }
+
+    /// Follows the sequencer's notifications (the new head) until `shutdown`, waking the
+    /// projectors. One of the loops [`Runner::run`] runs; public so that a supervisor can run
+    /// (and restart) each loop on its own.
+    pub async fn follow_positions(
+        self: Arc<Self>,
+        notifications: Notifications,
+        shutdown: CancellationToken,
+    ) {
+        let mut positioned = notifications.positioned();
+        loop {
+            let wake = tokio::select! {
+                () = shutdown.cancelled() => return,
+                wake = positioned.next() => wake,
+            };
+            match wake {
+                Wake::Notified(payload) => match payload.parse::<i64>() {
+                    Ok(head) => self.observe_head(head),
+                    Err(_) => self.kick(),
+                },
+                // Something may have been missed while disconnected: everyone looks.
+                Wake::Reconnected => self.kick(),
+            }
+        }
     }
 
     fn index_of(&self, name: &str) -> Option<usize> {
@@ -535,8 +543,9 @@ impl Runner {
         }
     }
 
-    /// Keeps the head fresh when notifications are lost and no projector reads it.
-    async fn poll_head(&self, shutdown: CancellationToken) {
+    /// Keeps the head fresh when notifications are lost and no projector reads it (one of the
+    /// loops of [`Runner::run`]).
+    pub async fn poll_head(&self, shutdown: CancellationToken) {
         loop {
             match head_position(&self.pool).await {
                 Ok(head) => self.observe_head(head),
@@ -548,8 +557,9 @@ impl Runner {
         }
     }
 
-    /// One projector's loop.
-    async fn drive(&self, index: usize, shutdown: CancellationToken) {
+    /// The loop of the projector at `index` (registration order) until `shutdown` (one of the
+    /// loops of [`Runner::run`]).
+    pub async fn drive(&self, index: usize, shutdown: CancellationToken) {
         let name = self.projections[index].name();
         metrics::gauge!("ticketd_projection_stalled", "projection" => name).set(0.0);
         let mut head_rx = self.head.subscribe();
@@ -687,9 +697,13 @@ impl Runner {
             last,
             event_id: batch.first().map(|e| e.envelope.id.clone()),
         });
+        let started = std::time::Instant::now();
         projection.apply(&mut tx, &batch).await?;
         save_checkpoint(&mut tx, name, last).await?;
         tx.commit().await?;
+        // Per batch, commit included: what a batch costs the read side.
+        metrics::histogram!("ticketd_projection_apply_seconds", "projection" => name)
+            .record(started.elapsed().as_secs_f64());
         self.observe_head(last);
         self.publish(index, last);
         tracing::trace!(

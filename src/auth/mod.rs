@@ -137,7 +137,7 @@ impl Authenticator {
     }
 
     /// Adds a token's user to the directory the first time this process sees it.
-    async fn ensure_known(&self, caller: &Caller) -> Result<(), AuthError> {
+    pub async fn ensure_known(&self, caller: &Caller) -> Result<(), AuthError> {
         if self.known_lock().contains(&caller.id) {
             return Ok(());
         }

@@ -29,8 +29,6 @@ use crate::auth::Caller;
 use crate::domain::Role;
 use crate::policy;
 
-/// How long `min_version` / `min_position` wait before answering 503.
-pub const WAIT_LIMIT: Duration = Duration::from_secs(5);
 /// `limit` of `GET /events` when not given.
 pub const DEFAULT_PAGE: i64 = 100;
 /// Largest `limit` of `GET /events`.
@@ -82,7 +80,12 @@ pub struct EventPage {
 /// Waits for the store's head to reach `min_position`, if asked.
 async fn wait_min_position(state: &AppState, min_position: Option<i64>) -> Result<()> {
     match min_position {
-        Some(position) if !state.projections.wait_for_head(position, WAIT_LIMIT).await => {
+        Some(position)
+            if !state
+                .projections
+                .wait_for_head(position, state.settings.read_wait)
+                .await =>
+        {
             Err(ApiError::not_visible_yet(format!(
                 "position {position} is not visible yet; retry shortly"
             )))
@@ -164,7 +167,7 @@ pub async fn history(
         return Err(ApiError::ticket_not_found());
     }
     if let Some(version) = min_version {
-        let deadline = Instant::now() + WAIT_LIMIT;
+        let deadline = Instant::now() + state.settings.read_wait;
         let mut head = state.projections.subscribe_head();
         while (positioned_prefix(&rows) as i64) < version {
             let now = Instant::now();
@@ -211,7 +214,10 @@ pub async fn history(
 /// Recomputes a ticket's hash chain and says whether any stored event was altered, removed or
 /// reordered (auditors and admins).
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/verify", tag = "audit",
-    params(("id" = Uuid, Path, description = "ticket id")),
+    params(
+        ("id" = Uuid, Path, description = "ticket id"),
+        ("min_position" = Option<i64>, Query, description = "wait until the store has sequenced this position"),
+    ),
     responses(
         (status = 200, body = Verification, headers(("X-Projection-Position" = i64, description = "the store's head position"))),
         (status = 403, body = super::error::Problem),

@@ -266,9 +266,15 @@ impl<'a> Fields<'a> {
         self.typed(field, required, "a boolean", Value::as_bool)
     }
 
-    /// An integer member.
+    /// An integer member. `4.0` is the integer 4, as JSON Schema (and JavaScript) see it.
     pub fn integer(&mut self, field: &str, required: bool) -> Option<i64> {
-        self.typed(field, required, "an integer", Value::as_i64)
+        self.typed(field, required, "an integer", |v| {
+            v.as_i64().or_else(|| {
+                v.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            })
+        })
     }
 
     /// A UUID member.
@@ -436,6 +442,16 @@ mod tests {
         };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["a", "b", "c", "extra"]);
+    }
+
+    #[test]
+    fn integral_numbers_are_integers_whatever_their_spelling() {
+        let document = body(serde_json::json!({"a": 4.0, "b": 4.5, "c": 1e300}));
+        let mut f = Fields::new(&document).unwrap();
+        assert_eq!(f.integer("a", true), Some(4));
+        assert_eq!(f.integer("b", true), None);
+        assert_eq!(f.integer("c", true), None);
+        assert!(f.finish().is_err());
     }
 
     #[test]

@@ -27,6 +27,60 @@ pub(crate) fn bearer(parts: &Parts) -> Option<Result<&str, ApiError>> {
     })
 }
 
+/// A request's bearer token, as [`bearer_token`] found it.
+#[derive(Debug, Clone)]
+pub struct BearerToken {
+    /// The token.
+    pub value: String,
+    /// From the `Authorization` header (else from an `access_token` query parameter).
+    pub from_header: bool,
+}
+
+/// The token a request authenticates with: its `Authorization: Bearer` header or, without that
+/// header, its last `access_token` query parameter. `None` when there is none or the header is
+/// not a bearer token.
+pub fn bearer_token(headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> Option<BearerToken> {
+    if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
+        let (scheme, token) = value.to_str().ok()?.trim().split_once(' ')?;
+        let token = token.trim();
+        return (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| BearerToken {
+            value: token.to_string(),
+            from_header: true,
+        });
+    }
+    let Query(query) = Query::<Vec<(String, String)>>::try_from_uri(uri).ok()?;
+    query
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, value)| BearerToken {
+            value,
+            from_header: false,
+        })
+}
+
+/// A token the rate limiter already verified for this request (a request extension), so that
+/// the `Caller` extractor does not verify it again.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    /// The token that was verified.
+    pub token: String,
+    /// Whom it names.
+    pub caller: Caller,
+}
+
+/// [`Authenticator::verify`], reusing the verification the rate limiter did for this very token
+/// on this request, if it did.
+async fn verify_in(auth: &Authenticator, parts: &Parts, token: &str) -> Result<Caller, ApiError> {
+    match parts.extensions.get::<VerifiedToken>() {
+        Some(verified) if verified.token == token => {
+            auth.ensure_known(&verified.caller).await?;
+            Ok(verified.caller.clone())
+        }
+        _ => Ok(auth.verify(token).await?),
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -41,7 +95,7 @@ impl FromRequestParts<AppState> for Caller {
 /// The caller of a request authenticated by its `Authorization: Bearer` header alone.
 pub async fn caller_from_header(parts: &Parts, auth: &Authenticator) -> Result<Caller, ApiError> {
     match bearer(parts) {
-        Some(token) => Ok(auth.verify(token?).await?),
+        Some(token) => verify_in(auth, parts, token?).await,
         None => Err(ApiError::Unauthorized("missing bearer token".into())),
     }
 }
@@ -66,7 +120,7 @@ pub(crate) fn token_of(parts: &Parts) -> Result<Option<String>, ApiError> {
 /// header, by an `access_token` query parameter (browsers cannot set headers on a WebSocket).
 pub async fn caller_from_parts(parts: &Parts, auth: &Authenticator) -> Result<Caller, ApiError> {
     match token_of(parts)? {
-        Some(token) => Ok(auth.verify(&token).await?),
+        Some(token) => verify_in(auth, parts, &token).await,
         None => Err(ApiError::Unauthorized("missing bearer token".into())),
     }
 }

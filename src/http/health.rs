@@ -26,11 +26,12 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 when Postgres answers, migrations are applied, no projector is stalled on an event and
-/// positions are not held back past the limit (each cause of a 503 is named in `reasons`);
-/// reports each projector's lag and the state of NATS with the relay's position and lag (both
-/// counting events committed but not yet positioned), the position backlog, and the stalled
-/// projectors with the event and the error.
+/// 200 when Postgres answers, migrations are applied, no projector is stalled on an event, no
+/// background task is caught in a crash loop and positions are not held back past the limit
+/// (each cause of a 503 is named in `reasons`); reports each projector's lag and the state of
+/// NATS with the relay's position and lag (both counting events committed but not yet
+/// positioned), the position backlog, the stalled projectors with the event and the error, and
+/// each supervised task's state and restart count (`tasks`).
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let migrations =
@@ -66,6 +67,13 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             stall.projection, stall.event_id, stall.error
         ));
     }
+    // A background task that keeps dying means something the engine promises (positions,
+    // read models, pushes) has stopped moving, although every request still answers.
+    let crash_looping = state.tasks.crash_looping();
+    for task in &crash_looping {
+        status = StatusCode::SERVICE_UNAVAILABLE;
+        reasons.push(format!("background task {task} keeps crashing"));
+    }
     // NATS is reported, never required: an outage only delays the copies on the stream.
     let nats = match &state.nats {
         Some(nats) => nats.report(&state.pool, positions.unpositioned()).await,
@@ -85,6 +93,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "positions": positions.body(),
             "nats": nats,
             "stalled_projections": stalled,
+            "tasks": {
+                "crash_looping": crash_looping,
+                "items": state.tasks.report(),
+            },
         })),
     )
 }

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod limiter;
 pub mod login;
 pub mod openapi;
 pub mod params;
@@ -15,10 +16,9 @@ pub mod response;
 pub mod state;
 pub mod ticket_commands;
 pub mod ticket_queries;
+pub mod timing;
 pub mod users;
 pub mod ws;
-
-use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -33,7 +33,7 @@ pub use response::{answer, with_position};
 pub use state::AppState;
 
 /// The whole application: `/api/v1` plus the operations endpoints at the root.
-pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
+pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
         .merge(ticket_commands::router())
@@ -43,7 +43,7 @@ pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
         .merge(users::router())
         .merge(ws::router())
         .layer(axum::middleware::from_fn_with_state(
-            limiter,
+            state.clone(),
             ratelimit::limit,
         ));
     Router::new()
@@ -56,6 +56,12 @@ pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
             error::problem_for_every_error,
         ))
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            (state.settings.request_timeout, state.settings.read_wait),
+            timing::deadline,
+        ))
+        // Outside the timeout, so that a request cut by it is measured with its 503.
+        .layer(axum::middleware::from_fn(timing::track))
         .layer(CatchPanicLayer::custom(|_| {
             use axum::response::IntoResponse;
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
@@ -74,6 +80,3 @@ pub fn app(state: AppState, limiter: ratelimit::Limiter) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
 }
-
-/// How long a request may take before the client is told to retry.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

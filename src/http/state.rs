@@ -25,4 +25,8 @@ pub struct AppState {
     pub hub: crate::hub::Hub,
     /// The NATS connection and relay; `None` without `NATS_URL` (nothing is published).
     pub nats: Option<Arc<crate::relay::NatsRelay>>,
+    /// The supervised background tasks, as `/readyz` reports them.
+    pub tasks: crate::supervisor::Tasks,
+    /// The general rate limiter (its size is reported and bounded).
+    pub limiter: super::limiter::Limiter,
 }

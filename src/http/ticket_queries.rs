@@ -39,8 +39,6 @@ pub fn router() -> Router<AppState> {
         .route("/stats", get(get_stats))
 }
 
-/// How long a query waits for the read models (`min_position`, `min_version`).
-const WAIT: Duration = Duration::from_secs(5);
 /// Longest single wait between two looks at a ticket's version (another instance may move the
 /// read model without this one's runner hearing of it at once).
 const VERSION_POLL: Duration = Duration::from_millis(200);
@@ -67,7 +65,11 @@ const LIST_PARAMS: [&str; 9] = [
 ];
 
 /// Longest `q`.
-const Q_MAX: usize = 200;
+pub(crate) const Q_MAX: usize = 200;
+/// Largest `limit` of a list page.
+pub(crate) const LIST_LIMIT_MAX: i64 = 200;
+/// Largest `limit_per_column` of the board.
+pub(crate) const COLUMN_LIMIT_MAX: i64 = 500;
 
 /// Reads the list parameters into a query (filters other than these are the caller's).
 fn list_query(state: &AppState, p: &mut Params) -> ListQuery {
@@ -86,7 +88,7 @@ fn list_query(state: &AppState, p: &mut Params) -> ListQuery {
         ..ListFilter::default()
     };
     let sort = p.parsed("sort", |s| s.parse::<Sort>()).unwrap_or_default();
-    let limit = p.integer("limit", 1, 200).unwrap_or(50);
+    let limit = p.integer("limit", 1, LIST_LIMIT_MAX).unwrap_or(50);
     let after = p.parsed("cursor", |c| {
         sort.after(c)
             .map_err(|_| "cursor is not a cursor of this sort order from a previous page".into())
@@ -203,7 +205,7 @@ pub async fn get_ticket(
     let as_of = p.time("as_of");
     p.finish()?;
     let viewer = policy::viewer(&caller);
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + state.settings.read_wait;
     if let Some(at) = as_of {
         // Rebuilt from the event store, which the read models only follow.
         let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
@@ -260,7 +262,7 @@ pub async fn list_tickets(
     query.filter.requester_id = p.uuid("requester_id");
     let min_position = p.min_position();
     p.finish()?;
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
     let page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
     Ok(answer(position, page))
@@ -298,7 +300,9 @@ pub async fn get_board(
     let category = p.parsed("category", |c| {
         state.settings.check_category(c).map(|()| c.to_string())
     });
-    let limit_per_column = p.integer("limit_per_column", 1, 500).unwrap_or(50);
+    let limit_per_column = p
+        .integer("limit_per_column", 1, COLUMN_LIMIT_MAX)
+        .unwrap_or(50);
     let min_position = p.min_position();
     p.finish()?;
     let query = BoardQuery {
@@ -307,7 +311,7 @@ pub async fn get_board(
         category,
         limit_per_column,
     };
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
     let board = board::board(&state.pool, &query, policy::viewer(&caller)).await?;
     Ok(answer(position, board))
@@ -325,7 +329,7 @@ pub async fn get_me(State(state): State<AppState>, caller: Caller, uri: Uri) -> 
     let mut p = Params::new(&uri, &["min_position"])?;
     let min_position = p.min_position();
     p.finish()?;
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
     let summary = me::summary(&state.pool, policy::viewer(&caller)).await?;
     Ok(answer(position, summary))
@@ -372,7 +376,7 @@ pub async fn my_tickets(
     query.with_unread = true;
     let min_position = p.min_position();
     p.finish()?;
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
     let page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
     Ok(answer(position, page))
@@ -398,7 +402,7 @@ pub async fn mark_read(
     let mut p = Params::new(&uri, &["min_position"])?;
     let min_position = p.min_position();
     p.finish()?;
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
     if !me::mark_read(&state.pool, id, policy::viewer(&caller)).await? {
         return Err(ApiError::ticket_not_found());
@@ -446,7 +450,7 @@ pub async fn get_stats(
         categories: state.settings.categories.clone(),
         channels: names(&Channel::ALL.map(|c| c.as_str())),
     };
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
     let stats = stats::stats(&state.pool, &query).await?;
     Ok(answer(position, stats))

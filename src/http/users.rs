@@ -115,8 +115,10 @@ fn role_filter(uri: &Uri) -> Result<Option<Role>> {
         .map_err(|_| ApiError::invalid("query", "is not a valid query string"))?;
     match pairs.iter().rev().find(|(k, _)| k == "role") {
         None => Ok(None),
-        Some((_, v)) if v.is_empty() => Ok(None),
+        // Blank counts as absent, as for every query parameter (see `params`).
+        Some((_, v)) if v.trim().is_empty() => Ok(None),
         Some((_, v)) => v
+            .trim()
             .parse::<Role>()
             .map(Some)
             .map_err(|message| ApiError::invalid("role", message)),

@@ -56,6 +56,8 @@ pub struct TestApp {
     pub database_url: String,
     pub client: reqwest::Client,
     pub settings: Settings,
+    /// The engine's shared state (its task registry, its rate limiter).
+    pub state: ticketd::http::AppState,
 }
 
 /// A small pool that gives up quickly, like the engine's own.
@@ -104,6 +106,7 @@ pub async fn spawn_app_routed(
         .await
         .expect("build the application");
     let port = app.port();
+    let state = app.state().clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -113,6 +116,7 @@ pub async fn spawn_app_routed(
         database_url,
         client: reqwest::Client::new(),
         settings,
+        state,
     }
 }
 

@@ -11,6 +11,7 @@ mod helpers;
 mod hostile;
 mod me;
 mod nats;
+mod operations;
 mod ordering;
 mod outage;
 mod poison;

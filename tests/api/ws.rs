@@ -803,3 +803,19 @@ async fn a_since_before_what_the_connection_already_sent_is_refused() {
     assert!(replayed.is_empty());
     assert_eq!(subscribed["position"], sent);
 }
+
+#[tokio::test]
+async fn a_websocket_outlives_the_request_timeout() {
+    // Arrange: requests time out after 300 ms.
+    let app =
+        crate::helpers::spawn_app_with(|s| s.request_timeout = Duration::from_millis(300)).await;
+    let agent = app.user("agent").await;
+    let mut ws = connect(app.port, &agent).await;
+
+    // Act: stay connected well past the timeout.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    send(&mut ws, json!({"op": "ping"})).await;
+
+    // Assert
+    assert_eq!(next(&mut ws).await, json!({"type": "pong"}));
+}

@@ -1,0 +1,583 @@
+//! The document `/openapi.json` serves: the one generated from the handlers' annotations,
+//! completed centrally with what annotations say badly or not at all:
+//!
+//! - every status each operation can answer: the per-route ones of [`statuses`], plus those
+//!   every route of a kind shares (401 with a token, 429 under the rate limiter, 503 when
+//!   Postgres is away or the request times out, 400/413/415/422 with a JSON body, 404 with an
+//!   id in the path), each with the RFC 9457 problem schema as `application/problem+json`;
+//! - the bounds of every parameter and body member, from the same constants the parsers use
+//!   (lengths, ranges, enums with the configured categories, formats), and text patterns that
+//!   say what the parsers check: no U+0000, and "not blank after trimming" where they trim;
+//! - `additionalProperties: false` on request bodies, which refuse unknown members.
+
+use serde_json::{json, Map, Value};
+use utoipa::OpenApi;
+
+use super::spec::ApiDoc;
+use crate::domain::values::{DESCRIPTION_MAX, NOTE_MAX, RATING_COMMENT_MAX};
+use crate::domain::{Channel, Priority, Role, Status};
+use crate::http::audit::MAX_PAGE;
+use crate::settings::Settings;
+use crate::users::{EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN};
+use ticket_nats::TicketEvent;
+
+/// What `str::trim` removes (Rust's `char::is_whitespace`), as the body of a regex class. Spelt
+/// out: `\s` means slightly different sets in different regex engines.
+const WS: &str =
+    r"\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+/// Rust's `char::is_control` (Unicode category Cc).
+const CONTROL: &str = r"\u0000-\u001f\u007f-\u009f";
+/// Text Postgres can hold: anything but U+0000.
+const NO_NUL: &str = r"^[^\u0000]*$";
+
+/// The longest comment body.
+const COMMENT_MAX: usize = 20_000;
+/// The longest title, after trimming.
+const TITLE_MAX: usize = 200;
+
+/// The document, with `settings`' categories as the category enum.
+pub fn document(settings: &Settings) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot serialize the OpenAPI document");
+        json!({"openapi": "3.1.0", "info": {"title": "ticketd", "version": "0"}, "paths": {}})
+    });
+    let categories: Vec<Value> = settings.categories.iter().map(|c| json!(c)).collect();
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, schema) in request_bodies(&categories) {
+            schemas.insert(name.to_string(), schema);
+        }
+        schemas.insert("Problem".into(), problem_schema());
+    }
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, operation) in item.iter_mut() {
+                complete_operation(path, method, operation, &categories);
+            }
+        }
+    }
+    doc
+}
+
+/// Adds the parameter bounds and the error answers of one operation.
+fn complete_operation(path: &str, method: &str, operation: &mut Value, categories: &[Value]) {
+    if let Some(parameters) = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut)
+    {
+        for parameter in parameters.iter_mut() {
+            let name = parameter["name"].as_str().unwrap_or_default().to_string();
+            let location = parameter["in"].as_str().unwrap_or_default().to_string();
+            if let Some(schema) = parameter_schema(path, &location, &name, categories) {
+                // A query parameter given blank counts as absent (forms send empty fields).
+                parameter["schema"] = if location == "query" && schema.get("anyOf").is_none() {
+                    blank_or(schema)
+                } else {
+                    schema
+                };
+            }
+        }
+    }
+    let api = path.starts_with("/api/v1/");
+    let secured = operation.get("security").is_some();
+    let has_body = operation.get("requestBody").is_some();
+    let has_id = path.contains("{id}");
+    let has_query = operation["parameters"]
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+    let mut codes: Vec<u16> = statuses(method, path).to_vec();
+    if api {
+        codes.extend([429, 503]);
+    }
+    if secured {
+        codes.push(401);
+    }
+    if has_body {
+        codes.extend([400, 413, 415, 422]);
+    }
+    if has_id {
+        codes.push(404);
+    }
+    if has_query {
+        codes.push(422);
+    }
+    codes.sort_unstable();
+    codes.dedup();
+    let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for code in codes {
+        let key = code.to_string();
+        let description = responses
+            .get(&key)
+            .and_then(|r| r["description"].as_str())
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| default_description(code).to_string());
+        responses.insert(key, problem_response(code, &description));
+    }
+}
+
+/// Statuses particular to a route, beyond those its kind shares (see [`complete_operation`]).
+fn statuses(method: &str, path: &str) -> &'static [u16] {
+    match (method, path) {
+        ("post", "/api/v1/tickets") => &[403, 409, 412],
+        ("post", "/api/v1/tickets/{id}/comments")
+        | ("post", "/api/v1/tickets/{id}/assign")
+        | ("patch", "/api/v1/tickets/{id}")
+        | ("post", "/api/v1/tickets/{id}/close")
+        | ("post", "/api/v1/tickets/{id}/reopen")
+        | ("post", "/api/v1/tickets/{id}/rating") => &[403, 409, 412],
+        ("get", "/api/v1/board") | ("get", "/api/v1/stats") => &[403],
+        ("get", "/api/v1/tickets/{id}/verify") | ("get", "/api/v1/events") => &[403],
+        ("post", "/api/v1/auth/login") => &[401, 403],
+        ("post", "/api/v1/users") => &[403, 409],
+        ("get", "/api/v1/users") => &[403],
+        // Not a WebSocket handshake (400, 426), a disallowed Origin (403).
+        ("get", "/api/v1/ws") => &[400, 403, 426],
+        _ => &[],
+    }
+}
+
+fn default_description(code: u16) -> &'static str {
+    match code {
+        400 => "the body is not JSON, or is missing where one is required",
+        401 => "no valid bearer token",
+        403 => "the caller's role may not do this",
+        404 => "no such ticket, or one the caller may not see; also a malformed id",
+        409 => "a business rule forbids it in the ticket's current state",
+        412 => "If-Match names a version the ticket has moved on from",
+        413 => "the body is larger than 64 KiB",
+        415 => "the body is not declared as JSON (application/json or application/*+json)",
+        422 => "invalid members or parameters, each named in errors",
+        426 => "the request asks for no WebSocket upgrade",
+        429 => "the caller exceeded its rate; retry after Retry-After seconds",
+        503 => "the database is unreachable, the read models have not caught up, or the request timed out; retry after Retry-After seconds",
+        _ => "an error",
+    }
+}
+
+/// An error answer: the problem document, with `Retry-After` where the engine sends it.
+fn problem_response(code: u16, description: &str) -> Value {
+    let mut response = json!({
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    });
+    let mut headers = Map::new();
+    if matches!(code, 429 | 503) {
+        headers.insert(
+            "Retry-After".into(),
+            json!({"description": "seconds to wait before retrying", "required": true,
+                   "schema": {"type": "integer", "minimum": 1}}),
+        );
+    }
+    if code == 401 {
+        headers.insert(
+            "WWW-Authenticate".into(),
+            json!({"required": true, "schema": {"type": "string", "const": "Bearer"}}),
+        );
+    }
+    if !headers.is_empty() {
+        response["headers"] = Value::Object(headers);
+    }
+    response
+}
+
+/// RFC 9457, as the engine writes it.
+fn problem_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "An RFC 9457 problem document.",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string", "format": "uri", "description": "a URI naming the kind of problem"},
+            "title": {"type": "string", "description": "a short summary of the kind"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string", "description": "what went wrong with this request"},
+            "errors": {
+                "type": "array",
+                "description": "on 422: every failing field",
+                "items": {"$ref": "#/components/schemas/FieldError"},
+            },
+        },
+    })
+}
+
+fn string_enum(values: &[&str]) -> Value {
+    json!({"type": "string", "enum": values})
+}
+
+fn uuid() -> Value {
+    json!({"type": "string", "format": "uuid"})
+}
+
+fn integer(min: i64, max: i64) -> Value {
+    json!({"type": "integer", "format": "int64", "minimum": min, "maximum": max})
+}
+
+fn text(max: usize) -> Value {
+    json!({"type": "string", "maxLength": max, "pattern": NO_NUL})
+}
+
+/// Text that must hold something besides white space, at most `max` characters once trimmed.
+fn trimmed_text(max: usize, forbidden: &str) -> Value {
+    json!({
+        "type": "string",
+        "pattern": format!(
+            "^[{WS}]*[^{WS}{forbidden}](?:[^{forbidden}]{{0,{inner}}}[^{WS}{forbidden}])?[{WS}]*$",
+            inner = max.saturating_sub(2)
+        ),
+    })
+}
+
+fn nullable(mut schema: Value) -> Value {
+    let kind = schema["type"].clone();
+    schema["type"] = json!([kind, "null"]);
+    if let Some(values) = schema.get_mut("enum").and_then(Value::as_array_mut) {
+        values.push(Value::Null);
+    }
+    schema
+}
+
+/// `schema`, or a blank value (which the parsers take for an absent parameter).
+fn blank_or(schema: Value) -> Value {
+    json!({"anyOf": [schema, {"type": "string", "pattern": format!("^[{WS}]*$")}]})
+}
+
+/// Comma-separated values of `values` (the parameter may also repeat); blank items are skipped
+/// and items are trimmed, as the parser does.
+fn list_of(values: &[Value]) -> Value {
+    let names: Vec<String> = values
+        .iter()
+        .filter_map(Value::as_str)
+        .map(regex_escape)
+        .collect();
+    let one = format!("[{WS}]*(?:{})?[{WS}]*", names.join("|"));
+    json!({
+        "type": "string",
+        "pattern": format!("^{one}(?:,{one})*$"),
+        "description": format!("one or more of {}, comma-separated", values.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")),
+    })
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\^$.|?*+()[]{}".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+fn names<T: Copy>(all: &[T], name: impl Fn(T) -> &'static str) -> Vec<Value> {
+    all.iter().map(|v| json!(name(*v))).collect()
+}
+
+/// The schema of a parameter, where the generated one lacks its bounds.
+fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]) -> Option<Value> {
+    let statuses = names(&Status::ALL, |s| s.as_str());
+    let priorities = names(&Priority::ALL, |p| p.as_str());
+    let channels = names(&Channel::ALL, |c| c.as_str());
+    Some(match (location, name) {
+        ("path", "id") => uuid(),
+        ("query", "min_position") => integer(0, i64::MAX),
+        // History waits for "at least this many events", so 0 (none) is a valid minimum there.
+        ("query", "min_version") if path.ends_with("/history") => integer(0, i64::MAX),
+        ("query", "min_version") => integer(1, i64::MAX),
+        ("query", "after") => integer(0, i64::MAX),
+        ("query", "limit") if path == "/api/v1/events" => integer(1, MAX_PAGE),
+        ("query", "limit") => integer(1, crate::http::ticket_queries::LIST_LIMIT_MAX),
+        ("query", "limit_per_column") => integer(1, crate::http::ticket_queries::COLUMN_LIMIT_MAX),
+        ("query", "assignee_id" | "requester_id") => uuid(),
+        ("query", "as_of" | "from" | "to") => json!({"type": "string", "format": "date-time"}),
+        ("query", "status") => list_of(&statuses),
+        ("query", "priority") => list_of(&priorities),
+        ("query", "channel") => list_of(&channels),
+        ("query", "category") if path == "/api/v1/board" => {
+            json!({"type": "string", "enum": categories})
+        }
+        ("query", "category") => list_of(categories),
+        ("query", "type") => list_of(&TicketEvent::TYPES.map(|t| json!(t))),
+        ("query", "q") => {
+            json!({"type": "string", "maxLength": crate::http::ticket_queries::Q_MAX, "pattern": NO_NUL})
+        }
+        ("query", "sort") => {
+            json!({"type": "string", "enum": ticket_projections::read_models::tickets::Sort::ALL.map(|s| s.as_str())})
+        }
+        ("query", "cursor") => text(512),
+        ("query", "unread") => json!({"type": "boolean"}),
+        ("query", "role") if path == "/api/v1/me/tickets" => {
+            string_enum(&["requested", "assigned"])
+        }
+        ("query", "role") => json!({"type": "string", "enum": Role::ALL.map(|r| r.as_str())}),
+        ("query", "access_token") => text(8192),
+        _ => return None,
+    })
+}
+
+/// The request bodies, member by member as the handlers read them.
+fn request_bodies(categories: &[Value]) -> Vec<(&'static str, Value)> {
+    let title = trimmed_text(TITLE_MAX, r"\u0000");
+    let category = json!({"type": "string", "enum": categories});
+    let priority = string_enum(&Priority::ALL.map(|p| p.as_str()));
+    let channel = string_enum(&Channel::ALL.map(|c| c.as_str()));
+    let object = |description: &str, required: &[&str], properties: Value| {
+        json!({
+            "type": "object",
+            "description": description,
+            "required": required,
+            "properties": properties,
+            "additionalProperties": false,
+        })
+    };
+    let comment_body = json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": COMMENT_MAX,
+        "pattern": format!(r"^[^\u0000]*[^{WS}\u0000][^\u0000]*$"),
+    });
+    vec![
+        (
+            "CreateTicketRequest",
+            object(
+                "POST /tickets: requester_id is for agents and admins, and must name a requester",
+                &["title", "description", "category", "priority"],
+                json!({
+                    "title": title,
+                    "description": text(DESCRIPTION_MAX),
+                    "category": category,
+                    "priority": priority,
+                    "channel": nullable(channel.clone()),
+                    "requester_id": nullable(uuid()),
+                }),
+            ),
+        ),
+        (
+            "CommentRequest",
+            object(
+                "POST /tickets/{id}/comments: internal comments are for agents and admins",
+                &["body"],
+                json!({"body": comment_body, "internal": {"type": ["boolean", "null"]}}),
+            ),
+        ),
+        (
+            "AssignRequest",
+            object(
+                "POST /tickets/{id}/assign: an agent or admin of the directory",
+                &["assignee_id"],
+                json!({"assignee_id": uuid()}),
+            ),
+        ),
+        (
+            "UpdateRequest",
+            object(
+                "PATCH /tickets/{id}: any of the members",
+                &[],
+                json!({
+                    "title": nullable(title),
+                    "description": nullable(text(DESCRIPTION_MAX)),
+                    "category": nullable(category),
+                    "priority": nullable(priority),
+                }),
+            ),
+        ),
+        (
+            "CloseRequest",
+            object(
+                "POST /tickets/{id}/close",
+                &[],
+                json!({"resolution": nullable(text(NOTE_MAX))}),
+            ),
+        ),
+        (
+            "ReopenRequest",
+            object(
+                "POST /tickets/{id}/reopen",
+                &[],
+                json!({"reason": nullable(text(NOTE_MAX))}),
+            ),
+        ),
+        (
+            "RatingRequest",
+            object(
+                "POST /tickets/{id}/rating: the requester of a closed ticket",
+                &["score"],
+                json!({"score": integer(1, 5), "comment": nullable(text(RATING_COMMENT_MAX))}),
+            ),
+        ),
+        (
+            "LoginRequest",
+            object(
+                "POST /auth/login",
+                &["email", "password"],
+                json!({"email": text(EMAIL_MAX * 4), "password": text(PASSWORD_MAX * 4)}),
+            ),
+        ),
+        (
+            "CreateUserRequest",
+            object(
+                "POST /users: the e-mail is unique whatever its case",
+                &["email", "name", "role"],
+                json!({
+                    "email": {
+                        "type": "string",
+                        "maxLength": EMAIL_MAX,
+                        "pattern": format!("^[{WS}]*[^@{WS}{CONTROL}]+@[^@{WS}{CONTROL}]+[{WS}]*$"),
+                    },
+                    "name": trimmed_text(NAME_MAX, CONTROL),
+                    "role": string_enum(&Role::ALL.map(|r| r.as_str())),
+                    "password": nullable(json!({
+                        "type": "string",
+                        "minLength": PASSWORD_MIN,
+                        "maxLength": PASSWORD_MAX,
+                        "pattern": NO_NUL,
+                    })),
+                }),
+            ),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+    use regex::Regex;
+
+    static TITLE: LazyLock<Regex> = LazyLock::new(|| pattern("CreateTicketRequest", "title"));
+    static COMMENT: LazyLock<Regex> = LazyLock::new(|| pattern("CommentRequest", "body"));
+    static NAME: LazyLock<Regex> = LazyLock::new(|| pattern("CreateUserRequest", "name"));
+    static EMAIL: LazyLock<Regex> = LazyLock::new(|| pattern("CreateUserRequest", "email"));
+
+    /// The pattern of `member` in the request body `body`.
+    fn pattern(body: &str, member: &str) -> Regex {
+        let bodies = request_bodies(&[]);
+        let schema = &bodies
+            .iter()
+            .find(|(name, _)| *name == body)
+            .expect("a body")
+            .1["properties"][member];
+        // A nullable member has its pattern in the same object.
+        let text = schema["pattern"].as_str().expect("a pattern");
+        Regex::new(text).expect("a pattern the regex crate reads")
+    }
+
+    /// White space, and characters that look like it to someone (ASCII separators that some
+    /// regex engines count as space, zero-width ones).
+    fn spacing() -> impl Strategy<Value = char> + Clone {
+        prop_oneof![
+            Just(' '),
+            Just('\t'),
+            Just('\n'),
+            Just('\u{b}'),
+            Just('\u{c}'),
+            Just('\r'),
+            Just('\u{85}'),
+            Just('\u{a0}'),
+            Just('\u{1680}'),
+            Just('\u{2000}'),
+            Just('\u{2005}'),
+            Just('\u{200a}'),
+            Just('\u{2028}'),
+            Just('\u{2029}'),
+            Just('\u{202f}'),
+            Just('\u{205f}'),
+            Just('\u{3000}'),
+            Just('\u{1c}'),
+            Just('\u{1f}'),
+            Just('\u{200b}'),
+            Just('\u{feff}'),
+        ]
+    }
+
+    /// Strings shaped like what the parsers trim and count: a run of spacing, a core of any
+    /// character (controls, NUL, `@`, spacing, text), another run of spacing, with cores short
+    /// and around `max` characters.
+    fn tricky_text(max: usize) -> impl Strategy<Value = String> {
+        let any_char = prop_oneof![
+            2 => spacing(),
+            1 => prop_oneof![Just('\0'), Just('\u{7f}'), Just('\u{9f}'), Just('@')],
+            3 => prop_oneof![Just('a'), Just('é'), Just('😀'), any::<char>()],
+        ];
+        let run = proptest::collection::vec(spacing(), 0..3);
+        let core = prop_oneof![
+            proptest::collection::vec(any_char.clone(), 0..6),
+            proptest::collection::vec(any_char, max.saturating_sub(2)..max + 3),
+        ];
+        (run.clone(), core, run)
+            .prop_map(|(before, core, after)| before.into_iter().chain(core).chain(after).collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn the_title_pattern_says_what_the_parser_accepts(text in tricky_text(TITLE_MAX)) {
+            let parsed = crate::domain::Title::parse(&text).is_ok() && !text.contains('\0');
+            prop_assert_eq!(TITLE.is_match(&text), parsed, "{:?}", text);
+        }
+
+        #[test]
+        fn the_comment_pattern_says_what_the_parser_accepts(text in tricky_text(40)) {
+            let parsed = crate::domain::values::check_comment_body(&text).is_ok() && !text.contains('\0');
+            prop_assert_eq!(COMMENT.is_match(&text), parsed, "{:?}", text);
+        }
+
+        #[test]
+        fn the_name_pattern_says_what_the_parser_accepts(text in tricky_text(NAME_MAX)) {
+            let parsed = crate::users::check_name(&text).is_ok();
+            prop_assert_eq!(NAME.is_match(&text), parsed, "{:?}", text);
+        }
+
+        #[test]
+        fn the_email_pattern_says_what_the_parser_accepts(text in tricky_text(12)) {
+            let parsed = crate::users::check_email(&text).is_ok();
+            prop_assert_eq!(EMAIL.is_match(&text), parsed, "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn regex_specials_are_escaped() {
+        assert_eq!(regex_escape("a.b"), r"a\.b");
+        assert_eq!(regex_escape("in_progress"), "in_progress");
+    }
+
+    #[test]
+    fn every_error_answer_is_a_problem_document() {
+        let doc = document(&Settings::for_database("postgres://x/y", &"s".repeat(32)));
+        let paths = doc["paths"].as_object().expect("paths");
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().expect("an item") {
+                for (code, response) in operation["responses"].as_object().expect("responses") {
+                    if code.starts_with('4') || (code.starts_with('5') && path != "/readyz") {
+                        assert!(
+                            response["content"]["application/problem+json"].is_object(),
+                            "{method} {path} {code}"
+                        );
+                    }
+                }
+                if path.starts_with("/api/v1/") {
+                    for code in ["429", "503"] {
+                        assert!(
+                            operation["responses"][code].is_object(),
+                            "{method} {path} {code}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
