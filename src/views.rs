@@ -1,5 +1,5 @@
 //! Point-in-time ticket views (`GET /tickets/{id}?as_of=`): the ticket's stored events up to an
-//! instant, folded by the live ticket view's own fold ([`tickets::fold`]), so that a view as of
+//! instant, folded by the live ticket view's own fold ([`tickets::fold()`]), so that a view as of
 //! now and the live view are one function of the events; and the lookups on the store that
 //! decide, before any read model has caught up, whether a ticket exists and whose it is.
 
@@ -105,7 +105,7 @@ fn ids(rows: Vec<String>) -> HashSet<Uuid> {
 }
 
 /// Folds a ticket's envelopes (in sequence order) into its view as `viewer` may see it, SLA
-/// breaches judged at `now`: the live view's own fold ([`tickets::fold`]), then the read policy.
+/// breaches judged at `now`: the live view's own fold ([`tickets::fold()`]), then the read policy.
 pub fn fold(
     id: Uuid,
     envelopes: &[Envelope],

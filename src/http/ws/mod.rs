@@ -1,7 +1,7 @@
 //! `GET /api/v1/ws`: live ticket events over a WebSocket (CONTRACT 3).
 //!
-//! This module holds the handshake; [`protocol`] the frames, channels and close codes;
-//! [`session`] one connection's loop; [`writer`] its writer task.
+//! This module holds the handshake; `protocol` the frames, channels and close codes;
+//! `session` one connection's loop; `writer` its writer and reader tasks.
 //!
 //! # Handshake
 //!
