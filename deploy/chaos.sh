@@ -21,8 +21,8 @@ ensure_cargo
 cd "$TICKETD_ROOT"
 have nats-server || die "nats-server not found (deploy/services.sh installs it)"
 
-info "cargo build --release --bin ticketd --bin ticketd-chaos"
-cargo build --release --bin ticketd --bin ticketd-chaos
+info "cargo build --release --features tools --bin ticketd --bin ticketd-chaos"
+cargo build --release --features tools --bin ticketd --bin ticketd-chaos
 
 info "ticketd-chaos $*"
 exec "${CARGO_TARGET_DIR:-$TICKETD_ROOT/target}/release/ticketd-chaos" "$@"

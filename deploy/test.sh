@@ -35,10 +35,10 @@ info "DATABASE_URL=$DATABASE_URL"
 info "NATS_URL=$NATS_URL"
 
 if cargo nextest --version >/dev/null 2>&1; then
-  runner=(cargo nextest run --workspace --no-fail-fast)
+  runner=(cargo nextest run --workspace --all-features --no-fail-fast)
 else
   info "cargo-nextest not installed; using cargo test (install: cargo install cargo-nextest --locked)"
-  runner=(cargo test --workspace --no-fail-fast)
+  runner=(cargo test --workspace --all-features --no-fail-fast)
 fi
 
 rc=0

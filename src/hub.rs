@@ -35,6 +35,7 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 
 use sqlx::PgPool;
+use ticket_nats::backoff::Backoff;
 use ticket_projections::connection::Dedicated;
 use ticket_projections::listen::Notifications;
 use ticket_projections::stored::{head_position, read_after};
@@ -392,10 +393,9 @@ fn record_commit_to_push(event: &StoredEvent) {
     metrics::histogram!(METRIC_COMMIT_TO_PUSH).record(seconds);
 }
 
+/// The pause after the `failures`-th failure in a row: 200 ms, doubling, up to 5 s.
 fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(100)
-        .saturating_mul(2_u32.saturating_pow(failures.min(6)))
-        .min(Duration::from_secs(5))
+    Backoff::nth(Duration::from_millis(100), Duration::from_secs(5), failures)
 }
 
 #[cfg(test)]

@@ -4,31 +4,40 @@
 //! Postgres with a per-ticket hash chain; read models, NATS and WebSockets follow the store.
 //!
 //! # Layout
+//! Imports run one way: `main → cli → startup → http → application → {command_service, auth,
+//! users, store, hub, views, policy} → domain` (`.ci/import-cycles.py` checks that no modules import each other in a
+//! cycle).
 //! - [`domain`]: the aggregate, its commands and checked values. Pure: no I/O.
+//! - [`application`]: the use cases every way in calls (open a ticket, comment, …).
 //! - [`store`]: the event store behind cqrs-es (hash chain, idempotency, aggregate cache).
-//! - [`commands`]: the command service: load, decide, commit, retry on conflict.
-//! - [`auth`]: JWT verification, the `Caller` extractor, token minting.
+//! - [`command_service`]: the command service: load, decide, commit, retry on conflict.
+//! - [`auth`]: JWT verification, passwords, token minting, the [`auth::Caller`] a token names.
 //! - [`users`]: the user directory.
-//! - [`http`]: routes, request parsing, problem documents, OpenAPI.
+//! - [`http`]: routes, `AppState`, the `Caller` and `TicketId` extractors, request parsing,
+//!   problem documents, OpenAPI.
+//! - [`policy`]: what a caller may read (tickets, internal comments, boards, channels).
 //! - [`views`]: point-in-time ticket views, folded from stored events.
 //! - [`hub`]: the WebSocket fan-out: one feed of positioned events per instance.
 //! - [`relay`]: the NATS relay's Postgres side (the events table as outbox).
 //! - [`supervisor`]: background tasks restarted when they die, reported in `/readyz`.
 //! - [`sla_timer`]: records `ticket.sla_breached` when a due time passes (single leader).
-//! - [`cli`]: the command line (`ticketd --help`).
-//! - [`startup`]: building and running the application; [`settings`], [`telemetry`].
+//! - [`cli`]: the command line (`ticketd --help`), and what only the command line does.
+//! - [`startup`]: building and running the application; [`db`]: the pool, migrations and
+//!   outages; [`settings`], [`telemetry`] (logs and metrics).
 
+pub mod application;
 pub mod auth;
 pub mod cli;
-pub mod commands;
+pub mod command_service;
+pub mod db;
 pub mod domain;
 pub mod http;
 pub mod hub;
+pub mod policy;
 pub mod relay;
 pub mod settings;
 pub mod sla_timer;
 pub mod startup;
-pub mod state;
 pub mod store;
 pub mod supervisor;
 pub mod telemetry;

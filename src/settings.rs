@@ -17,8 +17,8 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 30_000;
 /// Default of `TICKETD_READ_WAIT_MS`: the 5 s of CONTRACT 2.5.
 pub const DEFAULT_READ_WAIT_MS: u32 = 5_000;
 
-/// Everything the engine is configured with.
-#[derive(Debug, Clone)]
+/// Everything the engine is configured with. Its `Debug` hides the passwords of the URLs.
+#[derive(Clone)]
 pub struct Settings {
     /// `DATABASE_URL`: the Postgres database holding events and read models.
     pub database_url: String,
@@ -258,6 +258,101 @@ impl Settings {
             allowed_origins: Vec::new(),
             log_format: LogFormat::Text,
             positions_hold_limit: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("bind_addr", &self.bind_addr)
+            .field("auth", &self.auth)
+            .field("source", &self.source)
+            .field("categories", &self.categories)
+            .field("sla", &self.sla)
+            .field("sla_sweep_interval", &self.sla_sweep_interval)
+            .field("rate_limit", &self.rate_limit)
+            .field("request_timeout", &self.request_timeout)
+            .field("read_wait", &self.read_wait)
+            .field("nats_url", &self.nats_url.as_deref().map(redact_url))
+            .field("nats_stream", &self.nats_stream)
+            .field("nats_subject_prefix", &self.nats_subject_prefix)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("log_format", &self.log_format)
+            .field("positions_hold_limit", &self.positions_hold_limit)
+            .finish()
+    }
+}
+
+/// `url` with the password of its user info replaced, so that it can be logged.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    // The last `@` ends the user info: a password may itself hold an `@`.
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_database_and_nats_passwords() {
+        let mut settings =
+            Settings::for_database("postgres://app:s3cr3t@db.example:5432/ticketd", "x");
+        settings.nats_url = Some("nats://bus:hunter2@nats.example:4222".into());
+
+        let shown = format!("{settings:?}");
+
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("postgres://app:***@db.example:5432/ticketd"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("nats://bus:***@nats.example:4222"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn urls_without_a_password_are_shown_as_they_are() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            "postgres:///ticketd?host=/run/postgresql",
+            "nats://127.0.0.1:4222",
+            "not a url",
+        ] {
+            assert_eq!(redact_url(url), url, "{url}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn no_password_survives_redaction(
+            user in "[a-z]{1,8}",
+            password in "[ -~]{1,24}",
+            host in "[a-z]{1,10}",
+        ) {
+            // `/`, `?` and `#` end the authority; a real URL percent-encodes them in a password.
+            prop_assume!(!password.contains(['/', '?', '#']));
+            let url = format!("postgres://{user}:{password}@{host}:5432/db");
+            let shown = redact_url(&url);
+            prop_assert_eq!(shown, format!("postgres://{user}:***@{host}:5432/db"));
         }
     }
 }

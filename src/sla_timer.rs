@@ -17,7 +17,7 @@ use ticket_projections::listen::sleep_or_cancel;
 use ticket_projections::CancellationToken;
 use uuid::Uuid;
 
-use crate::commands::{CommandContext, CommandService};
+use crate::command_service::{CommandContext, CommandService};
 use crate::domain::commands::RecordSlaBreach;
 use crate::domain::TicketCommand;
 

@@ -2,103 +2,29 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+// Callers that start the engine (tests, the benchmark) find the database helpers here too.
+pub use crate::db::{connect, migrate};
+
 use crate::auth::Authenticator;
-use crate::commands::CommandService;
+use crate::command_service::CommandService;
 use crate::domain::TicketServices;
-use crate::http::ratelimit::Limiter;
+use crate::http::limiter::Limiter;
+use crate::http::AppState;
 use crate::hub::{Hub, HubConfig};
 use crate::settings::Settings;
-use crate::state::AppState;
 use crate::store::TicketStore;
 use crate::supervisor::Supervisor;
 use ticket_projections::listen::Notifications;
 use ticket_projections::sequencer::{self, Announcer, SequencerOptions};
 use ticket_projections::{CancellationToken, Runner};
-
-/// Histogram buckets of every `*_seconds` metric: 0.5 ms to 10 s, about three per decade.
-///
-/// Real buckets rather than the exporter's default summaries: quantiles of summaries cannot be
-/// added up across instances, bucket counters can (`histogram_quantile(sum by (le) (rate(…)))`).
-pub const LATENCY_BUCKETS: [f64; 15] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
-
-/// Buckets of the commands-per-append-batch histogram (a count, not a duration).
-const BATCH_BUCKETS: [f64; 11] = [
-    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
-];
-
-/// The exporter with its buckets: every histogram the engine records is exposed as `_bucket`
-/// series. Fails only on empty bucket lists.
-fn prometheus_builder() -> Result<PrometheusBuilder, BuildError> {
-    PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("ticketd_append_batch_commands".into()),
-            &BATCH_BUCKETS,
-        )?
-        .set_buckets(&LATENCY_BUCKETS)
-}
-
-/// The process-wide Prometheus recorder (installed once, shared by every app in the process).
-pub fn metrics_handle() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        let builder = prometheus_builder().unwrap_or_else(|error| {
-            tracing::error!(%error, "cannot configure histogram buckets; exporting summaries");
-            PrometheusBuilder::new()
-        });
-        let recorder = builder.build_recorder();
-        let handle = recorder.handle();
-        // Fails only if another recorder was installed first; ours then stays empty.
-        let _ = metrics::set_global_recorder(recorder);
-        handle
-    })
-}
-
-/// How long a pooled connection may sit idle before it is checked on lending.
-const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
-
-/// A pool that gives up quickly when Postgres is unreachable (so requests get a 503 rather
-/// than hanging) and reconnects by itself when it returns.
-pub async fn connect(database_url: &str) -> anyhow::Result<PgPool> {
-    PgPoolOptions::new()
-        .max_connections(32)
-        .min_connections(2)
-        .acquire_timeout(Duration::from_secs(3))
-        // sqlx pings every connection before lending it by default: a round trip per query.
-        // Ping only connections that sat idle (they may have died meanwhile, e.g. in an outage);
-        // one in steady use reports its failure on its next query and is dropped.
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for > IDLE_PING_AFTER {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        })
-        .connect(database_url)
-        .await
-        .with_context(|| "cannot connect to the database (DATABASE_URL)")
-}
-
-/// Applies the embedded migrations.
-pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::migrate!("./migrations")
-        .run(pool)
-        .await
-        .context("cannot apply database migrations")
-}
 
 /// A built application, bound to its port, not yet serving.
 pub struct Application {
@@ -167,7 +93,7 @@ impl Application {
 
     /// Like [`Application::build`] on an existing, migrated pool.
     pub async fn build_with_pool(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
-        metrics_handle();
+        crate::telemetry::metrics_handle();
         let listener = TcpListener::bind(settings.bind_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;

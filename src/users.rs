@@ -1,7 +1,6 @@
 //! The user directory: users added by the CLI or the API, and users first seen in a valid token.
 //! E-mail addresses are unique regardless of case (the `users_email` index on `lower(email)`).
 
-use anyhow::Context;
 use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
@@ -277,48 +276,6 @@ pub async fn ensure_from_token(pool: &PgPool, user: &User) -> Result<Ensured, sq
         Err(e) if is_email_conflict(&e) => Ok(Ensured::EmailTaken),
         Err(e) => Err(e),
     }
-}
-
-/// `ticketd user add`: adds the user and prints it as JSON.
-pub async fn cli_add(pool: &PgPool, args: crate::cli::UserAddArgs) -> anyhow::Result<()> {
-    let mut problems = Vec::new();
-    let email = check_email(&args.email)
-        .map_err(|e| problems.push(format!("--email: {e}")))
-        .ok();
-    let name = check_name(&args.name)
-        .map_err(|e| problems.push(format!("--name: {e}")))
-        .ok();
-    let role = args
-        .role
-        .parse::<Role>()
-        .map_err(|e| problems.push(format!("--role: {e}")))
-        .ok();
-    if let Some(p) = &args.password {
-        if let Err(e) = check_password(p) {
-            problems.push(format!("--password: {e}"));
-        }
-    }
-    let (Some(email), Some(name), Some(role)) = (email, name, role) else {
-        anyhow::bail!("{}", problems.join("; "));
-    };
-    if !problems.is_empty() {
-        anyhow::bail!("{}", problems.join("; "));
-    }
-    let user = create(
-        pool,
-        &email,
-        &name,
-        role,
-        args.password.as_deref(),
-        Origin::Cli,
-    )
-    .await
-    .with_context(|| format!("cannot add the user {email}"))?;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&user).context("cannot print the user")?
-    );
-    Ok(())
 }
 
 #[cfg(test)]

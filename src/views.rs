@@ -1,19 +1,21 @@
 //! Point-in-time ticket views (`GET /tickets/{id}?as_of=`): the ticket's stored events up to an
-//! instant, folded through the aggregate's own [`Ticket::apply`] (one source of truth for state
-//! transitions), with the envelopes' times for the view's time fields.
+//! instant, folded by the live ticket view's own fold ([`tickets::fold()`]), so that a view as of
+//! now and the live view are one function of the events; and the lookups on the store that
+//! decide, before any read model has caught up, whether a ticket exists and whose it is.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use sqlx::PgPool;
-use ticket_nats::events::TicketCommented;
-use ticket_nats::{Envelope, TicketEvent, Timestamp};
-use ticket_projections::read_models::tickets::{
-    Author, Comment, Person, Rating, SlaFacts, TicketView,
-};
+use ticket_nats::{Envelope, Timestamp};
+use ticket_projections::read_models::tickets::{self, TicketView};
 use ticket_projections::read_models::Viewer;
+use ticket_projections::StoredEvent;
 use uuid::Uuid;
 
-use crate::domain::{Status, Ticket};
+use crate::domain::Ticket;
+use crate::policy;
 
 /// The ticket as it stood at `at`, as `viewer` may see it: `None` when it did not exist then
 /// or is not theirs to read. Built from positioned events only, like every consumer's view.
@@ -32,135 +34,101 @@ pub async fn ticket_as_of(
 /// The requester of a stored ticket, read from its `ticket.created` (`None`: no such ticket).
 /// Answers before the read models have caught up, so that a wait reveals nothing.
 pub async fn requester_of(pool: &PgPool, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    Ok(ticket_requester(pool, id).await?.flatten())
+}
+
+/// `Some(requester)` of an existing ticket (`None` inside when its `ticket.created` names no
+/// readable requester), `None` for no such ticket. Committed events count, positioned or not:
+/// a client may ask right after its command's answer.
+pub async fn ticket_requester(
+    pool: &PgPool,
+    id: Uuid,
+) -> Result<Option<Option<Uuid>>, sqlx::Error> {
     let requester: Option<Option<String>> = sqlx::query_scalar(
         "SELECT payload->'requester'->>'id' FROM events
-         WHERE aggregate_type = 'ticket' AND aggregate_id = $1 AND sequence = 1",
+         WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1",
     )
+    .bind(Ticket::TYPE)
     .bind(id.to_string())
     .fetch_optional(pool)
     .await?;
-    Ok(requester
-        .flatten()
-        .and_then(|text| Uuid::parse_str(&text).ok()))
+    Ok(requester.map(|r| r.and_then(|text| Uuid::parse_str(&text).ok())))
 }
 
-/// What a view shows that the aggregate's state does not keep: times, and the comments (no
-/// decision needs them, and the aggregate is copied for every command).
-#[derive(Debug, Default)]
-struct Times {
-    created: Option<DateTime<Utc>>,
-    updated: Option<DateTime<Utc>>,
-    first_response: Option<DateTime<Utc>>,
-    closed: Option<DateTime<Utc>>,
-    rated: Option<DateTime<Utc>>,
-    /// Every comment with its time, in order.
-    comments: Vec<(TicketCommented, DateTime<Utc>)>,
+/// Every ticket created for `user` as its requester, however new (a requester never changes).
+pub async fn tickets_requested_by(pool: &PgPool, user: Uuid) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events
+         WHERE aggregate_type = $1 AND event_type = 'ticket.created'
+           AND payload->'requester'->>'id' = $2",
+    )
+    .bind(Ticket::TYPE)
+    .bind(user.to_string())
+    .fetch_all(pool)
+    .await?;
+    Ok(ids(rows))
 }
 
-/// Folds a ticket's envelopes (in sequence order) into its view, SLA breaches judged at `now`.
+/// The tickets whose latest assignment up to `position` names `user`.
+pub async fn tickets_assigned_to(
+    pool: &PgPool,
+    user: Uuid,
+    position: i64,
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM (
+             SELECT DISTINCT ON (aggregate_id) aggregate_id,
+                    payload->'assignee'->>'id' AS assignee
+             FROM events
+             WHERE aggregate_type = $1 AND event_type = 'ticket.assigned'
+               AND position <= $3
+               AND aggregate_id IN (
+                   SELECT aggregate_id FROM events
+                   WHERE aggregate_type = $1 AND event_type = 'ticket.assigned'
+                     AND payload->'assignee'->>'id' = $2)
+             ORDER BY aggregate_id, sequence DESC
+         ) latest
+         WHERE assignee = $2",
+    )
+    .bind(Ticket::TYPE)
+    .bind(user.to_string())
+    .bind(position)
+    .fetch_all(pool)
+    .await?;
+    Ok(ids(rows))
+}
+
+fn ids(rows: Vec<String>) -> HashSet<Uuid> {
+    rows.into_iter()
+        .filter_map(|id| Uuid::parse_str(&id).ok())
+        .collect()
+}
+
+/// Folds a ticket's envelopes (in sequence order) into its view as `viewer` may see it, SLA
+/// breaches judged at `now`: the live view's own fold ([`tickets::fold()`]), then the read policy.
 pub fn fold(
     id: Uuid,
     envelopes: &[Envelope],
     now: DateTime<Utc>,
     viewer: Viewer,
 ) -> Option<TicketView> {
-    let mut ticket = Ticket::default();
-    let mut times = Times::default();
-    for envelope in envelopes {
-        let event = match envelope.event() {
-            Ok(event) => event,
+    let events: Vec<StoredEvent> = envelopes
+        .iter()
+        .filter_map(|envelope| match StoredEvent::from_envelope(envelope.clone()) {
+            Ok(stored) => Some(stored),
             Err(error) => {
                 tracing::warn!(event_id = %envelope.id, %error, "stored event cannot be typed; skipped");
-                continue;
+                None
             }
-        };
-        let at = envelope.time.as_datetime();
-        match &event {
-            TicketEvent::Created(_) => times.created = Some(at),
-            TicketEvent::Commented(c) => times.comments.push((c.clone(), at)),
-            TicketEvent::Closed(_) => times.closed = Some(at),
-            TicketEvent::Rated(_) => times.rated = Some(at),
-            _ => {}
-        }
-        let responded = ticket.responded;
-        ticket.apply(event);
-        if !responded && ticket.responded {
-            times.first_response = Some(at);
-        }
-        times.updated = Some(at);
-    }
-    let requester = ticket.requester.clone()?;
-    if !ticket.created || !(viewer.reads_everything || requester.id == viewer.user_id) {
-        return None;
-    }
-    let (created_at, updated_at, sla) = (times.created?, times.updated?, ticket.sla?);
-    let closed_at = (ticket.status == Status::Closed)
-        .then_some(times.closed)
-        .flatten();
-    let facts = SlaFacts {
-        first_response_due: sla.first_response_due.as_datetime(),
-        resolution_due: sla.resolution_due.as_datetime(),
-        first_response_at: times.first_response,
-        closed_at,
-        first_response_breach_recorded: ticket.first_response_breached,
-        resolution_breach_recorded: ticket.resolution_breached,
-    };
-    let comments = times
-        .comments
-        .into_iter()
-        .filter(|(c, _)| viewer.reads_everything || !c.internal)
-        .map(|(c, at)| Comment {
-            id: c.comment_id,
-            author: Author {
-                id: c.author.id,
-                name: c.author.name,
-                role: c.author.role,
-            },
-            body: c.body,
-            internal: c.internal,
-            created_at: at.into(),
         })
         .collect();
-    Some(TicketView {
-        id,
-        number: ticket.number,
-        title: ticket.title,
-        description: ticket.description,
-        category: ticket.category,
-        priority: ticket
-            .priority
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_default(),
-        channel: ticket
-            .channel
-            .map(|c| c.as_str().to_string())
-            .unwrap_or_default(),
-        status: ticket.status.as_str().to_string(),
-        requester: Person {
-            id: requester.id,
-            name: requester.name,
-        },
-        assignee: ticket.assignee.map(|a| Person {
-            id: a.id,
-            name: a.name,
-        }),
-        created_at: created_at.into(),
-        updated_at: updated_at.into(),
-        first_response_at: times.first_response.map(Into::into),
-        closed_at: closed_at.map(Into::into),
-        resolution: ticket.resolution,
-        rating: ticket
-            .rating
-            .zip(times.rated)
-            .map(|((score, comment), rated_at)| Rating {
-                score: i16::from(score),
-                comment,
-                rated_at: rated_at.into(),
-            }),
-        sla: facts.at(now),
-        comments,
-        version: ticket.version,
-    })
+    let mut view = tickets::fold(id, &events, now)?;
+    if !policy::may_read_ticket(viewer, Some(view.requester.id)) {
+        return None;
+    }
+    view.comments
+        .retain(|comment| policy::may_read_comment(viewer, comment.internal));
+    Some(view)
 }
 
 #[cfg(test)]
@@ -170,7 +138,7 @@ mod tests {
         AuthorRef, RequesterRef, SlaDue, TicketClosed, TicketCommented, TicketCreated,
         TicketReopened,
     };
-    use ticket_nats::GENESIS_HASH;
+    use ticket_nats::{TicketEvent, GENESIS_HASH};
 
     use super::*;
 
@@ -259,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn the_fold_takes_state_from_the_aggregate_and_times_from_the_envelopes() {
+    fn the_fold_is_the_live_views_with_times_from_the_envelopes() {
         let all = history();
         let view = fold(Uuid::nil(), &all[..4], t("2026-11-23T10:35:00Z"), staff()).unwrap();
         assert_eq!(view.status, "closed");

@@ -8,11 +8,20 @@
 //! runs instead, so the bytes are always those of RFC 8785.
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::envelope::Envelope;
 
 /// Largest integer an IEEE double holds exactly; RFC 8785 formats numbers as doubles.
 const EXACT_INTEGER: u64 = 1 << 53;
+
+impl Envelope {
+    /// The hash this envelope should carry: SHA-256 over the RFC 8785 canonical JSON of the
+    /// envelope without `hash` and `position`.
+    pub fn compute_hash(&self) -> String {
+        hex::encode(Sha256::digest(hash_input(self)))
+    }
+}
 
 /// The canonical JSON of `envelope` without `hash` and `position`.
 pub(crate) fn hash_input(envelope: &Envelope) -> Vec<u8> {

@@ -1,7 +1,6 @@
 //! The CloudEvents 1.0 envelope every consumer sees, and its per-ticket hash chain.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::events::{kind_of, TicketEvent};
@@ -110,14 +109,9 @@ impl Envelope {
             prevhash: prevhash.to_string(),
             data: event.data(),
         };
+        // `compute_hash` lives with the canonical form it hashes (`canonical.rs`).
         envelope.hash = envelope.compute_hash();
         envelope
-    }
-
-    /// The hash this envelope should carry: SHA-256 over the RFC 8785 canonical JSON of the
-    /// envelope without `hash` and `position`.
-    pub fn compute_hash(&self) -> String {
-        hex::encode(Sha256::digest(crate::canonical::hash_input(self)))
     }
 
     /// The typed event, or an error for a type or shape this version does not know.
@@ -146,6 +140,7 @@ pub fn event_id(ticket_id: Uuid, seq: i64) -> String {
 mod tests {
     use super::*;
     use crate::events::{TicketClosed, TicketReopened};
+    use sha2::{Digest, Sha256};
 
     fn header(actor: &Actor, seq: i64) -> EnvelopeHeader<'_> {
         EnvelopeHeader {

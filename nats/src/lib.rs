@@ -77,9 +77,11 @@
 //! - [`stream`]: connecting ([`connect`]) and the stream ([`ensure_stream`]).
 //! - [`publish`](mod@publish): envelopes as messages, publishing one.
 //! - [`relay`]: the outbox relay ([`Relay`]).
+//! - [`backoff`]: the doubling, capped pause of every retry loop.
 //! - [`subscribe`](mod@subscribe): the downstream side ([`subscribe()`]).
 #![warn(missing_docs)]
 
+pub mod backoff;
 mod canonical;
 pub mod config;
 pub mod envelope;

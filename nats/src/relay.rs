@@ -23,11 +23,15 @@ use async_nats::jetstream::publish::PublishAck;
 use futures::stream::{FuturesOrdered, StreamExt};
 use futures::FutureExt;
 
+use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::envelope::Envelope;
 use crate::error::{chain, BoxError, Error};
 use crate::publish::{send, OutgoingMessage};
 use crate::stream::ensure_stream;
+
+/// The first pause after a NATS error; it doubles up to `Config::max_backoff`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Where the relay reads events and keeps its checkpoint.
 ///
@@ -219,7 +223,7 @@ impl Relay {
             .map_err(source_error::<S>("read the checkpoint"))?;
         self.status.position.store(checkpoint, Ordering::Relaxed);
         let mut stream_ready = false;
-        let mut backoff = Backoff::new(self.config.max_backoff);
+        let mut backoff = Backoff::new(FIRST_BACKOFF, self.config.max_backoff);
         loop {
             if !stream_ready {
                 match ensure_stream(&self.context, &self.config).await {
@@ -414,50 +418,5 @@ fn record_ack(outcome: &mut BatchOutcome, position: i64, ack: Result<PublishAck,
             outcome.error = Some(e);
             false
         }
-    }
-}
-
-/// Exponential back-off: 50 ms, doubling, capped.
-#[derive(Debug)]
-struct Backoff {
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(50);
-
-    fn new(max: Duration) -> Self {
-        Self {
-            next: Self::FIRST.min(max),
-            max,
-        }
-    }
-
-    fn next_pause(&mut self) -> Duration {
-        let pause = self.next;
-        self.next = (self.next * 2).min(self.max);
-        pause
-    }
-
-    fn reset(&mut self) {
-        self.next = Self::FIRST.min(self.max);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap_and_resets() {
-        let mut backoff = Backoff::new(Duration::from_secs(5));
-        let pauses: Vec<_> = (0..10).map(|_| backoff.next_pause().as_millis()).collect();
-        assert_eq!(
-            pauses,
-            [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]
-        );
-        backoff.reset();
-        assert_eq!(backoff.next_pause(), Duration::from_millis(50));
     }
 }

@@ -11,11 +11,15 @@ use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
+use ticket_nats::backoff::Backoff;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::sequencer::{INSERTED_CHANNEL, POSITIONED_CHANNEL};
+/// Channel that announces committed events (the sequencer's `Announcer` notifies it).
+pub const INSERTED_CHANNEL: &str = "ticketd_events_inserted";
+/// Channel the sequencer notifies, with the new head position as payload.
+pub const POSITIONED_CHANNEL: &str = "ticketd_events_positioned";
 
 /// What the listener saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +132,7 @@ async fn listen(
     shutdown: CancellationToken,
     mut on_wake: impl FnMut(Option<&str>, Wake) + Send,
 ) {
-    let mut backoff = MIN_BACKOFF;
+    let mut backoff = Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
     'connect: loop {
         let connected = async {
             let mut listener = PgListener::connect_with(&pool).await?;
@@ -143,19 +147,19 @@ async fn listen(
                     if matches!(error, sqlx::Error::PoolClosed) {
                         return;
                     }
-                    tracing::warn!(%error, ?channels, retry_in_ms = backoff.as_millis() as u64,
+                    let pause = backoff.next_pause();
+                    tracing::warn!(%error, ?channels, retry_in_ms = pause.as_millis() as u64,
                         "cannot listen for notifications; polling meanwhile");
-                    if sleep_or_cancel(backoff, &shutdown).await {
+                    if sleep_or_cancel(pause, &shutdown).await {
                         return;
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue 'connect;
                 }
             },
         };
         tracing::debug!(?channels, "listening");
         on_wake(None, Wake::Reconnected);
-        backoff = MIN_BACKOFF;
+        backoff.reset();
         loop {
             let next = tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -178,10 +182,9 @@ async fn listen(
                 Err(sqlx::Error::PoolClosed) => return,
                 Err(error) => {
                     tracing::warn!(%error, ?channels, "listener failed; reconnecting");
-                    if sleep_or_cancel(backoff, &shutdown).await {
+                    if sleep_or_cancel(backoff.next_pause(), &shutdown).await {
                         return;
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue 'connect;
                 }
             }

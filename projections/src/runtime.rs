@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::postgres::{PgDatabaseError, PgSeverity};
 use sqlx::{Connection, PgConnection, PgPool};
+use ticket_nats::backoff::Backoff;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -196,10 +197,13 @@ impl std::fmt::Debug for Runner {
 
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// The pause after the `failures`-th failure in a row: 100 ms, doubling, up to 10 s.
 fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(100)
-        .saturating_mul(2_u32.saturating_pow(failures.saturating_sub(1).min(7)))
-        .min(MAX_BACKOFF)
+    Backoff::nth(
+        Duration::from_millis(100),
+        MAX_BACKOFF,
+        failures.saturating_sub(1),
+    )
 }
 
 impl Runner {

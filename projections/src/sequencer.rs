@@ -22,14 +22,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::connection::{lead, Dedicated};
+pub use crate::listen::{INSERTED_CHANNEL, POSITIONED_CHANNEL};
+
 use crate::listen::{sleep_or_cancel, Notifications, Wakeups};
 
 /// Advisory lock key of the sequencer (ASCII "tktdseq1"); advisory locks are per database.
 pub const SEQUENCER_LOCK: i64 = 0x746b_7464_7365_7131;
-/// Channel that announces committed events (see [`Announcer`]).
-pub const INSERTED_CHANNEL: &str = "ticketd_events_inserted";
-/// Channel the sequencer notifies, with the new head position as payload.
-pub const POSITIONED_CHANNEL: &str = "ticketd_events_positioned";
 
 /// Tells the sequencers of every instance that events were committed: a `NOTIFY` on
 /// [`INSERTED_CHANNEL`] sent after the commit, from its own statement.

@@ -94,13 +94,18 @@ pub fn validation(alg: Algorithm, settings: &AuthSettings) -> Validation {
 
 /// The caller named by a token's checked claims: `sub` a UUID, `email`, `name` and `role`
 /// present, `exp` in the future.
-pub fn caller_from_claims(claims: &Map<String, Value>, now: u64) -> Result<super::Caller, String> {
+pub fn caller_from_claims(
+    claims: &Map<String, Value>,
+    now: u64,
+) -> Result<super::caller::Caller, String> {
     // `exp == now` has passed the library's check (it refuses `exp < now`) but is not in the future.
-    match claims.get("exp").and_then(Value::as_f64) {
-        Some(exp) if exp > now as f64 => {}
+    let expires_at = match claims.get("exp").and_then(Value::as_f64) {
+        Some(exp) if exp > now as f64 => std::time::Duration::try_from_secs_f64(exp)
+            .ok()
+            .and_then(|since_epoch| std::time::UNIX_EPOCH.checked_add(since_epoch)),
         Some(_) => return Err("token expired".into()),
         None => return Err("token claim exp missing".into()),
-    }
+    };
     let text = |name: &str| -> Result<String, String> {
         match claims.get(name) {
             None | Some(Value::Null) => Err(format!("token claim {name} missing")),
@@ -118,11 +123,12 @@ pub fn caller_from_claims(claims: &Map<String, Value>, now: u64) -> Result<super
     let role: Role = text("role")?
         .parse()
         .map_err(|_| "token claim role unknown".to_string())?;
-    Ok(super::Caller {
+    Ok(super::caller::Caller {
         id,
         email,
         name,
         role,
+        expires_at,
     })
 }
 

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use axum::http::request::Parts;
 use axum::http::Request;
 use jsonwebtoken::{EncodingKey, Header};
 use secrecy::SecretString;
@@ -10,7 +11,11 @@ use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 
 use super::*;
+use crate::domain::Role;
+use crate::http::caller::{bearer, caller_from_header, caller_from_parts};
+use crate::http::error::ApiError;
 use crate::users::tests::TestDb;
+use crate::users::Origin;
 
 const SECRET: &str = "an-hs256-secret-of-at-least-32-bytes!";
 const RSA_PRIVATE: &str = include_str!("../../tests/fixtures/jwt/rs256_private.pem");
@@ -112,7 +117,7 @@ fn eddsa(kid: Option<&str>, claims: &Value) -> String {
 
 async fn refused(auth: &Authenticator, token: &str) -> String {
     match auth.verify_token(token).await {
-        Err(ApiError::Unauthorized(reason)) => reason,
+        Err(AuthError::Unauthorized(reason)) => reason,
         other => panic!("expected a 401, got {other:?}"),
     }
 }
@@ -121,7 +126,10 @@ async fn refused(auth: &Authenticator, token: &str) -> String {
 async fn a_valid_hs256_token_names_its_caller() {
     let auth = authenticator(settings()).await;
 
-    let caller = auth.verify_token(&hs256(&claims())).await.unwrap();
+    let claims = claims();
+    let exp = claims["exp"].as_u64().unwrap();
+
+    let caller = auth.verify_token(&hs256(&claims)).await.unwrap();
 
     assert_eq!(
         caller,
@@ -130,6 +138,7 @@ async fn a_valid_hs256_token_names_its_caller() {
             email: "jane@example.com".into(),
             name: "Jane Doe".into(),
             role: Role::Agent,
+            expires_at: Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(exp)),
         }
     );
 }
@@ -173,7 +182,7 @@ async fn every_broken_claim_is_a_401() {
     for (case, claims) in cases {
         let result = auth.verify_token(&hs256(&claims)).await;
         assert!(
-            matches!(result, Err(ApiError::Unauthorized(_))),
+            matches!(result, Err(AuthError::Unauthorized(_))),
             "{case}: expected a 401, got {result:?}"
         );
     }
@@ -256,7 +265,7 @@ async fn alg_none_in_any_spelling_is_a_401() {
             ] {
                 let result = auth.verify_token(&token).await;
                 assert!(
-                    matches!(result, Err(ApiError::Unauthorized(_))),
+                    matches!(result, Err(AuthError::Unauthorized(_))),
                     "{token}: expected a 401, got {result:?}"
                 );
             }
@@ -280,7 +289,7 @@ async fn malformed_tokens_are_a_401() {
     ] {
         let result = auth.verify_token(token).await;
         assert!(
-            matches!(result, Err(ApiError::Unauthorized(_))),
+            matches!(result, Err(AuthError::Unauthorized(_))),
             "{token:?}: expected a 401, got {result:?}"
         );
     }
@@ -705,4 +714,20 @@ async fn the_query_parameter_authenticates_when_there_is_no_header() {
         "the extractor reads the header only"
     );
     db.drop_db().await;
+}
+
+#[test]
+fn an_exp_beyond_the_clock_names_no_expiry_rather_than_failing() {
+    let far = with(claims(), "exp", json!(1e300));
+    let usual = claims();
+    let exp = usual["exp"].as_u64().unwrap();
+
+    let far = jwt::caller_from_claims(far.as_object().unwrap(), now() as u64).unwrap();
+    let usual = jwt::caller_from_claims(usual.as_object().unwrap(), now() as u64).unwrap();
+
+    assert_eq!(far.expires_at, None);
+    assert_eq!(
+        usual.expires_at,
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(exp))
+    );
 }

@@ -20,13 +20,14 @@ use tokio::time::Instant;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::answer;
-use super::commands::TicketPath;
 use super::error::{ApiError, Result};
+use super::extract::TicketId;
 use super::params::Params;
+use super::response::answer;
+use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::Role;
-use crate::state::AppState;
+use crate::policy;
 
 /// `limit` of `GET /events` when not given.
 pub const DEFAULT_PAGE: i64 = 100;
@@ -146,7 +147,7 @@ fn positioned_prefix(rows: &[RawEvent]) -> usize {
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
-    id: TicketPath,
+    id: TicketId,
     uri: Uri,
 ) -> Result<Response> {
     let id = id.id()?;
@@ -160,8 +161,9 @@ pub async fn history(
         return Err(ApiError::ticket_not_found());
     }
     // Checked before any waiting, so that waiting reveals nothing about others' tickets.
-    let own = requester_of(&rows) == Some(caller.id.to_string().as_str());
-    if !caller.role.reads_everything() && !own {
+    let viewer = policy::viewer(&caller);
+    let requester = requester_of(&rows).and_then(|id| Uuid::parse_str(id).ok());
+    if !policy::may_read_ticket(viewer, requester) {
         return Err(ApiError::ticket_not_found());
     }
     if let Some(version) = min_version {
@@ -194,7 +196,7 @@ pub async fn history(
                 row.aggregate_id, row.sequence
             )))
         })?;
-        if !caller.role.reads_everything() && envelope.is_internal() {
+        if !policy::may_read_event(viewer, &envelope) {
             continue;
         }
         events.push(envelope);
@@ -225,7 +227,7 @@ pub async fn history(
 pub async fn verify(
     State(state): State<AppState>,
     caller: Caller,
-    id: TicketPath,
+    id: TicketId,
     uri: Uri,
 ) -> Result<Response> {
     auditor_or_admin(&caller, "verify tickets")?;

@@ -182,30 +182,32 @@ fn nul_paths(value: &Value, path: &str, out: &mut Vec<String>) {
 }
 
 /// Reads the members of a JSON object, collecting every problem before failing.
-pub struct Fields {
-    map: Map<String, Value>,
+pub struct Fields<'a> {
+    /// The body's members, borrowed: a value is copied only when a reader asks for it.
+    map: &'a Map<String, Value>,
+    /// Members read already (or refused): each is read once, and the rest are unknown.
+    read: HashSet<&'a str>,
     errors: Vec<FieldError>,
     /// Members holding U+0000: already reported, read as absent (and not as missing).
-    refused: HashSet<String>,
+    refused: HashSet<&'a str>,
 }
 
-impl Fields {
+impl<'a> Fields<'a> {
     /// Starts reading `body`, which must be an object. Members holding U+0000 are failing
     /// fields from the start, whatever the handler reads.
-    pub fn new(body: &JsonBody) -> Result<Self, ApiError> {
+    pub fn new(body: &'a JsonBody) -> Result<Self, ApiError> {
         let Value::Object(map) = &body.value else {
             return Err(ApiError::invalid("body", "must be a JSON object"));
         };
-        let mut map = map.clone();
         let mut errors = Vec::with_capacity(body.refused.len());
         let mut refused = HashSet::new();
         for r in &body.refused {
-            map.remove(&r.member);
-            refused.insert(r.member.clone());
+            refused.insert(r.member.as_str());
             errors.push(FieldError::new(&r.field, NUL_MESSAGE));
         }
         Ok(Self {
             map,
+            read: HashSet::new(),
             errors,
             refused,
         })
@@ -216,11 +218,18 @@ impl Fields {
         self.errors.push(FieldError::new(field, message));
     }
 
-    fn take(&mut self, field: &str, required: bool) -> Option<Value> {
+    /// The member `field`, once: a second read finds it absent, as a first one of a member
+    /// that is not there.
+    fn take(&mut self, field: &str, required: bool) -> Option<&'a Value> {
         if self.refused.contains(field) {
             return None;
         }
-        match self.map.remove(field) {
+        let member = self
+            .map
+            .get_key_value(field)
+            .filter(|(key, _)| self.read.insert(key.as_str()))
+            .map(|(_, value)| value);
+        match member {
             None | Some(Value::Null) if required => {
                 self.fail(field, "is required");
                 None
@@ -238,7 +247,7 @@ impl Fields {
         convert: impl FnOnce(&Value) -> Option<T>,
     ) -> Option<T> {
         let value = self.take(field, required)?;
-        let converted = convert(&value);
+        let converted = convert(value);
         if converted.is_none() {
             self.fail(field, format!("must be {what}"));
         }
@@ -311,7 +320,12 @@ impl Fields {
 
     /// Ends reading: unknown members are errors too. `Err` lists every failing field.
     pub fn finish(mut self) -> Result<(), ApiError> {
-        let mut unknown: Vec<String> = self.map.keys().cloned().collect();
+        let mut unknown: Vec<String> = self
+            .map
+            .keys()
+            .filter(|key| !self.read.contains(key.as_str()) && !self.refused.contains(key.as_str()))
+            .cloned()
+            .collect();
         unknown.sort();
         for field in unknown {
             self.fail(&field, "is not a known field");
@@ -399,7 +413,8 @@ mod tests {
             "meta": {"k\u{0}": 1, "list": ["x", "y\u{0}"]},
             "n\u{0}": true,
         });
-        let mut f = Fields::new(&body(value)).unwrap();
+        let body = body(value);
+        let mut f = Fields::new(&body).unwrap();
         assert_eq!(f.string("title", true), None);
         assert_eq!(f.string("ok", true).as_deref(), Some("fine"));
         let Err(ApiError::Unprocessable(errors)) = f.finish() else {
@@ -416,8 +431,8 @@ mod tests {
 
     #[test]
     fn every_failing_field_is_listed() {
-        let mut f =
-            Fields::new(&body(serde_json::json!({"a": 1, "b": "x", "extra": true}))).unwrap();
+        let document = body(serde_json::json!({"a": 1, "b": "x", "extra": true}));
+        let mut f = Fields::new(&document).unwrap();
         let a = f.string("a", true);
         let b = f.integer("b", true);
         let c = f.string("c", true);
@@ -431,8 +446,8 @@ mod tests {
 
     #[test]
     fn integral_numbers_are_integers_whatever_their_spelling() {
-        let mut f =
-            Fields::new(&body(serde_json::json!({"a": 4.0, "b": 4.5, "c": 1e300}))).unwrap();
+        let document = body(serde_json::json!({"a": 4.0, "b": 4.5, "c": 1e300}));
+        let mut f = Fields::new(&document).unwrap();
         assert_eq!(f.integer("a", true), Some(4));
         assert_eq!(f.integer("b", true), None);
         assert_eq!(f.integer("c", true), None);
@@ -441,7 +456,8 @@ mod tests {
 
     #[test]
     fn null_counts_as_absent() {
-        let mut f = Fields::new(&body(serde_json::json!({"a": null}))).unwrap();
+        let document = body(serde_json::json!({"a": null}));
+        let mut f = Fields::new(&document).unwrap();
         assert_eq!(f.string("a", false), None);
         assert!(f.finish().is_ok());
     }

@@ -16,7 +16,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::error::ApiError;
-use crate::state::AppState;
+use super::state::AppState;
 
 /// The policy of every file of the app.
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \

@@ -10,7 +10,7 @@ use serde_json::json;
 use ticket_projections::backlog::{backlog, Backlog};
 use ticket_projections::runtime::ProjectionStatus;
 
-use crate::state::AppState;
+use super::state::AppState;
 
 /// `/healthz`, `/readyz`, `/metrics`.
 pub fn router() -> Router<AppState> {
@@ -38,7 +38,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations WHERE success")
             .fetch_one(&state.pool)
             .await;
-    let expected = sqlx::migrate!("./migrations").iter().count() as i64;
+    let expected = crate::db::MIGRATOR.iter().count() as i64;
     let (mut status, postgres, migrated) = match migrations {
         Ok(applied) => (
             if applied >= expected {
@@ -185,6 +185,6 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        crate::startup::metrics_handle().render(),
+        crate::telemetry::metrics_handle().render(),
     )
 }

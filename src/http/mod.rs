@@ -1,16 +1,21 @@
 //! The HTTP API: routes, request parsing, problem documents.
 
 pub mod audit;
-pub mod auth;
 pub mod body;
-pub mod commands;
+pub mod caller;
 pub mod dashboard;
 pub mod error;
+pub mod extract;
 pub mod health;
+pub mod limiter;
+pub mod login;
 pub mod openapi;
 pub mod params;
-pub mod queries;
 pub mod ratelimit;
+pub mod response;
+pub mod state;
+pub mod ticket_commands;
+pub mod ticket_queries;
 pub mod timing;
 pub mod users;
 pub mod ws;
@@ -23,17 +28,18 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, Result};
+pub use response::{answer, with_position};
 
-use crate::state::AppState;
+pub use state::AppState;
 
 /// The whole application: `/api/v1` plus the operations endpoints at the root.
 pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
-        .merge(commands::router())
+        .merge(ticket_commands::router())
         .merge(audit::router())
-        .merge(queries::router())
-        .merge(auth::router())
+        .merge(ticket_queries::router())
+        .merge(login::router())
         .merge(users::router())
         .merge(ws::router())
         .layer(axum::middleware::from_fn_with_state(
@@ -73,24 +79,4 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
-}
-
-/// Header of every query: the global position its read models (or the store) have applied.
-const POSITION_HEADER: &str = "x-projection-position";
-
-/// A JSON answer with `X-Projection-Position: position`.
-pub fn answer(position: i64, body: impl serde::Serialize) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    with_position(position, axum::Json(body).into_response())
-}
-
-/// Adds `X-Projection-Position: position` to `response`.
-pub fn with_position(
-    position: i64,
-    mut response: axum::response::Response,
-) -> axum::response::Response {
-    response
-        .headers_mut()
-        .insert(POSITION_HEADER, axum::http::HeaderValue::from(position));
-    response
 }

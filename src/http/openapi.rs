@@ -5,80 +5,15 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use crate::state::AppState;
+use super::state::AppState;
 
 mod document;
+mod spec;
+
 pub use document::document;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
-
-/// The API description.
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "ticketd", description = "Event-sourced helpdesk ticket engine"),
-    modifiers(&BearerAuth),
-    paths(
-        super::commands::create_ticket,
-        super::commands::comment_on_ticket,
-        super::commands::assign_ticket,
-        super::commands::update_ticket,
-        super::commands::close_ticket,
-        super::commands::reopen_ticket,
-        super::commands::rate_ticket,
-        super::queries::get_ticket,
-        super::queries::list_tickets,
-        super::queries::get_board,
-        super::queries::get_me,
-        super::queries::my_tickets,
-        super::queries::mark_read,
-        super::queries::get_stats,
-        super::auth::login,
-        super::auth::me,
-        super::users::create_user,
-        super::users::list_users,
-        super::users::update_user,
-        super::ws::connect,
-        super::audit::history,
-        super::audit::verify,
-        super::audit::events,
-        super::health::healthz,
-        super::health::readyz,
-        super::health::metrics,
-    ),
-    components(schemas(
-        super::error::Problem,
-        super::error::FieldError,
-        super::audit::History,
-        super::audit::Verification,
-        super::audit::EventPage,
-        super::auth::LoginRequest,
-        super::auth::TokenResponse,
-        super::users::CreateUserRequest,
-        super::users::UserList,
-        super::users::UpdateUserRequest,
-        crate::users::User,
-    ))
-)]
-pub struct ApiDoc;
+pub use spec::ApiDoc;
 
 /// `/openapi.json` and `/docs`.
 pub fn router() -> Router<AppState> {

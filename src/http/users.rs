@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 use super::body::{BodyKind, Fields, JsonBody};
 use super::commands::TicketPath;
 use super::error::{ApiError, Result};
+use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::Role;
-use crate::state::AppState;
 use crate::users::{self, CreateUserError, Origin, User};
 
 /// The user routes.

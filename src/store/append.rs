@@ -186,7 +186,7 @@ fn failure(error: sqlx::Error) -> Failure {
                 Failure::Conflict
             }
         }
-        e if crate::http::error::is_unreachable(e) => Failure::Unreachable(error.to_string()),
+        e if crate::db::is_unreachable(e) => Failure::Unreachable(error.to_string()),
         _ => Failure::Other(error.to_string()),
     }
 }

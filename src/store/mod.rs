@@ -203,7 +203,7 @@ fn persistence_error(error: PersistenceError) -> Error {
         PersistenceError::DeserializationError(e) => AggregateError::DeserializationError(e),
         PersistenceError::UnknownError(e) => {
             if e.downcast_ref::<sqlx::Error>()
-                .is_some_and(crate::http::error::is_unreachable)
+                .is_some_and(crate::db::is_unreachable)
             {
                 AggregateError::DatabaseConnectionError(e)
             } else {

@@ -57,7 +57,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub settings: Settings,
     /// The engine's shared state (its task registry, its rate limiter).
-    pub state: ticketd::state::AppState,
+    pub state: ticketd::http::AppState,
 }
 
 /// A small pool that gives up quickly, like the engine's own.

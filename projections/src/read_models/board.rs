@@ -7,8 +7,9 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use ticket_nats::Timestamp;
 use uuid::Uuid;
 
-use super::tickets::{push_filters, ListFilter, ListRow, Person, LIST_COLUMNS};
-use super::{snapshot, Viewer};
+use super::query::{snapshot, Viewer};
+use super::tickets::dto::Person;
+use super::tickets::list::{push_filters, ListFilter, ListRow, LIST_COLUMNS};
 
 /// The SLA as a card shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::Viewer;
+use super::query::Viewer;
 use crate::runtime::Projection;
 use crate::stored::StoredEvent;
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::snapshot;
+use super::query::snapshot;
 
 /// [`super::tickets::SlaFacts::at`]'s first-response rule in SQL, at `now()`.
 const FIRST_RESPONSE_BREACHED: &str = "(v.first_response_breach_recorded

@@ -13,7 +13,7 @@
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
 
-use super::ApiDoc;
+use super::spec::ApiDoc;
 use crate::domain::values::{DESCRIPTION_MAX, NOTE_MAX, RATING_COMMENT_MAX};
 use crate::domain::{Channel, Priority, Role, Status};
 use crate::http::audit::MAX_PAGE;
@@ -297,8 +297,8 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
         ("query", "min_version") => integer(1, i64::MAX),
         ("query", "after") => integer(0, i64::MAX),
         ("query", "limit") if path == "/api/v1/events" => integer(1, MAX_PAGE),
-        ("query", "limit") => integer(1, crate::http::queries::LIST_LIMIT_MAX),
-        ("query", "limit_per_column") => integer(1, crate::http::queries::COLUMN_LIMIT_MAX),
+        ("query", "limit") => integer(1, crate::http::ticket_queries::LIST_LIMIT_MAX),
+        ("query", "limit_per_column") => integer(1, crate::http::ticket_queries::COLUMN_LIMIT_MAX),
         ("query", "assignee_id" | "requester_id") => uuid(),
         ("query", "as_of" | "from" | "to") => json!({"type": "string", "format": "date-time"}),
         ("query", "status") => list_of(&statuses),
@@ -310,7 +310,7 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
         ("query", "category") => list_of(categories),
         ("query", "type") => list_of(&TicketEvent::TYPES.map(|t| json!(t))),
         ("query", "q") => {
-            json!({"type": "string", "maxLength": crate::http::queries::Q_MAX, "pattern": NO_NUL})
+            json!({"type": "string", "maxLength": crate::http::ticket_queries::Q_MAX, "pattern": NO_NUL})
         }
         ("query", "sort") => {
             json!({"type": "string", "enum": ticket_projections::read_models::tickets::Sort::ALL.map(|s| s.as_str())})

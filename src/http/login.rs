@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 
 use super::body::{Fields, JsonBody};
 use super::error::{ApiError, Result};
+use super::state::AppState;
 use crate::auth::{password, Caller};
-use crate::state::AppState;
 use crate::users::{self, User};
 
 /// The authentication routes.

@@ -328,7 +328,7 @@ fn metadata_for(command: &TicketCommand, ctx: &CommandContext) -> HashMap<String
 }
 
 fn db_error(error: sqlx::Error) -> CommandError {
-    if crate::http::error::is_unreachable(&error) {
+    if crate::db::is_unreachable(&error) {
         CommandError::Unavailable(Box::new(error))
     } else {
         CommandError::Internal(anyhow::Error::new(error))
@@ -345,7 +345,7 @@ fn aggregate_error(error: AggregateError<TicketError>) -> CommandError {
         }
         AggregateError::UnexpectedError(e) => {
             if e.downcast_ref::<sqlx::Error>()
-                .is_some_and(crate::http::error::is_unreachable)
+                .is_some_and(crate::db::is_unreachable)
             {
                 CommandError::Unavailable(e)
             } else {

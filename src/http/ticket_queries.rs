@@ -18,14 +18,14 @@ use ticket_projections::read_models::{me, Viewer};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::commands::TicketPath;
 use super::error::{ApiError, Result};
+use super::extract::TicketId;
 use super::params::Params;
-use super::{answer, with_position};
+use super::response::{answer, with_position};
+use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::{Channel, Priority, Status};
-use crate::state::AppState;
-use crate::views;
+use crate::{policy, views};
 
 /// The query routes.
 pub fn router() -> Router<AppState> {
@@ -104,15 +104,8 @@ fn list_query(state: &AppState, p: &mut Params) -> ListQuery {
 
 // ---- waiting and answering ----------------------------------------------------------------
 
-fn viewer(caller: &Caller) -> Viewer {
-    Viewer {
-        user_id: caller.id,
-        reads_everything: caller.role.reads_everything(),
-    }
-}
-
 fn require_reader_of_everything(caller: &Caller, what: &str) -> Result<()> {
-    if caller.role.reads_everything() {
+    if policy::reads_every_ticket(caller) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(format!(
@@ -162,7 +155,7 @@ async fn wait_for_version(
     deadline: Instant,
 ) -> Result<()> {
     match views::requester_of(&state.pool, id).await? {
-        Some(requester) if viewer.reads_everything || requester == viewer.user_id => {}
+        Some(requester) if policy::may_read_ticket(viewer, Some(requester)) => {}
         _ => return Err(ApiError::ticket_not_found()),
     }
     loop {
@@ -202,7 +195,7 @@ async fn wait_for_version(
 pub async fn get_ticket(
     State(state): State<AppState>,
     caller: Caller,
-    id: TicketPath,
+    id: TicketId,
     uri: Uri,
 ) -> Result<Response> {
     let id = id.id()?;
@@ -211,7 +204,7 @@ pub async fn get_ticket(
     let min_position = p.min_position();
     let as_of = p.time("as_of");
     p.finish()?;
-    let viewer = viewer(&caller);
+    let viewer = policy::viewer(&caller);
     let deadline = Instant::now() + state.settings.read_wait;
     if let Some(at) = as_of {
         // Rebuilt from the event store, which the read models only follow.
@@ -271,7 +264,7 @@ pub async fn list_tickets(
     p.finish()?;
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
-    let page = tickets::list(&state.pool, &query, viewer(&caller)).await?;
+    let page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
     Ok(answer(position, page))
 }
 
@@ -320,7 +313,7 @@ pub async fn get_board(
     };
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
-    let board = board::board(&state.pool, &query, viewer(&caller)).await?;
+    let board = board::board(&state.pool, &query, policy::viewer(&caller)).await?;
     Ok(answer(position, board))
 }
 
@@ -338,7 +331,7 @@ pub async fn get_me(State(state): State<AppState>, caller: Caller, uri: Uri) -> 
     p.finish()?;
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
-    let summary = me::summary(&state.pool, viewer(&caller)).await?;
+    let summary = me::summary(&state.pool, policy::viewer(&caller)).await?;
     Ok(answer(position, summary))
 }
 
@@ -385,7 +378,7 @@ pub async fn my_tickets(
     p.finish()?;
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
-    let page = tickets::list(&state.pool, &query, viewer(&caller)).await?;
+    let page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
     Ok(answer(position, page))
 }
 
@@ -402,7 +395,7 @@ pub async fn my_tickets(
 pub async fn mark_read(
     State(state): State<AppState>,
     caller: Caller,
-    id: TicketPath,
+    id: TicketId,
     uri: Uri,
 ) -> Result<Response> {
     let id = id.id()?;
@@ -411,7 +404,7 @@ pub async fn mark_read(
     p.finish()?;
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
-    if !me::mark_read(&state.pool, id, viewer(&caller)).await? {
+    if !me::mark_read(&state.pool, id, policy::viewer(&caller)).await? {
         return Err(ApiError::ticket_not_found());
     }
     Ok(with_position(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::auth::Authenticator;
-use crate::commands::CommandService;
+use crate::command_service::CommandService;
 use crate::settings::Settings;
 
 /// Shared application state; cheap to clone.
@@ -28,5 +28,5 @@ pub struct AppState {
     /// The supervised background tasks, as `/readyz` reports them.
     pub tasks: crate::supervisor::Tasks,
     /// The general rate limiter (its size is reported and bounded).
-    pub limiter: crate::http::ratelimit::Limiter,
+    pub limiter: super::limiter::Limiter,
 }

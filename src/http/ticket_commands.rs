@@ -1,33 +1,27 @@
 //! Ticket commands (CONTRACT 2.3): parse and check the request, resolve users, run the command.
 
-use std::convert::Infallible;
-
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use ticket_nats::events::{RequesterRef, UserRef};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::body::{BodyKind, Fields, JsonBody};
 use super::error::{ApiError, FieldError, Result};
+use super::extract::TicketId;
+use super::state::AppState;
+use crate::application::tickets::{self, Changes, Issued, NewTicket};
 use crate::auth::Caller;
-use crate::commands::{now, CommandContext, CommandError, Idempotency, Outcome};
-use crate::domain::commands::{
-    AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, RateTicket, ReopenTicket,
-    UpdateTicket,
-};
+use crate::command_service::{CommandContext, CommandError, Idempotency, Outcome};
 use crate::domain::values::{
     check_comment_body, check_score, check_text, DESCRIPTION_MAX, NOTE_MAX, RATING_COMMENT_MAX,
 };
-use crate::domain::{Actor, Channel, Priority, Role, TicketCommand, TicketError, Title};
-use crate::state::AppState;
-use crate::{users, views};
+use crate::domain::{Actor, Channel, Priority, Role, TicketError, Title};
+use crate::{policy, views};
 
 /// The command routes.
 pub fn router() -> Router<AppState> {
@@ -126,31 +120,6 @@ pub struct RatingRequest {
     score: i64,
     /// Up to 2,000 characters.
     comment: Option<String>,
-}
-
-/// The ticket id of a path. Anything that is not a UUID (not even UTF-8, as `%ff`) names no
-/// ticket: [`TicketPath::id`] answers 404. The extractor itself never refuses, so that the
-/// handler's other extractors (the token's 401 first) decide before it.
-#[derive(Debug, Clone, Copy)]
-pub struct TicketPath(Option<Uuid>);
-
-impl<S: Send + Sync> FromRequestParts<S> for TicketPath {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
-        let id = Path::<String>::from_request_parts(parts, state)
-            .await
-            .ok()
-            .and_then(|Path(raw)| Uuid::parse_str(&raw).ok());
-        Ok(Self(id))
-    }
-}
-
-impl TicketPath {
-    /// The id, or the 404 of a ticket that does not exist.
-    pub fn id(self) -> Result<Uuid> {
-        self.0.ok_or_else(ApiError::ticket_not_found)
-    }
 }
 
 /// Reads `If-Match`, `Idempotency-Key` and `X-Request-Id`.
@@ -330,14 +299,16 @@ impl CommandRequest {
     async fn on_ticket(
         self,
         state: &AppState,
-        id: TicketPath,
+        id: TicketId,
         kind: BodyKind,
     ) -> Result<(Uuid, Command)> {
         let id = id.id()?;
-        if !self.caller.role.reads_everything() {
-            match views::requester_of(&state.pool, id).await? {
-                Some(requester) if requester == self.caller.id => {}
-                _ => return Err(ApiError::ticket_not_found()),
+        let viewer = policy::viewer(&self.caller);
+        // Staff read every ticket: no need to look its requester up.
+        if !viewer.reads_everything {
+            let requester = views::requester_of(&state.pool, id).await?;
+            if !policy::may_read_ticket(viewer, requester) {
+                return Err(ApiError::ticket_not_found());
             }
         }
         Ok((id, self.read(kind).await?))
@@ -353,6 +324,7 @@ impl CommandRequest {
         let body = JsonBody::read(self.request, kind).await?;
         let ctx = command_context(&headers, &method, &uri, &body)?;
         Ok(Command {
+            actor: self.caller.actor(),
             caller: self.caller,
             ctx,
             body,
@@ -364,12 +336,14 @@ impl CommandRequest {
 /// body.
 pub struct Command {
     caller: Caller,
+    /// The caller as the events will name them.
+    actor: Actor,
     ctx: CommandContext,
     body: JsonBody,
 }
 
 impl Command {
-    fn fields(&self) -> Result<Fields> {
+    fn fields(&self) -> Result<Fields<'_>> {
         Fields::new(&self.body)
     }
 
@@ -377,30 +351,25 @@ impl Command {
         require_staff(&self.caller, what)
     }
 
-    /// Answers an earlier identical request's answer when its key was seen, else runs the
-    /// command built by `command` (called only when it will run).
-    async fn submit(
-        &self,
-        state: &AppState,
-        ticket_id: Uuid,
-        command: impl FnOnce(Actor) -> TicketCommand,
-    ) -> Result<Response> {
-        if let Some(idem) = &self.ctx.idempotency {
-            if let Some(outcome) = state.commands.replayed(self.caller.id, idem).await? {
-                return Ok(respond(outcome));
-            }
+    /// Who issues the command, for the application layer.
+    fn issued(&self) -> Issued<'_> {
+        Issued {
+            by: &self.actor,
+            ctx: &self.ctx,
         }
-        let outcome = state
-            .commands
-            .execute(ticket_id, command(self.caller.actor()), &self.ctx)
-            .await
+    }
+
+    /// The answer to a command's outcome: 200 or 201 with its `ETag`, or its error; a version
+    /// mismatch names the version `If-Match` expected.
+    fn answer(&self, outcome: std::result::Result<Outcome, CommandError>) -> Result<Response> {
+        outcome
+            .map(respond)
             .map_err(|e| match (e, self.ctx.expected_version) {
                 (CommandError::VersionMismatch { current }, Some(expected)) => {
                     ApiError::PreconditionFailed { expected, current }
                 }
                 (e, _) => ApiError::from(e),
-            })?;
-        Ok(respond(outcome))
+            })
     }
 }
 
@@ -424,7 +393,6 @@ fn checked<T>(value: Option<T>) -> Result<T> {
     security(("bearer" = [])))]
 pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -> Result<Response> {
     let req = req.read(BodyKind::Required).await?;
-    let caller = &req.caller;
     let mut f = req.fields()?;
     let title = f.parsed("title", true, Title::parse);
     let description = f.string("description", true);
@@ -440,27 +408,13 @@ pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -
     if requester_id.is_some() {
         req.require_staff("open a ticket for someone else")?;
     }
-    let requester = match requester_id {
-        Some(id) if id != caller.id => match users::find(&state.pool, id).await? {
-            Some(user) if user.role != Role::Auditor => Some(RequesterRef {
-                id: user.id,
-                name: user.name,
-                email: user.email,
-            }),
-            _ => {
-                f.fail(
-                    "requester_id",
-                    "must name a known requester, agent or admin",
-                );
-                None
-            }
-        },
-        _ => Some(RequesterRef {
-            id: caller.id,
-            name: caller.name.clone(),
-            email: caller.email.clone(),
-        }),
-    };
+    let requester = tickets::resolve_requester(&state.pool, &req.actor, requester_id).await?;
+    if requester.is_none() {
+        f.fail(
+            "requester_id",
+            "must name a known requester, agent or admin",
+        );
+    }
     f.finish()?;
     let (title, description, category, priority, requester) = (
         checked(title)?,
@@ -469,23 +423,15 @@ pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -
         checked(priority)?,
         checked(requester)?,
     );
-    // A replayed create answers with its first number; this one then goes unused, which only
-    // leaves a gap, as a failed create does.
-    let number = state.commands.next_number().await?;
-    req.submit(&state, Uuid::now_v7(), |by| {
-        TicketCommand::CreateTicket(CreateTicket {
-            number,
-            title,
-            description,
-            category,
-            priority,
-            channel: channel.unwrap_or_default(),
-            requester,
-            by,
-            at: now(),
-        })
-    })
-    .await
+    let ticket = NewTicket {
+        title,
+        description,
+        category,
+        priority,
+        channel: channel.unwrap_or_default(),
+        requester,
+    };
+    req.answer(tickets::open(&state.commands, req.issued(), ticket).await)
 }
 
 /// Comments on a ticket.
@@ -495,7 +441,7 @@ pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -
     security(("bearer" = [])))]
 pub async fn comment_on_ticket(
     State(state): State<AppState>,
-    id: TicketPath,
+    id: TicketId,
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
@@ -508,16 +454,7 @@ pub async fn comment_on_ticket(
         req.require_staff("write internal comments")?;
     }
     let body = checked(body)?;
-    req.submit(&state, id, |by| {
-        TicketCommand::CommentOnTicket(CommentOnTicket {
-            comment_id: Uuid::now_v7(),
-            body,
-            internal,
-            by,
-            at: now(),
-        })
-    })
-    .await
+    req.answer(tickets::comment(&state.commands, req.issued(), id, body, internal).await)
 }
 
 /// Assigns a ticket.
@@ -527,35 +464,25 @@ pub async fn comment_on_ticket(
     security(("bearer" = [])))]
 pub async fn assign_ticket(
     State(state): State<AppState>,
-    id: TicketPath,
+    id: TicketId,
     req: CommandRequest,
 ) -> Result<Response> {
     req.require_staff("assign tickets")?;
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
     let mut f = req.fields()?;
     let assignee = match f.uuid("assignee_id", true) {
-        Some(aid) => match users::find(&state.pool, aid).await? {
-            Some(user) if user.role.is_staff() => Some(UserRef {
-                id: user.id,
-                name: user.name,
-            }),
-            _ => {
+        Some(aid) => {
+            let assignee = tickets::resolve_assignee(&state.pool, aid).await?;
+            if assignee.is_none() {
                 f.fail("assignee_id", "must name a known agent or admin");
-                None
             }
-        },
+            assignee
+        }
         None => None,
     };
     f.finish()?;
     let assignee = checked(assignee)?;
-    req.submit(&state, id, |by| {
-        TicketCommand::AssignTicket(AssignTicket {
-            assignee,
-            by,
-            at: now(),
-        })
-    })
-    .await
+    req.answer(tickets::assign(&state.commands, req.issued(), id, assignee).await)
 }
 
 /// Changes title, description, category or priority.
@@ -565,7 +492,7 @@ pub async fn assign_ticket(
     security(("bearer" = [])))]
 pub async fn update_ticket(
     State(state): State<AppState>,
-    id: TicketPath,
+    id: TicketId,
     req: CommandRequest,
 ) -> Result<Response> {
     req.require_staff("update tickets")?;
@@ -581,17 +508,13 @@ pub async fn update_ticket(
     let category = f.parsed("category", false, category(&state));
     let priority = f.parsed("priority", false, |p| p.parse::<Priority>());
     f.finish()?;
-    req.submit(&state, id, |by| {
-        TicketCommand::UpdateTicket(UpdateTicket {
-            title,
-            description,
-            category,
-            priority,
-            by,
-            at: now(),
-        })
-    })
-    .await
+    let changes = Changes {
+        title,
+        description,
+        category,
+        priority,
+    };
+    req.answer(tickets::update(&state.commands, req.issued(), id, changes).await)
 }
 
 /// Reads the one optional free-text field of close and reopen.
@@ -610,19 +533,12 @@ fn note(req: &Command, field: &'static str) -> Result<Option<String>> {
     security(("bearer" = [])))]
 pub async fn close_ticket(
     State(state): State<AppState>,
-    id: TicketPath,
+    id: TicketId,
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
     let resolution = note(&req, "resolution")?;
-    req.submit(&state, id, |by| {
-        TicketCommand::CloseTicket(CloseTicket {
-            resolution,
-            by,
-            at: now(),
-        })
-    })
-    .await
+    req.answer(tickets::close(&state.commands, req.issued(), id, resolution).await)
 }
 
 /// Reopens a closed ticket.
@@ -632,19 +548,12 @@ pub async fn close_ticket(
     security(("bearer" = [])))]
 pub async fn reopen_ticket(
     State(state): State<AppState>,
-    id: TicketPath,
+    id: TicketId,
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
     let reason = note(&req, "reason")?;
-    req.submit(&state, id, |by| {
-        TicketCommand::ReopenTicket(ReopenTicket {
-            reason,
-            by,
-            at: now(),
-        })
-    })
-    .await
+    req.answer(tickets::reopen(&state.commands, req.issued(), id, reason).await)
 }
 
 /// Rates a closed ticket (its requester only).
@@ -654,7 +563,7 @@ pub async fn reopen_ticket(
     security(("bearer" = [])))]
 pub async fn rate_ticket(
     State(state): State<AppState>,
-    id: TicketPath,
+    id: TicketId,
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
@@ -671,13 +580,5 @@ pub async fn rate_ticket(
     let comment = f.check("comment", comment, text(RATING_COMMENT_MAX, "comment"));
     f.finish()?;
     let score = checked(score)?;
-    req.submit(&state, id, |by| {
-        TicketCommand::RateTicket(RateTicket {
-            score,
-            comment,
-            by,
-            at: now(),
-        })
-    })
-    .await
+    req.answer(tickets::rate(&state.commands, req.issued(), id, score, comment).await)
 }

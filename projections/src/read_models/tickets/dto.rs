@@ -1,0 +1,200 @@
+//! What the ticket queries answer with: the serde structs the HTTP layer serializes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ticket_nats::Timestamp;
+use uuid::Uuid;
+
+/// A requester or assignee as views show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    /// User id.
+    pub id: Uuid,
+    /// Display name as the events recorded it.
+    pub name: String,
+}
+
+/// A comment's author.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Author {
+    /// User id.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// The role they wrote in.
+    pub role: String,
+}
+
+/// A ticket's SLA as it stands when asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sla {
+    /// When the first response is due.
+    pub first_response_due: Timestamp,
+    /// When the resolution is due.
+    pub resolution_due: Timestamp,
+    /// The first-response target was missed (see [`SlaFacts::at`]).
+    pub first_response_breached: bool,
+    /// The resolution target was missed (see [`SlaFacts::at`]).
+    pub resolution_breached: bool,
+}
+
+/// The requester's latest rating.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rating {
+    /// 1 to 5.
+    pub score: i16,
+    /// Their words, if any.
+    pub comment: Option<String>,
+    /// When they rated.
+    pub rated_at: Timestamp,
+}
+
+/// One comment of a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    /// The comment's id.
+    pub id: Uuid,
+    /// Who wrote it.
+    pub author: Author,
+    /// The text.
+    pub body: String,
+    /// Hidden from requesters.
+    pub internal: bool,
+    /// When it was written.
+    pub created_at: Timestamp,
+}
+
+/// `GET /tickets/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketView {
+    /// The ticket's id.
+    pub id: Uuid,
+    /// The short number for humans.
+    pub number: i64,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Category.
+    pub category: String,
+    /// Priority.
+    pub priority: String,
+    /// Channel.
+    pub channel: String,
+    /// Status.
+    pub status: String,
+    /// Who the ticket is for.
+    pub requester: Person,
+    /// Who works on it.
+    pub assignee: Option<Person>,
+    /// Time of creation.
+    pub created_at: Timestamp,
+    /// Time of the latest event.
+    pub updated_at: Timestamp,
+    /// Time of the first comment by someone other than the requester.
+    pub first_response_at: Option<Timestamp>,
+    /// Time of the latest close, while closed.
+    pub closed_at: Option<Timestamp>,
+    /// Resolution given by the latest close.
+    pub resolution: Option<String>,
+    /// The latest rating.
+    pub rating: Option<Rating>,
+    /// Due times and breaches.
+    pub sla: Sla,
+    /// Comments in order (without internal ones for requesters).
+    pub comments: Vec<Comment>,
+    /// The ticket's version.
+    pub version: i64,
+}
+
+/// One item of `GET /tickets` and `GET /me/tickets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketListItem {
+    /// The ticket's id.
+    pub id: Uuid,
+    /// The short number.
+    pub number: i64,
+    /// Title.
+    pub title: String,
+    /// Status.
+    pub status: String,
+    /// Priority.
+    pub priority: String,
+    /// Category.
+    pub category: String,
+    /// Who the ticket is for.
+    pub requester: Person,
+    /// Who works on it.
+    pub assignee: Option<Person>,
+    /// Time of creation.
+    pub created_at: Timestamp,
+    /// Time of the latest event.
+    pub updated_at: Timestamp,
+    /// Due times and breaches.
+    pub sla: Sla,
+    /// `GET /me/tickets` only: something the caller has not read happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<bool>,
+}
+
+/// A page of tickets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketPage {
+    /// The tickets.
+    pub items: Vec<TicketListItem>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What decides whether a ticket's SLA targets are breached at a given instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlaFacts {
+    /// When the first response is due.
+    pub first_response_due: DateTime<Utc>,
+    /// When the resolution is due.
+    pub resolution_due: DateTime<Utc>,
+    /// When the first response came, if it did.
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// When the ticket was last closed, while it is closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The engine recorded `ticket.sla_breached` for the first response.
+    pub first_response_breach_recorded: bool,
+    /// The engine recorded `ticket.sla_breached` for the resolution.
+    pub resolution_breach_recorded: bool,
+}
+
+impl SlaFacts {
+    /// The SLA as it stands at `now`. A target is breached when the engine recorded
+    /// `ticket.sla_breached` for it, when it was met late, or when its due time has passed
+    /// while it is still awaited; the last case is decided here, at query time, so that a view
+    /// is right between the engine's timer sweeps. As in the aggregate, the first response is
+    /// not awaited while the ticket is closed.
+    ///
+    /// [`crate::read_models::stats`] states the same rule in SQL (`FIRST_RESPONSE_BREACHED`,
+    /// `RESOLUTION_BREACHED`).
+    pub fn at(&self, now: DateTime<Utc>) -> Sla {
+        let first_response_breached = self.first_response_breach_recorded
+            || match self.first_response_at {
+                Some(at) => at > self.first_response_due,
+                None => self.closed_at.is_none() && self.first_response_due <= now,
+            };
+        let resolution_breached = self.resolution_breach_recorded
+            || match self.closed_at {
+                Some(at) => at > self.resolution_due,
+                None => self.resolution_due <= now,
+            };
+        Sla {
+            first_response_due: self.first_response_due.into(),
+            resolution_due: self.resolution_due.into(),
+            first_response_breached,
+            resolution_breached,
+        }
+    }
+}
+
+pub(super) fn person(id: Option<Uuid>, name: Option<String>) -> Option<Person> {
+    id.map(|id| Person {
+        id,
+        name: name.unwrap_or_default(),
+    })
+}

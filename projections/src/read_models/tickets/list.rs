@@ -1,0 +1,546 @@
+//! `GET /tickets` and `GET /me/tickets`: filtered, sorted, keyset-paginated lists (and the
+//! filters and columns the board shares).
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::dto::*;
+use crate::read_models::cursor::{Cursor, InvalidCursor};
+use crate::read_models::me;
+use crate::read_models::query::Viewer;
+
+/// Sort orders of the list. Every order ends with the ticket id, so that keys are unique and
+/// keyset pagination neither skips nor repeats a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// `created_at`: oldest first.
+    CreatedAt,
+    /// `-created_at` (the default): newest first.
+    #[default]
+    CreatedAtDesc,
+    /// `updated_at`: least recently changed first.
+    UpdatedAt,
+    /// `-updated_at`: most recently changed first.
+    UpdatedAtDesc,
+    /// `priority`: low first, then oldest first.
+    Priority,
+    /// `-priority`: urgent first, then oldest first (as on the board).
+    PriorityDesc,
+    /// `number`: ascending.
+    Number,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Created,
+    Updated,
+    Rank,
+    Number,
+    Id,
+    /// The id as `ticket_recency` holds it: the tie-breaker of the `updated_at` orders, so
+    /// that a keyset compares columns of one index.
+    RecencyId,
+}
+
+impl Key {
+    fn column(self) -> &'static str {
+        match self {
+            Key::Created => "v.created_at",
+            // `ticket_recency`'s copy, which carries the index (see `Sort::by_recency`).
+            Key::Updated => "r.updated_at",
+            Key::Rank => "v.priority_rank",
+            Key::Number => "v.number",
+            Key::Id => "v.ticket_id",
+            Key::RecencyId => "r.ticket_id",
+        }
+    }
+
+    fn value_of(self, row: &ListRow) -> KeyValue {
+        match self {
+            Key::Created => KeyValue::Time(row.created_at),
+            Key::Updated => KeyValue::Time(row.updated_at),
+            Key::Rank => KeyValue::Int(i64::from(row.priority_rank)),
+            Key::Number => KeyValue::Int(row.number),
+            Key::Id | Key::RecencyId => KeyValue::Id(row.ticket_id),
+        }
+    }
+
+    fn parse(self, text: &str) -> Option<KeyValue> {
+        match self {
+            Key::Created | Key::Updated => DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| KeyValue::Time(t.with_timezone(&Utc))),
+            Key::Rank | Key::Number => text.parse().ok().map(KeyValue::Int),
+            Key::Id | Key::RecencyId => Uuid::parse_str(text).ok().map(KeyValue::Id),
+        }
+    }
+}
+
+/// One value of a sort key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyValue {
+    Time(DateTime<Utc>),
+    Int(i64),
+    Id(Uuid),
+}
+
+impl KeyValue {
+    fn text(self) -> String {
+        match self {
+            // Microseconds: Postgres's precision, so that a key survives the round trip.
+            KeyValue::Time(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            KeyValue::Int(n) => n.to_string(),
+            KeyValue::Id(id) => id.to_string(),
+        }
+    }
+
+    fn push(self, qb: &mut QueryBuilder<'_, Postgres>) {
+        match self {
+            KeyValue::Time(t) => qb.push_bind(t),
+            KeyValue::Int(n) => qb.push_bind(n),
+            KeyValue::Id(id) => qb.push_bind(id),
+        };
+    }
+}
+
+/// Where a page starts: after the row with this sort key (a checked cursor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct After(Vec<KeyValue>);
+
+impl Sort {
+    /// Every order, as `sort` names them.
+    pub const ALL: [Sort; 7] = [
+        Sort::CreatedAt,
+        Sort::CreatedAtDesc,
+        Sort::UpdatedAt,
+        Sort::UpdatedAtDesc,
+        Sort::Priority,
+        Sort::PriorityDesc,
+        Sort::Number,
+    ];
+
+    /// The name of the order in `sort=`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::CreatedAt => "created_at",
+            Sort::CreatedAtDesc => "-created_at",
+            Sort::UpdatedAt => "updated_at",
+            Sort::UpdatedAtDesc => "-updated_at",
+            Sort::Priority => "priority",
+            Sort::PriorityDesc => "-priority",
+            Sort::Number => "number",
+        }
+    }
+
+    /// Whether the order is by `updated_at`, whose index is on `ticket_recency` (so that a
+    /// comment, which changes only that of the indexed columns, updates `ticket_view` in place).
+    fn by_recency(self) -> bool {
+        matches!(self, Sort::UpdatedAt | Sort::UpdatedAtDesc)
+    }
+
+    /// The sort key: columns and whether each is descending.
+    fn keys(self) -> &'static [(Key, bool)] {
+        match self {
+            Sort::CreatedAt => &[(Key::Created, false), (Key::Id, false)],
+            Sort::CreatedAtDesc => &[(Key::Created, true), (Key::Id, true)],
+            Sort::UpdatedAt => &[(Key::Updated, false), (Key::RecencyId, false)],
+            Sort::UpdatedAtDesc => &[(Key::Updated, true), (Key::RecencyId, true)],
+            Sort::Priority => &[(Key::Rank, false), (Key::Created, false), (Key::Id, false)],
+            Sort::PriorityDesc => &[(Key::Rank, true), (Key::Created, false), (Key::Id, false)],
+            Sort::Number => &[(Key::Number, false), (Key::Id, false)],
+        }
+    }
+
+    /// Reads a cursor of this order.
+    pub fn after(self, cursor: &str) -> Result<After, InvalidCursor> {
+        let cursor = Cursor::decode(cursor)?;
+        let keys = self.keys();
+        if cursor.sort != self.as_str() || cursor.key.len() != keys.len() {
+            return Err(InvalidCursor);
+        }
+        keys.iter()
+            .zip(&cursor.key)
+            .map(|((key, _), text)| key.parse(text).ok_or(InvalidCursor))
+            .collect::<Result<_, _>>()
+            .map(After)
+    }
+
+    fn cursor_of(self, row: &ListRow) -> String {
+        Cursor {
+            sort: self.as_str().to_string(),
+            key: self
+                .keys()
+                .iter()
+                .map(|(key, _)| key.value_of(row).text())
+                .collect(),
+        }
+        .encode()
+    }
+
+    pub(crate) fn push_order(self, qb: &mut QueryBuilder<'_, Postgres>) {
+        let order = self
+            .keys()
+            .iter()
+            .map(|(key, desc)| format!("{} {}", key.column(), if *desc { "DESC" } else { "ASC" }))
+            .collect::<Vec<_>>()
+            .join(", ");
+        qb.push(" ORDER BY ").push(order);
+    }
+
+    fn push_after(self, qb: &mut QueryBuilder<'_, Postgres>, after: &After) {
+        qb.push(" AND ");
+        push_keyset(qb, self.keys(), &after.0);
+    }
+}
+
+/// `key > value` in the sort's order. A key in one direction is a row comparison, which an
+/// index serves; a mixed one expands to `k1 > v1 OR (k1 = v1 AND rest)`.
+fn push_keyset(qb: &mut QueryBuilder<'_, Postgres>, keys: &[(Key, bool)], values: &[KeyValue]) {
+    let Some(((first, desc), (value, _))) = keys.first().zip(values.split_first()) else {
+        qb.push("true");
+        return;
+    };
+    let op = if *desc { " < " } else { " > " };
+    if keys.iter().all(|(_, d)| d == desc) {
+        let columns = keys.iter().map(|(k, _)| k.column()).collect::<Vec<_>>();
+        qb.push("(")
+            .push(columns.join(", "))
+            .push(")")
+            .push(op)
+            .push("(");
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                qb.push(", ");
+            }
+            v.push(qb);
+        }
+        qb.push(")");
+        return;
+    }
+    qb.push("(").push(first.column()).push(op);
+    value.push(qb);
+    qb.push(" OR (").push(first.column()).push(" = ");
+    value.push(qb);
+    qb.push(" AND ");
+    push_keyset(qb, &keys[1..], &values[1..]);
+    qb.push("))");
+}
+
+/// Which of the viewer's tickets `GET /me/tickets` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Involvement {
+    /// Tickets they requested.
+    Requested,
+    /// Tickets assigned to them.
+    Assigned,
+    /// Both.
+    Either,
+}
+
+/// Filters of the list; empty lists and `None` filter nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Any of these statuses.
+    pub statuses: Vec<String>,
+    /// Any of these priorities.
+    pub priorities: Vec<String>,
+    /// Any of these categories.
+    pub categories: Vec<String>,
+    /// Any of these channels.
+    pub channels: Vec<String>,
+    /// Assigned to this user.
+    pub assignee_id: Option<Uuid>,
+    /// Requested by this user.
+    pub requester_id: Option<Uuid>,
+    /// Title or description contains this text (case-insensitive).
+    pub q: Option<String>,
+    /// Only tickets the viewer requested or is assigned to.
+    pub involving: Option<Involvement>,
+    /// Only tickets unread (`true`) or read (`false`) by the viewer.
+    pub unread: Option<bool>,
+}
+
+/// `GET /tickets` and `GET /me/tickets`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// What to list.
+    pub filter: ListFilter,
+    /// In which order.
+    pub sort: Sort,
+    /// Page size (the caller checks the bounds).
+    pub limit: i64,
+    /// Where the page starts (from [`Sort::after`] of the same sort).
+    pub after: Option<After>,
+    /// Say for each item whether the viewer has read it.
+    pub with_unread: bool,
+}
+
+/// The columns of a list item, of a board card and of a sort key.
+pub(crate) const LIST_COLUMNS: &str = "v.ticket_id, v.number, v.title, v.status, v.priority, \
+     v.priority_rank, v.category, v.requester_id, v.requester_name, v.assignee_id, \
+     v.assignee_name, v.created_at, v.updated_at, v.first_response_at, v.closed_at, \
+     v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
+     v.resolution_breach_recorded";
+
+/// A row of [`LIST_COLUMNS`] (plus `unread` when asked for).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct ListRow {
+    pub(crate) ticket_id: Uuid,
+    pub(crate) number: i64,
+    pub(crate) title: String,
+    pub(crate) status: String,
+    pub(crate) priority: String,
+    pub(crate) priority_rank: i16,
+    pub(crate) category: String,
+    pub(crate) requester_id: Uuid,
+    pub(crate) requester_name: String,
+    pub(crate) assignee_id: Option<Uuid>,
+    pub(crate) assignee_name: Option<String>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+    pub(crate) first_response_at: Option<DateTime<Utc>>,
+    pub(crate) closed_at: Option<DateTime<Utc>>,
+    pub(crate) first_response_due: DateTime<Utc>,
+    pub(crate) resolution_due: DateTime<Utc>,
+    pub(crate) first_response_breach_recorded: bool,
+    pub(crate) resolution_breach_recorded: bool,
+    #[sqlx(default)]
+    pub(crate) unread: Option<bool>,
+}
+
+impl ListRow {
+    pub(crate) fn sla(&self, now: DateTime<Utc>) -> Sla {
+        SlaFacts {
+            first_response_due: self.first_response_due,
+            resolution_due: self.resolution_due,
+            first_response_at: self.first_response_at,
+            closed_at: self.closed_at,
+            first_response_breach_recorded: self.first_response_breach_recorded,
+            resolution_breach_recorded: self.resolution_breach_recorded,
+        }
+        .at(now)
+    }
+
+    pub(crate) fn requester(&self) -> Person {
+        Person {
+            id: self.requester_id,
+            name: self.requester_name.clone(),
+        }
+    }
+
+    pub(crate) fn assignee(&self) -> Option<Person> {
+        person(self.assignee_id, self.assignee_name.clone())
+    }
+
+    fn into_item(self, now: DateTime<Utc>) -> TicketListItem {
+        TicketListItem {
+            sla: self.sla(now),
+            requester: self.requester(),
+            assignee: self.assignee(),
+            id: self.ticket_id,
+            number: self.number,
+            title: self.title,
+            status: self.status,
+            priority: self.priority,
+            category: self.category,
+            created_at: self.created_at.into(),
+            updated_at: self.updated_at.into(),
+            unread: self.unread,
+        }
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE` pattern.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Appends ` AND …` for every filter, and restricts requesters to their own tickets.
+pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, viewer: Viewer) {
+    if !viewer.reads_everything {
+        qb.push(" AND v.requester_id = ").push_bind(viewer.user_id);
+    }
+    for (column, values) in [
+        ("v.status", &f.statuses),
+        ("v.priority", &f.priorities),
+        ("v.category", &f.categories),
+        ("v.channel", &f.channels),
+    ] {
+        if !values.is_empty() {
+            qb.push(" AND ")
+                .push(column)
+                .push(" = ANY(")
+                .push_bind(values.clone())
+                .push(")");
+        }
+    }
+    if let Some(id) = f.assignee_id {
+        qb.push(" AND v.assignee_id = ").push_bind(id);
+    }
+    if let Some(id) = f.requester_id {
+        qb.push(" AND v.requester_id = ").push_bind(id);
+    }
+    if let Some(q) = &f.q {
+        // Two trigram indexes on `ticket_search`, one per column, serve the two halves.
+        let pattern = like_pattern(q);
+        qb.push(
+            " AND v.ticket_id IN (SELECT s.ticket_id FROM ticket_search s WHERE s.title ILIKE ",
+        )
+        .push_bind(pattern.clone())
+        .push(" OR s.description ILIKE ")
+        .push_bind(pattern)
+        .push(")");
+    }
+    match f.involving {
+        None => {}
+        Some(Involvement::Requested) => {
+            qb.push(" AND v.requester_id = ").push_bind(viewer.user_id);
+        }
+        Some(Involvement::Assigned) => {
+            qb.push(" AND v.assignee_id = ").push_bind(viewer.user_id);
+        }
+        Some(Involvement::Either) => {
+            qb.push(" AND (v.requester_id = ")
+                .push_bind(viewer.user_id)
+                .push(" OR v.assignee_id = ")
+                .push_bind(viewer.user_id)
+                .push(")");
+        }
+    }
+    if let Some(unread) = f.unread {
+        qb.push(" AND ");
+        me::push_unread(qb, viewer);
+        qb.push(" = ").push_bind(unread);
+    }
+}
+
+/// A page of the tickets `viewer` may see, filtered and sorted.
+pub async fn list(
+    pool: &PgPool,
+    query: &ListQuery,
+    viewer: Viewer,
+) -> Result<TicketPage, sqlx::Error> {
+    let mut qb = QueryBuilder::new("SELECT ");
+    qb.push(LIST_COLUMNS);
+    if query.with_unread {
+        qb.push(", ");
+        me::push_unread(&mut qb, viewer);
+        qb.push(" AS unread");
+    }
+    qb.push(" FROM ticket_view v");
+    if query.sort.by_recency() {
+        qb.push(" JOIN ticket_recency r ON r.ticket_id = v.ticket_id");
+    }
+    qb.push(" WHERE true");
+    push_filters(&mut qb, &query.filter, viewer);
+    if let Some(after) = &query.after {
+        query.sort.push_after(&mut qb, after);
+    }
+    query.sort.push_order(&mut qb);
+    // One more than the page: whether it exists says whether there is a next page.
+    qb.push(" LIMIT ").push_bind(query.limit + 1);
+    let mut rows: Vec<ListRow> = qb.build_query_as().fetch_all(pool).await?;
+    let limit = usize::try_from(query.limit).unwrap_or(0);
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|row| query.sort.cursor_of(row))
+    } else {
+        None
+    };
+    let now = Utc::now();
+    Ok(TicketPage {
+        items: rows.into_iter().map(|row| row.into_item(now)).collect(),
+        next_cursor,
+    })
+}
+
+impl FromStr for Sort {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|sort| sort.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|s| s.as_str()).collect();
+                format!("sort must be one of {}", names.join(", "))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn cursors_belong_to_their_sort_order() {
+        let key = Cursor {
+            sort: "-created_at".into(),
+            key: vec![
+                "2026-11-23T10:00:00.000001Z".into(),
+                Uuid::nil().to_string(),
+            ],
+        }
+        .encode();
+        assert_eq!(
+            Sort::CreatedAtDesc.after(&key),
+            Ok(After(vec![
+                KeyValue::Time(t("2026-11-23T10:00:00.000001Z")),
+                KeyValue::Id(Uuid::nil())
+            ]))
+        );
+        assert_eq!(Sort::UpdatedAtDesc.after(&key), Err(InvalidCursor));
+        assert_eq!(Sort::Number.after(&key), Err(InvalidCursor));
+        let bad = Cursor {
+            sort: "number".into(),
+            key: vec!["seven".into(), Uuid::nil().to_string()],
+        }
+        .encode();
+        assert_eq!(Sort::Number.after(&bad), Err(InvalidCursor));
+    }
+
+    #[test]
+    fn sort_names_round_trip() {
+        for sort in Sort::ALL {
+            assert_eq!(sort.as_str().parse::<Sort>(), Ok(sort));
+        }
+        assert!("-number".parse::<Sort>().is_err());
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+
+    #[test]
+    fn a_mixed_keyset_expands_and_a_uniform_one_compares_rows() {
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        let values = [
+            KeyValue::Int(4),
+            KeyValue::Time(t("2026-11-23T10:00:00Z")),
+            KeyValue::Id(Uuid::nil()),
+        ];
+        push_keyset(&mut qb, Sort::PriorityDesc.keys(), &values);
+        assert_eq!(
+            qb.sql(),
+            "(v.priority_rank < $1 OR (v.priority_rank = $2 AND (v.created_at, v.ticket_id) > ($3, $4)))"
+        );
+    }
+}

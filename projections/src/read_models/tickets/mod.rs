@@ -1,0 +1,21 @@
+//! The ticket view and list: `ticket_view` (one row per ticket), `ticket_recency` (its
+//! `updated_at`, indexed), `ticket_comments` and `ticket_search`.
+//!
+//! - [`dto`]: the answers (`TicketView`, `TicketListItem`, `TicketPage`, …).
+//! - [`projector`]: the projection that keeps the tables, with its row cache; [`fold`](mod@fold):
+//!   the same fold of one ticket's events, for point-in-time views.
+//! - [`get`](mod@get): one ticket; [`list`](mod@list): lists, their filters and sort orders.
+
+pub mod dto;
+pub mod fold;
+pub mod get;
+pub mod list;
+pub mod projector;
+
+pub use dto::{
+    Author, Comment, Person, Rating, Sla, SlaFacts, TicketListItem, TicketPage, TicketView,
+};
+pub use fold::fold;
+pub use get::{get, version};
+pub use list::{list, After, Involvement, ListFilter, ListQuery, Sort};
+pub use projector::{TicketViewProjection, NAME};

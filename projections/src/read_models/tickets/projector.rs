@@ -1,0 +1,503 @@
+//! The projection of `ticket_view`, `ticket_recency`, `ticket_comments` and `ticket_search`.
+//!
+//! It folds each batch in memory, one `ViewRow` per ticket it touches, and writes the rows
+//! back with one upsert and the new comments with one insert.
+
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use lru::LruCache;
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::PgConnection;
+use ticket_nats::events::{SlaTarget, TicketCreated};
+use ticket_nats::TicketEvent;
+use uuid::Uuid;
+
+use super::dto::*;
+use crate::runtime::Projection;
+use crate::stored::StoredEvent;
+
+/// The projection's name (its checkpoint key).
+pub const NAME: &str = "ticket_view";
+
+pub(super) const OPEN: &str = "open";
+pub(super) const IN_PROGRESS: &str = "in_progress";
+pub(super) const CLOSED: &str = "closed";
+
+/// One `ticket_view` row: the projection's state of one ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub(crate) struct ViewRow {
+    ticket_id: Uuid,
+    number: i64,
+    title: String,
+    description: String,
+    category: String,
+    priority: String,
+    channel: String,
+    status: String,
+    requester_id: Uuid,
+    requester_name: String,
+    assignee_id: Option<Uuid>,
+    assignee_name: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    first_response_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    resolution: Option<String>,
+    rating_score: Option<i16>,
+    rating_comment: Option<String>,
+    rated_at: Option<DateTime<Utc>>,
+    first_response_due: DateTime<Utc>,
+    resolution_due: DateTime<Utc>,
+    first_response_breach_recorded: bool,
+    resolution_breach_recorded: bool,
+    version: i64,
+    last_position: i64,
+}
+
+/// The columns of [`ViewRow`], in its order (generated columns excluded).
+pub(super) const VIEW_COLUMNS: [&str; 26] = [
+    "ticket_id",
+    "number",
+    "title",
+    "description",
+    "category",
+    "priority",
+    "channel",
+    "status",
+    "requester_id",
+    "requester_name",
+    "assignee_id",
+    "assignee_name",
+    "created_at",
+    "updated_at",
+    "first_response_at",
+    "closed_at",
+    "resolution",
+    "rating_score",
+    "rating_comment",
+    "rated_at",
+    "first_response_due",
+    "resolution_due",
+    "first_response_breach_recorded",
+    "resolution_breach_recorded",
+    "version",
+    "last_position",
+];
+
+static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM ticket_view WHERE ticket_id = ANY($1)",
+        VIEW_COLUMNS.join(", ")
+    )
+});
+
+/// Writes a JSON array of rows back, inserting new tickets and replacing changed ones, and
+/// their `ticket_recency` rows with them.
+static UPSERT_ROWS: LazyLock<String> = LazyLock::new(|| {
+    let columns = VIEW_COLUMNS.join(", ");
+    let updates = VIEW_COLUMNS[1..]
+        .iter()
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "WITH written AS (
+             INSERT INTO ticket_view ({columns})
+             SELECT {columns} FROM jsonb_populate_recordset(NULL::ticket_view, $1)
+             ON CONFLICT (ticket_id) DO UPDATE SET {updates}
+             RETURNING ticket_id, updated_at
+         )
+         INSERT INTO ticket_recency (ticket_id, updated_at)
+         SELECT ticket_id, updated_at FROM written
+         ON CONFLICT (ticket_id) DO UPDATE SET updated_at = EXCLUDED.updated_at"
+    )
+});
+
+/// Writes the searchable text of tickets whose title or description is new or changed.
+const UPSERT_SEARCH: &str = "INSERT INTO ticket_search (ticket_id, title, description)
+     SELECT ticket_id, title, description
+     FROM jsonb_populate_recordset(NULL::ticket_search, $1)
+     ON CONFLICT (ticket_id) DO UPDATE SET title = EXCLUDED.title,
+                                           description = EXCLUDED.description";
+
+/// One `ticket_search` row.
+#[derive(Debug, Serialize)]
+struct SearchRow<'a> {
+    ticket_id: Uuid,
+    title: &'a str,
+    description: &'a str,
+}
+
+const INSERT_COMMENTS: &str =
+    "INSERT INTO ticket_comments (comment_id, ticket_id, author_id, author_name, author_role,
+                                  body, internal, created_at, position)
+     SELECT comment_id, ticket_id, author_id, author_name, author_role, body, internal,
+            created_at, position
+     FROM jsonb_populate_recordset(NULL::ticket_comments, $1)
+     ON CONFLICT (comment_id) DO NOTHING";
+
+/// One `ticket_comments` row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CommentRow {
+    comment_id: Uuid,
+    ticket_id: Uuid,
+    author_id: Uuid,
+    author_name: String,
+    author_role: String,
+    body: String,
+    internal: bool,
+    created_at: DateTime<Utc>,
+    position: i64,
+}
+
+impl From<CommentRow> for Comment {
+    fn from(row: CommentRow) -> Self {
+        Self {
+            id: row.comment_id,
+            author: Author {
+                id: row.author_id,
+                name: row.author_name,
+                role: row.author_role,
+            },
+            body: row.body,
+            internal: row.internal,
+            created_at: row.created_at.into(),
+        }
+    }
+}
+
+impl ViewRow {
+    pub(super) fn created(ticket_id: Uuid, e: &TicketCreated, stored: &StoredEvent) -> Self {
+        let at = stored.envelope.time.as_datetime();
+        Self {
+            ticket_id,
+            number: e.number,
+            title: e.title.clone(),
+            description: e.description.clone(),
+            category: e.category.clone(),
+            priority: e.priority.clone(),
+            channel: e.channel.clone(),
+            status: OPEN.into(),
+            requester_id: e.requester.id,
+            requester_name: e.requester.name.clone(),
+            assignee_id: None,
+            assignee_name: None,
+            created_at: at,
+            updated_at: at,
+            first_response_at: None,
+            closed_at: None,
+            resolution: None,
+            rating_score: None,
+            rating_comment: None,
+            rated_at: None,
+            first_response_due: e.sla.first_response_due.as_datetime(),
+            resolution_due: e.sla.resolution_due.as_datetime(),
+            first_response_breach_recorded: false,
+            resolution_breach_recorded: false,
+            version: stored.envelope.seq,
+            last_position: stored.position,
+        }
+    }
+
+    /// Applies an event after `ticket.created`; new comments go to `comments`. The status
+    /// rules are the aggregate's (CONTRACT 1).
+    pub(super) fn apply(&mut self, stored: &StoredEvent, comments: &mut Vec<CommentRow>) {
+        let at = stored.envelope.time.as_datetime();
+        match &stored.event {
+            // A second creation cannot be stored (the aggregate refuses it); nothing to do.
+            TicketEvent::Created(_) => {}
+            TicketEvent::Commented(e) => {
+                if e.author.id != self.requester_id && self.first_response_at.is_none() {
+                    self.first_response_at = Some(at);
+                }
+                comments.push(CommentRow {
+                    comment_id: e.comment_id,
+                    ticket_id: self.ticket_id,
+                    author_id: e.author.id,
+                    author_name: e.author.name.clone(),
+                    author_role: e.author.role.clone(),
+                    body: e.body.clone(),
+                    internal: e.internal,
+                    created_at: at,
+                    position: stored.position,
+                });
+            }
+            TicketEvent::Assigned(e) => {
+                self.assignee_id = Some(e.assignee.id);
+                self.assignee_name = Some(e.assignee.name.clone());
+                if self.status == OPEN {
+                    self.status = IN_PROGRESS.into();
+                }
+            }
+            TicketEvent::Updated(e) => {
+                if let Some(c) = &e.changes.title {
+                    self.title = c.to.clone();
+                }
+                if let Some(c) = &e.changes.description {
+                    self.description = c.to.clone();
+                }
+                if let Some(c) = &e.changes.category {
+                    self.category = c.to.clone();
+                }
+                if let Some(c) = &e.changes.priority {
+                    self.priority = c.to.clone();
+                }
+                if let Some(sla) = &e.sla {
+                    self.first_response_due = sla.first_response_due.as_datetime();
+                    self.resolution_due = sla.resolution_due.as_datetime();
+                }
+            }
+            TicketEvent::Closed(e) => {
+                self.status = CLOSED.into();
+                self.closed_at = Some(at);
+                self.resolution = e.resolution.clone();
+            }
+            TicketEvent::Reopened(_) => {
+                self.status = if self.assignee_id.is_some() {
+                    IN_PROGRESS
+                } else {
+                    OPEN
+                }
+                .into();
+                // The resolution stays until the next close, as in the aggregate.
+                self.closed_at = None;
+            }
+            TicketEvent::Rated(e) => {
+                self.rating_score = Some(i16::from(e.score));
+                self.rating_comment = e.comment.clone();
+                self.rated_at = Some(at);
+            }
+            TicketEvent::SlaBreached(e) => match e.target {
+                SlaTarget::FirstResponse => self.first_response_breach_recorded = true,
+                SlaTarget::Resolution => self.resolution_breach_recorded = true,
+            },
+        }
+        self.updated_at = at;
+        self.version = stored.envelope.seq;
+        self.last_position = stored.position;
+    }
+
+    fn sla_facts(&self) -> SlaFacts {
+        SlaFacts {
+            first_response_due: self.first_response_due,
+            resolution_due: self.resolution_due,
+            first_response_at: self.first_response_at,
+            closed_at: self.closed_at,
+            first_response_breach_recorded: self.first_response_breach_recorded,
+            resolution_breach_recorded: self.resolution_breach_recorded,
+        }
+    }
+
+    pub(super) fn into_view(self, comments: Vec<CommentRow>, now: DateTime<Utc>) -> TicketView {
+        let sla = self.sla_facts().at(now);
+        let rating = match (self.rating_score, self.rated_at) {
+            (Some(score), Some(rated_at)) => Some(Rating {
+                score,
+                comment: self.rating_comment,
+                rated_at: rated_at.into(),
+            }),
+            _ => None,
+        };
+        TicketView {
+            id: self.ticket_id,
+            number: self.number,
+            title: self.title,
+            description: self.description,
+            category: self.category,
+            priority: self.priority,
+            channel: self.channel,
+            status: self.status,
+            requester: Person {
+                id: self.requester_id,
+                name: self.requester_name,
+            },
+            assignee: person(self.assignee_id, self.assignee_name),
+            created_at: self.created_at.into(),
+            updated_at: self.updated_at.into(),
+            first_response_at: self.first_response_at.map(Into::into),
+            closed_at: self.closed_at.map(Into::into),
+            resolution: self.resolution,
+            rating,
+            sla,
+            comments: comments.into_iter().map(Comment::from).collect(),
+            version: self.version,
+        }
+    }
+}
+
+fn ticket_id(stored: &StoredEvent) -> Option<Uuid> {
+    let id = Uuid::parse_str(&stored.envelope.subject).ok();
+    if id.is_none() {
+        tracing::warn!(subject = %stored.envelope.subject, "event of a subject that is not a ticket id");
+    }
+    id
+}
+
+/// Rows kept in memory between steps (a few MB at 10,000).
+const ROW_CACHE: usize = 10_000;
+
+/// Keeps `ticket_view` and `ticket_comments`.
+///
+/// Rows it wrote stay in memory, so that a step reads from `ticket_view` only the tickets it
+/// has not seen lately. A row is a function of its ticket's events alone, so a cached row at
+/// version `seq - 1` is the stored row, whoever stored it (another instance, a rebuild's swap);
+/// a row at any other version is read from the table. A row cached by a step whose
+/// transaction then rolled back is ahead of the table, so the retry reads the table.
+#[derive(Debug)]
+pub struct TicketViewProjection {
+    rows: Mutex<LruCache<Uuid, ViewRow>>,
+}
+
+impl Default for TicketViewProjection {
+    fn default() -> Self {
+        Self {
+            rows: Mutex::new(LruCache::new(
+                NonZeroUsize::new(ROW_CACHE).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+}
+
+impl TicketViewProjection {
+    fn cache(&self) -> MutexGuard<'_, LruCache<Uuid, ViewRow>> {
+        // A panic elsewhere cannot leave a half-written row: entries are replaced whole.
+        self.rows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The rows of the tickets `batch` touches, as of just before the batch: from the cache
+    /// where it holds the version before the ticket's first event here, else from the table.
+    async fn rows_before(
+        &self,
+        conn: &mut PgConnection,
+        batch: &[StoredEvent],
+    ) -> Result<HashMap<Uuid, ViewRow>, sqlx::Error> {
+        let mut first_seq: HashMap<Uuid, i64> = HashMap::new();
+        for stored in batch {
+            if let Some(id) = ticket_id(stored) {
+                first_seq.entry(id).or_insert(stored.envelope.seq);
+            }
+        }
+        let mut rows = HashMap::with_capacity(first_seq.len());
+        let mut missing = Vec::new();
+        {
+            let mut cache = self.cache();
+            for (id, seq) in first_seq {
+                match cache.get(&id) {
+                    Some(row) if row.version == seq - 1 => {
+                        rows.insert(id, row.clone());
+                    }
+                    _ => missing.push(id),
+                }
+            }
+        }
+        metrics::counter!("ticketd_projection_row_cache_misses_total", "projection" => NAME)
+            .increment(missing.len() as u64);
+        if !missing.is_empty() {
+            let stored = sqlx::query_as::<_, ViewRow>(&SELECT_ROWS)
+                .bind(&missing)
+                .fetch_all(&mut *conn)
+                .await?;
+            rows.extend(stored.into_iter().map(|row| (row.ticket_id, row)));
+        }
+        Ok(rows)
+    }
+}
+
+#[async_trait::async_trait]
+impl Projection for TicketViewProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "ticket_view",
+            "ticket_recency",
+            "ticket_comments",
+            "ticket_search",
+        ]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        batch: &[StoredEvent],
+    ) -> Result<(), sqlx::Error> {
+        let mut rows = self.rows_before(conn, batch).await?;
+        let mut changed_ids = HashSet::new();
+        // Tickets whose title or description is new or changed: `ticket_search` gets only these.
+        let mut new_text = HashSet::new();
+        let mut comments = Vec::new();
+        for stored in batch {
+            let Some(id) = ticket_id(stored) else {
+                continue;
+            };
+            match (rows.get_mut(&id), &stored.event) {
+                // Already applied: a replayed batch changes nothing.
+                (Some(row), _) if stored.envelope.seq <= row.version => {}
+                (Some(row), event) => {
+                    row.apply(stored, &mut comments);
+                    changed_ids.insert(id);
+                    if matches!(event, TicketEvent::Updated(e)
+                        if e.changes.title.is_some() || e.changes.description.is_some())
+                    {
+                        new_text.insert(id);
+                    }
+                }
+                (None, TicketEvent::Created(e)) => {
+                    rows.insert(id, ViewRow::created(id, e, stored));
+                    changed_ids.insert(id);
+                    new_text.insert(id);
+                }
+                (None, _) => tracing::warn!(
+                    ticket_id = %id,
+                    position = stored.position,
+                    "event of a ticket whose creation was never applied; skipped"
+                ),
+            }
+        }
+        let changed: Vec<&ViewRow> = changed_ids.iter().filter_map(|id| rows.get(id)).collect();
+        if !changed.is_empty() {
+            sqlx::query(&UPSERT_ROWS)
+                .bind(Json(&changed))
+                .execute(&mut *conn)
+                .await?;
+        }
+        let search: Vec<SearchRow<'_>> = new_text
+            .iter()
+            .filter_map(|id| rows.get(id))
+            .map(|row| SearchRow {
+                ticket_id: row.ticket_id,
+                title: &row.title,
+                description: &row.description,
+            })
+            .collect();
+        if !search.is_empty() {
+            sqlx::query(UPSERT_SEARCH)
+                .bind(Json(&search))
+                .execute(&mut *conn)
+                .await?;
+        }
+        if !comments.is_empty() {
+            sqlx::query(INSERT_COMMENTS)
+                .bind(Json(&comments))
+                .execute(&mut *conn)
+                .await?;
+        }
+        let mut cache = self.cache();
+        for id in changed_ids {
+            if let Some(row) = rows.remove(&id) {
+                cache.put(id, row);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "projector_tests.rs"]
+mod tests;

@@ -1,0 +1,177 @@
+//! The fold of the ticket view and its SLA facts.
+
+use super::*;
+
+use chrono::{DateTime, Utc};
+use ticket_nats::events::TicketCreated;
+use ticket_nats::TicketEvent;
+use uuid::Uuid;
+
+use crate::stored::StoredEvent;
+use ticket_nats::envelope::{Actor, EnvelopeHeader};
+use ticket_nats::events::{
+    AuthorRef, RequesterRef, SlaDue, TicketAssigned, TicketClosed, TicketCommented, TicketReopened,
+    UserRef,
+};
+use ticket_nats::{Envelope, GENESIS_HASH};
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn stored(seq: i64, time: &str, event: TicketEvent) -> StoredEvent {
+    let actor = Actor::system();
+    let mut envelope = Envelope::seal(
+        EnvelopeHeader {
+            source: "ticketd",
+            ticket_id: Uuid::nil(),
+            seq,
+            time: time.parse().unwrap(),
+            actor: &actor,
+            correlation_id: "c",
+        },
+        &event,
+        GENESIS_HASH,
+    );
+    envelope.position = seq + 100;
+    StoredEvent {
+        position: seq + 100,
+        envelope,
+        event,
+    }
+}
+
+fn requester() -> RequesterRef {
+    RequesterRef {
+        id: Uuid::from_u128(1),
+        name: "Rita".into(),
+        email: "rita@example.com".into(),
+    }
+}
+
+fn created() -> TicketCreated {
+    TicketCreated {
+        number: 7,
+        title: "VPN".into(),
+        description: "drops".into(),
+        category: "network".into(),
+        priority: "high".into(),
+        channel: "api".into(),
+        requester: requester(),
+        sla: SlaDue {
+            first_response_due: "2026-11-23T11:00:00.000Z".parse().unwrap(),
+            resolution_due: "2026-11-23T14:00:00.000Z".parse().unwrap(),
+        },
+    }
+}
+
+fn comment(author: u128, role: &str) -> TicketEvent {
+    TicketEvent::Commented(TicketCommented {
+        comment_id: Uuid::from_u128(900 + author),
+        author: AuthorRef {
+            id: Uuid::from_u128(author),
+            name: "someone".into(),
+            role: role.into(),
+        },
+        body: "hello".into(),
+        internal: false,
+    })
+}
+
+#[test]
+fn the_fold_tracks_status_times_and_the_first_response() {
+    let first = stored(
+        1,
+        "2026-11-23T10:00:00.000Z",
+        TicketEvent::Created(created()),
+    );
+    let mut row = ViewRow::created(Uuid::nil(), &created(), &first);
+    let mut comments = Vec::new();
+    row.apply(
+        &stored(2, "2026-11-23T10:01:00.000Z", comment(1, "requester")),
+        &mut comments,
+    );
+    assert_eq!(row.first_response_at, None, "the requester's own comment");
+    row.apply(
+        &stored(3, "2026-11-23T10:02:00.000Z", comment(2, "agent")),
+        &mut comments,
+    );
+    row.apply(
+        &stored(
+            4,
+            "2026-11-23T10:03:00.000Z",
+            TicketEvent::Assigned(TicketAssigned {
+                assignee: UserRef {
+                    id: Uuid::from_u128(2),
+                    name: "Ann".into(),
+                },
+                previous_assignee: None,
+            }),
+        ),
+        &mut comments,
+    );
+    assert_eq!(row.status, IN_PROGRESS);
+    row.apply(
+        &stored(
+            5,
+            "2026-11-23T10:04:00.000Z",
+            TicketEvent::Closed(TicketClosed {
+                resolution: Some("fixed".into()),
+            }),
+        ),
+        &mut comments,
+    );
+    assert_eq!(row.closed_at, Some(t("2026-11-23T10:04:00Z")));
+    row.apply(
+        &stored(
+            6,
+            "2026-11-23T10:05:00.000Z",
+            TicketEvent::Reopened(TicketReopened { reason: None }),
+        ),
+        &mut comments,
+    );
+    assert_eq!(comments.len(), 2);
+    assert_eq!(row.first_response_at, Some(t("2026-11-23T10:02:00Z")));
+    assert_eq!(row.status, IN_PROGRESS, "reopened with an assignee");
+    assert_eq!(row.closed_at, None);
+    assert_eq!(row.resolution.as_deref(), Some("fixed"));
+    assert_eq!(row.updated_at, t("2026-11-23T10:05:00Z"));
+    assert_eq!((row.version, row.last_position), (6, 106));
+}
+
+#[test]
+fn a_target_is_breached_when_recorded_late_or_overdue() {
+    let facts = SlaFacts {
+        first_response_due: t("2026-11-23T11:00:00Z"),
+        resolution_due: t("2026-11-23T14:00:00Z"),
+        first_response_at: None,
+        closed_at: None,
+        first_response_breach_recorded: false,
+        resolution_breach_recorded: false,
+    };
+    let before = facts.at(t("2026-11-23T10:59:59Z"));
+    assert!(!before.first_response_breached && !before.resolution_breached);
+    let after = facts.at(t("2026-11-23T11:00:00Z"));
+    assert!(after.first_response_breached && !after.resolution_breached);
+    let answered_late = SlaFacts {
+        first_response_at: Some(t("2026-11-23T11:30:00Z")),
+        ..facts
+    };
+    assert!(
+        answered_late
+            .at(t("2026-11-23T10:00:00Z"))
+            .first_response_breached
+    );
+    let closed_in_time = SlaFacts {
+        first_response_at: Some(t("2026-11-23T10:30:00Z")),
+        closed_at: Some(t("2026-11-23T13:00:00Z")),
+        ..facts
+    };
+    let much_later = closed_in_time.at(t("2026-12-01T00:00:00Z"));
+    assert!(!much_later.first_response_breached && !much_later.resolution_breached);
+    let recorded = SlaFacts {
+        resolution_breach_recorded: true,
+        ..closed_in_time
+    };
+    assert!(recorded.at(t("2026-11-23T10:00:00Z")).resolution_breached);
+}

@@ -1,0 +1,243 @@
+//! Ticket use cases. Each takes checked values and who issues it, resolves what the aggregate
+//! needs from outside, and runs the command through the [`CommandService`]; an earlier request
+//! with the same Idempotency-Key gets that request's outcome instead.
+
+use sqlx::PgPool;
+use ticket_nats::events::{RequesterRef, UserRef};
+use uuid::Uuid;
+
+use crate::command_service::{now, CommandContext, CommandError, CommandService, Outcome};
+use crate::domain::commands::{
+    AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, RateTicket, ReopenTicket,
+    UpdateTicket,
+};
+use crate::domain::{Actor, Channel, Priority, Role, TicketCommand, Title};
+use crate::users;
+
+/// Who issues a command, and what its request adds (`If-Match`, Idempotency-Key, correlation).
+#[derive(Debug, Clone, Copy)]
+pub struct Issued<'a> {
+    /// The actor the events will name.
+    pub by: &'a Actor,
+    /// The request's conditions and keys.
+    pub ctx: &'a CommandContext,
+}
+
+/// A new ticket's content, checked.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    /// Its title.
+    pub title: Title,
+    /// Its description (may be empty).
+    pub description: String,
+    /// One of the configured categories.
+    pub category: String,
+    /// Its priority.
+    pub priority: Priority,
+    /// How it came in.
+    pub channel: Channel,
+    /// Whom it is for (see [`resolve_requester`]).
+    pub requester: RequesterRef,
+}
+
+/// The fields a ticket update changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// A new title.
+    pub title: Option<Title>,
+    /// A new description.
+    pub description: Option<String>,
+    /// A new category (one of the configured ones).
+    pub category: Option<String>,
+    /// A new priority (the SLA due times follow it).
+    pub priority: Option<Priority>,
+}
+
+/// The requester of a new ticket: whoever opens it, or the user `requester_id` names (a way in
+/// lets only agents and admins name someone else). `None` when that user is unknown or an
+/// auditor, who cannot request tickets.
+pub async fn resolve_requester(
+    pool: &PgPool,
+    by: &Actor,
+    requester_id: Option<Uuid>,
+) -> Result<Option<RequesterRef>, sqlx::Error> {
+    match requester_id {
+        Some(id) if id != by.id => Ok(users::find(pool, id)
+            .await?
+            .filter(|user| user.role != Role::Auditor)
+            .map(|user| RequesterRef {
+                id: user.id,
+                name: user.name,
+                email: user.email,
+            })),
+        _ => Ok(Some(RequesterRef {
+            id: by.id,
+            name: by.name.clone(),
+            email: by.email.clone(),
+        })),
+    }
+}
+
+/// The user `id` names, if a known agent or admin (who alone can be assigned tickets).
+pub async fn resolve_assignee(pool: &PgPool, id: Uuid) -> Result<Option<UserRef>, sqlx::Error> {
+    Ok(users::find(pool, id)
+        .await?
+        .filter(|user| user.role.is_staff())
+        .map(|user| UserRef {
+            id: user.id,
+            name: user.name,
+        }))
+}
+
+/// Opens a ticket with a new id and the next number.
+pub async fn open(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: NewTicket,
+) -> Result<Outcome, CommandError> {
+    // A replayed create answers with its first number; this one then goes unused, which only
+    // leaves a gap, as a failed create does.
+    let number = service.next_number().await?;
+    issue(service, issued, Uuid::now_v7(), |by| {
+        TicketCommand::CreateTicket(CreateTicket {
+            number,
+            title: ticket.title,
+            description: ticket.description,
+            category: ticket.category,
+            priority: ticket.priority,
+            channel: ticket.channel,
+            requester: ticket.requester,
+            by,
+            at: now(),
+        })
+    })
+    .await
+}
+
+/// Comments on a ticket; an `internal` comment is hidden from its requester.
+pub async fn comment(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: Uuid,
+    body: String,
+    internal: bool,
+) -> Result<Outcome, CommandError> {
+    issue(service, issued, ticket, |by| {
+        TicketCommand::CommentOnTicket(CommentOnTicket {
+            comment_id: Uuid::now_v7(),
+            body,
+            internal,
+            by,
+            at: now(),
+        })
+    })
+    .await
+}
+
+/// Assigns a ticket (see [`resolve_assignee`]).
+pub async fn assign(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: Uuid,
+    assignee: UserRef,
+) -> Result<Outcome, CommandError> {
+    issue(service, issued, ticket, |by| {
+        TicketCommand::AssignTicket(AssignTicket {
+            assignee,
+            by,
+            at: now(),
+        })
+    })
+    .await
+}
+
+/// Changes a ticket's title, description, category or priority.
+pub async fn update(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: Uuid,
+    changes: Changes,
+) -> Result<Outcome, CommandError> {
+    issue(service, issued, ticket, |by| {
+        TicketCommand::UpdateTicket(UpdateTicket {
+            title: changes.title,
+            description: changes.description,
+            category: changes.category,
+            priority: changes.priority,
+            by,
+            at: now(),
+        })
+    })
+    .await
+}
+
+/// Closes a ticket.
+pub async fn close(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: Uuid,
+    resolution: Option<String>,
+) -> Result<Outcome, CommandError> {
+    issue(service, issued, ticket, |by| {
+        TicketCommand::CloseTicket(CloseTicket {
+            resolution,
+            by,
+            at: now(),
+        })
+    })
+    .await
+}
+
+/// Reopens a closed ticket.
+pub async fn reopen(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: Uuid,
+    reason: Option<String>,
+) -> Result<Outcome, CommandError> {
+    issue(service, issued, ticket, |by| {
+        TicketCommand::ReopenTicket(ReopenTicket {
+            reason,
+            by,
+            at: now(),
+        })
+    })
+    .await
+}
+
+/// Rates a closed ticket (its requester only; the aggregate decides).
+pub async fn rate(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: Uuid,
+    score: u8,
+    comment: Option<String>,
+) -> Result<Outcome, CommandError> {
+    issue(service, issued, ticket, |by| {
+        TicketCommand::RateTicket(RateTicket {
+            score,
+            comment,
+            by,
+            at: now(),
+        })
+    })
+    .await
+}
+
+/// Answers an earlier identical request's outcome when its key was seen, else runs the command
+/// built by `command` (called only when it will run).
+async fn issue(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: Uuid,
+    command: impl FnOnce(Actor) -> TicketCommand,
+) -> Result<Outcome, CommandError> {
+    if let Some(idempotency) = &issued.ctx.idempotency {
+        if let Some(outcome) = service.replayed(issued.by.id, idempotency).await? {
+            return Ok(outcome);
+        }
+    }
+    service
+        .execute(ticket, command(issued.by.clone()), issued.ctx)
+        .await
+}

@@ -1,0 +1,66 @@
+//! The options of each subcommand.
+
+use clap::Subcommand;
+
+/// `ticketd verify`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["ticket", "all"])))]
+pub struct VerifyArgs {
+    /// The ticket to check.
+    pub ticket: Option<String>,
+    /// Check every ticket in the store.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `ticketd projections …`.
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Rebuild read models from the whole event store, aside, then swap them in; the engine
+    /// may keep serving meanwhile.
+    Rebuild {
+        /// One read model (default: all of them).
+        name: Option<String>,
+    },
+}
+
+/// `ticketd user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user to the directory.
+    Add(UserAddArgs),
+}
+
+/// `ticketd user add`.
+#[derive(Debug, clap::Args)]
+pub struct UserAddArgs {
+    /// E-mail address (the login).
+    #[arg(long)]
+    pub email: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// requester, agent, admin or auditor.
+    #[arg(long)]
+    pub role: String,
+    /// Password for `POST /auth/login`; omit for token-only users.
+    #[arg(long, env = "TICKETD_USER_PASSWORD")]
+    pub password: Option<String>,
+}
+
+/// `ticketd token`.
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// E-mail of a known user; with --role, a user is created if absent.
+    #[arg(long)]
+    pub email: String,
+    /// Role for a new user.
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Display name for a new user (default: the e-mail's local part).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: i64,
+}

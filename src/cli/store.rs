@@ -1,0 +1,86 @@
+//! Subcommands that read the event store: `history`, `verify`, `projections rebuild`.
+
+use anyhow::Context;
+use ticket_projections::Projection;
+
+use super::args::VerifyArgs;
+
+fn parse_ticket(raw: &str) -> anyhow::Result<uuid::Uuid> {
+    uuid::Uuid::parse_str(raw.trim()).with_context(|| format!("'{raw}' is not a ticket id"))
+}
+
+/// `ticketd history <ticket>`.
+pub async fn print_history(pool: &sqlx::PgPool, ticket: &str) -> anyhow::Result<()> {
+    let id = parse_ticket(ticket)?;
+    let events = ticket_projections::stored::read_ticket(pool, id, None, true).await?;
+    if events.is_empty() {
+        anyhow::bail!("no ticket {id}");
+    }
+    for envelope in events {
+        println!("{}", serde_json::to_string(&envelope)?);
+    }
+    Ok(())
+}
+
+/// `ticketd verify [<ticket> | --all]`: one JSON line per ticket; an error (exit status 1)
+/// when a chain is broken.
+pub async fn verify(pool: &sqlx::PgPool, args: VerifyArgs) -> anyhow::Result<()> {
+    use ticket_projections::verify;
+    let print = |report: &verify::ChainReport| {
+        println!(
+            "{}",
+            // A struct of plain members always serializes.
+            serde_json::to_string(report).unwrap_or_default()
+        );
+    };
+    match args.ticket {
+        Some(ticket) if !args.all => {
+            let id = parse_ticket(&ticket)?;
+            let report = verify::verify_ticket(pool, id)
+                .await?
+                .with_context(|| format!("no ticket {id}"))?;
+            print(&report);
+            if !report.valid {
+                anyhow::bail!("the hash chain of ticket {id} is broken");
+            }
+        }
+        _ => {
+            let mut checked = 0_usize;
+            let invalid = verify::verify_all(pool, |report| {
+                checked += 1;
+                print(&report);
+            })
+            .await?;
+            eprintln!("{checked} ticket(s) checked, {invalid} broken");
+            if invalid > 0 {
+                anyhow::bail!("{invalid} of {checked} hash chains are broken");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `ticketd projections rebuild [NAME]`.
+pub async fn rebuild(pool: &sqlx::PgPool, name: Option<&str>) -> anyhow::Result<()> {
+    let all = ticket_projections::read_models::all();
+    let chosen: Vec<_> = match name {
+        Some(name) => {
+            let found: Vec<_> = all.iter().filter(|p| p.name() == name).cloned().collect();
+            if found.is_empty() {
+                let known: Vec<_> = all.iter().map(|p| p.name()).collect();
+                anyhow::bail!("no read model named '{name}' (known: {})", known.join(", "));
+            }
+            found
+        }
+        None => all,
+    };
+    let chosen: Vec<&dyn Projection> = chosen.iter().map(|p| p.as_ref()).collect();
+    let names: Vec<_> = chosen.iter().map(|p| p.name()).collect();
+    let reports = ticket_projections::rebuild::rebuild_all(pool, &chosen)
+        .await
+        .with_context(|| format!("rebuilding {} failed", names.join(", ")))?;
+    for report in reports {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(())
+}

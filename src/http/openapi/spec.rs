@@ -1,0 +1,70 @@
+//! What the OpenAPI document lists: every operation and schema, and the bearer scheme.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ticketd", description = "Event-sourced helpdesk ticket engine"),
+    modifiers(&BearerAuth),
+    paths(
+        crate::http::ticket_commands::create_ticket,
+        crate::http::ticket_commands::comment_on_ticket,
+        crate::http::ticket_commands::assign_ticket,
+        crate::http::ticket_commands::update_ticket,
+        crate::http::ticket_commands::close_ticket,
+        crate::http::ticket_commands::reopen_ticket,
+        crate::http::ticket_commands::rate_ticket,
+        crate::http::ticket_queries::get_ticket,
+        crate::http::ticket_queries::list_tickets,
+        crate::http::ticket_queries::get_board,
+        crate::http::ticket_queries::get_me,
+        crate::http::ticket_queries::my_tickets,
+        crate::http::ticket_queries::mark_read,
+        crate::http::ticket_queries::get_stats,
+        crate::http::login::login,
+        crate::http::login::me,
+        crate::http::users::create_user,
+        crate::http::users::list_users,
+        crate::http::users::update_user,
+        crate::http::ws::connect,
+        crate::http::audit::history,
+        crate::http::audit::verify,
+        crate::http::audit::events,
+        crate::http::health::healthz,
+        crate::http::health::readyz,
+        crate::http::health::metrics,
+    ),
+    components(schemas(
+        crate::http::error::Problem,
+        crate::http::error::FieldError,
+        crate::http::audit::History,
+        crate::http::audit::Verification,
+        crate::http::audit::EventPage,
+        crate::http::login::LoginRequest,
+        crate::http::login::TokenResponse,
+        crate::http::users::CreateUserRequest,
+        crate::http::users::UserList,
+        crate::http::users::UpdateUserRequest,
+        crate::users::User,
+    ))
+)]
+pub struct ApiDoc;
