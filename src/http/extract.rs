@@ -10,7 +10,8 @@ use super::error::{ApiError, Result};
 
 /// The ticket id of a path. Anything that is not a UUID (not even UTF-8, as `%ff`) names no
 /// ticket: [`TicketId::id`] answers 404. The extractor itself never refuses, so that the
-/// handler's other extractors (the token's 401 first) decide before it.
+/// handler's other extractors (the token's 401 first) decide before it. `PATCH /users/{id}` reads
+/// its id the same way, with its own 404.
 #[derive(Debug, Clone, Copy)]
 pub struct TicketId(Option<Uuid>);
 

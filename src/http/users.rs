@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::body::{BodyKind, Fields, JsonBody};
-use super::commands::TicketPath;
 use super::error::{ApiError, Result};
+use super::extract::TicketId;
 use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::Role;
@@ -45,7 +45,7 @@ pub struct UpdateUserRequest {
 pub async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
-    path: TicketPath,
+    path: TicketId,
     request: Request,
 ) -> Result<Json<User>> {
     // As for POST /users: who may not manage users learns nothing, not even which ids exist.
