@@ -140,7 +140,7 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         ("get", "/api/v1/tickets/{id}/verify") | ("get", "/api/v1/events") => &[403],
         ("post", "/api/v1/auth/login") => &[401, 403],
         ("post", "/api/v1/users") => &[403, 409],
-        ("get", "/api/v1/users") => &[403],
+        ("get", "/api/v1/users") | ("patch", "/api/v1/users/{id}") => &[403],
         // Not a WebSocket handshake (400, 426), a disallowed Origin (403).
         ("get", "/api/v1/ws") => &[400, 403, 426],
         _ => &[],
