@@ -446,6 +446,14 @@ fn request_bodies(categories: &[Value]) -> Vec<(&'static str, Value)> {
                 }),
             ),
         ),
+        (
+            "UpdateUserRequest",
+            object(
+                "PATCH /users/{id}: the user's new role",
+                &["role"],
+                json!({"role": string_enum(&Role::ALL.map(|r| r.as_str()))}),
+            ),
+        ),
     ]
 }
 
