@@ -295,6 +295,17 @@ async fn an_agent_searches_the_list_and_opens_a_ticket_for_a_requester_by_keyboa
         alan.press("Comment").await?;
         rita.sees(typed).await?;
         carla.sees(typed).await?;
+        // Live this time: the close reaches his page as he types; the comment stays, saying why.
+        let second = "One more thing: the other port is fine";
+        alan.fill("Comment", second).await?;
+        carla.press("Close").await?;
+        alan.sees("The ticket was closed before this comment was sent")
+            .await?;
+        alan.sees_detail("Status", "Closed").await?;
+        ensure!(
+            alan.value_of("Comment").await? == second,
+            "the comment is kept"
+        );
 
         // The list filters by requester.
         let other = app.user("requester").await;
