@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(get_me))
         .route("/me/tickets", get(my_tickets))
         .route("/stats", get(get_stats))
+        .route("/categories", get(list_categories))
 }
 
 /// Longest single wait between two looks at a ticket's version (another instance may move the
@@ -454,6 +455,21 @@ pub async fn get_stats(
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
     let stats = stats::stats(&state.pool, &query).await?;
     Ok(answer(position, stats))
+}
+
+/// The configured categories (`TICKETD_CATEGORIES`), in their configured order, so that clients
+/// such as the web app offer exactly the ones the commands accept.
+#[utoipa::path(get, path = "/api/v1/categories", tag = "queries",
+    responses((status = 200, description = "{items: [category]}", body = Object)),
+    security(("bearer" = [])))]
+pub async fn list_categories(
+    State(state): State<AppState>,
+    _caller: Caller,
+    uri: Uri,
+) -> Result<Response> {
+    // Unknown parameters are refused as on every other query, rather than silently ignored.
+    Params::new(&uri, &[])?.finish()?;
+    Ok(axum::Json(serde_json::json!({ "items": state.settings.categories })).into_response())
 }
 
 #[cfg(test)]

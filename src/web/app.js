@@ -4,7 +4,7 @@ import * as api from "./api.js";
 import * as session from "./session.js";
 import { h, announce, fill } from "./dom.js";
 import { t, LANGUAGES, language, setLanguage } from "./i18n.js";
-import { isAdmin, isRequester, mayCommand, readsAll } from "./model.js";
+import { isAdmin, isRequester, mayCommand, readsAll, setCategories } from "./model.js";
 import { Live } from "./live.js";
 import { loginView } from "./view-login.js";
 import { ticketsView } from "./view-tickets.js";
@@ -128,9 +128,10 @@ function render() {
   if (!user) {
     view = loginView(main, {
       expired,
-      onSignedIn: () => {
+      onSignedIn: async () => {
         expired = false;
         live.start(readsAll(session.user()) ? "board" : "me");
+        await loadCategories();
         render();
       },
     });
@@ -179,8 +180,28 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-// Tests and people debugging a flaky network can drop the socket to watch it resume.
-window.ticketdLive = { drop: () => live.drop(), position: () => live.position };
+/** The configured categories; without them the forms offer none, and say so on submit. */
+async function loadCategories() {
+  try {
+    const answer = await api.get("/categories");
+    setCategories(answer.items);
+  } catch (error) {
+    console.warn("ticketd categories:", error.status, error.message);
+  }
+}
 
-if (session.load()) live.start(readsAll(session.user()) ? "board" : "me");
-render();
+// Tests and people debugging a flaky network can drop the socket to watch it resume, or hold
+// it to see what a page that has not yet heard of a change does.
+window.ticketdLive = {
+  drop: () => live.drop(),
+  position: () => live.position,
+  hold: () => live.stop(),
+  resume: () => live.start(live.channel),
+};
+
+if (session.load()) {
+  live.start(readsAll(session.user()) ? "board" : "me");
+  loadCategories().then(render);
+} else {
+  render();
+}

@@ -3,10 +3,12 @@
 
 export const STATUSES = ["open", "in_progress", "pending", "closed"];
 export const PRIORITIES = ["low", "medium", "high", "urgent"];
-export const CATEGORIES = [
-  "hardware", "software", "network", "system", "email", "printer",
-  "telephony", "access", "backup", "onboarding", "other",
-];
+// The engine's configured categories (GET /categories), loaded after sign-in before any view
+// draws, so that the forms offer exactly those the commands accept.
+export let CATEGORIES = [];
+export function setCategories(list) {
+  CATEGORIES = Array.isArray(list) ? list : [];
+}
 export const ROLES = ["requester", "agent", "admin", "auditor"];
 
 /** Agents and admins work on tickets. */

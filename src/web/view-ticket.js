@@ -4,7 +4,7 @@
 // typing is never replaced.
 import * as api from "./api.js";
 import { h, debounce, fill } from "./dom.js";
-import { t, term, date } from "./i18n.js";
+import { t, term, date, number } from "./i18n.js";
 import { CATEGORIES, PRIORITIES, isRequester, isStaff, mayCommand, mayVerify, readsAll } from "./model.js";
 import { alertArea, clearErrors, dropDraft, failureText, field, keepDraft, onSubmit, options, showError } from "./forms.js";
 import { loadAgents } from "./view-tickets.js";
@@ -104,9 +104,9 @@ export function ticketView(main, ctx, id) {
     const key = `${closed}|${Boolean(ticket.rating)}`;
     if (key === state.actionsKey) {
       // Same forms: bring the selectors up to date unless the user is on one.
-      for (const [name, value] of [["assignee", ticket.assignee ? ticket.assignee.id : ""], ["priority", ticket.priority], ["category", ticket.category]]) {
+      for (const [name, value] of [["assignee", ticket.assignee ? ticket.assignee.id : ""], ["priority", ticket.priority], ["category", ticket.category], ["title", ticket.title]]) {
         const select = controls[name];
-        if (!select || document.activeElement === select) continue;
+        if (!select || document.activeElement === select || select.dataset.dirty) continue;
         if (name === "assignee") ensureAssigneeOption(ticket);
         select.value = value;
       }
@@ -114,7 +114,22 @@ export function ticketView(main, ctx, id) {
     }
     state.actionsKey = key;
     const parts = [];
-    if (!closed) parts.push(commentForm());
+    // A comment typed but not sent survives the ticket closing under it (live, or the 409 its
+    // sending met): its form stays, saying why it cannot be sent until the ticket is reopened.
+    const pending = state.commentForm && state.commentForm.elements.namedItem("body").value.trim();
+    if (pending) {
+      parts.push(state.commentForm);
+      const alert = state.commentForm.querySelector(".form-alert");
+      if (closed && alert && alert.hidden) {
+        fill(alert, h("p", { text: t("ticket.comment_unsent") }));
+        alert.hidden = false;
+      } else if (!closed) {
+        clearErrors(state.commentForm);
+      }
+    } else if (!closed) {
+      parts.push(commentForm());
+    }
+    if (isStaff(user) && !closed) parts.push(titleForm(ticket));
     if (isStaff(user) && !closed) parts.push(workForm(ticket));
     if (!closed) parts.push(closeForm());
     if (closed) parts.push(reopenForm());
@@ -136,10 +151,36 @@ export function ticketView(main, ctx, id) {
     onSubmit(form, async () => {
       const payload = { body: body.value };
       if (internal && internal.checked) payload.internal = true;
-      await command("POST", "/comments", payload, form);
+      try {
+        await command("POST", "/comments", payload, form);
+      } catch (error) {
+        // The ticket moved on (closed under us): show it as it is now, the comment kept.
+        if (error.status === 409 || error.status === 412) reload();
+        throw error;
+      }
       body.value = "";
       if (internal) internal.checked = false;
       dropDraft(draft);
+    });
+    state.commentForm = form;
+    return form;
+  }
+
+  function titleForm(ticket) {
+    const title = h("input", { type: "text", name: "title", value: ticket.title, autocomplete: "off" });
+    controls.title = title;
+    const form = h("form", { class: "card", novalidate: true },
+      field(t("new.field.title"), title, { name: "title" }),
+      alertArea(),
+      h("button", { type: "submit", text: t("ticket.title_save") }),
+    );
+    // Live updates leave a title being edited alone until it is saved.
+    title.addEventListener("input", () => {
+      title.dataset.dirty = "1";
+    });
+    onSubmit(form, async () => {
+      await command("PATCH", "", { title: title.value }, form);
+      delete title.dataset.dirty;
     });
     return form;
   }
@@ -158,7 +199,9 @@ export function ticketView(main, ctx, id) {
   function workForm(ticket) {
     const assignee = h("select", { name: "assignee_id" });
     const priority = h("select", { name: "priority" }, options(PRIORITIES.map((p) => [p, term("priority", p)]), ticket.priority));
-    const category = h("select", { name: "category" }, options(CATEGORIES.map((c) => [c, term("category", c)]), ticket.category));
+    // A category since dropped from the configuration still shows as the ticket's own.
+    const known = CATEGORIES.includes(ticket.category) ? CATEGORIES : CATEGORIES.concat([ticket.category]);
+    const category = h("select", { name: "category" }, options(known.map((c) => [c, term("category", c)]), ticket.category));
     Object.assign(controls, { assignee, priority, category });
     const form = h("form", { class: "card work", novalidate: true, onsubmit: (e) => e.preventDefault() },
       h("h3", { text: t("ticket.work") }),
@@ -273,8 +316,8 @@ export function ticketView(main, ctx, id) {
             try {
               const v = await api.get(`/tickets/${encodeURIComponent(id)}/verify`);
               verifyResult.textContent = v.valid
-                ? t("ticket.verify_ok", { events: v.events })
-                : t("ticket.verify_broken", { seq: v.first_invalid_sequence, events: v.events });
+                ? t("ticket.verify_ok", { events: number(v.events) })
+                : t("ticket.verify_broken", { seq: number(v.first_invalid_sequence), events: number(v.events) });
               verifyResult.className = v.valid ? "verify-result ok" : "verify-result broken";
             } catch (error) {
               if (error.status !== 401) verifyResult.textContent = failureText(error);

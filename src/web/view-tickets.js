@@ -16,6 +16,7 @@ export function ticketsView(main, ctx, mode) {
   const priority = h("select", { name: "priority" }, options(all.concat(PRIORITIES.map((p) => [p, term("priority", p)])), ""));
   const category = h("select", { name: "category" }, options(all.concat(CATEGORIES.map((c) => [c, term("category", c)])), ""));
   const assignee = h("select", { name: "assignee_id" }, options(all, ""));
+  const requester = h("select", { name: "requester_id" }, options(all, ""));
   const search = h("input", { type: "search", name: "q", autocomplete: "off", "aria-keyshortcuts": "/" });
   const unread = h("input", { type: "checkbox", name: "unread" });
   const filters = h(
@@ -26,6 +27,7 @@ export function ticketsView(main, ctx, mode) {
     staffList ? field(t("list.priority"), priority) : null,
     staffList ? field(t("list.category"), category) : null,
     staffList ? field(t("list.assignee"), assignee) : null,
+    staffList ? field(t("list.requester"), requester) : null,
     staffList ? null : field(t("list.unread_only"), unread),
   );
   const results = h("div", { class: "results", "aria-live": "off" });
@@ -40,7 +42,9 @@ export function ticketsView(main, ctx, mode) {
 
   function params(limit, cursor) {
     const p = { status: status.value, q: search.value.trim(), limit, cursor, min_position: state.minPosition };
-    if (staffList) Object.assign(p, { priority: priority.value, category: category.value, assignee_id: assignee.value });
+    if (staffList) {
+      Object.assign(p, { priority: priority.value, category: category.value, assignee_id: assignee.value, requester_id: requester.value });
+    }
     if (mode === "mine") p.role = "requested";
     if (mode === "assigned") p.role = "assigned";
     if (!staffList && unread.checked) p.unread = "true";
@@ -122,6 +126,14 @@ export function ticketsView(main, ctx, mode) {
     loadAgents().then((agents) => {
       assignee.append(...options(agents.map((a) => [a.id, a.name]), ""));
     });
+    // Anyone may have asked for a ticket: agents open them for themselves too.
+    api.get("/users").then(
+      (users) => {
+        const people = users.items.slice().sort((a, b) => a.name.localeCompare(b.name));
+        requester.append(...options(people.map((u) => [u.id, u.name]), ""));
+      },
+      () => {},
+    );
   }
   reload();
   const refresh = debounce(() => reload(), 150);

@@ -741,3 +741,43 @@ async fn search_follows_a_changed_title_and_description() {
         assert_eq!(found, expected, "GET /tickets?{query}");
     }
 }
+
+#[tokio::test]
+async fn the_configured_categories_are_listed_for_every_signed_in_role_and_nobody_else() {
+    // Arrange
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.categories = vec!["facilities".into(), "payroll".into(), "other".into()];
+    })
+    .await;
+    let mut users = Vec::new();
+    for role in ["requester", "agent", "admin", "auditor"] {
+        users.push((role, app.user(role).await));
+    }
+
+    // Act
+    let mut answers = Vec::new();
+    for (role, user) in &users {
+        answers.push((role, app.get("/categories", user).await));
+    }
+    let anonymous = app
+        .client
+        .get(app.api("/categories"))
+        .send()
+        .await
+        .expect("the request is sent");
+    let unknown = app.get("/categories?x=1", &users[0].1).await;
+
+    // Assert
+    for (role, response) in answers {
+        assert_eq!(response.status(), StatusCode::OK, "{role}");
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(
+            body,
+            json!({"items": ["facilities", "payroll", "other"]}),
+            "{role}"
+        );
+    }
+    problem(anonymous, StatusCode::UNAUTHORIZED).await;
+    let refused = problem(unknown, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(failing_fields(&refused), vec!["x".to_string()]);
+}

@@ -137,6 +137,8 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         | ("post", "/api/v1/tickets/{id}/reopen")
         | ("post", "/api/v1/tickets/{id}/rating") => &[403, 409, 412],
         ("get", "/api/v1/board") | ("get", "/api/v1/stats") => &[403],
+        // It takes no parameter, and refuses unknown ones as every query does.
+        ("get", "/api/v1/categories") => &[422],
         ("get", "/api/v1/tickets/{id}/verify") | ("get", "/api/v1/events") => &[403],
         ("post", "/api/v1/auth/login") => &[401, 403],
         ("post", "/api/v1/users") => &[403, 409],

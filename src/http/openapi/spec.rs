@@ -40,6 +40,7 @@ impl Modify for BearerAuth {
         crate::http::ticket_queries::my_tickets,
         crate::http::ticket_queries::mark_read,
         crate::http::ticket_queries::get_stats,
+        crate::http::ticket_queries::list_categories,
         crate::http::login::login,
         crate::http::login::me,
         crate::http::users::create_user,

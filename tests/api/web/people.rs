@@ -161,11 +161,13 @@ async fn an_agent_searches_the_list_and_opens_a_ticket_for_a_requester_by_keyboa
     let app = spawn_app().await;
     let agent = person(&app, Role::Agent, "Alan Agent").await;
     let requester = person(&app, Role::Requester, "Rita Requester").await;
-    app.create_ticket_with(
-        &requester.user,
-        json!({"title": "VPN drops every hour", "category": "network"}),
-    )
-    .await;
+    let colleague = person(&app, Role::Agent, "Carla Colleague").await;
+    let vpn = app
+        .create_ticket_with(
+            &requester.user,
+            json!({"title": "VPN drops every hour", "category": "network"}),
+        )
+        .await;
     app.create_ticket_with(
         &requester.user,
         json!({"title": "Laptop fan is loud", "category": "hardware"}),
@@ -174,6 +176,7 @@ async fn an_agent_searches_the_list_and_opens_a_ticket_for_a_requester_by_keyboa
     let mut driver = Driver::start().await;
     let alan = driver.open(&app, "en-US").await;
     let rita = driver.open(&app, "en-US").await;
+    let carla = driver.open(&app, "en-US").await;
 
     let outcome: Result<()> = async {
         alan.visit("/#/tickets").await?;
@@ -232,13 +235,124 @@ async fn an_agent_searches_the_list_and_opens_a_ticket_for_a_requester_by_keyboa
         rita.choose("Status", "").await?;
         rita.follow("Monitor flickers").await?;
         rita.sees_detail("Requester", "Rita Requester").await?;
+
+        // The agent renames it: an empty title is refused beside the field, then the new one
+        // reaches the requester live.
+        alan.follow("Monitor flickers").await?;
+        alan.by_role("heading", "#3 Monitor flickers").await?;
+        alan.fill("Title", " ").await?;
+        alan.press("Save title").await?;
+        alan.sees("There is a problem").await?;
+        ensure!(
+            alan.by_label("Title")
+                .await?
+                .attr("aria-invalid")
+                .await?
+                .as_deref()
+                == Some("true"),
+            "the title is marked invalid"
+        );
+        alan.fill("Title", "Monitor flickers at 60 Hz").await?;
+        alan.press("Save title").await?;
+        alan.by_role("heading", "#3 Monitor flickers at 60 Hz")
+            .await?;
+        rita.by_role("heading", "#3 Monitor flickers at 60 Hz")
+            .await?;
+
+        // Two agents at once: Carla closes the ticket while Alan, whose page has not heard of it
+        // yet, comments. The 409 shows beside his comment, which stays until he can send it.
+        carla
+            .visit(&format!("/#/tickets/{}", alan.ticket_in_view().await?))
+            .await?;
+        carla.sign_in(&colleague).await?;
+        carla
+            .by_role("heading", "#3 Monitor flickers at 60 Hz")
+            .await?;
+        alan.client
+            .execute("window.ticketdLive.hold()", vec![])
+            .await?;
+        let typed = "Swapped the cable, please check";
+        alan.fill("Comment", typed).await?;
+        carla
+            .fill("Resolution", "Duplicate of the VPN one.")
+            .await?;
+        carla.press("Close").await?;
+        rita.sees_detail("Status", "Closed").await?;
+        alan.press("Comment").await?;
+        alan.sees("This cannot be done now").await?;
+        alan.sees_detail("Status", "Closed").await?;
+        ensure!(
+            alan.value_of("Comment").await? == typed,
+            "the comment is kept"
+        );
+        alan.picture("agent-conflict").await?;
+        alan.client
+            .execute("window.ticketdLive.resume()", vec![])
+            .await?;
+        alan.press("Reopen").await?;
+        wait_until(|| async { Ok(!alan.text().await?.contains("This cannot be done now")) })
+            .await?;
+        alan.press("Comment").await?;
+        rita.sees(typed).await?;
+        carla.sees(typed).await?;
+        // Live this time: the close reaches his page as he types; the comment stays, saying why.
+        let second = "One more thing: the other port is fine";
+        alan.fill("Comment", second).await?;
+        carla.press("Close").await?;
+        alan.sees("The ticket was closed before this comment was sent")
+            .await?;
+        alan.sees_detail("Status", "Closed").await?;
+        ensure!(
+            alan.value_of("Comment").await? == second,
+            "the comment is kept"
+        );
+
+        // The list filters by requester.
+        let other = app.user("requester").await;
+        let keyboard = app
+            .create_ticket_with(&other, json!({"title": "Keyboard misses keys"}))
+            .await;
+        alan.follow("List").await?;
+        alan.by_role("link", "Keyboard misses keys").await?;
+        alan.choose("Requester", &other.id.to_string()).await?;
+        wait_until(|| async { Ok(alan.count("link", "VPN drops every hour").await? == 0) }).await?;
+        alan.by_role("link", "Keyboard misses keys").await?;
+        alan.choose("Requester", &requester.user.id.to_string())
+            .await?;
+        wait_until(|| async { Ok(alan.count("link", "Keyboard misses keys").await? == 0) }).await?;
+        alan.by_role("link", "VPN drops every hour").await?;
+
+        // Assigned to him by a colleague: "Unread only" leaves out the one he has since opened.
+        for id in [vpn, keyboard] {
+            crate::queries::assign(&app, id, &colleague.user, &agent.user).await;
+        }
+        alan.follow("Assigned to me").await?;
+        alan.by_role("heading", "Assigned to me").await?;
+        alan.by_role("link", "Keyboard misses keys").await?;
+        alan.follow("VPN drops every hour").await?;
+        alan.sees_detail("Assignee", "Alan Agent").await?;
+        // Opening it marks it read a moment later: wait for the engine to have it.
+        wait_until(|| async {
+            let unread: Value = app
+                .get("/me/tickets?role=assigned&unread=true", &agent.user)
+                .await
+                .json()
+                .await?;
+            Ok(!unread.to_string().contains(&vpn.to_string()))
+        })
+        .await?;
+        alan.follow("Assigned to me").await?;
+        alan.by_role("link", "VPN drops every hour").await?;
+        alan.tick("Unread only").await?;
+        wait_until(|| async { Ok(alan.count("link", "VPN drops every hour").await? == 0) }).await?;
+        alan.by_role("link", "Keyboard misses keys").await?;
         Ok(())
     }
     .await;
     finish(
         "agent_list",
         outcome,
-        vec![("agent", alan), ("requester", rita)],
+        vec![("agent", alan), ("requester", rita), ("colleague", carla)],
     )
     .await;
 }

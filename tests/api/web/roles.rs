@@ -6,7 +6,7 @@ use ticketd::domain::Role;
 
 use super::browser::{finish, person, Driver};
 use super::people::wait_until;
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn an_admin_creates_a_user_and_changes_a_role() {
@@ -135,8 +135,11 @@ async fn an_auditor_reads_the_history_verifies_the_chain_and_sees_the_ticket_as_
 
 #[tokio::test]
 async fn the_portuguese_interface_uses_its_own_words() {
-    // Arrange
-    let app = spawn_app().await;
+    // Arrange: categories of this helpdesk's own, not the defaults.
+    let app = spawn_app_with(|s| {
+        s.categories = vec!["printer".into(), "facilities".into()];
+    })
+    .await;
     let requester = person(&app, Role::Requester, "Rita Solicitante").await;
     let mut driver = Driver::start().await;
     let rita = driver.open(&app, "pt-BR").await;
@@ -149,6 +152,17 @@ async fn the_portuguese_interface_uses_its_own_words() {
         rita.press("Entrar").await?;
         rita.by_role("heading", "Meus chamados").await?;
         rita.press("Novo chamado").await?;
+        let offered = rita
+            .client
+            .execute(
+                "return [...arguments[0].options].map((o) => o.value)",
+                vec![serde_json::to_value(rita.by_label("Categoria").await?)?],
+            )
+            .await?;
+        ensure!(
+            offered == json!(["printer", "facilities"]),
+            "the configured categories are offered: {offered}"
+        );
         rita.fill("Título", "Impressora não imprime").await?;
         rita.fill("Descrição", "Papel atolado.").await?;
         rita.choose("Categoria", "printer").await?;
@@ -158,12 +172,37 @@ async fn the_portuguese_interface_uses_its_own_words() {
         rita.sees_detail("Situação", "Aberto").await?;
         rita.sees_detail("Prioridade", "Alta").await?;
         rita.sees_detail("Categoria", "Impressora").await?;
+        // Dates in the chosen language's form, not the browser's default.
+        let ticket = rita.ticket_in_view().await?;
+        let stored: Value = app
+            .get(&format!("/tickets/{ticket}"), &requester.user)
+            .await
+            .json()
+            .await?;
+        let format = |locale: &str| {
+            let locale = locale.to_string();
+            let created = stored["created_at"].clone();
+            let client = rita.client.clone();
+            async move {
+                let shown = client
+                    .execute(
+                        "return new Intl.DateTimeFormat(arguments[0], {dateStyle: 'medium', timeStyle: 'medium'}).format(new Date(arguments[1]))",
+                        vec![json!(locale), created],
+                    )
+                    .await?;
+                anyhow::Ok(shown.as_str().unwrap_or_default().to_string())
+            }
+        };
+        let (portuguese, english) = (format("pt-BR").await?, format("en").await?);
+        ensure!(portuguese != english, "{portuguese} and {english} differ");
+        rita.sees_detail("Aberto em", &portuguese).await?;
         rita.by_label("Comentário").await?;
         rita.by_role("button", "Comentar").await?;
         rita.picture("requester-pt-br").await?;
         // The switch changes the language at once, and the choice sticks.
         rita.choose("Idioma", "en").await?;
         rita.sees_detail("Status", "Open").await?;
+        rita.sees_detail("Created", &english).await?;
         rita.by_role("button", "Sign out").await?;
         Ok(())
     }
