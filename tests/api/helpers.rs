@@ -233,6 +233,18 @@ impl TestApp {
     }
 
     /// GETs an operations endpoint at the server root (`/metrics`) as text.
+    /// `GET /readyz`: its status and body.
+    pub async fn readyz(&self) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(format!("{}/readyz", self.address))
+            .send()
+            .await
+            .expect("GET /readyz");
+        let status = response.status();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
     pub async fn root_text(&self, path: &str) -> String {
         self.client
             .get(format!("{}{path}", self.address))

@@ -140,6 +140,24 @@ pub(crate) fn stored_metadata(envelope: &Envelope) -> Value {
     })
 }
 
+/// Appends `envelope` to the store as a writer outside the engine would (a tool, an older build),
+/// through `executor` (a pool, or an open transaction that keeps it uncommitted).
+pub(crate) async fn insert_event<'e>(executor: impl sqlx::PgExecutor<'e>, envelope: &Envelope) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ('ticket', $1, $2, $3, '1.0', $4::json, $5::json)",
+    )
+    .bind(&envelope.subject)
+    .bind(envelope.seq)
+    .bind(&envelope.event_type)
+    .bind(envelope.data.to_string())
+    .bind(stored_metadata(envelope).to_string())
+    .execute(executor)
+    .await
+    .expect("insert an event");
+}
+
 /// A well-formed `ticket.created` envelope for a new ticket.
 pub(crate) fn created_envelope(ticket: Uuid, number: i64, requester: &TestUser) -> Envelope {
     let actor = Actor {
@@ -200,17 +218,7 @@ async fn a_late_commit_waits_for_nothing_else_and_is_never_skipped() {
         .await
         .unwrap();
     let envelope = created_envelope(late, number, &requester);
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
-                             payload, metadata)
-         VALUES ('ticket', $1, 1, 'ticket.created', '1.0', $2::json, $3::json)",
-    )
-    .bind(late.to_string())
-    .bind(envelope.data.to_string())
-    .bind(stored_metadata(&envelope).to_string())
-    .execute(&mut *tx)
-    .await
-    .unwrap();
+    insert_event(&mut *tx, &envelope).await;
     for i in 0..5 {
         let r = app
             .post(

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestUser};
 use crate::nats::{shared_nats_url, TestStream};
-use crate::ordering::wait_all_positioned;
+use crate::ordering::{insert_event, wait_all_positioned};
 use crate::ws::{connect, events_until, subscribe};
 
 /// How long a test waits for the read side to get somewhere.
@@ -52,42 +52,6 @@ where
         assert!(tokio::time::Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// `/readyz`: status and body.
-async fn readyz(app: &TestApp) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .expect("readyz");
-    let status = response.status();
-    (status, response.json().await.expect("a JSON body"))
-}
-
-/// Appends `envelope` to the store as a writer outside the engine would (an older build, say).
-async fn insert_raw(app: &TestApp, envelope: &Envelope) {
-    let metadata = json!({
-        "specversion": envelope.specversion, "source": envelope.source, "time": envelope.time,
-        "datacontenttype": envelope.datacontenttype, "actorid": envelope.actorid,
-        "actorname": envelope.actorname, "actorrole": envelope.actorrole,
-        "correlationid": envelope.correlationid, "hash": envelope.hash,
-        "prevhash": envelope.prevhash,
-    });
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
-                             payload, metadata)
-         VALUES ('ticket', $1, $2, $3, '1.0', $4::json, $5::json)",
-    )
-    .bind(&envelope.subject)
-    .bind(envelope.seq)
-    .bind(&envelope.event_type)
-    .bind(envelope.data.to_string())
-    .bind(metadata.to_string())
-    .execute(&app.pool)
-    .await
-    .expect("insert an event");
 }
 
 /// A ticket created and commented on with U+0000 in its texts and in its actor's name, its
@@ -153,8 +117,8 @@ async fn poisoned_ticket(app: &TestApp, requester: &TestUser) -> (Uuid, Vec<Enve
         }),
         &created.hash,
     );
-    insert_raw(app, &created).await;
-    insert_raw(app, &commented).await;
+    insert_event(&app.pool, &created).await;
+    insert_event(&app.pool, &commented).await;
     (ticket, vec![created, commented])
 }
 
@@ -221,7 +185,7 @@ async fn a_stored_event_holding_u0000_is_applied_with_u_fffd_and_the_log_stays_a
         .expect("a verification");
     assert_eq!(verified["valid"], true, "{verified}");
     assert_eq!(verified["events"], 2);
-    let (status, ready) = readyz(&app).await;
+    let (status, ready) = app.readyz().await;
     assert_eq!(status, StatusCode::OK, "{ready}");
     assert_eq!(ready["stalled_projections"], json!([]));
     let after = app.get(&format!("/tickets/{later}"), &requester).await;
@@ -287,7 +251,7 @@ async fn a_projector_failing_on_one_event_is_reported_while_the_rest_of_the_read
 
     // Assert: /readyz names the projector, the event and the error.
     let stalled = eventually("ticket_view is reported stalled", || async {
-        let (status, body) = readyz(&app).await;
+        let (status, body) = app.readyz().await;
         let stalled = body["stalled_projections"].as_array()?.first()?.clone();
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         Some(stalled)
@@ -343,7 +307,7 @@ async fn a_projector_failing_on_one_event_is_reported_while_the_rest_of_the_read
     })
     .await;
     let body = eventually("/readyz is ready again", || async {
-        let (status, body) = readyz(&app).await;
+        let (status, body) = app.readyz().await;
         (status == StatusCode::OK).then_some(body)
     })
     .await;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::helpers::{admin_url, clean_up, spawn_app_with, spawn_second_instance, TestApp};
 use crate::nats::{shared_nats_url, TestStream};
-use crate::ordering::{created_envelope, feed_page, stored_metadata, wait_all_positioned};
+use crate::ordering::{created_envelope, feed_page, insert_event, wait_all_positioned};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -48,17 +48,6 @@ async fn next_frame(ws: &mut Ws) -> Value {
     }
 }
 
-async fn readyz(app: &TestApp) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .expect("GET /readyz");
-    let status = response.status();
-    (status, response.json().await.expect("a JSON body"))
-}
-
 /// Polls `/readyz` until `done` holds for it, or fails after `limit`.
 async fn readyz_until(
     app: &TestApp,
@@ -67,7 +56,7 @@ async fn readyz_until(
 ) -> Value {
     let deadline = Instant::now() + limit;
     loop {
-        let (status, body) = readyz(app).await;
+        let (status, body) = app.readyz().await;
         if done(status, &body) {
             return body;
         }
@@ -81,7 +70,7 @@ async fn readyz_until(
 
 /// The backend pid of the session holding the sequencer's lock, once there is one.
 async fn sequencer_pid(app: &TestApp) -> i32 {
-    let (_, body) = readyz(app).await;
+    let (_, body) = app.readyz().await;
     match body["positions"]["sequencer_pid"].as_i64() {
         Some(pid) => pid as i32,
         None => readyz_until(app, Duration::from_secs(5), |_, b| {
@@ -207,17 +196,7 @@ async fn an_event_writer_left_open_is_named_and_turns_readyz_503_past_the_limit(
         .await
         .unwrap();
     let envelope = created_envelope(late, number, &requester);
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
-                             payload, metadata)
-         VALUES ('ticket', $1, 1, 'ticket.created', '1.0', $2::json, $3::json)",
-    )
-    .bind(late.to_string())
-    .bind(envelope.data.to_string())
-    .bind(stored_metadata(&envelope).to_string())
-    .execute(&mut *tx)
-    .await
-    .unwrap();
+    insert_event(&mut *tx, &envelope).await;
     let opened = Instant::now();
 
     // Assert: other writes are positioned meanwhile; readiness holds until the limit.
@@ -233,7 +212,7 @@ async fn an_event_writer_left_open_is_named_and_turns_readyz_503_past_the_limit(
         .get(&format!("/tickets/{busy}?min_version=2"), &agent)
         .await;
     assert_eq!(read.status(), StatusCode::OK, "the other ticket reads back");
-    let (status, _) = readyz(&app).await;
+    let (status, _) = app.readyz().await;
     if opened.elapsed() < Duration::from_millis(1500) {
         assert_eq!(status, StatusCode::OK, "ready before the limit");
     }
