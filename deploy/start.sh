@@ -66,7 +66,9 @@ url="http://$host:$port"
 cat <<EOF
 
 ticketd will serve on $url once built and migrated
-  dashboard      $url/
+  web app        $url/   (sign in with a user that has a password, created in another shell:
+                 cargo run --release --bin ticketd -- user add --email admin@example.com \
+                   --name Admin --role admin --password 'a long passphrase')
   API docs       $url/docs   (OpenAPI: $url/openapi.json)
   health         $url/healthz, $url/readyz, $url/metrics
 
