@@ -66,9 +66,9 @@ url="http://$host:$port"
 cat <<EOF
 
 ticketd will serve on $url once built and migrated
-  web app        $url/   (sign in with a user that has a password, created in another shell:
-                 cargo run --release --bin ticketd -- user add --email admin@example.com \
-                   --name Admin --role admin --password 'a long passphrase')
+  web app        $url/
+Create a user who can sign in to the web app (in another shell):
+  cargo run --release --bin ticketd -- user add --email admin@example.com --name Admin --role admin --password 'a long passphrase'
   API docs       $url/docs   (OpenAPI: $url/openapi.json)
   health         $url/healthz, $url/readyz, $url/metrics
 
