@@ -67,10 +67,11 @@ cat <<EOF
 
 ticketd will serve on $url once built and migrated
   web app        $url/
-Create a user who can sign in to the web app (in another shell):
-  cargo run --release --bin ticketd -- user add --email admin@example.com --name Admin --role admin --password 'a long passphrase'
   API docs       $url/docs   (OpenAPI: $url/openapi.json)
   health         $url/healthz, $url/readyz, $url/metrics
+
+Create a user who can sign in to the web app (in another shell):
+  cargo run --release --bin ticketd -- user add --email admin@example.com --name Admin --role admin --password 'a long passphrase'
 
 Mint a development token (in another shell):
   cargo run --release --bin ticketd -- token --email admin@example.com --role admin
