@@ -11,7 +11,10 @@ import { loadAgents } from "./view-tickets.js";
 
 export function ticketView(main, ctx, id) {
   const user = ctx.user;
-  const state = { ticket: null, minVersion: null, actionsKey: null, agents: [], disposed: false };
+  // The first load asks for version 1 at least: a ticket created a moment ago (or linked from a
+  // live event) is then waited for until the read model has it, instead of answering 404; one that
+  // does not exist still answers 404 at once, since the engine looks in the event store first.
+  const state = { ticket: null, minVersion: 1, actionsKey: null, agents: [], disposed: false };
   const heading = h("h1", { text: t("common.loading") });
   const notice = h("p", { class: "notice", role: "status" });
   const details = h("section", { class: "details", "aria-labelledby": "details-title" });
