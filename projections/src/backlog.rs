@@ -108,13 +108,16 @@ pub async fn backlog(pool: &PgPool) -> Result<Backlog, sqlx::Error> {
         .fetch_one(&mut *conn)
         .await?;
     // Writers: sessions holding the row-exclusive lock an INSERT takes on `events` (readers
-    // take weaker locks), other than this session and the sequencer's own statement.
+    // take weaker locks), other than this session and the sequencer's own statement. Relation
+    // ids are per database, and another database of the cluster (another ticketd's) has an
+    // `events` table too, often with the same id: hence the database filter.
     let transactions: Vec<(i32, f64, Option<String>, String)> = sqlx::query_as(
         "WITH open AS (
              SELECT a.pid, extract(epoch FROM clock_timestamp() - a.xact_start)::float8 AS age,
                     a.state, 'event_writer' AS kind
              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
              WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'RowExclusiveLock'
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                AND l.relation = to_regclass('events')
                AND a.xact_start IS NOT NULL
                AND a.pid <> pg_backend_pid() AND a.pid IS DISTINCT FROM $1
