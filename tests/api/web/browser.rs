@@ -262,11 +262,17 @@ impl Browser {
 
     /// Follows the link named `name`.
     pub async fn follow(&self, name: &str) -> Result<()> {
-        self.by_role("link", name)
-            .await?
-            .click()
-            .await
-            .with_context(|| format!("follow {name:?}"))
+        // A list re-rendered by a live update between finding the link and clicking it leaves a
+        // stale element behind: a person would simply click the new one, so look again.
+        for _ in 0..20 {
+            match self.by_role("link", name).await?.click().await {
+                Err(e) if e.to_string().contains("stale element") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other.with_context(|| format!("follow {name:?}")),
+            }
+        }
+        bail!("follow {name:?}: the link kept being replaced")
     }
 
     /// Types `text` into the field labelled `label`, replacing what it held.
