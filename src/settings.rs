@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use secrecy::SecretString;
 
+use crate::domain::values::ValueError;
 use crate::domain::SlaPolicy;
 
 /// Default ticket categories (CONTRACT 1).
@@ -122,14 +123,14 @@ fn list(value: &str) -> Vec<String> {
 
 impl Settings {
     /// Checks `category` against the configured list (the one rule, for commands and queries).
-    pub fn check_category(&self, category: &str) -> Result<(), String> {
+    pub fn check_category(&self, category: &str) -> Result<(), ValueError> {
         if self.categories.iter().any(|known| known == category) {
             Ok(())
         } else {
-            Err(format!(
-                "category must be one of {}",
-                self.categories.join(", ")
-            ))
+            Err(ValueError::NotOneOf {
+                what: "category",
+                names: self.categories.join(", "),
+            })
         }
     }
 

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::password;
+use crate::domain::values::{bounded, ValueError};
 use crate::domain::Role;
 
 /// A known user.
@@ -56,13 +57,19 @@ pub const PASSWORD_MAX: usize = 1024;
 
 /// Checks an e-mail address: one `@` with something on both sides, at most 254 characters, no
 /// spaces or control characters. Returns it trimmed.
-pub fn check_email(email: &str) -> Result<String, String> {
+pub fn check_email(email: &str) -> Result<String, ValueError> {
     let email = email.trim();
     if email.chars().count() > EMAIL_MAX {
-        return Err(format!("email must be at most {EMAIL_MAX} characters"));
+        return Err(ValueError::TooLong {
+            field: "email",
+            max: EMAIL_MAX,
+        });
     }
     if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("email must not contain spaces or control characters".into());
+        return Err(ValueError::Holds {
+            field: "email",
+            what: "spaces or control characters",
+        });
     }
     match email.split_once('@') {
         Some((local, domain))
@@ -70,41 +77,30 @@ pub fn check_email(email: &str) -> Result<String, String> {
         {
             Ok(email.to_string())
         }
-        _ => Err("email must be an address with one @ and text on both sides".into()),
+        _ => Err(ValueError::Shape {
+            field: "email",
+            shape: "an address with one @ and text on both sides",
+        }),
     }
 }
 
 /// Checks a display name: 1–200 characters after trimming, no control characters. Returns it
 /// trimmed.
-pub fn check_name(name: &str) -> Result<String, String> {
+pub fn check_name(name: &str) -> Result<String, ValueError> {
     let name = name.trim();
-    let len = name.chars().count();
-    if len == 0 {
-        return Err("name must not be empty".into());
-    }
-    if len > NAME_MAX {
-        return Err(format!("name must be at most {NAME_MAX} characters"));
-    }
+    bounded("name", name, 1, NAME_MAX)?;
     if name.chars().any(char::is_control) {
-        return Err("name must not contain control characters".into());
+        return Err(ValueError::Holds {
+            field: "name",
+            what: "control characters",
+        });
     }
     Ok(name.to_string())
 }
 
 /// Checks a new password: 8–1024 characters.
-pub fn check_password(password: &str) -> Result<(), String> {
-    let len = password.chars().count();
-    if len < PASSWORD_MIN {
-        return Err(format!(
-            "password must be at least {PASSWORD_MIN} characters"
-        ));
-    }
-    if len > PASSWORD_MAX {
-        return Err(format!(
-            "password must be at most {PASSWORD_MAX} characters"
-        ));
-    }
-    Ok(())
+pub fn check_password(password: &str) -> Result<(), ValueError> {
+    bounded("password", password, PASSWORD_MIN, PASSWORD_MAX)
 }
 
 /// Why a user could not be created.

@@ -1,15 +1,12 @@
-//! Request bodies: a JSON object read field by field, so that a 422 lists every failing field
-//! (missing, mistyped, unknown, out of bounds) rather than the first one serde meets.
+//! Request bodies: a JSON document read whole (size, media type, U+0000), then as an object
+//! member by member, so that a 422 lists every failing field (missing, mistyped, unknown, out
+//! of bounds) rather than the first one serde meets.
 
-use std::collections::HashSet;
-
+use super::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap};
 use serde_json::{Map, Value};
-use uuid::Uuid;
-
-use super::error::{ApiError, FieldError};
 
 /// Largest accepted body (CONTRACT 2.3): 64 KiB.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -35,7 +32,7 @@ pub struct JsonBody {
     pub value: Value,
     /// The raw bytes, for idempotency digests.
     pub raw: Bytes,
-    /// Members holding U+0000 somewhere, reported by [`Fields`].
+    /// Members holding U+0000 somewhere, reported by a [`Form`](super::form::Form).
     refused: Vec<Refused>,
 }
 
@@ -101,6 +98,26 @@ impl JsonBody {
             raw,
             refused,
         })
+    }
+}
+
+impl JsonBody {
+    /// Each top-level member (empty for a body that is not an object) holding U+0000, with
+    /// where: the member is refused, and the place is the failing field.
+    pub fn refused(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.refused
+            .iter()
+            .map(|r| (r.member.as_str(), r.field.as_str()))
+    }
+
+    /// A body that was sent as `value`.
+    #[cfg(test)]
+    pub fn from_value(value: Value) -> Self {
+        Self {
+            raw: Bytes::from(value.to_string()),
+            refused: refused_members(&value),
+            value,
+        }
     }
 }
 
@@ -181,176 +198,11 @@ fn nul_paths(value: &Value, path: &str, out: &mut Vec<String>) {
     }
 }
 
-/// Reads the members of a JSON object, collecting every problem before failing.
-pub struct Fields<'a> {
-    /// The body's members, borrowed: a value is copied only when a reader asks for it.
-    map: &'a Map<String, Value>,
-    /// Members read already (or refused): each is read once, and the rest are unknown.
-    read: HashSet<&'a str>,
-    errors: Vec<FieldError>,
-    /// Members holding U+0000: already reported, read as absent (and not as missing).
-    refused: HashSet<&'a str>,
-}
-
-impl<'a> Fields<'a> {
-    /// Starts reading `body`, which must be an object. Members holding U+0000 are failing
-    /// fields from the start, whatever the handler reads.
-    pub fn new(body: &'a JsonBody) -> Result<Self, ApiError> {
-        let Value::Object(map) = &body.value else {
-            return Err(ApiError::invalid("body", "must be a JSON object"));
-        };
-        let mut errors = Vec::with_capacity(body.refused.len());
-        let mut refused = HashSet::new();
-        for r in &body.refused {
-            refused.insert(r.member.as_str());
-            errors.push(FieldError::new(&r.field, NUL_MESSAGE));
-        }
-        Ok(Self {
-            map,
-            read: HashSet::new(),
-            errors,
-            refused,
-        })
-    }
-
-    /// Records a failing field.
-    pub fn fail(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError::new(field, message));
-    }
-
-    /// The member `field`, once: a second read finds it absent, as a first one of a member
-    /// that is not there.
-    fn take(&mut self, field: &str, required: bool) -> Option<&'a Value> {
-        if self.refused.contains(field) {
-            return None;
-        }
-        let member = self
-            .map
-            .get_key_value(field)
-            .filter(|(key, _)| self.read.insert(key.as_str()))
-            .map(|(_, value)| value);
-        match member {
-            None | Some(Value::Null) if required => {
-                self.fail(field, "is required");
-                None
-            }
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v),
-        }
-    }
-
-    fn typed<T>(
-        &mut self,
-        field: &str,
-        required: bool,
-        what: &str,
-        convert: impl FnOnce(&Value) -> Option<T>,
-    ) -> Option<T> {
-        let value = self.take(field, required)?;
-        let converted = convert(value);
-        if converted.is_none() {
-            self.fail(field, format!("must be {what}"));
-        }
-        converted
-    }
-
-    /// A string member.
-    pub fn string(&mut self, field: &str, required: bool) -> Option<String> {
-        self.typed(field, required, "a string", |v| {
-            v.as_str().map(str::to_string)
-        })
-    }
-
-    /// A boolean member.
-    pub fn boolean(&mut self, field: &str, required: bool) -> Option<bool> {
-        self.typed(field, required, "a boolean", Value::as_bool)
-    }
-
-    /// An integer member. `4.0` is the integer 4, as JSON Schema (and JavaScript) see it.
-    pub fn integer(&mut self, field: &str, required: bool) -> Option<i64> {
-        self.typed(field, required, "an integer", |v| {
-            v.as_i64().or_else(|| {
-                v.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                    .map(|f| f as i64)
-            })
-        })
-    }
-
-    /// A UUID member.
-    pub fn uuid(&mut self, field: &str, required: bool) -> Option<Uuid> {
-        self.typed(field, required, "a UUID string", |v| {
-            v.as_str().and_then(|s| Uuid::parse_str(s).ok())
-        })
-    }
-
-    /// A string member parsed by `parse`, whose error message is reported as is.
-    pub fn parsed<T>(
-        &mut self,
-        field: &str,
-        required: bool,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
-        let text = self.string(field, required)?;
-        match parse(&text) {
-            Ok(v) => Some(v),
-            Err(message) => {
-                self.fail(field, message);
-                None
-            }
-        }
-    }
-
-    /// Checks an already-read value, reporting `field` when `check` fails.
-    pub fn check<T>(
-        &mut self,
-        field: &str,
-        value: Option<T>,
-        check: impl FnOnce(&T) -> Result<(), String>,
-    ) -> Option<T> {
-        let value = value?;
-        match check(&value) {
-            Ok(()) => Some(value),
-            Err(message) => {
-                self.fail(field, message);
-                None
-            }
-        }
-    }
-
-    /// Ends reading: unknown members are errors too. `Err` lists every failing field.
-    pub fn finish(mut self) -> Result<(), ApiError> {
-        let mut unknown: Vec<String> = self
-            .map
-            .keys()
-            .filter(|key| !self.read.contains(key.as_str()) && !self.refused.contains(key.as_str()))
-            .cloned()
-            .collect();
-        unknown.sort();
-        for field in unknown {
-            self.fail(&field, "is not a known field");
-        }
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Unprocessable(self.errors))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
-
-    fn body(value: Value) -> JsonBody {
-        JsonBody {
-            raw: Bytes::from(value.to_string()),
-            refused: refused_members(&value),
-            value,
-        }
-    }
 
     async fn read(content_type: Option<&str>, raw: &str, kind: BodyKind) -> Result<Value, u16> {
         let mut request = Request::builder().method("POST").uri("/x");
@@ -403,62 +255,5 @@ mod tests {
             Ok(json!({}))
         );
         assert_eq!(read(json, "{", BodyKind::Optional).await, Err(400));
-    }
-
-    #[test]
-    fn every_string_holding_nul_is_a_failing_field_however_deep() {
-        let value = json!({
-            "title": "a\u{0}b",
-            "ok": "fine",
-            "meta": {"k\u{0}": 1, "list": ["x", "y\u{0}"]},
-            "n\u{0}": true,
-        });
-        let body = body(value);
-        let mut f = Fields::new(&body).unwrap();
-        assert_eq!(f.string("title", true), None);
-        assert_eq!(f.string("ok", true).as_deref(), Some("fine"));
-        let Err(ApiError::Unprocessable(errors)) = f.finish() else {
-            panic!("expected a 422");
-        };
-        let mut fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        fields.sort_unstable();
-        assert_eq!(
-            fields,
-            ["meta.k\u{fffd}", "meta.list.1", "n\u{fffd}", "title"]
-        );
-        assert!(errors.iter().all(|e| e.message == NUL_MESSAGE));
-    }
-
-    #[test]
-    fn every_failing_field_is_listed() {
-        let document = body(serde_json::json!({"a": 1, "b": "x", "extra": true}));
-        let mut f = Fields::new(&document).unwrap();
-        let a = f.string("a", true);
-        let b = f.integer("b", true);
-        let c = f.string("c", true);
-        assert!(a.is_none() && b.is_none() && c.is_none());
-        let Err(ApiError::Unprocessable(errors)) = f.finish() else {
-            panic!("expected a 422");
-        };
-        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["a", "b", "c", "extra"]);
-    }
-
-    #[test]
-    fn integral_numbers_are_integers_whatever_their_spelling() {
-        let document = body(serde_json::json!({"a": 4.0, "b": 4.5, "c": 1e300}));
-        let mut f = Fields::new(&document).unwrap();
-        assert_eq!(f.integer("a", true), Some(4));
-        assert_eq!(f.integer("b", true), None);
-        assert_eq!(f.integer("c", true), None);
-        assert!(f.finish().is_err());
-    }
-
-    #[test]
-    fn null_counts_as_absent() {
-        let document = body(serde_json::json!({"a": null}));
-        let mut f = Fields::new(&document).unwrap();
-        assert_eq!(f.string("a", false), None);
-        assert!(f.finish().is_ok());
     }
 }

@@ -6,8 +6,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::body::{Fields, JsonBody};
+use super::body::JsonBody;
 use super::error::{ApiError, Result};
+use super::form::{request_body, Form};
+use super::members::{Context, Text};
 use super::state::AppState;
 use crate::auth::{password, Caller};
 use crate::users::{self, User};
@@ -19,14 +21,14 @@ pub fn router() -> Router<AppState> {
         .route("/auth/me", get(me))
 }
 
-/// `POST /auth/login` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct LoginRequest {
-    /// The user's e-mail address (any case).
-    email: String,
-    /// The user's password.
-    password: String,
+request_body! {
+    /// `POST /auth/login` body.
+    pub struct LoginRequest, read as LoginDraft {
+        /// The user's e-mail address (any case).
+        pub email: Text,
+        /// The user's password.
+        pub password: Text,
+    }
 }
 
 /// A token for the API.
@@ -48,15 +50,18 @@ pub struct TokenResponse {
         (status = 403, description = "password login is disabled (no JWT_SECRET)", body = super::error::Problem),
         (status = 422, body = super::error::Problem)))]
 pub async fn login(State(state): State<AppState>, body: JsonBody) -> Result<Json<TokenResponse>> {
-    let mut f = Fields::new(&body)?;
-    let email = f.string("email", true);
-    let password = f.string("password", true);
-    f.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "checked fields missing"
-        )));
-    };
+    let mut form = Form::new(&body)?;
+    let draft = LoginRequest::read(
+        &mut form,
+        &Context {
+            settings: &state.settings,
+        },
+    );
+    form.finish()?;
+    let LoginRequest {
+        email: Text(email),
+        password: Text(password),
+    } = draft.complete()?;
     if !state.auth.can_mint() {
         return Err(ApiError::Forbidden(
             "password login is disabled: this engine has no JWT_SECRET to sign tokens with".into(),

@@ -10,15 +10,17 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::body::{BodyKind, Fields, JsonBody};
+use super::body::{BodyKind, JsonBody};
 use super::error::{ApiError, FieldError, Result};
 use super::extract::TicketId;
+use super::form::{request_body, Form};
+use super::members::{Category, Context};
 use super::state::AppState;
 use crate::application::tickets::{self, Changes, Issued, NewTicket};
 use crate::auth::Caller;
 use crate::command_service::{CommandContext, CommandError, Idempotency, Outcome};
 use crate::domain::values::{
-    check_comment_body, check_score, check_text, DESCRIPTION_MAX, NOTE_MAX, RATING_COMMENT_MAX,
+    CommentBody, Description, RatingComment, ReopenReason, Resolution, Score,
 };
 use crate::domain::{Actor, Channel, Priority, Role, TicketError, Title};
 use crate::{policy, views};
@@ -46,80 +48,81 @@ pub struct CommandResponse {
     pub version: i64,
 }
 
-/// `POST /tickets` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct CreateTicketRequest {
-    /// 1–200 characters after trimming.
-    title: String,
-    /// Up to 20,000 characters.
-    description: String,
-    /// One of the configured categories.
-    category: String,
-    /// `low`, `medium`, `high` or `urgent`.
-    priority: String,
-    /// `web`, `email`, `chat`, `api` (default) or `phone`.
-    channel: Option<String>,
-    /// Agents and admins only: open the ticket for this requester.
-    requester_id: Option<Uuid>,
+request_body! {
+    /// `POST /tickets` body: `requester_id` is for agents and admins, and must name a
+    /// requester.
+    pub struct CreateTicketRequest, read as CreateTicketDraft {
+        /// 1–200 characters after trimming.
+        pub title: Title,
+        /// Up to 20,000 characters.
+        pub description: Description,
+        /// One of the configured categories.
+        pub category: Category,
+        /// `low`, `medium`, `high` or `urgent`.
+        pub priority: Priority,
+        /// Where the ticket came from; `api` when absent.
+        pub channel: Option<Channel>,
+        /// Agents and admins only: open the ticket for this requester.
+        pub requester_id: Option<Uuid>,
+    }
 }
 
-/// `POST /tickets/{id}/comments` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct CommentRequest {
-    /// 1–20,000 characters.
-    body: String,
-    /// Hidden from requesters; agents and admins only.
-    internal: Option<bool>,
+request_body! {
+    /// `POST /tickets/{id}/comments` body: internal comments are for agents and admins.
+    pub struct CommentRequest, read as CommentDraft {
+        /// 1–20,000 characters.
+        pub body: CommentBody,
+        /// Hidden from requesters; agents and admins only.
+        pub internal: Option<bool>,
+    }
 }
 
-/// `POST /tickets/{id}/assign` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct AssignRequest {
-    /// An agent or admin.
-    assignee_id: Uuid,
+request_body! {
+    /// `POST /tickets/{id}/assign` body: an agent or admin of the directory.
+    pub struct AssignRequest, read as AssignDraft {
+        /// An agent or admin.
+        pub assignee_id: Uuid,
+    }
 }
 
-/// `PATCH /tickets/{id}` body: any of the fields.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct UpdateRequest {
-    /// 1–200 characters after trimming.
-    title: Option<String>,
-    /// Up to 20,000 characters.
-    description: Option<String>,
-    /// One of the configured categories.
-    category: Option<String>,
-    /// Recomputes the SLA due times.
-    priority: Option<String>,
+request_body! {
+    /// `PATCH /tickets/{id}` body: any of the members.
+    pub struct UpdateRequest, read as UpdateDraft {
+        /// 1–200 characters after trimming.
+        pub title: Option<Title>,
+        /// Up to 20,000 characters.
+        pub description: Option<Description>,
+        /// One of the configured categories.
+        pub category: Option<Category>,
+        /// Recomputes the SLA due times.
+        pub priority: Option<Priority>,
+    }
 }
 
-/// `POST /tickets/{id}/close` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct CloseRequest {
-    /// Up to 5,000 characters.
-    resolution: Option<String>,
+request_body! {
+    /// `POST /tickets/{id}/close` body.
+    pub struct CloseRequest, read as CloseDraft {
+        /// Up to 5,000 characters.
+        pub resolution: Option<Resolution>,
+    }
 }
 
-/// `POST /tickets/{id}/reopen` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct ReopenRequest {
-    /// Up to 5,000 characters.
-    reason: Option<String>,
+request_body! {
+    /// `POST /tickets/{id}/reopen` body.
+    pub struct ReopenRequest, read as ReopenDraft {
+        /// Up to 5,000 characters.
+        pub reason: Option<ReopenReason>,
+    }
 }
 
-/// `POST /tickets/{id}/rating` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct RatingRequest {
-    /// 1 to 5.
-    score: i64,
-    /// Up to 2,000 characters.
-    comment: Option<String>,
+request_body! {
+    /// `POST /tickets/{id}/rating` body: the requester of a closed ticket.
+    pub struct RatingRequest, read as RatingDraft {
+        /// 1 to 5.
+        pub score: Score,
+        /// Up to 2,000 characters.
+        pub comment: Option<RatingComment>,
+    }
 }
 
 /// Reads `If-Match`, `Idempotency-Key` and `X-Request-Id`.
@@ -343,8 +346,8 @@ pub struct Command {
 }
 
 impl Command {
-    fn fields(&self) -> Result<Fields<'_>> {
-        Fields::new(&self.body)
+    fn form(&self) -> Result<Form<'_>> {
+        Form::new(&self.body)
     }
 
     fn require_staff(&self, what: &str) -> Result<()> {
@@ -373,18 +376,11 @@ impl Command {
     }
 }
 
-/// The configured-category rule as a `Fields` parser.
-fn category(state: &AppState) -> impl Fn(&str) -> std::result::Result<String, String> + '_ {
-    move |c: &str| state.settings.check_category(c).map(|()| c.to_string())
-}
-
-fn text(max: usize, field: &'static str) -> impl Fn(&String) -> std::result::Result<(), String> {
-    move |v: &String| check_text(field, v, max)
-}
-
-/// The value of a field `Fields` has checked; `finish` returned `Ok`, so it is there.
-fn checked<T>(value: Option<T>) -> Result<T> {
-    value.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a checked field is missing")))
+/// What reading a member needs from the engine.
+fn context(state: &AppState) -> Context<'_> {
+    Context {
+        settings: &state.settings,
+    }
 }
 
 /// Opens a ticket.
@@ -393,42 +389,29 @@ fn checked<T>(value: Option<T>) -> Result<T> {
     security(("bearer" = [])))]
 pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -> Result<Response> {
     let req = req.read(BodyKind::Required).await?;
-    let mut f = req.fields()?;
-    let title = f.parsed("title", true, Title::parse);
-    let description = f.string("description", true);
-    let description = f.check(
-        "description",
-        description,
-        text(DESCRIPTION_MAX, "description"),
-    );
-    let category = f.parsed("category", true, category(&state));
-    let priority = f.parsed("priority", true, |p| p.parse::<Priority>());
-    let channel = f.parsed("channel", false, |c| c.parse::<Channel>());
-    let requester_id = f.uuid("requester_id", false);
+    let mut form = req.form()?;
+    let draft = CreateTicketRequest::read(&mut form, &context(&state));
+    let requester_id = draft.requester_id.flatten();
     if requester_id.is_some() {
         req.require_staff("open a ticket for someone else")?;
     }
     let requester = tickets::resolve_requester(&state.pool, &req.actor, requester_id).await?;
     if requester.is_none() {
-        f.fail(
+        form.fail(
             "requester_id",
             "must name a known requester, agent or admin",
         );
     }
-    f.finish()?;
-    let (title, description, category, priority, requester) = (
-        checked(title)?,
-        checked(description)?,
-        checked(category)?,
-        checked(priority)?,
-        checked(requester)?,
-    );
+    form.finish()?;
+    let body = draft.complete()?;
+    let requester = requester
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a checked requester is missing")))?;
     let ticket = NewTicket {
-        title,
-        description,
-        category,
-        priority,
-        channel: channel.unwrap_or_default(),
+        title: body.title,
+        description: body.description.into_inner(),
+        category: body.category.0,
+        priority: body.priority,
+        channel: body.channel.unwrap_or_default(),
         requester,
     };
     req.answer(tickets::open(&state.commands, req.issued(), ticket).await)
@@ -445,15 +428,15 @@ pub async fn comment_on_ticket(
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
-    let mut f = req.fields()?;
-    let body = f.string("body", true);
-    let body = f.check("body", body, |b| check_comment_body(b));
-    let internal = f.boolean("internal", false).unwrap_or(false);
-    f.finish()?;
+    let mut form = req.form()?;
+    let draft = CommentRequest::read(&mut form, &context(&state));
+    form.finish()?;
+    let comment = draft.complete()?;
+    let internal = comment.internal.unwrap_or(false);
     if internal {
         req.require_staff("write internal comments")?;
     }
-    let body = checked(body)?;
+    let body = comment.body.into_inner();
     req.answer(tickets::comment(&state.commands, req.issued(), id, body, internal).await)
 }
 
@@ -469,19 +452,21 @@ pub async fn assign_ticket(
 ) -> Result<Response> {
     req.require_staff("assign tickets")?;
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
-    let mut f = req.fields()?;
-    let assignee = match f.uuid("assignee_id", true) {
-        Some(aid) => {
-            let assignee = tickets::resolve_assignee(&state.pool, aid).await?;
+    let mut form = req.form()?;
+    let draft = AssignRequest::read(&mut form, &context(&state));
+    let assignee = match draft.assignee_id {
+        Some(id) => {
+            let assignee = tickets::resolve_assignee(&state.pool, id).await?;
             if assignee.is_none() {
-                f.fail("assignee_id", "must name a known agent or admin");
+                form.fail("assignee_id", "must name a known agent or admin");
             }
             assignee
         }
         None => None,
     };
-    f.finish()?;
-    let assignee = checked(assignee)?;
+    form.finish()?;
+    let assignee = assignee
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a checked assignee is missing")))?;
     req.answer(tickets::assign(&state.commands, req.issued(), id, assignee).await)
 }
 
@@ -497,33 +482,17 @@ pub async fn update_ticket(
 ) -> Result<Response> {
     req.require_staff("update tickets")?;
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
-    let mut f = req.fields()?;
-    let title = f.parsed("title", false, Title::parse);
-    let description = f.string("description", false);
-    let description = f.check(
-        "description",
-        description,
-        text(DESCRIPTION_MAX, "description"),
-    );
-    let category = f.parsed("category", false, category(&state));
-    let priority = f.parsed("priority", false, |p| p.parse::<Priority>());
-    f.finish()?;
+    let mut form = req.form()?;
+    let draft = UpdateRequest::read(&mut form, &context(&state));
+    form.finish()?;
+    let body = draft.complete()?;
     let changes = Changes {
-        title,
-        description,
-        category,
-        priority,
+        title: body.title,
+        description: body.description.map(Description::into_inner),
+        category: body.category.map(|c| c.0),
+        priority: body.priority,
     };
     req.answer(tickets::update(&state.commands, req.issued(), id, changes).await)
-}
-
-/// Reads the one optional free-text field of close and reopen.
-fn note(req: &Command, field: &'static str) -> Result<Option<String>> {
-    let mut f = req.fields()?;
-    let value = f.string(field, false);
-    let value = f.check(field, value, text(NOTE_MAX, field));
-    f.finish()?;
-    Ok(value)
 }
 
 /// Closes a ticket.
@@ -537,7 +506,10 @@ pub async fn close_ticket(
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
-    let resolution = note(&req, "resolution")?;
+    let mut form = req.form()?;
+    let draft = CloseRequest::read(&mut form, &context(&state));
+    form.finish()?;
+    let resolution = draft.complete()?.resolution.map(Resolution::into_inner);
     req.answer(tickets::close(&state.commands, req.issued(), id, resolution).await)
 }
 
@@ -552,7 +524,10 @@ pub async fn reopen_ticket(
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
-    let reason = note(&req, "reason")?;
+    let mut form = req.form()?;
+    let draft = ReopenRequest::read(&mut form, &context(&state));
+    form.finish()?;
+    let reason = draft.complete()?.reason.map(ReopenReason::into_inner);
     req.answer(tickets::reopen(&state.commands, req.issued(), id, reason).await)
 }
 
@@ -567,18 +542,11 @@ pub async fn rate_ticket(
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
-    let mut f = req.fields()?;
-    let score = f.integer("score", true);
-    let score = score.and_then(|s| match check_score(s) {
-        Ok(s) => Some(s),
-        Err(m) => {
-            f.fail("score", m);
-            None
-        }
-    });
-    let comment = f.string("comment", false);
-    let comment = f.check("comment", comment, text(RATING_COMMENT_MAX, "comment"));
-    f.finish()?;
-    let score = checked(score)?;
+    let mut form = req.form()?;
+    let draft = RatingRequest::read(&mut form, &context(&state));
+    form.finish()?;
+    let rating = draft.complete()?;
+    let score = rating.score.get();
+    let comment = rating.comment.map(RatingComment::into_inner);
     req.answer(tickets::rate(&state.commands, req.issued(), id, score, comment).await)
 }

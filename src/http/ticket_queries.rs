@@ -24,6 +24,7 @@ use super::params::Params;
 use super::response::{answer, with_position};
 use super::state::AppState;
 use crate::auth::Caller;
+use crate::domain::values::ValueError;
 use crate::domain::{Channel, Priority, Status};
 use crate::{policy, views};
 
@@ -48,8 +49,8 @@ const TICKET_MODELS: &[&str] = &[tickets::NAME];
 /// The read models behind the per-user queries.
 const USER_MODELS: &[&str] = &[tickets::NAME, me::NAME];
 
-fn one_of<T: std::str::FromStr<Err = String>>(value: &str) -> Result<(), String> {
-    value.parse::<T>().map(|_| ())
+fn one_of<T: std::str::FromStr<Err = ValueError>>(value: &str) -> Result<(), String> {
+    value.parse::<T>().map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// The list parameters shared by `GET /tickets` and `GET /me/tickets`.
@@ -77,7 +78,9 @@ fn list_query(state: &AppState, p: &mut Params) -> ListQuery {
     let filter = ListFilter {
         statuses: p.list("status", one_of::<Status>),
         priorities: p.list("priority", one_of::<Priority>),
-        categories: p.list("category", |c| state.settings.check_category(c)),
+        categories: p.list("category", |c| {
+            state.settings.check_category(c).map_err(|e| e.to_string())
+        }),
         channels: p.list("channel", one_of::<Channel>),
         q: p.parsed("q", |q| {
             if q.chars().count() > Q_MAX {
@@ -299,7 +302,11 @@ pub async fn get_board(
     )?;
     let assignee_id = p.uuid("assignee_id");
     let category = p.parsed("category", |c| {
-        state.settings.check_category(c).map(|()| c.to_string())
+        state
+            .settings
+            .check_category(c)
+            .map(|()| c.to_string())
+            .map_err(|e| e.to_string())
     });
     let limit_per_column = p
         .integer("limit_per_column", 1, COLUMN_LIMIT_MAX)

@@ -5,12 +5,14 @@ use axum::extract::{Query, Request, State};
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, patch};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::body::{BodyKind, Fields, JsonBody};
+use super::body::{BodyKind, JsonBody};
 use super::error::{ApiError, Result};
 use super::extract::TicketId;
+use super::form::{request_body, Form};
+use super::members::{Context, Email, Password, UserName};
 use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::Role;
@@ -23,12 +25,12 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}", patch(update_user))
 }
 
-/// `PATCH /users/{id}` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct UpdateUserRequest {
-    /// `requester`, `agent`, `admin` or `auditor`.
-    role: String,
+request_body! {
+    /// `PATCH /users/{id}` body: the user's new role.
+    pub struct UpdateUserRequest, read as UpdateUserDraft {
+        /// `requester`, `agent`, `admin` or `auditor`.
+        pub role: Role,
+    }
 }
 
 /// Changes a user's role (admins only). Tokens already issued keep their role until they expire.
@@ -57,12 +59,10 @@ pub async fn update_user(
         .id()
         .map_err(|_| ApiError::NotFound("no such user".into()))?;
     let body = JsonBody::read(request, BodyKind::Required).await?;
-    let mut f = Fields::new(&body)?;
-    let role = f.parsed("role", true, |r| r.parse::<Role>());
-    f.finish()?;
-    let Some(role) = role else {
-        return Err(ApiError::Internal(anyhow::anyhow!("checked role missing")));
-    };
+    let mut form = Form::new(&body)?;
+    let draft = UpdateUserRequest::read(&mut form, &context(&state));
+    form.finish()?;
+    let role = draft.complete()?.role;
     let user = users::set_role(&state.pool, id, role)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such user".into()))?;
@@ -70,18 +70,25 @@ pub async fn update_user(
     Ok(Json(user))
 }
 
-/// `POST /users` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct CreateUserRequest {
-    /// One `@` with text on both sides, at most 254 characters; unique whatever its case.
-    email: String,
-    /// 1–200 characters after trimming.
-    name: String,
-    /// `requester`, `agent`, `admin` or `auditor`.
-    role: String,
-    /// 8–1024 characters; without it the user can only arrive with a token.
-    password: Option<String>,
+request_body! {
+    /// `POST /users` body: the e-mail is unique whatever its case.
+    pub struct CreateUserRequest, read as CreateUserDraft {
+        /// One `@` with text on both sides, at most 254 characters; unique whatever its case.
+        pub email: Email,
+        /// 1–200 characters after trimming.
+        pub name: UserName,
+        /// `requester`, `agent`, `admin` or `auditor`.
+        pub role: Role,
+        /// 8–1024 characters; without it the user can only arrive with a token.
+        pub password: Option<Password>,
+    }
+}
+
+/// What reading a member needs from the engine.
+fn context(state: &AppState) -> Context<'_> {
+    Context {
+        settings: &state.settings,
+    }
 }
 
 /// `GET /users` answer.
@@ -109,24 +116,21 @@ pub async fn create_user(
         return Err(ApiError::Forbidden("only admins may add users".into()));
     }
     let body = JsonBody::read(request, BodyKind::Required).await?;
-    let mut f = Fields::new(&body)?;
-    let email = f.parsed("email", true, users::check_email);
-    let name = f.parsed("name", true, users::check_name);
-    let role = f.parsed("role", true, |r| r.parse::<Role>());
-    let password = f.string("password", false);
-    let password = f.check("password", password, |p| users::check_password(p));
-    f.finish()?;
-    let (Some(email), Some(name), Some(role)) = (email, name, role) else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "checked fields missing"
-        )));
-    };
+    let mut form = Form::new(&body)?;
+    let draft = CreateUserRequest::read(&mut form, &context(&state));
+    form.finish()?;
+    let CreateUserRequest {
+        email: Email(email),
+        name: UserName(name),
+        role,
+        password,
+    } = draft.complete()?;
     let user = users::create(
         &state.pool,
         &email,
         &name,
         role,
-        password.as_deref(),
+        password.as_ref().map(|p| p.0.as_str()),
         Origin::Api,
     )
     .await
@@ -172,7 +176,7 @@ fn role_filter(uri: &Uri) -> Result<Option<Role>> {
             .trim()
             .parse::<Role>()
             .map(Some)
-            .map_err(|message| ApiError::invalid("role", message)),
+            .map_err(|message| ApiError::invalid("role", message.to_string())),
     }
 }
 

@@ -5,35 +5,21 @@
 //!   every route of a kind shares (401 with a token, 429 under the rate limiter, 503 when
 //!   Postgres is away or the request times out, 400/413/415/422 with a JSON body, 404 with an
 //!   id in the path), each with the RFC 9457 problem schema as `application/problem+json`;
-//! - the bounds of every parameter and body member, from the same constants the parsers use
-//!   (lengths, ranges, enums with the configured categories, formats), and text patterns that
-//!   say what the parsers check: no U+0000, and "not blank after trimming" where they trim;
-//! - `additionalProperties: false` on request bodies, which refuse unknown members.
+//! - the bounds of every parameter, from the same constants the parsers use (lengths, ranges,
+//!   enums with the configured categories, formats), and text patterns that say what the
+//!   parsers check: no U+0000, and blank as absent;
+//! - the configured categories as the `Category` member's enum. Request bodies say the rest
+//!   themselves: their schemas derive from the types that parse them (`http::members`).
 
 use serde_json::{json, Map, Value};
-use utoipa::OpenApi;
+use utoipa::{OpenApi, PartialSchema};
 
 use super::spec::ApiDoc;
-use crate::domain::values::{DESCRIPTION_MAX, NOTE_MAX, RATING_COMMENT_MAX};
 use crate::domain::{Channel, Priority, Role, Status};
 use crate::http::audit::MAX_PAGE;
+use crate::http::members::{Category, NO_NUL, WS};
 use crate::settings::Settings;
-use crate::users::{EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN};
 use ticket_nats::TicketEvent;
-
-/// What `str::trim` removes (Rust's `char::is_whitespace`), as the body of a regex class. Spelt
-/// out: `\s` means slightly different sets in different regex engines.
-const WS: &str =
-    r"\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
-/// Rust's `char::is_control` (Unicode category Cc).
-const CONTROL: &str = r"\u0000-\u001f\u007f-\u009f";
-/// Text Postgres can hold: anything but U+0000.
-const NO_NUL: &str = r"^[^\u0000]*$";
-
-/// The longest comment body.
-const COMMENT_MAX: usize = 20_000;
-/// The longest title, after trimming.
-const TITLE_MAX: usize = 200;
 
 /// The document, with `settings`' categories as the category enum.
 pub fn document(settings: &Settings) -> Value {
@@ -46,8 +32,8 @@ pub fn document(settings: &Settings) -> Value {
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
     {
-        for (name, schema) in request_bodies(&categories) {
-            schemas.insert(name.to_string(), schema);
+        for schema in schemas.values_mut() {
+            list_categories(schema, &categories);
         }
         schemas.insert("Problem".into(), problem_schema());
     }
@@ -62,6 +48,28 @@ pub fn document(settings: &Settings) -> Value {
         }
     }
     doc
+}
+
+/// Lists the configured categories in every [`Category`] member of `body`'s schema (inline,
+/// so found as its type's schema): the one member whose values are configured, not compiled in.
+fn list_categories(body: &mut Value, categories: &[Value]) {
+    let category = serde_json::to_value(Category::schema()).unwrap_or_default();
+    let Some(members) = body.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let list = |schema: &mut Value| {
+        if *schema == category {
+            schema["enum"] = Value::Array(categories.to_vec());
+        }
+    };
+    for member in members.values_mut() {
+        // An optional member is one of null or its type's schema.
+        if let Some(Value::Array(choices)) = member.get_mut("oneOf") {
+            choices.iter_mut().for_each(list);
+        } else {
+            list(member);
+        }
+    }
 }
 
 /// Adds the parameter bounds and the error answers of one operation.
@@ -229,26 +237,6 @@ fn text(max: usize) -> Value {
     json!({"type": "string", "maxLength": max, "pattern": NO_NUL})
 }
 
-/// Text that must hold something besides white space, at most `max` characters once trimmed.
-fn trimmed_text(max: usize, forbidden: &str) -> Value {
-    json!({
-        "type": "string",
-        "pattern": format!(
-            "^[{WS}]*[^{WS}{forbidden}](?:[^{forbidden}]{{0,{inner}}}[^{WS}{forbidden}])?[{WS}]*$",
-            inner = max.saturating_sub(2)
-        ),
-    })
-}
-
-fn nullable(mut schema: Value) -> Value {
-    let kind = schema["type"].clone();
-    schema["type"] = json!([kind, "null"]);
-    if let Some(values) = schema.get_mut("enum").and_then(Value::as_array_mut) {
-        values.push(Value::Null);
-    }
-    schema
-}
-
 /// `schema`, or a blank value (which the parsers take for an absent parameter).
 fn blank_or(schema: Value) -> Value {
     json!({"anyOf": [schema, {"type": "string", "pattern": format!("^[{WS}]*$")}]})
@@ -328,137 +316,6 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
     })
 }
 
-/// The request bodies, member by member as the handlers read them.
-fn request_bodies(categories: &[Value]) -> Vec<(&'static str, Value)> {
-    let title = trimmed_text(TITLE_MAX, r"\u0000");
-    let category = json!({"type": "string", "enum": categories});
-    let priority = string_enum(&Priority::ALL.map(|p| p.as_str()));
-    let channel = string_enum(&Channel::ALL.map(|c| c.as_str()));
-    let object = |description: &str, required: &[&str], properties: Value| {
-        json!({
-            "type": "object",
-            "description": description,
-            "required": required,
-            "properties": properties,
-            "additionalProperties": false,
-        })
-    };
-    let comment_body = json!({
-        "type": "string",
-        "minLength": 1,
-        "maxLength": COMMENT_MAX,
-        "pattern": format!(r"^[^\u0000]*[^{WS}\u0000][^\u0000]*$"),
-    });
-    vec![
-        (
-            "CreateTicketRequest",
-            object(
-                "POST /tickets: requester_id is for agents and admins, and must name a requester",
-                &["title", "description", "category", "priority"],
-                json!({
-                    "title": title,
-                    "description": text(DESCRIPTION_MAX),
-                    "category": category,
-                    "priority": priority,
-                    "channel": nullable(channel.clone()),
-                    "requester_id": nullable(uuid()),
-                }),
-            ),
-        ),
-        (
-            "CommentRequest",
-            object(
-                "POST /tickets/{id}/comments: internal comments are for agents and admins",
-                &["body"],
-                json!({"body": comment_body, "internal": {"type": ["boolean", "null"]}}),
-            ),
-        ),
-        (
-            "AssignRequest",
-            object(
-                "POST /tickets/{id}/assign: an agent or admin of the directory",
-                &["assignee_id"],
-                json!({"assignee_id": uuid()}),
-            ),
-        ),
-        (
-            "UpdateRequest",
-            object(
-                "PATCH /tickets/{id}: any of the members",
-                &[],
-                json!({
-                    "title": nullable(title),
-                    "description": nullable(text(DESCRIPTION_MAX)),
-                    "category": nullable(category),
-                    "priority": nullable(priority),
-                }),
-            ),
-        ),
-        (
-            "CloseRequest",
-            object(
-                "POST /tickets/{id}/close",
-                &[],
-                json!({"resolution": nullable(text(NOTE_MAX))}),
-            ),
-        ),
-        (
-            "ReopenRequest",
-            object(
-                "POST /tickets/{id}/reopen",
-                &[],
-                json!({"reason": nullable(text(NOTE_MAX))}),
-            ),
-        ),
-        (
-            "RatingRequest",
-            object(
-                "POST /tickets/{id}/rating: the requester of a closed ticket",
-                &["score"],
-                json!({"score": integer(1, 5), "comment": nullable(text(RATING_COMMENT_MAX))}),
-            ),
-        ),
-        (
-            "LoginRequest",
-            object(
-                "POST /auth/login",
-                &["email", "password"],
-                json!({"email": text(EMAIL_MAX * 4), "password": text(PASSWORD_MAX * 4)}),
-            ),
-        ),
-        (
-            "CreateUserRequest",
-            object(
-                "POST /users: the e-mail is unique whatever its case",
-                &["email", "name", "role"],
-                json!({
-                    "email": {
-                        "type": "string",
-                        "maxLength": EMAIL_MAX,
-                        "pattern": format!("^[{WS}]*[^@{WS}{CONTROL}]+@[^@{WS}{CONTROL}]+[{WS}]*$"),
-                    },
-                    "name": trimmed_text(NAME_MAX, CONTROL),
-                    "role": string_enum(&Role::ALL.map(|r| r.as_str())),
-                    "password": nullable(json!({
-                        "type": "string",
-                        "minLength": PASSWORD_MIN,
-                        "maxLength": PASSWORD_MAX,
-                        "pattern": NO_NUL,
-                    })),
-                }),
-            ),
-        ),
-        (
-            "UpdateUserRequest",
-            object(
-                "PATCH /users/{id}: the user's new role",
-                &["role"],
-                json!({"role": string_enum(&Role::ALL.map(|r| r.as_str()))}),
-            ),
-        ),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,15 +329,17 @@ mod tests {
     static NAME: LazyLock<Regex> = LazyLock::new(|| pattern("CreateUserRequest", "name"));
     static EMAIL: LazyLock<Regex> = LazyLock::new(|| pattern("CreateUserRequest", "email"));
 
-    /// The pattern of `member` in the request body `body`.
+    /// The pattern of `member` in the request body `body`, as the served document says it.
     fn pattern(body: &str, member: &str) -> Regex {
-        let bodies = request_bodies(&[]);
-        let schema = &bodies
-            .iter()
-            .find(|(name, _)| *name == body)
-            .expect("a body")
-            .1["properties"][member];
-        // A nullable member has its pattern in the same object.
+        let doc = document(&Settings::for_database("postgres://x/y", &"s".repeat(32)));
+        let mut schema = &doc["components"]["schemas"][body]["properties"][member];
+        // An optional member is one of null or its type's schema.
+        if let Some(one_of) = schema["oneOf"].as_array() {
+            schema = one_of
+                .iter()
+                .find(|s| s["pattern"].is_string())
+                .expect("a pattern");
+        }
         let text = schema["pattern"].as_str().expect("a pattern");
         Regex::new(text).expect("a pattern the regex crate reads")
     }
@@ -535,19 +394,19 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
         #[test]
-        fn the_title_pattern_says_what_the_parser_accepts(text in tricky_text(TITLE_MAX)) {
+        fn the_title_pattern_says_what_the_parser_accepts(text in tricky_text(crate::domain::values::TITLE_MAX)) {
             let parsed = crate::domain::Title::parse(&text).is_ok() && !text.contains('\0');
             prop_assert_eq!(TITLE.is_match(&text), parsed, "{:?}", text);
         }
 
         #[test]
         fn the_comment_pattern_says_what_the_parser_accepts(text in tricky_text(40)) {
-            let parsed = crate::domain::values::check_comment_body(&text).is_ok() && !text.contains('\0');
+            let parsed = crate::domain::values::CommentBody::parse(&text).is_ok() && !text.contains('\0');
             prop_assert_eq!(COMMENT.is_match(&text), parsed, "{:?}", text);
         }
 
         #[test]
-        fn the_name_pattern_says_what_the_parser_accepts(text in tricky_text(NAME_MAX)) {
+        fn the_name_pattern_says_what_the_parser_accepts(text in tricky_text(crate::users::NAME_MAX)) {
             let parsed = crate::users::check_name(&text).is_ok();
             prop_assert_eq!(NAME.is_match(&text), parsed, "{:?}", text);
         }
