@@ -1,5 +1,5 @@
 //! Authentication: JWT verification, passwords and token minting. The HTTP side (reading the
-//! bearer token of a request) is `http::caller`.
+//! bearer token of a request) is `http::bearer`.
 //!
 //! - [`caller`]: who a verified token names; [`error`]: why a token is refused.
 //! - [`jwt`]: the checks every token goes through, and minting (HS256 with `JWT_SECRET`).

@@ -12,7 +12,7 @@ use sqlx::postgres::PgPoolOptions;
 
 use super::*;
 use crate::domain::Role;
-use crate::http::caller::{bearer, caller_from_header, caller_from_parts};
+use crate::http::bearer::{bearer, caller_from_header, caller_from_parts};
 use crate::http::error::ApiError;
 use crate::users::tests::TestDb;
 use crate::users::Origin;

@@ -3,10 +3,10 @@
 //!
 //! - [`args`]: the options of each subcommand.
 //! - [`user`]: `ticketd user add`; [`token`]: `ticketd token`.
-//! - [`store`]: `ticketd history`, `ticketd verify`, `ticketd projections rebuild`.
+//! - [`events`]: `ticketd history`, `ticketd verify`, `ticketd projections rebuild`.
 
 pub mod args;
-pub mod store;
+pub mod events;
 pub mod token;
 pub mod user;
 
@@ -90,19 +90,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History { ticket } => {
             let pool = db::connect(&settings.database_url).await?;
             db::migrate(&pool).await?;
-            store::print_history(&pool, &ticket).await
+            events::print_history(&pool, &ticket).await
         }
         Command::Verify(args) => {
             let pool = db::connect(&settings.database_url).await?;
             db::migrate(&pool).await?;
-            store::verify(&pool, args).await
+            events::verify(&pool, args).await
         }
         Command::Projections {
             command: ProjectionsCommand::Rebuild { name },
         } => {
             let pool = db::connect(&settings.database_url).await?;
             db::migrate(&pool).await?;
-            store::rebuild(&pool, name.as_deref()).await
+            events::rebuild(&pool, name.as_deref()).await
         }
         Command::Token(args) => {
             let pool = db::connect(&settings.database_url).await?;

@@ -1,8 +1,8 @@
 //! The HTTP API: routes, request parsing, problem documents.
 
 pub mod audit;
+pub mod bearer;
 pub mod body;
-pub mod caller;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
@@ -19,7 +19,7 @@ pub mod state;
 pub mod ticket_commands;
 pub mod ticket_queries;
 pub mod timing;
-pub mod users;
+pub mod user_routes;
 pub mod ws;
 
 use axum::extract::DefaultBodyLimit;
@@ -42,7 +42,7 @@ pub fn app(state: AppState) -> Router {
         .merge(audit::router())
         .merge(ticket_queries::router())
         .merge(login::router())
-        .merge(users::router())
+        .merge(user_routes::router())
         .merge(ws::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -17,7 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 
-use super::caller::{bearer_token, VerifiedToken};
+use super::bearer::{bearer_token, VerifiedToken};
 use super::error::ApiError;
 use super::limiter::Key;
 use super::state::AppState;

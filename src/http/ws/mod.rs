@@ -81,7 +81,7 @@ use axum::routing::get;
 use axum::Router;
 use tokio::time::Instant;
 
-use super::caller::caller_from_parts;
+use super::bearer::caller_from_parts;
 use super::error::{ApiError, Problem};
 use super::state::AppState;
 
