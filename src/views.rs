@@ -138,7 +138,7 @@ mod tests {
         AuthorRef, RequesterRef, SlaDue, TicketClosed, TicketCommented, TicketCreated,
         TicketReopened,
     };
-    use ticket_nats::{TicketEvent, GENESIS_HASH};
+    use ticket_nats::{Channel, Priority, TicketEvent, GENESIS_HASH};
 
     use super::*;
 
@@ -189,8 +189,8 @@ mod tests {
                     title: "Mail".into(),
                     description: "bounces".into(),
                     category: "email".into(),
-                    priority: "urgent".into(),
-                    channel: "web".into(),
+                    priority: Priority::Urgent,
+                    channel: Channel::Web,
                     requester: RequesterRef {
                         id: requester(),
                         name: "Rita".into(),

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::time::Timestamp;
+use crate::values::{Channel, Priority};
 
 /// Version of the `data` shape of every event type; bumped, with an upcaster, when a shape changes.
 pub const EVENT_VERSION: &str = "1.0";
@@ -64,10 +65,10 @@ pub struct TicketCreated {
     pub description: String,
     /// The category.
     pub category: String,
-    /// `low`, `medium`, `high` or `urgent`.
-    pub priority: String,
-    /// `web`, `email`, `chat`, `api` or `phone`.
-    pub channel: String,
+    /// Drives the SLA targets.
+    pub priority: Priority,
+    /// Where the ticket came from.
+    pub channel: Channel,
     /// Who the ticket is for.
     pub requester: RequesterRef,
     /// The SLA due times, counted from creation.
@@ -101,11 +102,11 @@ pub struct TicketAssigned {
 /// One changed field of `ticket.updated`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FieldChange {
+pub struct FieldChange<T = String> {
     /// The value before.
-    pub from: String,
+    pub from: T,
     /// The value after.
-    pub to: String,
+    pub to: T,
 }
 
 /// The fields `ticket.updated` may change; absent ones did not change.
@@ -123,7 +124,7 @@ pub struct TicketChanges {
     pub category: Option<FieldChange>,
     /// The priority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<FieldChange>,
+    pub priority: Option<FieldChange<Priority>>,
 }
 
 impl TicketChanges {

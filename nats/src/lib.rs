@@ -78,6 +78,7 @@
 //! - [`publish`](mod@publish): envelopes as messages, publishing one.
 //! - [`relay`]: the outbox relay ([`Relay`]).
 //! - [`backoff`]: the doubling, capped pause of every retry loop.
+//! - [`values`]: priorities, channels and statuses, with their wire names.
 //! - [`subscribe`](mod@subscribe): the downstream side ([`subscribe()`]).
 #![warn(missing_docs)]
 
@@ -93,6 +94,7 @@ pub mod stream;
 pub mod subject;
 pub mod subscribe;
 pub mod time;
+pub mod values;
 
 pub use config::Config;
 pub use envelope::{Actor, Envelope, EnvelopeHeader, GENESIS_HASH};
@@ -103,3 +105,4 @@ pub use relay::{Relay, RelayStatus};
 pub use stream::{connect, ensure_stream, jetstream};
 pub use subscribe::{subscribe, subscribe_with, Delivery};
 pub use time::Timestamp;
+pub use values::{Channel, Priority, Status, UnknownName};

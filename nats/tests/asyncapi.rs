@@ -13,7 +13,7 @@ use ticket_nats::events::{
     TicketUpdated, UserRef,
 };
 use ticket_nats::publish::OutgoingMessage;
-use ticket_nats::{subject, Envelope, TicketEvent, Timestamp, GENESIS_HASH};
+use ticket_nats::{subject, Channel, Envelope, Priority, TicketEvent, Timestamp, GENESIS_HASH};
 use uuid::Uuid;
 
 fn document() -> Value {
@@ -50,10 +50,13 @@ fn sla() -> SlaDue {
     }
 }
 
-fn change(from: &str, to: &str) -> Option<FieldChange> {
+fn change<T: std::str::FromStr>(from: &str, to: &str) -> Option<FieldChange<T>>
+where
+    T::Err: std::fmt::Debug,
+{
     Some(FieldChange {
-        from: from.into(),
-        to: to.into(),
+        from: from.parse().expect("a value"),
+        to: to.parse().expect("a value"),
     })
 }
 
@@ -67,8 +70,8 @@ fn samples() -> Vec<(TicketEvent, bool)> {
                 title: "Printer on floor 3 is jammed".into(),
                 description: "It blinks orange.".into(),
                 category: "printer".into(),
-                priority: "medium".into(),
-                channel: "web".into(),
+                priority: Priority::Medium,
+                channel: Channel::Web,
                 requester: RequesterRef {
                     id: Uuid::now_v7(),
                     name: "Rita Requester".into(),
@@ -467,4 +470,20 @@ fn every_sample_event_is_rebuilt_from_its_type_and_data() {
     }
     let unknown = TicketEvent::from_data("ticket.exploded", &serde_json::json!({}));
     assert!(unknown.is_err_and(|e| e.to_string().contains("ticket.exploded")));
+}
+
+#[test]
+fn the_documented_priorities_and_channels_are_the_types_wire_names() {
+    let doc = document();
+    let created = &doc["components"]["schemas"]["TicketCreated"]["properties"];
+    let names = |member: &str| -> Vec<String> {
+        created[member]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{member} lists its values"))
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(names("priority"), Priority::ALL.map(|p| p.as_str()));
+    assert_eq!(names("channel"), Channel::ALL.map(|c| c.as_str()));
 }

@@ -185,8 +185,8 @@ impl Ticket {
             title: c.title.into_inner(),
             description: c.description,
             category: c.category,
-            priority: c.priority.as_str().to_string(),
-            channel: c.channel.as_str().to_string(),
+            priority: c.priority,
+            channel: c.channel,
             requester: c.requester,
             sla: services.sla.due(c.at, c.priority),
         })))
@@ -243,16 +243,14 @@ impl Ticket {
                 to,
             })
         }
-        let old_priority = self.priority.map(|p| p.as_str()).unwrap_or_default();
         let new_priority = c.priority.filter(|p| Some(*p) != self.priority);
         let changes = TicketChanges {
             title: c.title.and_then(|t| change(&self.title, t.into_inner())),
             description: c.description.and_then(|d| change(&self.description, d)),
             category: c.category.and_then(|k| change(&self.category, k)),
-            priority: new_priority.map(|p| FieldChange {
-                from: old_priority.to_string(),
-                to: p.as_str().to_string(),
-            }),
+            priority: new_priority
+                .zip(self.priority)
+                .map(|(to, from)| FieldChange { from, to }),
         };
         if changes.is_empty() {
             return Ok(None);
@@ -372,8 +370,8 @@ impl Aggregate for Ticket {
                 self.category = e.category;
                 // A stored value is never refused here: replay must not fail, and a name this
                 // build cannot read leaves the field empty rather than inventing one.
-                self.priority = e.priority.parse().ok();
-                self.channel = e.channel.parse().ok();
+                self.priority = Some(e.priority);
+                self.channel = Some(e.channel);
                 self.status = Status::Open;
                 self.requester = Some(e.requester);
                 self.sla = Some(e.sla);
@@ -407,7 +405,7 @@ impl Aggregate for Ticket {
                     self.category = c.to;
                 }
                 if let Some(c) = priority {
-                    self.priority = c.to.parse().ok();
+                    self.priority = Some(c.to);
                 }
                 if let Some(sla) = e.sla {
                     self.sla = Some(sla);

@@ -85,8 +85,8 @@ fn created_data() -> TicketCreated {
         title: "Printer jams".to_string(),
         description: "Every second page".to_string(),
         category: "printer".to_string(),
-        priority: "medium".to_string(),
-        channel: "web".to_string(),
+        priority: Priority::Medium,
+        channel: Channel::Web,
         requester: requester_ref(&requester()),
         sla: SlaPolicy::default().due(t0(), Priority::Medium),
     }
@@ -570,8 +570,8 @@ fn a_priority_change_recomputes_the_due_times_from_creation() {
         .then_expect_events(vec![TicketEvent::Updated(TicketUpdated {
             changes: TicketChanges {
                 priority: Some(FieldChange {
-                    from: "medium".to_string(),
-                    to: "urgent".to_string(),
+                    from: Priority::Medium,
+                    to: Priority::Urgent,
                 }),
                 ..TicketChanges::default()
             },
@@ -587,8 +587,8 @@ fn a_second_priority_change_still_counts_from_creation() {
     let first = TicketEvent::Updated(TicketUpdated {
         changes: TicketChanges {
             priority: Some(FieldChange {
-                from: "medium".to_string(),
-                to: "urgent".to_string(),
+                from: Priority::Medium,
+                to: Priority::Urgent,
             }),
             ..TicketChanges::default()
         },
@@ -604,8 +604,8 @@ fn a_second_priority_change_still_counts_from_creation() {
         .then_expect_events(vec![TicketEvent::Updated(TicketUpdated {
             changes: TicketChanges {
                 priority: Some(FieldChange {
-                    from: "urgent".to_string(),
-                    to: "low".to_string(),
+                    from: Priority::Urgent,
+                    to: Priority::Low,
                 }),
                 ..TicketChanges::default()
             },
@@ -736,8 +736,8 @@ fn applying_an_update_changes_the_fields_and_the_due_times() {
                     to: "hardware".to_string(),
                 }),
                 priority: Some(FieldChange {
-                    from: "medium".to_string(),
-                    to: "high".to_string(),
+                    from: Priority::Medium,
+                    to: Priority::High,
                 }),
             },
             sla: Some(due),
@@ -1162,8 +1162,8 @@ fn a_breach_after_a_priority_change_uses_the_recomputed_due_time() {
     let raised = TicketEvent::Updated(TicketUpdated {
         changes: TicketChanges {
             priority: Some(FieldChange {
-                from: "medium".to_string(),
-                to: "urgent".to_string(),
+                from: Priority::Medium,
+                to: Priority::Urgent,
             }),
             ..TicketChanges::default()
         },

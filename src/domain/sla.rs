@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use ticket_nats::events::SlaDue;
 use ticket_nats::Timestamp;
 
-use super::values::{Priority, ValueError};
+use super::values::{Priority, UnknownName};
 
 /// First-response and resolution targets of one priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,7 +82,10 @@ impl SlaPolicy {
             let (name, targets) = part
                 .split_once('=')
                 .ok_or_else(|| format!("'{part}' is not priority=first/resolution"))?;
-            let priority: Priority = name.trim().parse().map_err(|e: ValueError| e.to_string())?;
+            let priority: Priority = name
+                .trim()
+                .parse()
+                .map_err(|e: UnknownName| e.to_string())?;
             let (first, resolution) = targets
                 .split_once('/')
                 .ok_or_else(|| format!("'{targets}' is not first/resolution seconds"))?;

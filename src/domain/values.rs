@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+pub use ticket_nats::values::{Channel, Priority, Status, UnknownName};
 
 /// What a caller may do (CONTRACT 2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -41,106 +42,6 @@ impl Role {
     /// Who may read every ticket, its history and the statistics.
     pub fn reads_everything(&self) -> bool {
         !matches!(self, Role::Requester)
-    }
-}
-
-/// Ticket priority; drives the SLA targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Priority {
-    /// Lowest.
-    Low,
-    /// The usual.
-    Medium,
-    /// Soon.
-    High,
-    /// Now.
-    Urgent,
-}
-
-impl Priority {
-    /// Every priority, lowest first.
-    pub const ALL: [Priority; 4] = [
-        Priority::Low,
-        Priority::Medium,
-        Priority::High,
-        Priority::Urgent,
-    ];
-
-    /// The wire name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Priority::Low => "low",
-            Priority::Medium => "medium",
-            Priority::High => "high",
-            Priority::Urgent => "urgent",
-        }
-    }
-}
-
-/// Where a ticket came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    /// The web form.
-    Web,
-    /// An e-mail.
-    Email,
-    /// A chat.
-    Chat,
-    /// The API (the default).
-    #[default]
-    Api,
-    /// A phone call.
-    Phone,
-}
-
-impl Channel {
-    /// Every channel.
-    pub const ALL: [Channel; 5] = [
-        Channel::Web,
-        Channel::Email,
-        Channel::Chat,
-        Channel::Api,
-        Channel::Phone,
-    ];
-
-    /// The wire name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Channel::Web => "web",
-            Channel::Email => "email",
-            Channel::Chat => "chat",
-            Channel::Api => "api",
-            Channel::Phone => "phone",
-        }
-    }
-}
-
-/// Ticket status (CONTRACT 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// No assignee yet.
-    #[default]
-    Open,
-    /// Someone is on it.
-    InProgress,
-    /// Done, until reopened.
-    Closed,
-}
-
-impl Status {
-    /// Every status, in board order.
-    pub const ALL: [Status; 3] = [Status::Open, Status::InProgress, Status::Closed];
-
-    /// The wire name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Status::Open => "open",
-            Status::InProgress => "in_progress",
-            Status::Closed => "closed",
-        }
     }
 }
 
@@ -224,9 +125,15 @@ macro_rules! wire_enum {
 }
 
 wire_enum!(Role, "role");
-wire_enum!(Priority, "priority");
-wire_enum!(Channel, "channel");
-wire_enum!(Status, "status");
+
+impl From<UnknownName> for ValueError {
+    fn from(error: UnknownName) -> Self {
+        ValueError::NotOneOf {
+            what: error.what,
+            names: error.names,
+        }
+    }
+}
 
 /// Checks a length in characters (not bytes) against inclusive bounds.
 pub(crate) fn bounded(

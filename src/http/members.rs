@@ -227,25 +227,36 @@ parsed_string!(
         .into()
 );
 
-/// A string of a fixed set of names, from the type's `ALL` and `as_str`.
+/// A string of a fixed set of names, whose schema the type gives (its `ALL` and `as_str`).
 macro_rules! wire_name {
-    ($ty:ident, $description:literal) => {
-        parsed_string!(
-            $ty,
-            stringify!($ty),
-            |s: &str| s.parse::<$ty>(),
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some($ty::ALL.map(|v| v.as_str())))
-                .description(Some($description))
-                .into()
-        );
+    ($ty:ident) => {
+        impl FromJson for $ty {
+            fn from_json(value: &Value, _: &Context<'_>) -> Result<Self, MemberError> {
+                Ok(string(value)?.parse::<$ty>().map_err(ValueError::from)?)
+            }
+        }
     };
 }
 
-wire_name!(Priority, "drives the SLA targets");
-wire_name!(Channel, "where the ticket came from");
-wire_name!(Role, "what the user may do");
+wire_name!(Priority);
+wire_name!(Channel);
+wire_name!(Role);
+
+impl PartialSchema for Role {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Role::ALL.map(|r| r.as_str())))
+            .description(Some("what the user may do"))
+            .into()
+    }
+}
+
+impl ToSchema for Role {
+    fn name() -> Cow<'static, str> {
+        "Role".into()
+    }
+}
 
 /// Any text Postgres can hold, not otherwise checked (the sign-in's e-mail and password:
 /// whatever is sent is compared, never stored).

@@ -80,6 +80,11 @@ impl Params {
 
     /// Comma-separated values (the parameter may also repeat), each checked by `check`.
     pub fn list(&mut self, name: &str, check: impl Fn(&str) -> Result<(), String>) -> Vec<String> {
+        self.list_of(name, |value| check(value).map(|()| value.to_string()))
+    }
+
+    /// Like [`Params::list`], each value parsed by `parse`.
+    pub fn list_of<T>(&mut self, name: &str, parse: impl Fn(&str) -> Result<T, String>) -> Vec<T> {
         let values: Vec<String> = self
             .pairs
             .iter()
@@ -90,8 +95,8 @@ impl Params {
             .collect();
         let mut ok = Vec::with_capacity(values.len());
         for value in values {
-            match check(&value) {
-                Ok(()) => ok.push(value),
+            match parse(&value) {
+                Ok(parsed) => ok.push(parsed),
                 Err(message) => self.fail(name, message),
             }
         }

@@ -24,7 +24,6 @@ use super::params::Params;
 use super::response::{answer, with_position};
 use super::state::AppState;
 use crate::auth::Caller;
-use crate::domain::values::ValueError;
 use crate::domain::{Channel, Priority, Status};
 use crate::{policy, views};
 
@@ -49,8 +48,8 @@ const TICKET_MODELS: &[&str] = &[tickets::NAME];
 /// The read models behind the per-user queries.
 const USER_MODELS: &[&str] = &[tickets::NAME, me::NAME];
 
-fn one_of<T: std::str::FromStr<Err = ValueError>>(value: &str) -> Result<(), String> {
-    value.parse::<T>().map(|_| ()).map_err(|e| e.to_string())
+fn one_of<T: std::str::FromStr<Err: std::fmt::Display>>(value: &str) -> Result<T, String> {
+    value.parse::<T>().map_err(|e| e.to_string())
 }
 
 /// The list parameters shared by `GET /tickets` and `GET /me/tickets`.
@@ -76,12 +75,12 @@ pub(crate) const COLUMN_LIMIT_MAX: i64 = 500;
 /// Reads the list parameters into a query (filters other than these are the caller's).
 fn list_query(state: &AppState, p: &mut Params) -> ListQuery {
     let filter = ListFilter {
-        statuses: p.list("status", one_of::<Status>),
-        priorities: p.list("priority", one_of::<Priority>),
+        statuses: p.list_of("status", one_of::<Status>),
+        priorities: p.list_of("priority", one_of::<Priority>),
         categories: p.list("category", |c| {
             state.settings.check_category(c).map_err(|e| e.to_string())
         }),
-        channels: p.list("channel", one_of::<Channel>),
+        channels: p.list_of("channel", one_of::<Channel>),
         q: p.parsed("q", |q| {
             if q.chars().count() > Q_MAX {
                 Err(format!("q must be at most {Q_MAX} characters"))
@@ -507,7 +506,7 @@ mod tests {
             "status=open,closed&status=in_progress&status=nope",
             &["status"],
         );
-        let statuses = p.list("status", one_of::<Status>);
+        let statuses = p.list_of("status", one_of::<Status>);
         assert_eq!(statuses, ["open", "closed", "in_progress"]);
         assert_eq!(fields(p), ["status"]);
     }

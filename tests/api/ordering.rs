@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
 use ticket_nats::envelope::{Actor, EnvelopeHeader};
 use ticket_nats::events::{RequesterRef, SlaDue, TicketCreated};
-use ticket_nats::{Envelope, TicketEvent, Timestamp, GENESIS_HASH};
+use ticket_nats::{Channel, Envelope, Priority, TicketEvent, Timestamp, GENESIS_HASH};
 use ticket_projections::listen::Notifications;
 use ticket_projections::rebuild::rebuild_with;
 use ticket_projections::runtime::{Projection, Runner, RunnerOptions};
@@ -171,8 +171,8 @@ pub(crate) fn created_envelope(ticket: Uuid, number: i64, requester: &TestUser) 
         title: "Written by a slow transaction".into(),
         description: "It commits late.".into(),
         category: "other".into(),
-        priority: "low".into(),
-        channel: "api".into(),
+        priority: Priority::Low,
+        channel: Channel::Api,
         requester: RequesterRef {
             id: requester.id,
             name: requester.name.clone(),

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use ticket_nats::envelope::{Actor, EnvelopeHeader};
 use ticket_nats::events::{AuthorRef, RequesterRef, SlaDue, TicketCommented, TicketCreated};
-use ticket_nats::{Envelope, TicketEvent, Timestamp, GENESIS_HASH};
+use ticket_nats::{Channel, Envelope, Priority, TicketEvent, Timestamp, GENESIS_HASH};
 use uuid::Uuid;
 
 use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestUser};
@@ -82,8 +82,8 @@ async fn poisoned_ticket(app: &TestApp, requester: &TestUser) -> (Uuid, Vec<Enve
             title: "Printer\u{0}jam".into(),
             description: "a\u{0}b".into(),
             category: "printer".into(),
-            priority: "low".into(),
-            channel: "api".into(),
+            priority: Priority::Low,
+            channel: Channel::Api,
             requester: RequesterRef {
                 id: requester.id,
                 name: format!("{}\u{0}", requester.name),

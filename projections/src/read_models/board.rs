@@ -126,7 +126,7 @@ pub async fn board(
         })
         .collect();
     for row in rows {
-        let Some(column) = columns.iter_mut().find(|c| c.status == row.status) else {
+        let Some(column) = columns.iter_mut().find(|c| c.status == row.status.as_str()) else {
             continue;
         };
         let sla = row.sla(now);
@@ -136,7 +136,7 @@ pub async fn board(
             id: row.ticket_id,
             number: row.number,
             title: row.title,
-            priority: row.priority,
+            priority: row.priority.to_string(),
             category: row.category,
             created_at: row.created_at.into(),
             sla: CardSla {

@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use ticket_nats::Status;
 use uuid::Uuid;
 
 use super::query::Viewer;
@@ -125,7 +126,7 @@ pub async fn summary(pool: &PgPool, viewer: Viewer) -> Result<MySummary, sqlx::E
     let me = viewer.user_id;
     let mut qb = QueryBuilder::new("SELECT ");
     for (who, column) in [("requested", "requester_id"), ("assigned", "assignee_id")] {
-        for status in ["open", "in_progress", "closed"] {
+        for status in Status::ALL {
             qb.push(format!("count(*) FILTER (WHERE v.{column} = "))
                 .push_bind(me)
                 .push(format!(" AND v.status = '{status}') AS {who}_{status}, "));

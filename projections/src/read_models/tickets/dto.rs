@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use ticket_nats::Timestamp;
+use ticket_nats::{Channel, Priority, Status, Timestamp};
 use uuid::Uuid;
 
 /// A requester or assignee as views show them.
@@ -78,11 +78,11 @@ pub struct TicketView {
     /// Category.
     pub category: String,
     /// Priority.
-    pub priority: String,
+    pub priority: Priority,
     /// Channel.
-    pub channel: String,
+    pub channel: Channel,
     /// Status.
-    pub status: String,
+    pub status: Status,
     /// Who the ticket is for.
     pub requester: Person,
     /// Who works on it.
@@ -117,9 +117,9 @@ pub struct TicketListItem {
     /// Title.
     pub title: String,
     /// Status.
-    pub status: String,
+    pub status: Status,
     /// Priority.
-    pub priority: String,
+    pub priority: Priority,
     /// Category.
     pub category: String,
     /// Who the ticket is for.

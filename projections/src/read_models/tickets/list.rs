@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
+use ticket_nats::{Channel, Priority, Status};
 use uuid::Uuid;
 
 use super::dto::*;
@@ -244,13 +245,13 @@ pub enum Involvement {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
     /// Any of these statuses.
-    pub statuses: Vec<String>,
+    pub statuses: Vec<Status>,
     /// Any of these priorities.
-    pub priorities: Vec<String>,
+    pub priorities: Vec<Priority>,
     /// Any of these categories.
     pub categories: Vec<String>,
     /// Any of these channels.
-    pub channels: Vec<String>,
+    pub channels: Vec<Channel>,
     /// Assigned to this user.
     pub assignee_id: Option<Uuid>,
     /// Requested by this user.
@@ -291,8 +292,10 @@ pub(crate) struct ListRow {
     pub(crate) ticket_id: Uuid,
     pub(crate) number: i64,
     pub(crate) title: String,
-    pub(crate) status: String,
-    pub(crate) priority: String,
+    #[sqlx(try_from = "String")]
+    pub(crate) status: Status,
+    #[sqlx(try_from = "String")]
+    pub(crate) priority: Priority,
     pub(crate) priority_rank: i16,
     pub(crate) category: String,
     pub(crate) requester_id: Uuid,
@@ -372,17 +375,20 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, 
     if !viewer.reads_everything {
         qb.push(" AND v.requester_id = ").push_bind(viewer.user_id);
     }
+    fn names<T: ToString>(values: &[T]) -> Vec<String> {
+        values.iter().map(T::to_string).collect()
+    }
     for (column, values) in [
-        ("v.status", &f.statuses),
-        ("v.priority", &f.priorities),
-        ("v.category", &f.categories),
-        ("v.channel", &f.channels),
+        ("v.status", names(&f.statuses)),
+        ("v.priority", names(&f.priorities)),
+        ("v.category", f.categories.clone()),
+        ("v.channel", names(&f.channels)),
     ] {
         if !values.is_empty() {
             qb.push(" AND ")
                 .push(column)
                 .push(" = ANY(")
-                .push_bind(values.clone())
+                .push_bind(values)
                 .push(")");
         }
     }

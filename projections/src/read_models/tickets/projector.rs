@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::PgConnection;
 use ticket_nats::events::{SlaTarget, TicketCreated};
-use ticket_nats::TicketEvent;
+use ticket_nats::{Channel, Priority, Status, TicketEvent};
 use uuid::Uuid;
 
 use super::dto::*;
@@ -23,10 +23,6 @@ use crate::stored::StoredEvent;
 /// The projection's name (its checkpoint key).
 pub const NAME: &str = "ticket_view";
 
-pub(super) const OPEN: &str = "open";
-pub(super) const IN_PROGRESS: &str = "in_progress";
-pub(super) const CLOSED: &str = "closed";
-
 /// One `ticket_view` row: the projection's state of one ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub(crate) struct ViewRow {
@@ -35,9 +31,12 @@ pub(crate) struct ViewRow {
     title: String,
     description: String,
     category: String,
-    priority: String,
-    channel: String,
-    status: String,
+    #[sqlx(try_from = "String")]
+    priority: Priority,
+    #[sqlx(try_from = "String")]
+    channel: Channel,
+    #[sqlx(try_from = "String")]
+    status: Status,
     requester_id: Uuid,
     requester_name: String,
     assignee_id: Option<Uuid>,
@@ -179,9 +178,9 @@ impl ViewRow {
             title: e.title.clone(),
             description: e.description.clone(),
             category: e.category.clone(),
-            priority: e.priority.clone(),
-            channel: e.channel.clone(),
-            status: OPEN.into(),
+            priority: e.priority,
+            channel: e.channel,
+            status: Status::Open,
             requester_id: e.requester.id,
             requester_name: e.requester.name.clone(),
             assignee_id: None,
@@ -229,8 +228,8 @@ impl ViewRow {
             TicketEvent::Assigned(e) => {
                 self.assignee_id = Some(e.assignee.id);
                 self.assignee_name = Some(e.assignee.name.clone());
-                if self.status == OPEN {
-                    self.status = IN_PROGRESS.into();
+                if self.status == Status::Open {
+                    self.status = Status::InProgress;
                 }
             }
             TicketEvent::Updated(e) => {
@@ -244,7 +243,7 @@ impl ViewRow {
                     self.category = c.to.clone();
                 }
                 if let Some(c) = &e.changes.priority {
-                    self.priority = c.to.clone();
+                    self.priority = c.to;
                 }
                 if let Some(sla) = &e.sla {
                     self.first_response_due = sla.first_response_due.as_datetime();
@@ -252,17 +251,16 @@ impl ViewRow {
                 }
             }
             TicketEvent::Closed(e) => {
-                self.status = CLOSED.into();
+                self.status = Status::Closed;
                 self.closed_at = Some(at);
                 self.resolution = e.resolution.clone();
             }
             TicketEvent::Reopened(_) => {
                 self.status = if self.assignee_id.is_some() {
-                    IN_PROGRESS
+                    Status::InProgress
                 } else {
-                    OPEN
-                }
-                .into();
+                    Status::Open
+                };
                 // The resolution stays until the next close, as in the aggregate.
                 self.closed_at = None;
             }

@@ -55,8 +55,8 @@ fn created() -> TicketCreated {
         title: "VPN".into(),
         description: "drops".into(),
         category: "network".into(),
-        priority: "high".into(),
-        channel: "api".into(),
+        priority: Priority::High,
+        channel: Channel::Api,
         requester: requester(),
         sla: SlaDue {
             first_response_due: "2026-11-23T11:00:00.000Z".parse().unwrap(),
@@ -110,7 +110,7 @@ fn the_fold_tracks_status_times_and_the_first_response() {
         ),
         &mut comments,
     );
-    assert_eq!(row.status, IN_PROGRESS);
+    assert_eq!(row.status, Status::InProgress);
     row.apply(
         &stored(
             5,
@@ -132,7 +132,7 @@ fn the_fold_tracks_status_times_and_the_first_response() {
     );
     assert_eq!(comments.len(), 2);
     assert_eq!(row.first_response_at, Some(t("2026-11-23T10:02:00Z")));
-    assert_eq!(row.status, IN_PROGRESS, "reopened with an assignee");
+    assert_eq!(row.status, Status::InProgress, "reopened with an assignee");
     assert_eq!(row.closed_at, None);
     assert_eq!(row.resolution.as_deref(), Some("fixed"));
     assert_eq!(row.updated_at, t("2026-11-23T10:05:00Z"));
