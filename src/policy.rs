@@ -1,7 +1,8 @@
 //! What a caller may read: which tickets, whether internal comments (and their events), which
 //! boards and WebSocket channels. Commands are the aggregate's to authorize; every read path
 //! (HTTP queries, point-in-time views, history, the WebSocket) asks here. The read models apply
-//! the same decision in SQL through the [`Viewer`] built here.
+//! the same decision in SQL through the [`Viewer`] built here, whose methods say once what
+//! reading everything, or not, allows.
 //!
 //! The rule (CONTRACT 2.1): agents, admins and auditors read every ticket, internal comments
 //! included; a requester reads only the tickets they requested, never an internal comment.
@@ -28,12 +29,12 @@ pub fn reads_every_ticket(caller: &Caller) -> bool {
 /// May `viewer` read the ticket whose requester is `requester` (`None`: its `ticket.created`
 /// names no readable requester)? A ticket that does not exist is decided by the caller.
 pub fn may_read_ticket(viewer: Viewer, requester: Option<Uuid>) -> bool {
-    viewer.reads_everything || requester == Some(viewer.user_id)
+    viewer.may_read_ticket(requester)
 }
 
 /// May `viewer` read a comment (or the event recording it) that is `internal` or not?
 pub fn may_read_comment(viewer: Viewer, internal: bool) -> bool {
-    viewer.reads_everything || !internal
+    viewer.may_read_comment(internal)
 }
 
 /// May `viewer` receive this stored event of a ticket they may read?

@@ -82,7 +82,7 @@ pub(crate) fn push_unread(qb: &mut QueryBuilder<'_, Postgres>, viewer: Viewer) {
     .push_bind(viewer.user_id)
     .push("), 0) AND a.actor_id IS DISTINCT FROM ")
     .push_bind(viewer.user_id);
-    if !viewer.reads_everything {
+    if !viewer.reads_internal() {
         qb.push(" AND NOT a.internal");
     }
     qb.push(")");
@@ -165,14 +165,14 @@ pub async fn mark_read(
         "INSERT INTO ticket_reads (user_id, ticket_id, position, read_at)
          SELECT $1, v.ticket_id, v.last_position, now()
          FROM ticket_view v
-         WHERE v.ticket_id = $2 AND ($3 OR v.requester_id = $1)
+         WHERE v.ticket_id = $2 AND ($3::uuid IS NULL OR v.requester_id = $3)
          ON CONFLICT (user_id, ticket_id) DO UPDATE
              SET position = GREATEST(ticket_reads.position, EXCLUDED.position),
                  read_at = EXCLUDED.read_at",
     )
     .bind(viewer.user_id)
     .bind(ticket_id)
-    .bind(viewer.reads_everything)
+    .bind(viewer.only_requester())
     .execute(pool)
     .await?;
     Ok(marked.rows_affected() > 0)

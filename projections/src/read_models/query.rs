@@ -1,15 +1,43 @@
 //! What every read-model query shares: who is asking, and one snapshot for a whole answer.
 
 use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
 
-/// Who is asking: what a query may show depends on it (CONTRACT 2.1).
+/// Who is asking: what a query may show depends on it (CONTRACT 2.1). The engine's read policy
+/// says who reads everything; what that means for tickets and internal comments is written
+/// here once, and every query (and the engine's own checks) asks these methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Viewer {
     /// The caller's user id.
-    pub user_id: uuid::Uuid,
+    pub user_id: Uuid,
     /// Agents, admins and auditors read every ticket and internal comments; requesters only
     /// their own tickets, without internal comments.
     pub reads_everything: bool,
+}
+
+impl Viewer {
+    /// The one requester whose tickets the viewer may read (itself, for a requester); `None`
+    /// when it may read every ticket.
+    pub fn only_requester(&self) -> Option<Uuid> {
+        (!self.reads_everything).then_some(self.user_id)
+    }
+
+    /// May the viewer read internal comments, and the events and activity recording them?
+    pub fn reads_internal(&self) -> bool {
+        self.reads_everything
+    }
+
+    /// May the viewer read the ticket whose requester is `requester` (`None`: no readable
+    /// requester)?
+    pub fn may_read_ticket(&self, requester: Option<Uuid>) -> bool {
+        self.only_requester()
+            .is_none_or(|only| requester == Some(only))
+    }
+
+    /// May the viewer read a comment (or the event recording it) that is `internal` or not?
+    pub fn may_read_comment(&self, internal: bool) -> bool {
+        self.reads_internal() || !internal
+    }
 }
 
 /// A read-only transaction on one snapshot, for an answer built from several statements.

@@ -27,7 +27,7 @@ static SELECT_VIEW: LazyLock<String> = LazyLock::new(|| {
                           WHERE c.ticket_id = v.ticket_id AND ($2 OR NOT c.internal)),
                          '[]'::jsonb) AS comments
          FROM ticket_view v
-         WHERE v.ticket_id = $1 AND ($2 OR v.requester_id = $3)",
+         WHERE v.ticket_id = $1 AND ($3::uuid IS NULL OR v.requester_id = $3)",
         VIEW_COLUMNS.map(|c| format!("v.{c}")).join(", ")
     )
 });
@@ -41,8 +41,8 @@ pub async fn get(
 ) -> Result<Option<TicketView>, sqlx::Error> {
     let found = sqlx::query_as::<_, ViewWithComments>(&SELECT_VIEW)
         .bind(id)
-        .bind(viewer.reads_everything)
-        .bind(viewer.user_id)
+        .bind(viewer.reads_internal())
+        .bind(viewer.only_requester())
         .fetch_optional(pool)
         .await?;
     Ok(found.map(|f| f.row.into_view(f.comments.0, Utc::now())))

@@ -372,8 +372,8 @@ fn like_pattern(text: &str) -> String {
 
 /// Appends ` AND …` for every filter, and restricts requesters to their own tickets.
 pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, viewer: Viewer) {
-    if !viewer.reads_everything {
-        qb.push(" AND v.requester_id = ").push_bind(viewer.user_id);
+    if let Some(requester) = viewer.only_requester() {
+        qb.push(" AND v.requester_id = ").push_bind(requester);
     }
     fn names<T: ToString>(values: &[T]) -> Vec<String> {
         values.iter().map(T::to_string).collect()
