@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bearer;
 pub mod body;
+pub mod command_request;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
