@@ -258,6 +258,11 @@ impl Command {
         Form::new(&self.body)
     }
 
+    /// The JSON body.
+    pub fn body(&self) -> &JsonBody {
+        &self.body
+    }
+
     pub fn require_staff(&self, what: &str) -> Result<()> {
         require_staff(&self.caller, what)
     }

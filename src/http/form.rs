@@ -125,6 +125,18 @@ macro_rules! request_body {
                     $( $field: form.member::<$ty>(stringify!($field), ctx), )*
                 }
             }
+
+            /// Reads `body` whole: the body, or a 422 naming every failing member (for a body
+            /// whose checks need nothing else; see [`read`](Self::read) for those that do).
+            pub fn parse(
+                body: &$crate::http::body::JsonBody,
+                ctx: &$crate::http::members::Context<'_>,
+            ) -> $crate::http::error::Result<$name> {
+                let mut form = $crate::http::form::Form::new(body)?;
+                let draft = Self::read(&mut form, ctx);
+                form.finish()?;
+                draft.complete()
+            }
         }
 
         impl $draft {

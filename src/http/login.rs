@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::body::JsonBody;
 use super::error::{ApiError, Result};
-use super::form::{request_body, Form};
+use super::form::request_body;
 use super::members::{Context, Text};
 use super::state::AppState;
 use crate::auth::{password, Caller};
@@ -50,18 +50,15 @@ pub struct TokenResponse {
         (status = 403, description = "password login is disabled (no JWT_SECRET)", body = super::error::Problem),
         (status = 422, body = super::error::Problem)))]
 pub async fn login(State(state): State<AppState>, body: JsonBody) -> Result<Json<TokenResponse>> {
-    let mut form = Form::new(&body)?;
-    let draft = LoginRequest::read(
-        &mut form,
-        &Context {
-            settings: &state.settings,
-        },
-    );
-    form.finish()?;
     let LoginRequest {
         email: Text(email),
         password: Text(password),
-    } = draft.complete()?;
+    } = LoginRequest::parse(
+        &body,
+        &Context {
+            settings: &state.settings,
+        },
+    )?;
     if !state.auth.can_mint() {
         return Err(ApiError::Forbidden(
             "password login is disabled: this engine has no JWT_SECRET to sign tokens with".into(),

@@ -161,10 +161,7 @@ pub async fn comment_on_ticket(
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
-    let mut form = req.form()?;
-    let draft = CommentRequest::read(&mut form, &context(&state));
-    form.finish()?;
-    let comment = draft.complete()?;
+    let comment = CommentRequest::parse(req.body(), &context(&state))?;
     let internal = comment.internal.unwrap_or(false);
     if internal {
         req.require_staff("write internal comments")?;
@@ -215,10 +212,7 @@ pub async fn update_ticket(
 ) -> Result<Response> {
     req.require_staff("update tickets")?;
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
-    let mut form = req.form()?;
-    let draft = UpdateRequest::read(&mut form, &context(&state));
-    form.finish()?;
-    let body = draft.complete()?;
+    let body = UpdateRequest::parse(req.body(), &context(&state))?;
     let changes = Changes {
         title: body.title,
         description: body.description.map(Description::into_inner),
@@ -239,10 +233,9 @@ pub async fn close_ticket(
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
-    let mut form = req.form()?;
-    let draft = CloseRequest::read(&mut form, &context(&state));
-    form.finish()?;
-    let resolution = draft.complete()?.resolution.map(Resolution::into_inner);
+    let resolution = CloseRequest::parse(req.body(), &context(&state))?
+        .resolution
+        .map(Resolution::into_inner);
     req.answer(tickets::close(&state.commands, req.issued(), id, resolution).await)
 }
 
@@ -257,10 +250,9 @@ pub async fn reopen_ticket(
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
-    let mut form = req.form()?;
-    let draft = ReopenRequest::read(&mut form, &context(&state));
-    form.finish()?;
-    let reason = draft.complete()?.reason.map(ReopenReason::into_inner);
+    let reason = ReopenRequest::parse(req.body(), &context(&state))?
+        .reason
+        .map(ReopenReason::into_inner);
     req.answer(tickets::reopen(&state.commands, req.issued(), id, reason).await)
 }
 
@@ -275,10 +267,7 @@ pub async fn rate_ticket(
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
-    let mut form = req.form()?;
-    let draft = RatingRequest::read(&mut form, &context(&state));
-    form.finish()?;
-    let rating = draft.complete()?;
+    let rating = RatingRequest::parse(req.body(), &context(&state))?;
     let score = rating.score.get();
     let comment = rating.comment.map(RatingComment::into_inner);
     req.answer(tickets::rate(&state.commands, req.issued(), id, score, comment).await)

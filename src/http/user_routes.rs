@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::body::{BodyKind, JsonBody};
 use super::error::{ApiError, Result};
 use super::extract::TicketId;
-use super::form::{request_body, Form};
+use super::form::request_body;
 use super::members::{Context, Email, Password, UserName};
 use super::state::AppState;
 use crate::auth::Caller;
@@ -59,10 +59,7 @@ pub async fn update_user(
         .id()
         .map_err(|_| ApiError::NotFound("no such user".into()))?;
     let body = JsonBody::read(request, BodyKind::Required).await?;
-    let mut form = Form::new(&body)?;
-    let draft = UpdateUserRequest::read(&mut form, &context(&state));
-    form.finish()?;
-    let role = draft.complete()?.role;
+    let role = UpdateUserRequest::parse(&body, &context(&state))?.role;
     let user = users::set_role(&state.pool, id, role)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such user".into()))?;
@@ -116,15 +113,12 @@ pub async fn create_user(
         return Err(ApiError::Forbidden("only admins may add users".into()));
     }
     let body = JsonBody::read(request, BodyKind::Required).await?;
-    let mut form = Form::new(&body)?;
-    let draft = CreateUserRequest::read(&mut form, &context(&state));
-    form.finish()?;
     let CreateUserRequest {
         email: Email(email),
         name: UserName(name),
         role,
         password,
-    } = draft.complete()?;
+    } = CreateUserRequest::parse(&body, &context(&state))?;
     let user = users::create(
         &state.pool,
         &email,
