@@ -1,7 +1,7 @@
 //! Authentication: JWT verification, passwords and token minting. The HTTP side (reading the
 //! bearer token of a request) is `http::bearer`.
 //!
-//! - [`caller`]: who a verified token names; [`error`]: why a token is refused.
+//! - [`caller`]: who a verified token names; [`refusal`]: why a token is refused.
 //! - [`jwt`]: the checks every token goes through, and minting (HS256 with `JWT_SECRET`).
 //! - [`jwks`]: keys from a `JWKS_URL`, cached and refreshed on an unknown `kid`.
 //! - [`password`]: Argon2id hashes for `POST /auth/login`.
@@ -9,10 +9,10 @@
 //! Tokens are never logged.
 
 pub mod caller;
-pub mod error;
 pub mod jwks;
 pub mod jwt;
 pub mod password;
+pub mod refusal;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -24,7 +24,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 pub use caller::Caller;
-pub use error::AuthError;
+pub use refusal::AuthError;
 
 use crate::db::is_unreachable;
 use crate::settings::AuthSettings;
