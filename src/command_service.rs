@@ -283,7 +283,7 @@ impl CommandService {
                 Err(AggregateError::UnexpectedError(e)) if e.is::<IdempotencyKeyTaken>() => {
                     // A concurrent twin of this request won: answer as it did.
                     if let Some(idem) = &ctx.idempotency {
-                        let actor = command.actor().map(|a| a.id).unwrap_or_default();
+                        let actor = command.issuer().map(|a| a.id).unwrap_or_default();
                         if let Some(outcome) = self.replayed(actor, idem).await? {
                             return Ok(outcome);
                         }
@@ -303,7 +303,7 @@ impl CommandService {
 /// its creation, and a requester sees only the tickets they requested. Commands without an
 /// actor (the engine's own) see every ticket.
 fn admitted(ticket: &Ticket, command: &TicketCommand) -> bool {
-    match (command, command.actor()) {
+    match (command, command.issuer()) {
         (TicketCommand::CreateTicket(_), _) => true,
         (_, None) => ticket.created,
         (_, Some(actor)) => ticket.created && ticket.can_read(actor),
@@ -315,7 +315,7 @@ fn metadata_for(command: &TicketCommand, ctx: &CommandContext) -> HashMap<String
         (meta::CORRELATION_ID.to_string(), ctx.correlation_id.clone()),
         (meta::TIME.to_string(), command.at().to_string()),
     ]);
-    if let Some(actor) = command.actor() {
+    if let Some(actor) = command.issuer() {
         metadata.insert(meta::ACTOR_ID.into(), actor.id.to_string());
         metadata.insert(meta::ACTOR_NAME.into(), actor.name.clone());
         metadata.insert(meta::ACTOR_ROLE.into(), actor.role.as_str().into());

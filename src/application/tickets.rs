@@ -11,14 +11,14 @@ use crate::domain::commands::{
     AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, RateTicket, ReopenTicket,
     UpdateTicket,
 };
-use crate::domain::{Actor, Channel, Priority, Role, TicketCommand, Title};
+use crate::domain::{Channel, Issuer, Priority, Role, TicketCommand, Title};
 use crate::users;
 
 /// Who issues a command, and what its request adds (`If-Match`, Idempotency-Key, correlation).
 #[derive(Debug, Clone, Copy)]
 pub struct Issued<'a> {
     /// The actor the events will name.
-    pub by: &'a Actor,
+    pub by: &'a Issuer,
     /// The request's conditions and keys.
     pub ctx: &'a CommandContext,
 }
@@ -58,7 +58,7 @@ pub struct Changes {
 /// auditor, who cannot request tickets.
 pub async fn resolve_requester(
     pool: &PgPool,
-    by: &Actor,
+    by: &Issuer,
     requester_id: Option<Uuid>,
 ) -> Result<Option<RequesterRef>, sqlx::Error> {
     match requester_id {
@@ -230,7 +230,7 @@ async fn issue(
     service: &CommandService,
     issued: Issued<'_>,
     ticket: Uuid,
-    command: impl FnOnce(Actor) -> TicketCommand,
+    command: impl FnOnce(Issuer) -> TicketCommand,
 ) -> Result<Outcome, CommandError> {
     if let Some(idempotency) = &issued.ctx.idempotency {
         if let Some(outcome) = service.replayed(issued.by.id, idempotency).await? {

@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use uuid::Uuid;
 
-use crate::domain::{Actor, Role};
+use crate::domain::{Issuer, Role};
 
 /// The authenticated user behind a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,9 +23,9 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// The caller as a command's actor.
-    pub fn actor(&self) -> Actor {
-        Actor {
+    /// The caller as the issuer of a command.
+    pub fn issuer(&self) -> Issuer {
+        Issuer {
             id: self.id,
             name: self.name.clone(),
             email: self.email.clone(),

@@ -15,7 +15,7 @@ use ticket_nats::events::{
 use ticket_nats::{TicketEvent, Timestamp};
 
 use super::commands::{
-    Actor, AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, RateTicket, RecordSlaBreach,
+    AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, Issuer, RateTicket, RecordSlaBreach,
     ReopenTicket, TicketCommand, UpdateTicket,
 };
 use super::sla::SlaPolicy;
@@ -97,11 +97,11 @@ const NOT_CLOSED: &str = "the ticket is not closed";
 impl Ticket {
     /// Whether `actor` may read this ticket: staff and auditors read every ticket, a requester
     /// only the tickets they requested.
-    pub fn can_read(&self, actor: &Actor) -> bool {
+    pub fn can_read(&self, actor: &Issuer) -> bool {
         actor.role.reads_everything() || self.is_requester(actor)
     }
 
-    fn is_requester(&self, actor: &Actor) -> bool {
+    fn is_requester(&self, actor: &Issuer) -> bool {
         self.requester.as_ref().is_some_and(|r| r.id == actor.id)
     }
 
@@ -110,7 +110,7 @@ impl Ticket {
     }
 
     /// Rules (1) and (2) shared by every command on an existing ticket.
-    fn admit(&self, by: &Actor) -> Result<(), TicketError> {
+    fn admit(&self, by: &Issuer) -> Result<(), TicketError> {
         // Checked before any role rule so that a requester learns nothing about tickets that
         // are not theirs, not even that they exist.
         if !self.created || (by.role == Role::Requester && !self.is_requester(by)) {
@@ -122,7 +122,7 @@ impl Ticket {
         Ok(())
     }
 
-    fn require_staff(by: &Actor, message: &str) -> Result<(), TicketError> {
+    fn require_staff(by: &Issuer, message: &str) -> Result<(), TicketError> {
         if by.role.is_staff() {
             Ok(())
         } else {

@@ -21,8 +21,8 @@ fn later() -> Timestamp {
     ts("2026-11-23T10:05:00.000Z")
 }
 
-fn actor(n: u128, name: &str, role: Role) -> Actor {
-    Actor {
+fn actor(n: u128, name: &str, role: Role) -> Issuer {
+    Issuer {
         id: Uuid::from_u128(n),
         name: name.to_string(),
         email: format!("{}@example.com", name.to_lowercase()),
@@ -30,31 +30,31 @@ fn actor(n: u128, name: &str, role: Role) -> Actor {
     }
 }
 
-fn requester() -> Actor {
+fn requester() -> Issuer {
     actor(1, "Rita", Role::Requester)
 }
 
-fn other_requester() -> Actor {
+fn other_requester() -> Issuer {
     actor(2, "Otto", Role::Requester)
 }
 
-fn agent() -> Actor {
+fn agent() -> Issuer {
     actor(3, "Alice", Role::Agent)
 }
 
-fn other_agent() -> Actor {
+fn other_agent() -> Issuer {
     actor(4, "Bob", Role::Agent)
 }
 
-fn admin() -> Actor {
+fn admin() -> Issuer {
     actor(5, "Ada", Role::Admin)
 }
 
-fn auditor() -> Actor {
+fn auditor() -> Issuer {
     actor(6, "Aldo", Role::Auditor)
 }
 
-fn requester_ref(a: &Actor) -> RequesterRef {
+fn requester_ref(a: &Issuer) -> RequesterRef {
     RequesterRef {
         id: a.id,
         name: a.name.clone(),
@@ -62,7 +62,7 @@ fn requester_ref(a: &Actor) -> RequesterRef {
     }
 }
 
-fn user_ref(a: &Actor) -> UserRef {
+fn user_ref(a: &Issuer) -> UserRef {
     UserRef {
         id: a.id,
         name: a.name.clone(),
@@ -96,7 +96,7 @@ fn created() -> TicketEvent {
     TicketEvent::Created(created_data())
 }
 
-fn assigned_to(a: &Actor, previous: Option<&Actor>) -> TicketEvent {
+fn assigned_to(a: &Issuer, previous: Option<&Issuer>) -> TicketEvent {
     TicketEvent::Assigned(TicketAssigned {
         assignee: user_ref(a),
         previous_assignee: previous.map(user_ref),
@@ -113,7 +113,7 @@ fn reopened() -> TicketEvent {
     TicketEvent::Reopened(TicketReopened { reason: None })
 }
 
-fn commented_by(a: &Actor, internal: bool) -> TicketEvent {
+fn commented_by(a: &Issuer, internal: bool) -> TicketEvent {
     TicketEvent::Commented(TicketCommented {
         comment_id: Uuid::from_u128(100),
         author: AuthorRef {
@@ -130,7 +130,7 @@ fn breached(target: SlaTarget, due_at: Timestamp) -> TicketEvent {
     TicketEvent::SlaBreached(SlaBreached { target, due_at })
 }
 
-fn create_by(by: Actor, for_whom: &Actor) -> TicketCommand {
+fn create_by(by: Issuer, for_whom: &Issuer) -> TicketCommand {
     TicketCommand::CreateTicket(CreateTicket {
         number: 1042,
         title: Title::parse("  Printer jams ").unwrap(),
@@ -144,7 +144,7 @@ fn create_by(by: Actor, for_whom: &Actor) -> TicketCommand {
     })
 }
 
-fn comment(by: Actor, internal: bool) -> TicketCommand {
+fn comment(by: Issuer, internal: bool) -> TicketCommand {
     TicketCommand::CommentOnTicket(CommentOnTicket {
         comment_id: Uuid::from_u128(100),
         body: "Looking into it".to_string(),
@@ -154,7 +154,7 @@ fn comment(by: Actor, internal: bool) -> TicketCommand {
     })
 }
 
-fn assign(assignee: &Actor, by: Actor) -> TicketCommand {
+fn assign(assignee: &Issuer, by: Issuer) -> TicketCommand {
     TicketCommand::AssignTicket(AssignTicket {
         assignee: user_ref(assignee),
         by,
@@ -162,7 +162,7 @@ fn assign(assignee: &Actor, by: Actor) -> TicketCommand {
     })
 }
 
-fn update(by: Actor) -> UpdateTicket {
+fn update(by: Issuer) -> UpdateTicket {
     UpdateTicket {
         title: None,
         description: None,
@@ -173,7 +173,7 @@ fn update(by: Actor) -> UpdateTicket {
     }
 }
 
-fn close(by: Actor) -> TicketCommand {
+fn close(by: Issuer) -> TicketCommand {
     TicketCommand::CloseTicket(CloseTicket {
         resolution: Some("Replaced the roller".to_string()),
         by,
@@ -181,7 +181,7 @@ fn close(by: Actor) -> TicketCommand {
     })
 }
 
-fn reopen(by: Actor) -> TicketCommand {
+fn reopen(by: Issuer) -> TicketCommand {
     TicketCommand::ReopenTicket(ReopenTicket {
         reason: Some("Jams again".to_string()),
         by,
@@ -189,7 +189,7 @@ fn reopen(by: Actor) -> TicketCommand {
     })
 }
 
-fn rate(by: Actor, score: u8) -> TicketCommand {
+fn rate(by: Issuer, score: u8) -> TicketCommand {
     TicketCommand::RateTicket(RateTicket {
         score,
         comment: Some("Quick fix".to_string()),

@@ -7,9 +7,10 @@ use uuid::Uuid;
 
 use super::values::{Channel, Priority, Role, Title};
 
-/// The user issuing a command.
+/// The user issuing a command; its events record them as their actor (the envelope's
+/// `ticket_nats::Actor`, which can also be the engine itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
+pub struct Issuer {
     /// User id (the token's `sub`).
     pub id: Uuid,
     /// Display name.
@@ -59,7 +60,7 @@ pub struct CreateTicket {
     /// Who it is for: the caller, or (agents and admins only) someone else.
     pub requester: RequesterRef,
     /// Who asks.
-    pub by: Actor,
+    pub by: Issuer,
     /// When.
     pub at: Timestamp,
 }
@@ -74,7 +75,7 @@ pub struct CommentOnTicket {
     /// Hidden from requesters; agents and admins only.
     pub internal: bool,
     /// Who asks.
-    pub by: Actor,
+    pub by: Issuer,
     /// When.
     pub at: Timestamp,
 }
@@ -85,7 +86,7 @@ pub struct AssignTicket {
     /// The new assignee.
     pub assignee: UserRef,
     /// Who asks.
-    pub by: Actor,
+    pub by: Issuer,
     /// When.
     pub at: Timestamp,
 }
@@ -102,7 +103,7 @@ pub struct UpdateTicket {
     /// New priority; recomputes the SLA due times from creation.
     pub priority: Option<Priority>,
     /// Who asks.
-    pub by: Actor,
+    pub by: Issuer,
     /// When.
     pub at: Timestamp,
 }
@@ -113,7 +114,7 @@ pub struct CloseTicket {
     /// How it was resolved.
     pub resolution: Option<String>,
     /// Who asks.
-    pub by: Actor,
+    pub by: Issuer,
     /// When.
     pub at: Timestamp,
 }
@@ -124,7 +125,7 @@ pub struct ReopenTicket {
     /// Why.
     pub reason: Option<String>,
     /// Who asks.
-    pub by: Actor,
+    pub by: Issuer,
     /// When.
     pub at: Timestamp,
 }
@@ -137,7 +138,7 @@ pub struct RateTicket {
     /// Up to 2,000 characters.
     pub comment: Option<String>,
     /// Who asks.
-    pub by: Actor,
+    pub by: Issuer,
     /// When.
     pub at: Timestamp,
 }
@@ -153,7 +154,7 @@ pub struct RecordSlaBreach {
 
 impl TicketCommand {
     /// The user behind the command; `None` for the engine's own.
-    pub fn actor(&self) -> Option<&Actor> {
+    pub fn issuer(&self) -> Option<&Issuer> {
         match self {
             TicketCommand::CreateTicket(c) => Some(&c.by),
             TicketCommand::CommentOnTicket(c) => Some(&c.by),

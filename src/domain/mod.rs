@@ -6,6 +6,6 @@ pub mod sla;
 pub mod values;
 
 pub use aggregate::{Ticket, TicketError, TicketServices};
-pub use commands::{Actor, TicketCommand};
+pub use commands::{Issuer, TicketCommand};
 pub use sla::SlaPolicy;
 pub use values::{Channel, Priority, Role, Status, Title};

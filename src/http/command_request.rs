@@ -19,7 +19,7 @@ use super::state::AppState;
 use crate::application::tickets::Issued;
 use crate::auth::Caller;
 use crate::command_service::{CommandContext, CommandError, Idempotency, Outcome};
-use crate::domain::{Actor, Role, TicketError};
+use crate::domain::{Issuer, Role, TicketError};
 use crate::{policy, views};
 
 /// Every successful command's answer.
@@ -235,7 +235,7 @@ impl CommandRequest {
         let body = JsonBody::read(self.request, kind).await?;
         let ctx = command_context(&headers, &method, &uri, &body)?;
         Ok(Command {
-            actor: self.caller.actor(),
+            actor: self.caller.issuer(),
             caller: self.caller,
             ctx,
             body,
@@ -248,7 +248,7 @@ impl CommandRequest {
 pub struct Command {
     caller: Caller,
     /// The caller as the events will name them.
-    pub actor: Actor,
+    pub actor: Issuer,
     ctx: CommandContext,
     body: JsonBody,
 }

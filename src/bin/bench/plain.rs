@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use ticket_nats::events::RequesterRef;
 use ticket_nats::{TicketEvent, Timestamp};
-use ticketd::domain::commands::{Actor, CommentOnTicket, CreateTicket};
+use ticketd::domain::commands::{CommentOnTicket, CreateTicket, Issuer};
 use ticketd::domain::{Priority, Role, Ticket, TicketCommand, TicketServices, Title};
 use uuid::Uuid;
 
@@ -77,8 +77,8 @@ pub async fn create_schema(pool: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn agent() -> Actor {
-    Actor {
+fn agent() -> Issuer {
+    Issuer {
         id: Uuid::nil(),
         name: "Bench Agent".into(),
         email: "agent@bench.test".into(),
