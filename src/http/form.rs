@@ -112,7 +112,7 @@ macro_rules! request_body {
         #[doc = concat!("The members of a [`", stringify!($name), "`] read so far: a failing one is `None`, and named in the form's errors.")]
         #[derive(Debug)]
         pub struct $draft {
-            $( #[allow(missing_docs)] pub $field: Option<$ty>, )*
+            $( pub $field: Option<$ty>, )*
         }
 
         impl $name {
