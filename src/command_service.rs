@@ -102,6 +102,11 @@ impl CommandService {
         }
     }
 
+    /// The database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// The store, for readers that rebuild a ticket from its events.
     pub fn store(&self) -> &TicketStore {
         &self.store

@@ -318,6 +318,38 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A member of any JSON type, as it is (`None` when absent or null).
+    pub fn raw(&mut self, field: &str, required: bool) -> Option<&'a Value> {
+        self.take(field, required)
+    }
+
+    /// An object member, read with fields of its own; hand them back with [`Fields::merge`],
+    /// which reports their failures as `<field>.<member>`.
+    pub fn object(&mut self, field: &str, required: bool) -> Option<Fields<'a>> {
+        match self.take(field, required)? {
+            Value::Object(map) => Some(Fields {
+                map,
+                read: HashSet::new(),
+                errors: Vec::new(),
+                refused: HashSet::new(),
+            }),
+            _ => {
+                self.fail(field, "must be an object");
+                None
+            }
+        }
+    }
+
+    /// Takes back the fields of the object member `field` ([`Fields::object`]): their failing
+    /// and unknown members become failures of this body, named `<field>.<member>`.
+    pub fn merge(&mut self, field: &str, inner: Fields<'a>) {
+        if let Err(ApiError::Unprocessable(errors)) = inner.finish() {
+            for error in errors {
+                self.fail(&format!("{field}.{}", error.field), error.message);
+            }
+        }
+    }
+
     /// Ends reading: unknown members are errors too. `Err` lists every failing field.
     pub fn finish(mut self) -> Result<(), ApiError> {
         let mut unknown: Vec<String> = self

@@ -7,6 +7,8 @@ pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod intake;
+pub mod integrations;
 pub mod limiter;
 pub mod login;
 pub mod openapi;
@@ -41,6 +43,8 @@ pub fn app(state: AppState) -> Router {
         .merge(ticket_queries::router())
         .merge(login::router())
         .merge(users::router())
+        .merge(integrations::router())
+        .merge(intake::router())
         .merge(ws::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -127,7 +127,7 @@ pub struct RatingRequest {
 /// None of them can hold U+0000: HTTP field values cannot, the server refuses such a request
 /// with 400 before any handler, and `HeaderValue` cannot be built with one. Values that are not
 /// visible ASCII are refused here (422) or, for `X-Request-Id`, replaced by a new id.
-fn command_context(
+pub(crate) fn command_context(
     headers: &HeaderMap,
     method: &Method,
     uri: &Uri,
@@ -196,7 +196,7 @@ fn command_context(
     })
 }
 
-fn respond(outcome: Outcome) -> Response {
+pub(crate) fn respond(outcome: Outcome) -> Response {
     let status = if outcome.created {
         StatusCode::CREATED
     } else {
@@ -430,6 +430,8 @@ pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -
         priority,
         channel: channel.unwrap_or_default(),
         requester,
+        integration: None,
+        metadata: None,
     };
     req.answer(tickets::open(&state.commands, req.issued(), ticket).await)
 }

@@ -390,7 +390,13 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, 
         qb.push(" AND v.assignee_id = ").push_bind(id);
     }
     if let Some(id) = f.requester_id {
-        qb.push(" AND v.requester_id = ").push_bind(id);
+        // A user merged into this one is the same person: their tickets are listed here too
+        // (the directory's `merged_into`, kept by the merge itself).
+        qb.push(" AND (v.requester_id = ")
+            .push_bind(id)
+            .push(" OR v.requester_id IN (SELECT id FROM users WHERE merged_into = ")
+            .push_bind(id)
+            .push("))");
     }
     if let Some(q) = &f.q {
         // Two trigram indexes on `ticket_search`, one per column, serve the two halves.
