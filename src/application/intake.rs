@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::people::{self, Contact, Resolved};
 use super::tickets::{self, Issued, NewTicket};
 use crate::command_service::{CommandContext, CommandError, CommandService, Outcome};
-use crate::domain::{Actor, Priority, Role, Status, Title};
+use crate::domain::{Actor, Priority, Role, Status, Ticket, Title};
 use crate::integrations::Integration;
 use crate::store::user_stream::Recorder;
 use crate::users::{self, CreateUserError};
@@ -105,8 +105,9 @@ async fn mapped(
 async fn ticket_exists(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM events
-                        WHERE aggregate_type = 'Ticket' AND aggregate_id = $1 AND sequence = 1)",
+                        WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1)",
     )
+    .bind(<Ticket as cqrs_es::Aggregate>::TYPE)
     .bind(id.to_string())
     .fetch_one(pool)
     .await

@@ -19,7 +19,7 @@ use crate::domain::{Channel, Priority, Role, Status};
 use crate::http::audit::MAX_PAGE;
 use crate::settings::Settings;
 use crate::users::{EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN};
-use ticket_nats::TicketEvent;
+use ticket_nats::{TicketEvent, UserEvent};
 
 /// What `str::trim` removes (Rust's `char::is_whitespace`), as the body of a regex class. Spelt
 /// out: `\s` means slightly different sets in different regex engines.
@@ -310,7 +310,13 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
             json!({"type": "string", "enum": categories})
         }
         ("query", "category") => list_of(categories),
-        ("query", "type") => list_of(&TicketEvent::TYPES.map(|t| json!(t))),
+        ("query", "type") => list_of(
+            &TicketEvent::TYPES
+                .iter()
+                .chain(UserEvent::TYPES.iter())
+                .map(|t| json!(t))
+                .collect::<Vec<_>>(),
+        ),
         ("query", "q") => {
             json!({"type": "string", "maxLength": crate::http::ticket_queries::Q_MAX, "pattern": NO_NUL})
         }
