@@ -281,27 +281,16 @@ pub async fn find_credentials(
     pool: &PgPool,
     email: &str,
 ) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
-    let row: Option<(
-        Uuid,
-        Option<String>,
-        String,
-        String,
-        Option<String>,
-        bool,
-        bool,
-        Option<Uuid>,
-        Option<String>,
-    )> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)"
-    ))
-    .bind(email.trim())
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.and_then(
-        |(id, email, name, role, phone, login, active, merged, hash)| {
-            from_row((id, email, name, role, phone, login, active, merged)).map(|user| (user, hash))
-        },
-    ))
+    let Some(hash_row): Option<(Uuid, Option<String>)> =
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE lower(email) = lower($1)")
+            .bind(email.trim())
+            .fetch_optional(pool)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let (id, hash) = hash_row;
+    Ok(find(pool, id).await?.map(|user| (user, hash)))
 }
 
 async fn hash_password(password: Option<&str>) -> Result<Option<String>, CreateUserError> {

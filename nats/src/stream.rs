@@ -174,7 +174,7 @@ mod tests {
     fn the_created_stream_follows_the_contract() {
         let created = stream_config(&Config::default());
         assert_eq!(created.name, "TICKETS");
-        assert_eq!(created.subjects, ["tickets.>"]);
+        assert_eq!(created.subjects, ["tickets.>", "users.>"]);
         assert_eq!(created.storage, stream::StorageType::File);
         assert!(created.duplicate_window >= MIN_DUPLICATE_WINDOW);
         check_existing(&created, &Config::default()).unwrap();

@@ -106,6 +106,9 @@ pub struct PeopleStats {
     pub requesters: RequesterStats,
 }
 
+/// One channel's figures as read: (channel, tickets, first-response p50, resolution p50, closed).
+type ChannelRow = (String, i64, Option<f64>, Option<f64>, i64);
+
 /// Tickets created in `[$1, $2)`; either bound may be NULL (open-ended).
 const WINDOW: &str = "($1::timestamptz IS NULL OR v.created_at >= $1)
      AND ($2::timestamptz IS NULL OR v.created_at < $2)";
@@ -122,7 +125,7 @@ pub async fn people_stats(
     channels: &[String],
 ) -> Result<PeopleStats, sqlx::Error> {
     let mut tx = snapshot(pool).await?;
-    let by_channel: Vec<(String, i64, Option<f64>, Option<f64>, i64)> = sqlx::query_as(&format!(
+    let by_channel: Vec<ChannelRow> = sqlx::query_as(&format!(
         "SELECT v.channel, count(*),
                 round(percentile_cont(0.5) WITHIN GROUP (ORDER BY
                     extract(epoch FROM v.first_response_at - v.created_at))::numeric, 3)::float8,

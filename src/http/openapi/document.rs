@@ -17,8 +17,11 @@ use super::spec::ApiDoc;
 use crate::domain::values::{DESCRIPTION_MAX, NOTE_MAX, RATING_COMMENT_MAX};
 use crate::domain::{Channel, Priority, Role, Status};
 use crate::http::audit::MAX_PAGE;
+use crate::http::intake::{
+    EXTERNAL_ID_MAX, METADATA_KEYS_MAX, METADATA_KEY_MAX, METADATA_VALUE_MAX,
+};
 use crate::settings::Settings;
-use crate::users::{EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN};
+use crate::users::{EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, PHONE_MAX};
 use ticket_nats::{TicketEvent, UserEvent};
 
 /// What `str::trim` removes (Rust's `char::is_whitespace`), as the body of a regex class. Spelt
@@ -142,7 +145,13 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         ("get", "/api/v1/tickets/{id}/verify") | ("get", "/api/v1/events") => &[403],
         ("post", "/api/v1/auth/login") => &[401, 403],
         ("post", "/api/v1/users") => &[403, 409],
-        ("get", "/api/v1/users") | ("patch", "/api/v1/users/{id}") => &[403],
+        ("get", "/api/v1/users") => &[403],
+        ("patch", "/api/v1/users/{id}") | ("post", "/api/v1/users/{id}/merge") => &[403, 409],
+        ("get", "/api/v1/integrations")
+        | ("post", "/api/v1/integrations")
+        | ("delete", "/api/v1/integrations/{id}") => &[403],
+        ("post", "/api/v1/intake/messages") => &[404, 409],
+        ("post", "/api/v1/intake/tickets") => &[409],
         // Not a WebSocket handshake (400, 426), a disallowed Origin (403).
         ("get", "/api/v1/ws") => &[400, 403, 426],
         _ => &[],
@@ -349,6 +358,24 @@ fn request_bodies(categories: &[Value]) -> Vec<(&'static str, Value)> {
             "additionalProperties": false,
         })
     };
+    let email = json!({
+        "type": "string",
+        "maxLength": EMAIL_MAX,
+        "pattern": format!("^[{WS}]*[^@{WS}{CONTROL}]+@[^@{WS}{CONTROL}]+[{WS}]*$"),
+    });
+    // What phonenumber accepts depends on each country's numbering plan; the pattern only
+    // says its shape (a valid number of some country, `+` and digits), see schemathesis.toml.
+    let phone = json!({
+        "type": "string",
+        "maxLength": PHONE_MAX,
+        "pattern": r"^\+[1-9][0-9]{6,14}$",
+    });
+    let password = json!({
+        "type": "string",
+        "minLength": PASSWORD_MIN,
+        "maxLength": PASSWORD_MAX,
+        "pattern": NO_NUL,
+    });
     let comment_body = json!({
         "type": "string",
         "minLength": 1,
@@ -395,8 +422,8 @@ fn request_bodies(categories: &[Value]) -> Vec<(&'static str, Value)> {
                 json!({
                     "title": nullable(title),
                     "description": nullable(text(DESCRIPTION_MAX)),
-                    "category": nullable(category),
-                    "priority": nullable(priority),
+                    "category": nullable(category.clone()),
+                    "priority": nullable(priority.clone()),
                 }),
             ),
         ),
@@ -457,9 +484,86 @@ fn request_bodies(categories: &[Value]) -> Vec<(&'static str, Value)> {
         (
             "UpdateUserRequest",
             object(
-                "PATCH /users/{id}: the user's new role",
-                &["role"],
-                json!({"role": string_enum(&Role::ALL.map(|r| r.as_str()))}),
+                "PATCH /users/{id}: any of the members; e-mail and phone unique among users",
+                &[],
+                json!({
+                    "name": nullable(trimmed_text(NAME_MAX, CONTROL)),
+                    "email": nullable(email.clone()),
+                    "phone": nullable(phone.clone()),
+                    "role": nullable(string_enum(&Role::ALL.map(|r| r.as_str()))),
+                    "active": {"type": ["boolean", "null"]},
+                    "password": nullable(password.clone()),
+                }),
+            ),
+        ),
+        (
+            "MergeUserRequest",
+            object("POST /users/{id}/merge", &["into"], json!({"into": uuid()})),
+        ),
+        (
+            "CreateIntegrationRequest",
+            object(
+                "POST /integrations",
+                &["name", "channel"],
+                json!({
+                    "name": trimmed_text(NAME_MAX, CONTROL),
+                    "channel": channel.clone(),
+                    "default_category": nullable(category.clone()),
+                    "default_priority": nullable(priority.clone()),
+                }),
+            ),
+        ),
+        (
+            "IntakeTicketRequest",
+            object(
+                "POST /intake/tickets: the requester needs an email or a phone",
+                &["requester", "title", "description"],
+                json!({
+                    "requester": {
+                        "type": "object",
+                        "required": ["name"],
+                        "anyOf": [{"required": ["email"]}, {"required": ["phone"]}],
+                        "properties": {
+                            "name": trimmed_text(NAME_MAX, CONTROL),
+                            "email": email.clone(),
+                            "phone": phone.clone(),
+                        },
+                        "additionalProperties": false,
+                    },
+                    "title": trimmed_text(TITLE_MAX, r"\u0000"),
+                    "description": text(DESCRIPTION_MAX),
+                    "category": nullable(category),
+                    "priority": nullable(priority),
+                    "external_id": nullable(json!({
+                        "type": "string", "minLength": 1, "maxLength": EXTERNAL_ID_MAX, "pattern": NO_NUL,
+                    })),
+                    "metadata": nullable(json!({
+                        "type": "object",
+                        "maxProperties": METADATA_KEYS_MAX,
+                        "propertyNames": {"minLength": 1, "maxLength": METADATA_KEY_MAX, "pattern": NO_NUL},
+                        "additionalProperties": text(METADATA_VALUE_MAX),
+                    })),
+                }),
+            ),
+        ),
+        (
+            "IntakeMessageRequest",
+            object(
+                "POST /intake/messages: a comment by the requester of the ticket the integration's external_id names",
+                &["external_id", "body"],
+                json!({
+                    "external_id": text(EXTERNAL_ID_MAX),
+                    "from": nullable(json!({
+                        "type": "object",
+                        "properties": {
+                            "name": nullable(trimmed_text(NAME_MAX, CONTROL)),
+                            "email": nullable(email),
+                            "phone": nullable(phone),
+                        },
+                        "additionalProperties": false,
+                    })),
+                    "body": comment_body,
+                }),
             ),
         ),
     ]
