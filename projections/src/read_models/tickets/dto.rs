@@ -113,6 +113,8 @@ pub struct TicketView {
 /// One item of `GET /tickets` and `GET /me/tickets`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketListItem {
+    /// Where the ticket came from.
+    pub channel: String,
     /// The ticket's id.
     pub id: Uuid,
     /// The short number.

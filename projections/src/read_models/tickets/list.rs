@@ -280,7 +280,7 @@ pub struct ListQuery {
 
 /// The columns of a list item, of a board card and of a sort key.
 pub(crate) const LIST_COLUMNS: &str = "v.ticket_id, v.number, v.title, v.status, v.priority, \
-     v.priority_rank, v.category, v.requester_id, v.requester_name, v.assignee_id, \
+     v.priority_rank, v.category, v.channel, v.requester_id, v.requester_name, v.assignee_id, \
      v.assignee_name, v.created_at, v.updated_at, v.first_response_at, v.closed_at, \
      v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
      v.resolution_breach_recorded";
@@ -295,6 +295,7 @@ pub(crate) struct ListRow {
     pub(crate) priority: String,
     pub(crate) priority_rank: i16,
     pub(crate) category: String,
+    pub(crate) channel: String,
     pub(crate) requester_id: Uuid,
     pub(crate) requester_name: String,
     pub(crate) assignee_id: Option<Uuid>,
@@ -346,6 +347,7 @@ impl ListRow {
             status: self.status,
             priority: self.priority,
             category: self.category,
+            channel: self.channel,
             created_at: self.created_at.into(),
             updated_at: self.updated_at.into(),
             unread: self.unread,
