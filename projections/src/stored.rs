@@ -279,6 +279,8 @@ pub async fn read_after<'e, E: PgExecutor<'e>>(
 pub struct ReadBatch {
     /// The ticket events, in position order.
     pub events: Vec<StoredEvent>,
+    /// The first position read; `None` for an empty read.
+    pub first: Option<i64>,
     /// The last position read; `None` for an empty read.
     pub last: Option<i64>,
     /// How many events were read, skipped ones included (a full batch means: read on).
@@ -295,21 +297,49 @@ pub async fn read_for_read_models<'e, E: PgExecutor<'e>>(
     after: i64,
     limit: i64,
 ) -> Result<ReadBatch, sqlx::Error> {
+    read_batch(executor, after, limit, |envelope| {
+        holdable(envelope);
+    })
+    .await
+}
+
+/// The next `limit` positions after `after` as a [`ReadBatch`] of ticket events, as stored
+/// (for followers of the whole feed that serve tickets only, such as the WebSocket hub).
+pub async fn read_tickets_after<'e, E: PgExecutor<'e>>(
+    executor: E,
+    after: i64,
+    limit: i64,
+) -> Result<ReadBatch, sqlx::Error> {
+    read_batch(executor, after, limit, |_| {}).await
+}
+
+async fn read_batch<'e, E: PgExecutor<'e>>(
+    executor: E,
+    after: i64,
+    limit: i64,
+    prepare: impl Fn(&mut Envelope),
+) -> Result<ReadBatch, sqlx::Error> {
     let envelopes = read_envelopes_after(executor, after, limit, None).await?;
+    let first = envelopes.first().map(|e| e.position);
     let last = envelopes.last().map(|e| e.position);
     let read = envelopes.len();
     let events = envelopes
         .into_iter()
         .filter(|envelope| !ticket_nats::user_events::is_user_event(&envelope.event_type))
         .map(|mut envelope| {
-            holdable(&mut envelope);
+            prepare(&mut envelope);
             let id = envelope.id.clone();
             StoredEvent::from_envelope(envelope).map_err(|e| {
                 sqlx::Error::Decode(format!("stored event {id} cannot be typed: {e}").into())
             })
         })
         .collect::<Result<_, _>>()?;
-    Ok(ReadBatch { events, last, read })
+    Ok(ReadBatch {
+        events,
+        first,
+        last,
+        read,
+    })
 }
 
 /// What replaces U+0000 in read models: U+FFFD, the replacement character.
