@@ -5,12 +5,12 @@
 //! Every change is recorded on the user's own event stream ([`crate::store::user_stream`]) in
 //! the transaction that makes it, so the directory is read-your-writes and its stream complete.
 
-use std::collections::BTreeMap;
+pub mod changes;
+mod contact;
 
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
-use ticket_nats::events::FieldChange;
-use ticket_nats::user_events::{UserCreated, UserEvent, UserMerged, UserUpdated};
+use ticket_nats::user_events::{UserCreated, UserEvent};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -66,95 +66,10 @@ impl Origin {
     }
 }
 
-/// Longest e-mail address (RFC 5321's path limit).
-pub const EMAIL_MAX: usize = 254;
-/// Longest display name, after trimming.
-pub const NAME_MAX: usize = 200;
-/// Shortest password.
-pub const PASSWORD_MIN: usize = 8;
-/// Longest password (hashing cost grows with it).
-pub const PASSWORD_MAX: usize = 1024;
-/// Longest phone number as typed.
-pub const PHONE_MAX: usize = 64;
-
-/// Checks an e-mail address: one `@` with something on both sides, at most 254 characters, no
-/// spaces or control characters. Returns it trimmed.
-pub fn check_email(email: &str) -> Result<String, String> {
-    let email = email.trim();
-    if email.chars().count() > EMAIL_MAX {
-        return Err(format!("email must be at most {EMAIL_MAX} characters"));
-    }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("email must not contain spaces or control characters".into());
-    }
-    match email.split_once('@') {
-        Some((local, domain))
-            if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
-        {
-            Ok(email.to_string())
-        }
-        _ => Err("email must be an address with one @ and text on both sides".into()),
-    }
-}
-
-/// [`check_email`], then lower case: the form contacts are stored and looked up in.
-pub fn normalize_email(email: &str) -> Result<String, String> {
-    check_email(email).map(|e| e.to_lowercase())
-}
-
-/// Parses a phone number, national numbers in `region` (e.g. `BR`), into E.164
-/// (`+5511987654321`). Refuses what is not a valid number of its country.
-pub fn normalize_phone(
-    phone: &str,
-    region: Option<phonenumber::country::Id>,
-) -> Result<String, String> {
-    let phone = phone.trim();
-    if phone.is_empty() || phone.chars().count() > PHONE_MAX || phone.chars().any(char::is_control)
-    {
-        return Err(format!(
-            "phone must be a phone number of at most {PHONE_MAX} characters"
-        ));
-    }
-    let number = phonenumber::parse(region, phone)
-        .map_err(|e| format!("phone is not a phone number: {e}"))?;
-    if !phonenumber::is_valid(&number) {
-        return Err("phone is not a valid number of its country".into());
-    }
-    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
-}
-
-/// Checks a display name: 1–200 characters after trimming, no control characters. Returns it
-/// trimmed.
-pub fn check_name(name: &str) -> Result<String, String> {
-    let name = name.trim();
-    let len = name.chars().count();
-    if len == 0 {
-        return Err("name must not be empty".into());
-    }
-    if len > NAME_MAX {
-        return Err(format!("name must be at most {NAME_MAX} characters"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err("name must not contain control characters".into());
-    }
-    Ok(name.to_string())
-}
-
-/// Checks a new password: 8–1024 characters.
-pub fn check_password(password: &str) -> Result<(), String> {
-    let len = password.chars().count();
-    if len < PASSWORD_MIN {
-        return Err(format!(
-            "password must be at least {PASSWORD_MIN} characters"
-        ));
-    }
-    if len > PASSWORD_MAX {
-        return Err(format!(
-            "password must be at most {PASSWORD_MAX} characters"
-        ));
-    }
-    Ok(())
-}
+pub use contact::{
+    check_email, check_name, check_password, normalize_email, normalize_phone, EMAIL_MAX, NAME_MAX,
+    PASSWORD_MAX, PASSWORD_MIN, PHONE_MAX,
+};
 
 /// Why a user could not be created or changed.
 #[derive(Debug, thiserror::Error)]
@@ -191,10 +106,10 @@ pub struct NewUser<'a> {
     pub origin: Origin,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, email, name, role, phone, password_hash IS NOT NULL AS login, active, merged_into";
 
-type Row = (
+pub(super) type Row = (
     Uuid,
     Option<String>,
     String,
@@ -205,7 +120,9 @@ type Row = (
     Option<Uuid>,
 );
 
-fn from_row((id, email, name, role, phone, login, active, merged_into): Row) -> Option<User> {
+pub(super) fn from_row(
+    (id, email, name, role, phone, login, active, merged_into): Row,
+) -> Option<User> {
     match role.parse() {
         Ok(role) => Some(User {
             id,
@@ -237,7 +154,7 @@ fn taken(error: &sqlx::Error) -> Option<CreateUserError> {
     }
 }
 
-fn store_error(error: sqlx::Error) -> CreateUserError {
+pub(super) fn store_error(error: sqlx::Error) -> CreateUserError {
     taken(&error).unwrap_or(CreateUserError::Database(error))
 }
 
@@ -293,7 +210,9 @@ pub async fn find_credentials(
     Ok(find(pool, id).await?.map(|user| (user, hash)))
 }
 
-async fn hash_password(password: Option<&str>) -> Result<Option<String>, CreateUserError> {
+pub(super) async fn hash_password(
+    password: Option<&str>,
+) -> Result<Option<String>, CreateUserError> {
     match password {
         Some(p) => Ok(Some(
             password::hash(p.to_string())
@@ -374,222 +293,6 @@ pub async fn list(pool: &PgPool, role: Option<Role>) -> Result<Vec<User>, sqlx::
     Ok(rows.into_iter().filter_map(from_row).collect())
 }
 
-/// Changes to a user; `None` leaves a field as it is. Values are checked (see [`NewUser`]).
-#[derive(Debug, Clone, Default)]
-pub struct UserChanges {
-    /// A new display name.
-    pub name: Option<String>,
-    /// A new e-mail address.
-    pub email: Option<String>,
-    /// A new phone number.
-    pub phone: Option<String>,
-    /// A new role. A token the user already holds keeps the role it was signed with.
-    pub role: Option<Role>,
-    /// Activate or deactivate.
-    pub active: Option<bool>,
-    /// A new password (gives `login: true`); never recorded in the event.
-    pub password: Option<String>,
-}
-
-/// Applies `changes` to user `id` and records what changed as `user.updated` (nothing changed:
-/// no event). `None` when no such user exists.
-pub async fn update(
-    pool: &PgPool,
-    recorder: &Recorder,
-    id: Uuid,
-    changes: UserChanges,
-) -> Result<Option<User>, CreateUserError> {
-    let password_hash = hash_password(changes.password.as_deref()).await?;
-    let mut tx = pool.begin().await?;
-    let Some(before) = lock(&mut tx, id).await? else {
-        return Ok(None);
-    };
-    let mut after = before.clone();
-    if let Some(name) = changes.name {
-        after.name = name;
-    }
-    if let Some(email) = changes.email {
-        after.email = Some(email);
-    }
-    if let Some(phone) = changes.phone {
-        after.phone = Some(phone);
-    }
-    if let Some(role) = changes.role {
-        after.role = role;
-    }
-    if let Some(active) = changes.active {
-        after.active = active;
-    }
-    after.login |= password_hash.is_some();
-    let user = write(&mut tx, recorder, &before, after, password_hash).await?;
-    tx.commit().await?;
-    Ok(Some(user))
-}
-
-/// Fills user `id`'s missing e-mail address and phone number with these (never overwriting
-/// one), leaving out any held by another user; records `user.updated` when anything was filled.
-pub async fn fill_contacts(
-    tx: &mut PgConnection,
-    recorder: &Recorder,
-    id: Uuid,
-    email: Option<&str>,
-    phone: Option<&str>,
-) -> Result<Option<User>, CreateUserError> {
-    let Some(before) = lock(tx, id).await? else {
-        return Ok(None);
-    };
-    let mut after = before.clone();
-    if let (None, Some(email)) = (&before.email, email) {
-        let held: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))",
-        )
-        .bind(email)
-        .fetch_one(&mut *tx)
-        .await?;
-        if !held {
-            after.email = Some(email.to_string());
-        }
-    }
-    if let (None, Some(phone)) = (&before.phone, phone) {
-        let held: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE phone = $1)")
-            .bind(phone)
-            .fetch_one(&mut *tx)
-            .await?;
-        if !held {
-            after.phone = Some(phone.to_string());
-        }
-    }
-    Ok(Some(write(tx, recorder, &before, after, None).await?))
-}
-
-/// Locks user `id`'s row for the rest of the transaction (ordering writers of its stream).
-async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<User>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(row.and_then(from_row))
-}
-
-/// Stores `after` over `before` and records the difference as `user.updated`.
-async fn write(
-    tx: &mut PgConnection,
-    recorder: &Recorder,
-    before: &User,
-    after: User,
-    password_hash: Option<String>,
-) -> Result<User, CreateUserError> {
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let mut changes = BTreeMap::new();
-    let mut note = |field: &str, from: String, to: String| {
-        if from != to {
-            changes.insert(field.to_string(), FieldChange { from, to });
-        }
-    };
-    note("name", before.name.clone(), after.name.clone());
-    note("email", text(&before.email), text(&after.email));
-    note("phone", text(&before.phone), text(&after.phone));
-    note(
-        "role",
-        before.role.as_str().into(),
-        after.role.as_str().into(),
-    );
-    note(
-        "active",
-        before.active.to_string(),
-        after.active.to_string(),
-    );
-    note("login", before.login.to_string(), after.login.to_string());
-    if changes.is_empty() && password_hash.is_none() {
-        return Ok(after);
-    }
-    sqlx::query(
-        "UPDATE users SET name = $2, email = $3, phone = $4, role = $5, active = $6,
-                          password_hash = coalesce($7, password_hash)
-         WHERE id = $1",
-    )
-    .bind(after.id)
-    .bind(&after.name)
-    .bind(&after.email)
-    .bind(&after.phone)
-    .bind(after.role.as_str())
-    .bind(after.active)
-    .bind(password_hash)
-    .execute(&mut *tx)
-    .await
-    .map_err(store_error)?;
-    if !changes.is_empty() {
-        let event = UserEvent::Updated(UserUpdated { changes });
-        user_stream::append(tx, recorder, after.id, &event).await?;
-    }
-    Ok(after)
-}
-
-/// Why a merge was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum MergeError {
-    /// One of the two users does not exist.
-    #[error("no such user")]
-    NotFound,
-    /// A user cannot be merged into themself, into a merged user, or twice.
-    #[error("{0}")]
-    Conflict(&'static str),
-    /// The database failed.
-    #[error("cannot merge the users")]
-    Database(#[from] sqlx::Error),
-}
-
-/// Merges user `id` into `into`: records `user.merged {into}` on `id`'s stream, deactivates it,
-/// and points it (and users merged into it before) at `into`, so that lookups of its contacts
-/// find `into` and its tickets are listed under `into`.
-pub async fn merge(
-    pool: &PgPool,
-    recorder: &Recorder,
-    id: Uuid,
-    into: Uuid,
-) -> Result<User, MergeError> {
-    if id == into {
-        return Err(MergeError::Conflict(
-            "a user cannot be merged into themself",
-        ));
-    }
-    let mut tx = pool.begin().await?;
-    // Both rows, in id order, so that two crossed merges cannot deadlock.
-    let (first, second) = if id < into { (id, into) } else { (into, id) };
-    let a = lock(&mut tx, first).await?;
-    let b = lock(&mut tx, second).await?;
-    let (Some(a), Some(b)) = (a, b) else {
-        return Err(MergeError::NotFound);
-    };
-    let (source, target) = if a.id == id { (a, b) } else { (b, a) };
-    if source.merged_into.is_some() {
-        return Err(MergeError::Conflict("the user is already merged"));
-    }
-    if target.merged_into.is_some() {
-        return Err(MergeError::Conflict(
-            "the target user is merged into another",
-        ));
-    }
-    sqlx::query(
-        "UPDATE users SET merged_into = $2, active = false WHERE id = $1 OR merged_into = $1",
-    )
-    .bind(id)
-    .bind(into)
-    .execute(&mut *tx)
-    .await?;
-    user_stream::append(
-        &mut tx,
-        recorder,
-        id,
-        &UserEvent::Merged(UserMerged { into }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(target)
-}
-
 /// What [`ensure_from_token`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ensured {
@@ -645,42 +348,6 @@ pub async fn is_active(pool: &PgPool, id: Uuid) -> Result<Option<bool>, sqlx::Er
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    #[test]
-    fn emails_need_one_at_with_text_on_both_sides() {
-        for ok in [
-            "a@b",
-            "jane.doe@example.com",
-            "  x@y.z  ",
-            "Mixed.Case@Example.COM",
-        ] {
-            assert!(check_email(ok).is_ok(), "{ok} should be accepted");
-        }
-        assert_eq!(check_email(" a@b ").unwrap(), "a@b");
-        let long = format!("{}@example.com", "a".repeat(250));
-        for bad in ["", "plain", "@b", "a@", "a@b@c", "a b@c", "a@b\0", &long] {
-            assert!(check_email(bad).is_err(), "{bad:?} should be refused");
-        }
-        let exactly = format!("{}@b", "a".repeat(EMAIL_MAX - 2));
-        assert!(check_email(&exactly).is_ok());
-    }
-
-    #[test]
-    fn names_are_trimmed_and_bounded() {
-        assert_eq!(check_name("  Jane Doe ").unwrap(), "Jane Doe");
-        assert!(check_name("   ").is_err());
-        assert!(check_name(&"é".repeat(NAME_MAX)).is_ok());
-        assert!(check_name(&"é".repeat(NAME_MAX + 1)).is_err());
-        assert!(check_name("nul\0byte").is_err());
-    }
-
-    #[test]
-    fn passwords_are_8_to_1024_characters() {
-        assert!(check_password("1234567").is_err());
-        assert!(check_password("12345678").is_ok());
-        assert!(check_password(&"x".repeat(PASSWORD_MAX)).is_ok());
-        assert!(check_password(&"x".repeat(PASSWORD_MAX + 1)).is_err());
-    }
 
     /// A fresh, migrated database on the local Postgres (`DATABASE_URL`'s server, default
     /// `postgres://postgres@127.0.0.1:5432`), dropped by the returned guard's `drop_db`.

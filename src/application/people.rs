@@ -84,7 +84,7 @@ async fn attempt(
     }
     let resolved = match found {
         Some(user) => {
-            let user = users::fill_contacts(&mut tx, recorder, user.id, email, phone)
+            let user = users::changes::fill_contacts(&mut tx, recorder, user.id, email, phone)
                 .await?
                 .unwrap_or(user);
             Resolved {

@@ -701,11 +701,11 @@ async fn an_inactive_users_tokens_are_refused_once_the_directory_says_so() {
     let token = hs256(&with(claims(), "sub", json!(id.to_string())));
     auth.verify(&token).await.unwrap();
 
-    let changes = users::UserChanges {
+    let changes = users::changes::UserChanges {
         active: Some(false),
         ..Default::default()
     };
-    users::update(&db.pool, &Recorder::system("ticketd"), id, changes)
+    users::changes::update(&db.pool, &Recorder::system("ticketd"), id, changes)
         .await
         .unwrap()
         .unwrap();

@@ -183,7 +183,7 @@ pub async fn intake_ticket(
         Some(mut r) => {
             let name = r.parsed("name", true, users::check_name);
             let (email, phone) = contacts(&mut r, &state);
-            let neither = !r_has(&body, "email") && !r_has(&body, "phone");
+            let neither = !requester_has(&body, "email") && !requester_has(&body, "phone");
             f.merge("requester", r);
             if neither {
                 f.fail("requester", "must have an email or a phone");
@@ -259,7 +259,7 @@ pub async fn intake_ticket(
 
 /// Whether the body's `requester` object holds a non-null `member` (an invalid value still
 /// counts: it is reported as invalid, not as missing).
-fn r_has(body: &JsonBody, member: &str) -> bool {
+fn requester_has(body: &JsonBody, member: &str) -> bool {
     body.value
         .get("requester")
         .and_then(|r| r.get(member))

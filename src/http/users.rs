@@ -22,7 +22,8 @@ use super::ticket_queries::{caught_up, TICKET_MODELS};
 use crate::auth::Caller;
 use crate::domain::Role;
 use crate::store::user_stream::Recorder;
-use crate::users::{self, CreateUserError, MergeError, NewUser, Origin, User, UserChanges};
+use crate::users::changes::{self, MergeError, UserChanges};
+use crate::users::{self, CreateUserError, NewUser, Origin, User};
 
 /// The user routes.
 pub fn router() -> Router<AppState> {
@@ -110,7 +111,7 @@ pub async fn update_user(
     let body = JsonBody::read(request, BodyKind::Required).await?;
     let mut f = Fields::new(&body)?;
     let region = state.settings.default_phone_region;
-    let changes = UserChanges {
+    let wanted = UserChanges {
         name: f.parsed("name", false, users::check_name),
         email: f.parsed("email", false, users::normalize_email),
         phone: f.parsed("phone", false, |p| users::normalize_phone(p, region)),
@@ -122,8 +123,8 @@ pub async fn update_user(
         },
     };
     f.finish()?;
-    let deactivated = changes.active == Some(false);
-    let user = users::update(&state.pool, &recorder, id, changes)
+    let deactivated = wanted.active == Some(false);
+    let user = changes::update(&state.pool, &recorder, id, wanted)
         .await
         .map_err(contact_taken)?
         .ok_or_else(|| ApiError::NotFound("no such user".into()))?;
@@ -174,7 +175,7 @@ pub async fn merge_user(
     let Some(into) = into else {
         return Err(ApiError::Internal(anyhow::anyhow!("checked into missing")));
     };
-    let user = users::merge(&state.pool, &recorder, id, into)
+    let user = changes::merge(&state.pool, &recorder, id, into)
         .await
         .map_err(|e| match e {
             MergeError::NotFound => ApiError::NotFound("no such user".into()),
