@@ -112,6 +112,16 @@ impl CommandService {
         &self.store
     }
 
+    /// A ticket's state as stored (read from the database, not the cache).
+    pub async fn current(&self, id: Uuid) -> Result<Ticket, CommandError> {
+        let context = self
+            .store
+            .load_fresh(&id.to_string())
+            .await
+            .map_err(aggregate_error)?;
+        Ok(context.ticket)
+    }
+
     /// Takes the next ticket number.
     pub async fn next_number(&self) -> Result<i64, CommandError> {
         let row = sqlx::query("SELECT nextval('ticket_numbers') AS n")

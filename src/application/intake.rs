@@ -222,12 +222,7 @@ pub async fn message(
         .ok_or(IntakeError::UnknownExternalId)?;
     let by = actor_of(&requester);
     let issued = Issued { by: &by, ctx };
-    let state = service
-        .store()
-        .load_fresh(&ticket_id.to_string())
-        .await
-        .map_err(|e| CommandError::Internal(anyhow::anyhow!("cannot load the ticket: {e}")))?;
-    if state.ticket.status == Status::Closed {
+    if service.current(ticket_id).await?.status == Status::Closed {
         let reopen_ctx = CommandContext {
             correlation_id: ctx.correlation_id.clone(),
             expected_version: None,

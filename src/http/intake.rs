@@ -153,6 +153,10 @@ fn intake_error(error: IntakeError) -> ApiError {
         IntakeError::People(users::CreateUserError::Database(e)) | IntakeError::Database(e) => {
             ApiError::from(e)
         }
+        // Lost the race for a new person's contact again and again: the caller may retry.
+        IntakeError::People(
+            e @ (users::CreateUserError::EmailTaken | users::CreateUserError::PhoneTaken),
+        ) => ApiError::Conflict(format!("{e}; retry the intake")),
         IntakeError::People(e) => ApiError::Internal(anyhow::Error::new(e)),
     }
 }
