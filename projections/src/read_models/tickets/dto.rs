@@ -113,8 +113,6 @@ pub struct TicketView {
 /// One item of `GET /tickets` and `GET /me/tickets`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketListItem {
-    /// Where the ticket came from.
-    pub channel: String,
     /// The ticket's id.
     pub id: Uuid,
     /// The short number.
@@ -127,6 +125,8 @@ pub struct TicketListItem {
     pub priority: String,
     /// Category.
     pub category: String,
+    /// Where the ticket came from.
+    pub channel: String,
     /// Who the ticket is for.
     pub requester: Person,
     /// Who works on it.
