@@ -102,9 +102,24 @@ impl CommandService {
         }
     }
 
+    /// The database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// The store, for readers that rebuild a ticket from its events.
     pub fn store(&self) -> &TicketStore {
         &self.store
+    }
+
+    /// A ticket's state as stored (read from the database, not the cache).
+    pub async fn current(&self, id: Uuid) -> Result<Ticket, CommandError> {
+        let context = self
+            .store
+            .load_fresh(&id.to_string())
+            .await
+            .map_err(aggregate_error)?;
+        Ok(context.ticket)
     }
 
     /// Takes the next ticket number.

@@ -38,7 +38,7 @@ use sqlx::PgPool;
 use ticket_nats::backoff::Backoff;
 use ticket_projections::connection::Dedicated;
 use ticket_projections::listen::Notifications;
-use ticket_projections::stored::{head_position, read_after};
+use ticket_projections::stored::{head_position, read_tickets_after};
 use ticket_projections::StoredEvent;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
@@ -337,24 +337,26 @@ async fn run_feed(hub: Hub, pool: PgPool, notifications: Notifications) {
         // Read everything positioned after `last`, page by page.
         let read = loop {
             match conn
-                .run(async |conn| read_after(conn, last, batch, None).await)
+                .run(async |conn| read_tickets_after(conn, last, batch).await)
                 .await
             {
-                Ok(events) => {
-                    let full = events.len() as i64 >= batch;
-                    for event in events {
-                        if event.position != last + 1 {
-                            // Positions are dense; a jump means the store is not what we expect.
-                            tracing::warn!(
-                                expected = last + 1,
-                                got = event.position,
-                                "position gap in the event store"
-                            );
-                        }
-                        last = event.position;
+                Ok(page) => {
+                    let full = page.read as i64 >= batch;
+                    if page.first.is_some_and(|first| first != last + 1) {
+                        // Positions are dense; a jump means the store is not what we expect.
+                        tracing::warn!(
+                            expected = last + 1,
+                            got = page.first,
+                            "position gap in the event store"
+                        );
+                    }
+                    for event in page.events {
                         record_commit_to_push(&event);
                         hub.publish(event);
                     }
+                    // User streams' events are read and passed over: no WebSocket channel
+                    // carries them.
+                    last = page.last.unwrap_or(last);
                     if !full {
                         break Ok(());
                     }

@@ -33,6 +33,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod hub;
+pub mod integrations;
 pub mod policy;
 pub mod relay;
 pub mod settings;

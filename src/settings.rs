@@ -57,6 +57,9 @@ pub struct Settings {
     /// `TICKETD_POSITIONS_HOLD_LIMIT_SECS`: how long committed events may wait for a position
     /// (or an event-writing transaction stay open) before `/readyz` answers 503 (default 10).
     pub positions_hold_limit: std::time::Duration,
+    /// `DEFAULT_PHONE_REGION`: the country (ISO 3166 code, e.g. `BR`) of phone numbers given
+    /// without a `+` country code; none → such numbers are refused.
+    pub default_phone_region: Option<phonenumber::country::Id>,
 }
 
 /// How tokens are verified.
@@ -227,6 +230,15 @@ impl Settings {
             positions_hold_limit: std::time::Duration::from_secs(
                 number("TICKETD_POSITIONS_HOLD_LIMIT_SECS", 10)?.into(),
             ),
+            default_phone_region: match var("DEFAULT_PHONE_REGION") {
+                None => None,
+                Some(code) => Some(code.trim().to_uppercase().parse().map_err(|_| {
+                    invalid(
+                        "DEFAULT_PHONE_REGION",
+                        format!("'{code}' is not a country code"),
+                    )
+                })?),
+            },
         })
     }
 
@@ -259,6 +271,7 @@ impl Settings {
             allowed_origins: Vec::new(),
             log_format: LogFormat::Text,
             positions_hold_limit: std::time::Duration::from_secs(10),
+            default_phone_region: Some(phonenumber::country::Id::BR),
         }
     }
 }
@@ -282,6 +295,7 @@ impl std::fmt::Debug for Settings {
             .field("allowed_origins", &self.allowed_origins)
             .field("log_format", &self.log_format)
             .field("positions_hold_limit", &self.positions_hold_limit)
+            .field("default_phone_region", &self.default_phone_region)
             .finish()
     }
 }

@@ -98,7 +98,9 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
-        let auth = Authenticator::new(&settings.auth, pool.clone()).await?;
+        let auth = Authenticator::new(&settings.auth, pool.clone())
+            .await?
+            .with_source(&settings.source);
         let announcer = Announcer::default();
         let store = TicketStore::new(pool.clone(), settings.source.clone(), announcer.clone());
         let commands = Arc::new(CommandService::new(

@@ -194,12 +194,14 @@ mod tests {
                     requester: RequesterRef {
                         id: requester(),
                         name: "Rita".into(),
-                        email: "rita@example.com".into(),
+                        email: Some("rita@example.com".into()),
                     },
                     sla: SlaDue {
                         first_response_due: "2026-11-23T10:15:00.000Z".parse().unwrap(),
                         resolution_due: "2026-11-23T11:00:00.000Z".parse().unwrap(),
                     },
+                    integration: None,
+                    metadata: None,
                 }),
             ),
             envelope(2, "2026-11-23T10:01:00.000Z", comment(1, false)),

@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::events::{kind_of, TicketEvent};
+use crate::subject::users_prefix;
 use crate::time::Timestamp;
+use crate::user_events::is_user_event;
 
 /// `prevhash` of a ticket's first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -76,7 +78,7 @@ impl Actor {
 pub struct EnvelopeHeader<'a> {
     /// The `source` member.
     pub source: &'a str,
-    /// The ticket.
+    /// The ticket (or, for a user stream, the user).
     pub ticket_id: Uuid,
     /// The event's sequence number within the ticket.
     pub seq: i64,
@@ -91,11 +93,22 @@ pub struct EnvelopeHeader<'a> {
 impl Envelope {
     /// Builds the envelope of a new event and seals it onto the chain after `prevhash`.
     pub fn seal(header: EnvelopeHeader<'_>, event: &TicketEvent, prevhash: &str) -> Self {
+        Self::seal_data(header, event.event_type(), event.data(), prevhash)
+    }
+
+    /// [`Envelope::seal`] for any stream's event given by its `type` and `data` (a user
+    /// stream's events are sealed the same way, `header.ticket_id` being the user id).
+    pub fn seal_data(
+        header: EnvelopeHeader<'_>,
+        event_type: &str,
+        data: serde_json::Value,
+        prevhash: &str,
+    ) -> Self {
         let mut envelope = Self {
             specversion: "1.0".into(),
             id: event_id(header.ticket_id, header.seq),
             source: header.source.to_string(),
-            event_type: event.event_type().to_string(),
+            event_type: event_type.to_string(),
             subject: header.ticket_id.to_string(),
             time: header.time,
             datacontenttype: "application/json".into(),
@@ -107,7 +120,7 @@ impl Envelope {
             correlationid: header.correlation_id.to_string(),
             hash: String::new(),
             prevhash: prevhash.to_string(),
-            data: event.data(),
+            data,
         };
         // `compute_hash` lives with the canonical form it hashes (`canonical.rs`).
         envelope.hash = envelope.compute_hash();
@@ -119,8 +132,17 @@ impl Envelope {
         TicketEvent::from_data(&self.event_type, &self.data)
     }
 
-    /// The NATS subject, `tickets.v1.<ticket_id>.<kind>` under the default prefix.
+    /// The NATS subject, `tickets.v1.<ticket_id>.<kind>` under the default prefix; a user
+    /// stream's event goes under the matching users prefix ([`crate::subject::users_prefix`]):
+    /// `users.v1.<user_id>.<kind>`.
     pub fn subject_under(&self, prefix: &str) -> String {
+        if is_user_event(&self.event_type) {
+            let kind = self
+                .event_type
+                .strip_prefix("user.")
+                .unwrap_or(&self.event_type);
+            return format!("{}.v1.{}.{kind}", users_prefix(prefix), self.subject);
+        }
         format!("{prefix}.v1.{}.{}", self.subject, kind_of(&self.event_type))
     }
 

@@ -27,8 +27,8 @@ pub struct RequesterRef {
     pub id: Uuid,
     /// The requester's display name.
     pub name: String,
-    /// The requester's e-mail address.
-    pub email: String,
+    /// The requester's e-mail address; `null` for a requester known by phone only.
+    pub email: Option<String>,
 }
 
 /// A comment's author, with the role they acted in.
@@ -73,6 +73,22 @@ pub struct TicketCreated {
     pub requester: RequesterRef,
     /// The SLA due times, counted from creation.
     pub sla: SlaDue,
+    /// The integration the ticket came through (intake), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration: Option<IntegrationRef>,
+    /// Flat string metadata an integration attached (intake), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The integration `ticket.created` names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationRef {
+    /// The integration's id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
 }
 
 /// `ticket.commented`.

@@ -50,7 +50,7 @@
 //! while let Some(delivery) = deliveries.next().await {
 //!     let delivery = delivery?;
 //!     if let Ok(TicketEvent::Created(created)) = delivery.envelope.event() {
-//!         println!("#{} {} for {}", created.number, created.title, created.requester.email);
+//!         println!("#{} {} for {}", created.number, created.title, created.requester.email.unwrap_or_default());
 //!     }
 //!     delivery.ack().await?;
 //! }
@@ -70,6 +70,7 @@
 //!
 //! # Layout
 //! - [`events`]: the typed events ([`TicketEvent`]) and their data.
+//! - [`user_events`]: the user streams' events ([`UserEvent`]), on `users.v1.<user_id>.<kind>`.
 //! - [`envelope`]: the CloudEvents envelope ([`Envelope`]) and its hash chain.
 //! - [`time`]: millisecond RFC 3339 timestamps.
 //! - [`subject`]: subject names.
@@ -94,6 +95,7 @@ pub mod stream;
 pub mod subject;
 pub mod subscribe;
 pub mod time;
+pub mod user_events;
 pub mod values;
 
 pub use config::Config;
@@ -105,4 +107,5 @@ pub use relay::{Relay, RelayStatus};
 pub use stream::{connect, ensure_stream, jetstream};
 pub use subscribe::{subscribe, subscribe_with, Delivery};
 pub use time::Timestamp;
+pub use user_events::UserEvent;
 pub use values::{Channel, Priority, Status, UnknownName};

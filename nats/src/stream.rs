@@ -47,7 +47,7 @@ pub fn stream_config(config: &Config) -> stream::Config {
     stream::Config {
         name: config.stream.clone(),
         description: Some("ticketd events (copies; Postgres is the source of truth)".into()),
-        subjects: vec![subject::all(&config.subject_prefix)],
+        subjects: subject::stream_subjects(&config.subject_prefix),
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         discard: stream::DiscardPolicy::Old,
@@ -116,7 +116,29 @@ pub async fn ensure_stream(
         .map_err(|e| Error::nats(format!("cannot read stream {}", config.stream), e))?
         .clone();
     check_existing(&info.config, config)?;
-    Ok(info)
+    add_user_subjects(context, info, config).await
+}
+
+/// A stream made before users had streams of their own captures tickets only: it gets the
+/// users subjects added, so that publishing a user event never fails for want of a stream.
+async fn add_user_subjects(
+    context: &jetstream::Context,
+    info: stream::Info,
+    config: &Config,
+) -> Result<stream::Info, Error> {
+    let users = subject::all(&subject::users_prefix(&config.subject_prefix));
+    let covered =
+        |s: &String| s == ">" || *s == users || users.starts_with(s.trim_end_matches('>'));
+    if info.config.subjects.iter().any(covered) {
+        return Ok(info);
+    }
+    let mut updated = info.config.clone();
+    updated.subjects.push(users);
+    tracing::info!(stream = %config.stream, subjects = ?updated.subjects, "adding the users subjects to the stream");
+    context
+        .update_stream(&updated)
+        .await
+        .map_err(|e| Error::nats(format!("cannot update stream {}", config.stream), e))
 }
 
 fn check_existing(existing: &stream::Config, config: &Config) -> Result<(), Error> {
@@ -152,7 +174,7 @@ mod tests {
     fn the_created_stream_follows_the_contract() {
         let created = stream_config(&Config::default());
         assert_eq!(created.name, "TICKETS");
-        assert_eq!(created.subjects, ["tickets.>"]);
+        assert_eq!(created.subjects, ["tickets.>", "users.>"]);
         assert_eq!(created.storage, stream::StorageType::File);
         assert!(created.duplicate_window >= MIN_DUPLICATE_WINDOW);
         check_existing(&created, &Config::default()).unwrap();

@@ -35,6 +35,28 @@ pub fn all(prefix: &str) -> String {
     format!("{prefix}.>")
 }
 
+/// The prefix of the user streams' subjects that goes with a tickets prefix: its last token
+/// `tickets` becomes `users` (`tickets` → `users`, `acme.tickets` → `acme.users`); any other
+/// prefix gets a `users` token appended (`t1` → `t1.users`), which no ticket subject can take,
+/// since those continue with the version token.
+pub fn users_prefix(prefix: &str) -> String {
+    match prefix.rsplit_once('.') {
+        Some((head, "tickets")) => format!("{head}.users"),
+        None if prefix == "tickets" => "users".to_string(),
+        _ => format!("{prefix}.users"),
+    }
+}
+
+/// What the stream captures: `<prefix>.>` and, unless that covers it, `<users prefix>.>`.
+pub fn stream_subjects(prefix: &str) -> Vec<String> {
+    let users = users_prefix(prefix);
+    if users.starts_with(&format!("{prefix}.")) {
+        vec![all(prefix)]
+    } else {
+        vec![all(prefix), all(&users)]
+    }
+}
+
 /// The ticket id and kind of an event subject under `prefix`, if it is one.
 pub fn parse<'a>(prefix: &str, subject: &'a str) -> Option<(Uuid, &'a str)> {
     let rest = subject.strip_prefix(prefix)?.strip_prefix('.')?;
@@ -60,6 +82,16 @@ mod tests {
         assert_eq!(ticket("tickets", id), format!("tickets.v1.{id}.>"));
         assert_eq!(kind("tickets", "closed"), "tickets.v1.*.closed");
         assert_eq!(all("acme.tickets"), "acme.tickets.>");
+    }
+
+    #[test]
+    fn user_subjects_sit_beside_ticket_subjects() {
+        assert_eq!(users_prefix("tickets"), "users");
+        assert_eq!(users_prefix("acme.tickets"), "acme.users");
+        assert_eq!(users_prefix("t1"), "t1.users");
+        assert_eq!(stream_subjects("tickets"), ["tickets.>", "users.>"]);
+        assert_eq!(stream_subjects("t1"), ["t1.>"]);
+        assert_eq!(parse("t1", "t1.users.v1.x.created"), None);
     }
 
     #[test]

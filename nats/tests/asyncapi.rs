@@ -8,11 +8,13 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 use ticket_nats::envelope::{Actor, EnvelopeHeader};
 use ticket_nats::events::{
-    kind_of, AuthorRef, FieldChange, RequesterRef, SlaBreached, SlaDue, SlaTarget, TicketAssigned,
-    TicketChanges, TicketClosed, TicketCommented, TicketCreated, TicketRated, TicketReopened,
-    TicketUpdated, UserRef,
+    kind_of, AuthorRef, FieldChange, IntegrationRef, RequesterRef, SlaBreached, SlaDue, SlaTarget,
+    TicketAssigned, TicketChanges, TicketClosed, TicketCommented, TicketCreated, TicketRated,
+    TicketReopened, TicketUpdated, UserRef,
 };
 use ticket_nats::publish::OutgoingMessage;
+use ticket_nats::user_events::{UserCreated, UserMerged, UserUpdated};
+use ticket_nats::UserEvent;
 use ticket_nats::{subject, Channel, Envelope, Priority, TicketEvent, Timestamp, GENESIS_HASH};
 use uuid::Uuid;
 
@@ -75,9 +77,18 @@ fn samples() -> Vec<(TicketEvent, bool)> {
                 requester: RequesterRef {
                     id: Uuid::now_v7(),
                     name: "Rita Requester".into(),
-                    email: "rita@example.com".into(),
+                    email: Some("rita@example.com".into()),
                 },
                 sla: sla(),
+                integration: Some(IntegrationRef {
+                    id: Uuid::now_v7(),
+                    name: "Website form".into(),
+                }),
+                metadata: Some(
+                    [("order".to_string(), "A-1".to_string())]
+                        .into_iter()
+                        .collect(),
+                ),
             }),
             true,
         ),
@@ -334,9 +345,11 @@ fn every_event_type_has_a_channel_a_message_and_an_operation_and_nothing_else_do
         .keys()
         .map(String::as_str)
         .collect();
+    let mut kinds: BTreeSet<String> = subject::kinds().map(str::to_string).collect();
+    kinds.extend(UserEvent::TYPES.map(|t| t.replace('.', "_")));
     assert_eq!(
         channels,
-        subject::kinds().collect(),
+        kinds.iter().map(String::as_str).collect(),
         "no channel for an unknown kind"
     );
     let names: BTreeSet<&str> = doc["components"]["messages"]
@@ -345,7 +358,9 @@ fn every_event_type_has_a_channel_a_message_and_an_operation_and_nothing_else_do
         .values()
         .filter_map(|m| m["name"].as_str())
         .collect();
-    assert_eq!(names, types, "no message for an unknown type");
+    let mut all_types = types.clone();
+    all_types.extend(UserEvent::TYPES);
+    assert_eq!(names, all_types, "no message for an unknown type");
     let enumerated: BTreeSet<&str> = doc["components"]["schemas"]["Envelope"]["properties"]["type"]
         ["enum"]
         .as_array()
@@ -353,7 +368,80 @@ fn every_event_type_has_a_channel_a_message_and_an_operation_and_nothing_else_do
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert_eq!(enumerated, types);
+    assert_eq!(enumerated, all_types);
+}
+
+#[test]
+fn user_events_from_the_rust_types_validate_against_their_messages() {
+    let doc = document();
+    let actor = Actor {
+        id: Uuid::now_v7().to_string(),
+        name: "Ada Admin".into(),
+        role: "admin".into(),
+    };
+    let samples = [
+        UserEvent::Created(UserCreated {
+            name: "Rita".into(),
+            email: Some("rita@example.com".into()),
+            phone: None,
+            role: "requester".into(),
+            login: false,
+            origin: "intake".into(),
+        }),
+        UserEvent::Updated(UserUpdated {
+            changes: [(
+                "phone".to_string(),
+                FieldChange {
+                    from: String::new(),
+                    to: "+5511987654321".into(),
+                },
+            )]
+            .into_iter()
+            .collect(),
+        }),
+        UserEvent::Merged(UserMerged {
+            into: Uuid::now_v7(),
+        }),
+    ];
+    for event in samples {
+        let channel = event.event_type().replace('.', "_");
+        let user_id = Uuid::now_v7();
+        let mut envelope = Envelope::seal_data(
+            EnvelopeHeader {
+                source: "ticketd",
+                ticket_id: user_id,
+                seq: 1,
+                time: ts("2026-11-23T10:15:30.123Z"),
+                actor: &actor,
+                correlation_id: "req-1",
+            },
+            event.event_type(),
+            event.data(),
+            GENESIS_HASH,
+        );
+        envelope.position = 7;
+        let key = doc["channels"][&channel]["messages"]
+            .as_object()
+            .and_then(|m| m.values().next())
+            .and_then(|m| m["$ref"].as_str())
+            .and_then(|r| r.strip_prefix("#/components/messages/"))
+            .unwrap_or_else(|| panic!("the {channel} channel has a message"))
+            .to_string();
+        let payload = validator(&doc, &format!("/components/messages/{key}/payload"));
+        let value = serde_json::to_value(&envelope).expect("an envelope serializes");
+        assert_eq!(errors(&payload, &value), Vec::<String>::new(), "{value}");
+        let message = OutgoingMessage::new(&envelope, "tickets").expect("a message");
+        let kind = event.event_type().trim_start_matches("user.");
+        assert_eq!(message.subject, format!("users.v1.{user_id}.{kind}"));
+        assert_eq!(
+            doc["channels"][&channel]["address"],
+            format!("users.v1.{{user_id}}.{kind}")
+        );
+        assert_eq!(
+            UserEvent::from_data(event.event_type(), &event.data()).expect("known"),
+            event
+        );
+    }
 }
 
 #[test]

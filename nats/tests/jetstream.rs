@@ -361,3 +361,23 @@ async fn a_durable_consumer_follows_one_kind_and_resumes_after_its_last_ack() {
         "each closed event once, in order, across the restart"
     );
 }
+
+#[tokio::test]
+async fn a_stream_made_for_tickets_only_gets_the_users_subjects_added() {
+    // Arrange: a stream as an engine before user streams made it (`<x>.tickets.>` only).
+    let mut stream = TestStream::new().await;
+    stream.config.subject_prefix = format!("{}.tickets", stream.config.subject_prefix);
+    let prefix = stream.config.subject_prefix.clone();
+    let mut old = ticket_nats::stream::stream_config(&stream.config);
+    old.subjects = vec![subject::all(&prefix)];
+    stream.jetstream.create_stream(old).await.unwrap();
+
+    // Act
+    let info = ticket_nats::ensure_stream(&stream.jetstream, &stream.config)
+        .await
+        .unwrap();
+
+    // Assert
+    let users = subject::all(&subject::users_prefix(&prefix));
+    assert_eq!(info.config.subjects, [subject::all(&prefix), users]);
+}

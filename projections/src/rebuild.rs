@@ -292,13 +292,13 @@ async fn build_and_swap(
         tokio::spawn(async move {
             let mut position = 0;
             loop {
-                let batch = read_for_read_models(&pool, position, batch_size).await?;
-                let Some(last) = batch.last().map(|e| e.position) else {
+                let read = read_for_read_models(&pool, position, batch_size).await?;
+                let Some(last) = read.last else {
                     return Ok::<_, sqlx::Error>(());
                 };
                 position = last;
-                let full = batch.len() as i64 >= batch_size;
-                let batch = Arc::new(batch);
+                let full = read.read as i64 >= batch_size;
+                let batch = Arc::new(read.events);
                 for sender in &senders {
                     if sender.send(batch.clone()).await.is_err() {
                         // An applier failed; its error is the one reported.
@@ -377,8 +377,9 @@ async fn apply_all(
     let mut position = from;
     let mut applied = 0;
     loop {
-        let batch = read_for_read_models(&mut *conn, position, batch_size).await?;
-        let Some(last) = batch.last().map(|e| e.position) else {
+        let read = read_for_read_models(&mut *conn, position, batch_size).await?;
+        let batch = read.events;
+        let Some(last) = read.last else {
             return Ok((applied, position));
         };
         projection.apply(&mut *conn, &batch).await?;

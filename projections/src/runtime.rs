@@ -686,8 +686,9 @@ impl Runner {
             last: checkpoint.saturating_add(limit),
             event_id: None,
         });
-        let batch = read_for_read_models(&mut *tx, checkpoint, limit).await?;
-        let Some(last) = batch.last().map(|e| e.position) else {
+        let read = read_for_read_models(&mut *tx, checkpoint, limit).await?;
+        let (batch, read_count) = (read.events, read.read);
+        let Some(last) = read.last else {
             tx.rollback().await?;
             self.publish(index, checkpoint);
             return Ok(0);
@@ -712,7 +713,8 @@ impl Runner {
             position = last,
             "batch applied"
         );
-        Ok(batch.len())
+        // Events read, skipped ones included: a full read means more may follow at once.
+        Ok(read_count)
     }
 }
 

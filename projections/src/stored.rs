@@ -239,15 +239,30 @@ fn positioned_envelope(row: &PgRow) -> Result<Envelope, sqlx::Error> {
     ))
 }
 
-/// Like [`read_envelopes_after`], with every event typed (for projections).
+/// Like [`read_envelopes_after`], ticket events only (user streams' events are skipped), with
+/// every event typed (for followers of tickets: the WebSocket hub and its replays).
 pub async fn read_after<'e, E: PgExecutor<'e>>(
     executor: E,
     after: i64,
     limit: i64,
     types: Option<&[String]>,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    read_envelopes_after(executor, after, limit, types)
-        .await?
+    let types = types.filter(|t| !t.is_empty());
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM events
+         WHERE position > $1 AND event_type LIKE 'ticket.%'
+           AND ($3::text[] IS NULL OR event_type = ANY($3))
+         ORDER BY position
+         LIMIT $2"
+    ))
+    .bind(after)
+    .bind(limit.max(0))
+    .bind(types)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(positioned_envelope)
+        .collect::<Result<Vec<_>, _>>()?
         .into_iter()
         .map(|envelope| {
             let id = envelope.id.clone();
@@ -258,25 +273,73 @@ pub async fn read_after<'e, E: PgExecutor<'e>>(
         .collect()
 }
 
+/// A batch of the global feed for read models: its ticket events, typed, and the last position
+/// read (user streams' events included), which is where the next batch starts.
+#[derive(Debug, Clone, Default)]
+pub struct ReadBatch {
+    /// The ticket events, in position order.
+    pub events: Vec<StoredEvent>,
+    /// The first position read; `None` for an empty read.
+    pub first: Option<i64>,
+    /// The last position read; `None` for an empty read.
+    pub last: Option<i64>,
+    /// How many events were read, skipped ones included (a full batch means: read on).
+    pub read: usize,
+}
+
 /// Like [`read_after`], for read models: every text holding U+0000 has it replaced by U+FFFD
 /// (see [`holdable`]). Projectors and rebuilds read through this one function, so that no
-/// read model has to think of it.
+/// read model has to think of it. The read models are ticket read models: user streams'
+/// events (the directory is its own table) are skipped, but counted in [`ReadBatch::last`], so
+/// that a checkpoint moves past them.
 pub async fn read_for_read_models<'e, E: PgExecutor<'e>>(
     executor: E,
     after: i64,
     limit: i64,
-) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    read_envelopes_after(executor, after, limit, None)
-        .await?
+) -> Result<ReadBatch, sqlx::Error> {
+    read_batch(executor, after, limit, |envelope| {
+        holdable(envelope);
+    })
+    .await
+}
+
+/// The next `limit` positions after `after` as a [`ReadBatch`] of ticket events, as stored
+/// (for followers of the whole feed that serve tickets only, such as the WebSocket hub).
+pub async fn read_tickets_after<'e, E: PgExecutor<'e>>(
+    executor: E,
+    after: i64,
+    limit: i64,
+) -> Result<ReadBatch, sqlx::Error> {
+    read_batch(executor, after, limit, |_| {}).await
+}
+
+async fn read_batch<'e, E: PgExecutor<'e>>(
+    executor: E,
+    after: i64,
+    limit: i64,
+    prepare: impl Fn(&mut Envelope),
+) -> Result<ReadBatch, sqlx::Error> {
+    let envelopes = read_envelopes_after(executor, after, limit, None).await?;
+    let first = envelopes.first().map(|e| e.position);
+    let last = envelopes.last().map(|e| e.position);
+    let read = envelopes.len();
+    let events = envelopes
         .into_iter()
+        .filter(|envelope| !ticket_nats::user_events::is_user_event(&envelope.event_type))
         .map(|mut envelope| {
-            holdable(&mut envelope);
+            prepare(&mut envelope);
             let id = envelope.id.clone();
             StoredEvent::from_envelope(envelope).map_err(|e| {
                 sqlx::Error::Decode(format!("stored event {id} cannot be typed: {e}").into())
             })
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(ReadBatch {
+        events,
+        first,
+        last,
+        read,
+    })
 }
 
 /// What replaces U+0000 in read models: U+FFFD, the replacement character.

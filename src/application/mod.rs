@@ -4,5 +4,9 @@
 //! looked up, the ticket number, the clock) are resolved here, once.
 //!
 //! - [`tickets`]: open a ticket, comment, assign, update, close, reopen, rate.
+//! - [`people`]: the requester behind an intake, found by contact or added.
+//! - [`intake`]: tickets and messages from integrations.
 
+pub mod intake;
+pub mod people;
 pub mod tickets;

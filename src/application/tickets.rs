@@ -2,8 +2,10 @@
 //! needs from outside, and runs the command through the [`CommandService`]; an earlier request
 //! with the same Idempotency-Key gets that request's outcome instead.
 
+use std::collections::BTreeMap;
+
 use sqlx::PgPool;
-use ticket_nats::events::{RequesterRef, UserRef};
+use ticket_nats::events::{IntegrationRef, RequesterRef, UserRef};
 use uuid::Uuid;
 
 use crate::command_service::{now, CommandContext, CommandError, CommandService, Outcome};
@@ -38,6 +40,10 @@ pub struct NewTicket {
     pub channel: Channel,
     /// Whom it is for (see [`resolve_requester`]).
     pub requester: RequesterRef,
+    /// The integration it came through (intake), if any.
+    pub integration: Option<IntegrationRef>,
+    /// Flat string metadata an integration attached (intake), if any.
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
 /// The fields a ticket update changes; `None` leaves a field as it is.
@@ -73,7 +79,7 @@ pub async fn resolve_requester(
         _ => Ok(Some(RequesterRef {
             id: by.id,
             name: by.name.clone(),
-            email: by.email.clone(),
+            email: Some(by.email.clone()).filter(|e| !e.is_empty()),
         })),
     }
 }
@@ -98,7 +104,19 @@ pub async fn open(
     // A replayed create answers with its first number; this one then goes unused, which only
     // leaves a gap, as a failed create does.
     let number = service.next_number().await?;
-    issue(service, issued, Uuid::now_v7(), |by| {
+    open_as(service, issued, Uuid::now_v7(), number, ticket).await
+}
+
+/// Opens a ticket under an id and number taken beforehand (intake records them with its
+/// external id first, so that a repeat finds the same ticket).
+pub async fn open_as(
+    service: &CommandService,
+    issued: Issued<'_>,
+    id: Uuid,
+    number: i64,
+    ticket: NewTicket,
+) -> Result<Outcome, CommandError> {
+    issue(service, issued, id, |by| {
         TicketCommand::CreateTicket(CreateTicket {
             number,
             title: ticket.title,
@@ -107,6 +125,8 @@ pub async fn open(
             priority: ticket.priority,
             channel: ticket.channel,
             requester: ticket.requester,
+            integration: ticket.integration,
+            metadata: ticket.metadata,
             by,
             at: now(),
         })

@@ -159,7 +159,7 @@ pub fn mint(settings: &AuthSettings, user: &User, ttl_secs: i64) -> anyhow::Resu
         .ok_or_else(|| anyhow::anyhow!("a token lifetime of {ttl_secs} s is too long"))?;
     let claims = MintedClaims {
         sub: user.id,
-        email: &user.email,
+        email: user.email.as_deref().unwrap_or_default(),
         name: &user.name,
         role: user.role.as_str(),
         iss: &settings.issuer,

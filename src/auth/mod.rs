@@ -14,9 +14,9 @@ pub mod jwt;
 pub mod password;
 pub mod refusal;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Map, Value};
@@ -28,13 +28,14 @@ pub use refusal::AuthError;
 
 use crate::db::is_unreachable;
 use crate::settings::AuthSettings;
+use crate::store::user_stream::Recorder;
 use crate::users::{self, Ensured, User};
 
 /// How often an unknown `kid` may trigger a new fetch of the JWKS document.
 pub const JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
 
 /// How many user ids the authenticator remembers as already in the directory before it starts
-/// over (a forgotten id costs one `INSERT … ON CONFLICT DO NOTHING`, nothing more).
+/// over (a forgotten id costs one read of the directory, nothing more).
 const KNOWN_USERS_MAX: usize = 65_536;
 
 /// Verifies tokens and mints development ones.
@@ -48,9 +49,15 @@ pub struct Authenticator {
     jwks: Option<jwks::JwksCache>,
     /// Where users first seen in a token are added.
     pool: PgPool,
-    /// Ids known to be in the directory already, so that a request costs no write.
-    known: Mutex<HashSet<Uuid>>,
+    /// Ids known to be in the directory and active, and since when, so that a request costs
+    /// no read: a deactivation made on another instance is seen within [`ACTIVE_RECHECK`].
+    known: Mutex<HashMap<Uuid, Instant>>,
+    /// The CloudEvents `source` of the `user.created` a token's first request records.
+    source: String,
 }
+
+/// How long a user found active is trusted to stay so (CONTRACT 11: cached ≤ 30 s).
+const ACTIVE_RECHECK: Duration = Duration::from_secs(30);
 
 impl Authenticator {
     /// Builds the verifier from its settings. With a `JWKS_URL`, the document is fetched now; if
@@ -80,8 +87,21 @@ impl Authenticator {
             public_key,
             jwks,
             pool,
-            known: Mutex::new(HashSet::new()),
+            known: Mutex::new(HashMap::new()),
+            source: "ticketd".into(),
         })
+    }
+
+    /// The CloudEvents `source` of the user events it records (default `ticketd`).
+    pub fn with_source(mut self, source: &str) -> Self {
+        self.source = source.to_string();
+        self
+    }
+
+    /// Forgets that user `id` was found active, so that their next request looks again (after
+    /// a deactivation or a merge on this instance: refused at once).
+    pub fn forget(&self, id: Uuid) {
+        self.known_lock().remove(&id);
     }
 
     /// Checks a bearer token and makes sure its user is in the directory.
@@ -136,18 +156,56 @@ impl Authenticator {
         }
     }
 
-    /// Adds a token's user to the directory the first time this process sees it.
+    /// Adds a token's user to the directory the first time this process sees it, and refuses
+    /// the token of an inactive user.
     pub async fn ensure_known(&self, caller: &Caller) -> Result<(), AuthError> {
-        if self.known_lock().contains(&caller.id) {
+        if self
+            .known_lock()
+            .get(&caller.id)
+            .is_some_and(|since| since.elapsed() < ACTIVE_RECHECK)
+        {
             return Ok(());
         }
+        match users::is_active(&self.pool, caller.id).await {
+            Ok(Some(true)) => {}
+            Ok(Some(false)) => return Err(refuse("the user is inactive".into())),
+            Ok(None) => self.add_from_token(caller).await?,
+            Err(error) if is_unreachable(&error) => return Err(AuthError::Unavailable(error)),
+            Err(error) => {
+                // The token is valid: serve the request, and look again on the next one.
+                tracing::warn!(user_id = %caller.id, error = %error, "cannot look a token's user up");
+                return Ok(());
+            }
+        }
+        let mut known = self.known_lock();
+        if known.len() >= KNOWN_USERS_MAX {
+            known.clear();
+        }
+        known.insert(caller.id, Instant::now());
+        Ok(())
+    }
+
+    async fn add_from_token(&self, caller: &Caller) -> Result<(), AuthError> {
         let user = User {
             id: caller.id,
-            email: caller.email.clone(),
+            email: Some(caller.email.clone()).filter(|e| !e.is_empty()),
+            phone: None,
             name: caller.name.clone(),
             role: caller.role,
+            login: false,
+            active: true,
+            merged_into: None,
         };
-        match users::ensure_from_token(&self.pool, &user).await {
+        let recorder = Recorder {
+            source: self.source.clone(),
+            actor: ticket_nats::Actor {
+                id: caller.id.to_string(),
+                name: caller.name.clone(),
+                role: caller.role.as_str().to_string(),
+            },
+            correlation_id: Uuid::now_v7().to_string(),
+        };
+        match users::ensure_from_token(&self.pool, &recorder, &user).await {
             Ok(Ensured::Inserted) => {
                 tracing::info!(user_id = %user.id, role = %user.role, "user added from a token");
             }
@@ -158,20 +216,13 @@ impl Authenticator {
             ),
             Err(error) if is_unreachable(&error) => return Err(AuthError::Unavailable(error)),
             Err(error) => {
-                // The token is valid: serve the request, and try again on the next one.
                 tracing::warn!(user_id = %user.id, error = %error, "cannot add a token's user to the directory");
-                return Ok(());
             }
         }
-        let mut known = self.known_lock();
-        if known.len() >= KNOWN_USERS_MAX {
-            known.clear();
-        }
-        known.insert(caller.id);
         Ok(())
     }
 
-    fn known_lock(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
+    fn known_lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Instant>> {
         self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 

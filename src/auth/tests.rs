@@ -423,9 +423,13 @@ async fn minted_tokens_verify_and_carry_the_user() {
     let auth = authenticator(settings()).await;
     let user = User {
         id: Uuid::now_v7(),
-        email: "min@example.com".into(),
+        email: Some("min@example.com".into()),
+        phone: None,
         name: "Min Ted".into(),
         role: Role::Auditor,
+        login: false,
+        active: true,
+        merged_into: None,
     };
 
     let token = auth.mint(&user, 60).unwrap();
@@ -433,7 +437,12 @@ async fn minted_tokens_verify_and_carry_the_user() {
 
     assert_eq!(
         (caller.id, caller.email, caller.name, caller.role),
-        (user.id, user.email.clone(), user.name.clone(), user.role)
+        (
+            user.id,
+            user.email.clone().unwrap(),
+            user.name.clone(),
+            user.role
+        )
     );
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.alg, Algorithm::HS256);
@@ -639,8 +648,8 @@ async fn a_token_adds_its_user_to_the_directory_once() {
 
     let stored = users::find(&db.pool, id).await.unwrap().unwrap();
     assert_eq!(
-        (stored.email.as_str(), stored.role),
-        ("jane@example.com", Role::Agent)
+        (stored.email.as_deref(), stored.role),
+        (Some("jane@example.com"), Role::Agent)
     );
     assert_eq!(caller.id, id);
     // Known now: no write on the next request (the row is gone and stays gone).
@@ -659,16 +668,17 @@ async fn a_token_whose_email_belongs_to_another_user_still_works() {
     let auth = Authenticator::new(&settings(), db.pool.clone())
         .await
         .unwrap();
-    users::create(
-        &db.pool,
-        "JANE@example.com",
-        "Other Jane",
-        Role::Requester,
-        None,
-        Origin::Api,
-    )
-    .await
-    .unwrap();
+    let other = users::NewUser {
+        email: Some("JANE@example.com"),
+        phone: None,
+        name: "Other Jane",
+        role: Role::Requester,
+        password: None,
+        origin: Origin::Api,
+    };
+    users::create(&db.pool, &Recorder::system("ticketd"), other)
+        .await
+        .unwrap();
     let id = Uuid::new_v4();
 
     let caller = auth
@@ -678,6 +688,33 @@ async fn a_token_whose_email_belongs_to_another_user_still_works() {
 
     assert_eq!(caller.id, id);
     assert_eq!(users::find(&db.pool, id).await.unwrap(), None);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn an_inactive_users_tokens_are_refused_once_the_directory_says_so() {
+    let db = TestDb::new().await;
+    let auth = Authenticator::new(&settings(), db.pool.clone())
+        .await
+        .unwrap();
+    let id = Uuid::new_v4();
+    let token = hs256(&with(claims(), "sub", json!(id.to_string())));
+    auth.verify(&token).await.unwrap();
+
+    let changes = users::changes::UserChanges {
+        active: Some(false),
+        ..Default::default()
+    };
+    users::changes::update(&db.pool, &Recorder::system("ticketd"), id, changes)
+        .await
+        .unwrap()
+        .unwrap();
+    auth.forget(id);
+
+    assert!(matches!(
+        auth.verify(&token).await,
+        Err(AuthError::Unauthorized(_))
+    ));
     db.drop_db().await;
 }
 

@@ -85,7 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let pool = db::connect(&settings.database_url).await?;
             db::migrate(&pool).await?;
-            user::add(&pool, args).await
+            user::add(&pool, &settings.source, args).await
         }
         Command::History { ticket } => {
             let pool = db::connect(&settings.database_url).await?;

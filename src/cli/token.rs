@@ -7,6 +7,7 @@ use super::args::TokenArgs;
 use crate::auth::jwt;
 use crate::domain::Role;
 use crate::settings::Settings;
+use crate::store::user_stream::Recorder;
 use crate::users::{self, Origin};
 
 /// `ticketd token`: prints a token for the user with `--email`, adding the user first (origin
@@ -52,7 +53,16 @@ pub async fn mint(pool: &PgPool, settings: &Settings, args: TokenArgs) -> anyhow
                 .name
                 .unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_string());
             let name = users::check_name(&name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
-            users::create(pool, &email, &name, role, None, Origin::Cli)
+            let email = email.to_lowercase();
+            let new = users::NewUser {
+                email: Some(&email),
+                phone: None,
+                name: &name,
+                role,
+                password: None,
+                origin: Origin::Cli,
+            };
+            users::create(pool, &Recorder::system(&settings.source), new)
                 .await
                 .context("cannot add the user")?
         }

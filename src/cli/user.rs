@@ -5,10 +5,11 @@ use sqlx::PgPool;
 
 use super::args::UserAddArgs;
 use crate::domain::Role;
-use crate::users::{check_email, check_name, check_password, create, Origin};
+use crate::store::user_stream::Recorder;
+use crate::users::{check_email, check_name, check_password, create, NewUser, Origin};
 
 /// `ticketd user add`: adds the user and prints it as JSON.
-pub async fn add(pool: &PgPool, args: UserAddArgs) -> anyhow::Result<()> {
+pub async fn add(pool: &PgPool, source: &str, args: UserAddArgs) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     let email = check_email(&args.email)
         .map_err(|e| problems.push(format!("--email: {e}")))
@@ -32,16 +33,18 @@ pub async fn add(pool: &PgPool, args: UserAddArgs) -> anyhow::Result<()> {
     if !problems.is_empty() {
         anyhow::bail!("{}", problems.join("; "));
     }
-    let user = create(
-        pool,
-        &email,
-        &name,
+    let email = email.to_lowercase();
+    let new = NewUser {
+        email: Some(&email),
+        phone: None,
+        name: &name,
         role,
-        args.password.as_deref(),
-        Origin::Cli,
-    )
-    .await
-    .with_context(|| format!("cannot add the user {email}"))?;
+        password: args.password.as_deref(),
+        origin: Origin::Cli,
+    };
+    let user = create(pool, &Recorder::system(source), new)
+        .await
+        .with_context(|| format!("cannot add the user {email}"))?;
     println!(
         "{}",
         serde_json::to_string_pretty(&user).context("cannot print the user")?

@@ -189,6 +189,8 @@ impl Ticket {
             channel: c.channel,
             requester: c.requester,
             sla: services.sla.due(c.at, c.priority),
+            integration: c.integration,
+            metadata: c.metadata,
         })))
     }
 

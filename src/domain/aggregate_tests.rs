@@ -58,7 +58,7 @@ fn requester_ref(a: &Issuer) -> RequesterRef {
     RequesterRef {
         id: a.id,
         name: a.name.clone(),
-        email: a.email.clone(),
+        email: Some(a.email.clone()),
     }
 }
 
@@ -89,6 +89,8 @@ fn created_data() -> TicketCreated {
         channel: Channel::Web,
         requester: requester_ref(&requester()),
         sla: SlaPolicy::default().due(t0(), Priority::Medium),
+        integration: None,
+        metadata: None,
     }
 }
 
@@ -139,6 +141,8 @@ fn create_by(by: Issuer, for_whom: &Issuer) -> TicketCommand {
         priority: Priority::Medium,
         channel: Channel::Web,
         requester: requester_ref(for_whom),
+        integration: None,
+        metadata: None,
         by,
         at: t0(),
     })

@@ -1,7 +1,7 @@
 //! What callers ask of a ticket. Commands arrive checked (see `values`) and with every outside
 //! fact resolved (users looked up, number taken, clock read), so the aggregate stays pure.
 
-use ticket_nats::events::{RequesterRef, SlaTarget, UserRef};
+use ticket_nats::events::{IntegrationRef, RequesterRef, SlaTarget, UserRef};
 use ticket_nats::Timestamp;
 use uuid::Uuid;
 
@@ -59,6 +59,10 @@ pub struct CreateTicket {
     pub channel: Channel,
     /// Who it is for: the caller, or (agents and admins only) someone else.
     pub requester: RequesterRef,
+    /// The integration it came through (intake), if any.
+    pub integration: Option<IntegrationRef>,
+    /// Flat string metadata an integration attached, if any.
+    pub metadata: Option<std::collections::BTreeMap<String, String>>,
     /// Who asks.
     pub by: Issuer,
     /// When.

@@ -72,6 +72,12 @@ pub struct VerifiedToken {
 /// [`Authenticator::verify`], reusing the verification the rate limiter did for this very token
 /// on this request, if it did.
 async fn verify_in(auth: &Authenticator, parts: &Parts, token: &str) -> Result<Caller, ApiError> {
+    // An integration's key is no user's token: said plainly rather than as a malformed JWT.
+    if token.starts_with(crate::integrations::KEY_PREFIX) {
+        return Err(ApiError::Unauthorized(
+            "an integration key may call only /api/v1/intake/*".into(),
+        ));
+    }
     match parts.extensions.get::<VerifiedToken>() {
         Some(verified) if verified.token == token => {
             auth.ensure_known(&verified.caller).await?;

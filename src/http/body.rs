@@ -2,11 +2,13 @@
 //! member by member, so that a 422 lists every failing field (missing, mistyped, unknown, out
 //! of bounds) rather than the first one serde meets.
 
-use super::error::ApiError;
+use super::error::{ApiError, FieldError};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap};
 use serde_json::{Map, Value};
+use std::collections::HashSet;
+use uuid::Uuid;
 
 /// Largest accepted body (CONTRACT 2.3): 64 KiB.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -195,6 +197,195 @@ fn nul_paths(value: &Value, path: &str, out: &mut Vec<String>) {
             }
         }
         _ => {}
+    }
+}
+
+/// Reads the members of a JSON object, collecting every problem before failing.
+pub struct Fields<'a> {
+    /// The body's members, borrowed: a value is copied only when a reader asks for it.
+    map: &'a Map<String, Value>,
+    /// Members read already (or refused): each is read once, and the rest are unknown.
+    read: HashSet<&'a str>,
+    errors: Vec<FieldError>,
+    /// Members holding U+0000: already reported, read as absent (and not as missing).
+    refused: HashSet<&'a str>,
+}
+
+impl<'a> Fields<'a> {
+    /// Starts reading `body`, which must be an object. Members holding U+0000 are failing
+    /// fields from the start, whatever the handler reads.
+    pub fn new(body: &'a JsonBody) -> Result<Self, ApiError> {
+        let Value::Object(map) = &body.value else {
+            return Err(ApiError::invalid("body", "must be a JSON object"));
+        };
+        let mut errors = Vec::with_capacity(body.refused.len());
+        let mut refused = HashSet::new();
+        for r in &body.refused {
+            refused.insert(r.member.as_str());
+            errors.push(FieldError::new(&r.field, NUL_MESSAGE));
+        }
+        Ok(Self {
+            map,
+            read: HashSet::new(),
+            errors,
+            refused,
+        })
+    }
+
+    /// Records a failing field.
+    pub fn fail(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    /// The member `field`, once: a second read finds it absent, as a first one of a member
+    /// that is not there.
+    fn take(&mut self, field: &str, required: bool) -> Option<&'a Value> {
+        if self.refused.contains(field) {
+            return None;
+        }
+        let member = self
+            .map
+            .get_key_value(field)
+            .filter(|(key, _)| self.read.insert(key.as_str()))
+            .map(|(_, value)| value);
+        match member {
+            None | Some(Value::Null) if required => {
+                self.fail(field, "is required");
+                None
+            }
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    fn typed<T>(
+        &mut self,
+        field: &str,
+        required: bool,
+        what: &str,
+        convert: impl FnOnce(&Value) -> Option<T>,
+    ) -> Option<T> {
+        let value = self.take(field, required)?;
+        let converted = convert(value);
+        if converted.is_none() {
+            self.fail(field, format!("must be {what}"));
+        }
+        converted
+    }
+
+    /// A string member.
+    pub fn string(&mut self, field: &str, required: bool) -> Option<String> {
+        self.typed(field, required, "a string", |v| {
+            v.as_str().map(str::to_string)
+        })
+    }
+
+    /// A boolean member.
+    pub fn boolean(&mut self, field: &str, required: bool) -> Option<bool> {
+        self.typed(field, required, "a boolean", Value::as_bool)
+    }
+
+    /// An integer member. `4.0` is the integer 4, as JSON Schema (and JavaScript) see it.
+    pub fn integer(&mut self, field: &str, required: bool) -> Option<i64> {
+        self.typed(field, required, "an integer", |v| {
+            v.as_i64().or_else(|| {
+                v.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            })
+        })
+    }
+
+    /// A UUID member.
+    pub fn uuid(&mut self, field: &str, required: bool) -> Option<Uuid> {
+        self.typed(field, required, "a UUID string", |v| {
+            v.as_str().and_then(|s| Uuid::parse_str(s).ok())
+        })
+    }
+
+    /// A string member parsed by `parse`, whose error message is reported as is.
+    pub fn parsed<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        required: bool,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        let text = self.string(field, required)?;
+        match parse(&text) {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.fail(field, message.to_string());
+                None
+            }
+        }
+    }
+
+    /// Checks an already-read value, reporting `field` when `check` fails.
+    pub fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        value: Option<T>,
+        check: impl FnOnce(&T) -> Result<(), E>,
+    ) -> Option<T> {
+        let value = value?;
+        match check(&value) {
+            Ok(()) => Some(value),
+            Err(message) => {
+                self.fail(field, message.to_string());
+                None
+            }
+        }
+    }
+
+    /// A member of any JSON type, as it is (`None` when absent or null).
+    pub fn raw(&mut self, field: &str, required: bool) -> Option<&'a Value> {
+        self.take(field, required)
+    }
+
+    /// An object member, read with fields of its own; hand them back with [`Fields::merge`],
+    /// which reports their failures as `<field>.<member>`.
+    pub fn object(&mut self, field: &str, required: bool) -> Option<Fields<'a>> {
+        match self.take(field, required)? {
+            Value::Object(map) => Some(Fields {
+                map,
+                read: HashSet::new(),
+                errors: Vec::new(),
+                refused: HashSet::new(),
+            }),
+            _ => {
+                self.fail(field, "must be an object");
+                None
+            }
+        }
+    }
+
+    /// Takes back the fields of the object member `field` ([`Fields::object`]): their failing
+    /// and unknown members become failures of this body, named `<field>.<member>`.
+    pub fn merge(&mut self, field: &str, inner: Fields<'a>) {
+        if let Err(ApiError::Unprocessable(errors)) = inner.finish() {
+            for error in errors {
+                self.fail(&format!("{field}.{}", error.field), error.message);
+            }
+        }
+    }
+
+    /// Ends reading: unknown members are errors too. `Err` lists every failing field.
+    pub fn finish(mut self) -> Result<(), ApiError> {
+        let mut unknown: Vec<String> = self
+            .map
+            .keys()
+            .filter(|key| !self.read.contains(key.as_str()) && !self.refused.contains(key.as_str()))
+            .cloned()
+            .collect();
+        unknown.sort();
+        for field in unknown {
+            self.fail(&field, "is not a known field");
+        }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Unprocessable(self.errors))
+        }
     }
 }
 

@@ -38,7 +38,7 @@ pub struct CommandResponse {
 /// None of them can hold U+0000: HTTP field values cannot, the server refuses such a request
 /// with 400 before any handler, and `HeaderValue` cannot be built with one. Values that are not
 /// visible ASCII are refused here (422) or, for `X-Request-Id`, replaced by a new id.
-fn command_context(
+pub(crate) fn command_context(
     headers: &HeaderMap,
     method: &Method,
     uri: &Uri,
@@ -107,7 +107,7 @@ fn command_context(
     })
 }
 
-fn respond(outcome: Outcome) -> Response {
+pub(crate) fn respond(outcome: Outcome) -> Response {
     let status = if outcome.created {
         StatusCode::CREATED
     } else {

@@ -47,6 +47,12 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("view-ticket.js", JS, include_str!("../web/view-ticket.js")),
     ("view-new.js", JS, include_str!("../web/view-new.js")),
     ("view-users.js", JS, include_str!("../web/view-users.js")),
+    ("view-user.js", JS, include_str!("../web/view-user.js")),
+    (
+        "view-integrations.js",
+        JS,
+        include_str!("../web/view-integrations.js"),
+    ),
 ];
 
 const CSS: &str = "text/css; charset=utf-8";

@@ -12,7 +12,9 @@ use super::form::request_body;
 use super::members::{Context, Text};
 use super::state::AppState;
 use crate::auth::{password, Caller};
-use crate::users::{self, User};
+use crate::domain::Role;
+use crate::users;
+use uuid::Uuid;
 
 /// The authentication routes.
 pub fn router() -> Router<AppState> {
@@ -72,7 +74,8 @@ pub async fn login(State(state): State<AppState>, body: JsonBody) -> Result<Json
         None => (None, None),
     };
     let matches = password::verify(password, hash).await?;
-    let Some(user) = user.filter(|_| matches) else {
+    // An inactive user (deactivated, or merged into another) is refused like a wrong password.
+    let Some(user) = user.filter(|u| matches && u.active) else {
         return Err(ApiError::Unauthorized("invalid e-mail or password".into()));
     };
     let expires_in = state.auth.token_ttl_secs();
@@ -85,12 +88,26 @@ pub async fn login(State(state): State<AppState>, body: JsonBody) -> Result<Json
     }))
 }
 
+/// `GET /auth/me`: the caller as its token names them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// Id (the token's `sub`).
+    pub id: Uuid,
+    /// E-mail address.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    #[schema(value_type = String)]
+    pub role: Role,
+}
+
 /// The caller, as its token names it.
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
-    responses((status = 200, body = User), (status = 401, body = super::error::Problem)),
+    responses((status = 200, body = Me), (status = 401, body = super::error::Problem)),
     security(("bearer" = [])))]
-pub async fn me(caller: Caller) -> Json<User> {
-    Json(User {
+pub async fn me(caller: Caller) -> Json<Me> {
+    Json(Me {
         id: caller.id,
         email: caller.email,
         name: caller.name,

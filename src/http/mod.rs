@@ -9,6 +9,8 @@ pub mod error;
 pub mod extract;
 pub mod form;
 pub mod health;
+pub mod intake;
+pub mod integrations;
 pub mod limiter;
 pub mod login;
 pub mod members;
@@ -44,6 +46,8 @@ pub fn app(state: AppState) -> Router {
         .merge(ticket_queries::router())
         .merge(login::router())
         .merge(user_routes::router())
+        .merge(integrations::router())
+        .merge(intake::router())
         .merge(ws::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -146,6 +146,8 @@ pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -
         priority: body.priority,
         channel: body.channel.unwrap_or_default(),
         requester,
+        integration: None,
+        metadata: None,
     };
     req.answer(tickets::open(&state.commands, req.issued(), ticket).await)
 }

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use ticket_projections::read_models::board::{self, BoardQuery};
+use ticket_projections::read_models::requesters;
 use ticket_projections::read_models::stats::{self, StatsQuery};
 use ticket_projections::read_models::tickets::{self, Involvement, ListFilter, ListQuery, Sort};
 use ticket_projections::read_models::{me, Viewer};
@@ -44,7 +45,7 @@ pub fn router() -> Router<AppState> {
 /// read model without this one's runner hearing of it at once).
 const VERSION_POLL: Duration = Duration::from_millis(200);
 /// The read models behind the ticket view, list, board and statistics.
-const TICKET_MODELS: &[&str] = &[tickets::NAME];
+pub(crate) const TICKET_MODELS: &[&str] = &[tickets::NAME];
 /// The read models behind the per-user queries.
 const USER_MODELS: &[&str] = &[tickets::NAME, me::NAME];
 
@@ -120,7 +121,7 @@ fn require_reader_of_everything(caller: &Caller, what: &str) -> Result<()> {
 /// Waits (until `deadline`) for `models` to apply `min_position`, then answers the position
 /// they stand at: the lowest of them, read before the query runs, so that the answer reflects
 /// at least that position.
-async fn caught_up(
+pub(crate) async fn caught_up(
     state: &AppState,
     models: &[&str],
     min_position: Option<i64>,
@@ -460,7 +461,18 @@ pub async fn get_stats(
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
     let stats = stats::stats(&state.pool, &query).await?;
-    Ok(answer(position, stats))
+    let people =
+        requesters::people_stats(&state.pool, query.from, query.to, &query.channels).await?;
+    Ok(answer(position, StatsAnswer { stats, people }))
+}
+
+/// `GET /stats`: the ticket statistics and, beside them, the channel and requester ones.
+#[derive(serde::Serialize)]
+struct StatsAnswer {
+    #[serde(flatten)]
+    stats: stats::Stats,
+    #[serde(flatten)]
+    people: requesters::PeopleStats,
 }
 
 /// The configured categories (`TICKETD_CATEGORIES`), in their configured order, so that clients

@@ -1,39 +1,89 @@
-//! `POST /users`, `GET /users` (CONTRACT 2.2) and `PATCH /users/{id}` (CONTRACT 7, the role
-//! only so far): the user directory.
+//! `POST /users`, `GET /users` (CONTRACT 2.2), `GET|PATCH /users/{id}` and
+//! `POST /users/{id}/merge` (CONTRACT 7): the user directory.
 
 use axum::extract::{Query, Request, State};
-use axum::http::{StatusCode, Uri};
-use axum::routing::{get, patch};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use ticket_projections::read_models::requesters::{self, RequesterTickets};
+use tokio::time::Instant;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
-use super::body::{BodyKind, JsonBody};
+use super::body::{BodyKind, Fields, JsonBody};
 use super::error::{ApiError, Result};
 use super::extract::TicketId;
 use super::form::request_body;
 use super::members::{Context, Email, Password, UserName};
+use super::params::Params;
+use super::response::answer;
 use super::state::AppState;
+use super::ticket_queries::{caught_up, TICKET_MODELS};
 use crate::auth::Caller;
 use crate::domain::Role;
-use crate::users::{self, CreateUserError, Origin, User};
+use crate::store::user_stream::Recorder;
+use crate::users::changes::{self, MergeError, UserChanges};
+use crate::users::{self, CreateUserError, NewUser, Origin, User};
 
 /// The user routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/users", get(list_users).post(create_user))
-        .route("/users/{id}", patch(update_user))
+        .route("/users/{id}", get(get_user).patch(update_user))
+        .route("/users/{id}/merge", post(merge_user))
 }
 
-request_body! {
-    /// `PATCH /users/{id}` body: the user's new role.
-    pub struct UpdateUserRequest, read as UpdateUserDraft {
-        /// `requester`, `agent`, `admin` or `auditor`.
-        pub role: Role,
+/// Who records a change made through the API: the caller, with the request's correlation id.
+pub(crate) fn recorder(state: &AppState, caller: &Caller, headers: &HeaderMap) -> Recorder {
+    Recorder {
+        source: state.settings.source.clone(),
+        actor: ticket_nats::Actor {
+            id: caller.id.to_string(),
+            name: caller.name.clone(),
+            role: caller.role.as_str().to_string(),
+        },
+        correlation_id: headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| Uuid::now_v7().to_string()),
     }
 }
 
-/// Changes a user's role (admins only). Tokens already issued keep their role until they expire.
+/// A contact change refused by the directory's unique indexes, as a 409.
+fn contact_taken(error: CreateUserError) -> ApiError {
+    match error {
+        CreateUserError::EmailTaken => ApiError::Conflict("a user with this e-mail exists".into()),
+        CreateUserError::PhoneTaken => {
+            ApiError::Conflict("a user with this phone number exists".into())
+        }
+        CreateUserError::Database(e) => ApiError::from(e),
+        CreateUserError::Hash(e) => ApiError::Internal(e),
+    }
+}
+
+/// `PATCH /users/{id}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct UpdateUserRequest {
+    /// 1–200 characters after trimming.
+    name: Option<String>,
+    /// `local@domain`; stored trimmed and in lower case.
+    email: Option<String>,
+    /// A phone number, national ones in `DEFAULT_PHONE_REGION`; stored in E.164.
+    phone: Option<String>,
+    /// `requester`, `agent`, `admin` or `auditor`.
+    role: Option<String>,
+    /// False refuses sign-in and the user's tokens.
+    active: Option<bool>,
+    /// 8–1024 characters; gives `login: true`.
+    password: Option<String>,
+}
+
+/// Changes a user (admins only): name, contacts, role, state, password. Tokens already issued
+/// keep their role until they expire; a deactivated user's tokens are refused.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUserRequest,
     params(("id" = uuid::Uuid, Path, description = "the user")),
     responses(
@@ -41,6 +91,7 @@ request_body! {
         (status = 401, body = super::error::Problem),
         (status = 403, description = "the caller is not an admin", body = super::error::Problem),
         (status = 404, description = "no such user", body = super::error::Problem),
+        (status = 409, description = "another user has this e-mail or phone number", body = super::error::Problem),
         (status = 415, body = super::error::Problem),
         (status = 422, body = super::error::Problem)),
     security(("bearer" = [])))]
@@ -58,12 +109,31 @@ pub async fn update_user(
     let id = path
         .id()
         .map_err(|_| ApiError::NotFound("no such user".into()))?;
+    let recorder = recorder(&state, &caller, request.headers());
     let body = JsonBody::read(request, BodyKind::Required).await?;
-    let role = UpdateUserRequest::parse(&body, &context(&state))?.role;
-    let user = users::set_role(&state.pool, id, role)
-        .await?
+    let mut f = Fields::new(&body)?;
+    let region = state.settings.default_phone_region;
+    let wanted = UserChanges {
+        name: f.parsed("name", false, users::check_name),
+        email: f.parsed("email", false, users::normalize_email),
+        phone: f.parsed("phone", false, |p| users::normalize_phone(p, region)),
+        role: f.parsed("role", false, |r| r.parse::<Role>()),
+        active: f.boolean("active", false),
+        password: {
+            let password = f.string("password", false);
+            f.check("password", password, |p| users::check_password(p))
+        },
+    };
+    f.finish()?;
+    let deactivated = wanted.active == Some(false);
+    let user = changes::update(&state.pool, &recorder, id, wanted)
+        .await
+        .map_err(contact_taken)?
         .ok_or_else(|| ApiError::NotFound("no such user".into()))?;
-    tracing::info!(user_id = %user.id, role = %user.role, by = %caller.id, "user role changed");
+    if deactivated {
+        state.auth.forget(id);
+    }
+    tracing::info!(user_id = %user.id, by = %caller.id, "user changed");
     Ok(Json(user))
 }
 
@@ -86,6 +156,109 @@ fn context(state: &AppState) -> Context<'_> {
     Context {
         settings: &state.settings,
     }
+}
+
+/// `POST /users/{id}/merge` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct MergeUserRequest {
+    /// The user that stays and stands for this one from now on.
+    into: Uuid,
+}
+
+/// Merges a duplicate user into another (admins only): `user.merged` on the duplicate's stream;
+/// lookups of its e-mail or phone find `into`, its tickets are listed under `into`, and it can
+/// no longer sign in. Answers the user that stays.
+#[utoipa::path(post, path = "/api/v1/users/{id}/merge", tag = "users", request_body = MergeUserRequest,
+    params(("id" = uuid::Uuid, Path, description = "the duplicate user")),
+    responses(
+        (status = 200, body = User),
+        (status = 403, description = "the caller is not an admin", body = super::error::Problem),
+        (status = 404, description = "no such user (either of the two)", body = super::error::Problem),
+        (status = 409, description = "the same user, or one already merged", body = super::error::Problem),
+        (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn merge_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: TicketId,
+    request: Request,
+) -> Result<Json<User>> {
+    if caller.role != Role::Admin {
+        return Err(ApiError::Forbidden("only admins may merge users".into()));
+    }
+    let id = path
+        .id()
+        .map_err(|_| ApiError::NotFound("no such user".into()))?;
+    let recorder = recorder(&state, &caller, request.headers());
+    let body = JsonBody::read(request, BodyKind::Required).await?;
+    let mut f = Fields::new(&body)?;
+    let into = f.uuid("into", true);
+    f.finish()?;
+    let Some(into) = into else {
+        return Err(ApiError::Internal(anyhow::anyhow!("checked into missing")));
+    };
+    let user = changes::merge(&state.pool, &recorder, id, into)
+        .await
+        .map_err(|e| match e {
+            MergeError::NotFound => ApiError::NotFound("no such user".into()),
+            MergeError::Conflict(why) => ApiError::Conflict(why.into()),
+            MergeError::Database(e) => ApiError::from(e),
+        })?;
+    state.auth.forget(id);
+    tracing::info!(user_id = %id, into = %into, by = %caller.id, "user merged");
+    Ok(Json(user))
+}
+
+/// `GET /users/{id}`: the user, their tickets by status and the channels they used.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserDetail {
+    /// The user.
+    #[serde(flatten)]
+    pub user: User,
+    /// Their tickets (and those of users merged into them), by status.
+    #[schema(value_type = Object)]
+    pub tickets: RequesterTickets,
+    /// The channels their tickets came through.
+    pub channels: Vec<String>,
+}
+
+/// A user with their ticket counts and channels (agents, admins and auditors; a requester:
+/// only themself).
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = uuid::Uuid, Path, description = "the user"),
+        ("min_position" = Option<i64>, Query, description = "wait until the read models have applied this position")),
+    responses(
+        (status = 200, body = UserDetail),
+        (status = 404, description = "no such user, or another user asked by a requester", body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn get_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: TicketId,
+    uri: Uri,
+) -> Result<Response> {
+    let not_found = || ApiError::NotFound("no such user".into());
+    let id = path.id().map_err(|_| not_found())?;
+    let mut p = Params::new(&uri, &["min_position"])?;
+    let min_position = p.min_position();
+    p.finish()?;
+    // A requester learns nothing about other users, not even whether they exist.
+    if !caller.role.reads_everything() && caller.id != id {
+        return Err(not_found());
+    }
+    let deadline = Instant::now() + state.settings.read_wait;
+    let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
+    let user = users::find(&state.pool, id).await?.ok_or_else(not_found)?;
+    let (tickets, channels) = requesters::requester_tickets(&state.pool, id).await?;
+    Ok(answer(
+        position,
+        UserDetail {
+            user,
+            tickets,
+            channels,
+        },
+    ))
 }
 
 /// `GET /users` answer.
@@ -112,6 +285,7 @@ pub async fn create_user(
     if caller.role != Role::Admin {
         return Err(ApiError::Forbidden("only admins may add users".into()));
     }
+    let recorder = recorder(&state, &caller, request.headers());
     let body = JsonBody::read(request, BodyKind::Required).await?;
     let CreateUserRequest {
         email: Email(email),
@@ -119,20 +293,17 @@ pub async fn create_user(
         role,
         password,
     } = CreateUserRequest::parse(&body, &context(&state))?;
-    let user = users::create(
-        &state.pool,
-        &email,
-        &name,
+    let new = NewUser {
+        email: Some(&email),
+        phone: None,
+        name: &name,
         role,
-        password.as_ref().map(|p| p.0.as_str()),
-        Origin::Api,
-    )
-    .await
-    .map_err(|e| match e {
-        CreateUserError::EmailTaken => ApiError::Conflict("a user with this e-mail exists".into()),
-        CreateUserError::Database(e) => ApiError::from(e),
-        CreateUserError::Hash(e) => ApiError::Internal(e),
-    })?;
+        password: password.as_ref().map(|p| p.0.as_str()),
+        origin: Origin::Api,
+    };
+    let user = users::create(&state.pool, &recorder, new)
+        .await
+        .map_err(contact_taken)?;
     tracing::info!(user_id = %user.id, role = %user.role, by = %caller.id, "user added");
     Ok((StatusCode::CREATED, Json(user)))
 }

@@ -12,6 +12,8 @@ import { boardView } from "./view-board.js";
 import { ticketView } from "./view-ticket.js";
 import { newTicketView } from "./view-new.js";
 import { usersView } from "./view-users.js";
+import { userView } from "./view-user.js";
+import { integrationsView } from "./view-integrations.js";
 
 const top = document.getElementById("top");
 const main = document.getElementById("main");
@@ -59,7 +61,9 @@ function route() {
   if (parts[0] === "mine") return { name: "mine" };
   if (parts[0] === "assigned" && mayCommand(user) && !isRequester(user)) return { name: "assigned" };
   if (parts[0] === "new" && mayCommand(user)) return { name: "new" };
+  if (parts[0] === "users" && parts[1] && isAdmin(user)) return { name: "user", id: decodeURIComponent(parts[1]) };
   if (parts[0] === "users" && isAdmin(user)) return { name: "users" };
+  if (parts[0] === "integrations" && isAdmin(user)) return { name: "integrations" };
   return { name: readsAll(user) ? "board" : "mine" };
 }
 
@@ -96,7 +100,10 @@ function header() {
   } else {
     links.push(link("#/mine", t("nav.mine"), "mine"));
   }
-  if (isAdmin(user)) links.push(link("#/users", t("nav.users"), "users"));
+  if (isAdmin(user)) {
+    links.push(link("#/users", t("nav.users"), "users"));
+    links.push(link("#/integrations", t("nav.integrations"), "integrations"));
+  }
   fill(top, 
     h("span", { class: "brand", text: t("app.name") }),
     h("nav", { "aria-label": t("nav.main") }, h("ul", {}, links)),
@@ -146,6 +153,8 @@ function render() {
   else if (r.name === "ticket") view = ticketView(main, ctx, r.id);
   else if (r.name === "new") view = newTicketView(main, ctx);
   else if (r.name === "users") view = usersView(main, ctx);
+  else if (r.name === "user") view = userView(main, ctx, r.id);
+  else if (r.name === "integrations") view = integrationsView(main, ctx);
   // Screen readers hear the new page's title, unless the view put the focus somewhere itself.
   const heading = main.querySelector("h1");
   if (heading && !main.contains(document.activeElement)) {

@@ -33,6 +33,7 @@ export function boardView(main, ctx) {
         ),
         h("h3", { class: "card-title" }, h("a", { href: `#/tickets/${c.id}`, text: c.title })),
         h("p", { class: "card-meta", text: `${term("category", c.category)} · ${c.requester ? c.requester.name : ""}` }),
+        c.channel ? h("p", { class: "card-meta channel", text: t("board.channel", { channel: term("channel", c.channel) }) }) : null,
         h("p", { class: "card-meta", text: c.assignee ? c.assignee.name : t("common.unassigned") }),
         c.sla && c.sla.resolution_breached
           ? h("p", { class: "breached", text: t("board.breached") })

@@ -5,7 +5,7 @@
 import * as api from "./api.js";
 import { h, debounce, fill } from "./dom.js";
 import { t, term, date, number } from "./i18n.js";
-import { CATEGORIES, PRIORITIES, isRequester, isStaff, mayCommand, mayVerify, readsAll } from "./model.js";
+import { CATEGORIES, PRIORITIES, isAdmin, isRequester, isStaff, mayCommand, mayVerify, readsAll } from "./model.js";
 import { alertArea, clearErrors, dropDraft, failureText, field, keepDraft, onSubmit, options, showError } from "./forms.js";
 import { loadAgents } from "./view-tickets.js";
 
@@ -87,8 +87,35 @@ export function ticketView(main, ctx, id) {
       h("p", { class: "description", text: ticket.description }),
       h("h2", { text: t("ticket.comments") }),
       comments,
+      readsAll(user) && ticket.requester ? others : null,
     );
     if (mayCommand(user)) drawActions(ticket);
+    if (readsAll(user) && ticket.requester) loadOthers(ticket.requester);
+  }
+
+  // The requester's other tickets, for staff: who else they are, what else they asked.
+  const others = h("section", { class: "others", "aria-labelledby": "others-title" });
+  async function loadOthers(requester) {
+    let page;
+    try {
+      page = await api.get(`/tickets${api.query({ requester_id: requester.id, limit: 20 })}`);
+    } catch (error) {
+      if (error.status !== 401) fill(others, h("p", { role: "alert", text: failureText(error) }));
+      return;
+    }
+    const items = page.items.filter((other) => other.id !== id);
+    fill(others,
+      h("h2", { id: "others-title", text: t("ticket.others", { name: requester.name }) }),
+      items.length
+        ? h("ul", { class: "other-tickets" }, items.map((other) =>
+            h("li", {},
+              h("a", { href: `#/tickets/${other.id}`, text: `#${other.number} ${other.title}` }),
+              ` · ${term("status", other.status)}`,
+              other.channel ? ` · ${term("channel", other.channel)}` : "",
+            )))
+        : h("p", { text: t("ticket.no_others") }),
+      isAdmin(user) ? h("p", {}, h("a", { href: `#/users/${requester.id}`, text: t("ticket.requester_profile", { name: requester.name }) })) : null,
+    );
   }
 
   // ---------------------------------------------------------------- commands

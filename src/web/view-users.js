@@ -62,8 +62,8 @@ export function usersView(main, ctx) {
         options(ROLES.map((r) => [r, term("role", r)]), user.role));
       select.addEventListener("change", () => changeRole(user, select, alert));
       return h("tr", {},
-        h("td", { text: user.name }),
-        h("td", { text: user.email }),
+        h("td", {}, h("a", { href: `#/users/${encodeURIComponent(user.id)}`, text: user.name })),
+        h("td", { text: user.email || user.phone || "" }),
         h("td", {}, select, alert),
       );
     });

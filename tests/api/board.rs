@@ -114,7 +114,8 @@ async fn the_board_has_a_column_per_status_with_cards_urgent_first_then_oldest_f
         card,
         &json!({
             "id": t[4], "number": data["number"], "title": data["title"], "priority": "high",
-            "category": "network", "requester": {"id": requester.id, "name": requester.name},
+            "category": "network", "channel": "api",
+            "requester": {"id": requester.id, "name": requester.name},
             "assignee": {"id": agent.id, "name": agent.name}, "created_at": created[0].3["time"],
             "sla": {"resolution_due": data["sla"]["resolution_due"], "resolution_breached": false},
         })

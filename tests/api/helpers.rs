@@ -7,8 +7,11 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
+use ticketd::domain::Role;
 use ticketd::settings::Settings;
 use ticketd::startup::{migrate, Application};
+use ticketd::store::user_stream::Recorder;
+use ticketd::users::{self, NewUser, Origin, User};
 use uuid::Uuid;
 
 /// The HS256 secret every test engine is configured with.
@@ -411,4 +414,26 @@ impl TestApp {
             .await
             .expect("run ticketd")
     }
+}
+
+/// Adds a user to the app's directory as the CLI would.
+pub async fn add_user_with(
+    pool: &PgPool,
+    email: &str,
+    name: &str,
+    role: Role,
+    password: Option<&str>,
+    origin: Origin,
+) -> User {
+    let new = NewUser {
+        email: Some(email),
+        phone: None,
+        name,
+        role,
+        password,
+        origin,
+    };
+    users::create(pool, &Recorder::system("ticketd"), new)
+        .await
+        .expect("add a user")
 }

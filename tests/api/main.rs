@@ -14,6 +14,7 @@ mod nats;
 mod operations;
 mod ordering;
 mod outage;
+mod people;
 mod poison;
 mod positions;
 mod queries;

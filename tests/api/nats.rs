@@ -47,6 +47,11 @@ impl TestStream {
         }
     }
 
+    /// The tickets subject prefix of the test's own.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub(crate) fn configure(&self, settings: &mut Settings) {
         settings.nats_url = Some(self.url.clone());
         settings.nats_stream = self.stream.clone();

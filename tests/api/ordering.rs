@@ -176,12 +176,14 @@ pub(crate) fn created_envelope(ticket: Uuid, number: i64, requester: &TestUser) 
         requester: RequesterRef {
             id: requester.id,
             name: requester.name.clone(),
-            email: requester.email.clone(),
+            email: Some(requester.email.clone()),
         },
         sla: SlaDue {
             first_response_due: now.plus(chrono::TimeDelta::hours(24)),
             resolution_due: now.plus(chrono::TimeDelta::hours(72)),
         },
+        integration: None,
+        metadata: None,
     });
     Envelope::seal(
         EnvelopeHeader {

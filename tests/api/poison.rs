@@ -87,12 +87,14 @@ async fn poisoned_ticket(app: &TestApp, requester: &TestUser) -> (Uuid, Vec<Enve
             requester: RequesterRef {
                 id: requester.id,
                 name: format!("{}\u{0}", requester.name),
-                email: requester.email.clone(),
+                email: Some(requester.email.clone()),
             },
             sla: SlaDue {
                 first_response_due: now.plus(chrono::TimeDelta::hours(24)),
                 resolution_due: now.plus(chrono::TimeDelta::hours(72)),
             },
+            integration: None,
+            metadata: None,
         }),
         GENESIS_HASH,
     );

@@ -153,6 +153,7 @@ async fn the_ticket_view_shows_every_field_and_hides_internal_comments_from_the_
                 "first_response_breached": false, "resolution_breached": false},
         "comments": [comment_json(2, &agent), comment_json(3, &agent), comment_json(5, &requester)],
         "version": 5,
+        "metadata": {},
     });
 
     // Act
@@ -453,6 +454,7 @@ async fn the_list_filters_on_every_field() {
         [
             "assignee",
             "category",
+            "channel",
             "created_at",
             "id",
             "number",

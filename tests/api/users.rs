@@ -68,7 +68,11 @@ async fn a_role_change_names_what_is_wrong() {
     let pat = app.user("requester").await;
     let cases = [
         (json!({"role": "boss"}), vec!["role"], "an unknown role"),
-        (json!({}), vec!["role"], "no role"),
+        (
+            json!({"email": "nope"}),
+            vec!["email"],
+            "an email without @",
+        ),
         (
             json!({"role": "agent", "mood": "happy"}),
             vec!["mood"],

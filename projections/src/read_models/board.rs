@@ -33,6 +33,8 @@ pub struct Card {
     pub priority: String,
     /// Category.
     pub category: String,
+    /// Where the ticket came from.
+    pub channel: String,
     /// Who the ticket is for.
     pub requester: Person,
     /// Who works on it.
@@ -138,6 +140,7 @@ pub async fn board(
             title: row.title,
             priority: row.priority.to_string(),
             category: row.category,
+            channel: row.channel,
             created_at: row.created_at.into(),
             sla: CardSla {
                 resolution_due: sla.resolution_due,

@@ -17,6 +17,7 @@ pub mod board;
 pub mod cursor;
 pub mod me;
 pub mod query;
+pub mod requesters;
 pub mod stats;
 pub mod tickets;
 

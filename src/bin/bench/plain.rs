@@ -100,8 +100,10 @@ pub async fn seed(cqrs: &Framework, tickets: usize) -> anyhow::Result<Vec<Uuid>>
             requester: RequesterRef {
                 id: Uuid::nil(),
                 name: "Bench Agent".into(),
-                email: "agent@bench.test".into(),
+                email: Some("agent@bench.test".into()),
             },
+            integration: None,
+            metadata: None,
             by: agent(),
             at: Timestamp::now(),
         });

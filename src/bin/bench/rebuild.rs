@@ -56,6 +56,8 @@ fn ticket_events(
             channel: Channel::Api,
             requester: requester.clone(),
             sla,
+            integration: None,
+            metadata: None,
         }),
         comment(0, true),
         TicketEvent::Assigned(TicketAssigned {
@@ -93,7 +95,7 @@ pub async fn generate(pool: &PgPool, events: usize) -> anyhow::Result<usize> {
     let requester = RequesterRef {
         id: Uuid::now_v7(),
         name: "Bench Requester".into(),
-        email: "requester@bench.test".into(),
+        email: Some("requester@bench.test".into()),
     };
     let agent = UserRef {
         id: Uuid::now_v7(),

@@ -17,6 +17,15 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "integration_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("tdk_ integration key")
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -46,6 +55,13 @@ impl Modify for BearerAuth {
         crate::http::user_routes::create_user,
         crate::http::user_routes::list_users,
         crate::http::user_routes::update_user,
+        crate::http::user_routes::get_user,
+        crate::http::user_routes::merge_user,
+        crate::http::integrations::create_integration,
+        crate::http::integrations::list_integrations,
+        crate::http::integrations::revoke_integration,
+        crate::http::intake::intake_ticket,
+        crate::http::intake::intake_message,
         crate::http::ws::connect,
         crate::http::audit::history,
         crate::http::audit::verify,
@@ -72,6 +88,18 @@ impl Modify for BearerAuth {
         crate::http::user_routes::CreateUserRequest,
         crate::http::user_routes::UserList,
         crate::http::user_routes::UpdateUserRequest,
+        crate::http::user_routes::MergeUserRequest,
+        crate::http::user_routes::UserDetail,
+        crate::http::login::Me,
+        crate::http::integrations::CreateIntegrationRequest,
+        crate::http::integrations::CreatedIntegration,
+        crate::http::integrations::IntegrationList,
+        crate::http::intake::IntakeTicketRequest,
+        crate::http::intake::IntakePerson,
+        crate::http::intake::IntakeTicketResponse,
+        crate::http::intake::IntakeMessageRequest,
+        crate::http::intake::MessageSender,
+        crate::integrations::Integration,
         crate::users::User,
     ))
 )]

@@ -12,7 +12,7 @@ use fantoccini::elements::{Element, ElementRef};
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
 use ticketd::domain::Role;
-use ticketd::users::{self, Origin};
+use ticketd::users::Origin;
 use uuid::Uuid;
 
 use crate::helpers::{claims, sign, TestApp, TestUser};
@@ -513,9 +513,9 @@ pub async fn person(app: &TestApp, role: Role, name: &str) -> Person {
     let short = &Uuid::new_v4().simple().to_string()[..8];
     let email = format!("{}.{short}@example.com", role.as_str());
     let password = format!("pw-{short}-long-enough");
-    let user = users::create(&app.pool, &email, name, role, Some(&password), Origin::Cli)
-        .await
-        .expect("add a user with a password");
+    let user =
+        crate::helpers::add_user_with(&app.pool, &email, name, role, Some(&password), Origin::Cli)
+            .await;
     let token = sign(&claims(user.id, &email, name, role.as_str()));
     Person {
         user: TestUser {

@@ -2,5 +2,6 @@
 //! it: controls are found by role and accessible name, or by label text, never by markup.
 
 mod browser;
+mod intake;
 mod people;
 mod roles;

@@ -105,6 +105,9 @@ pub struct TicketView {
     pub comments: Vec<Comment>,
     /// The ticket's version.
     pub version: i64,
+    /// Flat string metadata an integration attached at intake (empty otherwise).
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// One item of `GET /tickets` and `GET /me/tickets`.
@@ -122,6 +125,8 @@ pub struct TicketListItem {
     pub priority: Priority,
     /// Category.
     pub category: String,
+    /// Where the ticket came from.
+    pub channel: String,
     /// Who the ticket is for.
     pub requester: Person,
     /// Who works on it.

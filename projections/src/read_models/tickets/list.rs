@@ -281,7 +281,7 @@ pub struct ListQuery {
 
 /// The columns of a list item, of a board card and of a sort key.
 pub(crate) const LIST_COLUMNS: &str = "v.ticket_id, v.number, v.title, v.status, v.priority, \
-     v.priority_rank, v.category, v.requester_id, v.requester_name, v.assignee_id, \
+     v.priority_rank, v.category, v.channel, v.requester_id, v.requester_name, v.assignee_id, \
      v.assignee_name, v.created_at, v.updated_at, v.first_response_at, v.closed_at, \
      v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
      v.resolution_breach_recorded";
@@ -298,6 +298,7 @@ pub(crate) struct ListRow {
     pub(crate) priority: Priority,
     pub(crate) priority_rank: i16,
     pub(crate) category: String,
+    pub(crate) channel: String,
     pub(crate) requester_id: Uuid,
     pub(crate) requester_name: String,
     pub(crate) assignee_id: Option<Uuid>,
@@ -349,6 +350,7 @@ impl ListRow {
             status: self.status,
             priority: self.priority,
             category: self.category,
+            channel: self.channel,
             created_at: self.created_at.into(),
             updated_at: self.updated_at.into(),
             unread: self.unread,
@@ -396,7 +398,13 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, 
         qb.push(" AND v.assignee_id = ").push_bind(id);
     }
     if let Some(id) = f.requester_id {
-        qb.push(" AND v.requester_id = ").push_bind(id);
+        // A user merged into this one is the same person: their tickets are listed here too
+        // (the directory's `merged_into`, kept by the merge itself).
+        qb.push(" AND (v.requester_id = ")
+            .push_bind(id)
+            .push(" OR v.requester_id IN (SELECT id FROM users WHERE merged_into = ")
+            .push_bind(id)
+            .push("))");
     }
     if let Some(q) = &f.q {
         // Two trigram indexes on `ticket_search`, one per column, serve the two halves.

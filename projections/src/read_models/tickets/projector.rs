@@ -12,6 +12,8 @@ use lru::LruCache;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::PgConnection;
+use std::collections::BTreeMap;
+
 use ticket_nats::events::{SlaTarget, TicketCreated};
 use ticket_nats::{Channel, Priority, Status, TicketEvent};
 use uuid::Uuid;
@@ -55,10 +57,11 @@ pub(crate) struct ViewRow {
     resolution_breach_recorded: bool,
     version: i64,
     last_position: i64,
+    metadata: Option<sqlx::types::Json<BTreeMap<String, String>>>,
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-pub(super) const VIEW_COLUMNS: [&str; 26] = [
+pub(super) const VIEW_COLUMNS: [&str; 27] = [
     "ticket_id",
     "number",
     "title",
@@ -85,6 +88,7 @@ pub(super) const VIEW_COLUMNS: [&str; 26] = [
     "resolution_breach_recorded",
     "version",
     "last_position",
+    "metadata",
 ];
 
 static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
@@ -199,6 +203,7 @@ impl ViewRow {
             resolution_breach_recorded: false,
             version: stored.envelope.seq,
             last_position: stored.position,
+            metadata: e.metadata.clone().map(sqlx::types::Json),
         }
     }
 
@@ -323,6 +328,7 @@ impl ViewRow {
             sla,
             comments: comments.into_iter().map(Comment::from).collect(),
             version: self.version,
+            metadata: self.metadata.map(|m| m.0).unwrap_or_default(),
         }
     }
 }

@@ -45,7 +45,7 @@ fn requester() -> RequesterRef {
     RequesterRef {
         id: Uuid::from_u128(1),
         name: "Rita".into(),
-        email: "rita@example.com".into(),
+        email: Some("rita@example.com".into()),
     }
 }
 
@@ -62,6 +62,8 @@ fn created() -> TicketCreated {
             first_response_due: "2026-11-23T11:00:00.000Z".parse().unwrap(),
             resolution_due: "2026-11-23T14:00:00.000Z".parse().unwrap(),
         },
+        integration: None,
+        metadata: None,
     }
 }
 

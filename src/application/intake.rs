@@ -1,0 +1,238 @@
+//! Intake: tickets and follow-up messages from integrations (web forms, chat widgets, other
+//! systems). The requester is found or added by [`people::resolve_requester`], and is the actor
+//! of what follows: the ticket is theirs, opened and followed up by them through the
+//! integration's channel.
+//!
+//! `external_id` makes intake idempotent per integration: its row in `intake_tickets` is
+//! written, with the new ticket's id and number, before the ticket is created, so a repeat (or
+//! a concurrent duplicate) finds the same ticket whatever its other fields, and applies nothing.
+
+use std::collections::BTreeMap;
+
+use sqlx::PgPool;
+use ticket_nats::events::IntegrationRef;
+use uuid::Uuid;
+
+use super::people::{self, Contact, Resolved};
+use super::tickets::{self, Issued, NewTicket};
+use crate::command_service::{CommandContext, CommandError, CommandService, Outcome};
+use crate::domain::{Issuer, Priority, Role, Status, Ticket, Title};
+use crate::integrations::Integration;
+use crate::store::user_stream::Recorder;
+use crate::users::{self, CreateUserError};
+
+/// Category of an intake ticket when neither the intake nor the integration names one.
+pub const DEFAULT_CATEGORY: &str = "other";
+
+/// A ticket from an integration, checked.
+#[derive(Debug, Clone)]
+pub struct IntakeTicket {
+    /// Who asks.
+    pub requester: Contact,
+    /// Title.
+    pub title: Title,
+    /// Description.
+    pub description: String,
+    /// One of the configured categories, if given.
+    pub category: Option<String>,
+    /// Priority, if given.
+    pub priority: Option<Priority>,
+    /// The integration's own id for it (1–255 characters).
+    pub external_id: Option<String>,
+    /// Flat string metadata (≤ 20 keys).
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// What an intake of a ticket answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeAnswer {
+    /// The ticket.
+    pub ticket_id: Uuid,
+    /// Its number.
+    pub number: i64,
+    /// Its requester.
+    pub requester_id: Uuid,
+    /// This intake added the requester to the directory.
+    pub requester_created: bool,
+    /// This intake created the ticket (201); false for a repeat of an `external_id` (200).
+    pub created: bool,
+}
+
+/// Why an intake failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// No ticket has this `external_id` for this integration.
+    #[error("no ticket has this external_id")]
+    UnknownExternalId,
+    /// The command failed.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The requester could not be found or added.
+    #[error(transparent)]
+    People(#[from] CreateUserError),
+    /// The database failed.
+    #[error("intake failed")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Who the events of an integration's intake name as their actor: the requester.
+fn actor_of(resolved: &users::User) -> Issuer {
+    Issuer {
+        id: resolved.id,
+        name: resolved.name.clone(),
+        email: resolved.email.clone().unwrap_or_default(),
+        role: Role::Requester,
+    }
+}
+
+/// The ticket an integration's `external_id` names: (ticket id, number, requester id).
+async fn mapped(
+    pool: &PgPool,
+    integration: Uuid,
+    external_id: &str,
+) -> Result<Option<(Uuid, i64, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT ticket_id, number, requester_id FROM intake_tickets
+         WHERE integration_id = $1 AND external_id = $2",
+    )
+    .bind(integration)
+    .bind(external_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Whether a ticket's `ticket.created` is stored.
+async fn ticket_exists(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events
+                        WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1)",
+    )
+    .bind(<Ticket as cqrs_es::Aggregate>::TYPE)
+    .bind(id.to_string())
+    .fetch_one(pool)
+    .await
+}
+
+/// Opens a ticket from an integration (see the module's documentation for `external_id`).
+pub async fn open_ticket(
+    service: &CommandService,
+    recorder: &Recorder,
+    integration: &Integration,
+    intake: IntakeTicket,
+    ctx: &CommandContext,
+) -> Result<IntakeAnswer, IntakeError> {
+    let pool = service.pool();
+    let repeat = |(ticket_id, number, requester_id): (Uuid, i64, Uuid)| IntakeAnswer {
+        ticket_id,
+        number,
+        requester_id,
+        requester_created: false,
+        created: false,
+    };
+    let mut taken = None;
+    if let Some(external_id) = &intake.external_id {
+        if let Some(found) = mapped(pool, integration.id, external_id).await? {
+            if ticket_exists(pool, found.0).await? {
+                return Ok(repeat(found));
+            }
+            // Recorded, but the creation never completed (a crash in between): complete it now.
+            taken = Some((found.0, found.1));
+        }
+    }
+    let resolved: Resolved = people::resolve_requester(pool, recorder, &intake.requester).await?;
+    let (ticket_id, number) = match (taken, &intake.external_id) {
+        (Some(taken), _) => taken,
+        (None, Some(external_id)) => {
+            let (id, number) = (Uuid::now_v7(), service.next_number().await?);
+            let inserted = sqlx::query(
+                "INSERT INTO intake_tickets (integration_id, external_id, ticket_id, number, requester_id)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(integration.id)
+            .bind(external_id)
+            .bind(id)
+            .bind(number)
+            .bind(resolved.user.id)
+            .execute(pool)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                // A concurrent intake with the same external id won: its ticket is the one.
+                let found = mapped(pool, integration.id, external_id)
+                    .await?
+                    .ok_or(IntakeError::UnknownExternalId)?;
+                return Ok(repeat(found));
+            }
+            (id, number)
+        }
+        (None, None) => (Uuid::now_v7(), service.next_number().await?),
+    };
+    let by = actor_of(&resolved.user);
+    let ticket = NewTicket {
+        title: intake.title,
+        description: intake.description,
+        category: intake
+            .category
+            .or_else(|| integration.default_category.clone())
+            .unwrap_or_else(|| DEFAULT_CATEGORY.to_string()),
+        priority: intake
+            .priority
+            .or(integration.default_priority)
+            .unwrap_or(Priority::Medium),
+        channel: integration.channel,
+        requester: resolved.requester(),
+        integration: Some(IntegrationRef {
+            id: integration.id,
+            name: integration.name.clone(),
+        }),
+        metadata: intake.metadata,
+    };
+    let outcome =
+        tickets::open_as(service, Issued { by: &by, ctx }, ticket_id, number, ticket).await?;
+    Ok(IntakeAnswer {
+        ticket_id: outcome.ticket_id,
+        number: outcome.number,
+        requester_id: resolved.user.id,
+        requester_created: resolved.created,
+        created: outcome.created,
+    })
+}
+
+/// The reason a message reopens a closed ticket with.
+pub const REOPEN_REASON: &str = "new message";
+
+/// A follow-up message (a chat line) on the ticket an integration's `external_id` names: a
+/// comment by its requester. On a closed ticket, `ticket.reopened` (reason "new message")
+/// comes first.
+pub async fn message(
+    service: &CommandService,
+    integration: &Integration,
+    external_id: &str,
+    body: String,
+    ctx: &CommandContext,
+) -> Result<Outcome, IntakeError> {
+    let pool = service.pool();
+    let (ticket_id, _, requester_id) = mapped(pool, integration.id, external_id)
+        .await?
+        .ok_or(IntakeError::UnknownExternalId)?;
+    if !ticket_exists(pool, ticket_id).await? {
+        return Err(IntakeError::UnknownExternalId);
+    }
+    let requester = users::find(pool, requester_id)
+        .await?
+        .ok_or(IntakeError::UnknownExternalId)?;
+    let by = actor_of(&requester);
+    let issued = Issued { by: &by, ctx };
+    if service.current(ticket_id).await?.status == Status::Closed {
+        let reopen_ctx = CommandContext {
+            correlation_id: ctx.correlation_id.clone(),
+            expected_version: None,
+            idempotency: None,
+        };
+        let reopened = Issued {
+            by: &by,
+            ctx: &reopen_ctx,
+        };
+        tickets::reopen(service, reopened, ticket_id, Some(REOPEN_REASON.into())).await?;
+    }
+    Ok(tickets::comment(service, issued, ticket_id, body, false).await?)
+}

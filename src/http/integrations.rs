@@ -1,0 +1,189 @@
+//! `POST|GET /integrations`, `DELETE /integrations/{id}` (admins, CONTRACT 7), and the
+//! [`IntegrationCaller`] extractor that `/intake/*` authenticates with.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::bearer::bearer;
+use super::body::{BodyKind, Fields, JsonBody};
+use super::error::{ApiError, Result};
+use super::extract::TicketId;
+use super::state::AppState;
+use crate::auth::Caller;
+use crate::domain::{Channel, Priority, Role};
+use crate::integrations::{self, Integration, NewIntegration, KEY_PREFIX};
+use crate::users;
+
+/// The integration routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/integrations",
+            get(list_integrations).post(create_integration),
+        )
+        .route("/integrations/{id}", delete(revoke_integration))
+}
+
+/// The integration a request's `Authorization: Bearer tdk_…` key belongs to.
+#[derive(Debug, Clone)]
+pub struct IntegrationCaller(pub Integration);
+
+impl FromRequestParts<AppState> for IntegrationCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let Some(token) = bearer(parts) else {
+            return Err(ApiError::Unauthorized(
+                "missing bearer integration key".into(),
+            ));
+        };
+        let token = token?;
+        if !token.starts_with(KEY_PREFIX) {
+            return Err(ApiError::Unauthorized(
+                "intake takes an integration key (tdk_…), not a user token".into(),
+            ));
+        }
+        integrations::authenticate(&state.pool, token)
+            .await?
+            .map(IntegrationCaller)
+            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked integration key".into()))
+    }
+}
+
+fn require_admin(caller: &Caller) -> Result<()> {
+    if caller.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "only admins may manage integrations".into(),
+        ))
+    }
+}
+
+/// `POST /integrations` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CreateIntegrationRequest {
+    /// 1–200 characters after trimming.
+    name: String,
+    /// The channel of its tickets: `web`, `email`, `chat`, `api` or `phone`.
+    channel: String,
+    /// One of the configured categories.
+    default_category: Option<String>,
+    /// `low`, `medium`, `high` or `urgent`.
+    default_priority: Option<String>,
+}
+
+/// `POST /integrations` answer: the key, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedIntegration {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Channel.
+    pub channel: String,
+    /// `tdk_` + 32 random bytes in base64url: the integration's bearer key, never shown again.
+    pub key: String,
+}
+
+/// Creates an integration (admins only).
+#[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations", request_body = CreateIntegrationRequest,
+    responses(
+        (status = 201, body = CreatedIntegration),
+        (status = 403, description = "the caller is not an admin", body = super::error::Problem),
+        (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn create_integration(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Request,
+) -> Result<(StatusCode, Json<CreatedIntegration>)> {
+    require_admin(&caller)?;
+    let body = JsonBody::read(request, BodyKind::Required).await?;
+    let mut f = Fields::new(&body)?;
+    let name = f.parsed("name", true, users::check_name);
+    let channel = f.parsed("channel", true, |c| c.parse::<Channel>());
+    let default_category = f.parsed("default_category", false, |c| {
+        state.settings.check_category(c).map(|()| c.to_string())
+    });
+    let default_priority = f.parsed("default_priority", false, |p| p.parse::<Priority>());
+    f.finish()?;
+    let (Some(name), Some(channel)) = (name, channel) else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "checked fields missing"
+        )));
+    };
+    let (integration, key) = integrations::create(
+        &state.pool,
+        NewIntegration {
+            name,
+            channel,
+            default_category,
+            default_priority,
+        },
+    )
+    .await?;
+    tracing::info!(integration_id = %integration.id, by = %caller.id, "integration created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedIntegration {
+            id: integration.id,
+            name: integration.name,
+            channel: integration.channel.as_str().to_string(),
+            key,
+        }),
+    ))
+}
+
+/// `GET /integrations` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationList {
+    /// Integrations not revoked, oldest first (never their keys).
+    pub items: Vec<Integration>,
+}
+
+/// Lists the integrations (admins only).
+#[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations",
+    responses(
+        (status = 200, body = IntegrationList),
+        (status = 403, description = "the caller is not an admin", body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn list_integrations(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<IntegrationList>> {
+    require_admin(&caller)?;
+    Ok(Json(IntegrationList {
+        items: integrations::list(&state.pool).await?,
+    }))
+}
+
+/// Revokes an integration's key at once (admins only).
+#[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "integrations",
+    params(("id" = Uuid, Path, description = "the integration")),
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 403, description = "the caller is not an admin", body = super::error::Problem),
+        (status = 404, description = "no such integration, or revoked already", body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn revoke_integration(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: TicketId,
+) -> Result<StatusCode> {
+    require_admin(&caller)?;
+    let not_found = || ApiError::NotFound("no such integration".into());
+    let id = path.id().map_err(|_| not_found())?;
+    if !integrations::revoke(&state.pool, id).await? {
+        return Err(not_found());
+    }
+    tracing::info!(integration_id = %id, by = %caller.id, "integration revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,99 @@
+//! User streams: the directory's changes as events (`user.created`, `user.updated`,
+//! `user.merged`), each user's sealed onto its own hash chain like a ticket's, in the same
+//! `events` table (aggregate type [`USER_AGGREGATE`]) and so in the same global feed.
+//!
+//! Unlike ticket events, a user event is written in the transaction that changes the `users`
+//! row, so the directory (read-your-writes) and its stream never disagree. The caller locks the
+//! user's row (or inserts it) first, which orders writers of one stream; the primary key on
+//! `(aggregate_type, aggregate_id, sequence)` refuses a racing append all the same.
+
+use sqlx::PgConnection;
+use ticket_nats::envelope::{Actor, EnvelopeHeader};
+use ticket_nats::{Envelope, Timestamp, UserEvent, GENESIS_HASH};
+use uuid::Uuid;
+
+/// The `aggregate_type` of user streams' rows.
+pub const USER_AGGREGATE: &str = "user";
+
+/// Who records a user event, and from where (the envelope's fixed members besides the event).
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    /// The CloudEvents `source`.
+    pub source: String,
+    /// Who causes the change.
+    pub actor: Actor,
+    /// The request's correlation id.
+    pub correlation_id: String,
+}
+
+impl Recorder {
+    /// The engine itself (the CLI, a user first seen in a token).
+    pub fn system(source: &str) -> Self {
+        Self {
+            source: source.to_string(),
+            actor: Actor {
+                id: "ticketd".into(),
+                name: "ticketd".into(),
+                role: "system".into(),
+            },
+            correlation_id: Uuid::now_v7().to_string(),
+        }
+    }
+}
+
+/// Appends `event` to user `user_id`'s stream inside the caller's transaction, after its last
+/// event, and asks the sequencers to position it once the transaction commits.
+pub async fn append(
+    tx: &mut PgConnection,
+    recorder: &Recorder,
+    user_id: Uuid,
+    event: &UserEvent,
+) -> Result<Envelope, sqlx::Error> {
+    let last: Option<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT sequence, metadata->>'hash' FROM events
+         WHERE aggregate_type = $1 AND aggregate_id = $2
+         ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(USER_AGGREGATE)
+    .bind(user_id.to_string())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (seq, prevhash) = match last {
+        Some((seq, hash)) => (seq + 1, hash.unwrap_or_else(|| GENESIS_HASH.to_string())),
+        None => (1, GENESIS_HASH.to_string()),
+    };
+    let envelope = Envelope::seal_data(
+        EnvelopeHeader {
+            source: &recorder.source,
+            ticket_id: user_id,
+            seq,
+            time: Timestamp::now(),
+            actor: &recorder.actor,
+            correlation_id: &recorder.correlation_id,
+        },
+        event.event_type(),
+        event.data(),
+        &prevhash,
+    );
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata, actor_id)
+         VALUES ($1, $2, $3, $4, $5, $6::json, $7::json, $8)",
+    )
+    .bind(USER_AGGREGATE)
+    .bind(user_id.to_string())
+    .bind(seq)
+    .bind(&envelope.event_type)
+    .bind(ticket_nats::events::EVENT_VERSION)
+    .bind(envelope.data.to_string())
+    .bind(ticket_projections::stored::stored_metadata_json(&envelope))
+    .bind(&recorder.actor.id)
+    .execute(&mut *tx)
+    .await?;
+    // Delivered at commit, like the append workers' announcements.
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(ticket_projections::listen::INSERTED_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    Ok(envelope)
+}
