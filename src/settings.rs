@@ -7,6 +7,9 @@ use secrecy::SecretString;
 
 use crate::domain::SlaPolicy;
 
+mod email;
+pub use email::EmailSettings;
+
 /// Default ticket categories (CONTRACT 1).
 pub const DEFAULT_CATEGORIES: &str =
     "hardware,software,network,system,email,printer,telephony,access,backup,onboarding,other";
@@ -56,6 +59,8 @@ pub struct Settings {
     /// `TICKETD_POSITIONS_HOLD_LIMIT_SECS`: how long committed events may wait for a position
     /// (or an event-writing transaction stay open) before `/readyz` answers 503 (default 10).
     pub positions_hold_limit: std::time::Duration,
+    /// `SMTP_LISTEN_ADDR`, `IMAP_URL`, `SMTP_URL` and their companions: mail in and out.
+    pub email: EmailSettings,
 }
 
 /// How tokens are verified.
@@ -226,6 +231,7 @@ impl Settings {
             positions_hold_limit: std::time::Duration::from_secs(
                 number("TICKETD_POSITIONS_HOLD_LIMIT_SECS", 10)?.into(),
             ),
+            email: EmailSettings::from_env()?,
         })
     }
 
@@ -258,6 +264,7 @@ impl Settings {
             allowed_origins: Vec::new(),
             log_format: LogFormat::Text,
             positions_hold_limit: std::time::Duration::from_secs(10),
+            email: EmailSettings::disabled(),
         }
     }
 }
@@ -281,6 +288,7 @@ impl std::fmt::Debug for Settings {
             .field("allowed_origins", &self.allowed_origins)
             .field("log_format", &self.log_format)
             .field("positions_hold_limit", &self.positions_hold_limit)
+            .field("email", &self.email)
             .finish()
     }
 }

@@ -32,6 +32,8 @@ pub enum Origin {
     Api,
     /// First seen in a valid token.
     Token,
+    /// The sender of a mail that came in.
+    Email,
 }
 
 impl Origin {
@@ -41,6 +43,7 @@ impl Origin {
             Origin::Cli => "cli",
             Origin::Api => "api",
             Origin::Token => "token",
+            Origin::Email => "email",
         }
     }
 }

@@ -207,6 +207,7 @@ impl Ticket {
             },
             body: c.body,
             internal: c.internal,
+            via: c.via,
         })))
     }
 

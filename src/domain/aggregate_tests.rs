@@ -123,6 +123,7 @@ fn commented_by(a: &Actor, internal: bool) -> TicketEvent {
         },
         body: "Looking into it".to_string(),
         internal,
+        via: None,
     })
 }
 
@@ -149,6 +150,7 @@ fn comment(by: Actor, internal: bool) -> TicketCommand {
         comment_id: Uuid::from_u128(100),
         body: "Looking into it".to_string(),
         internal,
+        via: None,
         by,
         at: later(),
     })
