@@ -171,6 +171,8 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:$DOVECOT_DIR/mail/%u
 mail_max_userip_connections = 1000
+# The mail store belongs to the dovecot system user, whose uid is below the default minimum.
+first_valid_uid = 1
 service imap-login {
   inet_listener imap {
     address = $IMAP_HOST
