@@ -58,7 +58,3 @@ CREATE TABLE email_outbox
 CREATE INDEX email_outbox_unsent ON email_outbox (position)
     WHERE sent_at IS NULL AND failed_at IS NULL;
 CREATE INDEX email_outbox_ticket ON email_outbox (ticket_id, position);
-
--- `[#1042]` in a subject finds the ticket by number in the store itself (read models may lag).
-CREATE INDEX events_ticket_number ON events (((payload ->> 'number')::bigint))
-    WHERE sequence = 1;

@@ -231,7 +231,7 @@ impl Settings {
             positions_hold_limit: std::time::Duration::from_secs(
                 number("TICKETD_POSITIONS_HOLD_LIMIT_SECS", 10)?.into(),
             ),
-            email: EmailSettings::from_env()?,
+            email: EmailSettings::from_vars(var).map_err(|(name, reason)| invalid(name, reason))?,
         })
     }
 

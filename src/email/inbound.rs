@@ -321,16 +321,9 @@ impl Inbox {
         let Some(number) = ticket_number(&mail.subject) else {
             return Ok(None);
         };
-        let id: Option<String> = sqlx::query_scalar(
-            "SELECT aggregate_id FROM events
-              WHERE sequence = 1 AND (payload ->> 'number')::bigint = $1
-                AND event_type = 'ticket.created'",
-        )
-        .bind(number)
-        .fetch_optional(&self.pool)
-        .await
-        .context("cannot look up the ticket number")?;
-        Ok(id.and_then(|id| Uuid::parse_str(&id).ok()))
+        ticket_projections::read_models::tickets::id_by_number(&self.pool, number)
+            .await
+            .context("cannot look up the ticket number")
     }
 
     /// Whether the mail was recorded before (applied, or ignored).

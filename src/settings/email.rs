@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::{invalid, list, var, SettingsError};
-
 /// Default of `EMAIL_MAX_BYTES`: 25 MiB, what common mail servers accept.
 pub const DEFAULT_MAX_BYTES: usize = 25 * 1024 * 1024;
 
@@ -37,27 +35,35 @@ pub struct EmailSettings {
 }
 
 impl EmailSettings {
-    /// Reads the environment.
-    pub fn from_env() -> Result<Self, SettingsError> {
+    /// Reads the variables through `var` (the environment's non-empty values); an unusable
+    /// value is named with the reason.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, (&'static str, String)> {
+        let invalid =
+            |name: &'static str, reason: &dyn std::fmt::Display| (name, reason.to_string());
         let listen_addr = var("SMTP_LISTEN_ADDR")
-            .map(|v| v.parse().map_err(|e| invalid("SMTP_LISTEN_ADDR", e)))
+            .map(|v| v.parse().map_err(|e| invalid("SMTP_LISTEN_ADDR", &e)))
             .transpose()?;
         let inbound_addresses: Vec<String> = var("INBOUND_EMAIL_ADDRESSES")
-            .map(|v| list(&v).into_iter().map(|a| a.to_lowercase()).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(|a| a.trim().to_lowercase())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         if listen_addr.is_some() && inbound_addresses.is_empty() {
             return Err(invalid(
                 "INBOUND_EMAIL_ADDRESSES",
-                "the SMTP listener needs at least one address to accept mail for",
+                &"the SMTP listener needs at least one address to accept mail for",
             ));
         }
-        let positive = |name: &'static str, default: usize| -> Result<usize, SettingsError> {
+        let positive = |name: &'static str, default: usize| {
             var(name)
                 .map(|v| {
                     v.parse::<usize>()
                         .ok()
                         .filter(|n| *n > 0)
-                        .ok_or_else(|| invalid(name, "must be a positive integer"))
+                        .ok_or_else(|| invalid(name, &"must be a positive integer"))
                 })
                 .transpose()
                 .map(|v| v.unwrap_or(default))
@@ -65,7 +71,7 @@ impl EmailSettings {
         let smtp_url = var("SMTP_URL").map(SecretString::from);
         let from = var("EMAIL_FROM");
         if smtp_url.is_some() && from.is_none() {
-            return Err(invalid("EMAIL_FROM", "SMTP_URL needs a sender address"));
+            return Err(invalid("EMAIL_FROM", &"SMTP_URL needs a sender address"));
         }
         Ok(Self {
             listen_addr,
@@ -99,5 +105,63 @@ impl std::fmt::Debug for EmailSettings {
             .field("smtp_url", &self.smtp_url.as_ref().map(|_| "***"))
             .field("from", &self.from)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn read(vars: &[(&str, &str)]) -> Result<EmailSettings, (&'static str, String)> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        EmailSettings::from_vars(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn without_any_variable_no_channel_runs() {
+        let s = read(&[]).unwrap();
+        assert!(s.listen_addr.is_none() && s.imap_url.is_none() && s.smtp_url.is_none());
+        assert_eq!(s.max_bytes, DEFAULT_MAX_BYTES);
+    }
+
+    #[test]
+    fn channels_are_read_with_their_companions() {
+        let s = read(&[
+            ("SMTP_LISTEN_ADDR", "127.0.0.1:2525"),
+            (
+                "INBOUND_EMAIL_ADDRESSES",
+                " Support@Example.com, help@example.com ",
+            ),
+            ("SMTP_URL", "smtp://127.0.0.1:25"),
+            ("EMAIL_FROM", "Helpdesk <support@example.com>"),
+            ("EMAIL_MAX_BYTES", "1000"),
+            ("IMAP_POLL_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.inbound_addresses,
+            ["support@example.com", "help@example.com"]
+        );
+        assert_eq!(s.max_bytes, 1000);
+        assert_eq!(s.imap_poll, Duration::from_millis(250));
+        assert!(
+            !format!("{s:?}").contains("smtp://"),
+            "the URL's credentials stay hidden"
+        );
+    }
+
+    #[test]
+    fn a_channel_missing_its_companion_is_named() {
+        let listener = read(&[("SMTP_LISTEN_ADDR", "127.0.0.1:2525")]);
+        assert_eq!(listener.unwrap_err().0, "INBOUND_EMAIL_ADDRESSES");
+        let out = read(&[("SMTP_URL", "smtp://127.0.0.1:25")]);
+        assert_eq!(out.unwrap_err().0, "EMAIL_FROM");
+        let bad = read(&[("EMAIL_MAX_BYTES", "0")]);
+        assert_eq!(bad.unwrap_err().0, "EMAIL_MAX_BYTES");
     }
 }
