@@ -147,9 +147,10 @@ async fn session(
                 reply(&mut write, "354 end data with <CRLF>.<CRLF>").await?;
                 let answer = match read_data(&mut read, config.max_bytes).await? {
                     Data::Complete(raw) => match inbox.deliver(&raw, Route::Smtp).await {
-                        Ok(Applied::Ignored(reason)) => {
-                            format!("250 2.0.0 accepted and ignored: {reason}")
-                        }
+                        // Taken either way: an ignored mail (a loop, unreadable input) is
+                        // recorded with its reason in `email_inbound`, and a bounce for it would
+                        // only feed the loop.
+                        Ok(Applied::Ignored(_)) => "250 2.0.0 ok".into(),
                         Ok(_) => {
                             status.accepted();
                             "250 2.0.0 ok".into()

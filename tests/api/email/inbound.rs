@@ -467,3 +467,66 @@ async fn without_mail_settings_readyz_says_each_channel_is_disabled() {
         );
     }
 }
+
+#[tokio::test]
+async fn concurrent_deliveries_of_one_new_mail_open_one_ticket_for_one_new_user() {
+    let app = spawn_app_with(listening).await;
+    let port = smtp_port(&app).await;
+    let id = message_id();
+    let raw = mail(
+        "nina@client.test",
+        "Race",
+        &id,
+        "",
+        "Sent four times at once.",
+    );
+
+    let deliveries: Vec<_> = (0..4)
+        .map(|_| {
+            let raw = raw.clone();
+            tokio::spawn(async move { deliver(port, "nina@client.test", raw.as_bytes()).await })
+        })
+        .collect();
+    for delivery in deliveries {
+        delivery.await.expect("joined").expect("accepted");
+    }
+
+    recorded(&app, &id).await;
+    let (tickets, users): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM events WHERE event_type = 'ticket.created'),
+                (SELECT count(*) FROM users WHERE lower(email) = 'nina@client.test')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("count");
+    assert_eq!((tickets, users), (1, 1));
+}
+
+#[tokio::test]
+async fn a_mail_delivered_again_after_a_crash_before_its_row_applies_nothing_and_is_recorded() {
+    // Arrange: a mail applied, then its email_inbound row lost, as a crash between the event's
+    // commit and the row's write would leave it.
+    let app = spawn_app_with(listening).await;
+    let port = smtp_port(&app).await;
+    let id = message_id();
+    let raw = mail("olga@client.test", "Crash", &id, "", "Once only.");
+    deliver(port, "olga@client.test", raw.as_bytes())
+        .await
+        .expect("accepted");
+    let ticket = recorded(&app, &id).await.2;
+    sqlx::query("DELETE FROM email_inbound WHERE message_id = $1")
+        .bind(&id)
+        .execute(&app.pool)
+        .await
+        .expect("lose the row");
+    let before = app.event_count().await;
+
+    // Act: the sending server delivers it again.
+    deliver(port, "olga@client.test", raw.as_bytes())
+        .await
+        .expect("accepted");
+
+    // Assert: the row is back, naming the first ticket; no event was added.
+    assert_eq!(recorded(&app, &id).await, ("created".into(), None, ticket));
+    assert_eq!(app.event_count().await, before);
+}
