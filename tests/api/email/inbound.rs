@@ -530,3 +530,36 @@ async fn a_mail_delivered_again_after_a_crash_before_its_row_applies_nothing_and
     assert_eq!(recorded(&app, &id).await, ("created".into(), None, ticket));
     assert_eq!(app.event_count().await, before);
 }
+
+#[tokio::test]
+async fn an_imap_message_above_the_limit_is_recorded_as_ignored_and_marked_seen() {
+    let mut mailbox = Mailbox::create().await;
+    let url = mailbox.url();
+    let app = spawn_app_with(|s| {
+        s.email.imap_url = Some(url.into());
+        s.email.imap_poll = std::time::Duration::from_millis(100);
+        s.email.max_bytes = 1_000;
+    })
+    .await;
+    let id = message_id();
+
+    mailbox
+        .append(&mail(
+            "big@client.test",
+            "Large",
+            &id,
+            "",
+            &"z".repeat(5_000),
+        ))
+        .await;
+
+    let (outcome, reason, ticket) = recorded(&app, &id).await;
+    assert_eq!((outcome.as_str(), ticket), ("ignored", None));
+    assert!(reason.unwrap_or_default().contains("larger than the 1000"));
+    eventually("the message is marked seen", || async {
+        Mailbox::open(&mailbox.name).await.seen().await == 1
+    })
+    .await;
+    assert_eq!(app.event_count().await, 0);
+    mailbox.remove().await;
+}
