@@ -86,7 +86,12 @@ impl Inbox {
     /// reach): the sender should deliver it again later.
     #[tracing::instrument(skip_all, fields(route = route.as_str(), message_id))]
     pub async fn deliver(&self, raw: &[u8], route: Route) -> anyhow::Result<Applied> {
-        let mail = match message::read(raw, &self.own) {
+        // Parsing and HTML conversion of a large mail take a while: off the async workers.
+        let (bytes, own) = (raw.to_vec(), self.own.clone());
+        let read = tokio::task::spawn_blocking(move || message::read(&bytes, &own))
+            .await
+            .context("reading the mail failed")?;
+        let mail = match read {
             Read::Ignored(ignored) => {
                 tracing::Span::current().record("message_id", ignored.message_id.as_str());
                 let fresh = self
