@@ -4,7 +4,7 @@
 //! Postgres with a per-ticket hash chain; read models, NATS and WebSockets follow the store.
 //!
 //! # Layout
-//! Imports run one way: `main → cli → startup → {http, email} → application → {command_service, auth,
+//! Imports run one way: `main → cli → startup → http → email → application → {command_service, auth,
 //! users, store, hub, views, policy} → domain` (`.ci/import-cycles.py` checks that no modules import each other in a
 //! cycle).
 //! - [`domain`]: the aggregate, its commands and checked values. Pure: no I/O.
