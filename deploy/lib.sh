@@ -12,6 +12,12 @@
 : "${NATS_LOG_FILE:=/var/log/nats-server.log}"
 : "${NATS_PID_FILE:=/run/nats-server-$NATS_PORT.pid}"
 : "${SERVICE_WAIT_SECONDS:=30}"
+# The test IMAP server (a private dovecot instance: its own configuration and mail store).
+: "${IMAP_HOST:=127.0.0.1}"
+: "${IMAP_PORT:=1143}"
+: "${IMAP_TEST_USER:=ticketd}"
+: "${IMAP_TEST_PASSWORD:=ticketd}"
+: "${DOVECOT_DIR:=/var/lib/ticketd-dovecot}"
 
 export DEBIAN_FRONTEND=noninteractive
 

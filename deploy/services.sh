@@ -2,10 +2,11 @@
 # Make sure the local services ticketd needs are up:
 #   - Postgres on 127.0.0.1:5432, reachable as role `postgres` without a password
 #   - NATS with JetStream on 127.0.0.1:4222
+#   - an IMAP server (dovecot) on 127.0.0.1:1143 with a test user, for the e-mail tests
 # and that the Rust toolchain, and Chromium with chromedriver (the web app's browser tests),
 # are installed.
 #
-# Installs postgresql / nats-server / chromium / chromium-driver with apt-get when missing
+# Installs postgresql / nats-server / dovecot-imapd / chromium / chromium-driver with apt-get when missing
 # (Debian or Ubuntu, as root).
 # Idempotent: when everything already runs it only prints status. Needs no TTY.
 set -euo pipefail
@@ -143,6 +144,70 @@ if grep -q '"jetstream":true' <<<"$nats_info_line"; then
 else
   die "the NATS server on $NATS_HOST:$NATS_PORT (version ${nats_version:-unknown}) does not have JetStream enabled.
 Restart it with -js (e.g. nats-server -a $NATS_HOST -p $NATS_PORT -js -sd $NATS_STORE_DIR)."
+fi
+
+# ---------------------------------------------------------------- IMAP (e-mail tests)
+
+# A dovecot instance of its own (configuration, mail store and runtime directory under
+# $DOVECOT_DIR), so that a system dovecot, if any, is left alone. Plain IMAP with a password on
+# loopback only: it holds test mail. Tests create a mailbox each and append to it.
+start_dovecot() {
+  if ! have dovecot; then
+    apt_install dovecot-imapd
+  fi
+  as_root mkdir -p "$DOVECOT_DIR/mail" "$DOVECOT_DIR/run" "$DOVECOT_DIR/state"
+  as_root chown dovecot:dovecot "$DOVECOT_DIR/mail"
+  echo "$IMAP_TEST_USER:{PLAIN}$IMAP_TEST_PASSWORD" | as_root tee "$DOVECOT_DIR/users" >/dev/null
+  as_root tee "$DOVECOT_DIR/dovecot.conf" >/dev/null <<EOF
+# Written by ticketd deploy/services.sh: the test IMAP server.
+protocols = imap
+listen = $IMAP_HOST
+base_dir = $DOVECOT_DIR/run
+state_dir = $DOVECOT_DIR/state
+instance_name = ticketd-dovecot
+log_path = $DOVECOT_DIR/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:$DOVECOT_DIR/mail/%u
+mail_max_userip_connections = 1000
+# The mail store belongs to the dovecot system user, whose uid is below the default minimum.
+first_valid_uid = 1
+service imap-login {
+  inet_listener imap {
+    address = $IMAP_HOST
+    port = $IMAP_PORT
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service imap {
+  process_limit = 1024
+}
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $DOVECOT_DIR/users
+}
+userdb {
+  driver = static
+  args = uid=dovecot gid=dovecot home=$DOVECOT_DIR/mail/%u
+}
+EOF
+  info "starting dovecot (configuration $DOVECOT_DIR/dovecot.conf, log $DOVECOT_DIR/dovecot.log)"
+  # Its daemon must not hold the caller's output open (a pipe would never end).
+  as_root dovecot -c "$DOVECOT_DIR/dovecot.conf" </dev/null >/dev/null 2>&1
+}
+
+if port_open "$IMAP_HOST" "$IMAP_PORT"; then
+  ok "IMAP: already running on $IMAP_HOST:$IMAP_PORT"
+else
+  info "IMAP: nothing answers on $IMAP_HOST:$IMAP_PORT"
+  start_dovecot
+  wait_until "IMAP: ready on $IMAP_HOST:$IMAP_PORT (user $IMAP_TEST_USER)" "$SERVICE_WAIT_SECONDS" \
+    port_open "$IMAP_HOST" "$IMAP_PORT" ||
+    die "dovecot did not answer within ${SERVICE_WAIT_SECONDS}s (see $DOVECOT_DIR/dovecot.log)"
+  info "IMAP: stop it with: dovecot -c $DOVECOT_DIR/dovecot.conf stop"
 fi
 
 # ---------------------------------------------------------------- Chromium (browser tests)

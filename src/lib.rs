@@ -4,7 +4,7 @@
 //! Postgres with a per-ticket hash chain; read models, NATS and WebSockets follow the store.
 //!
 //! # Layout
-//! Imports run one way: `main → cli → startup → http → application → {command_service, auth,
+//! Imports run one way: `main → cli → startup → http → email → application → {command_service, auth,
 //! users, store, hub, views, policy} → domain` (`.ci/import-cycles.py` checks that no modules import each other in a
 //! cycle).
 //! - [`domain`]: the aggregate, its commands and checked values. Pure: no I/O.
@@ -19,6 +19,7 @@
 //! - [`views`]: point-in-time ticket views, folded from stored events.
 //! - [`hub`]: the WebSocket fan-out: one feed of positioned events per instance.
 //! - [`relay`]: the NATS relay's Postgres side (the events table as outbox).
+//! - [`email`]: mail in (SMTP listener, IMAP poller) and out (from the event log).
 //! - [`supervisor`]: background tasks restarted when they die, reported in `/readyz`.
 //! - [`sla_timer`]: records `ticket.sla_breached` when a due time passes (single leader).
 //! - [`cli`]: the command line (`ticketd --help`), and what only the command line does.
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod command_service;
 pub mod db;
 pub mod domain;
+pub mod email;
 pub mod http;
 pub mod hub;
 pub mod integrations;

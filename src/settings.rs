@@ -8,6 +8,9 @@ use secrecy::SecretString;
 use crate::domain::values::ValueError;
 use crate::domain::SlaPolicy;
 
+mod email;
+pub use email::EmailSettings;
+
 /// Default ticket categories (CONTRACT 1).
 pub const DEFAULT_CATEGORIES: &str =
     "hardware,software,network,system,email,printer,telephony,access,backup,onboarding,other";
@@ -60,6 +63,8 @@ pub struct Settings {
     /// `DEFAULT_PHONE_REGION`: the country (ISO 3166 code, e.g. `BR`) of phone numbers given
     /// without a `+` country code; none → such numbers are refused.
     pub default_phone_region: Option<phonenumber::country::Id>,
+    /// `SMTP_LISTEN_ADDR`, `IMAP_URL`, `SMTP_URL` and their companions: mail in and out.
+    pub email: EmailSettings,
 }
 
 /// How tokens are verified.
@@ -239,6 +244,7 @@ impl Settings {
                     )
                 })?),
             },
+            email: EmailSettings::from_vars(var).map_err(|(name, reason)| invalid(name, reason))?,
         })
     }
 
@@ -272,6 +278,7 @@ impl Settings {
             log_format: LogFormat::Text,
             positions_hold_limit: std::time::Duration::from_secs(10),
             default_phone_region: Some(phonenumber::country::Id::BR),
+            email: EmailSettings::disabled(),
         }
     }
 }
@@ -296,6 +303,7 @@ impl std::fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("positions_hold_limit", &self.positions_hold_limit)
             .field("default_phone_region", &self.default_phone_region)
+            .field("email", &self.email)
             .finish()
     }
 }

@@ -35,6 +35,8 @@ pub struct Application {
     background: Background,
     /// The event store's notifications, shared by every loop that follows the store.
     notifications: Notifications,
+    /// The SMTP listener's port, when `SMTP_LISTEN_ADDR` is set.
+    smtp_port: Option<u16>,
 }
 
 /// The engine's own loops (sequencer, projectors, relay, timers), supervised: stopped after
@@ -189,6 +191,11 @@ impl Application {
             }
             None => None,
         };
+        let mail = crate::email::Mail::build(&settings, pool.clone(), commands.clone())
+            .await
+            .context("cannot set up mail (SMTP_LISTEN_ADDR, IMAP_URL, SMTP_URL, EMAIL_FROM)")?;
+        let smtp_port = mail.smtp_port();
+        spawn_mail(&mut background, &mail, &pool, &notifications);
         let state = AppState {
             projections,
             pool,
@@ -199,6 +206,7 @@ impl Application {
             nats,
             tasks: background.supervisor.tasks().clone(),
             limiter: limiter.clone(),
+            email: mail.channels,
         };
         Ok(Self {
             port,
@@ -207,7 +215,13 @@ impl Application {
             limiter,
             background,
             notifications,
+            smtp_port,
         })
+    }
+
+    /// The SMTP listener's port, when `SMTP_LISTEN_ADDR` is set.
+    pub fn smtp_port(&self) -> Option<u16> {
+        self.smtp_port
     }
 
     /// The bound port.
@@ -290,6 +304,46 @@ impl Application {
         hub.closed(Duration::from_secs(5)).await;
         background.stop().await;
         served
+    }
+}
+
+/// Runs each configured mail channel under supervision.
+fn spawn_mail(
+    background: &mut Background,
+    mail: &crate::email::Mail,
+    pool: &PgPool,
+    notifications: &Notifications,
+) {
+    if let (Some((listener, config)), Some(status)) = (&mail.listener, &mail.channels.smtp_listener)
+    {
+        let (listener, config, status, inbox) = (
+            listener.clone(),
+            config.clone(),
+            status.clone(),
+            mail.inbox.clone(),
+        );
+        background.spawn("email:smtp_listener", move |stop| {
+            crate::email::smtp_listener::serve(
+                listener.clone(),
+                inbox.clone(),
+                config.clone(),
+                status.clone(),
+                stop,
+            )
+        });
+    }
+    if let Some(poller) = &mail.poller {
+        let poller = poller.clone();
+        background.spawn("email:imap", move |stop| poller.clone().run(stop));
+    }
+    if let Some(outbound) = &mail.outbound {
+        let (outbound, pool, notifications) =
+            (outbound.clone(), pool.clone(), notifications.clone());
+        background.spawn("email:outbound", move |stop| {
+            outbound
+                .clone()
+                .run(pool.clone(), notifications.clone(), stop)
+        });
     }
 }
 

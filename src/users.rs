@@ -53,6 +53,8 @@ pub enum Origin {
     Token,
     /// A requester found by none of their contacts at intake.
     Intake,
+    /// The sender of a mail that came in.
+    Email,
 }
 
 impl Origin {
@@ -63,6 +65,7 @@ impl Origin {
             Origin::Api => "api",
             Origin::Token => "token",
             Origin::Intake => "intake",
+            Origin::Email => "email",
         }
     }
 }

@@ -176,6 +176,7 @@ mod tests {
             },
             body: "hi".into(),
             internal,
+            via: None,
         })
     }
 

@@ -103,6 +103,19 @@ pub struct TicketCommented {
     pub body: String,
     /// Internal comments are hidden from requesters.
     pub internal: bool,
+    /// How the comment arrived, when it came by another way than the API (e-mail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+}
+
+/// The way a comment came in from outside the API, and the message that carried it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Via {
+    /// `email`.
+    pub channel: String,
+    /// The `Message-ID` of the mail the comment came in (with its angle brackets stripped).
+    pub message_id: String,
 }
 
 /// `ticket.assigned`.

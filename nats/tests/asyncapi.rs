@@ -10,7 +10,7 @@ use ticket_nats::envelope::{Actor, EnvelopeHeader};
 use ticket_nats::events::{
     kind_of, AuthorRef, FieldChange, IntegrationRef, RequesterRef, SlaBreached, SlaDue, SlaTarget,
     TicketAssigned, TicketChanges, TicketClosed, TicketCommented, TicketCreated, TicketRated,
-    TicketReopened, TicketUpdated, UserRef,
+    TicketReopened, TicketUpdated, UserRef, Via,
 };
 use ticket_nats::publish::OutgoingMessage;
 use ticket_nats::user_events::{UserCreated, UserMerged, UserUpdated};
@@ -102,8 +102,26 @@ fn samples() -> Vec<(TicketEvent, bool)> {
                 },
                 body: "Toner?".into(),
                 internal: true,
+                via: Some(Via {
+                    channel: "email".into(),
+                    message_id: "abc@mail.example.com".into(),
+                }),
             }),
             true,
+        ),
+        (
+            TicketEvent::Commented(TicketCommented {
+                comment_id: Uuid::now_v7(),
+                author: AuthorRef {
+                    id: Uuid::now_v7(),
+                    name: "Agnes Agent".into(),
+                    role: "agent".into(),
+                },
+                body: "Toner?".into(),
+                internal: false,
+                via: None,
+            }),
+            false,
         ),
         (
             TicketEvent::Assigned(TicketAssigned {

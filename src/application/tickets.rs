@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::PgPool;
-use ticket_nats::events::{IntegrationRef, RequesterRef, UserRef};
+use ticket_nats::events::{IntegrationRef, RequesterRef, UserRef, Via};
 use uuid::Uuid;
 
 use crate::command_service::{now, CommandContext, CommandError, CommandService, Outcome};
@@ -142,11 +142,34 @@ pub async fn comment(
     body: String,
     internal: bool,
 ) -> Result<Outcome, CommandError> {
+    post_comment(service, issued, ticket, body, internal, None).await
+}
+
+/// Comments publicly on a ticket with what a mail brought in; `via` names the message.
+pub async fn comment_via(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: Uuid,
+    body: String,
+    via: Via,
+) -> Result<Outcome, CommandError> {
+    post_comment(service, issued, ticket, body, false, Some(via)).await
+}
+
+async fn post_comment(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: Uuid,
+    body: String,
+    internal: bool,
+    via: Option<Via>,
+) -> Result<Outcome, CommandError> {
     issue(service, issued, ticket, |by| {
         TicketCommand::CommentOnTicket(CommentOnTicket {
             comment_id: Uuid::now_v7(),
             body,
             internal,
+            via,
             by,
             at: now(),
         })

@@ -12,6 +12,8 @@ mod ceiling;
 mod cpu;
 #[path = "bench/db.rs"]
 mod db;
+#[path = "bench/email.rs"]
+mod email;
 #[path = "bench/engine.rs"]
 mod engine;
 #[path = "bench/plain.rs"]
@@ -79,12 +81,15 @@ struct Args {
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
     /// Run only these parts (repeat or comma-separate): ceiling, cqrs-es, ticketd, rebuild,
-    /// relay. Default: all.
+    /// relay, email. Default: all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Run without NATS.
     #[arg(long)]
     no_nats: bool,
+    /// Mails sent over SMTP in the email part (default 1,000).
+    #[arg(long, default_value_t = 1000)]
+    email_messages: usize,
 }
 
 /// A tiny xorshift generator: the load only needs to spread over tickets.
@@ -229,7 +234,7 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency
     );
 
-    const PARTS: [&str; 5] = ["ceiling", "cqrs-es", "ticketd", "rebuild", "relay"];
+    const PARTS: [&str; 6] = ["ceiling", "cqrs-es", "ticketd", "rebuild", "relay", "email"];
     if let Some(unknown) = args.only.iter().find(|p| !PARTS.contains(&p.as_str())) {
         anyhow::bail!("--only {unknown}: the parts are {}", PARTS.join(", "));
     }
@@ -282,6 +287,12 @@ async fn main() -> anyhow::Result<()> {
         _ => relay::RelayResult::default(),
     };
 
+    let email_result = if wants("email") {
+        run_email(&args).await?
+    } else {
+        email::EmailResult::default()
+    };
+
     print_table(&levels, &open, generated, rebuild_events_per_s);
     println!(
         "relay: {} events, {:.0} events/s through the relay, {:.0} raw pipelined publishes/s, ratio {:.2}",
@@ -304,11 +315,27 @@ async fn main() -> anyhow::Result<()> {
             "rebuild_events_per_s": rebuild_events_per_s,
             "relay": relay_result,
             "relay_vs_raw_publish": relay_result.relay_vs_raw_publish,
+            "email": email_result,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Mail in: `--email-messages` over SMTP from 16 senders, until visible in the read model.
+async fn run_email(args: &Args) -> anyhow::Result<email::EmailResult> {
+    let db = BenchDb::create(&args.database_url, "email").await?;
+    let pool = db.pool(4).await?;
+    let result = email::run(&db.url, &pool, args.email_messages, 16).await;
+    pool.close().await;
+    db.drop_db().await;
+    let r = result?;
+    println!(
+        "email: {} messages over SMTP ({} tickets, {} comments): all accepted in {:.2} s, all in the read model in {:.2} s ({:.0} messages/s)",
+        r.messages, r.tickets, r.comments, r.smtp_seconds, r.visible_seconds, r.messages_per_s
+    );
+    Ok(r)
 }
 
 /// The read-then-append ceiling at every concurrency level.

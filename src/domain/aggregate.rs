@@ -209,6 +209,7 @@ impl Ticket {
             },
             body: c.body,
             internal: c.internal,
+            via: c.via,
         })))
     }
 

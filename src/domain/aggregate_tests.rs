@@ -125,6 +125,7 @@ fn commented_by(a: &Issuer, internal: bool) -> TicketEvent {
         },
         body: "Looking into it".to_string(),
         internal,
+        via: None,
     })
 }
 
@@ -153,6 +154,7 @@ fn comment(by: Issuer, internal: bool) -> TicketCommand {
         comment_id: Uuid::from_u128(100),
         body: "Looking into it".to_string(),
         internal,
+        via: None,
         by,
         at: later(),
     })

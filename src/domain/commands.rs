@@ -1,7 +1,7 @@
 //! What callers ask of a ticket. Commands arrive checked (see `values`) and with every outside
 //! fact resolved (users looked up, number taken, clock read), so the aggregate stays pure.
 
-use ticket_nats::events::{IntegrationRef, RequesterRef, SlaTarget, UserRef};
+use ticket_nats::events::{IntegrationRef, RequesterRef, SlaTarget, UserRef, Via};
 use ticket_nats::Timestamp;
 use uuid::Uuid;
 
@@ -78,6 +78,8 @@ pub struct CommentOnTicket {
     pub body: String,
     /// Hidden from requesters; agents and admins only.
     pub internal: bool,
+    /// The mail it came in, when it came by e-mail.
+    pub via: Option<Via>,
     /// Who asks.
     pub by: Issuer,
     /// When.

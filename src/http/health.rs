@@ -31,7 +31,8 @@ pub async fn healthz() -> impl IntoResponse {
 /// (each cause of a 503 is named in `reasons`); reports each projector's lag and the state of
 /// NATS with the relay's position and lag (both counting events committed but not yet
 /// positioned), the position backlog, the stalled projectors with the event and the error, and
-/// each supervised task's state and restart count (`tasks`).
+/// each supervised task's state and restart count (`tasks`), and each mail channel's state
+/// with mail out's backlog (`email`; a failing channel is reported, never a cause of 503).
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let migrations =
@@ -92,6 +93,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "projections": positions.projections,
             "positions": positions.body(),
             "nats": nats,
+            "email": crate::email::report(&state.email, &state.pool).await,
             "stalled_projections": stalled,
             "tasks": {
                 "crash_looping": crash_looping,

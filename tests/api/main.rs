@@ -6,6 +6,7 @@ mod auth;
 mod board;
 mod commands;
 mod dashboard;
+mod email;
 mod hardening;
 mod helpers;
 mod hostile;

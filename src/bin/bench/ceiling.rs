@@ -38,6 +38,7 @@ pub fn comment_envelope(ticket: Uuid, seq: i64, prevhash: &str, body: &str) -> E
             },
             body: body.into(),
             internal: false,
+            via: None,
         }),
         prevhash,
     )

@@ -49,6 +49,15 @@ fn mint(user: Uuid, role: &str) -> anyhow::Result<String> {
 impl Engine {
     /// Starts `ticketd-bench __serve` on `database_url` and waits until it is ready.
     pub async fn start(database_url: &str, nats_url: Option<&str>) -> anyhow::Result<Self> {
+        Self::start_with(database_url, nats_url, &[]).await
+    }
+
+    /// Like [`Engine::start`], with more environment variables (e.g. the mail settings).
+    pub async fn start_with(
+        database_url: &str,
+        nats_url: Option<&str>,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let tag = Uuid::new_v4().simple().to_string()[..10].to_string();
         let nats_stream = format!("BENCH_{tag}");
@@ -68,6 +77,7 @@ impl Engine {
                 std::env::var("BENCH_ENGINE_LOG").unwrap_or_else(|_| "error,tower_http=off".into()),
             )
             .env_remove("NATS_URL")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .kill_on_drop(true);
         if let Some(url) = nats_url {

@@ -130,6 +130,8 @@ pub async fn run(
                 body: "plain".into(),
                 internal: false,
                 by: agent(),
+                via: None,
+
                 at: Timestamp::now(),
             });
             cqrs.execute(&ticket.to_string(), command).await.is_ok()

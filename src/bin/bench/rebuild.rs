@@ -40,6 +40,7 @@ fn ticket_events(
             },
             body: format!("comment {i} on ticket {n}"),
             internal: i == 3,
+            via: None,
         })
     };
     let sla = SlaDue {

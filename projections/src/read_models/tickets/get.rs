@@ -55,3 +55,11 @@ pub async fn version(pool: &PgPool, id: Uuid) -> Result<Option<i64>, sqlx::Error
         .fetch_optional(pool)
         .await
 }
+
+/// The ticket with short number `number`, once the view has it (mail names tickets `[#42]`).
+pub async fn id_by_number(pool: &PgPool, number: i64) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT ticket_id FROM ticket_view WHERE number = $1")
+        .bind(number)
+        .fetch_optional(pool)
+        .await
+}

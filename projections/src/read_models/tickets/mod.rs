@@ -16,6 +16,6 @@ pub use dto::{
     Author, Comment, Person, Rating, Sla, SlaFacts, TicketListItem, TicketPage, TicketView,
 };
 pub use fold::fold;
-pub use get::{get, version};
+pub use get::{get, id_by_number, version};
 pub use list::{list, After, Involvement, ListFilter, ListQuery, Sort};
 pub use projector::{TicketViewProjection, NAME};
