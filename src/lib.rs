@@ -20,6 +20,7 @@
 //! - [`hub`]: the WebSocket fan-out: one feed of positioned events per instance.
 //! - [`relay`]: the NATS relay's Postgres side (the events table as outbox).
 //! - [`supervisor`]: background tasks restarted when they die, reported in `/readyz`.
+//! - [`webhooks`]: signed webhooks: endpoints, the SSRF policy, delivery from the event log.
 //! - [`sla_timer`]: records `ticket.sla_breached` when a due time passes (single leader).
 //! - [`cli`]: the command line (`ticketd --help`), and what only the command line does.
 //! - [`startup`]: building and running the application; [`db`]: the pool, migrations and
@@ -43,3 +44,4 @@ pub mod supervisor;
 pub mod telemetry;
 pub mod users;
 pub mod views;
+pub mod webhooks;

@@ -56,6 +56,9 @@ pub struct Settings {
     /// `TICKETD_POSITIONS_HOLD_LIMIT_SECS`: how long committed events may wait for a position
     /// (or an event-writing transaction stay open) before `/readyz` answers 503 (default 10).
     pub positions_hold_limit: std::time::Duration,
+    /// Webhook delivery: allow-lists (`WEBHOOK_ALLOW_HTTP_HOSTS`, `WEBHOOK_ALLOW_PRIVATE_HOSTS`),
+    /// the retry schedule (`WEBHOOK_RETRY_SCHEDULE`), timeout, auto-disable period, concurrency.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 /// How tokens are verified.
@@ -226,6 +229,7 @@ impl Settings {
             positions_hold_limit: std::time::Duration::from_secs(
                 number("TICKETD_POSITIONS_HOLD_LIMIT_SECS", 10)?.into(),
             ),
+            webhooks: webhook_settings(&number)?,
         })
     }
 
@@ -258,8 +262,34 @@ impl Settings {
             allowed_origins: Vec::new(),
             log_format: LogFormat::Text,
             positions_hold_limit: std::time::Duration::from_secs(10),
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
     }
+}
+
+/// The `WEBHOOK_*` variables.
+fn webhook_settings(
+    number: &dyn Fn(&'static str, u32) -> Result<u32, SettingsError>,
+) -> Result<crate::webhooks::WebhookSettings, SettingsError> {
+    use crate::webhooks::config::{parse_schedule, WebhookSettings};
+    let defaults = WebhookSettings::default();
+    Ok(WebhookSettings {
+        allow_http_hosts: var("WEBHOOK_ALLOW_HTTP_HOSTS")
+            .map(|v| list(&v))
+            .unwrap_or_default(),
+        allow_private_hosts: var("WEBHOOK_ALLOW_PRIVATE_HOSTS")
+            .map(|v| list(&v))
+            .unwrap_or_default(),
+        retry_schedule: var("WEBHOOK_RETRY_SCHEDULE")
+            .map(|v| parse_schedule(&v).map_err(|e| invalid("WEBHOOK_RETRY_SCHEDULE", e)))
+            .transpose()?
+            .unwrap_or(defaults.retry_schedule),
+        timeout: std::time::Duration::from_millis(number("WEBHOOK_TIMEOUT_MS", 10_000)?.into()),
+        disable_after: std::time::Duration::from_secs(
+            number("WEBHOOK_DISABLE_AFTER_SECS", 24 * 3600)?.into(),
+        ),
+        concurrency: number("WEBHOOK_CONCURRENCY", 4)? as usize,
+    })
 }
 
 impl std::fmt::Debug for Settings {
@@ -281,6 +311,7 @@ impl std::fmt::Debug for Settings {
             .field("allowed_origins", &self.allowed_origins)
             .field("log_format", &self.log_format)
             .field("positions_hold_limit", &self.positions_hold_limit)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }

@@ -187,6 +187,21 @@ impl Application {
             }
             None => None,
         };
+        // Webhooks (CONTRACT 8): delivered by one leader among the instances, from the log.
+        let webhooks = crate::webhooks::Deliverer::new(pool.clone(), settings.webhooks.clone())
+            .context("cannot build the webhook client")?;
+        {
+            let (deliverer, notifications) = (webhooks.clone(), notifications.clone());
+            background.spawn("webhooks", move |stop| {
+                deliverer.clone().run(notifications.clone(), stop)
+            });
+        }
+        {
+            let pool = pool.clone();
+            background.spawn("webhooks:backlog", move |stop| {
+                crate::webhooks::deliverer::report_backlog(pool.clone(), stop)
+            });
+        }
         let state = AppState {
             projections,
             pool,
@@ -197,6 +212,7 @@ impl Application {
             nats,
             tasks: background.supervisor.tasks().clone(),
             limiter: limiter.clone(),
+            webhooks,
         };
         Ok(Self {
             port,

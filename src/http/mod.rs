@@ -18,6 +18,7 @@ pub mod ticket_commands;
 pub mod ticket_queries;
 pub mod timing;
 pub mod users;
+pub mod webhooks;
 pub mod ws;
 
 use axum::extract::DefaultBodyLimit;
@@ -41,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ticket_queries::router())
         .merge(login::router())
         .merge(users::router())
+        .merge(webhooks::router())
         .merge(ws::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

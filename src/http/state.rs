@@ -29,4 +29,6 @@ pub struct AppState {
     pub tasks: crate::supervisor::Tasks,
     /// The general rate limiter (its size is reported and bounded).
     pub limiter: super::limiter::Limiter,
+    /// The webhook deliverer (whether this instance leads, for `/readyz`).
+    pub webhooks: Arc<crate::webhooks::Deliverer>,
 }

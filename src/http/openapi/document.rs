@@ -19,6 +19,7 @@ use crate::domain::{Channel, Priority, Role, Status};
 use crate::http::audit::MAX_PAGE;
 use crate::settings::Settings;
 use crate::users::{EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN};
+use crate::webhooks::input as webhook_input;
 use ticket_nats::TicketEvent;
 
 /// What `str::trim` removes (Rust's `char::is_whitespace`), as the body of a regex class. Spelt
@@ -143,6 +144,9 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         ("post", "/api/v1/auth/login") => &[401, 403],
         ("post", "/api/v1/users") => &[403, 409],
         ("get", "/api/v1/users") | ("patch", "/api/v1/users/{id}") => &[403],
+        // Admins only, reading included; unknown query parameters are refused.
+        ("get", "/api/v1/webhooks") => &[403, 422],
+        (_, p) if p.starts_with("/api/v1/webhooks") => &[403],
         // Not a WebSocket handshake (400, 426), a disallowed Origin (403).
         ("get", "/api/v1/ws") => &[400, 403, 426],
         _ => &[],
@@ -299,6 +303,12 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
         ("query", "min_version") => integer(1, i64::MAX),
         ("query", "after") => integer(0, i64::MAX),
         ("query", "limit") if path == "/api/v1/events" => integer(1, MAX_PAGE),
+        ("query", "limit") if path.starts_with("/api/v1/webhooks") => {
+            integer(1, crate::http::webhooks::DELIVERIES_LIMIT_MAX)
+        }
+        ("query", "status") if path.starts_with("/api/v1/webhooks") => {
+            string_enum(&["pending", "succeeded", "failed"])
+        }
         ("query", "limit") => integer(1, crate::http::ticket_queries::LIST_LIMIT_MAX),
         ("query", "limit_per_column") => integer(1, crate::http::ticket_queries::COLUMN_LIMIT_MAX),
         ("query", "assignee_id" | "requester_id") => uuid(),
@@ -325,6 +335,22 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
         ("query", "role") => json!({"type": "string", "enum": Role::ALL.map(|r| r.as_str())}),
         ("query", "access_token") => text(8192),
         _ => return None,
+    })
+}
+
+/// A webhook URL: its syntax only (the policy on schemes and addresses depends on the
+/// configuration and on DNS, and is answered with a 422 naming `url`).
+fn webhook_url() -> Value {
+    json!({"type": "string", "format": "uri", "maxLength": crate::webhooks::target::URL_MAX, "pattern": NO_NUL})
+}
+
+fn event_types() -> Value {
+    json!({
+        "type": "array",
+        "minItems": 1,
+        "maxItems": webhook_input::EVENT_TYPES_MAX,
+        "items": {"type": "string", "pattern": webhook_input::EVENT_TYPE_PATTERN},
+        "description": "event types such as ticket.closed, or [\"*\"] alone for every event",
     })
 }
 
@@ -446,6 +472,39 @@ fn request_bodies(categories: &[Value]) -> Vec<(&'static str, Value)> {
                         "pattern": NO_NUL,
                     })),
                 }),
+            ),
+        ),
+        (
+            "CreateWebhookRequest",
+            object(
+                "POST /webhooks: the URL must pass the webhook URL policy",
+                &["url", "event_types"],
+                json!({
+                    "url": webhook_url(),
+                    "event_types": event_types(),
+                    "description": nullable(text(webhook_input::DESCRIPTION_MAX)),
+                }),
+            ),
+        ),
+        (
+            "UpdateWebhookRequest",
+            object(
+                "PATCH /webhooks/{id}: any of the members",
+                &[],
+                json!({
+                    "url": nullable(webhook_url()),
+                    "event_types": nullable(event_types()),
+                    "description": nullable(text(webhook_input::DESCRIPTION_MAX)),
+                    "status": nullable(string_enum(&["enabled", "disabled"])),
+                }),
+            ),
+        ),
+        (
+            "ReplayRequest",
+            object(
+                "POST /webhooks/{id}/replay",
+                &["after_position"],
+                json!({"after_position": integer(0, i64::MAX)}),
             ),
         ),
         (
