@@ -1,6 +1,7 @@
 -- Webhook endpoints (CONTRACT 8). Each is a consumer of the event log with its own checkpoint:
 -- `position` is the last event position whose matching events all have a delivery row below.
--- A new endpoint starts at the head, so it receives the events committed after its creation.
+-- A new endpoint starts at the head and skips events of transactions committed before its
+-- creation, so it receives exactly the events committed after it.
 --
 -- `secret` is the Standard Webhooks signing key. The engine signs with it, so it cannot be
 -- hashed; docs/adr/0014-webhook-secrets.md says how it is kept.
@@ -14,6 +15,9 @@ CREATE TABLE webhooks
     status          text        NOT NULL DEFAULT 'enabled' CHECK (status IN ('enabled', 'disabled')),
     disabled_reason text,
     position        bigint      NOT NULL CHECK (position >= 0),
+    -- The transactions committed when the endpoint was created: events they wrote are not
+    -- delivered even if positioned after `position` (positions are assigned after commit).
+    created_snapshot pg_snapshot NOT NULL,
     -- The first failed attempt since the last success: 24 h of failure disables the endpoint.
     failing_since   timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),

@@ -43,7 +43,9 @@ fn admin_only(caller: &Caller) -> Result<()> {
     if caller.role == Role::Admin {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("only admins may manage webhooks".into()))
+        Err(ApiError::Forbidden(
+            "only admins may manage webhooks".into(),
+        ))
     }
 }
 
@@ -162,7 +164,9 @@ pub async fn create_webhook(
     };
     f.finish()?;
     let (Some(url), Some(types)) = (url, types) else {
-        return Err(ApiError::Internal(anyhow::anyhow!("checked fields missing")));
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "checked fields missing"
+        )));
     };
     let secret = signature::new_secret();
     let webhook = store::create(

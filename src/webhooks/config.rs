@@ -114,7 +114,11 @@ mod tests {
 
     #[test]
     fn allow_lists_match_the_host_as_written() {
-        let list = vec!["127.0.0.1".to_string(), "[::1]".into(), "Hooks.Local".into()];
+        let list = vec![
+            "127.0.0.1".to_string(),
+            "[::1]".into(),
+            "Hooks.Local".into(),
+        ];
         assert!(WebhookSettings::listed(&list, "127.0.0.1"));
         assert!(WebhookSettings::listed(&list, "[::1]"));
         assert!(WebhookSettings::listed(&list, "hooks.local"));

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use rand::Rng;
 use sqlx::PgPool;
@@ -135,7 +136,9 @@ impl Deliverer {
                     continue;
                 }
                 let updated_at = endpoint.updated_at;
-                let worker = self.clone().work(endpoint, notifications.clone(), shutdown.clone());
+                let worker = self
+                    .clone()
+                    .work(endpoint, notifications.clone(), shutdown.clone());
                 workers.insert(id, (updated_at, tokio::spawn(worker)));
             }
             if sleep_or_cancel(ENDPOINTS_POLL, shutdown).await {
@@ -148,33 +151,22 @@ impl Deliverer {
         result
     }
 
-    /// One endpoint's worker: read the log, send what is due, wait for more.
+    /// One endpoint's worker: follows the log and keeps up to `concurrency` attempts in flight,
+    /// until the endpoint is disabled; a database error restarts it after a pause (attempts in
+    /// flight are dropped and stay pending, so they are made again).
     async fn work(
         self: Arc<Self>,
         endpoint: Endpoint,
         notifications: Notifications,
         shutdown: CancellationToken,
     ) {
-        let mut positioned = notifications.positioned();
         let mut failures: u32 = 0;
         loop {
-            match self.step(&endpoint).await {
-                Ok(Step::Busy) => {
-                    failures = 0;
-                    continue;
-                }
-                Ok(Step::Idle(wait)) => {
-                    failures = 0;
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        _ = positioned.next() => {}
-                        () = tokio::time::sleep(wait) => {}
-                    }
-                }
-                Ok(Step::Disabled) => return,
+            match self.follow(&endpoint, &notifications, &shutdown).await {
+                Ok(()) => return,
                 Err(error) => {
                     failures = failures.saturating_add(1);
-                    tracing::warn!(webhook_id = %endpoint.id, error = %chain(&error), "webhook worker failed a step");
+                    tracing::warn!(webhook_id = %endpoint.id, error = %chain(&error), "webhook worker failed");
                     let pause = Duration::from_millis(100).saturating_mul(1 << failures.min(6));
                     if sleep_or_cancel(pause, &shutdown).await {
                         return;
@@ -184,34 +176,52 @@ impl Deliverer {
         }
     }
 
-    /// Schedules new events and makes the attempts that are due.
-    async fn step(&self, endpoint: &Endpoint) -> Result<Step, sqlx::Error> {
-        let read = queue::enqueue(&self.pool, endpoint.id, ENQUEUE_BATCH).await?;
-        let limit = (self.settings.concurrency * 16) as i64;
-        let due = queue::due(&self.pool, endpoint.id, limit).await?;
-        if due.is_empty() {
-            if read >= ENQUEUE_BATCH {
-                return Ok(Step::Busy);
+    /// Schedules new events and starts the attempts that are due while there is room; returns
+    /// when the endpoint is disabled or the engine stops.
+    async fn follow(
+        &self,
+        endpoint: &Endpoint,
+        notifications: &Notifications,
+        shutdown: &CancellationToken,
+    ) -> Result<(), sqlx::Error> {
+        let concurrency = self.settings.concurrency.max(1);
+        let mut positioned = notifications.positioned();
+        let mut in_flight = FuturesUnordered::new();
+        let mut sending: Vec<i64> = Vec::new();
+        loop {
+            let free = concurrency.saturating_sub(in_flight.len());
+            let mut wait = WORKER_POLL;
+            if free > 0 {
+                let read = queue::enqueue(&self.pool, endpoint.id, ENQUEUE_BATCH).await?;
+                let due = queue::due(&self.pool, endpoint.id, free as i64, &sending).await?;
+                if due.len() == free || read >= ENQUEUE_BATCH {
+                    wait = Duration::ZERO;
+                } else if due.is_empty() {
+                    if let Some(at) = queue::next_due(&self.pool, endpoint.id, &sending).await? {
+                        wait = (at - chrono::Utc::now())
+                            .to_std()
+                            .unwrap_or_default()
+                            .min(WORKER_POLL);
+                    }
+                }
+                for due in due {
+                    sending.push(due.position);
+                    in_flight
+                        .push(async move { (due.position, self.attempt(endpoint, due).await) });
+                }
             }
-            let wait = match queue::next_due(&self.pool, endpoint.id).await? {
-                Some(at) => (at - chrono::Utc::now())
-                    .to_std()
-                    .unwrap_or_default()
-                    .min(WORKER_POLL),
-                None => WORKER_POLL,
-            };
-            return Ok(Step::Idle(wait));
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                Some((position, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
+                    sending.retain(|p| *p != position);
+                    if !outcome? {
+                        return Ok(());
+                    }
+                }
+                _ = positioned.next(), if free > 0 => {}
+                () = tokio::time::sleep(wait), if free > 0 => {}
+            }
         }
-        let outcomes: Vec<Result<bool, sqlx::Error>> = futures::stream::iter(due)
-            .map(|due| self.attempt(endpoint, due))
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await;
-        let mut enabled = true;
-        for outcome in outcomes {
-            enabled &= outcome?;
-        }
-        Ok(if enabled { Step::Busy } else { Step::Disabled })
     }
 
     /// Sends one delivery and records the outcome; answers whether the endpoint stays enabled.
@@ -268,16 +278,6 @@ impl Deliverer {
         let base = *self.settings.retry_schedule.get(index)?;
         Some(base.mul_f64(rand::rng().random_range(1.0..1.25)))
     }
-}
-
-/// What a worker's step came to.
-enum Step {
-    /// More may be due at once.
-    Busy,
-    /// Nothing due: wait at most this long.
-    Idle(Duration),
-    /// The endpoint was disabled: the worker stops.
-    Disabled,
 }
 
 /// Sets the backlog gauges every few seconds, whoever leads (every instance reports the same).

@@ -88,8 +88,16 @@ mod tests {
     #[test]
     fn the_pattern_says_what_the_check_accepts() {
         let pattern = regex::Regex::new(EVENT_TYPE_PATTERN).expect("a regex");
-        for name in ["*", "ticket.closed", "user.merged", "ticket.", "x.y", "ticket.Closed",
-            &format!("ticket.{}", "a".repeat(57)), &format!("ticket.{}", "a".repeat(58))] {
+        for name in [
+            "*",
+            "ticket.closed",
+            "user.merged",
+            "ticket.",
+            "x.y",
+            "ticket.Closed",
+            &format!("ticket.{}", "a".repeat(57)),
+            &format!("ticket.{}", "a".repeat(58)),
+        ] {
             assert_eq!(pattern.is_match(name), is_event_type(name), "{name}");
         }
     }

@@ -67,10 +67,11 @@ pub async fn enabled(pool: &PgPool) -> Result<Vec<Endpoint>, sqlx::Error> {
 pub async fn enqueue(pool: &PgPool, id: Uuid, batch: i64) -> Result<i64, sqlx::Error> {
     let read: Option<i64> = sqlx::query_scalar(
         "WITH w AS (
-             SELECT position, event_types FROM webhooks
+             SELECT position, event_types, created_snapshot FROM webhooks
              WHERE id = $1 AND status = 'enabled' FOR UPDATE
          ), batch AS (
-             SELECT e.position, e.aggregate_id || ':' || e.sequence AS event_id, e.event_type
+             SELECT e.position, e.aggregate_id || ':' || e.sequence AS event_id, e.event_type,
+                    e.transaction_id
              FROM events e
              WHERE e.position > (SELECT position FROM w)
              ORDER BY e.position LIMIT $2
@@ -78,7 +79,8 @@ pub async fn enqueue(pool: &PgPool, id: Uuid, batch: i64) -> Result<i64, sqlx::E
              INSERT INTO webhook_deliveries (webhook_id, position, event_id, event_type, next_attempt_at)
              SELECT $1, b.position, b.event_id, b.event_type, now()
              FROM batch b, w
-             WHERE '*' = ANY(w.event_types) OR b.event_type = ANY(w.event_types)
+             WHERE ('*' = ANY(w.event_types) OR b.event_type = ANY(w.event_types))
+               AND NOT pg_visible_in_snapshot(b.transaction_id, w.created_snapshot)
              ON CONFLICT (webhook_id, position) DO NOTHING
              RETURNING 1
          )
@@ -93,15 +95,23 @@ pub async fn enqueue(pool: &PgPool, id: Uuid, batch: i64) -> Result<i64, sqlx::E
     Ok(read.unwrap_or(0))
 }
 
-/// Up to `limit` deliveries of the endpoint due now, oldest due first.
-pub async fn due(pool: &PgPool, id: Uuid, limit: i64) -> Result<Vec<Due>, sqlx::Error> {
+/// Up to `limit` deliveries of the endpoint due now, oldest due first, but those at the
+/// positions `sending` (attempts in flight).
+pub async fn due(
+    pool: &PgPool,
+    id: Uuid,
+    limit: i64,
+    sending: &[i64],
+) -> Result<Vec<Due>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT position, event_id, attempts FROM webhook_deliveries
          WHERE webhook_id = $1 AND status = 'pending' AND next_attempt_at <= now()
+           AND position <> ALL($3)
          ORDER BY next_attempt_at, position LIMIT $2",
     )
     .bind(id)
     .bind(limit)
+    .bind(sending)
     .fetch_all(pool)
     .await?;
     rows.iter()
@@ -115,13 +125,18 @@ pub async fn due(pool: &PgPool, id: Uuid, limit: i64) -> Result<Vec<Due>, sqlx::
         .collect()
 }
 
-/// When the endpoint's next pending delivery is due, if it has one.
-pub async fn next_due(pool: &PgPool, id: Uuid) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+/// When the endpoint's next pending delivery (not in `sending`) is due, if it has one.
+pub async fn next_due(
+    pool: &PgPool,
+    id: Uuid,
+    sending: &[i64],
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT min(next_attempt_at) FROM webhook_deliveries
-         WHERE webhook_id = $1 AND status = 'pending'",
+         WHERE webhook_id = $1 AND status = 'pending' AND position <> ALL($2)",
     )
     .bind(id)
+    .bind(sending)
     .fetch_one(pool)
     .await
 }

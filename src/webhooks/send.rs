@@ -73,7 +73,14 @@ impl Sender {
         let attempt = self.post(url, event_id, timestamp, signature, body);
         match tokio::time::timeout(self.settings.timeout, attempt).await {
             Ok(attempt) => attempt,
-            Err(_) => failed(format!(
+            Err(_) => self.timed_out(),
+        }
+    }
+
+    fn timed_out(&self) -> Attempt {
+        Attempt {
+            status: None,
+            error: Some(format!(
                 "no answer within {} ms",
                 self.settings.timeout.as_millis()
             )),
@@ -100,6 +107,7 @@ impl Sender {
             .await;
         let response = match response {
             Ok(response) => response,
+            Err(error) if error.is_timeout() => return self.timed_out(),
             Err(error) => {
                 return Attempt {
                     status: None,

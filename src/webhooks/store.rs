@@ -81,7 +81,9 @@ fn webhook(row: &sqlx::postgres::PgRow) -> Result<Webhook, sqlx::Error> {
     })
 }
 
-/// Stores a new endpoint that receives the events positioned after the current head.
+/// Stores a new endpoint that receives the events committed after this transaction: those
+/// positioned after the current head, but for transactions already committed that the sequencer
+/// has not positioned yet (the snapshot tells them apart).
 pub async fn create(
     pool: &PgPool,
     url: &str,
@@ -92,8 +94,8 @@ pub async fn create(
     let mut tx = pool.begin().await?;
     let head = head_position(&mut *tx).await?;
     let row = sqlx::query(&format!(
-        "INSERT INTO webhooks (id, url, event_types, description, secret, position)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+        "INSERT INTO webhooks (id, url, event_types, description, secret, position, created_snapshot)
+         VALUES ($1, $2, $3, $4, $5, $6, pg_current_snapshot()) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::now_v7())
     .bind(url)

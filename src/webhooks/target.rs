@@ -56,7 +56,10 @@ pub async fn check(text: &str, settings: &WebhookSettings) -> Result<Url, String
     }
     let port = url.port_or_known_default().unwrap_or(443);
     let addresses = lookup(&host, port).await?;
-    refuse(&host, &addresses.iter().map(SocketAddr::ip).collect::<Vec<_>>())?;
+    refuse(
+        &host,
+        &addresses.iter().map(SocketAddr::ip).collect::<Vec<_>>(),
+    )?;
     Ok(url)
 }
 
@@ -159,7 +162,7 @@ mod tests {
             "ftp://example.com/",
             "http://example.com/",
             "https://user:pw@example.com/",
-            "https:///nohost",
+            "https://",
         ] {
             assert!(parse(bad, &s).is_err(), "{bad}");
         }
@@ -191,13 +194,13 @@ mod tests {
     #[tokio::test]
     async fn the_resolver_refuses_a_name_for_loopback_and_passes_an_allowed_one() {
         let strict = CheckedResolver::new(&WebhookSettings::default());
-        let name: Name = "localhost".parse().expect("a name");
-        assert!(strict.resolve(name.clone()).await.is_err());
+        let name = || "localhost".parse::<Name>().expect("a name");
+        assert!(strict.resolve(name()).await.is_err());
         let lenient = CheckedResolver::new(&WebhookSettings {
             allow_private_hosts: vec!["localhost".into()],
             ..WebhookSettings::default()
         });
-        let addresses: Vec<SocketAddr> = lenient.resolve(name).await.expect("resolved").collect();
+        let addresses: Vec<SocketAddr> = lenient.resolve(name()).await.expect("resolved").collect();
         assert!(addresses.iter().all(|a| a.ip().is_loopback()));
     }
 }
