@@ -47,6 +47,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("view-ticket.js", JS, include_str!("../web/view-ticket.js")),
     ("view-new.js", JS, include_str!("../web/view-new.js")),
     ("view-users.js", JS, include_str!("../web/view-users.js")),
+    (
+        "view-webhooks.js",
+        JS,
+        include_str!("../web/view-webhooks.js"),
+    ),
 ];
 
 const CSS: &str = "text/css; charset=utf-8";

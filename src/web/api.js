@@ -59,6 +59,7 @@ export async function request(method, path, body, { auth = true } = {}) {
 export const get = (path) => request("GET", path);
 export const post = (path, body) => request("POST", path, body === undefined ? {} : body);
 export const patch = (path, body) => request("PATCH", path, body);
+export const del = (path) => request("DELETE", path);
 
 /** `?a=1&b=2` from the members of `params` that are set. */
 export function query(params) {

@@ -12,6 +12,7 @@ import { boardView } from "./view-board.js";
 import { ticketView } from "./view-ticket.js";
 import { newTicketView } from "./view-new.js";
 import { usersView } from "./view-users.js";
+import { webhooksView } from "./view-webhooks.js";
 
 const top = document.getElementById("top");
 const main = document.getElementById("main");
@@ -60,6 +61,7 @@ function route() {
   if (parts[0] === "assigned" && mayCommand(user) && !isRequester(user)) return { name: "assigned" };
   if (parts[0] === "new" && mayCommand(user)) return { name: "new" };
   if (parts[0] === "users" && isAdmin(user)) return { name: "users" };
+  if (parts[0] === "webhooks" && isAdmin(user)) return { name: "webhooks" };
   return { name: readsAll(user) ? "board" : "mine" };
 }
 
@@ -96,7 +98,9 @@ function header() {
   } else {
     links.push(link("#/mine", t("nav.mine"), "mine"));
   }
-  if (isAdmin(user)) links.push(link("#/users", t("nav.users"), "users"));
+  if (isAdmin(user)) {
+    links.push(link("#/users", t("nav.users"), "users"), link("#/webhooks", t("nav.webhooks"), "webhooks"));
+  }
   fill(top, 
     h("span", { class: "brand", text: t("app.name") }),
     h("nav", { "aria-label": t("nav.main") }, h("ul", {}, links)),
@@ -146,6 +150,7 @@ function render() {
   else if (r.name === "ticket") view = ticketView(main, ctx, r.id);
   else if (r.name === "new") view = newTicketView(main, ctx);
   else if (r.name === "users") view = usersView(main, ctx);
+  else if (r.name === "webhooks") view = webhooksView(main, ctx);
   // Screen readers hear the new page's title, unless the view put the focus somewhere itself.
   const heading = main.querySelector("h1");
   if (heading && !main.contains(document.activeElement)) {

@@ -4,3 +4,4 @@
 mod browser;
 mod people;
 mod roles;
+mod webhooks;
