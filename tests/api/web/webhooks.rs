@@ -36,7 +36,12 @@ async fn an_admin_adds_a_webhook_sees_its_deliveries_replays_disables_and_delete
         ada.press("Add webhook").await?;
         ada.sees("There is a problem").await?;
         ensure!(
-            ada.by_label("URL").await?.attr("aria-invalid").await?.as_deref() == Some("true"),
+            ada.by_label("URL")
+                .await?
+                .attr("aria-invalid")
+                .await?
+                .as_deref()
+                == Some("true"),
             "the URL is marked invalid"
         );
         ada.sees("No webhooks yet.").await?;
@@ -65,7 +70,8 @@ async fn an_admin_adds_a_webhook_sees_its_deliveries_replays_disables_and_delete
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         ensure!(delivered, "the deliveries log shows the success");
-        ada.by_role("heading", &format!("Deliveries to {url}")).await?;
+        ada.by_role("heading", &format!("Deliveries to {url}"))
+            .await?;
         ada.picture("admin-webhooks").await?;
 
         ada.fill("Replay events after position", "0").await?;
