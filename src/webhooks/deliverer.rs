@@ -14,8 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::stream::FuturesUnordered;
-use futures::StreamExt;
 use rand::Rng;
 use sqlx::PgPool;
 use ticket_nats::error::chain;
@@ -23,7 +21,7 @@ use ticket_projections::connection::lead;
 use ticket_projections::listen::{sleep_or_cancel, Notifications};
 use ticket_projections::stored::read_envelopes_after;
 use ticket_projections::CancellationToken;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use uuid::Uuid;
 
 use super::config::WebhookSettings;
@@ -177,16 +175,17 @@ impl Deliverer {
     }
 
     /// Schedules new events and starts the attempts that are due while there is room; returns
-    /// when the endpoint is disabled or the engine stops.
+    /// when the endpoint is disabled or the engine stops. Each attempt is a task of its own, so
+    /// that it moves on (and gives back its database connection) while the worker waits.
     async fn follow(
-        &self,
+        self: &Arc<Self>,
         endpoint: &Endpoint,
         notifications: &Notifications,
         shutdown: &CancellationToken,
     ) -> Result<(), sqlx::Error> {
         let concurrency = self.settings.concurrency.max(1);
         let mut positioned = notifications.positioned();
-        let mut in_flight = FuturesUnordered::new();
+        let mut in_flight: JoinSet<(i64, Result<bool, sqlx::Error>)> = JoinSet::new();
         let mut sending: Vec<i64> = Vec::new();
         loop {
             let free = concurrency.saturating_sub(in_flight.len());
@@ -206,13 +205,26 @@ impl Deliverer {
                 }
                 for due in due {
                     sending.push(due.position);
-                    in_flight
-                        .push(async move { (due.position, self.attempt(endpoint, due).await) });
+                    let (this, endpoint) = (self.clone(), endpoint.clone());
+                    in_flight.spawn(async move {
+                        let position = due.position;
+                        (position, this.attempt(&endpoint, due).await)
+                    });
                 }
             }
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                Some((position, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
+                Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    let (position, outcome) = match joined {
+                        Ok(done) => done,
+                        // A panicking attempt is made again: its delivery is still pending.
+                        Err(error) => {
+                            tracing::error!(webhook_id = %endpoint.id, %error, "a webhook attempt panicked");
+                            sending.clear();
+                            in_flight.abort_all();
+                            continue;
+                        }
+                    };
                     sending.retain(|p| *p != position);
                     if !outcome? {
                         return Ok(());

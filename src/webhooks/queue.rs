@@ -152,29 +152,27 @@ pub async fn record(
     retry_in: Option<Duration>,
     disable_after: Duration,
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
     let status = attempt.status.map(i32::from);
     let Some(error) = &attempt.error else {
+        // One statement: a success is the common case, and one round trip keeps it cheap.
         sqlx::query(
-            "UPDATE webhook_deliveries SET status = 'succeeded', attempts = attempts + 1,
-                 last_status_code = $3, last_error = NULL, last_attempt_at = now(),
-                 next_attempt_at = NULL
-             WHERE webhook_id = $1 AND position = $2",
+            "WITH delivered AS (
+                 UPDATE webhook_deliveries SET status = 'succeeded', attempts = attempts + 1,
+                     last_status_code = $3, last_error = NULL, last_attempt_at = now(),
+                     next_attempt_at = NULL
+                 WHERE webhook_id = $1 AND position = $2
+             )
+             UPDATE webhooks SET failing_since = NULL
+             WHERE id = $1 AND failing_since IS NOT NULL",
         )
         .bind(id)
         .bind(position)
         .bind(status)
-        .execute(&mut *tx)
+        .execute(pool)
         .await?;
-        sqlx::query(
-            "UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
         return Ok(true);
     };
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "UPDATE webhook_deliveries SET
              status = CASE WHEN $5::double precision IS NULL THEN 'failed' ELSE 'pending' END,
@@ -209,9 +207,8 @@ pub async fn record(
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
-    let enabled = state.as_deref() == Some("enabled");
-    if !enabled {
+    if state.as_deref() == Some("disabled") {
         tracing::warn!(webhook_id = %id, %error, "webhook endpoint disabled after failing too long");
     }
-    Ok(enabled)
+    Ok(state.as_deref() == Some("enabled"))
 }
