@@ -9,7 +9,7 @@
 //! nothing: a delivery is pending until an attempt is recorded, so the next leader sends it
 //! again with the same `webhook-id`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +39,8 @@ pub const METRIC_BACKLOG: &str = "ticketd_webhook_backlog";
 const ENQUEUE_BATCH: i64 = 1000;
 /// How often the leader looks for new, changed or removed endpoints.
 const ENDPOINTS_POLL: Duration = Duration::from_millis(500);
+/// Due deliveries fetched at once, per request the endpoint may have in flight.
+const DUE_BATCH_PER_SLOT: usize = 8;
 /// The longest a worker sleeps without looking at its endpoint's due deliveries.
 const WORKER_POLL: Duration = Duration::from_secs(1);
 
@@ -186,16 +188,22 @@ impl Deliverer {
         let concurrency = self.settings.concurrency.max(1);
         let mut positioned = notifications.positioned();
         let mut in_flight: JoinSet<(i64, Result<bool, sqlx::Error>)> = JoinSet::new();
+        // Positions being attempted, and deliveries due but waiting for a free slot: fetched
+        // several at a time, so that a delivery costs no query of its own to be found.
         let mut sending: Vec<i64> = Vec::new();
+        let mut queued: VecDeque<Due> = VecDeque::new();
+        // Whether the log may hold events the endpoint has not scheduled yet.
+        let mut unread = true;
         loop {
-            let free = concurrency.saturating_sub(in_flight.len());
-            let mut wait = WORKER_POLL;
-            if free > 0 {
+            if unread {
                 let read = queue::enqueue(&self.pool, endpoint.id, ENQUEUE_BATCH).await?;
-                let due = queue::due(&self.pool, endpoint.id, free as i64, &sending).await?;
-                if due.len() == free || read >= ENQUEUE_BATCH {
-                    wait = Duration::ZERO;
-                } else if due.is_empty() {
+                unread = read >= ENQUEUE_BATCH;
+            }
+            let mut wait = WORKER_POLL;
+            if queued.is_empty() && in_flight.len() < concurrency {
+                let limit = (concurrency * DUE_BATCH_PER_SLOT) as i64;
+                queued.extend(queue::due(&self.pool, endpoint.id, limit, &sending).await?);
+                if queued.is_empty() {
                     if let Some(at) = queue::next_due(&self.pool, endpoint.id, &sending).await? {
                         wait = (at - chrono::Utc::now())
                             .to_std()
@@ -203,15 +211,22 @@ impl Deliverer {
                             .min(WORKER_POLL);
                     }
                 }
-                for due in due {
-                    sending.push(due.position);
-                    let (this, endpoint) = (self.clone(), endpoint.clone());
-                    in_flight.spawn(async move {
-                        let position = due.position;
-                        (position, this.attempt(&endpoint, due).await)
-                    });
-                }
             }
+            while in_flight.len() < concurrency {
+                let Some(due) = queued.pop_front() else {
+                    break;
+                };
+                sending.push(due.position);
+                let (this, endpoint) = (self.clone(), endpoint.clone());
+                in_flight.spawn(async move {
+                    let position = due.position;
+                    (position, this.attempt(&endpoint, due).await)
+                });
+            }
+            if unread {
+                wait = Duration::ZERO;
+            }
+            let free = in_flight.len() < concurrency;
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
@@ -221,6 +236,7 @@ impl Deliverer {
                         Err(error) => {
                             tracing::error!(webhook_id = %endpoint.id, %error, "a webhook attempt panicked");
                             sending.clear();
+                            queued.clear();
                             in_flight.abort_all();
                             continue;
                         }
@@ -230,8 +246,8 @@ impl Deliverer {
                         return Ok(());
                     }
                 }
-                _ = positioned.next(), if free > 0 => {}
-                () = tokio::time::sleep(wait), if free > 0 => {}
+                _ = positioned.next() => unread = true,
+                () = tokio::time::sleep(wait), if free => unread = true,
             }
         }
     }
