@@ -7,7 +7,7 @@ import { t, date, number } from "./i18n.js";
 import { alertArea, failureText, field, onSubmit } from "./forms.js";
 
 export function webhooksView(main) {
-  const url = h("input", { type: "url", name: "url", autocomplete: "off", placeholder: "https://" });
+  const url = h("input", { type: "url", name: "url", autocomplete: "off" });
   const types = h("input", { type: "text", name: "event_types", autocomplete: "off", value: "*" });
   const description = h("input", { type: "text", name: "description", autocomplete: "off" });
   const form = h("form", { class: "card", novalidate: true },
