@@ -672,3 +672,27 @@ async fn readyz_and_metrics_report_each_endpoint_s_backlog() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn with_two_instances_one_delivers_each_event_once() {
+    let app = spawn_app_with(local).await;
+    let second = crate::helpers::spawn_second_instance(&app).await;
+    let admin = app.user("admin").await;
+    let requester = app.user("requester").await;
+    let receiver = Receiver::start(Answer::Status(200)).await;
+    create(&app, &admin, &receiver.url(), json!(["ticket.created"])).await;
+    let mut expected = Vec::new();
+    for _ in 0..10 {
+        expected.push(format!("{}:1", app.create_ticket(&requester).await));
+    }
+    receiver
+        .wait_for(WAIT, "ten deliveries", |r| r.len() >= 10)
+        .await;
+    // Time for a second deliverer, if there were one, to send its copies.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut got = ids(&receiver.received());
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
+    second.stop().await;
+}
