@@ -21,6 +21,7 @@
 //! - [`relay`]: the NATS relay's Postgres side (the events table as outbox).
 //! - [`email`]: mail in (SMTP listener, IMAP poller) and out (from the event log).
 //! - [`supervisor`]: background tasks restarted when they die, reported in `/readyz`.
+//! - [`webhooks`]: signed webhooks: endpoints, the SSRF policy, delivery from the event log.
 //! - [`sla_timer`]: records `ticket.sla_breached` when a due time passes (single leader).
 //! - [`cli`]: the command line (`ticketd --help`), and what only the command line does.
 //! - [`startup`]: building and running the application; [`db`]: the pool, migrations and
@@ -46,3 +47,4 @@ pub mod supervisor;
 pub mod telemetry;
 pub mod users;
 pub mod views;
+pub mod webhooks;

@@ -65,6 +65,9 @@ pub struct Settings {
     pub default_phone_region: Option<phonenumber::country::Id>,
     /// `SMTP_LISTEN_ADDR`, `IMAP_URL`, `SMTP_URL` and their companions: mail in and out.
     pub email: EmailSettings,
+    /// Webhook delivery: allow-lists (`WEBHOOK_ALLOW_HTTP_HOSTS`, `WEBHOOK_ALLOW_PRIVATE_HOSTS`),
+    /// the retry schedule (`WEBHOOK_RETRY_SCHEDULE`), timeout, auto-disable period, concurrency.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 /// How tokens are verified.
@@ -245,6 +248,7 @@ impl Settings {
                 })?),
             },
             email: EmailSettings::from_vars(var).map_err(|(name, reason)| invalid(name, reason))?,
+            webhooks: webhook_settings(&number)?,
         })
     }
 
@@ -279,8 +283,34 @@ impl Settings {
             positions_hold_limit: std::time::Duration::from_secs(10),
             default_phone_region: Some(phonenumber::country::Id::BR),
             email: EmailSettings::disabled(),
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
     }
+}
+
+/// The `WEBHOOK_*` variables.
+fn webhook_settings(
+    number: &dyn Fn(&'static str, u32) -> Result<u32, SettingsError>,
+) -> Result<crate::webhooks::WebhookSettings, SettingsError> {
+    use crate::webhooks::config::{parse_schedule, WebhookSettings};
+    let defaults = WebhookSettings::default();
+    Ok(WebhookSettings {
+        allow_http_hosts: var("WEBHOOK_ALLOW_HTTP_HOSTS")
+            .map(|v| list(&v))
+            .unwrap_or_default(),
+        allow_private_hosts: var("WEBHOOK_ALLOW_PRIVATE_HOSTS")
+            .map(|v| list(&v))
+            .unwrap_or_default(),
+        retry_schedule: var("WEBHOOK_RETRY_SCHEDULE")
+            .map(|v| parse_schedule(&v).map_err(|e| invalid("WEBHOOK_RETRY_SCHEDULE", e)))
+            .transpose()?
+            .unwrap_or(defaults.retry_schedule),
+        timeout: std::time::Duration::from_millis(number("WEBHOOK_TIMEOUT_MS", 10_000)?.into()),
+        disable_after: std::time::Duration::from_secs(
+            number("WEBHOOK_DISABLE_AFTER_SECS", 24 * 3600)?.into(),
+        ),
+        concurrency: number("WEBHOOK_CONCURRENCY", 4)? as usize,
+    })
 }
 
 impl std::fmt::Debug for Settings {
@@ -304,6 +334,7 @@ impl std::fmt::Debug for Settings {
             .field("positions_hold_limit", &self.positions_hold_limit)
             .field("default_phone_region", &self.default_phone_region)
             .field("email", &self.email)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }

@@ -196,6 +196,21 @@ impl Application {
             .context("cannot set up mail (SMTP_LISTEN_ADDR, IMAP_URL, SMTP_URL, EMAIL_FROM)")?;
         let smtp_port = mail.smtp_port();
         spawn_mail(&mut background, &mail, &pool, &notifications);
+        // Webhooks (CONTRACT 8): delivered by one leader among the instances, from the log.
+        let webhooks = crate::webhooks::Deliverer::new(pool.clone(), settings.webhooks.clone())
+            .context("cannot build the webhook client")?;
+        {
+            let (deliverer, notifications) = (webhooks.clone(), notifications.clone());
+            background.spawn("webhooks", move |stop| {
+                deliverer.clone().run(notifications.clone(), stop)
+            });
+        }
+        {
+            let pool = pool.clone();
+            background.spawn("webhooks:backlog", move |stop| {
+                crate::webhooks::deliverer::report_backlog(pool.clone(), stop)
+            });
+        }
         let state = AppState {
             projections,
             pool,
@@ -207,6 +222,7 @@ impl Application {
             tasks: background.supervisor.tasks().clone(),
             limiter: limiter.clone(),
             email: mail.channels,
+            webhooks,
         };
         Ok(Self {
             port,

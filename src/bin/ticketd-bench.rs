@@ -24,6 +24,8 @@ mod rebuild;
 mod relay;
 #[path = "bench/stats.rs"]
 mod stats;
+#[path = "bench/webhooks.rs"]
+mod webhooks;
 
 use std::time::Duration;
 
@@ -84,6 +86,16 @@ struct Args {
     /// relay, email. Default: all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Events for the webhook backlog measurement, each delivered to every endpoint (default
+    /// 10,000, or 2,000 with --short).
+    #[arg(long)]
+    webhook_events: Option<usize>,
+    /// Webhook endpoints (local receivers) in both webhook measurements.
+    #[arg(long, default_value_t = 10)]
+    webhook_endpoints: usize,
+    /// Commands per second of the webhook latency runs.
+    #[arg(long, default_value_t = 200.0)]
+    webhook_rate: f64,
     /// Run without NATS.
     #[arg(long)]
     no_nats: bool,
@@ -234,7 +246,9 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency
     );
 
-    const PARTS: [&str; 6] = ["ceiling", "cqrs-es", "ticketd", "rebuild", "relay", "email"];
+    const PARTS: [&str; 7] = [
+        "ceiling", "cqrs-es", "ticketd", "rebuild", "relay", "email", "webhooks",
+    ];
     if let Some(unknown) = args.only.iter().find(|p| !PARTS.contains(&p.as_str())) {
         anyhow::bail!("--only {unknown}: the parts are {}", PARTS.join(", "));
     }
@@ -292,12 +306,33 @@ async fn main() -> anyhow::Result<()> {
     } else {
         email::EmailResult::default()
     };
+    let webhook_result = if wants("webhooks") {
+        let events = args
+            .webhook_events
+            .unwrap_or(if args.short { 2_000 } else { 10_000 });
+        webhooks::measure(
+            &args.database_url,
+            events,
+            args.webhook_endpoints,
+            args.webhook_rate,
+            seconds,
+        )
+        .await?
+    } else {
+        webhooks::WebhookResult::default()
+    };
 
     print_table(&levels, &open, generated, rebuild_events_per_s);
     println!(
         "relay: {} events, {:.0} events/s through the relay, {:.0} raw pipelined publishes/s, ratio {:.2}",
         relay_result.events, relay_result.relay_events_per_s, relay_result.raw_publish_per_s,
         relay_result.relay_vs_raw_publish
+    );
+    println!(
+        "webhooks: {} events × {} endpoints in {:.1} s ({:.0} deliveries/s); commit → delivery p99 at {:.0} commands/s {:.1} ms all up, {:.1} ms one down (ratio {:.2})",
+        webhook_result.events, webhook_result.endpoints, webhook_result.backlog_seconds,
+        webhook_result.deliveries_per_s, webhook_result.rate, webhook_result.all_up.p99_ms,
+        webhook_result.one_down.p99_ms, webhook_result.one_down_vs_all_up_p99
     );
     if let Some(path) = &args.json {
         let report = json!({
@@ -316,6 +351,7 @@ async fn main() -> anyhow::Result<()> {
             "relay": relay_result,
             "relay_vs_raw_publish": relay_result.relay_vs_raw_publish,
             "email": email_result,
+            "webhooks": webhook_result,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("write {}", path.display()))?;

@@ -280,6 +280,16 @@ impl<'a> Fields<'a> {
         })
     }
 
+    /// A member that is an array of strings.
+    pub fn strings(&mut self, field: &str, required: bool) -> Option<Vec<String>> {
+        self.typed(field, required, "an array of strings", |v| {
+            v.as_array()?
+                .iter()
+                .map(|item| item.as_str().map(str::to_string))
+                .collect()
+        })
+    }
+
     /// A boolean member.
     pub fn boolean(&mut self, field: &str, required: bool) -> Option<bool> {
         self.typed(field, required, "a boolean", Value::as_bool)

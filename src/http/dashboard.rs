@@ -53,6 +53,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../web/view-integrations.js"),
     ),
+    (
+        "view-webhooks.js",
+        JS,
+        include_str!("../web/view-webhooks.js"),
+    ),
 ];
 
 const CSS: &str = "text/css; charset=utf-8";

@@ -80,6 +80,11 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Some(nats) => nats.report(&state.pool, positions.unpositioned()).await,
         None => crate::relay::NatsReport::disabled(),
     };
+    // Webhooks are reported, never required: a receiver's outage only grows its backlog.
+    let webhooks = json!({
+        "leader": state.webhooks.leading(),
+        "endpoints": crate::webhooks::store::backlogs(&state.pool).await.ok(),
+    });
     (
         status,
         Json(json!({
@@ -94,6 +99,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "positions": positions.body(),
             "nats": nats,
             "email": crate::email::report(&state.email, &state.pool).await,
+            "webhooks": webhooks,
             "stalled_projections": stalled,
             "tasks": {
                 "crash_looping": crash_looping,

@@ -23,6 +23,7 @@ pub mod ticket_commands;
 pub mod ticket_queries;
 pub mod timing;
 pub mod user_routes;
+pub mod webhooks;
 pub mod ws;
 
 use axum::extract::DefaultBodyLimit;
@@ -48,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .merge(user_routes::router())
         .merge(integrations::router())
         .merge(intake::router())
+        .merge(webhooks::router())
         .merge(ws::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -31,4 +31,6 @@ pub struct AppState {
     pub limiter: super::limiter::Limiter,
     /// The mail channels' states (each `None` when not configured).
     pub email: crate::email::EmailChannels,
+    /// The webhook deliverer (whether this instance leads, for `/readyz`).
+    pub webhooks: Arc<crate::webhooks::Deliverer>,
 }

@@ -14,6 +14,7 @@ import { newTicketView } from "./view-new.js";
 import { usersView } from "./view-users.js";
 import { userView } from "./view-user.js";
 import { integrationsView } from "./view-integrations.js";
+import { webhooksView } from "./view-webhooks.js";
 
 const top = document.getElementById("top");
 const main = document.getElementById("main");
@@ -64,6 +65,7 @@ function route() {
   if (parts[0] === "users" && parts[1] && isAdmin(user)) return { name: "user", id: decodeURIComponent(parts[1]) };
   if (parts[0] === "users" && isAdmin(user)) return { name: "users" };
   if (parts[0] === "integrations" && isAdmin(user)) return { name: "integrations" };
+  if (parts[0] === "webhooks" && isAdmin(user)) return { name: "webhooks" };
   return { name: readsAll(user) ? "board" : "mine" };
 }
 
@@ -103,6 +105,7 @@ function header() {
   if (isAdmin(user)) {
     links.push(link("#/users", t("nav.users"), "users"));
     links.push(link("#/integrations", t("nav.integrations"), "integrations"));
+    links.push(link("#/webhooks", t("nav.webhooks"), "webhooks"));
   }
   fill(top, 
     h("span", { class: "brand", text: t("app.name") }),
@@ -155,6 +158,7 @@ function render() {
   else if (r.name === "users") view = usersView(main, ctx);
   else if (r.name === "user") view = userView(main, ctx, r.id);
   else if (r.name === "integrations") view = integrationsView(main, ctx);
+  else if (r.name === "webhooks") view = webhooksView(main, ctx);
   // Screen readers hear the new page's title, unless the view put the focus somewhere itself.
   const heading = main.querySelector("h1");
   if (heading && !main.contains(document.activeElement)) {

@@ -24,4 +24,7 @@ mod sla;
 mod stats;
 mod users;
 mod web;
+mod webhook_receiver;
+mod webhook_restarts;
+mod webhooks;
 mod ws;

@@ -24,6 +24,7 @@ use crate::http::intake::{
 use crate::http::members::{trimmed_text, Category, CONTROL, NO_NUL, WS};
 use crate::settings::Settings;
 use crate::users::{EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, PHONE_MAX};
+use crate::webhooks::input as webhook_input;
 use ticket_nats::{TicketEvent, UserEvent};
 
 /// The document, with `settings`' categories as the category enum.
@@ -165,6 +166,9 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         | ("delete", "/api/v1/integrations/{id}") => &[403],
         ("post", "/api/v1/intake/messages") => &[404, 409],
         ("post", "/api/v1/intake/tickets") => &[409],
+        // Admins only, reading included; unknown query parameters are refused.
+        ("get", "/api/v1/webhooks") => &[403, 422],
+        (_, p) if p.starts_with("/api/v1/webhooks") => &[403],
         // Not a WebSocket handshake (400, 426), a disallowed Origin (403).
         ("get", "/api/v1/ws") => &[400, 403, 426],
         _ => &[],
@@ -301,6 +305,12 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
         ("query", "min_version") => integer(1, i64::MAX),
         ("query", "after") => integer(0, i64::MAX),
         ("query", "limit") if path == "/api/v1/events" => integer(1, MAX_PAGE),
+        ("query", "limit") if path.starts_with("/api/v1/webhooks") => {
+            integer(1, crate::http::webhooks::DELIVERIES_LIMIT_MAX)
+        }
+        ("query", "status") if path.starts_with("/api/v1/webhooks") => {
+            string_enum(&["pending", "succeeded", "failed"])
+        }
         ("query", "limit") => integer(1, crate::http::ticket_queries::LIST_LIMIT_MAX),
         ("query", "limit_per_column") => integer(1, crate::http::ticket_queries::COLUMN_LIMIT_MAX),
         ("query", "assignee_id" | "requester_id") => uuid(),
@@ -348,6 +358,22 @@ fn nullable(mut schema: Value) -> Value {
         values.push(Value::Null);
     }
     schema
+}
+
+/// A webhook URL: its syntax only (the policy on schemes and addresses depends on the
+/// configuration and on DNS, and is answered with a 422 naming `url`).
+fn webhook_url() -> Value {
+    json!({"type": "string", "format": "uri", "maxLength": crate::webhooks::target::URL_MAX, "pattern": NO_NUL})
+}
+
+fn event_types() -> Value {
+    json!({
+        "type": "array",
+        "minItems": 1,
+        "maxItems": webhook_input::EVENT_TYPES_MAX,
+        "items": {"type": "string", "pattern": webhook_input::EVENT_TYPE_PATTERN},
+        "description": "event types such as ticket.closed, or [\"*\"] alone for every event",
+    })
 }
 
 /// The request bodies of the people, integration and intake routes, member by member as
@@ -473,6 +499,39 @@ fn request_bodies(categories: &[Value]) -> Vec<(&'static str, Value)> {
                     })),
                     "body": comment_body,
                 }),
+            ),
+        ),
+        (
+            "CreateWebhookRequest",
+            object(
+                "POST /webhooks: the URL must pass the webhook URL policy",
+                &["url", "event_types"],
+                json!({
+                    "url": webhook_url(),
+                    "event_types": event_types(),
+                    "description": nullable(text(webhook_input::DESCRIPTION_MAX)),
+                }),
+            ),
+        ),
+        (
+            "UpdateWebhookRequest",
+            object(
+                "PATCH /webhooks/{id}: any of the members",
+                &[],
+                json!({
+                    "url": nullable(webhook_url()),
+                    "event_types": nullable(event_types()),
+                    "description": nullable(text(webhook_input::DESCRIPTION_MAX)),
+                    "status": nullable(string_enum(&["enabled", "disabled"])),
+                }),
+            ),
+        ),
+        (
+            "ReplayRequest",
+            object(
+                "POST /webhooks/{id}/replay",
+                &["after_position"],
+                json!({"after_position": integer(0, i64::MAX)}),
             ),
         ),
     ]

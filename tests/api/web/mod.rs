@@ -5,3 +5,4 @@ mod browser;
 mod intake;
 mod people;
 mod roles;
+mod webhooks;
