@@ -17,6 +17,7 @@ use crate::auth::Authenticator;
 use crate::command_service::CommandService;
 use crate::domain::TicketServices;
 use crate::http::limiter::Limiter;
+use crate::http::shared_answers::SharedAnswers;
 use crate::http::AppState;
 use crate::hub::{Hub, HubConfig};
 use crate::settings::Settings;
@@ -197,6 +198,7 @@ impl Application {
             nats,
             tasks: background.supervisor.tasks().clone(),
             limiter: limiter.clone(),
+            answers: SharedAnswers::default(),
         };
         Ok(Self {
             port,

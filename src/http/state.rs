@@ -29,4 +29,6 @@ pub struct AppState {
     pub tasks: crate::supervisor::Tasks,
     /// The general rate limiter (its size is reported and bounded).
     pub limiter: super::limiter::Limiter,
+    /// Board and statistics answers, computed once per position for every caller.
+    pub answers: super::shared_answers::SharedAnswers,
 }
