@@ -17,6 +17,7 @@ mod outage;
 mod poison;
 mod positions;
 mod queries;
+mod rebuilt;
 mod retries;
 mod sla;
 mod stats;
