@@ -226,16 +226,16 @@ pub async fn run(
             .client
             .post(format!("{}/api/v1/tickets", engine.base))
             .bearer_auth(&c.requester)
-            .json(&json!({"title": "viewers pool", "description": "bench", "category": "other"}))
+            .json(
+                &json!({"title": "viewers pool", "description": "bench", "category": "other",
+                           "priority": "medium"}),
+            )
             .send()
             .await?;
+        let status = r.status();
         let body: Value = r.json().await?;
-        pool.push(
-            body["id"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .context("id")?,
-        );
+        let id = body["id"].as_str().and_then(|s| s.parse().ok());
+        pool.push(id.with_context(|| format!("opening a ticket answered {status}: {body}"))?);
     }
     let lags: Lags = Arc::default();
     let counts: Arc<Mutex<Counts>> = Arc::default();

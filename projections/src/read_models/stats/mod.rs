@@ -11,7 +11,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::query::snapshot;
-use super::tickets::tally::{TicketFacts, FACT_COLUMNS};
+use super::tickets::tally::{self, TicketFacts, FACT_COLUMNS};
 
 mod answer;
 mod sums;
@@ -52,7 +52,11 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<Stats, sqlx::Err
         let mut qb = QueryBuilder::<Postgres>::new(
             "SELECT metric, key, sum(n)::bigint, sum(total)::text FROM ticket_stats WHERE false",
         );
-        if let Some((from, to)) = plan.months {
+        if plan.months == Some((None, None)) {
+            qb.push(" OR (grain = 'all' AND metric <> ")
+                .push_bind(tally::BOARD)
+                .push(")");
+        } else if let Some((from, to)) = plan.months {
             qb.push(" OR (grain = 'month'");
             if let Some(from) = from {
                 qb.push(" AND period >= ").push_bind(from);

@@ -8,8 +8,9 @@
 //! target that has passed while still awaited) is not in the tally: it is counted at query
 //! time over the tickets still open (see [`crate::read_models::stats`]).
 //!
-//! Rows are kept per day and per month (the first of the month), so that a window of years
-//! reads a few hundred rows.
+//! Rows are kept per day, per month (the first of the month) and for all time ([`ALL_TIME`]),
+//! so that a window of years reads a few hundred rows and all time one set. The board's
+//! counts are kept for all time only.
 
 use std::collections::HashMap;
 
@@ -52,6 +53,29 @@ pub const AGENT_OPEN: &str = "agent_open";
 pub const AGENT_CLOSED: &str = "agent_closed";
 /// Rated tickets assigned to an agent; `total`: the sum of their scores.
 pub const AGENT_RATED: &str = "agent_rated";
+/// The board's counts, all time only: tickets by assignee, status and category (`key` from
+/// [`board_key`]).
+pub const BOARD: &str = "board";
+
+/// The period of the all-time rows.
+pub const ALL_TIME: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+
+/// The key of a ticket's board count: `<assignee id or ->|<status>|<category>` (the category
+/// last, so that any text it holds splits off whole).
+pub(crate) fn board_key(assignee: Option<Uuid>, status: &str, category: &str) -> String {
+    let assignee = assignee.map_or_else(|| "-".to_string(), |id| id.to_string());
+    format!("{assignee}|{status}|{category}")
+}
+
+/// The assignee, status and category of a [`board_key`].
+pub(crate) fn parse_board_key(key: &str) -> Option<(Option<Uuid>, &str, &str)> {
+    let mut parts = key.splitn(3, '|');
+    let assignee = match parts.next()? {
+        "-" => None,
+        id => Some(id.parse().ok()?),
+    };
+    Some((assignee, parts.next()?, parts.next()?))
+}
 
 /// The columns of `ticket_view` a tally needs.
 pub(crate) const FACT_COLUMNS: &str = "v.created_at, v.status, v.priority, v.category, \
@@ -168,6 +192,7 @@ impl TicketFacts {
 enum Grain {
     Day,
     Month,
+    All,
 }
 
 impl Grain {
@@ -175,6 +200,7 @@ impl Grain {
         match self {
             Grain::Day => "day",
             Grain::Month => "month",
+            Grain::All => "all",
         }
     }
 }
@@ -201,8 +227,17 @@ impl Delta {
         for (facts, sign) in [(before, -1), (after, 1)] {
             let Some(facts) = facts else { continue };
             let day = facts.created_at.date_naive();
+            let board = board_key(facts.assignee_id, &facts.status, &facts.category);
+            self.changes
+                .entry((Grain::All, ALL_TIME, BOARD, board))
+                .or_default()
+                .0 += sign;
             for (metric, key, n, total) in facts.entries() {
-                for (grain, period) in [(Grain::Day, day), (Grain::Month, month_of(day))] {
+                for (grain, period) in [
+                    (Grain::Day, day),
+                    (Grain::Month, month_of(day)),
+                    (Grain::All, ALL_TIME),
+                ] {
                     let entry = self
                         .changes
                         .entry((grain, period, metric, key.clone()))
@@ -354,6 +389,32 @@ mod tests {
         }
         assert!(delta.changes.keys().any(|(g, p, _, _)| *g == Grain::Month
             && *p == NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()));
+    }
+
+    #[test]
+    fn board_keys_split_whole_whatever_the_category_holds() {
+        let agent = Uuid::from_u128(9);
+        let key = board_key(Some(agent), "in_progress", "a|b");
+        assert_eq!(
+            parse_board_key(&key),
+            Some((Some(agent), "in_progress", "a|b"))
+        );
+        assert_eq!(
+            parse_board_key(&board_key(None, "open", "network")),
+            Some((None, "open", "network"))
+        );
+        let mut delta = Delta::default();
+        delta.replace(None, Some(&open()));
+        assert_eq!(
+            net(
+                &delta,
+                Grain::All,
+                BOARD,
+                &board_key(None, "open", "network")
+            ),
+            (1, 0)
+        );
+        assert_eq!(net(&delta, Grain::All, STATUS, "open"), (1, 0));
     }
 
     #[test]
