@@ -283,7 +283,7 @@ pub async fn list_tickets(
         (status = 200, description = "{columns: [{status, count, cards}]}", body = Object,
             headers(("X-Projection-Position" = i64), ("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "the answer is the one named in If-None-Match",
-            headers(("X-Projection-Position" = i64), ("ETag" = String))),
+            headers(("X-Projection-Position" = i64), ("ETag" = String), ("Cache-Control" = String))),
         (status = 403), (status = 422), (status = 503)),
     security(("bearer" = [])))]
 pub async fn get_board(
@@ -446,7 +446,7 @@ pub async fn mark_read(
         (status = 200, description = "{tickets, first_response, resolution, sla, ratings, agents}; percentiles within 1 % of the exact ones",
             body = Object, headers(("X-Projection-Position" = i64), ("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "the answer is the one named in If-None-Match",
-            headers(("X-Projection-Position" = i64), ("ETag" = String))),
+            headers(("X-Projection-Position" = i64), ("ETag" = String), ("Cache-Control" = String))),
         (status = 403), (status = 422), (status = 503)),
     security(("bearer" = [])))]
 pub async fn get_stats(
