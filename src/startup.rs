@@ -17,6 +17,7 @@ use crate::auth::Authenticator;
 use crate::command_service::CommandService;
 use crate::domain::TicketServices;
 use crate::http::limiter::Limiter;
+use crate::http::shared_answers::SharedAnswers;
 use crate::http::AppState;
 use crate::hub::{Hub, HubConfig};
 use crate::settings::Settings;
@@ -223,6 +224,7 @@ impl Application {
             limiter: limiter.clone(),
             email: mail.channels,
             webhooks,
+            answers: SharedAnswers::default(),
         };
         Ok(Self {
             port,

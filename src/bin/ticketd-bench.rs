@@ -10,6 +10,8 @@
 mod ceiling;
 #[path = "bench/cpu.rs"]
 mod cpu;
+#[path = "bench/dataset.rs"]
+mod dataset;
 #[path = "bench/db.rs"]
 mod db;
 #[path = "bench/email.rs"]
@@ -18,12 +20,18 @@ mod email;
 mod engine;
 #[path = "bench/plain.rs"]
 mod plain;
+#[path = "bench/reads.rs"]
+mod reads;
 #[path = "bench/rebuild.rs"]
 mod rebuild;
 #[path = "bench/relay.rs"]
 mod relay;
+#[path = "bench/scale.rs"]
+mod scale;
 #[path = "bench/stats.rs"]
 mod stats;
+#[path = "bench/viewers.rs"]
+mod viewers;
 #[path = "bench/webhooks.rs"]
 mod webhooks;
 
@@ -102,6 +110,27 @@ struct Args {
     /// Mails sent over SMTP in the email part (default 1,000).
     #[arg(long, default_value_t = 1000)]
     email_messages: usize,
+    /// The read side at these data sizes (tickets over two years, each data set made once in a
+    /// database `ticketd_bench_data_<N>` and reused): p99 of single requests at each size, board
+    /// viewers at the largest. Runs only when given (part `reads`).
+    #[arg(long, value_delimiter = ',')]
+    tickets: Vec<usize>,
+    /// Requests per question at each size.
+    #[arg(long, default_value_t = 200)]
+    read_samples: usize,
+    /// Board viewers (WebSocket and fetches) at the largest size; 0 for none.
+    #[arg(long, default_value_t = 50)]
+    viewers: usize,
+    /// Commands per second while the viewers watch (and in the run without them).
+    #[arg(long, default_value_t = 20.0)]
+    viewer_rate: f64,
+    /// Seconds of each viewers run.
+    #[arg(long, default_value_t = 30)]
+    viewer_seconds: u64,
+    /// After the measurements, ask every question once at the largest size with `auto_explain`
+    /// logging `EXPLAIN (ANALYZE, BUFFERS)` of each statement into the Postgres server log.
+    #[arg(long)]
+    explain: bool,
 }
 
 /// A tiny xorshift generator: the load only needs to spread over tickets.
@@ -246,13 +275,34 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency
     );
 
-    const PARTS: [&str; 7] = [
-        "ceiling", "cqrs-es", "ticketd", "rebuild", "relay", "email", "webhooks",
+    const PARTS: [&str; 8] = [
+        "ceiling", "cqrs-es", "ticketd", "rebuild", "relay", "email", "webhooks", "reads",
     ];
     if let Some(unknown) = args.only.iter().find(|p| !PARTS.contains(&p.as_str())) {
         anyhow::bail!("--only {unknown}: the parts are {}", PARTS.join(", "));
     }
     let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|p| p == part);
+    let reads = if wants("reads") && !args.tickets.is_empty() {
+        scale::run(scale::Plan {
+            admin_url: &args.database_url,
+            sizes: &args.tickets,
+            samples: args.read_samples,
+            viewers: args.viewers,
+            rate: args.viewer_rate,
+            seconds: args.viewer_seconds,
+            explain: args.explain,
+        })
+        .await?
+    } else {
+        Vec::new()
+    };
+    if !args.only.is_empty() && args.only.iter().all(|p| p == "reads") {
+        if let Some(path) = &args.json {
+            std::fs::write(path, serde_json::to_vec_pretty(&json!({"reads": reads}))?)
+                .with_context(|| format!("write {}", path.display()))?;
+        }
+        return Ok(());
+    }
     let ceiling_results = if wants("ceiling") {
         run_ceiling(&args, tickets, seconds).await?
     } else {
@@ -352,6 +402,7 @@ async fn main() -> anyhow::Result<()> {
             "relay_vs_raw_publish": relay_result.relay_vs_raw_publish,
             "email": email_result,
             "webhooks": webhook_result,
+            "reads": reads,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("write {}", path.display()))?;

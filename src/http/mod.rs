@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod params;
 pub mod ratelimit;
 pub mod response;
+pub mod shared_answers;
 pub mod state;
 pub mod ticket_commands;
 pub mod ticket_queries;

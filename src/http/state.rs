@@ -33,4 +33,6 @@ pub struct AppState {
     pub email: crate::email::EmailChannels,
     /// The webhook deliverer (whether this instance leads, for `/readyz`).
     pub webhooks: Arc<crate::webhooks::Deliverer>,
+    /// Board and statistics answers, computed once per position for every caller.
+    pub answers: super::shared_answers::SharedAnswers,
 }

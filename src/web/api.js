@@ -23,8 +23,9 @@ export function onUnauthorized(fn) {
 }
 
 /** Calls `/api/v1` + `path`. Resolves to the parsed body (null when empty). */
-export async function request(method, path, body, { auth = true } = {}) {
+export async function request(method, path, body, { auth = true, etag = null } = {}) {
   const headers = { Accept: "application/json, application/problem+json" };
+  if (etag) headers["If-None-Match"] = etag;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const bearer = session.token();
   if (auth && bearer) headers.Authorization = `Bearer ${bearer}`;
@@ -39,6 +40,7 @@ export async function request(method, path, body, { auth = true } = {}) {
   } catch (error) {
     throw new ApiError(0, { title: "network", detail: String(error) });
   }
+  if (response.status === 304) return { unchanged: true, etag };
   const text = await response.text();
   let data = null;
   if (text) {
@@ -53,6 +55,7 @@ export async function request(method, path, body, { auth = true } = {}) {
     if (response.status === 401 && auth) unauthorized(error);
     throw error;
   }
+  if (etag !== null) return { unchanged: false, etag: response.headers.get("ETag"), body: data };
   return data;
 }
 
@@ -60,6 +63,11 @@ export const get = (path) => request("GET", path);
 export const post = (path, body) => request("POST", path, body === undefined ? {} : body);
 export const patch = (path, body) => request("PATCH", path, body);
 export const del = (path) => request("DELETE", path);
+/**
+ * GET an answer that carries an ETag, sending the one held (`""` for none): `{unchanged, etag,
+ * body}`, `unchanged` when the server answered 304 (the answer held is still the answer).
+ */
+export const getIfChanged = (path, etag) => request("GET", path, undefined, { etag: etag || "" });
 
 /** `?a=1&b=2` from the members of `params` that are set. */
 export function query(params) {

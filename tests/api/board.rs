@@ -203,3 +203,54 @@ async fn requesters_may_not_see_the_board_and_bad_parameters_are_named() {
     let body = problem(zero, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(failing_fields(&body), ["limit_per_column"]);
 }
+
+#[tokio::test]
+async fn board_and_stats_answers_carry_an_etag_and_answer_304_until_something_changes() {
+    // Arrange
+    let app = spawn_app().await;
+    let requester = app.user("requester").await;
+    let agent = app.user("agent").await;
+    let auditor = app.user("auditor").await;
+    app.create_ticket(&requester).await;
+    for path in ["/board", "/stats"] {
+        let first = app
+            .get(&crate::queries::settled(&app, path).await, &agent)
+            .await;
+        assert_eq!(first.status(), StatusCode::OK, "{path}");
+        let etag = first.headers()["etag"].clone();
+        let position = first.headers()["x-projection-position"].clone();
+        let body: Value = first.json().await.unwrap();
+
+        // Act: another caller of the same scope holds the same answer.
+        let again = app
+            .client
+            .get(app.api(path))
+            .bearer_auth(&auditor.token)
+            .header("if-none-match", etag.clone())
+            .send()
+            .await
+            .unwrap();
+        // A requester is refused whatever another caller was answered.
+        let refused = app.get(path, &requester).await;
+        let id = app.create_ticket(&requester).await;
+        let changed = app
+            .client
+            .get(app.api(&crate::queries::settled(&app, path).await))
+            .bearer_auth(&agent.token)
+            .header("if-none-match", etag.clone())
+            .send()
+            .await
+            .unwrap();
+
+        // Assert
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(again.headers()["etag"], etag);
+        assert_eq!(again.headers()["x-projection-position"], position);
+        assert!(again.bytes().await.unwrap().is_empty());
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(changed.status(), StatusCode::OK, "{path} after {id}");
+        assert_ne!(changed.headers()["etag"], etag);
+        let newer: Value = changed.json().await.unwrap();
+        assert_ne!(newer, body);
+    }
+}

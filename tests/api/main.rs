@@ -19,6 +19,7 @@ mod people;
 mod poison;
 mod positions;
 mod queries;
+mod rebuilt;
 mod retries;
 mod sla;
 mod stats;

@@ -6,7 +6,8 @@
 //! - [`board`]: the Kanban board, served from `ticket_view`.
 //! - [`me`]: per-user counts and unread state (`ticket_activity`, plus the user-owned
 //!   `ticket_reads`).
-//! - [`stats`]: statistics over a creation window, served from `ticket_view`.
+//! - [`stats`]: statistics over a creation window, summed from `ticket_stats` (kept by the
+//!   ticket view projection); [`histogram`]: the mergeable histograms of its percentiles.
 //! - [`query`]: what every query shares: who is asking, and one snapshot for a whole answer.
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::runtime::Projection;
 
 pub mod board;
 pub mod cursor;
+pub mod histogram;
 pub mod me;
 pub mod query;
 pub mod requesters;

@@ -13,7 +13,7 @@ pub struct BenchDb {
 }
 
 /// `admin` with its database replaced by `name`, keeping its parameters (`?sslmode=…`).
-fn with_database(admin: &str, name: &str) -> String {
+pub fn with_database(admin: &str, name: &str) -> String {
     let (base, params) = admin
         .split_once('?')
         .map_or((admin, None), |(b, p)| (b, Some(p)));

@@ -35,7 +35,7 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn mint(user: Uuid, role: &str) -> anyhow::Result<String> {
+pub fn mint(user: Uuid, role: &str) -> anyhow::Result<String> {
     let now = chrono::Utc::now().timestamp();
     let claims = json!({"sub": user, "email": format!("{role}@bench.test"), "name": format!("Bench {role}"),
         "role": role, "iss": "ticketd", "aud": "ticketd-api", "iat": now, "exp": now + 24 * 3600});

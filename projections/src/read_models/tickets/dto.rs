@@ -169,6 +169,21 @@ pub struct SlaFacts {
 }
 
 impl SlaFacts {
+    /// The first response came in time (the generated column `first_response_met` of
+    /// `ticket_view` says the same).
+    pub fn first_response_met(&self) -> bool {
+        !self.first_response_breach_recorded
+            && self
+                .first_response_at
+                .is_some_and(|at| at <= self.first_response_due)
+    }
+
+    /// The ticket is closed and its latest close came in time (as `resolution_met`).
+    pub fn resolution_met(&self) -> bool {
+        !self.resolution_breach_recorded
+            && self.closed_at.is_some_and(|at| at <= self.resolution_due)
+    }
+
     /// The SLA as it stands at `now`. A target is breached when the engine recorded
     /// `ticket.sla_breached` for it, when it was met late, or when its due time has passed
     /// while it is still awaited; the last case is decided here, at query time, so that a view

@@ -386,12 +386,23 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, 
         ("v.category", f.categories.clone()),
         ("v.channel", names(&f.channels)),
     ] {
-        if !values.is_empty() {
-            qb.push(" AND ")
-                .push(column)
-                .push(" = ANY(")
-                .push_bind(values)
-                .push(")");
+        match values.as_slice() {
+            [] => {}
+            // `= ANY` of one value would hide the equality from the planner, which then cannot
+            // read the `(column, created_at, ticket_id)` index in the order of the page.
+            [value] => {
+                qb.push(" AND ")
+                    .push(column)
+                    .push(" = ")
+                    .push_bind(value.clone());
+            }
+            _ => {
+                qb.push(" AND ")
+                    .push(column)
+                    .push(" = ANY(")
+                    .push_bind(values.clone())
+                    .push(")");
+            }
         }
     }
     if let Some(id) = f.assignee_id {

@@ -1,7 +1,8 @@
 //! The projection of `ticket_view`, `ticket_recency`, `ticket_comments` and `ticket_search`.
 //!
 //! It folds each batch in memory, one `ViewRow` per ticket it touches, and writes the rows
-//! back with one upsert and the new comments with one insert.
+//! back with one upsert, the new comments with one insert, and what the changed tickets add to
+//! the statistics (`ticket_stats`, see [`super::tally`]) with one more.
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
@@ -19,6 +20,7 @@ use ticket_nats::{Channel, Priority, Status, TicketEvent};
 use uuid::Uuid;
 
 use super::dto::*;
+use super::tally::{Delta, TicketFacts};
 use crate::runtime::Projection;
 use crate::stored::StoredEvent;
 
@@ -284,6 +286,25 @@ impl ViewRow {
         self.last_position = stored.position;
     }
 
+    /// What the statistics count of this ticket.
+    fn facts(&self) -> TicketFacts {
+        TicketFacts {
+            created_at: self.created_at,
+            status: self.status.as_str().to_string(),
+            priority: self.priority.as_str().to_string(),
+            category: self.category.clone(),
+            channel: self.channel.as_str().to_string(),
+            assignee_id: self.assignee_id,
+            first_response_at: self.first_response_at,
+            closed_at: self.closed_at,
+            rating_score: self.rating_score,
+            first_response_due: self.first_response_due,
+            resolution_due: self.resolution_due,
+            first_response_breach_recorded: self.first_response_breach_recorded,
+            resolution_breach_recorded: self.resolution_breach_recorded,
+        }
+    }
+
     fn sla_facts(&self) -> SlaFacts {
         SlaFacts {
             first_response_due: self.first_response_due,
@@ -423,6 +444,7 @@ impl Projection for TicketViewProjection {
             "ticket_recency",
             "ticket_comments",
             "ticket_search",
+            "ticket_stats",
         ]
     }
 
@@ -433,6 +455,8 @@ impl Projection for TicketViewProjection {
     ) -> Result<(), sqlx::Error> {
         let mut rows = self.rows_before(conn, batch).await?;
         let mut changed_ids = HashSet::new();
+        // What each changed ticket counted in the statistics before the batch.
+        let mut counted: HashMap<Uuid, Option<TicketFacts>> = HashMap::new();
         // Tickets whose title or description is new or changed: `ticket_search` gets only these.
         let mut new_text = HashSet::new();
         let mut comments = Vec::new();
@@ -444,6 +468,7 @@ impl Projection for TicketViewProjection {
                 // Already applied: a replayed batch changes nothing.
                 (Some(row), _) if stored.envelope.seq <= row.version => {}
                 (Some(row), event) => {
+                    counted.entry(id).or_insert_with(|| Some(row.facts()));
                     row.apply(stored, &mut comments);
                     changed_ids.insert(id);
                     if matches!(event, TicketEvent::Updated(e)
@@ -453,6 +478,7 @@ impl Projection for TicketViewProjection {
                     }
                 }
                 (None, TicketEvent::Created(e)) => {
+                    counted.entry(id).or_insert(None);
                     rows.insert(id, ViewRow::created(id, e, stored));
                     changed_ids.insert(id);
                     new_text.insert(id);
@@ -465,6 +491,12 @@ impl Projection for TicketViewProjection {
             }
         }
         let changed: Vec<&ViewRow> = changed_ids.iter().filter_map(|id| rows.get(id)).collect();
+        let mut delta = Delta::default();
+        for row in &changed {
+            let before = counted.get(&row.ticket_id).and_then(Option::as_ref);
+            delta.replace(before, Some(&row.facts()));
+        }
+        delta.write(conn).await?;
         if !changed.is_empty() {
             sqlx::query(&UPSERT_ROWS)
                 .bind(Json(&changed))

@@ -1,0 +1,124 @@
+//! Statistics over the tickets created in a window, summed from what the ticket view
+//! projection keeps per creation day and month (`ticket_stats`, see
+//! [`super::tickets::tally`]): the cost of an answer depends on the length of the window, not on
+//! how many tickets it holds. Only what depends on the time of the question is counted over
+//! tickets: the targets that passed while still awaited, over the tickets still open.
+//!
+//! Counts, sums and averages are exact; percentiles come from mergeable histograms and are
+//! within 1 % of `percentile_cont` over the same tickets ([`super::histogram`]).
+
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::query::snapshot;
+use super::tickets::tally::{self, TicketFacts, FACT_COLUMNS};
+
+mod answer;
+mod sums;
+mod window;
+
+pub use answer::*;
+use sums::{OpenFigures, Sums};
+
+/// [`super::tickets::SlaFacts::at`]'s first-response rule in SQL, at the instant `at`.
+fn first_response_breached(at: &str) -> String {
+    format!(
+        "(v.first_response_breach_recorded
+          OR (v.first_response_at IS NOT NULL AND v.first_response_at > v.first_response_due)
+          OR (v.first_response_at IS NULL AND v.closed_at IS NULL AND v.first_response_due <= {at}))"
+    )
+}
+
+/// [`super::tickets::SlaFacts::at`]'s resolution rule in SQL, at the instant `at`.
+fn resolution_breached(at: &str) -> String {
+    format!(
+        "(v.resolution_breach_recorded
+          OR (v.closed_at IS NOT NULL AND v.closed_at > v.resolution_due)
+          OR (v.closed_at IS NULL AND v.resolution_due <= {at}))"
+    )
+}
+
+/// Tickets created in `[$1, $2)`; either bound may be NULL (open-ended).
+const WINDOW: &str = "($1::timestamptz IS NULL OR v.created_at >= $1)
+     AND ($2::timestamptz IS NULL OR v.created_at < $2)";
+
+/// The statistics of the tickets created in the window.
+pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<Stats, sqlx::Error> {
+    let plan = window::plan(query.from, query.to);
+    let mut sums = Sums::default();
+    let mut tx = snapshot(pool).await?;
+
+    if plan.months.is_some() || !plan.days.is_empty() {
+        let mut qb = QueryBuilder::<Postgres>::new(
+            "SELECT metric, key, sum(n)::bigint, sum(total)::text FROM ticket_stats WHERE false",
+        );
+        if plan.months == Some((None, None)) {
+            qb.push(" OR (grain = 'all' AND metric <> ")
+                .push_bind(tally::BOARD)
+                .push(")");
+        } else if let Some((from, to)) = plan.months {
+            qb.push(" OR (grain = 'month'");
+            if let Some(from) = from {
+                qb.push(" AND period >= ").push_bind(from);
+            }
+            if let Some(to) = to {
+                qb.push(" AND period < ").push_bind(to);
+            }
+            qb.push(")");
+        }
+        for (from, to) in &plan.days {
+            qb.push(" OR (grain = 'day' AND period >= ")
+                .push_bind(*from)
+                .push(" AND period < ")
+                .push_bind(*to)
+                .push(")");
+        }
+        qb.push(" GROUP BY metric, key");
+        let rows: Vec<(String, String, i64, String)> =
+            qb.build_query_as().fetch_all(&mut *tx).await?;
+        for (metric, key, n, total) in rows {
+            sums.add_summed(metric, key, n, &total);
+        }
+    }
+    for (from, to) in &plan.partial {
+        let tickets: Vec<TicketFacts> = sqlx::query_as(&format!(
+            "SELECT {FACT_COLUMNS} FROM ticket_view v WHERE v.created_at >= $1 AND v.created_at < $2"
+        ))
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await?;
+        for ticket in &tickets {
+            sums.add_ticket(ticket);
+        }
+    }
+
+    let open: OpenFigures = sqlx::query_as(&format!(
+        "SELECT count(*) FILTER (WHERE {fr_now} AND NOT {fr_never}) AS first_response_due,
+                count(*) FILTER (WHERE {res_now} AND NOT {res_never}) AS resolution_due,
+                count(*) FILTER (WHERE {fr_now} OR {res_now}) AS open_breached
+         FROM ticket_view v WHERE v.closed_at IS NULL AND {WINDOW}",
+        fr_now = first_response_breached("now()"),
+        fr_never = first_response_breached("'-infinity'"),
+        res_now = resolution_breached("now()"),
+        res_never = resolution_breached("'-infinity'"),
+    ))
+    .bind(query.from)
+    .bind(query.to)
+    .fetch_one(&mut *tx)
+    .await?;
+
+    let ids = sums.agent_ids();
+    // An agent's name as their latest assigned ticket recorded it.
+    let names: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+        "SELECT a.id, (SELECT v.assignee_name FROM ticket_view v WHERE v.assignee_id = a.id
+                       ORDER BY v.created_at DESC, v.ticket_id DESC LIMIT 1)
+         FROM UNNEST($1::uuid[]) AS a(id)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    Ok(sums.into_stats(query, open, names.into_iter().collect()))
+}

@@ -1,0 +1,437 @@
+//! What one ticket adds to the statistics of its creation day (`ticket_stats`), so that the
+//! statistics of a window are a sum over days instead of a scan of its tickets.
+//!
+//! The projector takes a ticket's tally out of its day and puts the new one in whenever an
+//! event changes it (a close moves one count from `in_progress` to `closed`, adds a resolution
+//! time, …), in the same transaction as the row. Everything here is a function of the row
+//! alone, so a rebuild sums to the same table. What depends on the time of the question (a
+//! target that has passed while still awaited) is not in the tally: it is counted at query
+//! time over the tickets still open (see [`crate::read_models::stats`]).
+//!
+//! Rows are kept per day, per month (the first of the month) and for all time ([`ALL_TIME`]),
+//! so that a window of years reads a few hundred rows and all time one set. The board's
+//! counts are kept for all time only.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::dto::SlaFacts;
+use crate::read_models::histogram;
+
+/// Counts by current status (`key` = the status).
+pub const STATUS: &str = "status";
+/// Counts by current priority.
+pub const PRIORITY: &str = "priority";
+/// Counts by current category.
+pub const CATEGORY: &str = "category";
+/// Counts by channel.
+pub const CHANNEL: &str = "channel";
+/// Tickets with a first response; `total`: creation to first response, in µs.
+pub const FIRST_RESPONSE: &str = "first_response";
+/// The same durations by histogram bucket (`key` = the bucket).
+pub const FIRST_RESPONSE_HISTOGRAM: &str = "first_response_histogram";
+/// Closed tickets; `total`: creation to the latest close, in µs.
+pub const RESOLUTION: &str = "resolution";
+/// The same durations by histogram bucket.
+pub const RESOLUTION_HISTOGRAM: &str = "resolution_histogram";
+/// First responses that met their target.
+pub const FIRST_RESPONSE_MET: &str = "first_response_met";
+/// First responses whose outcome is known whatever the time: met, late or recorded as breached.
+pub const FIRST_RESPONSE_DECIDED: &str = "first_response_decided";
+/// Resolutions that met their target.
+pub const RESOLUTION_MET: &str = "resolution_met";
+/// Resolutions whose outcome is known whatever the time.
+pub const RESOLUTION_DECIDED: &str = "resolution_decided";
+/// Rated tickets by their latest score (`key` = the score).
+pub const RATING: &str = "rating";
+/// Tickets assigned to an agent (`key` = the agent's id) and not closed.
+pub const AGENT_OPEN: &str = "agent_open";
+/// Closed tickets assigned to an agent; `total`: their resolution times, in µs.
+pub const AGENT_CLOSED: &str = "agent_closed";
+/// Rated tickets assigned to an agent; `total`: the sum of their scores.
+pub const AGENT_RATED: &str = "agent_rated";
+/// The board's counts, all time only: tickets by assignee, status and category (`key` from
+/// [`board_key`]).
+pub const BOARD: &str = "board";
+
+/// The period of the all-time rows.
+pub const ALL_TIME: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+
+/// The key of a ticket's board count: `<assignee id or ->|<status>|<category>` (the category
+/// last, so that any text it holds splits off whole).
+pub(crate) fn board_key(assignee: Option<Uuid>, status: &str, category: &str) -> String {
+    let assignee = assignee.map_or_else(|| "-".to_string(), |id| id.to_string());
+    format!("{assignee}|{status}|{category}")
+}
+
+/// The assignee, status and category of a [`board_key`].
+pub(crate) fn parse_board_key(key: &str) -> Option<(Option<Uuid>, &str, &str)> {
+    let mut parts = key.splitn(3, '|');
+    let assignee = match parts.next()? {
+        "-" => None,
+        id => Some(id.parse().ok()?),
+    };
+    Some((assignee, parts.next()?, parts.next()?))
+}
+
+/// The columns of `ticket_view` a tally needs.
+pub(crate) const FACT_COLUMNS: &str = "v.created_at, v.status, v.priority, v.category, \
+     v.channel, v.assignee_id, v.first_response_at, v.closed_at, v.rating_score, \
+     v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
+     v.resolution_breach_recorded";
+
+/// What of a ticket the statistics count.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub(crate) struct TicketFacts {
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) status: String,
+    pub(crate) priority: String,
+    pub(crate) category: String,
+    pub(crate) channel: String,
+    pub(crate) assignee_id: Option<Uuid>,
+    pub(crate) first_response_at: Option<DateTime<Utc>>,
+    pub(crate) closed_at: Option<DateTime<Utc>>,
+    pub(crate) rating_score: Option<i16>,
+    pub(crate) first_response_due: DateTime<Utc>,
+    pub(crate) resolution_due: DateTime<Utc>,
+    pub(crate) first_response_breach_recorded: bool,
+    pub(crate) resolution_breach_recorded: bool,
+}
+
+/// One figure a ticket adds: `n` tickets and `total` (µs or points) under `(metric, key)`.
+pub type Entry = (&'static str, String, i64, i64);
+
+fn micros(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_microseconds().unwrap_or(i64::MAX)
+}
+
+impl TicketFacts {
+    fn sla(&self) -> SlaFacts {
+        SlaFacts {
+            first_response_due: self.first_response_due,
+            resolution_due: self.resolution_due,
+            first_response_at: self.first_response_at,
+            closed_at: self.closed_at,
+            first_response_breach_recorded: self.first_response_breach_recorded,
+            resolution_breach_recorded: self.resolution_breach_recorded,
+        }
+    }
+
+    /// Everything this ticket adds to its creation day.
+    pub(crate) fn entries(&self) -> Vec<Entry> {
+        let one = |metric, key: &str| (metric, key.to_string(), 1, 0);
+        let mut out = vec![
+            one(STATUS, &self.status),
+            one(PRIORITY, &self.priority),
+            one(CATEGORY, &self.category),
+            one(CHANNEL, &self.channel),
+        ];
+        if let Some(at) = self.first_response_at {
+            let us = micros(self.created_at, at);
+            out.push((FIRST_RESPONSE, String::new(), 1, us));
+            out.push(one(
+                FIRST_RESPONSE_HISTOGRAM,
+                &histogram::bucket(us).to_string(),
+            ));
+        }
+        let resolution = self.closed_at.map(|at| micros(self.created_at, at));
+        if let Some(us) = resolution {
+            out.push((RESOLUTION, String::new(), 1, us));
+            out.push(one(
+                RESOLUTION_HISTOGRAM,
+                &histogram::bucket(us).to_string(),
+            ));
+        }
+        let sla = self.sla();
+        // Breached whatever the time: a due time never passes at the beginning of time.
+        let decided = sla.at(DateTime::<Utc>::MIN_UTC);
+        let (fr_met, res_met) = (sla.first_response_met(), sla.resolution_met());
+        for (met, breached, met_metric, decided_metric) in [
+            (
+                fr_met,
+                decided.first_response_breached,
+                FIRST_RESPONSE_MET,
+                FIRST_RESPONSE_DECIDED,
+            ),
+            (
+                res_met,
+                decided.resolution_breached,
+                RESOLUTION_MET,
+                RESOLUTION_DECIDED,
+            ),
+        ] {
+            if met {
+                out.push(one(met_metric, ""));
+            }
+            if met || breached {
+                out.push(one(decided_metric, ""));
+            }
+        }
+        if let Some(score) = self.rating_score {
+            out.push(one(RATING, &score.to_string()));
+        }
+        if let Some(agent) = self.assignee_id {
+            let key = agent.to_string();
+            match resolution {
+                Some(us) => out.push((AGENT_CLOSED, key.clone(), 1, us)),
+                None => out.push(one(AGENT_OPEN, &key)),
+            }
+            if let Some(score) = self.rating_score {
+                out.push((AGENT_RATED, key, 1, i64::from(score)));
+            }
+        }
+        out
+    }
+}
+
+/// The grain of a `ticket_stats` row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Grain {
+    Day,
+    Month,
+    All,
+}
+
+impl Grain {
+    fn as_str(self) -> &'static str {
+        match self {
+            Grain::Day => "day",
+            Grain::Month => "month",
+            Grain::All => "all",
+        }
+    }
+}
+
+/// The first day of `day`'s month.
+pub(crate) fn month_of(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).unwrap_or(day)
+}
+
+type Key = (Grain, NaiveDate, &'static str, String);
+
+/// The net change of a batch to `ticket_stats`.
+#[derive(Debug, Default)]
+pub(crate) struct Delta {
+    changes: HashMap<Key, (i64, i64)>,
+}
+
+impl Delta {
+    /// Takes `before` out and puts `after` in (either may be absent).
+    pub(crate) fn replace(&mut self, before: Option<&TicketFacts>, after: Option<&TicketFacts>) {
+        if before == after {
+            return;
+        }
+        for (facts, sign) in [(before, -1), (after, 1)] {
+            let Some(facts) = facts else { continue };
+            let day = facts.created_at.date_naive();
+            let board = board_key(facts.assignee_id, &facts.status, &facts.category);
+            self.changes
+                .entry((Grain::All, ALL_TIME, BOARD, board))
+                .or_default()
+                .0 += sign;
+            for (metric, key, n, total) in facts.entries() {
+                for (grain, period) in [
+                    (Grain::Day, day),
+                    (Grain::Month, month_of(day)),
+                    (Grain::All, ALL_TIME),
+                ] {
+                    let entry = self
+                        .changes
+                        .entry((grain, period, metric, key.clone()))
+                        .or_default();
+                    entry.0 += sign * n;
+                    entry.1 += sign * total;
+                }
+            }
+        }
+    }
+
+    /// Adds the net change to `ticket_stats` with one statement.
+    pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let mut grains = Vec::new();
+        let mut periods = Vec::new();
+        let mut metrics = Vec::new();
+        let mut keys = Vec::new();
+        let mut ns = Vec::new();
+        let mut totals = Vec::new();
+        for ((grain, period, metric, key), (n, total)) in self.changes {
+            // A comment changes no figure: its ticket's entries cancel out.
+            if n == 0 && total == 0 {
+                continue;
+            }
+            grains.push(grain.as_str());
+            periods.push(period);
+            metrics.push(metric);
+            keys.push(key);
+            ns.push(n);
+            totals.push(total);
+        }
+        if grains.is_empty() {
+            return Ok(());
+        }
+        let emptied: Vec<(String, NaiveDate, String, String)> = sqlx::query_as(
+            "INSERT INTO ticket_stats (grain, period, metric, key, n, total)
+             SELECT * FROM UNNEST($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[],
+                                  $6::bigint[])
+             ON CONFLICT (grain, period, metric, key) DO UPDATE
+                 SET n = ticket_stats.n + EXCLUDED.n, total = ticket_stats.total + EXCLUDED.total
+             RETURNING grain, period, metric, key, n = 0 AND total = 0 AS empty",
+        )
+        .bind(grains)
+        .bind(periods)
+        .bind(metrics)
+        .bind(keys)
+        .bind(ns)
+        .bind(totals)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .filter_map(
+            |(g, p, m, k, empty): (String, NaiveDate, String, String, bool)| {
+                empty.then_some((g, p, m, k))
+            },
+        )
+        .collect();
+        if emptied.is_empty() {
+            return Ok(());
+        }
+        // A row nothing counts in any more goes, so that the table holds the same rows however
+        // the events were batched (a rebuild never writes the rows a ticket passed through).
+        let (g, p, m, k): (Vec<_>, Vec<_>, Vec<_>, Vec<_>) =
+            emptied
+                .into_iter()
+                .fold(Default::default(), |(mut g, mut p, mut m, mut k), row| {
+                    g.push(row.0);
+                    p.push(row.1);
+                    m.push(row.2);
+                    k.push(row.3);
+                    (g, p, m, k)
+                });
+        sqlx::query(
+            "DELETE FROM ticket_stats s
+             USING UNNEST($1::text[], $2::date[], $3::text[], $4::text[]) AS e(grain, period, metric, key)
+             WHERE s.grain = e.grain AND s.period = e.period AND s.metric = e.metric
+               AND s.key = e.key AND s.n = 0 AND s.total = 0",
+        )
+        .bind(g)
+        .bind(p)
+        .bind(m)
+        .bind(k)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn open() -> TicketFacts {
+        TicketFacts {
+            created_at: t("2026-11-23T10:00:00Z"),
+            status: "open".into(),
+            priority: "high".into(),
+            category: "network".into(),
+            channel: "web".into(),
+            assignee_id: None,
+            first_response_at: None,
+            closed_at: None,
+            rating_score: None,
+            first_response_due: t("2026-11-23T12:00:00Z"),
+            resolution_due: t("2026-11-24T10:00:00Z"),
+            first_response_breach_recorded: false,
+            resolution_breach_recorded: false,
+        }
+    }
+
+    fn net(delta: &Delta, grain: Grain, metric: &str, key: &str) -> (i64, i64) {
+        delta
+            .changes
+            .iter()
+            .filter(|((g, _, m, k), _)| *g == grain && *m == metric && k == key)
+            .map(|(_, v)| *v)
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
+    #[test]
+    fn a_close_moves_a_count_and_adds_a_resolution_to_the_day_and_the_month() {
+        let before = open();
+        let agent = Uuid::from_u128(7);
+        let after = TicketFacts {
+            status: "closed".into(),
+            assignee_id: Some(agent),
+            first_response_at: Some(t("2026-11-23T10:30:00Z")),
+            closed_at: Some(t("2026-11-23T11:00:00Z")),
+            ..open()
+        };
+        let mut delta = Delta::default();
+        delta.replace(Some(&before), Some(&after));
+        for grain in [Grain::Day, Grain::Month] {
+            assert_eq!(net(&delta, grain, STATUS, "open"), (-1, 0));
+            assert_eq!(net(&delta, grain, STATUS, "closed"), (1, 0));
+            assert_eq!(net(&delta, grain, PRIORITY, "high"), (0, 0));
+            assert_eq!(net(&delta, grain, RESOLUTION, ""), (1, 3_600_000_000));
+            assert_eq!(net(&delta, grain, FIRST_RESPONSE, ""), (1, 1_800_000_000));
+            assert_eq!(net(&delta, grain, FIRST_RESPONSE_MET, ""), (1, 0));
+            assert_eq!(net(&delta, grain, RESOLUTION_DECIDED, ""), (1, 0));
+            assert_eq!(
+                net(&delta, grain, AGENT_CLOSED, &agent.to_string()),
+                (1, 3_600_000_000)
+            );
+        }
+        assert!(delta.changes.keys().any(|(g, p, _, _)| *g == Grain::Month
+            && *p == NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()));
+    }
+
+    #[test]
+    fn board_keys_split_whole_whatever_the_category_holds() {
+        let agent = Uuid::from_u128(9);
+        let key = board_key(Some(agent), "in_progress", "a|b");
+        assert_eq!(
+            parse_board_key(&key),
+            Some((Some(agent), "in_progress", "a|b"))
+        );
+        assert_eq!(
+            parse_board_key(&board_key(None, "open", "network")),
+            Some((None, "open", "network"))
+        );
+        let mut delta = Delta::default();
+        delta.replace(None, Some(&open()));
+        assert_eq!(
+            net(
+                &delta,
+                Grain::All,
+                BOARD,
+                &board_key(None, "open", "network")
+            ),
+            (1, 0)
+        );
+        assert_eq!(net(&delta, Grain::All, STATUS, "open"), (1, 0));
+    }
+
+    #[test]
+    fn an_unchanged_ticket_changes_nothing_and_a_late_response_is_decided_but_not_met() {
+        let mut delta = Delta::default();
+        delta.replace(Some(&open()), Some(&open()));
+        assert!(delta.changes.is_empty());
+        let late = TicketFacts {
+            first_response_at: Some(t("2026-11-23T13:00:00Z")),
+            ..open()
+        };
+        let entries = late.entries();
+        assert!(entries.iter().any(|e| e.0 == FIRST_RESPONSE_DECIDED));
+        assert!(!entries.iter().any(|e| e.0 == FIRST_RESPONSE_MET));
+        assert!(
+            !open().entries().iter().any(|e| e.0 == RESOLUTION_DECIDED),
+            "an open ticket's resolution is decided only once its due time passes (at query time)"
+        );
+    }
+}
