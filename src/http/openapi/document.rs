@@ -15,15 +15,10 @@ use serde_json::{json, Map, Value};
 use utoipa::{OpenApi, PartialSchema};
 
 use super::spec::ApiDoc;
-use crate::domain::values::{COMMENT_MAX, DESCRIPTION_MAX, TITLE_MAX};
 use crate::domain::{Channel, Priority, Role, Status};
 use crate::http::audit::MAX_PAGE;
-use crate::http::intake::{
-    EXTERNAL_ID_MAX, METADATA_KEYS_MAX, METADATA_KEY_MAX, METADATA_VALUE_MAX,
-};
-use crate::http::members::{trimmed_text, Category, CONTROL, NO_NUL, WS};
+use crate::http::members::{Category, NO_NUL, WS};
 use crate::settings::Settings;
-use crate::users::{EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, PHONE_MAX};
 use ticket_nats::{TicketEvent, UserEvent};
 
 /// The document, with `settings`' categories as the category enum.
@@ -37,9 +32,6 @@ pub fn document(settings: &Settings) -> Value {
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
     {
-        for (name, schema) in request_bodies(&categories) {
-            schemas.insert(name.to_string(), schema);
-        }
         for schema in schemas.values_mut() {
             list_categories(schema, &categories);
         }
@@ -334,148 +326,6 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
         ("query", "access_token") => text(8192),
         _ => return None,
     })
-}
-
-/// Text that must hold something besides white space, at most `max` characters once trimmed.
-fn trimmed_schema(max: usize, forbidden: &str) -> Value {
-    json!({"type": "string", "pattern": trimmed_text(max, forbidden)})
-}
-
-fn nullable(mut schema: Value) -> Value {
-    let kind = schema["type"].clone();
-    schema["type"] = json!([kind, "null"]);
-    if let Some(values) = schema.get_mut("enum").and_then(Value::as_array_mut) {
-        values.push(Value::Null);
-    }
-    schema
-}
-
-/// The request bodies of the people, integration and intake routes, member by member as
-/// their handlers read them (the others are declared with `request_body!`).
-fn request_bodies(categories: &[Value]) -> Vec<(&'static str, Value)> {
-    let category = json!({"type": "string", "enum": categories});
-    let priority = string_enum(&Priority::ALL.map(|p| p.as_str()));
-    let channel = string_enum(&Channel::ALL.map(|c| c.as_str()));
-    let object = |description: &str, required: &[&str], properties: Value| {
-        json!({
-            "type": "object",
-            "description": description,
-            "required": required,
-            "properties": properties,
-            "additionalProperties": false,
-        })
-    };
-    let email = json!({
-        "type": "string",
-        "maxLength": EMAIL_MAX,
-        "pattern": format!("^[{WS}]*[^@{WS}{CONTROL}]+@[^@{WS}{CONTROL}]+[{WS}]*$"),
-    });
-    // What phonenumber accepts depends on each country's numbering plan; the pattern only
-    // says its shape (a valid number of some country, `+` and digits), see schemathesis.toml.
-    let phone = json!({
-        "type": "string",
-        "maxLength": PHONE_MAX,
-        "pattern": r"^\+[1-9][0-9]{6,14}$",
-    });
-    let password = json!({
-        "type": "string",
-        "minLength": PASSWORD_MIN,
-        "maxLength": PASSWORD_MAX,
-        "pattern": NO_NUL,
-    });
-    let comment_body = json!({
-        "type": "string",
-        "minLength": 1,
-        "maxLength": COMMENT_MAX,
-        "pattern": format!(r"^[^\u0000]*[^{WS}\u0000][^\u0000]*$"),
-    });
-    vec![
-        (
-            "UpdateUserRequest",
-            object(
-                "PATCH /users/{id}: any of the members; e-mail and phone unique among users",
-                &[],
-                json!({
-                    "name": nullable(trimmed_schema(NAME_MAX, CONTROL)),
-                    "email": nullable(email.clone()),
-                    "phone": nullable(phone.clone()),
-                    "role": nullable(string_enum(&Role::ALL.map(|r| r.as_str()))),
-                    "active": {"type": ["boolean", "null"]},
-                    "password": nullable(password.clone()),
-                }),
-            ),
-        ),
-        (
-            "MergeUserRequest",
-            object("POST /users/{id}/merge", &["into"], json!({"into": uuid()})),
-        ),
-        (
-            "CreateIntegrationRequest",
-            object(
-                "POST /integrations",
-                &["name", "channel"],
-                json!({
-                    "name": trimmed_schema(NAME_MAX, CONTROL),
-                    "channel": channel.clone(),
-                    "default_category": nullable(category.clone()),
-                    "default_priority": nullable(priority.clone()),
-                }),
-            ),
-        ),
-        (
-            "IntakeTicketRequest",
-            object(
-                "POST /intake/tickets: the requester needs an email or a phone",
-                &["requester", "title", "description"],
-                json!({
-                    "requester": {
-                        "type": "object",
-                        "required": ["name"],
-                        "anyOf": [{"required": ["email"]}, {"required": ["phone"]}],
-                        "properties": {
-                            "name": trimmed_schema(NAME_MAX, CONTROL),
-                            "email": email.clone(),
-                            "phone": phone.clone(),
-                        },
-                        "additionalProperties": false,
-                    },
-                    "title": trimmed_schema(TITLE_MAX, r"\u0000"),
-                    "description": text(DESCRIPTION_MAX),
-                    "category": nullable(category),
-                    "priority": nullable(priority),
-                    "external_id": nullable(json!({
-                        "type": "string", "minLength": 1, "maxLength": EXTERNAL_ID_MAX, "pattern": NO_NUL,
-                    })),
-                    "metadata": nullable(json!({
-                        "type": "object",
-                        "maxProperties": METADATA_KEYS_MAX,
-                        "propertyNames": {"minLength": 1, "maxLength": METADATA_KEY_MAX, "pattern": NO_NUL},
-                        "additionalProperties": text(METADATA_VALUE_MAX),
-                    })),
-                }),
-            ),
-        ),
-        (
-            "IntakeMessageRequest",
-            object(
-                "POST /intake/messages: a comment by the requester of the ticket the integration's external_id names",
-                &["external_id", "body"],
-                json!({
-                    "external_id": text(EXTERNAL_ID_MAX),
-                    "from": nullable(json!({
-                        "type": "object",
-                        "properties": {
-                            "name": nullable(trimmed_schema(NAME_MAX, CONTROL)),
-                            "email": nullable(email),
-                            "phone": nullable(phone),
-                        },
-                        "additionalProperties": false,
-                    })),
-                    "body": comment_body,
-                }),
-            ),
-        ),
-    ]
 }
 
 #[cfg(test)]

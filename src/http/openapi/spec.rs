@@ -95,10 +95,8 @@ impl Modify for BearerAuth {
         crate::http::integrations::CreatedIntegration,
         crate::http::integrations::IntegrationList,
         crate::http::intake::IntakeTicketRequest,
-        crate::http::intake::IntakePerson,
         crate::http::intake::IntakeTicketResponse,
         crate::http::intake::IntakeMessageRequest,
-        crate::http::intake::MessageSender,
         crate::integrations::Integration,
         crate::users::User,
     ))
