@@ -288,3 +288,88 @@ pub async fn intake_message(
     .map_err(intake_error)?;
     Ok(respond(outcome))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::settings::Settings;
+
+    /// Each failing field of `body` read as `T`, with its message.
+    fn failures<T>(
+        read: fn(&JsonBody, &Context<'_>) -> Result<T>,
+        body: Value,
+    ) -> Vec<(String, String)> {
+        let settings = Settings::for_database("postgres://x/y", &"s".repeat(32));
+        let ctx = Context {
+            settings: &settings,
+        };
+        match read(&JsonBody::from_value(body), &ctx) {
+            Err(ApiError::Unprocessable(errors)) => {
+                errors.into_iter().map(|e| (e.field, e.message)).collect()
+            }
+            Err(other) => panic!("expected a 422, got {other:?}"),
+            Ok(_) => Vec::new(),
+        }
+    }
+
+    fn named(fields: &[(&str, &str)]) -> Vec<(String, String)> {
+        fields
+            .iter()
+            .map(|(f, m)| (f.to_string(), m.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_requester_reports_inside_itself_and_needs_a_contact() {
+        let body = json!({
+            "requester": {"name": " ", "email": "no-at", "phone": "12", "fax": "1"},
+            "title": "t", "description": "", "metadata": {"a": 1}, "external_id": "",
+        });
+        assert_eq!(
+            failures(IntakeTicketRequest::parse, body),
+            named(&[
+                ("requester.name", "name must not be empty"),
+                ("requester.email", "email must be an address with one @ and text on both sides"),
+                ("requester.phone", "phone must be a valid phone number of its country (international, or national in the default region)"),
+                ("requester.fax", "is not a known field"),
+                ("external_id", "external_id must be 1–255 characters"),
+                ("metadata.a", "must be a string (metadata is flat)"),
+            ])
+        );
+        let body =
+            json!({"requester": {"name": "G", "email": null}, "title": "t", "description": ""});
+        assert_eq!(
+            failures(IntakeTicketRequest::parse, body),
+            named(&[("requester", "must have an email or a phone")])
+        );
+        let body = json!({"requester": "G", "description": ""});
+        assert_eq!(
+            failures(IntakeTicketRequest::parse, body),
+            named(&[("requester", "must be an object"), ("title", "is required")])
+        );
+        let many: serde_json::Map<String, Value> =
+            (0..21).map(|i| (format!("k{i}"), json!("v"))).collect();
+        let body = json!({"requester": {"name": "G", "phone": "+5511912345678"}, "title": "t", "description": "", "metadata": many});
+        assert_eq!(
+            failures(IntakeTicketRequest::parse, body),
+            named(&[("metadata", "must have at most 20 keys")])
+        );
+    }
+
+    #[test]
+    fn a_sender_is_checked_for_what_it_says() {
+        let body = json!({"external_id": "x", "from": {"phone": "abc", "x": 1}, "body": " "});
+        assert_eq!(
+            failures(IntakeMessageRequest::parse, body),
+            named(&[
+                ("from.phone", "phone must be a valid phone number of its country (international, or national in the default region)"),
+                ("from.x", "is not a known field"),
+                ("body", "body must not be empty"),
+            ])
+        );
+        let body = json!({"external_id": "x", "from": {"email": "A@B"}, "body": "hi"});
+        assert!(failures(IntakeMessageRequest::parse, body).is_empty());
+    }
+}

@@ -558,4 +558,50 @@ mod tests {
         assert!(read::<Category>(json!("no such category"))
             .is_err_and(|e| e.starts_with("category must be one of ")));
     }
+
+    #[test]
+    fn intake_members_say_what_they_need() {
+        assert_eq!(
+            read::<ExternalId>(json!("")),
+            Err("external_id must be 1–255 characters".into())
+        );
+        assert_eq!(
+            read::<ExternalId>(json!("x".repeat(EXTERNAL_ID_MAX + 1))),
+            Err(format!(
+                "external_id must be 1–{EXTERNAL_ID_MAX} characters"
+            ))
+        );
+        assert_eq!(
+            read::<Metadata>(json!(["a"])),
+            Err("must be an object of strings".into())
+        );
+        let Err(MemberError::Inner(errors)) = Metadata::read(
+            Some(&json!({"": "v", "a": {"b": "c"}, "b": "x".repeat(2001), "ok": "v"})),
+            &Context {
+                settings: &Settings::for_database("postgres://x/y", &"s".repeat(32)),
+            },
+        ) else {
+            panic!("expected failing keys");
+        };
+        assert_eq!(
+            errors,
+            [
+                FieldError::new("", "keys must be 1–100 characters"),
+                FieldError::new("a", "must be a string (metadata is flat)"),
+                FieldError::new("b", "must be at most 2000 characters"),
+            ]
+        );
+        assert_eq!(
+            read::<Phone>(json!("12")),
+            Err("phone must be a valid phone number of its country (international, or national in the default region)".into())
+        );
+        assert_eq!(
+            read::<ContactEmail>(json!(" Ana@Example.COM ")),
+            Ok(ContactEmail("ana@example.com".into()))
+        );
+        assert_eq!(
+            read::<Email>(json!(" Ana@Example.COM ")),
+            Ok(Email("Ana@Example.COM".into()))
+        );
+    }
 }

@@ -340,19 +340,33 @@ mod tests {
     static COMMENT: LazyLock<Regex> = LazyLock::new(|| pattern("CommentRequest", "body"));
     static NAME: LazyLock<Regex> = LazyLock::new(|| pattern("CreateUserRequest", "name"));
     static EMAIL: LazyLock<Regex> = LazyLock::new(|| pattern("CreateUserRequest", "email"));
+    static CONTACT_EMAIL: LazyLock<Regex> = LazyLock::new(|| pattern("UpdateUserRequest", "email"));
+    static REQUESTER_NAME: LazyLock<Regex> =
+        LazyLock::new(|| pattern("IntakeTicketRequest", "requester.name"));
 
-    /// The pattern of `member` in the request body `body`, as the served document says it.
+    fn served() -> Value {
+        document(&Settings::for_database("postgres://x/y", &"s".repeat(32)))
+    }
+
+    /// The schema itself or, where it is one of several (an optional member: null or its
+    /// type's; a requester with an e-mail or with a phone), the first that is not null.
+    fn chosen(schema: &Value) -> &Value {
+        ["oneOf", "anyOf"]
+            .iter()
+            .find_map(|choice| schema[*choice].as_array())
+            .and_then(|choices| choices.iter().find(|s| s["type"] != "null"))
+            .unwrap_or(schema)
+    }
+
+    /// The pattern of `member` (dotted inside object members) in the request body `body`, as
+    /// the served document says it.
     fn pattern(body: &str, member: &str) -> Regex {
-        let doc = document(&Settings::for_database("postgres://x/y", &"s".repeat(32)));
-        let mut schema = &doc["components"]["schemas"][body]["properties"][member];
-        // An optional member is one of null or its type's schema.
-        if let Some(one_of) = schema["oneOf"].as_array() {
-            schema = one_of
-                .iter()
-                .find(|s| s["pattern"].is_string())
-                .expect("a pattern");
+        let doc = served();
+        let mut schema = &doc["components"]["schemas"][body];
+        for name in member.split('.') {
+            schema = &chosen(schema)["properties"][name];
         }
-        let text = schema["pattern"].as_str().expect("a pattern");
+        let text = chosen(schema)["pattern"].as_str().expect("a pattern");
         Regex::new(text).expect("a pattern the regex crate reads")
     }
 
@@ -428,6 +442,51 @@ mod tests {
             let parsed = crate::users::check_email(&text).is_ok();
             prop_assert_eq!(EMAIL.is_match(&text), parsed, "{:?}", text);
         }
+
+        #[test]
+        fn the_contact_email_pattern_says_what_the_parser_accepts(text in tricky_text(12)) {
+            let parsed = crate::users::normalize_email(&text).is_ok();
+            prop_assert_eq!(CONTACT_EMAIL.is_match(&text), parsed, "{:?}", text);
+        }
+
+        #[test]
+        fn a_nested_members_pattern_says_what_the_parser_accepts(text in tricky_text(crate::users::NAME_MAX)) {
+            let parsed = crate::users::check_name(&text).is_ok();
+            prop_assert_eq!(REQUESTER_NAME.is_match(&text), parsed, "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn the_intake_schema_says_the_bodys_rules_from_its_members() {
+        let doc = served();
+        let body = &doc["components"]["schemas"]["IntakeTicketRequest"];
+        assert_eq!(
+            body["required"],
+            json!(["requester", "title", "description"])
+        );
+        assert_eq!(body["additionalProperties"], json!(false));
+        let people = body["properties"]["requester"]["anyOf"]
+            .as_array()
+            .expect("a requester with an e-mail or with a phone");
+        let required: Vec<&Value> = people.iter().map(|p| &p["required"]).collect();
+        assert_eq!(
+            required,
+            [&json!(["name", "email"]), &json!(["name", "phone"])]
+        );
+        assert!(people
+            .iter()
+            .all(|p| p["additionalProperties"] == json!(false)));
+        let metadata = chosen(&body["properties"]["metadata"]);
+        assert_eq!(metadata["maxProperties"], 20);
+        assert_eq!(metadata["propertyNames"]["maxLength"], 100);
+        assert_eq!(metadata["additionalProperties"]["maxLength"], 2000);
+        let categories = &chosen(&body["properties"]["category"])["enum"];
+        let settings = Settings::for_database("postgres://x/y", &"s".repeat(32));
+        assert_eq!(*categories, json!(settings.categories));
+        let from =
+            chosen(&doc["components"]["schemas"]["IntakeMessageRequest"]["properties"]["from"]);
+        assert_eq!(from["additionalProperties"], json!(false));
+        assert_eq!(chosen(&from["properties"]["phone"])["maxLength"], 64);
     }
 
     #[test]
