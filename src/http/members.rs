@@ -30,7 +30,8 @@ pub const CONTROL: &str = r"\u0000-\u001f\u007f-\u009f";
 /// Text Postgres can hold: anything but U+0000.
 pub const NO_NUL: &str = r"^[^\u0000]*$";
 
-/// What reading a member needs beyond its value: the configured categories.
+/// What reading a member needs beyond its value: the configured categories, the default phone
+/// region.
 #[derive(Clone, Copy)]
 pub struct Context<'a> {
     /// The engine's settings.
