@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::body::{JsonBody, NUL_MESSAGE};
 use super::error::{ApiError, FieldError};
-use super::members::{Context, Member};
+use super::members::{Context, Member, MemberError};
 
 /// A JSON object being read member by member, collecting every problem before failing.
 pub struct Form<'a> {
@@ -62,6 +62,17 @@ impl<'a> Form<'a> {
             .filter(|value| !value.is_null());
         match T::read(value, ctx) {
             Ok(member) => Some(member),
+            Err(MemberError::Inner(errors)) => {
+                for error in errors {
+                    let field = if error.field.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{name}.{}", error.field)
+                    };
+                    self.fail(&field, error.message);
+                }
+                None
+            }
             Err(error) => {
                 self.fail(name, error.to_string());
                 None
@@ -70,7 +81,17 @@ impl<'a> Form<'a> {
     }
 
     /// Ends reading: unknown members are errors too. `Err` lists every failing field.
-    pub fn finish(mut self) -> Result<(), ApiError> {
+    pub fn finish(self) -> Result<(), ApiError> {
+        let errors = self.failures();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Unprocessable(errors))
+        }
+    }
+
+    /// Every failing field, unknown members last.
+    fn failures(mut self) -> Vec<FieldError> {
         let mut unknown: Vec<String> = self
             .map
             .keys()
@@ -81,12 +102,36 @@ impl<'a> Form<'a> {
         for field in unknown {
             self.fail(&field, "is not a known field");
         }
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Unprocessable(self.errors))
-        }
+        self.errors
     }
+}
+
+/// Reads an object member as the body `read` declares it, with a form of its own: its failing
+/// and unknown members are named within it ([`MemberError::Inner`]).
+pub fn nested<D, T>(
+    value: &Value,
+    ctx: &Context<'_>,
+    read: impl FnOnce(&mut Form<'_>, &Context<'_>) -> D,
+    take: impl FnOnce(D) -> Option<T>,
+) -> Result<T, MemberError> {
+    let Value::Object(map) = value else {
+        return Err(MemberError::Type("an object"));
+    };
+    // U+0000 anywhere in it refused the whole member already, so nothing here is refused.
+    let mut form = Form {
+        map,
+        read: HashSet::new(),
+        errors: Vec::new(),
+        refused: HashSet::new(),
+    };
+    let draft = read(&mut form, ctx);
+    let errors = form.failures();
+    if !errors.is_empty() {
+        return Err(MemberError::Inner(errors));
+    }
+    // Every member read without an error is there. Were one not, an empty list leaves the
+    // member unread without a failure, and the body's `complete` reports it as a fault.
+    take(draft).ok_or(MemberError::Inner(Vec::new()))
 }
 
 /// Declares a request body: the struct (its `ToSchema` refuses unknown members, as the reader
@@ -150,6 +195,23 @@ macro_rules! request_body {
                         ))
                     })?, )*
                 })
+            }
+
+            /// The body, if every member was read.
+            fn take(self) -> Option<$name> {
+                Some($name {
+                    $( $field: self.$field?, )*
+                })
+            }
+        }
+
+        /// The body as an object member of another, its failures named within it.
+        impl $crate::http::members::FromJson for $name {
+            fn from_json(
+                value: &serde_json::Value,
+                ctx: &$crate::http::members::Context<'_>,
+            ) -> Result<Self, $crate::http::members::MemberError> {
+                $crate::http::form::nested(value, ctx, Self::read, $draft::take)
             }
         }
     };

@@ -1,22 +1,29 @@
 //! `POST /intake/tickets` and `POST /intake/messages` (CONTRACT 7): tickets and follow-up
 //! messages from integrations, authenticated by their `tdk_` keys.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{AnyOf, Schema};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
-use super::body::{BodyKind, Fields, JsonBody};
+use super::body::{BodyKind, JsonBody};
 use super::command_request::{command_context, respond};
-use super::error::{ApiError, Result};
+use super::error::{ApiError, FieldError, Result};
+use super::form::request_body;
 use super::integrations::IntegrationCaller;
+use super::members::{
+    Category, ContactEmail, Context, ExternalId, FromJson, MemberError, Metadata, Phone, Text,
+    UserName,
+};
 use super::state::AppState;
 use crate::application::intake::{self, IntakeError, IntakeTicket};
 use crate::application::people::Contact;
@@ -25,17 +32,6 @@ use crate::domain::{Priority, Title};
 use crate::store::user_stream::Recorder;
 use crate::users;
 
-/// Most metadata keys on a ticket.
-pub const METADATA_KEYS_MAX: usize = 20;
-/// Longest metadata key.
-pub const METADATA_KEY_MAX: usize = 100;
-/// Longest metadata value.
-pub const METADATA_VALUE_MAX: usize = 2_000;
-/// Longest `external_id`.
-pub const EXTERNAL_ID_MAX: usize = 255;
-/// Longest message body.
-pub const MESSAGE_MAX: usize = 20_000;
-
 /// The intake routes.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -43,38 +39,83 @@ pub fn router() -> Router<AppState> {
         .route("/intake/messages", post(intake_message))
 }
 
-/// The person an intake names.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct IntakePerson {
-    /// 1–200 characters after trimming (kept only when the person is new).
-    name: String,
-    /// `local@domain`; at least one of `email` and `phone`.
-    email: Option<String>,
-    /// A phone number, national ones in `DEFAULT_PHONE_REGION`.
-    phone: Option<String>,
+request_body! {
+    /// The person an intake names.
+    pub struct IntakePerson, read as IntakePersonDraft {
+        /// 1–200 characters after trimming (kept only when the person is new).
+        pub name: UserName,
+        /// `local@domain`; at least one of `email` and `phone`.
+        pub email: Option<ContactEmail>,
+        /// A phone number, national ones in `DEFAULT_PHONE_REGION`.
+        pub phone: Option<Phone>,
+    }
 }
 
-/// `POST /intake/tickets` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct IntakeTicketRequest {
-    /// Who asks: found by e-mail, then phone, else added.
-    requester: IntakePerson,
-    /// 1–200 characters after trimming.
-    title: String,
-    /// Up to 20,000 characters.
-    description: String,
-    /// One of the configured categories (default: the integration's, else `other`).
-    category: Option<String>,
-    /// Default: the integration's, else `medium`.
-    priority: Option<String>,
-    /// The integration's own id for the ticket (1–255 characters): a repeat returns the first
-    /// ticket (200) and applies nothing.
-    external_id: Option<String>,
-    /// A flat object of strings, at most 20 keys.
-    #[schema(value_type = Option<Object>)]
-    metadata: Option<BTreeMap<String, String>>,
+/// Who asks in an intake: a person with an e-mail or a phone (or both).
+#[derive(Debug)]
+pub struct Requester(IntakePerson);
+
+impl FromJson for Requester {
+    fn from_json(value: &Value, ctx: &Context<'_>) -> Result<Self, MemberError> {
+        // A contact sent but invalid is reported as invalid, not as missing.
+        let has = |contact: &str| value.get(contact).is_some_and(|v| !v.is_null());
+        let neither = value.is_object() && !has("email") && !has("phone");
+        let person = IntakePerson::from_json(value, ctx);
+        if !neither {
+            return person.map(Requester);
+        }
+        let mut errors = match person {
+            Err(MemberError::Inner(errors)) => errors,
+            _ => Vec::new(),
+        };
+        errors.push(FieldError::new("", "must have an email or a phone"));
+        Err(MemberError::Inner(errors))
+    }
+}
+
+impl PartialSchema for Requester {
+    /// The person's schema, once with `email` required and once with `phone`.
+    fn schema() -> RefOr<Schema> {
+        let RefOr::T(Schema::Object(person)) = IntakePerson::schema() else {
+            return IntakePerson::schema();
+        };
+        let with = |contact: &str| {
+            let mut person = person.clone();
+            person.required.push(contact.to_string());
+            Schema::Object(person)
+        };
+        let mut either = AnyOf::new();
+        either.items = vec![with("email").into(), with("phone").into()];
+        either.description = Some("found by e-mail, then phone, else added".into());
+        Schema::AnyOf(either).into()
+    }
+}
+
+impl ToSchema for Requester {
+    fn name() -> Cow<'static, str> {
+        "Requester".into()
+    }
+}
+
+request_body! {
+    /// `POST /intake/tickets` body.
+    pub struct IntakeTicketRequest, read as IntakeTicketDraft {
+        /// Who asks: found by e-mail, then phone, else added.
+        pub requester: Requester,
+        /// 1–200 characters after trimming.
+        pub title: Title,
+        /// Up to 20,000 characters.
+        pub description: Description,
+        /// One of the configured categories (default: the integration's, else `other`).
+        pub category: Option<Category>,
+        /// Default: the integration's, else `medium`.
+        pub priority: Option<Priority>,
+        /// The integration's own id for the ticket (1–255 characters): a repeat returns the
+        /// first ticket (200) and applies nothing.
+        pub external_id: Option<ExternalId>,
+        /// A flat object of strings, at most 20 keys.
+        pub metadata: Option<Metadata>,
+    }
 }
 
 /// `POST /intake/tickets` answer.
@@ -88,60 +129,6 @@ pub struct IntakeTicketResponse {
     pub requester_id: Uuid,
     /// This intake added the requester to the directory.
     pub requester_created: bool,
-}
-
-/// Reads `email` and `phone` (normalized) from an object's fields.
-fn contacts(f: &mut Fields<'_>, state: &AppState) -> (Option<String>, Option<String>) {
-    let region = state.settings.default_phone_region;
-    let email = f.parsed("email", false, users::normalize_email);
-    let phone = f.parsed("phone", false, |p| users::normalize_phone(p, region));
-    (email, phone)
-}
-
-/// Reads `metadata`: a flat object of strings, at most 20 keys.
-fn metadata(f: &mut Fields<'_>) -> Option<BTreeMap<String, String>> {
-    let value = f.raw("metadata", false)?;
-    let Value::Object(map) = value else {
-        f.fail("metadata", "must be an object of strings");
-        return None;
-    };
-    if map.len() > METADATA_KEYS_MAX {
-        f.fail(
-            "metadata",
-            format!("must have at most {METADATA_KEYS_MAX} keys"),
-        );
-        return None;
-    }
-    let mut out = BTreeMap::new();
-    let mut ok = true;
-    for (key, value) in map {
-        let field = format!("metadata.{key}");
-        if key.is_empty() || key.chars().count() > METADATA_KEY_MAX {
-            f.fail(
-                &field,
-                format!("keys must be 1–{METADATA_KEY_MAX} characters"),
-            );
-            ok = false;
-            continue;
-        }
-        match value {
-            Value::String(text) if text.chars().count() <= METADATA_VALUE_MAX => {
-                out.insert(key.clone(), text.clone());
-            }
-            Value::String(_) => {
-                f.fail(
-                    &field,
-                    format!("must be at most {METADATA_VALUE_MAX} characters"),
-                );
-                ok = false;
-            }
-            _ => {
-                f.fail(&field, "must be a string (metadata is flat)");
-                ok = false;
-            }
-        }
-    }
-    ok.then_some(out)
 }
 
 fn intake_error(error: IntakeError) -> ApiError {
@@ -182,47 +169,15 @@ pub async fn intake_ticket(
     );
     let body = JsonBody::read(request, BodyKind::Required).await?;
     let ctx = command_context(&headers, &method, &uri, &body)?;
-    let mut f = Fields::new(&body)?;
-    let requester = match f.object("requester", true) {
-        Some(mut r) => {
-            let name = r.parsed("name", true, users::check_name);
-            let (email, phone) = contacts(&mut r, &state);
-            let neither = !requester_has(&body, "email") && !requester_has(&body, "phone");
-            f.merge("requester", r);
-            if neither {
-                f.fail("requester", "must have an email or a phone");
-            }
-            name.map(|name| Contact { name, email, phone })
-        }
-        None => None,
-    };
-    let title = f.parsed("title", true, Title::parse);
-    let description = f.string("description", true);
-    let description = f.check("description", description, |d| {
-        Description::parse(d).map(|_| ())
-    });
-    let category = f.parsed("category", false, |c| {
-        state.settings.check_category(c).map(|()| c.to_string())
-    });
-    let priority = f.parsed("priority", false, |p| p.parse::<Priority>());
-    let external_id = f.string("external_id", false);
-    let external_id = f.check("external_id", external_id, |e| {
-        let len = e.chars().count();
-        if (1..=EXTERNAL_ID_MAX).contains(&len) {
-            Ok(())
-        } else {
-            Err(format!(
-                "external_id must be 1–{EXTERNAL_ID_MAX} characters"
-            ))
-        }
-    });
-    let metadata = metadata(&mut f);
-    f.finish()?;
-    let (Some(requester), Some(title), Some(description)) = (requester, title, description) else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "checked fields missing"
-        )));
-    };
+    let IntakeTicketRequest {
+        requester: Requester(person),
+        title,
+        description,
+        category,
+        priority,
+        external_id,
+        metadata,
+    } = IntakeTicketRequest::parse(&body, &context(&state))?;
     let recorder = Recorder {
         source: state.settings.source.clone(),
         actor: ticket_nats::Actor {
@@ -233,13 +188,17 @@ pub async fn intake_ticket(
         correlation_id: ctx.correlation_id.clone(),
     };
     let intake = IntakeTicket {
-        requester,
+        requester: Contact {
+            name: person.name.0,
+            email: person.email.map(|e| e.0),
+            phone: person.phone.map(|p| p.0),
+        },
         title,
-        description,
-        category,
+        description: description.into_inner(),
+        category: category.map(|c| c.0),
         priority,
-        external_id,
-        metadata,
+        external_id: external_id.map(|e| e.0),
+        metadata: metadata.map(|m| m.0),
     };
     let answer = intake::open_ticket(&state.commands, &recorder, &integration, intake, &ctx)
         .await
@@ -261,37 +220,35 @@ pub async fn intake_ticket(
         .into_response())
 }
 
-/// Whether the body's `requester` object holds a non-null `member` (an invalid value still
-/// counts: it is reported as invalid, not as missing).
-fn requester_has(body: &JsonBody, member: &str) -> bool {
-    body.value
-        .get("requester")
-        .and_then(|r| r.get(member))
-        .is_some_and(|v| !v.is_null())
+request_body! {
+    /// The sender of a message: checked for what it says; the author is the ticket's requester.
+    pub struct MessageSender, read as MessageSenderDraft {
+        /// `local@domain`.
+        pub email: Option<ContactEmail>,
+        /// A phone number.
+        pub phone: Option<Phone>,
+        /// 1–200 characters after trimming.
+        pub name: Option<UserName>,
+    }
 }
 
-/// The sender of a message.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct MessageSender {
-    /// `local@domain`.
-    email: Option<String>,
-    /// A phone number.
-    phone: Option<String>,
-    /// 1–200 characters after trimming.
-    name: Option<String>,
+request_body! {
+    /// `POST /intake/messages` body.
+    pub struct IntakeMessageRequest, read as IntakeMessageDraft {
+        /// The ticket, by the integration's id for it (an id naming none of its tickets: 404).
+        pub external_id: Text,
+        /// Who wrote (the ticket's requester speaks through the integration).
+        pub from: Option<MessageSender>,
+        /// 1–20,000 characters.
+        pub body: CommentBody,
+    }
 }
 
-/// `POST /intake/messages` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct IntakeMessageRequest {
-    /// The ticket, by the integration's id for it.
-    external_id: String,
-    /// Who wrote (the ticket's requester speaks through the integration).
-    from: Option<MessageSender>,
-    /// 1–20,000 characters.
-    body: String,
+/// What reading a member needs from the engine.
+fn context(state: &AppState) -> Context<'_> {
+    Context {
+        settings: &state.settings,
+    }
 }
 
 /// A follow-up message on an integration's ticket: a comment by its requester; a closed ticket
@@ -315,24 +272,104 @@ pub async fn intake_message(
     );
     let body = JsonBody::read(request, BodyKind::Required).await?;
     let ctx = command_context(&headers, &method, &uri, &body)?;
-    let mut f = Fields::new(&body)?;
-    let external_id = f.string("external_id", true);
-    if let Some(mut from) = f.object("from", false) {
-        // Checked for what it says; the author is the ticket's requester.
-        let _ = contacts(&mut from, &state);
-        let _ = from.parsed("name", false, users::check_name);
-        f.merge("from", from);
-    }
-    let text = f.string("body", true);
-    let text = f.check("body", text, |b| CommentBody::parse(b).map(|_| ()));
-    f.finish()?;
-    let (Some(external_id), Some(text)) = (external_id, text) else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "checked fields missing"
-        )));
-    };
-    let outcome = intake::message(&state.commands, &integration, &external_id, text, &ctx)
-        .await
-        .map_err(intake_error)?;
+    let IntakeMessageRequest {
+        external_id: Text(external_id),
+        from: _,
+        body: text,
+    } = IntakeMessageRequest::parse(&body, &context(&state))?;
+    let outcome = intake::message(
+        &state.commands,
+        &integration,
+        &external_id,
+        text.into_inner(),
+        &ctx,
+    )
+    .await
+    .map_err(intake_error)?;
     Ok(respond(outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::settings::Settings;
+
+    /// Each failing field of `body` read as `T`, with its message.
+    fn failures<T>(
+        read: fn(&JsonBody, &Context<'_>) -> Result<T>,
+        body: Value,
+    ) -> Vec<(String, String)> {
+        let settings = Settings::for_database("postgres://x/y", &"s".repeat(32));
+        let ctx = Context {
+            settings: &settings,
+        };
+        match read(&JsonBody::from_value(body), &ctx) {
+            Err(ApiError::Unprocessable(errors)) => {
+                errors.into_iter().map(|e| (e.field, e.message)).collect()
+            }
+            Err(other) => panic!("expected a 422, got {other:?}"),
+            Ok(_) => Vec::new(),
+        }
+    }
+
+    fn named(fields: &[(&str, &str)]) -> Vec<(String, String)> {
+        fields
+            .iter()
+            .map(|(f, m)| (f.to_string(), m.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_requester_reports_inside_itself_and_needs_a_contact() {
+        let body = json!({
+            "requester": {"name": " ", "email": "no-at", "phone": "12", "fax": "1"},
+            "title": "t", "description": "", "metadata": {"a": 1}, "external_id": "",
+        });
+        assert_eq!(
+            failures(IntakeTicketRequest::parse, body),
+            named(&[
+                ("requester.name", "name must not be empty"),
+                ("requester.email", "email must be an address with one @ and text on both sides"),
+                ("requester.phone", "phone must be a valid phone number of its country (international, or national in the default region)"),
+                ("requester.fax", "is not a known field"),
+                ("external_id", "external_id must be 1–255 characters"),
+                ("metadata.a", "must be a string (metadata is flat)"),
+            ])
+        );
+        let body =
+            json!({"requester": {"name": "G", "email": null}, "title": "t", "description": ""});
+        assert_eq!(
+            failures(IntakeTicketRequest::parse, body),
+            named(&[("requester", "must have an email or a phone")])
+        );
+        let body = json!({"requester": "G", "description": ""});
+        assert_eq!(
+            failures(IntakeTicketRequest::parse, body),
+            named(&[("requester", "must be an object"), ("title", "is required")])
+        );
+        let many: serde_json::Map<String, Value> =
+            (0..21).map(|i| (format!("k{i}"), json!("v"))).collect();
+        let body = json!({"requester": {"name": "G", "phone": "+5511912345678"}, "title": "t", "description": "", "metadata": many});
+        assert_eq!(
+            failures(IntakeTicketRequest::parse, body),
+            named(&[("metadata", "must have at most 20 keys")])
+        );
+    }
+
+    #[test]
+    fn a_sender_is_checked_for_what_it_says() {
+        let body = json!({"external_id": "x", "from": {"phone": "abc", "x": 1}, "body": " "});
+        assert_eq!(
+            failures(IntakeMessageRequest::parse, body),
+            named(&[
+                ("from.phone", "phone must be a valid phone number of its country (international, or national in the default region)"),
+                ("from.x", "is not a known field"),
+                ("body", "body must not be empty"),
+            ])
+        );
+        let body = json!({"external_id": "x", "from": {"email": "A@B"}, "body": "hi"});
+        assert!(failures(IntakeMessageRequest::parse, body).is_empty());
+    }
 }

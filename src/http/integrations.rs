@@ -6,19 +6,20 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::bearer::bearer;
-use super::body::{BodyKind, Fields, JsonBody};
+use super::body::{BodyKind, JsonBody};
 use super::error::{ApiError, Result};
 use super::extract::TicketId;
+use super::form::request_body;
+use super::members::{Category, Context, UserName};
 use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::{Channel, Priority, Role};
 use crate::integrations::{self, Integration, NewIntegration, KEY_PREFIX};
-use crate::users;
 
 /// The integration routes.
 pub fn router() -> Router<AppState> {
@@ -66,18 +67,18 @@ fn require_admin(caller: &Caller) -> Result<()> {
     }
 }
 
-/// `POST /integrations` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct CreateIntegrationRequest {
-    /// 1–200 characters after trimming.
-    name: String,
-    /// The channel of its tickets: `web`, `email`, `chat`, `api` or `phone`.
-    channel: String,
-    /// One of the configured categories.
-    default_category: Option<String>,
-    /// `low`, `medium`, `high` or `urgent`.
-    default_priority: Option<String>,
+request_body! {
+    /// `POST /integrations` body.
+    pub struct CreateIntegrationRequest, read as CreateIntegrationDraft {
+        /// 1–200 characters after trimming.
+        pub name: UserName,
+        /// The channel of its tickets: `web`, `email`, `chat`, `api` or `phone`.
+        pub channel: Channel,
+        /// One of the configured categories.
+        pub default_category: Option<Category>,
+        /// `low`, `medium`, `high` or `urgent`.
+        pub default_priority: Option<Priority>,
+    }
 }
 
 /// `POST /integrations` answer: the key, shown this once.
@@ -107,25 +108,21 @@ pub async fn create_integration(
 ) -> Result<(StatusCode, Json<CreatedIntegration>)> {
     require_admin(&caller)?;
     let body = JsonBody::read(request, BodyKind::Required).await?;
-    let mut f = Fields::new(&body)?;
-    let name = f.parsed("name", true, users::check_name);
-    let channel = f.parsed("channel", true, |c| c.parse::<Channel>());
-    let default_category = f.parsed("default_category", false, |c| {
-        state.settings.check_category(c).map(|()| c.to_string())
-    });
-    let default_priority = f.parsed("default_priority", false, |p| p.parse::<Priority>());
-    f.finish()?;
-    let (Some(name), Some(channel)) = (name, channel) else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "checked fields missing"
-        )));
+    let ctx = Context {
+        settings: &state.settings,
     };
+    let CreateIntegrationRequest {
+        name: UserName(name),
+        channel,
+        default_category,
+        default_priority,
+    } = CreateIntegrationRequest::parse(&body, &ctx)?;
     let (integration, key) = integrations::create(
         &state.pool,
         NewIntegration {
             name,
             channel,
-            default_category,
+            default_category: default_category.map(|c| c.0),
             default_priority,
         },
     )

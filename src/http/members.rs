@@ -3,6 +3,7 @@
 //! side. Bodies are structs of these types, declared with `http::form::request_body!`.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::Value;
@@ -11,13 +12,14 @@ use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
+use super::error::FieldError;
 use crate::domain::values::{
     CommentBody, Description, RatingComment, ReopenReason, Resolution, Score, ValueError,
     COMMENT_MAX, TITLE_MAX,
 };
 use crate::domain::{Channel, Priority, Role, Title};
 use crate::settings::Settings;
-use crate::users::{self, EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN};
+use crate::users::{self, EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, PHONE_MAX};
 
 /// What `str::trim` removes (Rust's `char::is_whitespace`), as the body of a regex class. Spelt
 /// out: `\s` means slightly different sets in different regex engines.
@@ -28,7 +30,8 @@ pub const CONTROL: &str = r"\u0000-\u001f\u007f-\u009f";
 /// Text Postgres can hold: anything but U+0000.
 pub const NO_NUL: &str = r"^[^\u0000]*$";
 
-/// What reading a member needs beyond its value: the configured categories.
+/// What reading a member needs beyond its value: the configured categories, the default phone
+/// region.
 #[derive(Clone, Copy)]
 pub struct Context<'a> {
     /// The engine's settings.
@@ -44,6 +47,9 @@ pub enum MemberError {
     Type(&'static str),
     /// Of the right type, but not a value the member's rule accepts.
     Value(ValueError),
+    /// Failures inside an object member, each named within it (`email` of `requester`), the
+    /// member itself by an empty name: the body reports them as `requester.email`.
+    Inner(Vec<FieldError>),
 }
 
 impl fmt::Display for MemberError {
@@ -52,6 +58,13 @@ impl fmt::Display for MemberError {
             MemberError::Required => f.write_str("is required"),
             MemberError::Type(what) => write!(f, "must be {what}"),
             MemberError::Value(error) => error.fmt(f),
+            MemberError::Inner(errors) => {
+                let named: Vec<_> = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect();
+                f.write_str(&named.join("; "))
+            }
         }
     }
 }
@@ -86,7 +99,7 @@ impl<T: FromJson> Member for Option<T> {
     }
 }
 
-fn string(value: &Value) -> Result<&str, MemberError> {
+pub(crate) fn string(value: &Value) -> Result<&str, MemberError> {
     value.as_str().ok_or(MemberError::Type("a string"))
 }
 
@@ -106,7 +119,7 @@ impl FromJson for Uuid {
 }
 
 /// An integer: `4.0` is the integer 4, as JSON Schema (and JavaScript) see it.
-fn integer(value: &Value) -> Result<i64, MemberError> {
+pub(crate) fn integer(value: &Value) -> Result<i64, MemberError> {
     value
         .as_i64()
         .or_else(|| {
@@ -298,14 +311,8 @@ impl ToSchema for Category {
     }
 }
 
-/// A user's e-mail address, trimmed (see [`users::check_email`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email(pub String);
-
-parsed_string!(
-    Email,
-    "Email",
-    |s: &str| users::check_email(s).map(Email),
+/// An e-mail address as the directory checks it (see [`users::check_email`]).
+fn email_schema() -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .max_length(Some(EMAIL_MAX))
@@ -313,10 +320,66 @@ parsed_string!(
             "^[{WS}]*[^@{WS}{CONTROL}]+@[^@{WS}{CONTROL}]+[{WS}]*$"
         )))
         .description(Some(
-            "one @ with text on both sides, at most 254 characters; unique whatever its case"
+            "one @ with text on both sides, at most 254 characters; unique whatever its case",
         ))
         .into()
+}
+
+/// A user's e-mail address, trimmed, its case kept (see [`users::check_email`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(pub String);
+
+parsed_string!(
+    Email,
+    "Email",
+    |s: &str| users::check_email(s).map(Email),
+    email_schema()
 );
+
+/// An e-mail address in the form contacts are stored and looked up in: trimmed, lower case
+/// (see [`users::normalize_email`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactEmail(pub String);
+
+parsed_string!(
+    ContactEmail,
+    "ContactEmail",
+    |s: &str| users::normalize_email(s).map(ContactEmail),
+    email_schema()
+);
+
+/// A phone number in E.164, national ones read in `DEFAULT_PHONE_REGION` (see
+/// [`users::normalize_phone`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone(pub String);
+
+impl FromJson for Phone {
+    fn from_json(value: &Value, ctx: &Context<'_>) -> Result<Self, MemberError> {
+        let region = ctx.settings.default_phone_region;
+        Ok(Phone(users::normalize_phone(string(value)?, region)?))
+    }
+}
+
+impl PartialSchema for Phone {
+    fn schema() -> RefOr<Schema> {
+        // What the parser accepts depends on each country's numbering plan; the pattern only
+        // says the shape of a valid number of some country (see deploy/schemathesis.toml).
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(PHONE_MAX))
+            .pattern(Some(r"^\+[1-9][0-9]{6,14}$"))
+            .description(Some(
+                "a phone number, national ones in DEFAULT_PHONE_REGION; stored in E.164",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Phone {
+    fn name() -> Cow<'static, str> {
+        "Phone".into()
+    }
+}
 
 /// A user's display name, trimmed (see [`users::check_name`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -349,6 +412,107 @@ parsed_string!(
         .description(Some("8–1024 characters"))
         .into()
 );
+
+/// Longest `external_id`.
+pub const EXTERNAL_ID_MAX: usize = 255;
+/// Most metadata keys on a ticket.
+pub const METADATA_KEYS_MAX: usize = 20;
+/// Longest metadata key.
+pub const METADATA_KEY_MAX: usize = 100;
+/// Longest metadata value.
+pub const METADATA_VALUE_MAX: usize = 2_000;
+
+/// An integration's own id for a ticket: 1–255 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalId(pub String);
+
+parsed_string!(
+    ExternalId,
+    "ExternalId",
+    |s: &str| {
+        if (1..=EXTERNAL_ID_MAX).contains(&s.chars().count()) {
+            Ok(ExternalId(s.to_string()))
+        } else {
+            Err(ValueError::Shape {
+                field: "external_id",
+                shape: "1–255 characters",
+            })
+        }
+    },
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(EXTERNAL_ID_MAX))
+        .pattern(Some(NO_NUL))
+        .description(Some("1–255 characters"))
+        .into()
+);
+
+/// A ticket's metadata: a flat object of strings, at most 20 keys of 1–100 characters, values
+/// of at most 2,000. Each failing key is named: `metadata.<key>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata(pub BTreeMap<String, String>);
+
+impl FromJson for Metadata {
+    fn from_json(value: &Value, _: &Context<'_>) -> Result<Self, MemberError> {
+        let Value::Object(map) = value else {
+            return Err(MemberError::Type("an object of strings"));
+        };
+        if map.len() > METADATA_KEYS_MAX {
+            let message = format!("must have at most {METADATA_KEYS_MAX} keys");
+            return Err(MemberError::Inner(vec![FieldError::new("", message)]));
+        }
+        let mut errors = Vec::new();
+        let mut metadata = BTreeMap::new();
+        for (key, value) in map {
+            let failure = if key.is_empty() || key.chars().count() > METADATA_KEY_MAX {
+                format!("keys must be 1–{METADATA_KEY_MAX} characters")
+            } else {
+                match value {
+                    Value::String(text) if text.chars().count() <= METADATA_VALUE_MAX => {
+                        metadata.insert(key.clone(), text.clone());
+                        continue;
+                    }
+                    Value::String(_) => format!("must be at most {METADATA_VALUE_MAX} characters"),
+                    _ => "must be a string (metadata is flat)".into(),
+                }
+            };
+            errors.push(FieldError::new(key, failure));
+        }
+        if errors.is_empty() {
+            Ok(Metadata(metadata))
+        } else {
+            Err(MemberError::Inner(errors))
+        }
+    }
+}
+
+impl PartialSchema for Metadata {
+    fn schema() -> RefOr<Schema> {
+        let key = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(METADATA_KEY_MAX))
+            .pattern(Some(NO_NUL));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .max_properties(Some(METADATA_KEYS_MAX))
+            .property_names(Some(key))
+            .additional_properties(Some(string_schema(
+                "up to 2,000 characters",
+                Some(METADATA_VALUE_MAX),
+                NO_NUL.into(),
+            )))
+            .description(Some("a flat object of strings, at most 20 keys"))
+            .into()
+    }
+}
+
+impl ToSchema for Metadata {
+    fn name() -> Cow<'static, str> {
+        "Metadata".into()
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -394,5 +558,51 @@ mod tests {
         );
         assert!(read::<Category>(json!("no such category"))
             .is_err_and(|e| e.starts_with("category must be one of ")));
+    }
+
+    #[test]
+    fn intake_members_say_what_they_need() {
+        assert_eq!(
+            read::<ExternalId>(json!("")),
+            Err("external_id must be 1–255 characters".into())
+        );
+        assert_eq!(
+            read::<ExternalId>(json!("x".repeat(EXTERNAL_ID_MAX + 1))),
+            Err(format!(
+                "external_id must be 1–{EXTERNAL_ID_MAX} characters"
+            ))
+        );
+        assert_eq!(
+            read::<Metadata>(json!(["a"])),
+            Err("must be an object of strings".into())
+        );
+        let Err(MemberError::Inner(errors)) = Metadata::read(
+            Some(&json!({"": "v", "a": {"b": "c"}, "b": "x".repeat(2001), "ok": "v"})),
+            &Context {
+                settings: &Settings::for_database("postgres://x/y", &"s".repeat(32)),
+            },
+        ) else {
+            panic!("expected failing keys");
+        };
+        assert_eq!(
+            errors,
+            [
+                FieldError::new("", "keys must be 1–100 characters"),
+                FieldError::new("a", "must be a string (metadata is flat)"),
+                FieldError::new("b", "must be at most 2000 characters"),
+            ]
+        );
+        assert_eq!(
+            read::<Phone>(json!("12")),
+            Err("phone must be a valid phone number of its country (international, or national in the default region)".into())
+        );
+        assert_eq!(
+            read::<ContactEmail>(json!(" Ana@Example.COM ")),
+            Ok(ContactEmail("ana@example.com".into()))
+        );
+        assert_eq!(
+            read::<Email>(json!(" Ana@Example.COM ")),
+            Ok(Email("Ana@Example.COM".into()))
+        );
     }
 }

@@ -24,6 +24,7 @@ pub mod ticket_commands;
 pub mod ticket_queries;
 pub mod timing;
 pub mod user_routes;
+pub mod webhook_bodies;
 pub mod webhooks;
 pub mod ws;
 

@@ -6,17 +6,17 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use ticket_projections::read_models::requesters::{self, RequesterTickets};
 use tokio::time::Instant;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::body::{BodyKind, Fields, JsonBody};
+use super::body::{BodyKind, JsonBody};
 use super::error::{ApiError, Result};
 use super::extract::TicketId;
 use super::form::request_body;
-use super::members::{Context, Email, Password, UserName};
+use super::members::{ContactEmail, Context, Email, Password, Phone, UserName};
 use super::params::Params;
 use super::response::answer;
 use super::state::AppState;
@@ -64,22 +64,22 @@ fn contact_taken(error: CreateUserError) -> ApiError {
     }
 }
 
-/// `PATCH /users/{id}` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct UpdateUserRequest {
-    /// 1–200 characters after trimming.
-    name: Option<String>,
-    /// `local@domain`; stored trimmed and in lower case.
-    email: Option<String>,
-    /// A phone number, national ones in `DEFAULT_PHONE_REGION`; stored in E.164.
-    phone: Option<String>,
-    /// `requester`, `agent`, `admin` or `auditor`.
-    role: Option<String>,
-    /// False refuses sign-in and the user's tokens.
-    active: Option<bool>,
-    /// 8–1024 characters; gives `login: true`.
-    password: Option<String>,
+request_body! {
+    /// `PATCH /users/{id}` body: any of the members; e-mail and phone unique among users.
+    pub struct UpdateUserRequest, read as UpdateUserDraft {
+        /// 1–200 characters after trimming.
+        pub name: Option<UserName>,
+        /// `local@domain`; stored trimmed and in lower case.
+        pub email: Option<ContactEmail>,
+        /// A phone number, national ones in `DEFAULT_PHONE_REGION`; stored in E.164.
+        pub phone: Option<Phone>,
+        /// `requester`, `agent`, `admin` or `auditor`.
+        pub role: Option<Role>,
+        /// False refuses sign-in and the user's tokens.
+        pub active: Option<bool>,
+        /// 8–1024 characters; gives `login: true`.
+        pub password: Option<Password>,
+    }
 }
 
 /// Changes a user (admins only): name, contacts, role, state, password. Tokens already issued
@@ -111,20 +111,22 @@ pub async fn update_user(
         .map_err(|_| ApiError::NotFound("no such user".into()))?;
     let recorder = recorder(&state, &caller, request.headers());
     let body = JsonBody::read(request, BodyKind::Required).await?;
-    let mut f = Fields::new(&body)?;
-    let region = state.settings.default_phone_region;
+    let UpdateUserRequest {
+        name,
+        email,
+        phone,
+        role,
+        active,
+        password,
+    } = UpdateUserRequest::parse(&body, &context(&state))?;
     let wanted = UserChanges {
-        name: f.parsed("name", false, users::check_name),
-        email: f.parsed("email", false, users::normalize_email),
-        phone: f.parsed("phone", false, |p| users::normalize_phone(p, region)),
-        role: f.parsed("role", false, |r| r.parse::<Role>()),
-        active: f.boolean("active", false),
-        password: {
-            let password = f.string("password", false);
-            f.check("password", password, |p| users::check_password(p))
-        },
+        name: name.map(|n| n.0),
+        email: email.map(|e| e.0),
+        phone: phone.map(|p| p.0),
+        role,
+        active,
+        password: password.map(|p| p.0),
     };
-    f.finish()?;
     let deactivated = wanted.active == Some(false);
     let user = changes::update(&state.pool, &recorder, id, wanted)
         .await
@@ -158,12 +160,12 @@ fn context(state: &AppState) -> Context<'_> {
     }
 }
 
-/// `POST /users/{id}/merge` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct MergeUserRequest {
-    /// The user that stays and stands for this one from now on.
-    into: Uuid,
+request_body! {
+    /// `POST /users/{id}/merge` body.
+    pub struct MergeUserRequest, read as MergeUserDraft {
+        /// The user that stays and stands for this one from now on.
+        pub into: Uuid,
+    }
 }
 
 /// Merges a duplicate user into another (admins only): `user.merged` on the duplicate's stream;
@@ -192,12 +194,7 @@ pub async fn merge_user(
         .map_err(|_| ApiError::NotFound("no such user".into()))?;
     let recorder = recorder(&state, &caller, request.headers());
     let body = JsonBody::read(request, BodyKind::Required).await?;
-    let mut f = Fields::new(&body)?;
-    let into = f.uuid("into", true);
-    f.finish()?;
-    let Some(into) = into else {
-        return Err(ApiError::Internal(anyhow::anyhow!("checked into missing")));
-    };
+    let MergeUserRequest { into } = MergeUserRequest::parse(&body, &context(&state))?;
     let user = changes::merge(&state.pool, &recorder, id, into)
         .await
         .map_err(|e| match e {

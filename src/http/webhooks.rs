@@ -5,18 +5,21 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::body::{BodyKind, Fields, JsonBody};
+use super::body::{BodyKind, JsonBody};
 use super::error::{ApiError, Result};
 use super::extract::TicketId;
+use super::form::Form;
+use super::members::Context;
 use super::params::Params;
 use super::state::AppState;
+use super::webhook_bodies::WebhookUrl;
+pub use super::webhook_bodies::{CreateWebhookRequest, ReplayRequest, UpdateWebhookRequest};
 use crate::auth::Caller;
 use crate::domain::Role;
-use crate::webhooks::input::{check_description, check_event_types};
 use crate::webhooks::store::{self, Changes, Delivery, Webhook};
 use crate::webhooks::{signature, target};
 
@@ -49,6 +52,24 @@ fn admin_only(caller: &Caller) -> Result<()> {
     }
 }
 
+/// What reading a member needs from the engine.
+fn context(state: &AppState) -> Context<'_> {
+    Context {
+        settings: &state.settings,
+    }
+}
+
+/// `url` as the URL policy accepts it, or `None` with the refusal recorded on the form.
+async fn checked_url(form: &mut Form<'_>, url: &str, state: &AppState) -> Option<url::Url> {
+    match target::check(url, &state.settings.webhooks).await {
+        Ok(url) => Some(url),
+        Err(message) => {
+            form.fail("url", message);
+            None
+        }
+    }
+}
+
 fn not_found() -> ApiError {
     ApiError::NotFound("no such webhook".into())
 }
@@ -56,38 +77,6 @@ fn not_found() -> ApiError {
 /// The endpoint id of a path; anything that is not a UUID names none.
 fn webhook_id(path: TicketId) -> Result<Uuid> {
     path.id().map_err(|_| not_found())
-}
-
-/// `POST /webhooks` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct CreateWebhookRequest {
-    /// `https`, or `http` to a host in `WEBHOOK_ALLOW_HTTP_HOSTS`; not resolving to an internal
-    /// address unless its host is in `WEBHOOK_ALLOW_PRIVATE_HOSTS`.
-    url: String,
-    /// Event types such as `ticket.closed`, or `["*"]` for all.
-    event_types: Vec<String>,
-    /// What the endpoint is for.
-    description: Option<String>,
-}
-
-/// `PATCH /webhooks/{id}` body: any of the members.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct UpdateWebhookRequest {
-    url: Option<String>,
-    event_types: Option<Vec<String>>,
-    description: Option<String>,
-    /// `enabled` resumes delivery where it stopped; `disabled` pauses it.
-    status: Option<String>,
-}
-
-/// `POST /webhooks/{id}/replay` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct ReplayRequest {
-    /// The events after this position are delivered again.
-    after_position: i64,
 }
 
 /// `POST /webhooks` answer: the endpoint and its secret, shown this once.
@@ -134,40 +123,16 @@ pub async fn create_webhook(
 ) -> Result<(StatusCode, Json<CreatedWebhook>)> {
     admin_only(&caller)?;
     let body = JsonBody::read(request, BodyKind::Required).await?;
-    let mut f = Fields::new(&body)?;
-    let url = f.string("url", true);
-    let types = f.strings("event_types", true);
-    let types = types.and_then(|t| match check_event_types(&t) {
-        Ok(t) => Some(t),
-        Err(message) => {
-            f.fail("event_types", message);
-            None
-        }
-    });
-    let description = f.string("description", false);
-    let description = description.and_then(|d| match check_description(&d) {
-        Ok(d) => d,
-        Err(message) => {
-            f.fail("description", message);
-            None
-        }
-    });
-    let url = match url {
-        Some(url) => match target::check(&url, &state.settings.webhooks).await {
-            Ok(url) => Some(url),
-            Err(message) => {
-                f.fail("url", message);
-                None
-            }
-        },
+    let mut form = Form::new(&body)?;
+    let draft = CreateWebhookRequest::read(&mut form, &context(&state));
+    let url = match &draft.url {
+        Some(WebhookUrl(url)) => checked_url(&mut form, url, &state).await,
         None => None,
     };
-    f.finish()?;
-    let (Some(url), Some(types)) = (url, types) else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "checked fields missing"
-        )));
-    };
+    form.finish()?;
+    let body = draft.complete()?;
+    let url = url.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a checked url is missing")))?;
+    let (types, description) = (body.event_types.0, body.description.and_then(|d| d.0));
     let secret = signature::new_secret();
     let webhook = store::create(
         &state.pool,
@@ -245,32 +210,20 @@ pub async fn update_webhook(
     admin_only(&caller)?;
     let id = webhook_id(path)?;
     let body = JsonBody::read(request, BodyKind::Required).await?;
-    let mut f = Fields::new(&body)?;
-    let mut changes = Changes::default();
-    if let Some(url) = f.string("url", false) {
-        match target::check(&url, &state.settings.webhooks).await {
-            Ok(url) => changes.url = Some(url.to_string()),
-            Err(message) => f.fail("url", message),
-        }
-    }
-    if let Some(types) = f.strings("event_types", false) {
-        match check_event_types(&types) {
-            Ok(types) => changes.event_types = Some(types),
-            Err(message) => f.fail("event_types", message),
-        }
-    }
-    if let Some(description) = f.string("description", false) {
-        match check_description(&description) {
-            Ok(description) => changes.description = Some(description),
-            Err(message) => f.fail("description", message),
-        }
-    }
-    changes.enabled = f.parsed("status", false, |s| match s {
-        "enabled" => Ok(true),
-        "disabled" => Ok(false),
-        _ => Err(String::from("must be enabled or disabled")),
-    });
-    f.finish()?;
+    let mut form = Form::new(&body)?;
+    let draft = UpdateWebhookRequest::read(&mut form, &context(&state));
+    let url = match &draft.url {
+        Some(Some(WebhookUrl(url))) => checked_url(&mut form, url, &state).await,
+        _ => None,
+    };
+    form.finish()?;
+    let body = draft.complete()?;
+    let changes = Changes {
+        url: url.map(|u| u.to_string()),
+        event_types: body.event_types.map(|t| t.0),
+        description: body.description.map(|d| d.0),
+        enabled: body.status.map(|s| s.0),
+    };
     let webhook = store::update(&state.pool, id, &changes)
         .await?
         .ok_or_else(not_found)?;
@@ -356,19 +309,9 @@ pub async fn replay(
     admin_only(&caller)?;
     let id = webhook_id(path)?;
     let body = JsonBody::read(request, BodyKind::Required).await?;
-    let mut f = Fields::new(&body)?;
-    let after = f.integer("after_position", true);
-    let after = f.check("after_position", after, |a| {
-        if *a >= 0 {
-            Ok(())
-        } else {
-            Err(String::from("must be 0 or more"))
-        }
-    });
-    f.finish()?;
-    let Some(after) = after else {
-        return Err(ApiError::Internal(anyhow::anyhow!("checked field missing")));
-    };
+    let after = ReplayRequest::parse(&body, &context(&state))?
+        .after_position
+        .0;
     let replayed = store::replay(&state.pool, id, after)
         .await?
         .ok_or_else(not_found)?;

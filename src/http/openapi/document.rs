@@ -15,16 +15,10 @@ use serde_json::{json, Map, Value};
 use utoipa::{OpenApi, PartialSchema};
 
 use super::spec::ApiDoc;
-use crate::domain::values::{COMMENT_MAX, DESCRIPTION_MAX, TITLE_MAX};
 use crate::domain::{Channel, Priority, Role, Status};
 use crate::http::audit::MAX_PAGE;
-use crate::http::intake::{
-    EXTERNAL_ID_MAX, METADATA_KEYS_MAX, METADATA_KEY_MAX, METADATA_VALUE_MAX,
-};
-use crate::http::members::{trimmed_text, Category, CONTROL, NO_NUL, WS};
+use crate::http::members::{Category, NO_NUL, WS};
 use crate::settings::Settings;
-use crate::users::{EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, PHONE_MAX};
-use crate::webhooks::input as webhook_input;
 use ticket_nats::{TicketEvent, UserEvent};
 
 /// The document, with `settings`' categories as the category enum.
@@ -38,9 +32,6 @@ pub fn document(settings: &Settings) -> Value {
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
     {
-        for (name, schema) in request_bodies(&categories) {
-            schemas.insert(name.to_string(), schema);
-        }
         for schema in schemas.values_mut() {
             list_categories(schema, &categories);
         }
@@ -346,197 +337,6 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
     })
 }
 
-/// Text that must hold something besides white space, at most `max` characters once trimmed.
-fn trimmed_schema(max: usize, forbidden: &str) -> Value {
-    json!({"type": "string", "pattern": trimmed_text(max, forbidden)})
-}
-
-fn nullable(mut schema: Value) -> Value {
-    let kind = schema["type"].clone();
-    schema["type"] = json!([kind, "null"]);
-    if let Some(values) = schema.get_mut("enum").and_then(Value::as_array_mut) {
-        values.push(Value::Null);
-    }
-    schema
-}
-
-/// A webhook URL: its syntax only (the policy on schemes and addresses depends on the
-/// configuration and on DNS, and is answered with a 422 naming `url`).
-fn webhook_url() -> Value {
-    json!({"type": "string", "format": "uri", "maxLength": crate::webhooks::target::URL_MAX, "pattern": NO_NUL})
-}
-
-fn event_types() -> Value {
-    json!({
-        "type": "array",
-        "minItems": 1,
-        "maxItems": webhook_input::EVENT_TYPES_MAX,
-        "items": {"type": "string", "pattern": webhook_input::EVENT_TYPE_PATTERN},
-        "description": "event types such as ticket.closed, or [\"*\"] alone for every event",
-    })
-}
-
-/// The request bodies of the people, integration and intake routes, member by member as
-/// their handlers read them (the others are declared with `request_body!`).
-fn request_bodies(categories: &[Value]) -> Vec<(&'static str, Value)> {
-    let category = json!({"type": "string", "enum": categories});
-    let priority = string_enum(&Priority::ALL.map(|p| p.as_str()));
-    let channel = string_enum(&Channel::ALL.map(|c| c.as_str()));
-    let object = |description: &str, required: &[&str], properties: Value| {
-        json!({
-            "type": "object",
-            "description": description,
-            "required": required,
-            "properties": properties,
-            "additionalProperties": false,
-        })
-    };
-    let email = json!({
-        "type": "string",
-        "maxLength": EMAIL_MAX,
-        "pattern": format!("^[{WS}]*[^@{WS}{CONTROL}]+@[^@{WS}{CONTROL}]+[{WS}]*$"),
-    });
-    // What phonenumber accepts depends on each country's numbering plan; the pattern only
-    // says its shape (a valid number of some country, `+` and digits), see schemathesis.toml.
-    let phone = json!({
-        "type": "string",
-        "maxLength": PHONE_MAX,
-        "pattern": r"^\+[1-9][0-9]{6,14}$",
-    });
-    let password = json!({
-        "type": "string",
-        "minLength": PASSWORD_MIN,
-        "maxLength": PASSWORD_MAX,
-        "pattern": NO_NUL,
-    });
-    let comment_body = json!({
-        "type": "string",
-        "minLength": 1,
-        "maxLength": COMMENT_MAX,
-        "pattern": format!(r"^[^\u0000]*[^{WS}\u0000][^\u0000]*$"),
-    });
-    vec![
-        (
-            "UpdateUserRequest",
-            object(
-                "PATCH /users/{id}: any of the members; e-mail and phone unique among users",
-                &[],
-                json!({
-                    "name": nullable(trimmed_schema(NAME_MAX, CONTROL)),
-                    "email": nullable(email.clone()),
-                    "phone": nullable(phone.clone()),
-                    "role": nullable(string_enum(&Role::ALL.map(|r| r.as_str()))),
-                    "active": {"type": ["boolean", "null"]},
-                    "password": nullable(password.clone()),
-                }),
-            ),
-        ),
-        (
-            "MergeUserRequest",
-            object("POST /users/{id}/merge", &["into"], json!({"into": uuid()})),
-        ),
-        (
-            "CreateIntegrationRequest",
-            object(
-                "POST /integrations",
-                &["name", "channel"],
-                json!({
-                    "name": trimmed_schema(NAME_MAX, CONTROL),
-                    "channel": channel.clone(),
-                    "default_category": nullable(category.clone()),
-                    "default_priority": nullable(priority.clone()),
-                }),
-            ),
-        ),
-        (
-            "IntakeTicketRequest",
-            object(
-                "POST /intake/tickets: the requester needs an email or a phone",
-                &["requester", "title", "description"],
-                json!({
-                    "requester": {
-                        "type": "object",
-                        "required": ["name"],
-                        "anyOf": [{"required": ["email"]}, {"required": ["phone"]}],
-                        "properties": {
-                            "name": trimmed_schema(NAME_MAX, CONTROL),
-                            "email": email.clone(),
-                            "phone": phone.clone(),
-                        },
-                        "additionalProperties": false,
-                    },
-                    "title": trimmed_schema(TITLE_MAX, r"\u0000"),
-                    "description": text(DESCRIPTION_MAX),
-                    "category": nullable(category),
-                    "priority": nullable(priority),
-                    "external_id": nullable(json!({
-                        "type": "string", "minLength": 1, "maxLength": EXTERNAL_ID_MAX, "pattern": NO_NUL,
-                    })),
-                    "metadata": nullable(json!({
-                        "type": "object",
-                        "maxProperties": METADATA_KEYS_MAX,
-                        "propertyNames": {"minLength": 1, "maxLength": METADATA_KEY_MAX, "pattern": NO_NUL},
-                        "additionalProperties": text(METADATA_VALUE_MAX),
-                    })),
-                }),
-            ),
-        ),
-        (
-            "IntakeMessageRequest",
-            object(
-                "POST /intake/messages: a comment by the requester of the ticket the integration's external_id names",
-                &["external_id", "body"],
-                json!({
-                    "external_id": text(EXTERNAL_ID_MAX),
-                    "from": nullable(json!({
-                        "type": "object",
-                        "properties": {
-                            "name": nullable(trimmed_schema(NAME_MAX, CONTROL)),
-                            "email": nullable(email),
-                            "phone": nullable(phone),
-                        },
-                        "additionalProperties": false,
-                    })),
-                    "body": comment_body,
-                }),
-            ),
-        ),
-        (
-            "CreateWebhookRequest",
-            object(
-                "POST /webhooks: the URL must pass the webhook URL policy",
-                &["url", "event_types"],
-                json!({
-                    "url": webhook_url(),
-                    "event_types": event_types(),
-                    "description": nullable(text(webhook_input::DESCRIPTION_MAX)),
-                }),
-            ),
-        ),
-        (
-            "UpdateWebhookRequest",
-            object(
-                "PATCH /webhooks/{id}: any of the members",
-                &[],
-                json!({
-                    "url": nullable(webhook_url()),
-                    "event_types": nullable(event_types()),
-                    "description": nullable(text(webhook_input::DESCRIPTION_MAX)),
-                    "status": nullable(string_enum(&["enabled", "disabled"])),
-                }),
-            ),
-        ),
-        (
-            "ReplayRequest",
-            object(
-                "POST /webhooks/{id}/replay",
-                &["after_position"],
-                json!({"after_position": integer(0, i64::MAX)}),
-            ),
-        ),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,19 +349,33 @@ mod tests {
     static COMMENT: LazyLock<Regex> = LazyLock::new(|| pattern("CommentRequest", "body"));
     static NAME: LazyLock<Regex> = LazyLock::new(|| pattern("CreateUserRequest", "name"));
     static EMAIL: LazyLock<Regex> = LazyLock::new(|| pattern("CreateUserRequest", "email"));
+    static CONTACT_EMAIL: LazyLock<Regex> = LazyLock::new(|| pattern("UpdateUserRequest", "email"));
+    static REQUESTER_NAME: LazyLock<Regex> =
+        LazyLock::new(|| pattern("IntakeTicketRequest", "requester.name"));
 
-    /// The pattern of `member` in the request body `body`, as the served document says it.
+    fn served() -> Value {
+        document(&Settings::for_database("postgres://x/y", &"s".repeat(32)))
+    }
+
+    /// The schema itself or, where it is one of several (an optional member: null or its
+    /// type's; a requester with an e-mail or with a phone), the first that is not null.
+    fn chosen(schema: &Value) -> &Value {
+        ["oneOf", "anyOf"]
+            .iter()
+            .find_map(|choice| schema[*choice].as_array())
+            .and_then(|choices| choices.iter().find(|s| s["type"] != "null"))
+            .unwrap_or(schema)
+    }
+
+    /// The pattern of `member` (dotted inside object members) in the request body `body`, as
+    /// the served document says it.
     fn pattern(body: &str, member: &str) -> Regex {
-        let doc = document(&Settings::for_database("postgres://x/y", &"s".repeat(32)));
-        let mut schema = &doc["components"]["schemas"][body]["properties"][member];
-        // An optional member is one of null or its type's schema.
-        if let Some(one_of) = schema["oneOf"].as_array() {
-            schema = one_of
-                .iter()
-                .find(|s| s["pattern"].is_string())
-                .expect("a pattern");
+        let doc = served();
+        let mut schema = &doc["components"]["schemas"][body];
+        for name in member.split('.') {
+            schema = &chosen(schema)["properties"][name];
         }
-        let text = schema["pattern"].as_str().expect("a pattern");
+        let text = chosen(schema)["pattern"].as_str().expect("a pattern");
         Regex::new(text).expect("a pattern the regex crate reads")
     }
 
@@ -637,6 +451,51 @@ mod tests {
             let parsed = crate::users::check_email(&text).is_ok();
             prop_assert_eq!(EMAIL.is_match(&text), parsed, "{:?}", text);
         }
+
+        #[test]
+        fn the_contact_email_pattern_says_what_the_parser_accepts(text in tricky_text(12)) {
+            let parsed = crate::users::normalize_email(&text).is_ok();
+            prop_assert_eq!(CONTACT_EMAIL.is_match(&text), parsed, "{:?}", text);
+        }
+
+        #[test]
+        fn a_nested_members_pattern_says_what_the_parser_accepts(text in tricky_text(crate::users::NAME_MAX)) {
+            let parsed = crate::users::check_name(&text).is_ok();
+            prop_assert_eq!(REQUESTER_NAME.is_match(&text), parsed, "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn the_intake_schema_says_the_bodys_rules_from_its_members() {
+        let doc = served();
+        let body = &doc["components"]["schemas"]["IntakeTicketRequest"];
+        assert_eq!(
+            body["required"],
+            json!(["requester", "title", "description"])
+        );
+        assert_eq!(body["additionalProperties"], json!(false));
+        let people = body["properties"]["requester"]["anyOf"]
+            .as_array()
+            .expect("a requester with an e-mail or with a phone");
+        let required: Vec<&Value> = people.iter().map(|p| &p["required"]).collect();
+        assert_eq!(
+            required,
+            [&json!(["name", "email"]), &json!(["name", "phone"])]
+        );
+        assert!(people
+            .iter()
+            .all(|p| p["additionalProperties"] == json!(false)));
+        let metadata = chosen(&body["properties"]["metadata"]);
+        assert_eq!(metadata["maxProperties"], 20);
+        assert_eq!(metadata["propertyNames"]["maxLength"], 100);
+        assert_eq!(metadata["additionalProperties"]["maxLength"], 2000);
+        let categories = &chosen(&body["properties"]["category"])["enum"];
+        let settings = Settings::for_database("postgres://x/y", &"s".repeat(32));
+        assert_eq!(*categories, json!(settings.categories));
+        let from =
+            chosen(&doc["components"]["schemas"]["IntakeMessageRequest"]["properties"]["from"]);
+        assert_eq!(from["additionalProperties"], json!(false));
+        assert_eq!(chosen(&from["properties"]["phone"])["maxLength"], 64);
     }
 
     #[test]
