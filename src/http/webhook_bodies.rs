@@ -162,7 +162,11 @@ impl PartialSchema for FeedPosition {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::Integer)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Int64,
+            )))
             .minimum(Some(0))
+            .maximum(Some(i64::MAX))
             .into()
     }
 }
