@@ -89,7 +89,7 @@ pub struct CreatedIntegration {
     /// Name.
     pub name: String,
     /// Channel.
-    pub channel: String,
+    pub channel: Channel,
     /// `tdk_` + 32 random bytes in base64url: the integration's bearer key, never shown again.
     pub key: String,
 }
@@ -133,7 +133,7 @@ pub async fn create_integration(
         Json(CreatedIntegration {
             id: integration.id,
             name: integration.name,
-            channel: integration.channel.as_str().to_string(),
+            channel: integration.channel,
             key,
         }),
     ))

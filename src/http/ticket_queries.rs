@@ -319,7 +319,7 @@ pub async fn get_board(
     let min_position = p.min_position();
     p.finish()?;
     let query = BoardQuery {
-        statuses: Status::ALL.iter().map(|s| s.as_str().to_string()).collect(),
+        statuses: Status::ALL.to_vec(),
         assignee_id,
         category,
         limit_per_column,

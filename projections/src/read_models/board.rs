@@ -6,7 +6,7 @@
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, QueryBuilder};
-use ticket_nats::Timestamp;
+use ticket_nats::{Channel, Priority, Status, Timestamp};
 use uuid::Uuid;
 
 use super::query::{snapshot, Viewer};
@@ -33,11 +33,11 @@ pub struct Card {
     /// Title.
     pub title: String,
     /// Priority.
-    pub priority: String,
+    pub priority: Priority,
     /// Category.
     pub category: String,
     /// Where the ticket came from.
-    pub channel: String,
+    pub channel: Channel,
     /// Who the ticket is for.
     pub requester: Person,
     /// Who works on it.
@@ -52,7 +52,7 @@ pub struct Card {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     /// The status.
-    pub status: String,
+    pub status: Status,
     /// How many tickets the column holds under the filters (not only the cards shown).
     pub count: i64,
     /// The first cards, urgent first, then oldest first.
@@ -70,7 +70,7 @@ pub struct Board {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardQuery {
     /// The columns, in order (every status).
-    pub statuses: Vec<String>,
+    pub statuses: Vec<Status>,
     /// Only tickets assigned to this user.
     pub assignee_id: Option<Uuid>,
     /// Only tickets of this category.
@@ -141,7 +141,13 @@ pub async fn board(
     // One index range scan per column, each stopping after `limit_per_column` cards.
     let mut cards = QueryBuilder::new("SELECT c.* FROM UNNEST(");
     cards
-        .push_bind(query.statuses.clone())
+        .push_bind(
+            query
+                .statuses
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>(),
+        )
         .push("::text[]) WITH ORDINALITY AS s(status, ord) CROSS JOIN LATERAL (SELECT ")
         .push(LIST_COLUMNS)
         .push(" FROM ticket_view v WHERE v.status = s.status");
@@ -157,17 +163,17 @@ pub async fn board(
     let mut columns: Vec<Column> = query
         .statuses
         .iter()
-        .map(|status| Column {
-            status: status.clone(),
+        .map(|&status| Column {
+            status,
             count: counts
                 .iter()
-                .find(|(s, _)| s == status)
+                .find(|(s, _)| s == status.as_str())
                 .map_or(0, |(_, n)| *n),
             cards: Vec::new(),
         })
         .collect();
     for row in rows {
-        let Some(column) = columns.iter_mut().find(|c| c.status == row.status.as_str()) else {
+        let Some(column) = columns.iter_mut().find(|c| c.status == row.status) else {
             continue;
         };
         let sla = row.sla(now);
@@ -177,7 +183,7 @@ pub async fn board(
             id: row.ticket_id,
             number: row.number,
             title: row.title,
-            priority: row.priority.to_string(),
+            priority: row.priority,
             category: row.category,
             channel: row.channel,
             created_at: row.created_at.into(),

@@ -126,7 +126,7 @@ pub struct TicketListItem {
     /// Category.
     pub category: String,
     /// Where the ticket came from.
-    pub channel: String,
+    pub channel: Channel,
     /// Who the ticket is for.
     pub requester: Person,
     /// Who works on it.

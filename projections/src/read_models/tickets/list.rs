@@ -298,7 +298,8 @@ pub(crate) struct ListRow {
     pub(crate) priority: Priority,
     pub(crate) priority_rank: i16,
     pub(crate) category: String,
-    pub(crate) channel: String,
+    #[sqlx(try_from = "String")]
+    pub(crate) channel: Channel,
     pub(crate) requester_id: Uuid,
     pub(crate) requester_name: String,
     pub(crate) assignee_id: Option<Uuid>,

@@ -290,10 +290,10 @@ impl ViewRow {
     fn facts(&self) -> TicketFacts {
         TicketFacts {
             created_at: self.created_at,
-            status: self.status.as_str().to_string(),
-            priority: self.priority.as_str().to_string(),
+            status: self.status,
+            priority: self.priority,
             category: self.category.clone(),
-            channel: self.channel.as_str().to_string(),
+            channel: self.channel,
             assignee_id: self.assignee_id,
             first_response_at: self.first_response_at,
             closed_at: self.closed_at,

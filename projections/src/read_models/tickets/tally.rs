@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sqlx::PgConnection;
+use ticket_nats::{Channel, Priority, Status};
 use uuid::Uuid;
 
 use super::dto::SlaFacts;
@@ -87,10 +88,13 @@ pub(crate) const FACT_COLUMNS: &str = "v.created_at, v.status, v.priority, v.cat
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub(crate) struct TicketFacts {
     pub(crate) created_at: DateTime<Utc>,
-    pub(crate) status: String,
-    pub(crate) priority: String,
+    #[sqlx(try_from = "String")]
+    pub(crate) status: Status,
+    #[sqlx(try_from = "String")]
+    pub(crate) priority: Priority,
     pub(crate) category: String,
-    pub(crate) channel: String,
+    #[sqlx(try_from = "String")]
+    pub(crate) channel: Channel,
     pub(crate) assignee_id: Option<Uuid>,
     pub(crate) first_response_at: Option<DateTime<Utc>>,
     pub(crate) closed_at: Option<DateTime<Utc>>,
@@ -124,10 +128,10 @@ impl TicketFacts {
     pub(crate) fn entries(&self) -> Vec<Entry> {
         let one = |metric, key: &str| (metric, key.to_string(), 1, 0);
         let mut out = vec![
-            one(STATUS, &self.status),
-            one(PRIORITY, &self.priority),
+            one(STATUS, self.status.as_str()),
+            one(PRIORITY, self.priority.as_str()),
             one(CATEGORY, &self.category),
-            one(CHANNEL, &self.channel),
+            one(CHANNEL, self.channel.as_str()),
         ];
         if let Some(at) = self.first_response_at {
             let us = micros(self.created_at, at);
@@ -227,7 +231,7 @@ impl Delta {
         for (facts, sign) in [(before, -1), (after, 1)] {
             let Some(facts) = facts else { continue };
             let day = facts.created_at.date_naive();
-            let board = board_key(facts.assignee_id, &facts.status, &facts.category);
+            let board = board_key(facts.assignee_id, facts.status.as_str(), &facts.category);
             self.changes
                 .entry((Grain::All, ALL_TIME, BOARD, board))
                 .or_default()
@@ -337,10 +341,10 @@ mod tests {
     fn open() -> TicketFacts {
         TicketFacts {
             created_at: t("2026-11-23T10:00:00Z"),
-            status: "open".into(),
-            priority: "high".into(),
+            status: Status::Open,
+            priority: Priority::High,
             category: "network".into(),
-            channel: "web".into(),
+            channel: Channel::Web,
             assignee_id: None,
             first_response_at: None,
             closed_at: None,
@@ -366,7 +370,7 @@ mod tests {
         let before = open();
         let agent = Uuid::from_u128(7);
         let after = TicketFacts {
-            status: "closed".into(),
+            status: Status::Closed,
             assignee_id: Some(agent),
             first_response_at: Some(t("2026-11-23T10:30:00Z")),
             closed_at: Some(t("2026-11-23T11:00:00Z")),
