@@ -38,7 +38,7 @@ pub struct NewTicket {
     pub priority: Priority,
     /// How it came in.
     pub channel: Channel,
-    /// Whom it is for (see [`resolve_requester`]).
+    /// Whom it is for (see [`requester_for`]).
     pub requester: RequesterRef,
     /// The integration it came through (intake), if any.
     pub integration: Option<IntegrationRef>,
@@ -62,7 +62,7 @@ pub struct Changes {
 /// The requester of a new ticket: whoever opens it, or the user `requester_id` names (a way in
 /// lets only agents and admins name someone else). `None` when that user is unknown or an
 /// auditor, who cannot request tickets.
-pub async fn resolve_requester(
+pub async fn requester_for(
     pool: &PgPool,
     by: &Issuer,
     requester_id: Option<Uuid>,

@@ -177,7 +177,7 @@ pub async fn intake_ticket(
         priority,
         external_id,
         metadata,
-    } = IntakeTicketRequest::parse(&body, &context(&state))?;
+    } = IntakeTicketRequest::parse(&body, &Context::from(&state))?;
     let recorder = Recorder {
         source: state.settings.source.clone(),
         actor: ticket_nats::Actor {
@@ -244,13 +244,6 @@ request_body! {
     }
 }
 
-/// What reading a member needs from the engine.
-fn context(state: &AppState) -> Context<'_> {
-    Context {
-        settings: &state.settings,
-    }
-}
-
 /// A follow-up message on an integration's ticket: a comment by its requester; a closed ticket
 /// is reopened first (reason "new message").
 #[utoipa::path(post, path = "/api/v1/intake/messages", tag = "intake", request_body = IntakeMessageRequest,
@@ -276,7 +269,7 @@ pub async fn intake_message(
         external_id: Text(external_id),
         from: _,
         body: text,
-    } = IntakeMessageRequest::parse(&body, &context(&state))?;
+    } = IntakeMessageRequest::parse(&body, &Context::from(&state))?;
     let outcome = intake::message(
         &state.commands,
         &integration,

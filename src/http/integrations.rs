@@ -108,9 +108,7 @@ pub async fn create_integration(
 ) -> Result<(StatusCode, Json<CreatedIntegration>)> {
     require_admin(&caller)?;
     let body = JsonBody::read(request, BodyKind::Required).await?;
-    let ctx = Context {
-        settings: &state.settings,
-    };
+    let ctx = Context::from(&state);
     let CreateIntegrationRequest {
         name: UserName(name),
         channel,

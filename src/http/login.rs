@@ -55,12 +55,7 @@ pub async fn login(State(state): State<AppState>, body: JsonBody) -> Result<Json
     let LoginRequest {
         email: Text(email),
         password: Text(password),
-    } = LoginRequest::parse(
-        &body,
-        &Context {
-            settings: &state.settings,
-        },
-    )?;
+    } = LoginRequest::parse(&body, &Context::from(&state))?;
     if !state.auth.can_mint() {
         return Err(ApiError::Forbidden(
             "password login is disabled: this engine has no JWT_SECRET to sign tokens with".into(),

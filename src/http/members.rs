@@ -13,6 +13,7 @@ use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
 use super::error::FieldError;
+use super::state::AppState;
 use crate::domain::values::{
     CommentBody, Description, RatingComment, ReopenReason, Resolution, Score, ValueError,
     COMMENT_MAX, TITLE_MAX,
@@ -36,6 +37,14 @@ pub const NO_NUL: &str = r"^[^\u0000]*$";
 pub struct Context<'a> {
     /// The engine's settings.
     pub settings: &'a Settings,
+}
+
+impl<'a> From<&'a AppState> for Context<'a> {
+    fn from(state: &'a AppState) -> Self {
+        Context {
+            settings: &state.settings,
+        }
+    }
 }
 
 /// Why a member is refused; shown as the message of its 422 entry.

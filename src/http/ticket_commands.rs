@@ -109,13 +109,6 @@ request_body! {
     }
 }
 
-/// What reading a member needs from the engine.
-fn context(state: &AppState) -> Context<'_> {
-    Context {
-        settings: &state.settings,
-    }
-}
-
 /// Opens a ticket.
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "commands", request_body = CreateTicketRequest,
     responses((status = 201, body = CommandResponse), (status = 403), (status = 422)),
@@ -123,12 +116,12 @@ fn context(state: &AppState) -> Context<'_> {
 pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -> Result<Response> {
     let req = req.read(BodyKind::Required).await?;
     let mut form = req.form()?;
-    let draft = CreateTicketRequest::read(&mut form, &context(&state));
+    let draft = CreateTicketRequest::read(&mut form, &Context::from(&state));
     let requester_id = draft.requester_id.flatten();
     if requester_id.is_some() {
         req.require_staff("open a ticket for someone else")?;
     }
-    let requester = tickets::resolve_requester(&state.pool, &req.actor, requester_id).await?;
+    let requester = tickets::requester_for(&state.pool, &req.actor, requester_id).await?;
     if requester.is_none() {
         form.fail(
             "requester_id",
@@ -163,7 +156,7 @@ pub async fn comment_on_ticket(
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
-    let comment = CommentRequest::parse(req.body(), &context(&state))?;
+    let comment = CommentRequest::parse(req.body(), &Context::from(&state))?;
     let internal = comment.internal.unwrap_or(false);
     if internal {
         req.require_staff("write internal comments")?;
@@ -185,7 +178,7 @@ pub async fn assign_ticket(
     req.require_staff("assign tickets")?;
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
     let mut form = req.form()?;
-    let draft = AssignRequest::read(&mut form, &context(&state));
+    let draft = AssignRequest::read(&mut form, &Context::from(&state));
     let assignee = match draft.assignee_id {
         Some(id) => {
             let assignee = tickets::resolve_assignee(&state.pool, id).await?;
@@ -214,7 +207,7 @@ pub async fn update_ticket(
 ) -> Result<Response> {
     req.require_staff("update tickets")?;
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
-    let body = UpdateRequest::parse(req.body(), &context(&state))?;
+    let body = UpdateRequest::parse(req.body(), &Context::from(&state))?;
     let changes = Changes {
         title: body.title,
         description: body.description.map(Description::into_inner),
@@ -235,7 +228,7 @@ pub async fn close_ticket(
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
-    let resolution = CloseRequest::parse(req.body(), &context(&state))?
+    let resolution = CloseRequest::parse(req.body(), &Context::from(&state))?
         .resolution
         .map(Resolution::into_inner);
     req.answer(tickets::close(&state.commands, req.issued(), id, resolution).await)
@@ -252,7 +245,7 @@ pub async fn reopen_ticket(
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
-    let reason = ReopenRequest::parse(req.body(), &context(&state))?
+    let reason = ReopenRequest::parse(req.body(), &Context::from(&state))?
         .reason
         .map(ReopenReason::into_inner);
     req.answer(tickets::reopen(&state.commands, req.issued(), id, reason).await)
@@ -269,7 +262,7 @@ pub async fn rate_ticket(
     req: CommandRequest,
 ) -> Result<Response> {
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
-    let rating = RatingRequest::parse(req.body(), &context(&state))?;
+    let rating = RatingRequest::parse(req.body(), &Context::from(&state))?;
     let score = rating.score.get();
     let comment = rating.comment.map(RatingComment::into_inner);
     req.answer(tickets::rate(&state.commands, req.issued(), id, score, comment).await)

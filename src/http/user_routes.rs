@@ -118,7 +118,7 @@ pub async fn update_user(
         role,
         active,
         password,
-    } = UpdateUserRequest::parse(&body, &context(&state))?;
+    } = UpdateUserRequest::parse(&body, &Context::from(&state))?;
     let wanted = UserChanges {
         name: name.map(|n| n.0),
         email: email.map(|e| e.0),
@@ -150,13 +150,6 @@ request_body! {
         pub role: Role,
         /// 8–1024 characters; without it the user can only arrive with a token.
         pub password: Option<Password>,
-    }
-}
-
-/// What reading a member needs from the engine.
-fn context(state: &AppState) -> Context<'_> {
-    Context {
-        settings: &state.settings,
     }
 }
 
@@ -194,7 +187,7 @@ pub async fn merge_user(
         .map_err(|_| ApiError::NotFound("no such user".into()))?;
     let recorder = recorder(&state, &caller, request.headers());
     let body = JsonBody::read(request, BodyKind::Required).await?;
-    let MergeUserRequest { into } = MergeUserRequest::parse(&body, &context(&state))?;
+    let MergeUserRequest { into } = MergeUserRequest::parse(&body, &Context::from(&state))?;
     let user = changes::merge(&state.pool, &recorder, id, into)
         .await
         .map_err(|e| match e {
@@ -289,7 +282,7 @@ pub async fn create_user(
         name: UserName(name),
         role,
         password,
-    } = CreateUserRequest::parse(&body, &context(&state))?;
+    } = CreateUserRequest::parse(&body, &Context::from(&state))?;
     let new = NewUser {
         email: Some(&email),
         phone: None,

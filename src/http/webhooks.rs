@@ -52,13 +52,6 @@ fn admin_only(caller: &Caller) -> Result<()> {
     }
 }
 
-/// What reading a member needs from the engine.
-fn context(state: &AppState) -> Context<'_> {
-    Context {
-        settings: &state.settings,
-    }
-}
-
 /// `url` as the URL policy accepts it, or `None` with the refusal recorded on the form.
 async fn checked_url(form: &mut Form<'_>, url: &str, state: &AppState) -> Option<url::Url> {
     match target::check(url, &state.settings.webhooks).await {
@@ -124,7 +117,7 @@ pub async fn create_webhook(
     admin_only(&caller)?;
     let body = JsonBody::read(request, BodyKind::Required).await?;
     let mut form = Form::new(&body)?;
-    let draft = CreateWebhookRequest::read(&mut form, &context(&state));
+    let draft = CreateWebhookRequest::read(&mut form, &Context::from(&state));
     let url = match &draft.url {
         Some(WebhookUrl(url)) => checked_url(&mut form, url, &state).await,
         None => None,
@@ -211,7 +204,7 @@ pub async fn update_webhook(
     let id = webhook_id(path)?;
     let body = JsonBody::read(request, BodyKind::Required).await?;
     let mut form = Form::new(&body)?;
-    let draft = UpdateWebhookRequest::read(&mut form, &context(&state));
+    let draft = UpdateWebhookRequest::read(&mut form, &Context::from(&state));
     let url = match &draft.url {
         Some(Some(WebhookUrl(url))) => checked_url(&mut form, url, &state).await,
         _ => None,
@@ -309,7 +302,7 @@ pub async fn replay(
     admin_only(&caller)?;
     let id = webhook_id(path)?;
     let body = JsonBody::read(request, BodyKind::Required).await?;
-    let after = ReplayRequest::parse(&body, &context(&state))?
+    let after = ReplayRequest::parse(&body, &Context::from(&state))?
         .after_position
         .0;
     let replayed = store::replay(&state.pool, id, after)
