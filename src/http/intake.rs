@@ -27,6 +27,7 @@ use super::members::{
 use super::state::AppState;
 use crate::application::intake::{self, IntakeError, IntakeTicket};
 use crate::application::people::Contact;
+use crate::command_service::CommandContext;
 use crate::domain::values::{CommentBody, Description};
 use crate::domain::{Priority, Title};
 use crate::store::user_stream::Recorder;
@@ -148,6 +149,19 @@ fn intake_error(error: IntakeError) -> ApiError {
     }
 }
 
+/// The body of an intake request, and the command context its headers give (idempotency,
+/// correlation id), as for every command.
+async fn read_command(request: Request) -> Result<(JsonBody, CommandContext)> {
+    let (method, uri, headers) = (
+        request.method().clone(),
+        request.uri().clone(),
+        request.headers().clone(),
+    );
+    let body = JsonBody::read(request, BodyKind::Required).await?;
+    let ctx = command_context(&headers, &method, &uri, &body)?;
+    Ok((body, ctx))
+}
+
 /// Opens a ticket from an integration: 201 for a new ticket, 200 with the first ticket for a
 /// repeated `external_id`.
 #[utoipa::path(post, path = "/api/v1/intake/tickets", tag = "intake", request_body = IntakeTicketRequest,
@@ -162,13 +176,7 @@ pub async fn intake_ticket(
     IntegrationCaller(integration): IntegrationCaller,
     request: Request,
 ) -> Result<Response> {
-    let (method, uri, headers) = (
-        request.method().clone(),
-        request.uri().clone(),
-        request.headers().clone(),
-    );
-    let body = JsonBody::read(request, BodyKind::Required).await?;
-    let ctx = command_context(&headers, &method, &uri, &body)?;
+    let (body, ctx) = read_command(request).await?;
     let IntakeTicketRequest {
         requester: Requester(person),
         title,
@@ -258,13 +266,7 @@ pub async fn intake_message(
     IntegrationCaller(integration): IntegrationCaller,
     request: Request,
 ) -> Result<Response> {
-    let (method, uri, headers) = (
-        request.method().clone(),
-        request.uri().clone(),
-        request.headers().clone(),
-    );
-    let body = JsonBody::read(request, BodyKind::Required).await?;
-    let ctx = command_context(&headers, &method, &uri, &body)?;
+    let (body, ctx) = read_command(request).await?;
     let IntakeMessageRequest {
         external_id: Text(external_id),
         from: _,

@@ -52,6 +52,17 @@ pub(crate) fn recorder(state: &AppState, caller: &Caller, headers: &HeaderMap) -
     }
 }
 
+/// The user an admin's change names. As for POST /users, who may not manage users learns
+/// nothing, not even which ids exist (403 before the id is read); any id that is not a UUID
+/// (even one that is not UTF-8) names no user.
+fn admin_on_user(caller: &Caller, path: &TicketId, verb: &str) -> Result<Uuid> {
+    if caller.role != Role::Admin {
+        return Err(ApiError::Forbidden(format!("only admins may {verb} users")));
+    }
+    path.id()
+        .map_err(|_| ApiError::NotFound("no such user".into()))
+}
+
 /// A contact change refused by the directory's unique indexes, as a 409.
 fn contact_taken(error: CreateUserError) -> ApiError {
     match error {
@@ -101,14 +112,7 @@ pub async fn update_user(
     path: TicketId,
     request: Request,
 ) -> Result<Json<User>> {
-    // As for POST /users: who may not manage users learns nothing, not even which ids exist.
-    if caller.role != Role::Admin {
-        return Err(ApiError::Forbidden("only admins may change users".into()));
-    }
-    // Any id that is not a UUID (even one that is not UTF-8) names no user.
-    let id = path
-        .id()
-        .map_err(|_| ApiError::NotFound("no such user".into()))?;
+    let id = admin_on_user(&caller, &path, "change")?;
     let recorder = recorder(&state, &caller, request.headers());
     let body = JsonBody::read(request, BodyKind::Required).await?;
     let UpdateUserRequest {
@@ -179,12 +183,7 @@ pub async fn merge_user(
     path: TicketId,
     request: Request,
 ) -> Result<Json<User>> {
-    if caller.role != Role::Admin {
-        return Err(ApiError::Forbidden("only admins may merge users".into()));
-    }
-    let id = path
-        .id()
-        .map_err(|_| ApiError::NotFound("no such user".into()))?;
+    let id = admin_on_user(&caller, &path, "merge")?;
     let recorder = recorder(&state, &caller, request.headers());
     let body = JsonBody::read(request, BodyKind::Required).await?;
     let MergeUserRequest { into } = MergeUserRequest::parse(&body, &Context::from(&state))?;
