@@ -209,3 +209,39 @@ async fn marking_a_ticket_the_caller_may_not_read_is_a_404() {
         problem(response, StatusCode::NOT_FOUND).await;
     }
 }
+
+#[tokio::test]
+async fn the_me_channel_finds_a_users_tickets_in_the_store_through_indexes() {
+    // Arrange: a ticket requested by one user and assigned to another.
+    let app = spawn_app().await;
+    let requester = app.user("requester").await;
+    let agent = app.user("agent").await;
+    let id = app.create_ticket(&requester).await;
+    assign(&app, id, &agent, &agent).await;
+    let mut tx = app.pool.begin().await.unwrap();
+    // A handful of rows is read fastest whole; what matters is that the index can answer.
+    sqlx::query("SET LOCAL enable_seqscan = off")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+
+    // Act
+    let mut plans = Vec::new();
+    for (sql, user) in [
+        (ticketd::views::REQUESTED_BY, requester.id),
+        (ticketd::views::ASSIGNED_TO, agent.id),
+    ] {
+        let explain = format!("EXPLAIN {sql}");
+        let mut query = sqlx::query_scalar::<_, String>(&explain);
+        if sql.contains("$3") {
+            query = query.bind("ticket").bind(user.to_string()).bind(i64::MAX);
+        } else {
+            query = query.bind(user.to_string());
+        }
+        plans.push(query.fetch_all(&mut *tx).await.unwrap().join("\n"));
+    }
+
+    // Assert
+    assert!(plans[0].contains("events_ticket_requester"), "{}", plans[0]);
+    assert!(plans[1].contains("events_ticket_assignee"), "{}", plans[1]);
+}

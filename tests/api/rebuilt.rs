@@ -10,13 +10,14 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::{spawn_app, TestApp, TestUser};
-use crate::queries::{assign, close, comment, done, event_time, read, wire};
+use crate::queries::{assign, close, comment, done, event_time, read, settled, wire};
 
 /// Every answer the comparison covers, by path.
 async fn answers(
     app: &TestApp,
     staff: &TestUser,
     requester: &TestUser,
+    agents: &[TestUser],
     windows: &[(DateTime<Utc>, DateTime<Utc>)],
 ) -> BTreeMap<String, Value> {
     let mut paths: Vec<(String, &TestUser)> = vec![
@@ -27,6 +28,10 @@ async fn answers(
         ("/me/tickets?limit=200".into(), requester),
         ("/me".into(), staff),
     ];
+    for agent in agents {
+        paths.push(("/me".into(), agent));
+        paths.push(("/me/tickets?limit=200".into(), agent));
+    }
     for sort in [
         "created_at",
         "-created_at",
@@ -61,6 +66,21 @@ async fn answers(
         all.insert(key, read(app, &path, user).await);
     }
     all
+}
+
+/// Every row of the per-user read model, in order.
+async fn per_user_rows(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT t::text FROM (
+             SELECT user_id::text || ' ' || ticket_id::text || ' ' || requested::text || ' '
+                    || assigned::text || ' ' || status || ' ' || seen || ' ' || seen_public AS t
+             FROM my_tickets
+             UNION ALL SELECT user_id::text || ' ' || metric || ' ' || n FROM my_counts
+         ) rows ORDER BY t",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -139,16 +159,36 @@ async fn a_rebuilt_database_answers_every_query_as_the_live_one() {
             event_time(&app, ids[11], 1).await,
         ),
     ];
-    let live = answers(&app, &admin, &requester, &windows).await;
+    // Some tickets read, by their requester and by agents, some acted on again after.
+    for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        let path = settled(&app, &format!("/tickets/{id}/read")).await;
+        for user in [&requester, &other, &agents[0], &agents[1]] {
+            let _ = app.post(&path, user, json!({})).await;
+        }
+        if i % 2 == 0 {
+            comment(&app, *id, &agents[1], i % 4 == 0).await;
+        }
+    }
+    let live = answers(&app, &admin, &requester, &agents, &windows).await;
+    let live_counts = per_user_rows(&app).await;
 
     // Act
     let out = app.run_ticketd(&["projections", "rebuild"]).await;
     assert!(out.status.success(), "{out:?}");
     // Shared answers are kept for a second at an unchanged position: let them go.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let rebuilt = answers(&app, &admin, &requester, &windows).await;
+    let rebuilt = answers(&app, &admin, &requester, &agents, &windows).await;
 
     // Assert
+    assert_eq!(
+        live_counts,
+        per_user_rows(&app).await,
+        "my_tickets and my_counts"
+    );
+    assert!(
+        live[&format!("/me as {}", agents[1].id)]["unread"].as_i64() > Some(0),
+        "{live:?}"
+    );
     for (path, answer) in &live {
         assert_eq!(Some(answer), rebuilt.get(path), "{path}");
     }

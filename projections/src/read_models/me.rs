@@ -6,7 +6,10 @@
 //!
 //! The unread rule (CONTRACT 2.5): a ticket is unread for a user when an event by someone else,
 //! that the user may see (requesters never see internal comments), happened after the user last
-//! read it; a ticket never read is unread once someone else acted on it.
+//! read it; a ticket never read is unread once someone else acted on it. `/me` counts it from
+//! what the ticket view projection keeps per user ([`super::tickets::mine`]).
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
@@ -14,6 +17,7 @@ use ticket_nats::Status;
 use uuid::Uuid;
 
 use super::query::Viewer;
+use super::tickets::mine;
 use crate::runtime::Projection;
 use crate::stored::StoredEvent;
 
@@ -110,47 +114,41 @@ pub struct MySummary {
     pub unread: i64,
 }
 
-#[derive(sqlx::FromRow)]
-struct SummaryRow {
-    requested_open: i64,
-    requested_in_progress: i64,
-    requested_closed: i64,
-    assigned_open: i64,
-    assigned_in_progress: i64,
-    assigned_closed: i64,
-    unread: i64,
-}
-
-/// The viewer's counts.
+/// The viewer's counts: their kept counts (`my_counts`), less the tickets someone else acted
+/// on that the viewer has read since (their `ticket_reads`, joined to `my_tickets`).
 pub async fn summary(pool: &PgPool, viewer: Viewer) -> Result<MySummary, sqlx::Error> {
-    let me = viewer.user_id;
-    let mut qb = QueryBuilder::new("SELECT ");
-    for (who, column) in [("requested", "requester_id"), ("assigned", "assignee_id")] {
-        for status in Status::ALL {
-            qb.push(format!("count(*) FILTER (WHERE v.{column} = "))
-                .push_bind(me)
-                .push(format!(" AND v.status = '{status}') AS {who}_{status}, "));
-        }
-    }
-    qb.push("count(*) FILTER (WHERE ");
-    push_unread(&mut qb, viewer);
-    qb.push(") AS unread FROM ticket_view v WHERE v.requester_id = ")
-        .push_bind(me)
-        .push(" OR v.assignee_id = ")
-        .push_bind(me);
-    let row: SummaryRow = qb.build_query_as().fetch_one(pool).await?;
+    let seen = if viewer.reads_internal() {
+        mine::SEEN
+    } else {
+        mine::SEEN_PUBLIC
+    };
+    let column = if viewer.reads_internal() {
+        "m.seen"
+    } else {
+        "m.seen_public"
+    };
+    // One statement: one snapshot of the counts and the reads.
+    let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "SELECT metric, n FROM my_counts WHERE user_id = $1
+         UNION ALL
+         SELECT 'read', count(*) FROM ticket_reads r
+         JOIN my_tickets m ON m.user_id = r.user_id AND m.ticket_id = r.ticket_id
+         WHERE r.user_id = $1 AND {column} > 0 AND {column} <= r.position"
+    ))
+    .bind(viewer.user_id)
+    .fetch_all(pool)
+    .await?;
+    let counts: HashMap<String, i64> = rows.into_iter().collect();
+    let n = |metric: &str| counts.get(metric).copied().unwrap_or(0);
+    let by_status = |who: &str| StatusCounts {
+        open: n(&mine::status_metric(who, Status::Open)),
+        in_progress: n(&mine::status_metric(who, Status::InProgress)),
+        closed: n(&mine::status_metric(who, Status::Closed)),
+    };
     Ok(MySummary {
-        requested: StatusCounts {
-            open: row.requested_open,
-            in_progress: row.requested_in_progress,
-            closed: row.requested_closed,
-        },
-        assigned: StatusCounts {
-            open: row.assigned_open,
-            in_progress: row.assigned_in_progress,
-            closed: row.assigned_closed,
-        },
-        unread: row.unread,
+        requested: by_status("requested"),
+        assigned: by_status("assigned"),
+        unread: n(seen) - n("read"),
     })
 }
 

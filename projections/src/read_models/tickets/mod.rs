@@ -4,6 +4,7 @@
 //! - [`dto`]: the answers (`TicketView`, `TicketListItem`, `TicketPage`, …).
 //! - [`projector`]: the projection that keeps the tables, with its row cache; [`fold`](mod@fold):
 //!   the same fold of one ticket's events, for point-in-time views.
+//! - [`mine`]: each user's rows of their tickets and their counts (`my_tickets`, `my_counts`).
 //! - [`tally`]: what a ticket adds to the statistics of its creation day (`ticket_stats`).
 //! - [`get`](mod@get): one ticket; [`list`](mod@list): lists, their filters and sort orders.
 
@@ -11,6 +12,7 @@ pub mod dto;
 pub mod fold;
 pub mod get;
 pub mod list;
+pub mod mine;
 pub mod projector;
 pub mod tally;
 

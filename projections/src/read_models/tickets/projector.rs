@@ -20,6 +20,7 @@ use ticket_nats::{Channel, Priority, Status, TicketEvent};
 use uuid::Uuid;
 
 use super::dto::*;
+use super::mine::{Actors, MyTicket, MyTicketsDelta};
 use super::tally::{Delta, TicketFacts};
 use crate::runtime::Projection;
 use crate::stored::StoredEvent;
@@ -60,10 +61,13 @@ pub(crate) struct ViewRow {
     version: i64,
     last_position: i64,
     metadata: Option<sqlx::types::Json<BTreeMap<String, String>>>,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    actors: Actors,
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-pub(super) const VIEW_COLUMNS: [&str; 27] = [
+pub(super) const VIEW_COLUMNS: [&str; 33] = [
     "ticket_id",
     "number",
     "title",
@@ -91,6 +95,12 @@ pub(super) const VIEW_COLUMNS: [&str; 27] = [
     "version",
     "last_position",
     "metadata",
+    "last_actor_id",
+    "last_actor_position",
+    "other_actor_position",
+    "public_actor_id",
+    "public_actor_position",
+    "public_other_position",
 ];
 
 static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
@@ -206,6 +216,7 @@ impl ViewRow {
             version: stored.envelope.seq,
             last_position: stored.position,
             metadata: e.metadata.clone().map(sqlx::types::Json),
+            actors: Actors::default().after(stored),
         }
     }
 
@@ -284,6 +295,26 @@ impl ViewRow {
         self.updated_at = at;
         self.version = stored.envelope.seq;
         self.last_position = stored.position;
+        self.actors = self.actors.after(stored);
+    }
+
+    /// The rows of `my_tickets` this ticket makes: its requester's and its assignee's.
+    pub(super) fn mine(&self) -> Vec<MyTicket> {
+        let row = |user_id: Uuid| MyTicket {
+            user_id,
+            ticket_id: self.ticket_id,
+            requested: user_id == self.requester_id,
+            assigned: self.assignee_id == Some(user_id),
+            status: self.status,
+            created_at: self.created_at,
+            seen: self.actors.seen_by(user_id),
+            seen_public: self.actors.public_seen_by(user_id),
+        };
+        let mut rows = vec![row(self.requester_id)];
+        if let Some(assignee) = self.assignee_id.filter(|a| *a != self.requester_id) {
+            rows.push(row(assignee));
+        }
+        rows
     }
 
     /// What the statistics count of this ticket.
@@ -445,6 +476,8 @@ impl Projection for TicketViewProjection {
             "ticket_comments",
             "ticket_search",
             "ticket_stats",
+            "my_tickets",
+            "my_counts",
         ]
     }
 
@@ -457,6 +490,8 @@ impl Projection for TicketViewProjection {
         let mut changed_ids = HashSet::new();
         // What each changed ticket counted in the statistics before the batch.
         let mut counted: HashMap<Uuid, Option<TicketFacts>> = HashMap::new();
+        // Their `my_tickets` rows before the batch (none for a ticket created here).
+        let mut mine_before: HashMap<Uuid, Vec<MyTicket>> = HashMap::new();
         // Tickets whose title or description is new or changed: `ticket_search` gets only these.
         let mut new_text = HashSet::new();
         let mut comments = Vec::new();
@@ -469,6 +504,7 @@ impl Projection for TicketViewProjection {
                 (Some(row), _) if stored.envelope.seq <= row.version => {}
                 (Some(row), event) => {
                     counted.entry(id).or_insert_with(|| Some(row.facts()));
+                    mine_before.entry(id).or_insert_with(|| row.mine());
                     row.apply(stored, &mut comments);
                     changed_ids.insert(id);
                     if matches!(event, TicketEvent::Updated(e)
@@ -479,6 +515,7 @@ impl Projection for TicketViewProjection {
                 }
                 (None, TicketEvent::Created(e)) => {
                     counted.entry(id).or_insert(None);
+                    mine_before.entry(id).or_default();
                     rows.insert(id, ViewRow::created(id, e, stored));
                     changed_ids.insert(id);
                     new_text.insert(id);
@@ -492,11 +529,15 @@ impl Projection for TicketViewProjection {
         }
         let changed: Vec<&ViewRow> = changed_ids.iter().filter_map(|id| rows.get(id)).collect();
         let mut delta = Delta::default();
+        let mut mine = MyTicketsDelta::default();
         for row in &changed {
             let before = counted.get(&row.ticket_id).and_then(Option::as_ref);
             delta.replace(before, Some(&row.facts()));
+            let before = mine_before.get(&row.ticket_id).map(Vec::as_slice);
+            mine.replace(before.unwrap_or_default(), &row.mine());
         }
         delta.write(conn).await?;
+        mine.write(conn).await?;
         if !changed.is_empty() {
             sqlx::query(&UPSERT_ROWS)
                 .bind(Json(&changed))
