@@ -1,5 +1,8 @@
 //! The live board: pushed events move cards and counts on screen without fetching the board
-//! again; only a reconnection does.
+//! again; only a reconnection does. Fifty viewers follow it together.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
 use serde_json::json;
@@ -9,6 +12,7 @@ use super::browser::{finish, person, Browser, Driver};
 use super::people::wait_until;
 use crate::helpers::{spawn_app, TestApp};
 use crate::queries::{assign, close};
+use crate::ws::{connect, next, subscribe};
 
 /// How many times the engine answered `GET /board`.
 async fn board_fetches(app: &TestApp) -> u64 {
@@ -118,4 +122,97 @@ async fn the_live_board_applies_pushed_events_and_fetches_again_only_after_a_rec
     }
     .await;
     finish("live_board", outcome, vec![("agent", alan)]).await;
+}
+
+/// Viewers following the board beside the browser: WebSocket clients subscribed to `board`, as
+/// the web app is, each having fetched the board once as it does.
+const VIEWERS: usize = 49;
+/// Commands at 20 per second, for two seconds.
+const COMMANDS: usize = 40;
+
+#[tokio::test]
+async fn fifty_viewers_follow_the_live_board_while_commands_arrive_each_current_within_a_second() {
+    // Arrange: one browser on the live board and 49 WebSocket viewers.
+    let app = spawn_app().await;
+    let agent = person(&app, Role::Agent, "Alan Agent").await;
+    let requester = app.user("requester").await;
+    let mut viewers = Vec::with_capacity(VIEWERS);
+    for _ in 0..VIEWERS {
+        let mut ws = connect(app.port, &agent.user).await;
+        subscribe(&mut ws, &["board"], None).await;
+        let board = app.get("/board", &agent.user).await;
+        assert!(board.status().is_success());
+        viewers.push(ws);
+    }
+    let mut driver = Driver::start().await;
+    let alan = driver.open(&app, "en-US").await;
+
+    let outcome: Result<()> = async {
+        alan.visit("/").await?;
+        alan.sign_in(&agent).await?;
+        alan.by_role("status", "Live").await?;
+        // Each viewer notes when the creation of each ticket reached it.
+        let followers: Vec<_> = viewers
+            .into_iter()
+            .map(|mut ws| {
+                tokio::spawn(async move {
+                    let mut seen: HashMap<String, Instant> = HashMap::new();
+                    while seen.len() < COMMANDS {
+                        let frame = next(&mut ws).await;
+                        if frame["type"] == "event" {
+                            let subject = frame["event"]["subject"].as_str().unwrap_or_default();
+                            seen.entry(subject.to_string()).or_insert_with(Instant::now);
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect();
+
+        // Act: a ticket every 50 ms.
+        let mut answered = Vec::with_capacity(COMMANDS);
+        let mut pace = tokio::time::interval(Duration::from_millis(50));
+        for i in 0..COMMANDS {
+            pace.tick().await;
+            let id = app
+                .create_ticket_with(&requester, json!({"title": format!("Viewer test {i}")}))
+                .await;
+            answered.push((id.to_string(), Instant::now()));
+        }
+        let last_answered = answered
+            .last()
+            .map(|(_, at)| *at)
+            .unwrap_or_else(Instant::now);
+        let last_title = format!("Viewer test {}", COMMANDS - 1);
+        wait_until(|| async {
+            Ok(columns(&alan)
+                .await?
+                .iter()
+                .any(|(_, titles)| titles.contains(&last_title)))
+        })
+        .await?;
+        let browser_late = last_answered.elapsed();
+
+        // Assert: every viewer had every ticket within a second of its command's answer.
+        let mut worst = Duration::ZERO;
+        for follower in followers {
+            let seen = follower.await?;
+            for (id, at) in &answered {
+                let reached = seen.get(id).copied().unwrap_or_else(Instant::now);
+                worst = worst.max(reached.saturating_duration_since(*at));
+            }
+        }
+        ensure!(
+            worst <= Duration::from_secs(1),
+            "a viewer was {worst:?} behind"
+        );
+        // The browser is polled every 100 ms through WebDriver: its figure includes that.
+        ensure!(
+            browser_late <= Duration::from_millis(1_100),
+            "the browser showed the last ticket {browser_late:?} after its command"
+        );
+        Ok(())
+    }
+    .await;
+    finish("live_board_viewers", outcome, vec![("agent", alan)]).await;
 }
