@@ -323,3 +323,50 @@ async fn requesters_may_not_read_stats_and_bad_windows_are_named() {
     let body = problem(reversed, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(failing_fields(&body), ["to"]);
 }
+
+#[tokio::test]
+async fn a_window_of_weeks_around_the_tickets_sums_to_the_all_time_figures() {
+    // Arrange: tickets created now, one answered, closed and rated.
+    let app = spawn_app().await;
+    let requester = app.user("requester").await;
+    let agent = app.user("agent").await;
+    let admin = app.user("admin").await;
+    let first = app.create_ticket(&requester).await;
+    app.create_ticket_with(
+        &requester,
+        json!({"priority": "urgent", "channel": "phone"}),
+    )
+    .await;
+    comment(&app, first, &agent, false).await;
+    assign(&app, first, &agent, &agent).await;
+    close(&app, first, &agent).await;
+    rate(&app, first, &requester, 4).await;
+    let now = Utc::now();
+
+    // Act: windows whose middle is whole weeks (and a whole month), read from the weekly rows.
+    let all_time = read(&app, "/stats", &admin).await;
+    let mut windows = Vec::new();
+    for (before, after) in [(40, 10), (9, 8), (3, 15)] {
+        let (from, to) = (
+            now - chrono::Duration::days(before),
+            now + chrono::Duration::days(after),
+        );
+        let path = format!("/stats?from={}&to={}", wire(from), wire(to));
+        windows.push((path.clone(), read(&app, &path, &admin).await));
+    }
+
+    // Assert
+    for (path, stats) in windows {
+        for member in [
+            "tickets",
+            "first_response",
+            "resolution",
+            "sla",
+            "ratings",
+            "agents",
+        ] {
+            assert_eq!(stats[member], all_time[member], "{path}: {member}");
+        }
+    }
+    assert_eq!(all_time["tickets"]["total"], 2);
+}

@@ -66,7 +66,13 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<Stats, sqlx::Err
             }
             qb.push(")");
         }
-        for (from, to) in &plan.days {
+        let (weeks, days) = window::weeks_within(&plan.days);
+        if !weeks.is_empty() {
+            qb.push(" OR (grain = 'week' AND period = ANY(")
+                .push_bind(weeks)
+                .push("))");
+        }
+        for (from, to) in &days {
             qb.push(" OR (grain = 'day' AND period >= ")
                 .push_bind(*from)
                 .push(" AND period < ")

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveTime, Utc};
 
-use crate::read_models::tickets::tally::month_of;
+use crate::read_models::tickets::tally::{month_of, week_end, week_of};
 
 /// Where a window's statistics come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +100,30 @@ pub(super) fn plan(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Pl
     }
 }
 
+/// Days `[from, to)` as the whole weeks within them ([`week_of`]'s pieces, by first day) and
+/// the days left over, so that a run of days reads one row set per week.
+pub(super) fn weeks_within(
+    days: &[(NaiveDate, NaiveDate)],
+) -> (Vec<NaiveDate>, Vec<(NaiveDate, NaiveDate)>) {
+    let (mut weeks, mut rest) = (Vec::new(), Vec::new());
+    for &(from, to) in days {
+        let mut at = from;
+        while at < to {
+            let end = week_end(week_of(at));
+            if week_of(at) == at && end <= to {
+                weeks.push(at);
+            } else {
+                match rest.last_mut() {
+                    Some((_, last)) if *last == at => *last = end.min(to),
+                    _ => rest.push((at, end.min(to))),
+                }
+            }
+            at = end.min(to);
+        }
+    }
+    (weeks, rest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +134,28 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn days_are_read_as_whole_weeks_and_the_days_around_them() {
+        // 2026-11-06 is a Friday; Mondays: 11-09, 11-16, 11-23, 11-30.
+        let (weeks, days) = weeks_within(&[(d("2026-11-06"), d("2026-12-01"))]);
+        assert_eq!(
+            weeks,
+            vec![
+                d("2026-11-09"),
+                d("2026-11-16"),
+                d("2026-11-23"),
+                d("2026-11-30")
+            ]
+        );
+        assert_eq!(days, vec![(d("2026-11-06"), d("2026-11-09"))]);
+        let (weeks, days) = weeks_within(&[(d("2026-12-01"), d("2026-12-10"))]);
+        assert_eq!(weeks, vec![d("2026-12-01")]);
+        assert_eq!(days, vec![(d("2026-12-07"), d("2026-12-10"))]);
+        let (weeks, days) = weeks_within(&[(d("2026-12-02"), d("2026-12-04"))]);
+        assert!(weeks.is_empty());
+        assert_eq!(days, vec![(d("2026-12-02"), d("2026-12-04"))]);
     }
 
     #[test]

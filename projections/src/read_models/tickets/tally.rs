@@ -8,8 +8,9 @@
 //! target that has passed while still awaited) is not in the tally: it is counted at query
 //! time over the tickets still open (see [`crate::read_models::stats`]).
 //!
-//! Rows are kept per day, per month (the first of the month) and for all time ([`ALL_TIME`]),
-//! so that a window of years reads a few hundred rows and all time one set. The board's
+//! Rows are kept per day, per week within a month ([`week_of`]), per month (the first of the
+//! month) and for all time ([`ALL_TIME`]), so that a window of years reads a few hundred rows,
+//! thirty days about ten days' worth, and all time one set. The board's
 //! counts are kept for all time only.
 
 use std::collections::HashMap;
@@ -195,6 +196,7 @@ impl TicketFacts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Grain {
     Day,
+    Week,
     Month,
     All,
 }
@@ -203,6 +205,7 @@ impl Grain {
     fn as_str(self) -> &'static str {
         match self {
             Grain::Day => "day",
+            Grain::Week => "week",
             Grain::Month => "month",
             Grain::All => "all",
         }
@@ -212,6 +215,24 @@ impl Grain {
 /// The first day of `day`'s month.
 pub(crate) fn month_of(day: NaiveDate) -> NaiveDate {
     day.with_day(1).unwrap_or(day)
+}
+
+/// The first day of `day`'s week within its month: its Monday, or the first of the month when
+/// the week began in the month before. A month is a whole number of these pieces, so that a
+/// window sums whole weeks inside it and whole months around them.
+pub(crate) fn week_of(day: NaiveDate) -> NaiveDate {
+    let monday = day - chrono::Days::new(u64::from(day.weekday().num_days_from_monday()));
+    monday.max(month_of(day))
+}
+
+/// The day after the last day of the week piece starting at `start` (see [`week_of`]).
+pub(crate) fn week_end(start: NaiveDate) -> NaiveDate {
+    let days_left = 7 - u64::from(start.weekday().num_days_from_monday());
+    let next_monday = start + chrono::Days::new(days_left);
+    let next_month = month_of(start)
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(next_monday);
+    next_monday.min(next_month)
 }
 
 type Key = (Grain, NaiveDate, &'static str, String);
@@ -239,6 +260,7 @@ impl Delta {
             for (metric, key, n, total) in facts.entries() {
                 for (grain, period) in [
                     (Grain::Day, day),
+                    (Grain::Week, week_of(day)),
                     (Grain::Month, month_of(day)),
                     (Grain::All, ALL_TIME),
                 ] {
@@ -378,7 +400,7 @@ mod tests {
         };
         let mut delta = Delta::default();
         delta.replace(Some(&before), Some(&after));
-        for grain in [Grain::Day, Grain::Month] {
+        for grain in [Grain::Day, Grain::Week, Grain::Month] {
             assert_eq!(net(&delta, grain, STATUS, "open"), (-1, 0));
             assert_eq!(net(&delta, grain, STATUS, "closed"), (1, 0));
             assert_eq!(net(&delta, grain, PRIORITY, "high"), (0, 0));
@@ -393,6 +415,31 @@ mod tests {
         }
         assert!(delta.changes.keys().any(|(g, p, _, _)| *g == Grain::Month
             && *p == NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()));
+    }
+
+    #[test]
+    fn weeks_start_on_mondays_or_the_first_and_tile_each_month() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        // 2026-12-01 is a Tuesday; 2026-11-30 a Monday.
+        assert_eq!(week_of(d("2026-12-01")), d("2026-12-01"));
+        assert_eq!(week_of(d("2026-12-06")), d("2026-12-01"));
+        assert_eq!(week_of(d("2026-12-07")), d("2026-12-07"));
+        assert_eq!(week_of(d("2026-11-30")), d("2026-11-30"));
+        assert_eq!(week_end(d("2026-11-30")), d("2026-12-01"));
+        assert_eq!(week_end(d("2026-12-01")), d("2026-12-07"));
+        assert_eq!(week_end(d("2026-12-28")), d("2027-01-01"));
+        for month in ["2026-02-01", "2026-11-01", "2027-03-01"] {
+            let (mut at, end) = (d(month), month_of(d(month)) + chrono::Months::new(1));
+            while at < end {
+                assert_eq!(week_of(at), at, "{at} starts a piece");
+                let next = week_end(at);
+                for day in at.iter_days().take_while(|x| *x < next) {
+                    assert_eq!(week_of(day), at);
+                }
+                at = next;
+            }
+            assert_eq!(at, end);
+        }
     }
 
     #[test]
