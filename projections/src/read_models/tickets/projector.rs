@@ -133,8 +133,8 @@ static UPSERT_ROWS: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Writes the searchable text of tickets whose title or description is new or changed.
-const UPSERT_SEARCH: &str = "INSERT INTO ticket_search (ticket_id, title, description)
-     SELECT ticket_id, title, description
+const UPSERT_SEARCH: &str = "INSERT INTO ticket_search (ticket_id, title, description, created_at)
+     SELECT ticket_id, title, description, created_at
      FROM jsonb_populate_recordset(NULL::ticket_search, $1)
      ON CONFLICT (ticket_id) DO UPDATE SET title = EXCLUDED.title,
                                            description = EXCLUDED.description";
@@ -145,6 +145,7 @@ struct SearchRow<'a> {
     ticket_id: Uuid,
     title: &'a str,
     description: &'a str,
+    created_at: DateTime<Utc>,
 }
 
 const INSERT_COMMENTS: &str =
@@ -551,6 +552,7 @@ impl Projection for TicketViewProjection {
                 ticket_id: row.ticket_id,
                 title: &row.title,
                 description: &row.description,
+                created_at: row.created_at,
             })
             .collect();
         if !search.is_empty() {
