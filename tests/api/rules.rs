@@ -174,7 +174,8 @@ async fn a_rule_acts_once_as_automation_with_the_events_correlation() {
     let number = events[0].1["number"].as_i64().unwrap();
     assert_eq!(
         events[3].1["body"],
-        json!(format!("Triage of #{number} (urgent) for {}", requester.name))
+        // The placeholders hold the ticket as the triggering event left it.
+        json!(format!("Triage of #{number} (high) for {}", requester.name))
     );
     assert_eq!(events[3].1["internal"], json!(true));
     assert_eq!(types(&settled_events(&app, other).await), ["ticket.created"]);
