@@ -23,6 +23,7 @@ mod positions;
 mod queries;
 mod rebuilt;
 mod retries;
+mod rule_restarts;
 mod rules;
 mod sla;
 mod stats;
