@@ -388,9 +388,8 @@ fn spawn_rules(
         }
         _ => None,
     };
-    let sender =
-        crate::notify::send::Sender::new(&settings.notify, &settings.webhooks, mailer)
-            .context("cannot build the notification client")?;
+    let sender = crate::notify::send::Sender::new(&settings.notify, &settings.webhooks, mailer)
+        .context("cannot build the notification client")?;
     let notifier = crate::notify::outbox::Notifier::new(
         pool.clone(),
         sender,

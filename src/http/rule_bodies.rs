@@ -93,13 +93,13 @@ impl PartialSchema for When {
             .property("status", list("any of these statuses"))
             .property(
                 "assignee_id",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                        utoipa::openapi::KnownFormat::Uuid,
-                    ))),
+                ObjectBuilder::new().schema_type(Type::String).format(Some(
+                    utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid),
+                )),
             )
-            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)))
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ))
             .description(Some(
                 "a rule matches an event whose type is listed when every other condition holds \
                  for the ticket as it stands after the event",
@@ -122,11 +122,9 @@ impl FromJson for Then {
 impl PartialSchema for Then {
     fn schema() -> RefOr<Schema> {
         let uuid = || {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                    utoipa::openapi::KnownFormat::Uuid,
-                )))
+            ObjectBuilder::new().schema_type(Type::String).format(Some(
+                utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid),
+            ))
         };
         let text = || {
             ObjectBuilder::new()
@@ -140,7 +138,9 @@ impl PartialSchema for Then {
                 ))
         };
         let one = |builder: ObjectBuilder, required: &str| {
-            builder.required(required).additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)))
+            builder.required(required).additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ))
         };
         let action = utoipa::openapi::schema::OneOfBuilder::new()
             .item(one(
@@ -149,7 +149,10 @@ impl PartialSchema for Then {
                     .property("template", text()),
                 "notify",
             ))
-            .item(one(ObjectBuilder::new().property("assign", uuid()), "assign"))
+            .item(one(
+                ObjectBuilder::new().property("assign", uuid()),
+                "assign",
+            ))
             .item(one(
                 ObjectBuilder::new().property(
                     "set_priority",
@@ -232,28 +235,39 @@ impl PartialSchema for ChannelConfig {
                             .max_items(Some(channel::ADDRESSES_MAX)),
                     )
                     .required("to")
-                    .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false))),
+                    .additional_properties(Some(
+                        utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                    )),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .property("to_role", string().enum_values(Some(channel::TO_ROLES)))
+                    .required("to_role")
+                    .additional_properties(Some(
+                        utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                    )),
             )
             .item(
                 ObjectBuilder::new()
                     .property(
-                        "to_role",
-                        string().enum_values(Some(channel::TO_ROLES)),
+                        "bot_token",
+                        string().pattern(Some(r"^[0-9]{1,20}:[A-Za-z0-9_-]{1,200}$")),
                     )
-                    .required("to_role")
-                    .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false))),
-            )
-            .item(
-                ObjectBuilder::new()
-                    .property("bot_token", string().pattern(Some(r"^[0-9]{1,20}:[A-Za-z0-9_-]{1,200}$")))
                     .property("chat_id", ObjectBuilder::new())
                     .required("chat_id")
-                    .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false))),
+                    .additional_properties(Some(
+                        utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                    )),
             )
             .item(
                 ObjectBuilder::new()
-                    .property("webhook_url", string().format(Some(utoipa::openapi::SchemaFormat::Custom("uri".into()))))
-                    .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false))),
+                    .property(
+                        "webhook_url",
+                        string().format(Some(utoipa::openapi::SchemaFormat::Custom("uri".into()))),
+                    )
+                    .additional_properties(Some(
+                        utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                    )),
             )
             .description(Some(
                 "email {to: [address…]} or {to_role: assignee | requester | agents}; telegram \

@@ -14,8 +14,8 @@ use super::extract::TicketId;
 use super::form::Form;
 use super::members::Context;
 use super::params::Params;
-pub use super::rule_bodies::{CreateRuleRequest, UpdateRuleRequest};
 use super::rule_bodies::Then;
+pub use super::rule_bodies::{CreateRuleRequest, UpdateRuleRequest};
 use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::Role;
@@ -56,7 +56,10 @@ async fn check_targets(form: &mut Form<'_>, then: &[Action], state: &AppState) -
     for (index, action) in then.iter().enumerate() {
         match action {
             Action::Notify { notify, .. } => {
-                if crate::notify::store::get(&state.pool, *notify).await?.is_none() {
+                if crate::notify::store::get(&state.pool, *notify)
+                    .await?
+                    .is_none()
+                {
                     form.fail(
                         &format!("then.{index}.notify"),
                         "names no notification channel",

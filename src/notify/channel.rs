@@ -51,18 +51,17 @@ pub fn parse(kind: &str, value: &Value, patching: bool) -> Result<Config, Vec<Re
                     ))
                 }
             };
-            let secret = match object.get("bot_token") {
-                Some(Value::String(token)) if is_bot_token(token) => Some(token.clone()),
-                None | Some(Value::Null) if patching => None,
-                None | Some(Value::Null) => return Err(one("bot_token", "is required".into())),
-                Some(_) => {
-                    return Err(one(
+            let secret =
+                match object.get("bot_token") {
+                    Some(Value::String(token)) if is_bot_token(token) => Some(token.clone()),
+                    None | Some(Value::Null) if patching => None,
+                    None | Some(Value::Null) => return Err(one("bot_token", "is required".into())),
+                    Some(_) => return Err(one(
                         "bot_token",
                         "must be a Bot API token (digits, ':', then letters, digits, '_' or '-')"
                             .into(),
-                    ))
-                }
-            };
+                    )),
+                };
             Ok(Config {
                 public: json!({ "chat_id": chat_id }),
                 secret,
@@ -95,8 +94,7 @@ fn email(object: &Map<String, Value>) -> Result<Config, Vec<Refusal>> {
             let addresses: Option<Vec<&str>> = to
                 .as_array()
                 .and_then(|items| items.iter().map(Value::as_str).collect());
-            let Some(addresses) =
-                addresses.filter(|a| !a.is_empty() && a.len() <= ADDRESSES_MAX)
+            let Some(addresses) = addresses.filter(|a| !a.is_empty() && a.len() <= ADDRESSES_MAX)
             else {
                 return Err(one(
                     "to",
@@ -125,7 +123,10 @@ fn email(object: &Map<String, Value>) -> Result<Config, Vec<Refusal>> {
                 public: json!({ "to_role": role }),
                 secret: None,
             }),
-            _ => Err(one("to_role", format!("must be one of {}", TO_ROLES.join(", ")))),
+            _ => Err(one(
+                "to_role",
+                format!("must be one of {}", TO_ROLES.join(", ")),
+            )),
         },
         _ => Err(one("", "must hold either to or to_role".into())),
     }
@@ -186,8 +187,19 @@ mod tests {
 
     #[test]
     fn a_token_that_could_change_the_request_path_is_refused() {
-        for token in ["123/../x:y", "abc:def", "123:a/b", "123:", ":abc", "123:a b"] {
-            let refused = parse("telegram", &json!({"bot_token": token, "chat_id": 1}), false);
+        for token in [
+            "123/../x:y",
+            "abc:def",
+            "123:a/b",
+            "123:",
+            ":abc",
+            "123:a b",
+        ] {
+            let refused = parse(
+                "telegram",
+                &json!({"bot_token": token, "chat_id": 1}),
+                false,
+            );
             assert!(refused.is_err(), "{token} was accepted");
         }
     }
@@ -196,7 +208,12 @@ mod tests {
     fn email_takes_addresses_or_a_role_but_not_both() {
         assert!(parse("email", &json!({"to": ["a@example.com"]}), false).is_ok());
         assert!(parse("email", &json!({"to_role": "assignee"}), false).is_ok());
-        assert!(parse("email", &json!({"to": ["a@example.com"], "to_role": "agents"}), false).is_err());
+        assert!(parse(
+            "email",
+            &json!({"to": ["a@example.com"], "to_role": "agents"}),
+            false
+        )
+        .is_err());
         assert!(parse("email", &json!({"to": ["not an address"]}), false).is_err());
         assert!(parse("email", &json!({"to_role": "boss"}), false).is_err());
     }

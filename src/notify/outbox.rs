@@ -46,7 +46,12 @@ struct Due {
 
 impl Notifier {
     /// A notifier over `pool`, woken by `queued`.
-    pub fn new(pool: PgPool, sender: Sender, settings: NotifySettings, queued: Arc<Notify>) -> Arc<Self> {
+    pub fn new(
+        pool: PgPool,
+        sender: Sender,
+        settings: NotifySettings,
+        queued: Arc<Notify>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             pool,
             sender,
@@ -94,7 +99,9 @@ impl Notifier {
             sqlx::query("SELECT 1").execute(&mut *lock).await?;
             let due = self.due().await?;
             let full = due.len() as i64 == BATCH;
-            let attempts = due.iter().map(|d| async move { (d, self.sender.send(&d.notice).await) });
+            let attempts = due
+                .iter()
+                .map(|d| async move { (d, self.sender.send(&d.notice).await) });
             for (due, outcome) in join_all(attempts).await {
                 self.record(due, outcome).await?;
             }
@@ -160,8 +167,13 @@ impl Notifier {
             },
             Outcome::Failed { error } => ("failed", Some(error), None),
         };
-        let outcome = if status == "pending" { "retrying" } else { status };
-        metrics::counter!(METRIC_ATTEMPTS, "kind" => kind.clone(), "outcome" => outcome).increment(1);
+        let outcome = if status == "pending" {
+            "retrying"
+        } else {
+            status
+        };
+        metrics::counter!(METRIC_ATTEMPTS, "kind" => kind.clone(), "outcome" => outcome)
+            .increment(1);
         if let Some(error) = &error {
             tracing::info!(notification_id = due.id, %kind, %error, ?retry_in, "notification not sent");
         }

@@ -165,9 +165,11 @@ impl Sender {
             .and_then(|url| target::check_literal(&url, &self.webhooks).map(|()| url))
         {
             Ok(url) => url,
-            Err(error) => return Outcome::Failed {
-                error: format!("the webhook URL {error}"),
-            },
+            Err(error) => {
+                return Outcome::Failed {
+                    error: format!("the webhook URL {error}"),
+                }
+            }
         };
         let response = match self
             .slack
@@ -223,9 +225,11 @@ impl Sender {
             .body(message.text.clone())
         {
             Ok(mail) => mail,
-            Err(error) => return Outcome::Failed {
-                error: format!("the mail cannot be built: {error}"),
-            },
+            Err(error) => {
+                return Outcome::Failed {
+                    error: format!("the mail cannot be built: {error}"),
+                }
+            }
         };
         match mailer.transport.send(mail).await {
             Ok(_) => Outcome::Sent,

@@ -111,7 +111,15 @@ impl Conditions {
         let mut refused = Vec::new();
         unknown(
             object,
-            &["event_types", "priority", "category", "channel", "status", "assignee_id", "tags"],
+            &[
+                "event_types",
+                "priority",
+                "category",
+                "channel",
+                "status",
+                "assignee_id",
+                "tags",
+            ],
             &mut refused,
         );
         if object.contains_key("tags") {
@@ -186,7 +194,10 @@ impl Action {
             let parsed = priority.as_str().and_then(|p| p.parse::<Priority>().ok());
             if parsed.is_none() {
                 let names: Vec<_> = Priority::ALL.iter().map(|p| p.as_str()).collect();
-                refused.push(("set_priority".into(), format!("must be one of {}", names.join(", "))));
+                refused.push((
+                    "set_priority".into(),
+                    format!("must be one of {}", names.join(", ")),
+                ));
             }
             parsed.map(|set_priority| Action::SetPriority { set_priority })
         } else if let Some(body) = object.get("comment") {
@@ -266,7 +277,10 @@ pub fn check_name(name: &str) -> Result<String, String> {
 }
 
 fn unknown(object: &Map<String, Value>, known: &[&str], refused: &mut Vec<Refusal>) {
-    let mut extra: Vec<&String> = object.keys().filter(|k| !known.contains(&k.as_str())).collect();
+    let mut extra: Vec<&String> = object
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .collect();
     extra.sort();
     for key in extra {
         refused.push((key.clone(), "is not a known field".into()));

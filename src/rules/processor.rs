@@ -142,7 +142,10 @@ impl Processor {
                     Ok(_) => failures = 0,
                     Err(error) => {
                         failures = failures.saturating_add(1);
-                        tracing::warn!(error = format!("{error:#}"), "rule processing failed; the batch runs again");
+                        tracing::warn!(
+                            error = format!("{error:#}"),
+                            "rule processing failed; the batch runs again"
+                        );
                         let pause = Duration::from_millis(100).saturating_mul(1 << failures.min(7));
                         if sleep_or_cancel(pause, &stop).await {
                             return;
@@ -190,7 +193,8 @@ impl Processor {
         let mut targets: HashMap<Uuid, Option<Target>> = HashMap::new();
         if !rules.is_empty() {
             for event in &events {
-                self.process(event, &rules, &mut targets, &mut written).await?;
+                self.process(event, &rules, &mut targets, &mut written)
+                    .await?;
             }
         }
         let queued = !written.notifications.is_empty();
@@ -267,7 +271,10 @@ impl Processor {
         let facts = Facts {
             number: ticket.number,
             title: ticket.title.clone(),
-            priority: ticket.priority.map(|p| p.as_str().to_string()).unwrap_or_default(),
+            priority: ticket
+                .priority
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
             url: self.settings.ticket_url(&envelope.subject),
             actor_name: envelope.actorname.clone(),
         };
@@ -280,7 +287,9 @@ impl Processor {
             for (index, action) in rule.then.iter().enumerate() {
                 let index = index as i32;
                 let acted = self
-                    .act(rule, event, &ticket, &facts, index, action, targets, written)
+                    .act(
+                        rule, event, &ticket, &facts, index, action, targets, written,
+                    )
                     .await?;
                 if let Err(error) = acted {
                     tracing::info!(action = index, %error, "a rule action could not act");

@@ -145,9 +145,11 @@ pub async fn create(
 
 /// Every rule, oldest first.
 pub async fn list(pool: &PgPool) -> Result<Vec<Rule>, sqlx::Error> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM rules ORDER BY created_at, id"))
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM rules ORDER BY created_at, id"
+    ))
+    .fetch_all(pool)
+    .await?;
     let mut rules = Vec::with_capacity(rows.len());
     for row in &rows {
         rules.push(with_failures(pool, rule(row)?).await?);
@@ -168,7 +170,11 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Rule>, sqlx::Error> {
 }
 
 /// Applies `changes`; `None` when there is no such rule.
-pub async fn update(pool: &PgPool, id: Uuid, changes: &Changes) -> Result<Option<Rule>, sqlx::Error> {
+pub async fn update(
+    pool: &PgPool,
+    id: Uuid,
+    changes: &Changes,
+) -> Result<Option<Rule>, sqlx::Error> {
     let when = changes
         .when
         .as_ref()

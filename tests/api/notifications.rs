@@ -58,7 +58,11 @@ async fn channels_are_for_admins_and_never_show_their_secrets() {
     let admin = app.user("admin").await;
     for role in ["agent", "auditor", "requester"] {
         let user = app.user(role).await;
-        problem(app.get("/notification-channels", &user).await, StatusCode::FORBIDDEN).await;
+        problem(
+            app.get("/notification-channels", &user).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     }
     let slack_url = format!("{}/services/T000/B000/XXXX", api.base());
     let telegram = create_channel(
@@ -76,21 +80,41 @@ async fn channels_are_for_admins_and_never_show_their_secrets() {
     .await;
     assert_eq!(telegram["config"], json!({"chat_id": -100123}));
     assert_eq!(slack["config"], json!({}));
-    let listed = app.get("/notification-channels", &admin).await.text().await.unwrap();
+    let listed = app
+        .get("/notification-channels", &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
     let one = app
-        .get(&format!("/notification-channels/{}", telegram["id"].as_str().unwrap()), &admin)
+        .get(
+            &format!(
+                "/notification-channels/{}",
+                telegram["id"].as_str().unwrap()
+            ),
+            &admin,
+        )
         .await
         .text()
         .await
         .unwrap();
     for text in [&listed, &one, &telegram.to_string(), &slack.to_string()] {
-        assert!(!text.contains(TOKEN) && !text.contains("AAH-fake"), "a bot token shown: {text}");
-        assert!(!text.contains("/services/T000"), "a Slack URL shown: {text}");
+        assert!(
+            !text.contains(TOKEN) && !text.contains("AAH-fake"),
+            "a bot token shown: {text}"
+        );
+        assert!(
+            !text.contains("/services/T000"),
+            "a Slack URL shown: {text}"
+        );
     }
     // A PATCH without the secret keeps it.
     let response = app
         .patch(
-            &format!("/notification-channels/{}", telegram["id"].as_str().unwrap()),
+            &format!(
+                "/notification-channels/{}",
+                telegram["id"].as_str().unwrap()
+            ),
             &admin,
             json!({"config": {"chat_id": "@helpdesk_ops"}}),
         )
@@ -114,24 +138,51 @@ async fn bad_channels_are_refused_naming_the_member() {
     .await;
     let admin = app.user("admin").await;
     let cases = [
-        (json!({"name": "s", "kind": "slack", "config": {"webhook_url": "http://169.254.169.254/latest"}}),
-         "config.webhook_url", "a link-local Slack URL"),
-        (json!({"name": "s", "kind": "slack", "config": {"webhook_url": "file:///etc/passwd"}}),
-         "config.webhook_url", "a file URL"),
-        (json!({"name": "s", "kind": "slack", "config": {"webhook_url": "not a url"}}),
-         "config.webhook_url", "not a URL"),
-        (json!({"name": "s", "kind": "slack", "config": {}}),
-         "config.webhook_url", "no Slack URL"),
-        (json!({"name": "t", "kind": "telegram", "config": {"bot_token": "123/../../x", "chat_id": 1}}),
-         "config.bot_token", "a token that would change the path"),
-        (json!({"name": "t", "kind": "telegram", "config": {"bot_token": TOKEN}}),
-         "config.chat_id", "no chat"),
-        (json!({"name": "e", "kind": "email", "config": {"to": ["nobody"]}}),
-         "config.to", "not an address"),
-        (json!({"name": "e", "kind": "email", "config": {"to_role": "boss"}}),
-         "config.to_role", "an unknown role"),
-        (json!({"name": "x", "kind": "pigeon", "config": {}}),
-         "kind", "an unknown kind"),
+        (
+            json!({"name": "s", "kind": "slack", "config": {"webhook_url": "http://169.254.169.254/latest"}}),
+            "config.webhook_url",
+            "a link-local Slack URL",
+        ),
+        (
+            json!({"name": "s", "kind": "slack", "config": {"webhook_url": "file:///etc/passwd"}}),
+            "config.webhook_url",
+            "a file URL",
+        ),
+        (
+            json!({"name": "s", "kind": "slack", "config": {"webhook_url": "not a url"}}),
+            "config.webhook_url",
+            "not a URL",
+        ),
+        (
+            json!({"name": "s", "kind": "slack", "config": {}}),
+            "config.webhook_url",
+            "no Slack URL",
+        ),
+        (
+            json!({"name": "t", "kind": "telegram", "config": {"bot_token": "123/../../x", "chat_id": 1}}),
+            "config.bot_token",
+            "a token that would change the path",
+        ),
+        (
+            json!({"name": "t", "kind": "telegram", "config": {"bot_token": TOKEN}}),
+            "config.chat_id",
+            "no chat",
+        ),
+        (
+            json!({"name": "e", "kind": "email", "config": {"to": ["nobody"]}}),
+            "config.to",
+            "not an address",
+        ),
+        (
+            json!({"name": "e", "kind": "email", "config": {"to_role": "boss"}}),
+            "config.to_role",
+            "an unknown role",
+        ),
+        (
+            json!({"name": "x", "kind": "pigeon", "config": {}}),
+            "kind",
+            "an unknown kind",
+        ),
     ];
     for (body, field, case) in cases {
         let response = app.post("/notification-channels", &admin, body).await;
@@ -157,7 +208,13 @@ async fn telegram_gets_send_message_as_the_bot_api_expects_and_its_retry_after_i
                "config": {"bot_token": TOKEN, "chat_id": -100123}}),
     )
     .await;
-    notify_on_create(&app, &admin, &channel, "New #{{ticket.number}}: {{ticket.title}} <b>{{actor.name}}</b>").await;
+    notify_on_create(
+        &app,
+        &admin,
+        &channel,
+        "New #{{ticket.number}}: {{ticket.title}} <b>{{actor.name}}</b>",
+    )
+    .await;
 
     let ticket = app.create_ticket(&requester).await;
     let received = api.wait_for(2, WAIT).await;
@@ -183,9 +240,16 @@ async fn telegram_gets_send_message_as_the_bot_api_expects_and_its_retry_after_i
         );
     }
     let waited = received[1].at - received[0].at;
-    assert!(waited >= Duration::from_secs(1), "retried after {waited:?}, before retry_after");
+    assert!(
+        waited >= Duration::from_secs(1),
+        "retried after {waited:?}, before retry_after"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(api.received().len(), 2, "a sent notification was sent again");
+    assert_eq!(
+        api.received().len(),
+        2,
+        "a sent notification was sent again"
+    );
     let (status, attempts, _) = notification(&app).await;
     assert_eq!((status.as_str(), attempts), ("sent", 2));
 }
@@ -204,18 +268,34 @@ async fn slack_gets_its_text_and_its_retry_after_is_honoured() {
                "config": {"webhook_url": format!("{base}/services/T000/B000/XXXX")}}),
     )
     .await;
-    notify_on_create(&app, &admin, &channel, "{{ticket.title}} ({{ticket.priority}})").await;
+    notify_on_create(
+        &app,
+        &admin,
+        &channel,
+        "{{ticket.title}} ({{ticket.priority}})",
+    )
+    .await;
 
     app.create_ticket(&requester).await;
     let received = api.wait_for(2, WAIT).await;
     for request in &received {
         assert_eq!(request.path, "/services/T000/B000/XXXX");
-        assert_eq!(request.json(), json!({"text": "Printer on floor 3 is jammed (medium)"}));
+        assert_eq!(
+            request.json(),
+            json!({"text": "Printer on floor 3 is jammed (medium)"})
+        );
     }
     let waited = received[1].at - received[0].at;
-    assert!(waited >= Duration::from_secs(1), "retried after {waited:?}, before Retry-After");
+    assert!(
+        waited >= Duration::from_secs(1),
+        "retried after {waited:?}, before Retry-After"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(api.received().len(), 2, "a sent notification was sent again");
+    assert_eq!(
+        api.received().len(),
+        2,
+        "a sent notification was sent again"
+    );
 }
 
 #[tokio::test]
@@ -241,5 +321,8 @@ async fn a_refusal_for_good_is_not_retried_and_names_no_secret() {
     assert_eq!((status.as_str(), attempts), ("failed", 1));
     let error = error.unwrap_or_default();
     assert!(error.contains("chat not found"), "{error}");
-    assert!(!error.contains("AAH-fake"), "the token is in the error: {error}");
+    assert!(
+        !error.contains("AAH-fake"),
+        "the token is in the error: {error}"
+    );
 }

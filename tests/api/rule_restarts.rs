@@ -31,9 +31,11 @@ async fn each_rule_acts_once_per_event_through_a_kill_9() {
     let response = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/api/v1/rules"))
         .bearer_auth(&admin)
-        .json(&json!({"name": "triage", "when": {"event_types": ["ticket.created"]},
+        .json(
+            &json!({"name": "triage", "when": {"event_types": ["ticket.created"]},
                       "then": [{"assign": agent}, {"set_priority": "high"},
-                               {"comment": "Seen: #{{ticket.number}}", "internal": true}]}))
+                               {"comment": "Seen: #{{ticket.number}}", "internal": true}]}),
+        )
         .send()
         .await
         .expect("POST /rules");
@@ -42,11 +44,12 @@ async fn each_rule_acts_once_per_event_through_a_kill_9() {
     // Kill as soon as the processor has started acting.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let acted: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM events WHERE metadata->>'actorrole' = 'automation'")
-                .fetch_one(&pool)
-                .await
-                .expect("count rule events");
+        let acted: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE metadata->>'actorrole' = 'automation'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("count rule events");
         if acted > 0 {
             break;
         }
@@ -62,15 +65,19 @@ async fn each_rule_acts_once_per_event_through_a_kill_9() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let expected = tickets.len() as i64 * 3;
     loop {
-        let acted: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM events WHERE metadata->>'actorrole' = 'automation'")
-                .fetch_one(&pool)
-                .await
-                .expect("count rule events");
+        let acted: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE metadata->>'actorrole' = 'automation'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("count rule events");
         if acted >= expected {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{acted} of {expected} rule events");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{acted} of {expected} rule events"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Anything still to come would be a repeat: give it the time to show.
@@ -87,7 +94,12 @@ async fn each_rule_acts_once_per_event_through_a_kill_9() {
         let types: Vec<&str> = kinds.iter().map(|(kind, _)| kind.as_str()).collect();
         assert_eq!(
             types,
-            ["ticket.created", "ticket.assigned", "ticket.updated", "ticket.commented"],
+            [
+                "ticket.created",
+                "ticket.assigned",
+                "ticket.updated",
+                "ticket.commented"
+            ],
             "ticket {ticket}"
         );
     }

@@ -32,7 +32,10 @@ async fn rules_caught_up(app: &TestApp) {
         if unpositioned == 0 && checkpoint >= head {
             return;
         }
-        assert!(Instant::now() < deadline, "the rule processor did not catch up");
+        assert!(
+            Instant::now() < deadline,
+            "the rule processor did not catch up"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -63,29 +66,63 @@ async fn rules_are_for_admins_and_bad_rules_are_refused_naming_the_member() {
     for role in ["agent", "auditor", "requester"] {
         let user = app.user(role).await;
         problem(app.get("/rules", &user).await, StatusCode::FORBIDDEN).await;
-        problem(app.post("/rules", &user, valid.clone()).await, StatusCode::FORBIDDEN).await;
+        problem(
+            app.post("/rules", &user, valid.clone()).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     }
     let cases = [
-        (json!({"name": "r", "when": {"event_types": ["ticket.nope!"]}, "then": [{"set_priority": "high"}]}),
-         "when.event_types", "an event type that is not one"),
-        (json!({"name": "r", "when": {"event_types": ["ticket.created"], "priority": ["whenever"]}, "then": [{"set_priority": "high"}]}),
-         "when.priority", "an unknown priority"),
-        (json!({"name": "r", "when": {"event_types": ["ticket.created"]}, "then": [{"set_priority": "asap"}]}),
-         "then.0.set_priority", "an unknown priority to set"),
-        (json!({"name": "r", "when": {"event_types": ["ticket.created"]}, "then": [{"assign": requester.id}]}),
-         "then.0.assign", "a requester to assign"),
-        (json!({"name": "r", "when": {"event_types": ["ticket.created"]}, "then": [{"assign": Uuid::now_v7()}]}),
-         "then.0.assign", "an unknown user to assign"),
-        (json!({"name": "r", "when": {"event_types": ["ticket.created"]}, "then": [{"notify": Uuid::now_v7()}]}),
-         "then.0.notify", "an unknown channel"),
-        (json!({"name": "r", "when": {"event_types": ["ticket.created"]}, "then": [{"comment": "{{env.HOME}}"}]}),
-         "then.0.comment", "a placeholder that is not one"),
-        (json!({"name": "r", "when": {"event_types": ["ticket.created"]}, "then": []}),
-         "then", "no action"),
-        (json!({"name": " ", "when": {"event_types": ["ticket.created"]}, "then": [{"set_priority": "high"}]}),
-         "name", "a blank name"),
-        (json!({"name": "r", "when": {"event_types": ["ticket.created"]}, "then": [{"set_priority": "high"}], "extra": 1}),
-         "extra", "an unknown member"),
+        (
+            json!({"name": "r", "when": {"event_types": ["ticket.nope!"]}, "then": [{"set_priority": "high"}]}),
+            "when.event_types",
+            "an event type that is not one",
+        ),
+        (
+            json!({"name": "r", "when": {"event_types": ["ticket.created"], "priority": ["whenever"]}, "then": [{"set_priority": "high"}]}),
+            "when.priority",
+            "an unknown priority",
+        ),
+        (
+            json!({"name": "r", "when": {"event_types": ["ticket.created"]}, "then": [{"set_priority": "asap"}]}),
+            "then.0.set_priority",
+            "an unknown priority to set",
+        ),
+        (
+            json!({"name": "r", "when": {"event_types": ["ticket.created"]}, "then": [{"assign": requester.id}]}),
+            "then.0.assign",
+            "a requester to assign",
+        ),
+        (
+            json!({"name": "r", "when": {"event_types": ["ticket.created"]}, "then": [{"assign": Uuid::now_v7()}]}),
+            "then.0.assign",
+            "an unknown user to assign",
+        ),
+        (
+            json!({"name": "r", "when": {"event_types": ["ticket.created"]}, "then": [{"notify": Uuid::now_v7()}]}),
+            "then.0.notify",
+            "an unknown channel",
+        ),
+        (
+            json!({"name": "r", "when": {"event_types": ["ticket.created"]}, "then": [{"comment": "{{env.HOME}}"}]}),
+            "then.0.comment",
+            "a placeholder that is not one",
+        ),
+        (
+            json!({"name": "r", "when": {"event_types": ["ticket.created"]}, "then": []}),
+            "then",
+            "no action",
+        ),
+        (
+            json!({"name": " ", "when": {"event_types": ["ticket.created"]}, "then": [{"set_priority": "high"}]}),
+            "name",
+            "a blank name",
+        ),
+        (
+            json!({"name": "r", "when": {"event_types": ["ticket.created"]}, "then": [{"set_priority": "high"}], "extra": 1}),
+            "extra",
+            "an unknown member",
+        ),
     ];
     for (body, field, case) in cases {
         let response = app.post("/rules", &admin, body).await;
@@ -115,14 +152,22 @@ async fn a_new_install_has_the_default_rules_and_they_are_editable() {
         .collect();
     assert_eq!(
         names,
-        ["Mail the assignee on assignment", "Notify agents of urgent tickets"]
+        [
+            "Mail the assignee on assignment",
+            "Notify agents of urgent tickets"
+        ]
     );
     let id = rules["items"][0]["id"].as_str().unwrap();
     let response = app
         .patch(&format!("/rules/{id}"), &admin, json!({"enabled": false}))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let rule: Value = app.get(&format!("/rules/{id}"), &admin).await.json().await.unwrap();
+    let rule: Value = app
+        .get(&format!("/rules/{id}"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(rule["enabled"], json!(false));
     let channels: Value = app
         .get("/notification-channels", &admin)
@@ -160,7 +205,12 @@ async fn a_rule_acts_once_as_automation_with_the_events_correlation() {
     let events = settled_events(&app, matching).await;
     assert_eq!(
         types(&events),
-        ["ticket.created", "ticket.assigned", "ticket.updated", "ticket.commented"]
+        [
+            "ticket.created",
+            "ticket.assigned",
+            "ticket.updated",
+            "ticket.commented"
+        ]
     );
     let correlation = events[0].2["correlationid"].clone();
     for (kind, _, metadata) in &events[1..] {
@@ -178,7 +228,10 @@ async fn a_rule_acts_once_as_automation_with_the_events_correlation() {
         json!(format!("Triage of #{number} (high) for {}", requester.name))
     );
     assert_eq!(events[3].1["internal"], json!(true));
-    assert_eq!(types(&settled_events(&app, other).await), ["ticket.created"]);
+    assert_eq!(
+        types(&settled_events(&app, other).await),
+        ["ticket.created"]
+    );
 }
 
 #[tokio::test]
@@ -241,7 +294,11 @@ async fn a_rule_naming_a_deactivated_user_records_a_failure_and_others_go_on() {
     )
     .await;
     let response = app
-        .patch(&format!("/users/{}", gone.id), &admin, json!({"active": false}))
+        .patch(
+            &format!("/users/{}", gone.id),
+            &admin,
+            json!({"active": false}),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::OK, "deactivate the agent");
 
@@ -250,12 +307,20 @@ async fn a_rule_naming_a_deactivated_user_records_a_failure_and_others_go_on() {
     assert_eq!(types(&events), ["ticket.created", "ticket.updated"]);
 
     let id = failing["id"].as_str().unwrap();
-    let rule: Value = app.get(&format!("/rules/{id}"), &admin).await.json().await.unwrap();
+    let rule: Value = app
+        .get(&format!("/rules/{id}"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
     let failures = rule["failures"].as_array().unwrap();
     assert_eq!(failures.len(), 1, "{rule}");
     assert_eq!(failures[0]["event_id"], json!(format!("{ticket}:1")));
     assert_eq!(failures[0]["action"], json!(0));
-    assert!(failures[0]["error"].as_str().unwrap().contains(&gone.id.to_string()));
+    assert!(failures[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains(&gone.id.to_string()));
 }
 
 #[tokio::test]
@@ -309,12 +374,21 @@ async fn a_disabled_or_deleted_rule_does_not_act() {
     .await;
     let id = rule["id"].as_str().unwrap();
     let ticket = app.create_ticket(&requester).await;
-    assert_eq!(types(&settled_events(&app, ticket).await), ["ticket.created"]);
-    let response = app.client.delete(app.api(&format!("/rules/{id}")))
+    assert_eq!(
+        types(&settled_events(&app, ticket).await),
+        ["ticket.created"]
+    );
+    let response = app
+        .client
+        .delete(app.api(&format!("/rules/{id}")))
         .bearer_auth(&admin.token)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    problem(app.get(&format!("/rules/{id}"), &admin).await, StatusCode::NOT_FOUND).await;
+    problem(
+        app.get(&format!("/rules/{id}"), &admin).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }

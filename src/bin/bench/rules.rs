@@ -68,8 +68,10 @@ pub async fn measure(
         let response = client
             .post(format!("{base}/tickets"))
             .bearer_auth(&token)
-            .json(&json!({"title": format!("Rules bench {i}"), "description": "",
-                          "category": category, "priority": "low"}))
+            .json(
+                &json!({"title": format!("Rules bench {i}"), "description": "",
+                          "category": category, "priority": "low"}),
+            )
             .send()
             .await?;
         if response.status() != StatusCode::CREATED {
@@ -116,15 +118,25 @@ pub async fn measure(
         ..RulesResult::default()
     };
     for _ in 0..ROUNDS {
-        sqlx::query("UPDATE rules SET enabled = false").execute(&pool).await?;
+        sqlx::query("UPDATE rules SET enabled = false")
+            .execute(&pool)
+            .await?;
         let run = closed_loop(&tickets, clients, seconds, comment.clone()).await;
-        eprintln!("rules      {clients} clients, no rules: {:.0} commands/s", run.per_s);
+        eprintln!(
+            "rules      {clients} clients, no rules: {:.0} commands/s",
+            run.per_s
+        );
         result.without.push(run);
-        sqlx::query("UPDATE rules SET enabled = true").execute(&pool).await?;
+        sqlx::query("UPDATE rules SET enabled = true")
+            .execute(&pool)
+            .await?;
         let before: i64 = actions(&pool).await?;
         let run = closed_loop(&tickets, clients, seconds, comment.clone()).await;
         result.actions += actions(&pool).await? - before;
-        eprintln!("rules      {clients} clients, {rules} rules: {:.0} commands/s", run.per_s);
+        eprintln!(
+            "rules      {clients} clients, {rules} rules: {:.0} commands/s",
+            run.per_s
+        );
         result.with.push(run);
     }
     result.without_per_s = median(&mut result.without.iter().map(|r| r.per_s).collect::<Vec<_>>());

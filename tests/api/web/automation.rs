@@ -47,18 +47,26 @@ async fn an_admin_adds_a_channel_and_a_rule_that_notifies_it() {
         ada.by_role("heading", "Rules").await?;
         ada.sees("Mail the assignee on assignment").await?;
         ada.fill("Rule name", "Tell ops").await?;
-        ada.fill("When these events happen", "ticket.created").await?;
+        ada.fill("When these events happen", "ticket.created")
+            .await?;
         ada.choose("Then", "notify").await?;
         ada.choose("Channel", "Ops chat").await?;
-        ada.fill("Message", "New #{{ticket.number}}: {{ticket.title}}").await?;
+        ada.fill("Message", "New #{{ticket.number}}: {{ticket.title}}")
+            .await?;
         ada.press("Add rule").await?;
         ada.sees("Rule Tell ops added.").await?;
         ada.picture("admin-rules").await?;
 
         app.create_ticket(&requester.user).await;
         let received = api.wait_for(1, Duration::from_secs(15)).await;
-        let text = received[0].json()["text"].as_str().unwrap_or_default().to_string();
-        ensure!(text.starts_with("New #") && text.ends_with("Printer on floor 3 is jammed"), "{text}");
+        let text = received[0].json()["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        ensure!(
+            text.starts_with("New #") && text.ends_with("Printer on floor 3 is jammed"),
+            "{text}"
+        );
 
         ada.press("Disable rule Tell ops").await?;
         ada.sees("Rule Tell ops is now disabled.").await?;
