@@ -13,6 +13,7 @@ use utoipa::{PartialSchema, ToSchema};
 use super::error::FieldError;
 use super::form::request_body;
 use super::members::{string, Context, FromJson, MemberError, NO_NUL};
+use crate::domain::{Channel, Priority, Status};
 use crate::notify::channel::{self, KINDS};
 use crate::rules::model::{self, Action, Conditions, ACTIONS_MAX};
 
@@ -74,23 +75,58 @@ impl FromJson for When {
 
 impl PartialSchema for When {
     fn schema() -> RefOr<Schema> {
-        let list = |description: &str| {
+        let list = |description: &str, item: ObjectBuilder| {
             ArrayBuilder::new()
-                .items(ObjectBuilder::new().schema_type(Type::String))
+                .items(item)
                 .min_items(Some(1))
                 .max_items(Some(model::VALUES_MAX))
                 .description(Some(description))
         };
+        let named = |names: Vec<&'static str>| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(names))
+        };
         ObjectBuilder::new()
             .property(
                 "event_types",
-                list("event types such as ticket.created, or [\"*\"]"),
+                list(
+                    "event types such as ticket.created, or [\"*\"]",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(crate::webhooks::input::EVENT_TYPE_PATTERN)),
+                )
+                .max_items(Some(crate::webhooks::input::EVENT_TYPES_MAX)),
             )
             .required("event_types")
-            .property("priority", list("any of these priorities"))
-            .property("category", list("any of these categories"))
-            .property("channel", list("any of these channels"))
-            .property("status", list("any of these statuses"))
+            .property(
+                "priority",
+                list(
+                    "any of these priorities",
+                    named(Priority::ALL.iter().map(|p| p.as_str()).collect()),
+                ),
+            )
+            .property(
+                "category",
+                list(
+                    "any of these (configured) categories",
+                    ObjectBuilder::new().schema_type(Type::String),
+                ),
+            )
+            .property(
+                "channel",
+                list(
+                    "any of these channels",
+                    named(Channel::ALL.iter().map(|c| c.as_str()).collect()),
+                ),
+            )
+            .property(
+                "status",
+                list(
+                    "any of these statuses",
+                    named(Status::ALL.iter().map(|s| s.as_str()).collect()),
+                ),
+            )
             .property(
                 "assignee_id",
                 ObjectBuilder::new().schema_type(Type::String).format(Some(
