@@ -84,6 +84,52 @@ struct Failed {
     error: String,
 }
 
+/// The most ticket states the processor keeps between events.
+const STATES_MAX: usize = 10_000;
+
+/// The tickets as the processor last saw them, moved on by each event it reads (in position
+/// order, so each ticket's events arrive in sequence): judging a rule then needs no read of the
+/// ticket's history, except for a ticket not seen since this instance took the lead.
+#[derive(Default)]
+struct States(HashMap<Uuid, Ticket>);
+
+impl States {
+    /// Applies `event` to its ticket's kept state when that state is the one just before it
+    /// (a new ticket starts from nothing); forgets a state that does not fit. Answers the
+    /// ticket's id.
+    fn follow(&mut self, event: &StoredEvent) -> Option<Uuid> {
+        let id = Uuid::parse_str(&event.envelope.subject).ok()?;
+        let seq = event.envelope.seq;
+        if seq == 1 {
+            if self.0.len() >= STATES_MAX {
+                self.0.clear();
+            }
+            self.0.insert(id, Ticket::default());
+        }
+        match self.0.get_mut(&id) {
+            Some(ticket) if ticket.version == seq - 1 => ticket.apply(event.event.clone()),
+            Some(ticket) if ticket.version == seq => {}
+            Some(_) => {
+                self.0.remove(&id);
+            }
+            None => {}
+        }
+        Some(id)
+    }
+
+    /// The ticket right after its event `seq`, when kept.
+    fn after(&self, id: Uuid, seq: i64) -> Option<&Ticket> {
+        self.0.get(&id).filter(|t| t.version == seq)
+    }
+
+    fn keep(&mut self, id: Uuid, ticket: Ticket) {
+        if self.0.len() >= STATES_MAX {
+            self.0.clear();
+        }
+        self.0.insert(id, ticket);
+    }
+}
+
 /// A channel as a `notify` action needs it.
 #[derive(Clone)]
 struct Target {
@@ -133,8 +179,9 @@ impl Processor {
                 }
             };
             tracing::info!("processing rules (leader)");
+            let mut states = States::default();
             loop {
-                match self.turn(&mut conn).await {
+                match self.turn(&mut conn, &mut states).await {
                     Ok(read) if read as i64 >= BATCH => {
                         failures = 0;
                         continue;
@@ -172,7 +219,7 @@ impl Processor {
     }
 
     /// Processes the events after the checkpoint; answers how many it read.
-    async fn turn(&self, conn: &mut PgConnection) -> anyhow::Result<usize> {
+    async fn turn(&self, conn: &mut PgConnection, states: &mut States) -> anyhow::Result<usize> {
         sqlx::query(
             "INSERT INTO relay_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
         )
@@ -191,9 +238,10 @@ impl Processor {
         let rules = store::active(&mut *conn, checkpoint, last).await?;
         let mut written = Written::default();
         let mut targets: HashMap<Uuid, Option<Target>> = HashMap::new();
-        if !rules.is_empty() {
-            for event in &events {
-                self.process(event, &rules, &mut targets, &mut written)
+        for event in &events {
+            let ticket = states.follow(event);
+            if !rules.is_empty() {
+                self.process(event, ticket, &rules, &mut targets, &mut written, states)
                     .await?;
             }
         }
@@ -251,9 +299,11 @@ impl Processor {
     async fn process(
         &self,
         event: &StoredEvent,
+        ticket_id: Option<Uuid>,
         rules: &[Active],
         targets: &mut HashMap<Uuid, Option<Target>>,
         written: &mut Written,
+        states: &mut States,
     ) -> anyhow::Result<()> {
         let envelope = &event.envelope;
         if envelope.actorrole == Role::Automation.as_str() {
@@ -266,8 +316,18 @@ impl Processor {
         if answering.is_empty() {
             return Ok(());
         }
-        let ticket_id = Uuid::parse_str(&envelope.subject).context("event subject")?;
-        let ticket = self.ticket_after(ticket_id, envelope.seq).await?;
+        let ticket_id = match ticket_id {
+            Some(id) => id,
+            None => Uuid::parse_str(&envelope.subject).context("event subject")?,
+        };
+        let ticket = match states.after(ticket_id, envelope.seq) {
+            Some(ticket) => ticket.clone(),
+            None => {
+                let ticket = self.ticket_after(ticket_id, envelope.seq).await?;
+                states.keep(ticket_id, ticket.clone());
+                ticket
+            }
+        };
         let facts = Facts {
             number: ticket.number,
             title: ticket.title.clone(),
