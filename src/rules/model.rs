@@ -354,3 +354,86 @@ fn text(value: &Value, field: &str, refused: &mut Vec<Refusal>) -> Option<String
     }
     Some(text.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    fn categories() -> Vec<String> {
+        vec!["printer".into(), "network".into()]
+    }
+
+    #[test]
+    fn every_listed_condition_must_hold_and_a_list_matches_any_value() {
+        let when = Conditions::parse(
+            &json!({"event_types": ["ticket.created"], "priority": ["high", "urgent"],
+                    "category": ["printer"]}),
+            &categories(),
+        )
+        .unwrap();
+        let mut ticket = Ticket {
+            category: "printer".into(),
+            priority: Some(Priority::Urgent),
+            ..Ticket::default()
+        };
+        assert!(when.answers("ticket.created") && !when.answers("ticket.closed"));
+        assert!(when.hold_for(&ticket));
+        ticket.priority = Some(Priority::Low);
+        assert!(!when.hold_for(&ticket));
+        ticket.priority = Some(Priority::High);
+        ticket.category = "network".into();
+        assert!(!when.hold_for(&ticket));
+    }
+
+    #[test]
+    fn refusals_name_the_member_inside_the_action_list() {
+        let refused = Action::parse_all(&json!([
+            {"set_priority": "high"},
+            {"assign": "nobody"},
+            {"comment": "hi", "internal": "yes"},
+            {"launch": true},
+        ]))
+        .unwrap_err();
+        let fields: Vec<&str> = refused.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["1.assign", "2.internal", "3"]);
+    }
+
+    #[test]
+    fn tags_are_refused_until_tickets_carry_them() {
+        let refused = Conditions::parse(
+            &json!({"event_types": ["*"], "tags": ["vip"]}),
+            &categories(),
+        )
+        .unwrap_err();
+        assert!(refused.iter().any(|(f, _)| f == "tags"));
+    }
+
+    fn action() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<u128>().prop_map(
+                |n| json!({"notify": Uuid::from_u128(n), "template": "#{{ticket.number}}"})
+            ),
+            any::<u128>().prop_map(|n| json!({"assign": Uuid::from_u128(n)})),
+            prop::sample::select(vec!["low", "medium", "high", "urgent"])
+                .prop_map(|p| json!({"set_priority": p})),
+            ("[a-z][a-z ]{0,39}", any::<bool>())
+                .prop_map(|(text, internal)| json!({"comment": text, "internal": internal})),
+        ]
+    }
+
+    proptest! {
+        /// What is stored is the wire form: a rule reads back as it was written.
+        #[test]
+        fn actions_are_stored_in_their_wire_form(actions in prop::collection::vec(action(), 1..5)) {
+            let value = Value::Array(actions);
+            let parsed = Action::parse_all(&value).unwrap();
+            let stored = serde_json::to_value(&parsed).unwrap();
+            prop_assert_eq!(&stored, &value);
+            let read: Vec<Action> = serde_json::from_value(stored).unwrap();
+            prop_assert_eq!(read, parsed);
+        }
+    }
+}
