@@ -60,10 +60,10 @@ export function channelsView(main) {
       config = { webhook_url: slack.value.trim() };
     }
     const created = await api.post("/notification-channels", { name: name.value, kind: kind.value, config });
-    status.textContent = t("channels.created", { name: created.name });
     form.reset();
     showKind();
     await reload();
+    status.textContent = t("channels.created", { name: created.name });
   });
 
   function describe(channel) {

@@ -68,11 +68,11 @@ export function rulesView(main) {
     else if (action.value === "set_priority") step = { set_priority: newPriority.value };
     else step = { comment: comment.value, internal: true };
     const created = await api.post("/rules", { name: name.value, when, then: [step] });
-    status.textContent = t("rules.created", { name: created.name });
     form.reset();
     types.value = "ticket.created";
     showAction();
     await reload();
+    status.textContent = t("rules.created", { name: created.name });
   });
 
   function describeAction(step) {
@@ -92,8 +92,9 @@ export function rulesView(main) {
         alert.hidden = true;
         try {
           const changed = await api.patch(`/rules/${encodeURIComponent(rule.id)}`, { enabled: !rule.enabled });
-          status.textContent = t(changed.enabled ? "rules.now_enabled" : "rules.now_disabled", { name: changed.name });
+          // Announced once the table is redrawn, so that what the message names is on screen.
           await reload();
+          status.textContent = t(changed.enabled ? "rules.now_enabled" : "rules.now_disabled", { name: changed.name });
         } catch (error) {
           if (error.status === 401) return;
           fill(alert, h("p", { text: failureText(error) }));
