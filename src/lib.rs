@@ -22,6 +22,8 @@
 //! - [`email`]: mail in (SMTP listener, IMAP poller) and out (from the event log).
 //! - [`supervisor`]: background tasks restarted when they die, reported in `/readyz`.
 //! - [`webhooks`]: signed webhooks: endpoints, the SSRF policy, delivery from the event log.
+//! - [`rules`]: automation rules, acting from the event log through the application layer.
+//! - [`notify`]: notification channels (e-mail, Telegram, Slack) and their outbox.
 //! - [`sla_timer`]: records `ticket.sla_breached` when a due time passes (single leader).
 //! - [`cli`]: the command line (`ticketd --help`), and what only the command line does.
 //! - [`startup`]: building and running the application; [`db`]: the pool, migrations and
@@ -37,8 +39,10 @@ pub mod email;
 pub mod http;
 pub mod hub;
 pub mod integrations;
+pub mod notify;
 pub mod policy;
 pub mod relay;
+pub mod rules;
 pub mod settings;
 pub mod sla_timer;
 pub mod startup;

@@ -68,6 +68,9 @@ pub struct Settings {
     /// Webhook delivery: allow-lists (`WEBHOOK_ALLOW_HTTP_HOSTS`, `WEBHOOK_ALLOW_PRIVATE_HOSTS`),
     /// the retry schedule (`WEBHOOK_RETRY_SCHEDULE`), timeout, auto-disable period, concurrency.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Notification channels and rules: `TELEGRAM_API_URL`, `PUBLIC_URL`,
+    /// `NOTIFY_RETRY_SCHEDULE`.
+    pub notify: crate::notify::NotifySettings,
 }
 
 /// How tokens are verified.
@@ -249,6 +252,7 @@ impl Settings {
             },
             email: EmailSettings::from_vars(var).map_err(|(name, reason)| invalid(name, reason))?,
             webhooks: webhook_settings(&number)?,
+            notify: notify_settings(bind_addr)?,
         })
     }
 
@@ -284,8 +288,39 @@ impl Settings {
             default_phone_region: Some(phonenumber::country::Id::BR),
             email: EmailSettings::disabled(),
             webhooks: crate::webhooks::WebhookSettings::default(),
+            notify: crate::notify::NotifySettings::default(),
         }
     }
+}
+
+/// The `TELEGRAM_API_URL`, `PUBLIC_URL` and `NOTIFY_RETRY_SCHEDULE` variables.
+fn notify_settings(bind_addr: SocketAddr) -> Result<crate::notify::NotifySettings, SettingsError> {
+    use crate::notify::NotifySettings;
+    use crate::webhooks::config::parse_schedule;
+    let defaults = NotifySettings::default();
+    let url = |name: &'static str, value: String| -> Result<String, SettingsError> {
+        match url::Url::parse(&value) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                Ok(value.trim_end_matches('/').to_string())
+            }
+            _ => Err(invalid(name, "must be an http or https URL")),
+        }
+    };
+    Ok(NotifySettings {
+        telegram_api_url: url(
+            "TELEGRAM_API_URL",
+            var("TELEGRAM_API_URL").unwrap_or(defaults.telegram_api_url),
+        )?,
+        public_url: url(
+            "PUBLIC_URL",
+            var("PUBLIC_URL").unwrap_or_else(|| format!("http://{bind_addr}")),
+        )?,
+        retry_schedule: var("NOTIFY_RETRY_SCHEDULE")
+            .map(|v| parse_schedule(&v).map_err(|e| invalid("NOTIFY_RETRY_SCHEDULE", e)))
+            .transpose()?
+            .unwrap_or(defaults.retry_schedule),
+        timeout: defaults.timeout,
+    })
 }
 
 /// The `WEBHOOK_*` variables.
@@ -335,6 +370,7 @@ impl std::fmt::Debug for Settings {
             .field("default_phone_region", &self.default_phone_region)
             .field("email", &self.email)
             .field("webhooks", &self.webhooks)
+            .field("notify", &self.notify)
             .finish()
     }
 }

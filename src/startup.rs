@@ -212,6 +212,7 @@ impl Application {
                 crate::webhooks::deliverer::report_backlog(pool.clone(), stop)
             });
         }
+        spawn_rules(&mut background, &settings, &pool, &commands, &notifications)?;
         let state = AppState {
             projections,
             pool,
@@ -363,6 +364,50 @@ fn spawn_mail(
                 .run(pool.clone(), notifications.clone(), stop)
         });
     }
+}
+
+/// The rule processor and the notifier (CONTRACT 8), each led by one instance.
+fn spawn_rules(
+    background: &mut Background,
+    settings: &Settings,
+    pool: &PgPool,
+    commands: &Arc<CommandService>,
+    notifications: &Notifications,
+) -> anyhow::Result<()> {
+    let queued = Arc::new(tokio::sync::Notify::new());
+    let mailer = match (&settings.email.smtp_url, &settings.email.from) {
+        (Some(url), Some(from)) => {
+            use secrecy::ExposeSecret;
+            let transport =
+                lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url.expose_secret())
+                    .context("SMTP_URL is not an SMTP URL")?
+                    .timeout(Some(Duration::from_secs(30)))
+                    .build();
+            let from = from.parse().context("EMAIL_FROM is not a mailbox")?;
+            Some(crate::notify::send::Mailer { transport, from })
+        }
+        _ => None,
+    };
+    let sender = crate::notify::send::Sender::new(&settings.notify, &settings.webhooks, mailer)
+        .context("cannot build the notification client")?;
+    let notifier = crate::notify::outbox::Notifier::new(
+        pool.clone(),
+        sender,
+        settings.notify.clone(),
+        queued.clone(),
+    );
+    background.spawn("notifications", move |stop| notifier.clone().run(stop));
+    let processor = crate::rules::processor::Processor::new(
+        pool.clone(),
+        commands.clone(),
+        settings.notify.clone(),
+        queued,
+    );
+    let notifications = notifications.clone();
+    background.spawn("rules", move |stop| {
+        processor.clone().run(notifications.clone(), stop)
+    });
+    Ok(())
 }
 
 /// Completes on SIGTERM or Ctrl-C.

@@ -26,6 +26,8 @@ mod reads;
 mod rebuild;
 #[path = "bench/relay.rs"]
 mod relay;
+#[path = "bench/rules.rs"]
+mod rules;
 #[path = "bench/scale.rs"]
 mod scale;
 #[path = "bench/stats.rs"]
@@ -91,7 +93,7 @@ struct Args {
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
     /// Run only these parts (repeat or comma-separate): ceiling, cqrs-es, ticketd, rebuild,
-    /// relay, email, webhooks (and `reads`, which runs only with `--tickets`). Default: all.
+    /// relay, email, webhooks, rules (and `reads`, which runs only with `--tickets`). Default: all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Events for the webhook backlog measurement, each delivered to every endpoint (default
@@ -104,6 +106,9 @@ struct Args {
     /// Commands per second of the webhook latency runs.
     #[arg(long, default_value_t = 200.0)]
     webhook_rate: f64,
+    /// Enabled rules in the rule part (throughput with them against none, at 16 clients).
+    #[arg(long, default_value_t = 100)]
+    rules: usize,
     /// Run without NATS.
     #[arg(long)]
     no_nats: bool,
@@ -275,8 +280,8 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency
     );
 
-    const PARTS: [&str; 8] = [
-        "ceiling", "cqrs-es", "ticketd", "rebuild", "relay", "email", "webhooks", "reads",
+    const PARTS: [&str; 9] = [
+        "ceiling", "cqrs-es", "ticketd", "rebuild", "relay", "email", "webhooks", "rules", "reads",
     ];
     if let Some(unknown) = args.only.iter().find(|p| !PARTS.contains(&p.as_str())) {
         anyhow::bail!("--only {unknown}: the parts are {}", PARTS.join(", "));
@@ -372,6 +377,12 @@ async fn main() -> anyhow::Result<()> {
         webhooks::WebhookResult::default()
     };
 
+    let rules_result = if wants("rules") {
+        rules::measure(&args.database_url, args.rules, 16, seconds).await?
+    } else {
+        rules::RulesResult::default()
+    };
+
     print_table(&levels, &open, generated, rebuild_events_per_s);
     println!(
         "relay: {} events, {:.0} events/s through the relay, {:.0} raw pipelined publishes/s, ratio {:.2}",
@@ -384,6 +395,13 @@ async fn main() -> anyhow::Result<()> {
             webhook_result.events, webhook_result.endpoints, webhook_result.backlog_seconds,
             webhook_result.deliveries_per_s, webhook_result.rate, webhook_result.all_up.p99_ms,
             webhook_result.one_down.p99_ms, webhook_result.one_down_vs_all_up_p99
+        );
+    }
+    if wants("rules") {
+        println!(
+            "rules: {} clients, {:.0} commands/s without rules, {:.0} with {} enabled rules (median of 3 alternating runs; ratio {:.2})",
+            rules_result.clients, rules_result.without_per_s, rules_result.with_per_s,
+            rules_result.rules, rules_result.ratio
         );
     }
     if let Some(path) = &args.json {
@@ -404,6 +422,7 @@ async fn main() -> anyhow::Result<()> {
             "relay_vs_raw_publish": relay_result.relay_vs_raw_publish,
             "email": email_result,
             "webhooks": webhook_result,
+            "rules": rules_result,
             "reads": reads,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)

@@ -18,10 +18,14 @@ pub enum Role {
     Admin,
     /// Reads everything, changes nothing.
     Auditor,
+    /// A rule acting on its own (CONTRACT 8): never a user's role, so no token, user record or
+    /// request names it, and it is left out of [`Role::ALL`].
+    #[serde(skip_deserializing)]
+    Automation,
 }
 
 impl Role {
-    /// Every role, in the contract's order.
+    /// Every role a user may hold, in the contract's order.
     pub const ALL: [Role; 4] = [Role::Requester, Role::Agent, Role::Admin, Role::Auditor];
 
     /// The wire name.
@@ -31,12 +35,13 @@ impl Role {
             Role::Agent => "agent",
             Role::Admin => "admin",
             Role::Auditor => "auditor",
+            Role::Automation => "automation",
         }
     }
 
-    /// Agents and admins work tickets.
+    /// Agents and admins work tickets, and so do rules on their behalf.
     pub fn is_staff(&self) -> bool {
-        matches!(self, Role::Agent | Role::Admin)
+        matches!(self, Role::Agent | Role::Admin | Role::Automation)
     }
 
     /// Who may read every ticket, its history and the statistics.

@@ -58,6 +58,12 @@ const ASSETS: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../web/view-webhooks.js"),
     ),
+    (
+        "view-channels.js",
+        JS,
+        include_str!("../web/view-channels.js"),
+    ),
+    ("view-rules.js", JS, include_str!("../web/view-rules.js")),
 ];
 
 const CSS: &str = "text/css; charset=utf-8";

@@ -14,10 +14,13 @@ pub mod integrations;
 pub mod limiter;
 pub mod login;
 pub mod members;
+pub mod notification_channels;
 pub mod openapi;
 pub mod params;
 pub mod ratelimit;
 pub mod response;
+pub mod rule_bodies;
+pub mod rules;
 pub mod shared_answers;
 pub mod state;
 pub mod ticket_commands;
@@ -52,6 +55,8 @@ pub fn app(state: AppState) -> Router {
         .merge(integrations::router())
         .merge(intake::router())
         .merge(webhooks::router())
+        .merge(rules::router())
+        .merge(notification_channels::router())
         .merge(ws::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -5,9 +5,10 @@
 //! connection ([`lead`]); the others stand by and retry every poll interval. Each worker
 //! follows the event log from its endpoint's checkpoint ([`queue::enqueue`]: delivery rows and
 //! the checkpoint move in one statement), then sends what is due, at most
-//! [`WebhookSettings::concurrency`] requests at once, and records each outcome. A crash loses
-//! nothing: a delivery is pending until an attempt is recorded, so the next leader sends it
-//! again with the same `webhook-id`.
+//! [`WebhookSettings::concurrency`] requests at once, and records each outcome (failures at
+//! once, successes in batches, with the bodies of due deliveries read in one query per batch).
+//! A crash loses nothing: a delivery is pending until an attempt is recorded, so the next leader
+//! sends it again with the same `webhook-id`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +20,6 @@ use sqlx::PgPool;
 use ticket_nats::error::chain;
 use ticket_projections::connection::lead;
 use ticket_projections::listen::{sleep_or_cancel, Notifications};
-use ticket_projections::stored::read_envelopes_after;
 use ticket_projections::CancellationToken;
 use tokio::task::{JoinHandle, JoinSet};
 use uuid::Uuid;
@@ -43,6 +43,20 @@ const ENDPOINTS_POLL: Duration = Duration::from_millis(500);
 const DUE_BATCH_PER_SLOT: usize = 8;
 /// The longest a worker sleeps without looking at its endpoint's due deliveries.
 const WORKER_POLL: Duration = Duration::from_secs(1);
+
+/// Successes recorded together at most.
+const SUCCESS_BATCH: usize = 64;
+
+/// What an attempt left to do.
+enum Done {
+    /// A success, with the receiver's status, to be recorded with others.
+    Succeeded(Option<i32>),
+    /// A failure, recorded; whether the endpoint is still enabled.
+    Recorded {
+        /// The endpoint stays enabled.
+        enabled: bool,
+    },
+}
 
 /// The engine's webhook deliverer.
 pub struct Deliverer {
@@ -187,7 +201,10 @@ impl Deliverer {
     ) -> Result<(), sqlx::Error> {
         let concurrency = self.settings.concurrency.max(1);
         let mut positioned = notifications.positioned();
-        let mut in_flight: JoinSet<(i64, Result<bool, sqlx::Error>)> = JoinSet::new();
+        let mut in_flight: JoinSet<(i64, Result<Done, sqlx::Error>)> = JoinSet::new();
+        // Successes not recorded yet (their positions stay in `sending`): recorded together,
+        // before the next due deliveries are read.
+        let mut succeeded: Vec<(i64, Option<i32>)> = Vec::new();
         // Positions being attempted, and deliveries due but waiting for a free slot: fetched
         // several at a time, so that a delivery costs no query of its own to be found.
         let mut sending: Vec<i64> = Vec::new();
@@ -195,6 +212,11 @@ impl Deliverer {
         // Whether the log may hold events the endpoint has not scheduled yet.
         let mut unread = true;
         loop {
+            if !succeeded.is_empty()
+                && (succeeded.len() >= SUCCESS_BATCH || queued.is_empty() || in_flight.is_empty())
+            {
+                self.flush(endpoint, &mut succeeded, &mut sending).await?;
+            }
             if unread {
                 let read = queue::enqueue(&self.pool, endpoint.id, ENQUEUE_BATCH).await?;
                 unread = read >= ENQUEUE_BATCH;
@@ -228,7 +250,9 @@ impl Deliverer {
             }
             let free = in_flight.len() < concurrency;
             tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
+                () = shutdown.cancelled() => {
+                    return self.flush(endpoint, &mut succeeded, &mut sending).await;
+                }
                 Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
                     let (position, outcome) = match joined {
                         Ok(done) => done,
@@ -241,9 +265,14 @@ impl Deliverer {
                             continue;
                         }
                     };
-                    sending.retain(|p| *p != position);
-                    if !outcome? {
-                        return Ok(());
+                    match outcome? {
+                        Done::Succeeded(status) => succeeded.push((position, status)),
+                        Done::Recorded { enabled } => {
+                            sending.retain(|p| *p != position);
+                            if !enabled {
+                                return self.flush(endpoint, &mut succeeded, &mut sending).await;
+                            }
+                        }
                     }
                 }
                 _ = positioned.next() => unread = true,
@@ -252,14 +281,26 @@ impl Deliverer {
         }
     }
 
-    /// Sends one delivery and records the outcome; answers whether the endpoint stays enabled.
-    async fn attempt(&self, endpoint: &Endpoint, due: Due) -> Result<bool, sqlx::Error> {
-        let envelope = read_envelopes_after(&self.pool, due.position - 1, 1, None)
-            .await?
-            .into_iter()
-            .next()
-            .filter(|e| e.position == due.position && e.id == due.event_id);
-        let attempt = match envelope.map(|e| serde_json::to_vec(&e)) {
+    /// Records the successes gathered so far and frees their positions.
+    async fn flush(
+        &self,
+        endpoint: &Endpoint,
+        succeeded: &mut Vec<(i64, Option<i32>)>,
+        sending: &mut Vec<i64>,
+    ) -> Result<(), sqlx::Error> {
+        if succeeded.is_empty() {
+            return Ok(());
+        }
+        let (positions, statuses): (Vec<i64>, Vec<Option<i32>>) = succeeded.drain(..).unzip();
+        queue::record_successes(&self.pool, endpoint.id, &positions, &statuses).await?;
+        sending.retain(|p| !positions.contains(p));
+        Ok(())
+    }
+
+    /// Sends one delivery; records a failure at once, and leaves a success to the worker, which
+    /// records successes in batches.
+    async fn attempt(&self, endpoint: &Endpoint, due: Due) -> Result<Done, sqlx::Error> {
+        let attempt = match due.body {
             Some(Ok(body)) => {
                 self.sender
                     .send(&endpoint.url, &endpoint.secret, &due.event_id, body)
@@ -267,7 +308,7 @@ impl Deliverer {
             }
             Some(Err(error)) => Attempt {
                 status: None,
-                error: Some(format!("the event cannot be serialized: {error}")),
+                error: Some(error),
             },
             None => Attempt {
                 status: None,
@@ -284,10 +325,11 @@ impl Deliverer {
             (Some(_), None) => "failed",
         };
         metrics::counter!(METRIC_ATTEMPTS, "outcome" => outcome).increment(1);
-        if let Some(error) = &attempt.error {
-            tracing::debug!(webhook_id = %endpoint.id, event_id = %due.event_id, %error, ?retry_in, "webhook attempt failed");
-        }
-        queue::record(
+        let Some(error) = &attempt.error else {
+            return Ok(Done::Succeeded(attempt.status.map(i32::from)));
+        };
+        tracing::debug!(webhook_id = %endpoint.id, event_id = %due.event_id, %error, ?retry_in, "webhook attempt failed");
+        let enabled = queue::record(
             &self.pool,
             endpoint.id,
             due.position,
@@ -295,7 +337,8 @@ impl Deliverer {
             retry_in,
             self.settings.disable_after,
         )
-        .await
+        .await?;
+        Ok(Done::Recorded { enabled })
     }
 
     /// The pause before the retry that follows `attempts` earlier attempts plus the failed one,

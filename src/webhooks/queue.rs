@@ -1,11 +1,13 @@
 //! The deliverer's side of the tables: each endpoint's checkpoint over the event log, its due
 //! deliveries, and the outcome of each attempt.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use sqlx::{PgPool, Row};
+use ticket_projections::stored::read_envelopes_at;
 use uuid::Uuid;
 
 /// An enabled endpoint as its worker sees it.
@@ -30,6 +32,9 @@ pub struct Due {
     pub event_id: String,
     /// Attempts already made.
     pub attempts: i32,
+    /// The body to post (the envelope), read with the batch; `None` when the event is no longer
+    /// in the log.
+    pub body: Option<Result<Vec<u8>, String>>,
 }
 
 /// What one attempt came to.
@@ -114,15 +119,69 @@ pub async fn due(
     .bind(sending)
     .fetch_all(pool)
     .await?;
-    rows.iter()
+    let mut due: Vec<Due> = rows
+        .iter()
         .map(|row| {
             Ok(Due {
                 position: row.try_get("position")?,
                 event_id: row.try_get("event_id")?,
                 attempts: row.try_get("attempts")?,
+                body: None,
             })
         })
-        .collect()
+        .collect::<Result<_, sqlx::Error>>()?;
+    if due.is_empty() {
+        return Ok(due);
+    }
+    // The bodies of the whole batch in one query, rather than one per attempt.
+    let positions: Vec<i64> = due.iter().map(|d| d.position).collect();
+    let envelopes = read_envelopes_at(pool, &positions).await?;
+    let mut bodies: HashMap<i64, (String, Result<Vec<u8>, String>)> = envelopes
+        .into_iter()
+        .map(|e| {
+            let body = serde_json::to_vec(&e)
+                .map_err(|error| format!("the event cannot be serialized: {error}"));
+            (e.position, (e.id, body))
+        })
+        .collect();
+    for d in &mut due {
+        d.body = bodies
+            .remove(&d.position)
+            .filter(|(id, _)| *id == d.event_id)
+            .map(|(_, body)| body);
+    }
+    Ok(due)
+}
+
+/// Records successful attempts (one statement for the lot: a success is the common case) and
+/// ends the endpoint's failure clock.
+pub async fn record_successes(
+    pool: &PgPool,
+    id: Uuid,
+    positions: &[i64],
+    statuses: &[Option<i32>],
+) -> Result<(), sqlx::Error> {
+    if positions.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "WITH done AS (
+             SELECT * FROM UNNEST($2::bigint[], $3::int[]) AS d(position, status)
+         ), delivered AS (
+             UPDATE webhook_deliveries w SET status = 'succeeded', attempts = attempts + 1,
+                 last_status_code = done.status, last_error = NULL, last_attempt_at = now(),
+                 next_attempt_at = NULL
+             FROM done WHERE w.webhook_id = $1 AND w.position = done.position
+         )
+         UPDATE webhooks SET failing_since = NULL
+         WHERE id = $1 AND failing_since IS NOT NULL",
+    )
+    .bind(id)
+    .bind(positions)
+    .bind(statuses)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// When the endpoint's next pending delivery (not in `sending`) is due, if it has one.

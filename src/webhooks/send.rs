@@ -142,7 +142,7 @@ impl Sender {
 
 /// The start of an answer's body as text: at most [`BODY_READ_MAX`] bytes are read, whatever
 /// the receiver sends (the rest is never downloaded: the connection is dropped).
-async fn read_some(mut response: reqwest::Response) -> String {
+pub(crate) async fn read_some(mut response: reqwest::Response) -> String {
     let mut read = Vec::new();
     while read.len() < BODY_READ_MAX {
         match response.chunk().await {

@@ -14,14 +14,14 @@ use uuid::Uuid;
 use crate::helpers::{admin_url, claims, sign, test_pool, SECRET};
 use crate::webhook_receiver::{Answer, Receiver};
 
-/// A database of its own, migrated, dropped at the end.
-struct Database {
+/// A database of its own, migrated, dropped at the end (the rule restart tests share it).
+pub(crate) struct Database {
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Database {
-    async fn create() -> Self {
+    pub(crate) async fn create() -> Self {
         let admin = admin_url();
         let name = format!("ticketd_test_{}", Uuid::new_v4().simple());
         let mut conn = PgConnection::connect(&admin).await.expect("connect");
@@ -54,7 +54,7 @@ impl Drop for Database {
 }
 
 /// `ticketd serve` on `port`, delivering to loopback receivers.
-async fn engine(database: &Database, port: u16) -> Child {
+pub(crate) async fn engine(database: &Database, port: u16) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_ticketd"))
         .arg("serve")
         .env("DATABASE_URL", &database.url)
@@ -87,14 +87,14 @@ async fn engine(database: &Database, port: u16) -> Child {
     panic!("ticketd did not start on port {port}");
 }
 
-async fn free_port() -> u16 {
+pub(crate) async fn free_port() -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     listener.local_addr().expect("an address").port()
 }
 
-async fn user(database: &Database, role: &str) -> String {
+pub(crate) async fn user(database: &Database, role: &str) -> String {
     let id = Uuid::now_v7();
     let email = format!("{role}.{}@example.com", id.simple());
     let pool = test_pool(&database.url).await;
@@ -109,7 +109,7 @@ async fn user(database: &Database, role: &str) -> String {
     sign(&claims(id, &email, role, role))
 }
 
-async fn open_tickets(port: u16, token: &str, count: usize) -> Vec<String> {
+pub(crate) async fn open_tickets(port: u16, token: &str, count: usize) -> Vec<String> {
     let client = reqwest::Client::new();
     let mut ids = Vec::new();
     for i in 0..count {
