@@ -28,7 +28,48 @@ pub async fn ticket_as_of(
     let envelopes = ticket_projections::stored::read_ticket(pool, id, Some(at), false).await?;
     // SLA targets due after the present have not been missed yet, whatever `at` says.
     let now = at.as_datetime().min(Utc::now());
+    // A requester reads the tickets of a user merged into them as that user would.
+    let viewer = match requester_of(pool, id).await? {
+        Some(requester)
+            if viewer.only_requester().is_some_and(|me| me != requester)
+                && stands_for(pool, viewer.user_id, requester).await? =>
+        {
+            Viewer {
+                user_id: requester,
+                ..viewer
+            }
+        }
+        _ => viewer,
+    };
     Ok(fold(id, &envelopes, now, viewer))
+}
+
+/// Whether `person` stands for `requester` in the directory: `requester` was merged into
+/// them (CONTRACT 7), so the tickets `requester` asked for are `person`'s.
+pub async fn stands_for(pool: &PgPool, person: Uuid, requester: Uuid) -> Result<bool, sqlx::Error> {
+    let merged: Option<Option<bool>> =
+        sqlx::query_scalar("SELECT merged_into = $1 FROM users WHERE id = $2")
+            .bind(person)
+            .bind(requester)
+            .fetch_optional(pool)
+            .await?;
+    Ok(merged.flatten().unwrap_or(false))
+}
+
+/// May `viewer` read the ticket whose requester is `requester`: the policy's rule, where a
+/// requester's own tickets include those of users merged into them.
+pub async fn may_read(
+    pool: &PgPool,
+    viewer: Viewer,
+    requester: Option<Uuid>,
+) -> Result<bool, sqlx::Error> {
+    if policy::may_read_ticket(viewer, requester) {
+        return Ok(true);
+    }
+    match requester {
+        Some(requester) => stands_for(pool, viewer.user_id, requester).await,
+        None => Ok(false),
+    }
 }
 
 /// The requester of a stored ticket, read from its `ticket.created` (`None`: no such ticket).
@@ -60,7 +101,8 @@ pub async fn tickets_requested_by(pool: &PgPool, user: Uuid) -> Result<HashSet<U
     let rows: Vec<String> = sqlx::query_scalar(
         "SELECT aggregate_id FROM events
          WHERE aggregate_type = $1 AND event_type = 'ticket.created'
-           AND payload->'requester'->>'id' = $2",
+           AND payload->'requester'->>'id' = ANY(ARRAY(
+               SELECT $2 UNION ALL SELECT id::text FROM users WHERE merged_into::text = $2))",
     )
     .bind(Ticket::TYPE)
     .bind(user.to_string())

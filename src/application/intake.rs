@@ -82,6 +82,7 @@ fn actor_of(resolved: &users::User) -> Issuer {
         name: resolved.name.clone(),
         email: resolved.email.clone().unwrap_or_default(),
         role: Role::Requester,
+        stands_for: Vec::new(),
     }
 }
 

@@ -182,6 +182,7 @@ impl Inbox {
             name: user.name.clone(),
             email: user.email.clone().unwrap_or_default(),
             role: user.role,
+            stands_for: Vec::new(),
         };
         let ctx = CommandContext {
             correlation_id: Uuid::now_v7().to_string(),

@@ -11,6 +11,7 @@ mod hardening;
 mod helpers;
 mod hostile;
 mod me;
+mod merged;
 mod nats;
 mod operations;
 mod ordering;

@@ -13,7 +13,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use ticket_nats::Status;
 use uuid::Uuid;
 
-use super::query::Viewer;
+use super::query::{push_requested_by, requested_by, Viewer};
 use crate::runtime::Projection;
 use crate::stored::StoredEvent;
 
@@ -125,19 +125,22 @@ struct SummaryRow {
 pub async fn summary(pool: &PgPool, viewer: Viewer) -> Result<MySummary, sqlx::Error> {
     let me = viewer.user_id;
     let mut qb = QueryBuilder::new("SELECT ");
-    for (who, column) in [("requested", "requester_id"), ("assigned", "assignee_id")] {
+    for who in ["requested", "assigned"] {
         for status in Status::ALL {
-            qb.push(format!("count(*) FILTER (WHERE v.{column} = "))
-                .push_bind(me)
-                .push(format!(" AND v.status = '{status}') AS {who}_{status}, "));
+            qb.push("count(*) FILTER (WHERE ");
+            if who == "requested" {
+                push_requested_by(&mut qb, me);
+            } else {
+                qb.push("v.assignee_id = ").push_bind(me);
+            }
+            qb.push(format!(" AND v.status = '{status}') AS {who}_{status}, "));
         }
     }
     qb.push("count(*) FILTER (WHERE ");
     push_unread(&mut qb, viewer);
-    qb.push(") AS unread FROM ticket_view v WHERE v.requester_id = ")
-        .push_bind(me)
-        .push(" OR v.assignee_id = ")
-        .push_bind(me);
+    qb.push(") AS unread FROM ticket_view v WHERE ");
+    push_requested_by(&mut qb, me);
+    qb.push(" OR v.assignee_id = ").push_bind(me);
     let row: SummaryRow = qb.build_query_as().fetch_one(pool).await?;
     Ok(MySummary {
         requested: StatusCounts {
@@ -161,19 +164,21 @@ pub async fn mark_read(
     ticket_id: Uuid,
     viewer: Viewer,
 ) -> Result<bool, sqlx::Error> {
-    let marked = sqlx::query(
+    let sql = format!(
         "INSERT INTO ticket_reads (user_id, ticket_id, position, read_at)
          SELECT $1, v.ticket_id, v.last_position, now()
          FROM ticket_view v
-         WHERE v.ticket_id = $2 AND ($3::uuid IS NULL OR v.requester_id = $3)
+         WHERE v.ticket_id = $2 AND ($3::uuid IS NULL OR {})
          ON CONFLICT (user_id, ticket_id) DO UPDATE
              SET position = GREATEST(ticket_reads.position, EXCLUDED.position),
                  read_at = EXCLUDED.read_at",
-    )
-    .bind(viewer.user_id)
-    .bind(ticket_id)
-    .bind(viewer.only_requester())
-    .execute(pool)
-    .await?;
+        requested_by("$3")
+    );
+    let marked = sqlx::query(&sql)
+        .bind(viewer.user_id)
+        .bind(ticket_id)
+        .bind(viewer.only_requester())
+        .execute(pool)
+        .await?;
     Ok(marked.rows_affected() > 0)
 }
