@@ -15,7 +15,7 @@ use ticket_projections::StoredEvent;
 use uuid::Uuid;
 
 use crate::domain::Ticket;
-use crate::policy;
+use crate::{policy, users};
 
 /// The ticket as it stood at `at`, as `viewer` may see it: `None` when it did not exist then
 /// or is not theirs to read. Built from positioned events only, like every consumer's view.
@@ -32,7 +32,7 @@ pub async fn ticket_as_of(
     let viewer = match requester_of(pool, id).await? {
         Some(requester)
             if viewer.only_requester().is_some_and(|me| me != requester)
-                && stands_for(pool, viewer.user_id, requester).await? =>
+                && users::stands_for(pool, viewer.user_id, requester).await? =>
         {
             Viewer {
                 user_id: requester,
@@ -42,18 +42,6 @@ pub async fn ticket_as_of(
         _ => viewer,
     };
     Ok(fold(id, &envelopes, now, viewer))
-}
-
-/// Whether `person` stands for `requester` in the directory: `requester` was merged into
-/// them (CONTRACT 7), so the tickets `requester` asked for are `person`'s.
-pub async fn stands_for(pool: &PgPool, person: Uuid, requester: Uuid) -> Result<bool, sqlx::Error> {
-    let merged: Option<Option<bool>> =
-        sqlx::query_scalar("SELECT merged_into = $1 FROM users WHERE id = $2")
-            .bind(person)
-            .bind(requester)
-            .fetch_optional(pool)
-            .await?;
-    Ok(merged.flatten().unwrap_or(false))
 }
 
 /// May `viewer` read the ticket whose requester is `requester`: the policy's rule, where a
@@ -67,7 +55,7 @@ pub async fn may_read(
         return Ok(true);
     }
     match requester {
-        Some(requester) => stands_for(pool, viewer.user_id, requester).await,
+        Some(requester) => users::stands_for(pool, viewer.user_id, requester).await,
         None => Ok(false),
     }
 }

@@ -10,6 +10,7 @@ mod email;
 mod hardening;
 mod helpers;
 mod hostile;
+mod intake_messages;
 mod me;
 mod merged;
 mod nats;
