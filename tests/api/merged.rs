@@ -220,3 +220,27 @@ async fn a_rebuild_lists_the_merged_duplicates_tickets_under_the_kept_user_as_be
     assert_eq!(live[1]["items"].as_array().unwrap().len(), 2);
     assert_eq!(read(&app, "/stats", &admin).await, stats);
 }
+
+#[tokio::test]
+async fn a_ticket_opened_for_the_merged_duplicate_is_the_kept_users() {
+    // Arrange
+    let app = spawn_app().await;
+    let (ivy, _, _, _) = merged_pair(&app).await;
+    let agent = app.user("agent").await;
+    let dup: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE merged_into = $1")
+        .bind(ivy.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+
+    // Act
+    let id = app
+        .create_ticket_with(&agent, json!({"requester_id": dup}))
+        .await;
+
+    // Assert
+    let events = app.stored_events(id).await;
+    assert_eq!(events[0].2["requester"]["id"], json!(ivy.id));
+    let mine = read(&app, "/me/tickets", &ivy).await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 3);
+}
