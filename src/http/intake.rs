@@ -150,7 +150,7 @@ fn intake_error(error: IntakeError) -> ApiError {
         ) => ApiError::Conflict(format!("{e}; retry the intake")),
         IntakeError::People(e) => ApiError::Internal(anyhow::Error::new(e)),
         IntakeError::Invalid(e) => {
-            ApiError::Unprocessable(vec![FieldError::new("body", &e.to_string())])
+            ApiError::Unprocessable(vec![FieldError::new("body", e.to_string())])
         }
     }
 }
