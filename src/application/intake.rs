@@ -148,25 +148,26 @@ pub async fn open_ticket(
     let (ticket_id, number) = match (taken, &intake.external_id) {
         (Some(taken), _) => taken,
         (None, Some(external_id)) => {
-            let (id, number) = (Uuid::now_v7(), service.next_number().await?);
-            let inserted = sqlx::query(
+            let id = Uuid::now_v7();
+            // The number is taken in the same statement: one round trip less per intake.
+            let number: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO intake_tickets (integration_id, external_id, ticket_id, number, requester_id)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, nextval('ticket_numbers'), $4) ON CONFLICT DO NOTHING
+                 RETURNING number",
             )
             .bind(integration.id)
             .bind(external_id)
             .bind(id)
-            .bind(number)
             .bind(resolved.user.id)
-            .execute(pool)
+            .fetch_optional(pool)
             .await?;
-            if inserted.rows_affected() == 0 {
+            let Some(number) = number else {
                 // A concurrent intake with the same external id won: its ticket is the one.
                 let found = mapped(pool, integration.id, external_id)
                     .await?
                     .ok_or(IntakeError::UnknownExternalId)?;
                 return Ok(repeat(found));
-            }
+            };
             (id, number)
         }
         (None, None) => (Uuid::now_v7(), service.next_number().await?),
