@@ -15,6 +15,8 @@
 # The test IMAP server (a private dovecot instance: its own configuration and mail store).
 : "${IMAP_HOST:=127.0.0.1}"
 : "${IMAP_PORT:=1143}"
+# The same server over TLS (imaps://), with a certificate of a test authority under $DOVECOT_DIR/tls.
+: "${IMAPS_PORT:=1993}"
 : "${IMAP_TEST_USER:=ticketd}"
 : "${IMAP_TEST_PASSWORD:=ticketd}"
 : "${DOVECOT_DIR:=/var/lib/ticketd-dovecot}"

@@ -2,7 +2,8 @@
 # Make sure the local services ticketd needs are up:
 #   - Postgres on 127.0.0.1:5432, reachable as role `postgres` without a password
 #   - NATS with JetStream on 127.0.0.1:4222
-#   - an IMAP server (dovecot) on 127.0.0.1:1143 with a test user, for the e-mail tests
+#   - an IMAP server (dovecot) on 127.0.0.1:1143 with a test user, for the e-mail tests, and on
+#     127.0.0.1:1993 over TLS with a certificate of a test authority ($DOVECOT_DIR/tls/ca.pem)
 # and that the Rust toolchain, and Chromium with chromedriver (the web app's browser tests),
 # are installed.
 #
@@ -148,14 +149,40 @@ fi
 
 # ---------------------------------------------------------------- IMAP (e-mail tests)
 
-# A dovecot instance of its own (configuration, mail store and runtime directory under
-# $DOVECOT_DIR), so that a system dovecot, if any, is left alone. Plain IMAP with a password on
-# loopback only: it holds test mail. Tests create a mailbox each and append to it.
-start_dovecot() {
-  if ! have dovecot; then
-    apt_install dovecot-imapd
+# A test certificate authority, and a certificate for 127.0.0.1 and localhost it signed, for
+# IMAP over TLS. Tests (and an engine pointed at this server) trust the authority through
+# IMAP_CA_FILE=$DOVECOT_DIR/tls/ca.pem; nothing skips certificate checks.
+make_dovecot_tls() {
+  local dir=$DOVECOT_DIR/tls
+  if [[ -s $dir/ca.pem && -s $dir/server.pem && -s $dir/server.key ]]; then
+    return 0
   fi
+  if ! have openssl; then
+    apt_install openssl
+  fi
+  info "IMAP: creating a test certificate authority and a server certificate under $dir"
+  as_root mkdir -p "$dir"
+  as_root openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ticketd test IMAP CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  as_root openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+    "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" |
+    as_root tee "$dir/server.ext" >/dev/null
+  as_root openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+    -CAcreateserial -days 3650 -extfile "$dir/server.ext" -out "$dir/server.pem" 2>/dev/null
+  as_root chmod 644 "$dir/ca.pem" "$dir/server.pem"
+  as_root chmod 600 "$dir/ca.key" "$dir/server.key"
+}
+
+# A dovecot instance of its own (configuration, mail store and runtime directory under
+# $DOVECOT_DIR), so that a system dovecot, if any, is left alone. IMAP with a password on
+# loopback only, plain and over TLS: it holds test mail. Tests create a mailbox each and append
+# to it.
+write_dovecot_conf() {
   as_root mkdir -p "$DOVECOT_DIR/mail" "$DOVECOT_DIR/run" "$DOVECOT_DIR/state"
+  make_dovecot_tls
   as_root chown dovecot:dovecot "$DOVECOT_DIR/mail"
   echo "$IMAP_TEST_USER:{PLAIN}$IMAP_TEST_PASSWORD" | as_root tee "$DOVECOT_DIR/users" >/dev/null
   as_root tee "$DOVECOT_DIR/dovecot.conf" >/dev/null <<EOF
@@ -166,7 +193,9 @@ base_dir = $DOVECOT_DIR/run
 state_dir = $DOVECOT_DIR/state
 instance_name = ticketd-dovecot
 log_path = $DOVECOT_DIR/dovecot.log
-ssl = no
+ssl = yes
+ssl_cert = <$DOVECOT_DIR/tls/server.pem
+ssl_key = <$DOVECOT_DIR/tls/server.key
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:$DOVECOT_DIR/mail/%u
@@ -179,7 +208,9 @@ service imap-login {
     port = $IMAP_PORT
   }
   inet_listener imaps {
-    port = 0
+    address = $IMAP_HOST
+    port = $IMAPS_PORT
+    ssl = yes
   }
 }
 service imap {
@@ -194,19 +225,38 @@ userdb {
   args = uid=dovecot gid=dovecot home=$DOVECOT_DIR/mail/%u
 }
 EOF
+}
+
+start_dovecot() {
+  if ! have dovecot; then
+    apt_install dovecot-imapd
+  fi
+  write_dovecot_conf
   info "starting dovecot (configuration $DOVECOT_DIR/dovecot.conf, log $DOVECOT_DIR/dovecot.log)"
   # Its daemon must not hold the caller's output open (a pipe would never end).
   as_root dovecot -c "$DOVECOT_DIR/dovecot.conf" </dev/null >/dev/null 2>&1
 }
 
-if port_open "$IMAP_HOST" "$IMAP_PORT"; then
-  ok "IMAP: already running on $IMAP_HOST:$IMAP_PORT"
+if port_open "$IMAP_HOST" "$IMAP_PORT" && port_open "$IMAP_HOST" "$IMAPS_PORT"; then
+  ok "IMAP: already running on $IMAP_HOST:$IMAP_PORT, over TLS on $IMAPS_PORT"
+elif port_open "$IMAP_HOST" "$IMAP_PORT" && [[ -f $DOVECOT_DIR/dovecot.conf ]]; then
+  # Ours, configured before it listened over TLS: a reload adds the listener and keeps the
+  # sessions open.
+  info "IMAP: adding the TLS listener on $IMAP_HOST:$IMAPS_PORT"
+  write_dovecot_conf
+  as_root dovecot -c "$DOVECOT_DIR/dovecot.conf" reload
+  wait_until "IMAP: over TLS on $IMAP_HOST:$IMAPS_PORT (authority $DOVECOT_DIR/tls/ca.pem)" \
+    "$SERVICE_WAIT_SECONDS" port_open "$IMAP_HOST" "$IMAPS_PORT" ||
+    die "dovecot did not listen on $IMAPS_PORT within ${SERVICE_WAIT_SECONDS}s (see $DOVECOT_DIR/dovecot.log)"
 else
   info "IMAP: nothing answers on $IMAP_HOST:$IMAP_PORT"
   start_dovecot
   wait_until "IMAP: ready on $IMAP_HOST:$IMAP_PORT (user $IMAP_TEST_USER)" "$SERVICE_WAIT_SECONDS" \
     port_open "$IMAP_HOST" "$IMAP_PORT" ||
     die "dovecot did not answer within ${SERVICE_WAIT_SECONDS}s (see $DOVECOT_DIR/dovecot.log)"
+  wait_until "IMAP: over TLS on $IMAP_HOST:$IMAPS_PORT (authority $DOVECOT_DIR/tls/ca.pem)" \
+    "$SERVICE_WAIT_SECONDS" port_open "$IMAP_HOST" "$IMAPS_PORT" ||
+    die "dovecot did not listen on $IMAPS_PORT within ${SERVICE_WAIT_SECONDS}s (see $DOVECOT_DIR/dovecot.log)"
   info "IMAP: stop it with: dovecot -c $DOVECOT_DIR/dovecot.conf stop"
 fi
 

@@ -176,6 +176,18 @@ pub async fn find_by_email(pool: &PgPool, email: &str) -> Result<Option<User>, s
     Ok(find_credentials(pool, email).await?.map(|(user, _)| user))
 }
 
+/// Whether `person` stands for `requester` in the directory: `requester` was merged into
+/// them (CONTRACT 7), so the tickets `requester` asked for are `person`'s.
+pub async fn stands_for(pool: &PgPool, person: Uuid, requester: Uuid) -> Result<bool, sqlx::Error> {
+    let merged: Option<Option<bool>> =
+        sqlx::query_scalar("SELECT merged_into = $1 FROM users WHERE id = $2")
+            .bind(person)
+            .bind(requester)
+            .fetch_optional(pool)
+            .await?;
+    Ok(merged.flatten().unwrap_or(false))
+}
+
 /// The user a contact names, following a merge to the user that stands for a merged one:
 /// by e-mail address (whatever its case) when given, else by E.164 phone number.
 pub async fn find_by_contact(

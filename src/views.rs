@@ -15,7 +15,7 @@ use ticket_projections::StoredEvent;
 use uuid::Uuid;
 
 use crate::domain::Ticket;
-use crate::policy;
+use crate::{policy, users};
 
 /// The ticket as it stood at `at`, as `viewer` may see it: `None` when it did not exist then
 /// or is not theirs to read. Built from positioned events only, like every consumer's view.
@@ -28,7 +28,36 @@ pub async fn ticket_as_of(
     let envelopes = ticket_projections::stored::read_ticket(pool, id, Some(at), false).await?;
     // SLA targets due after the present have not been missed yet, whatever `at` says.
     let now = at.as_datetime().min(Utc::now());
+    // A requester reads the tickets of a user merged into them as that user would.
+    let viewer = match requester_of(pool, id).await? {
+        Some(requester)
+            if viewer.only_requester().is_some_and(|me| me != requester)
+                && users::stands_for(pool, viewer.user_id, requester).await? =>
+        {
+            Viewer {
+                user_id: requester,
+                ..viewer
+            }
+        }
+        _ => viewer,
+    };
     Ok(fold(id, &envelopes, now, viewer))
+}
+
+/// May `viewer` read the ticket whose requester is `requester`: the policy's rule, where a
+/// requester's own tickets include those of users merged into them.
+pub async fn may_read(
+    pool: &PgPool,
+    viewer: Viewer,
+    requester: Option<Uuid>,
+) -> Result<bool, sqlx::Error> {
+    if policy::may_read_ticket(viewer, requester) {
+        return Ok(true);
+    }
+    match requester {
+        Some(requester) => users::stands_for(pool, viewer.user_id, requester).await,
+        None => Ok(false),
+    }
 }
 
 /// The requester of a stored ticket, read from its `ticket.created` (`None`: no such ticket).
@@ -55,12 +84,13 @@ pub async fn ticket_requester(
     Ok(requester.map(|r| r.and_then(|text| Uuid::parse_str(&text).ok())))
 }
 
-/// The tickets requested by `$1`, through the partial index `events_ticket_requester`: a
-/// user's tickets are found without reading every creation. Only tickets have `ticket.*`
+/// The tickets requested by `$1` or by a user merged into `$1`, through the partial index
+/// `events_ticket_requester`: a user's tickets are found without reading every creation. Only tickets have `ticket.*`
 /// events, so the aggregate type is not asked (the primary key, which leads with it, would
 /// otherwise compete).
 pub const REQUESTED_BY: &str = "SELECT aggregate_id FROM events
-     WHERE event_type = 'ticket.created' AND payload->'requester'->>'id' = $1";
+     WHERE event_type = 'ticket.created' AND payload->'requester'->>'id' = ANY(ARRAY(
+         SELECT $1 UNION ALL SELECT id::text FROM users WHERE merged_into::text = $1))";
 
 /// The tickets whose latest assignment up to position `$3` names `$2`: the tickets ever
 /// assigned to them through the partial index `events_ticket_assignee`, then each one's

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::people::{self, Contact, Resolved};
 use super::tickets::{self, Issued, NewTicket};
 use crate::command_service::{CommandContext, CommandError, CommandService, Outcome};
+use crate::domain::values::{ValueError, TITLE_MAX};
 use crate::domain::{Issuer, Priority, Role, Status, Ticket, Title};
 use crate::integrations::Integration;
 use crate::store::user_stream::Recorder;
@@ -73,6 +74,9 @@ pub enum IntakeError {
     /// The database failed.
     #[error("intake failed")]
     Database(#[from] sqlx::Error),
+    /// A value made from the request cannot be one (a message's first line as a title).
+    #[error(transparent)]
+    Invalid(#[from] ValueError),
 }
 
 /// Who the events of an integration's intake name as their actor: the requester.
@@ -82,6 +86,7 @@ fn actor_of(resolved: &users::User) -> Issuer {
         name: resolved.name.clone(),
         email: resolved.email.clone().unwrap_or_default(),
         role: Role::Requester,
+        stands_for: Vec::new(),
     }
 }
 
@@ -143,25 +148,26 @@ pub async fn open_ticket(
     let (ticket_id, number) = match (taken, &intake.external_id) {
         (Some(taken), _) => taken,
         (None, Some(external_id)) => {
-            let (id, number) = (Uuid::now_v7(), service.next_number().await?);
-            let inserted = sqlx::query(
+            let id = Uuid::now_v7();
+            // The number is taken in the same statement: one round trip less per intake.
+            let number: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO intake_tickets (integration_id, external_id, ticket_id, number, requester_id)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, nextval('ticket_numbers'), $4) ON CONFLICT DO NOTHING
+                 RETURNING number",
             )
             .bind(integration.id)
             .bind(external_id)
             .bind(id)
-            .bind(number)
             .bind(resolved.user.id)
-            .execute(pool)
+            .fetch_optional(pool)
             .await?;
-            if inserted.rows_affected() == 0 {
+            let Some(number) = number else {
                 // A concurrent intake with the same external id won: its ticket is the one.
                 let found = mapped(pool, integration.id, external_id)
                     .await?
                     .ok_or(IntakeError::UnknownExternalId)?;
                 return Ok(repeat(found));
-            }
+            };
             (id, number)
         }
         (None, None) => (Uuid::now_v7(), service.next_number().await?),
@@ -200,16 +206,57 @@ pub async fn open_ticket(
 /// The reason a message reopens a closed ticket with.
 pub const REOPEN_REASON: &str = "new message";
 
-/// A follow-up message (a chat line) on the ticket an integration's `external_id` names: a
-/// comment by its requester. On a closed ticket, `ticket.reopened` (reason "new message")
-/// comes first.
+/// Who a follow-up message names as its sender (`from`), checked. Without an e-mail or a phone
+/// it names no one the directory can find: the ticket's requester speaks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sender {
+    /// Display name, used only when the sender is new.
+    pub name: Option<String>,
+    /// Normalized e-mail address.
+    pub email: Option<String>,
+    /// E.164 phone number.
+    pub phone: Option<String>,
+}
+
+impl Sender {
+    /// The contact to resolve, when the sender gives one; a new sender without a name is
+    /// named by the contact they gave.
+    fn contact(self) -> Option<Contact> {
+        let shown = self.email.clone().or_else(|| self.phone.clone())?;
+        Some(Contact {
+            name: self.name.unwrap_or(shown),
+            email: self.email,
+            phone: self.phone,
+        })
+    }
+}
+
+/// What a follow-up message did.
+#[derive(Debug, Clone)]
+pub enum MessageAnswer {
+    /// A comment on the ticket the `external_id` names.
+    Commented(Outcome),
+    /// The sender is neither that ticket's requester nor staff: a ticket of their own.
+    Opened(IntakeAnswer),
+}
+
+/// A follow-up message (a chat line) on the ticket an integration's `external_id` names.
+///
+/// The sender (`from`, resolved like an intake's requester) is the author: the ticket's
+/// requester (or a user merged into them, the same person) and staff comment on it, staff
+/// publicly; anyone else gets a ticket of their own in the integration's channel, as a mail
+/// reply by someone else does (CONTRACT 7), never a comment on another requester's ticket.
+/// Without a sender the ticket's requester speaks. On a closed ticket, `ticket.reopened`
+/// (reason "new message") comes before the comment.
 pub async fn message(
     service: &CommandService,
+    recorder: &Recorder,
     integration: &Integration,
     external_id: &str,
+    from: Option<Sender>,
     body: String,
     ctx: &CommandContext,
-) -> Result<Outcome, IntakeError> {
+) -> Result<MessageAnswer, IntakeError> {
     let pool = service.pool();
     let (ticket_id, _, requester_id) = mapped(pool, integration.id, external_id)
         .await?
@@ -217,10 +264,34 @@ pub async fn message(
     if !ticket_exists(pool, ticket_id).await? {
         return Err(IntakeError::UnknownExternalId);
     }
-    let requester = users::find(pool, requester_id)
-        .await?
-        .ok_or(IntakeError::UnknownExternalId)?;
-    let by = actor_of(&requester);
+    let by = match from.and_then(Sender::contact) {
+        None => {
+            let requester = users::find(pool, requester_id)
+                .await?
+                .ok_or(IntakeError::UnknownExternalId)?;
+            actor_of(&requester)
+        }
+        Some(contact) => {
+            let resolved = people::resolve_requester(pool, recorder, &contact).await?;
+            let user = &resolved.user;
+            if user.id == requester_id {
+                actor_of(user)
+            } else if users::stands_for(pool, user.id, requester_id).await? {
+                Issuer {
+                    stands_for: vec![requester_id],
+                    ..actor_of(user)
+                }
+            } else if user.role.is_staff() {
+                Issuer {
+                    role: user.role,
+                    ..actor_of(user)
+                }
+            } else {
+                let opened = open_from_message(service, integration, resolved, body, ctx).await?;
+                return Ok(MessageAnswer::Opened(opened));
+            }
+        }
+    };
     let issued = Issued { by: &by, ctx };
     if service.current(ticket_id).await?.status == Status::Closed {
         let reopen_ctx = CommandContext {
@@ -234,5 +305,53 @@ pub async fn message(
         };
         tickets::reopen(service, reopened, ticket_id, Some(REOPEN_REASON.into())).await?;
     }
-    Ok(tickets::comment(service, issued, ticket_id, body, false).await?)
+    let outcome = tickets::comment(service, issued, ticket_id, body, false).await?;
+    Ok(MessageAnswer::Commented(outcome))
+}
+
+/// The title of a ticket a message opens: its first line with text, cut to a title's length.
+/// A message body always has text (`CommentBody`); "Message" stands in should it not.
+fn title_of(body: &str) -> Result<Title, ValueError> {
+    let line = body
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("Message");
+    let cut: String = line.chars().take(TITLE_MAX).collect();
+    Title::parse(&cut)
+}
+
+/// A ticket of its own for a message's sender (see [`message`]).
+async fn open_from_message(
+    service: &CommandService,
+    integration: &Integration,
+    resolved: Resolved,
+    body: String,
+    ctx: &CommandContext,
+) -> Result<IntakeAnswer, IntakeError> {
+    let by = actor_of(&resolved.user);
+    let ticket = NewTicket {
+        title: title_of(&body)?,
+        description: body,
+        category: integration
+            .default_category
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CATEGORY.to_string()),
+        priority: integration.default_priority.unwrap_or(Priority::Medium),
+        channel: integration.channel,
+        requester: resolved.requester(),
+        integration: Some(IntegrationRef {
+            id: integration.id,
+            name: integration.name.clone(),
+        }),
+        metadata: None,
+    };
+    let outcome = tickets::open(service, Issued { by: &by, ctx }, ticket).await?;
+    Ok(IntakeAnswer {
+        ticket_id: outcome.ticket_id,
+        number: outcome.number,
+        requester_id: resolved.user.id,
+        requester_created: resolved.created,
+        created: outcome.created,
+    })
 }

@@ -1,7 +1,7 @@
 //! People: finding the person behind an intake (a web form, a chat, another system, a mail)
 //! in the directory, or adding them.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use ticket_nats::events::RequesterRef;
 
 use crate::domain::Role;
@@ -67,21 +67,47 @@ pub async fn resolve_requester(
     Err(last_error.unwrap_or(CreateUserError::EmailTaken))
 }
 
+/// The person the contact names, by e-mail address first, then by phone number.
+async fn find(conn: &mut PgConnection, contact: &Contact) -> Result<Option<User>, sqlx::Error> {
+    let email = contact.email.as_deref();
+    let phone = contact.phone.as_deref();
+    let mut found = None;
+    if email.is_some() {
+        found = users::find_by_contact(conn, email, None).await?;
+    }
+    if found.is_none() && phone.is_some() {
+        found = users::find_by_contact(conn, None, phone).await?;
+    }
+    Ok(found)
+}
+
+/// Whether the contact gives `user` an e-mail or a phone they lack (to fill, if no one holds it).
+fn fills_a_gap(user: &User, contact: &Contact) -> bool {
+    (user.email.is_none() && contact.email.is_some())
+        || (user.phone.is_none() && contact.phone.is_some())
+}
+
 async fn attempt(
     pool: &PgPool,
     recorder: &Recorder,
     contact: &Contact,
 ) -> Result<Resolved, CreateUserError> {
+    // Most intakes name a returning person with nothing to fill: one lookup, without the
+    // transaction and row lock that adding or filling needs.
+    let mut conn = pool.acquire().await?;
+    if let Some(user) = find(&mut conn, contact).await? {
+        if !fills_a_gap(&user, contact) {
+            return Ok(Resolved {
+                user,
+                created: false,
+            });
+        }
+    }
+    drop(conn);
     let mut tx = pool.begin().await?;
     let email = contact.email.as_deref();
     let phone = contact.phone.as_deref();
-    let mut found = None;
-    if email.is_some() {
-        found = users::find_by_contact(&mut tx, email, None).await?;
-    }
-    if found.is_none() && phone.is_some() {
-        found = users::find_by_contact(&mut tx, None, phone).await?;
-    }
+    let found = find(&mut tx, contact).await?;
     let resolved = match found {
         Some(user) => {
             let user = users::changes::fill_contacts(&mut tx, recorder, user.id, email, phone)

@@ -60,22 +60,34 @@ pub struct Changes {
 }
 
 /// The requester of a new ticket: whoever opens it, or the user `requester_id` names (a way in
-/// lets only agents and admins name someone else). `None` when that user is unknown or an
-/// auditor, who cannot request tickets.
+/// lets only agents and admins name someone else), following a merge to the user kept
+/// (CONTRACT 7). `None` when that user is unknown or an auditor, who cannot request tickets.
 pub async fn requester_for(
     pool: &PgPool,
     by: &Issuer,
     requester_id: Option<Uuid>,
 ) -> Result<Option<RequesterRef>, sqlx::Error> {
+    let named = match requester_id {
+        Some(id) if id != by.id => users::find(pool, id).await?,
+        _ => None,
+    };
+    let named = match named {
+        Some(user) => match user.merged_into {
+            Some(kept) => users::find(pool, kept).await?,
+            None => Some(user),
+        },
+        None => None,
+    };
     match requester_id {
-        Some(id) if id != by.id => Ok(users::find(pool, id)
-            .await?
-            .filter(|user| user.role != Role::Auditor)
-            .map(|user| RequesterRef {
-                id: user.id,
-                name: user.name,
-                email: user.email,
-            })),
+        Some(id) if id != by.id => {
+            Ok(named
+                .filter(|user| user.role != Role::Auditor)
+                .map(|user| RequesterRef {
+                    id: user.id,
+                    name: user.name,
+                    email: user.email,
+                }))
+        }
         _ => Ok(Some(RequesterRef {
             id: by.id,
             name: by.name.clone(),

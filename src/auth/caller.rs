@@ -30,6 +30,7 @@ impl Caller {
             name: self.name.clone(),
             email: self.email.clone(),
             role: self.role,
+            stands_for: Vec::new(),
         }
     }
 }

@@ -18,6 +18,8 @@ mod db;
 mod email;
 #[path = "bench/engine.rs"]
 mod engine;
+#[path = "bench/intake.rs"]
+mod intake;
 #[path = "bench/plain.rs"]
 mod plain;
 #[path = "bench/reads.rs"]
@@ -93,7 +95,8 @@ struct Args {
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
     /// Run only these parts (repeat or comma-separate): ceiling, cqrs-es, ticketd, rebuild,
-    /// relay, email, webhooks, rules (and `reads`, which runs only with `--tickets`). Default: all.
+    /// relay, email, intake, webhooks, rules (and `reads`, which runs only with `--tickets`).
+    /// Default: all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Events for the webhook backlog measurement, each delivered to every endpoint (default
@@ -280,8 +283,9 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency
     );
 
-    const PARTS: [&str; 9] = [
-        "ceiling", "cqrs-es", "ticketd", "rebuild", "relay", "email", "webhooks", "rules", "reads",
+    const PARTS: [&str; 10] = [
+        "ceiling", "cqrs-es", "ticketd", "rebuild", "relay", "email", "intake", "webhooks",
+        "rules", "reads",
     ];
     if let Some(unknown) = args.only.iter().find(|p| !PARTS.contains(&p.as_str())) {
         anyhow::bail!("--only {unknown}: the parts are {}", PARTS.join(", "));
@@ -361,6 +365,11 @@ async fn main() -> anyhow::Result<()> {
     } else {
         email::EmailResult::default()
     };
+    let intake_result = if wants("intake") {
+        run_intake(&args, seconds).await?
+    } else {
+        intake::IntakeResult::default()
+    };
     let webhook_result = if wants("webhooks") {
         let events = args
             .webhook_events
@@ -421,6 +430,8 @@ async fn main() -> anyhow::Result<()> {
             "relay": relay_result,
             "relay_vs_raw_publish": relay_result.relay_vs_raw_publish,
             "email": email_result,
+            "intake": intake_result,
+            "intake_vs_tickets": intake_result.intake_vs_tickets,
             "webhooks": webhook_result,
             "rules": rules_result,
             "reads": reads,
@@ -442,6 +453,22 @@ async fn run_email(args: &Args) -> anyhow::Result<email::EmailResult> {
     println!(
         "email: {} messages over SMTP ({} tickets, {} comments): all accepted in {:.2} s, all in the read model in {:.2} s ({:.0} messages/s)",
         r.messages, r.tickets, r.comments, r.smtp_seconds, r.visible_seconds, r.messages_per_s
+    );
+    Ok(r)
+}
+
+/// `POST /intake/tickets` against `POST /tickets`, 16 clients each, on one engine.
+async fn run_intake(args: &Args, seconds: Duration) -> anyhow::Result<intake::IntakeResult> {
+    let db = BenchDb::create(&args.database_url, "intake").await?;
+    let pool = db.pool(4).await?;
+    let result = intake::run(&db.url, &pool, 16, seconds).await;
+    pool.close().await;
+    db.drop_db().await;
+    let r = result?;
+    println!(
+        "intake: {} clients: POST /tickets {:.0}/s (p99 {:.1} ms, {} errors), POST /intake/tickets {:.0}/s (p99 {:.1} ms, {} errors), ratio {:.2}",
+        r.clients, r.tickets.per_s, r.tickets.latency.p99_ms, r.tickets.errors, r.intake.per_s,
+        r.intake.latency.p99_ms, r.intake.errors, r.intake_vs_tickets
     );
     Ok(r)
 }

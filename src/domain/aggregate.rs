@@ -101,8 +101,12 @@ impl Ticket {
         actor.role.reads_everything() || self.is_requester(actor)
     }
 
+    /// The ticket's requester is the actor, or a user merged into the actor (who now stands
+    /// for them, CONTRACT 7).
     fn is_requester(&self, actor: &Issuer) -> bool {
-        self.requester.as_ref().is_some_and(|r| r.id == actor.id)
+        self.requester
+            .as_ref()
+            .is_some_and(|r| r.id == actor.id || actor.stands_for.contains(&r.id))
     }
 
     fn is_closed(&self) -> bool {
@@ -381,7 +385,8 @@ impl Aggregate for Ticket {
             }
             TicketEvent::Commented(e) => {
                 let requester_id = self.requester.as_ref().map(|r| r.id);
-                if Some(e.author.id) != requester_id {
+                // A requester-role author is the requester or a user merged into them.
+                if Some(e.author.id) != requester_id && e.author.role != Role::Requester.as_str() {
                     self.responded = true;
                 }
             }

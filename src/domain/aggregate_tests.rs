@@ -27,6 +27,7 @@ fn actor(n: u128, name: &str, role: Role) -> Issuer {
         name: name.to_string(),
         email: format!("{}@example.com", name.to_lowercase()),
         role,
+        stands_for: Vec::new(),
     }
 }
 
@@ -362,6 +363,36 @@ fn a_requester_commenting_on_someone_elses_ticket_gets_not_found() {
         .given(vec![created()])
         .when(comment(other_requester(), false))
         .then_expect_error(TicketError::NotFound);
+}
+
+#[test]
+fn a_requester_a_duplicate_was_merged_into_comments_on_the_duplicates_ticket() {
+    let kept = Issuer {
+        stands_for: vec![requester().id],
+        ..other_requester()
+    };
+    framework()
+        .given(vec![created()])
+        .when(comment(kept.clone(), false))
+        .then_expect_events(vec![commented_by(&kept, false)]);
+}
+
+#[test]
+fn standing_for_another_user_opens_none_of_a_third_users_tickets() {
+    let kept = Issuer {
+        stands_for: vec![Uuid::from_u128(99)],
+        ..other_requester()
+    };
+    framework()
+        .given(vec![created()])
+        .when(comment(kept, false))
+        .then_expect_error(TicketError::NotFound);
+}
+
+#[test]
+fn a_comment_by_the_user_a_requester_was_merged_into_is_not_a_first_response() {
+    let ticket = replay(vec![created(), commented_by(&other_requester(), false)]);
+    assert!(!ticket.responded);
 }
 
 #[test]

@@ -19,6 +19,9 @@ pub struct Issuer {
     pub email: String,
     /// Role the user acts in.
     pub role: Role,
+    /// Users merged into this one whose tickets this command may touch as theirs (looked up in
+    /// the directory by whoever issues the command; empty for everyone else).
+    pub stands_for: Vec<Uuid>,
 }
 
 /// Every command a ticket accepts.

@@ -3,6 +3,7 @@
 //! crash or a database outage leaves it unseen for the next poll, and the Message-ID key makes
 //! the second look apply nothing twice.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ use ticket_projections::CancellationToken;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::CertificateDer;
 
 use super::inbound::{Applied, Inbox, Route};
 use super::status::ChannelStatus;
@@ -27,7 +30,8 @@ const ROUND: usize = 100;
 /// server on loopback without TLS).
 #[derive(Clone)]
 pub struct ImapTarget {
-    tls: bool,
+    /// `imaps://`: TLS from the first byte.
+    pub tls: bool,
     host: String,
     port: u16,
     user: String,
@@ -83,10 +87,45 @@ impl ImapTarget {
     }
 }
 
+/// The TLS client settings for an `imaps://` server: the public web PKI's authorities, and
+/// those of `ca_file` (PEM, `IMAP_CA_FILE`) for a server with a private authority.
+pub fn tls_config(ca_file: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let mut added = 0;
+        for cert in CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("IMAP_CA_FILE: cannot read {}", path.display()))?
+        {
+            let cert =
+                cert.with_context(|| format!("IMAP_CA_FILE: {} is not PEM", path.display()))?;
+            roots
+                .add(cert)
+                .with_context(|| format!("IMAP_CA_FILE: a certificate of {}", path.display()))?;
+            added += 1;
+        }
+        anyhow::ensure!(
+            added > 0,
+            "IMAP_CA_FILE: {} holds no certificate",
+            path.display()
+        );
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS setup")?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// What the poller needs.
 pub struct Poller {
     /// Where to poll.
     pub target: ImapTarget,
+    /// For an `imaps://` target: whom to trust ([`tls_config`]).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// How long to wait between polls.
     pub interval: Duration,
     /// The largest mail applied; a larger one is recorded as ignored.
@@ -124,19 +163,10 @@ impl Poller {
         let tcp = TcpStream::connect((self.target.host.as_str(), self.target.port))
             .await
             .with_context(|| format!("cannot connect to {}", self.target.display()))?;
-        if self.target.tls {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .context("TLS setup")?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        if let Some(config) = &self.tls {
             let name = rustls::pki_types::ServerName::try_from(self.target.host.clone())
                 .context("IMAP host name")?;
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            let tls = tokio_rustls::TlsConnector::from(config.clone())
                 .connect(name, tcp)
                 .await
                 .context("TLS handshake with the IMAP server")?;
@@ -277,5 +307,18 @@ mod tests {
         ] {
             assert!(ImapTarget::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_authority_file_that_is_missing_or_holds_no_certificate_is_named() {
+        assert!(tls_config(None).is_ok());
+        let missing = std::env::temp_dir().join(format!("no-such-{}.pem", uuid::Uuid::new_v4()));
+        let error = format!("{:#}", tls_config(Some(&missing)).unwrap_err());
+        assert!(error.starts_with("IMAP_CA_FILE: cannot read"), "{error}");
+        let empty = std::env::temp_dir().join(format!("empty-{}.pem", uuid::Uuid::new_v4()));
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        let error = format!("{:#}", tls_config(Some(&empty)).unwrap_err());
+        std::fs::remove_file(&empty).unwrap();
+        assert!(error.contains("holds no certificate"), "{error}");
     }
 }

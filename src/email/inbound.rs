@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::application::tickets::{self, Issued, NewTicket};
 use crate::command_service::{CommandContext, CommandError, CommandService, Idempotency};
 use crate::domain::{Channel, Issuer, Priority, Role, Status, Title};
-use crate::users::User;
+use crate::users::{self, User};
 
 use super::message::{self, Mail, Read};
 use super::requester;
@@ -182,6 +182,7 @@ impl Inbox {
             name: user.name.clone(),
             email: user.email.clone().unwrap_or_default(),
             role: user.role,
+            stands_for: Vec::new(),
         };
         let ctx = CommandContext {
             correlation_id: Uuid::now_v7().to_string(),
@@ -213,9 +214,25 @@ impl Inbox {
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("cannot load the answered ticket")?
                 .ticket;
-            let is_requester = state.requester.as_ref().is_some_and(|r| r.id == user.id);
+            let requester = state.requester.as_ref().map(|r| r.id);
+            // The sender a duplicate requester was merged into answers that one's tickets.
+            let stands_for = match requester {
+                Some(r) if r != user.id => users::stands_for(self.commands.pool(), user.id, r)
+                    .await?
+                    .then_some(r),
+                _ => None,
+            };
+            let is_requester = requester == Some(user.id) || stands_for.is_some();
             if state.created && (is_requester || user.role.is_staff()) {
                 let closed = state.status == Status::Closed;
+                let actor = Issuer {
+                    stands_for: stands_for.into_iter().collect(),
+                    ..actor.clone()
+                };
+                let issued = Issued {
+                    by: &actor,
+                    ctx: &ctx,
+                };
                 return self.comment(mail, issued, ticket, closed, route).await;
             }
             // Someone else answering, or a forged In-Reply-To naming another requester's

@@ -100,10 +100,16 @@ impl Mail {
             Some(url) => {
                 let target = imap::ImapTarget::parse(url.expose_secret())
                     .map_err(|e| anyhow::anyhow!("IMAP_URL: {e}"))?;
+                let tls = if target.tls {
+                    Some(imap::tls_config(email.imap_ca_file.as_deref())?)
+                } else {
+                    None
+                };
                 let status = status::ChannelStatus::new(target.display());
                 channels.imap = Some(status.clone());
                 Some(Arc::new(imap::Poller {
                     target,
+                    tls,
                     interval: email.imap_poll,
                     max_bytes: email.max_bytes,
                     inbox: inbox.clone(),

@@ -27,7 +27,7 @@ use super::response::answer;
 use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::Role;
-use crate::policy;
+use crate::{policy, views};
 
 /// `limit` of `GET /events` when not given.
 pub const DEFAULT_PAGE: i64 = 100;
@@ -163,7 +163,7 @@ pub async fn history(
     // Checked before any waiting, so that waiting reveals nothing about others' tickets.
     let viewer = policy::viewer(&caller);
     let requester = requester_of(&rows).and_then(|id| Uuid::parse_str(id).ok());
-    if !policy::may_read_ticket(viewer, requester) {
+    if !views::may_read(&state.pool, viewer, requester).await? {
         return Err(ApiError::ticket_not_found());
     }
     if let Some(version) = min_version {

@@ -215,14 +215,19 @@ impl CommandRequest {
     ) -> Result<(Uuid, Command)> {
         let id = id.id()?;
         let viewer = policy::viewer(&self.caller);
+        let mut stands_for = Vec::new();
         // Staff read every ticket: no need to look its requester up.
         if viewer.only_requester().is_some() {
             let requester = views::requester_of(&state.pool, id).await?;
-            if !policy::may_read_ticket(viewer, requester) {
+            if !views::may_read(&state.pool, viewer, requester).await? {
                 return Err(ApiError::ticket_not_found());
             }
+            // A ticket of a user merged into the caller: the aggregate is told they are one.
+            stands_for.extend(requester.filter(|r| *r != viewer.user_id));
         }
-        Ok((id, self.read(kind).await?))
+        let mut command = self.read(kind).await?;
+        command.actor.stands_for = stands_for;
+        Ok((id, command))
     }
 
     /// Reads the body (400, 413, 415) and then the headers (422).

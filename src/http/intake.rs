@@ -25,11 +25,14 @@ use super::members::{
     UserName,
 };
 use super::state::AppState;
-use crate::application::intake::{self, IntakeError, IntakeTicket};
+use crate::application::intake::{
+    self, IntakeAnswer, IntakeError, IntakeTicket, MessageAnswer, Sender,
+};
 use crate::application::people::Contact;
 use crate::command_service::CommandContext;
 use crate::domain::values::{CommentBody, Description};
 use crate::domain::{Priority, Title};
+use crate::integrations::Integration;
 use crate::store::user_stream::Recorder;
 use crate::users;
 
@@ -146,6 +149,9 @@ fn intake_error(error: IntakeError) -> ApiError {
             e @ (users::CreateUserError::EmailTaken | users::CreateUserError::PhoneTaken),
         ) => ApiError::Conflict(format!("{e}; retry the intake")),
         IntakeError::People(e) => ApiError::Internal(anyhow::Error::new(e)),
+        IntakeError::Invalid(e) => {
+            ApiError::Unprocessable(vec![FieldError::new("body", e.to_string())])
+        }
     }
 }
 
@@ -186,15 +192,6 @@ pub async fn intake_ticket(
         external_id,
         metadata,
     } = IntakeTicketRequest::parse(&body, &Context::from(&state))?;
-    let recorder = Recorder {
-        source: state.settings.source.clone(),
-        actor: ticket_nats::Actor {
-            id: integration.id.to_string(),
-            name: integration.name.clone(),
-            role: "integration".into(),
-        },
-        correlation_id: ctx.correlation_id.clone(),
-    };
     let intake = IntakeTicket {
         requester: Contact {
             name: person.name.0,
@@ -208,15 +205,34 @@ pub async fn intake_ticket(
         external_id: external_id.map(|e| e.0),
         metadata: metadata.map(|m| m.0),
     };
+    let recorder = recorder(&state, &integration, &ctx);
     let answer = intake::open_ticket(&state.commands, &recorder, &integration, intake, &ctx)
         .await
         .map_err(intake_error)?;
+    Ok(ticket_answer(answer))
+}
+
+/// Who changes the directory on an intake's behalf: the integration.
+fn recorder(state: &AppState, integration: &Integration, ctx: &CommandContext) -> Recorder {
+    Recorder {
+        source: state.settings.source.clone(),
+        actor: ticket_nats::Actor {
+            id: integration.id.to_string(),
+            name: integration.name.clone(),
+            role: "integration".into(),
+        },
+        correlation_id: ctx.correlation_id.clone(),
+    }
+}
+
+/// 201 with a new ticket, 200 with the first one for a repeated `external_id`.
+fn ticket_answer(answer: IntakeAnswer) -> Response {
     let status = if answer.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((
+    (
         status,
         Json(IntakeTicketResponse {
             id: answer.ticket_id,
@@ -225,11 +241,13 @@ pub async fn intake_ticket(
             requester_created: answer.requester_created,
         }),
     )
-        .into_response())
+        .into_response()
 }
 
 request_body! {
-    /// The sender of a message: checked for what it says; the author is the ticket's requester.
+    /// The sender of a message, found like an intake's requester: the ticket's requester and
+    /// staff comment; anyone else gets a ticket of their own. Without an e-mail or a phone, the
+    /// ticket's requester.
     pub struct MessageSender, read as MessageSenderDraft {
         /// `local@domain`.
         pub email: Option<ContactEmail>,
@@ -245,18 +263,20 @@ request_body! {
     pub struct IntakeMessageRequest, read as IntakeMessageDraft {
         /// The ticket, by the integration's id for it (an id naming none of its tickets: 404).
         pub external_id: Text,
-        /// Who wrote (the ticket's requester speaks through the integration).
+        /// Who wrote (default: the ticket's requester).
         pub from: Option<MessageSender>,
         /// 1–20,000 characters.
         pub body: CommentBody,
     }
 }
 
-/// A follow-up message on an integration's ticket: a comment by its requester; a closed ticket
-/// is reopened first (reason "new message").
+/// A follow-up message on an integration's ticket: a comment by its sender (the requester, or
+/// staff) with 200; a closed ticket is reopened first (reason "new message"). A sender who is
+/// neither gets a ticket of their own: 201, as `POST /intake/tickets` answers.
 #[utoipa::path(post, path = "/api/v1/intake/messages", tag = "intake", request_body = IntakeMessageRequest,
     responses(
         (status = 200, body = super::command_request::CommandResponse),
+        (status = 201, description = "the sender is neither the ticket's requester nor staff: a ticket of their own", body = IntakeTicketResponse),
         (status = 401, description = "no valid integration key", body = super::error::Problem),
         (status = 404, description = "no ticket of this integration has this external_id", body = super::error::Problem),
         (status = 422, body = super::error::Problem)),
@@ -269,19 +289,29 @@ pub async fn intake_message(
     let (body, ctx) = read_command(request).await?;
     let IntakeMessageRequest {
         external_id: Text(external_id),
-        from: _,
+        from,
         body: text,
     } = IntakeMessageRequest::parse(&body, &Context::from(&state))?;
-    let outcome = intake::message(
+    let from = from.map(|sender| Sender {
+        name: sender.name.map(|n| n.0),
+        email: sender.email.map(|e| e.0),
+        phone: sender.phone.map(|p| p.0),
+    });
+    let answer = intake::message(
         &state.commands,
+        &recorder(&state, &integration, &ctx),
         &integration,
         &external_id,
+        from,
         text.into_inner(),
         &ctx,
     )
     .await
     .map_err(intake_error)?;
-    Ok(respond(outcome))
+    Ok(match answer {
+        MessageAnswer::Commented(outcome) => respond(outcome),
+        MessageAnswer::Opened(opened) => ticket_answer(opened),
+    })
 }
 
 #[cfg(test)]

@@ -160,7 +160,7 @@ async fn wait_for_version(
     deadline: Instant,
 ) -> Result<()> {
     match views::requester_of(&state.pool, id).await? {
-        Some(requester) if policy::may_read_ticket(viewer, Some(requester)) => {}
+        Some(requester) if views::may_read(&state.pool, viewer, Some(requester)).await? => {}
         _ => return Err(ApiError::ticket_not_found()),
     }
     loop {

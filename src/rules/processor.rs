@@ -390,6 +390,7 @@ impl Processor {
             name: rule.name.clone(),
             email: String::new(),
             role: Role::Automation,
+            stands_for: Vec::new(),
         };
         let ctx = CommandContext {
             correlation_id: envelope.correlationid.clone(),

@@ -2,6 +2,7 @@
 //! variable is set, and the engine runs as before without any of them.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -26,6 +27,9 @@ pub struct EmailSettings {
     pub imap_url: Option<SecretString>,
     /// `IMAP_POLL_MS`: the pause between two polls (default 10000).
     pub imap_poll: Duration,
+    /// `IMAP_CA_FILE`: PEM certificates of authorities trusted for an `imaps://` server besides
+    /// the public ones (a private mail server's own authority); never a way to skip checking.
+    pub imap_ca_file: Option<PathBuf>,
     /// `SMTP_URL`: where mail out goes, `smtp://host:25` (`?tls=required` for STARTTLS),
     /// `smtps://user:pass@host:465`; absent → no mail is sent.
     pub smtp_url: Option<SecretString>,
@@ -79,6 +83,7 @@ impl EmailSettings {
             max_bytes: positive("EMAIL_MAX_BYTES", DEFAULT_MAX_BYTES)?,
             imap_url: var("IMAP_URL").map(SecretString::from),
             imap_poll: Duration::from_millis(positive("IMAP_POLL_MS", 10_000)? as u64),
+            imap_ca_file: var("IMAP_CA_FILE").map(PathBuf::from),
             smtp_url,
             from,
         })
@@ -102,6 +107,7 @@ impl std::fmt::Debug for EmailSettings {
             .field("max_bytes", &self.max_bytes)
             .field("imap_url", &self.imap_url.as_ref().map(|_| "***"))
             .field("imap_poll", &self.imap_poll)
+            .field("imap_ca_file", &self.imap_ca_file)
             .field("smtp_url", &self.smtp_url.as_ref().map(|_| "***"))
             .field("from", &self.from)
             .finish()

@@ -16,7 +16,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use ticket_nats::Status;
 use uuid::Uuid;
 
-use super::query::Viewer;
+use super::query::{requested_by, Viewer};
 use super::tickets::mine;
 use crate::runtime::Projection;
 use crate::stored::StoredEvent;
@@ -114,8 +114,9 @@ pub struct MySummary {
     pub unread: i64,
 }
 
-/// The viewer's counts: their kept counts (`my_counts`), less the tickets someone else acted
-/// on that the viewer has read since (their `ticket_reads`, joined to `my_tickets`).
+/// The viewer's counts: their kept counts (`my_counts`, with those of users merged into them),
+/// less the tickets someone else acted on that the viewer has read since (their `ticket_reads`,
+/// joined to `my_tickets`).
 pub async fn summary(pool: &PgPool, viewer: Viewer) -> Result<MySummary, sqlx::Error> {
     let seen = if viewer.reads_internal() {
         mine::SEEN
@@ -129,10 +130,12 @@ pub async fn summary(pool: &PgPool, viewer: Viewer) -> Result<MySummary, sqlx::E
     };
     // One statement: one snapshot of the counts and the reads.
     let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
-        "SELECT metric, n FROM my_counts WHERE user_id = $1
+        "WITH me AS (SELECT $1::uuid AS id UNION ALL SELECT id FROM users WHERE merged_into = $1)
+         SELECT metric, sum(n)::bigint FROM my_counts WHERE user_id IN (SELECT id FROM me)
+         GROUP BY metric
          UNION ALL
          SELECT 'read', count(*) FROM ticket_reads r
-         JOIN my_tickets m ON m.user_id = r.user_id AND m.ticket_id = r.ticket_id
+         JOIN my_tickets m ON m.ticket_id = r.ticket_id AND m.user_id IN (SELECT id FROM me)
          WHERE r.user_id = $1 AND {column} > 0 AND {column} <= r.position"
     ))
     .bind(viewer.user_id)
@@ -159,19 +162,21 @@ pub async fn mark_read(
     ticket_id: Uuid,
     viewer: Viewer,
 ) -> Result<bool, sqlx::Error> {
-    let marked = sqlx::query(
+    let sql = format!(
         "INSERT INTO ticket_reads (user_id, ticket_id, position, read_at)
          SELECT $1, v.ticket_id, v.last_position, now()
          FROM ticket_view v
-         WHERE v.ticket_id = $2 AND ($3::uuid IS NULL OR v.requester_id = $3)
+         WHERE v.ticket_id = $2 AND ($3::uuid IS NULL OR {})
          ON CONFLICT (user_id, ticket_id) DO UPDATE
              SET position = GREATEST(ticket_reads.position, EXCLUDED.position),
                  read_at = EXCLUDED.read_at",
-    )
-    .bind(viewer.user_id)
-    .bind(ticket_id)
-    .bind(viewer.only_requester())
-    .execute(pool)
-    .await?;
+        requested_by("$3")
+    );
+    let marked = sqlx::query(&sql)
+        .bind(viewer.user_id)
+        .bind(ticket_id)
+        .bind(viewer.only_requester())
+        .execute(pool)
+        .await?;
     Ok(marked.rows_affected() > 0)
 }

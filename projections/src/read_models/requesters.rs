@@ -1,8 +1,7 @@
 //! What the tickets read model tells about people and channels: a requester's tickets
 //! (`GET /users/{id}`) and the channel and requester statistics of `GET /stats`.
 //!
-//! A user merged into another is the same person: both read through the directory's
-//! `merged_into` (kept by the merge itself), so a merge needs no rewrite of any ticket row.
+//! A user merged into another is the same person ([`requested_by`]).
 
 use std::collections::BTreeMap;
 
@@ -11,11 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::query::snapshot;
-
-/// Tickets whose requester is `$1` or a user merged into `$1`.
-const REQUESTED_BY: &str = "(v.requester_id = $1
-     OR v.requester_id IN (SELECT id FROM users WHERE merged_into = $1))";
+use super::query::{requested_by, snapshot};
 
 /// A requester's tickets by status, and the channels they came through.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -38,8 +33,9 @@ pub async fn requester_tickets(
     id: Uuid,
 ) -> Result<(RequesterTickets, Vec<String>), sqlx::Error> {
     let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
-        "SELECT v.status, v.channel, count(*) FROM ticket_view v WHERE {REQUESTED_BY}
-         GROUP BY v.status, v.channel"
+        "SELECT v.status, v.channel, count(*) FROM ticket_view v WHERE {}
+         GROUP BY v.status, v.channel",
+        requested_by("$1")
     ))
     .bind(id)
     .fetch_all(pool)

@@ -83,6 +83,7 @@ fn agent() -> Issuer {
         name: "Bench Agent".into(),
         email: "agent@bench.test".into(),
         role: Role::Agent,
+        stands_for: Vec::new(),
     }
 }
 

@@ -484,10 +484,14 @@ impl Session {
             WsChannel::Board | WsChannel::Stats | WsChannel::Me => Ok(()),
             WsChannel::Ticket(id) => match views::ticket_requester(&self.pool, id).await {
                 Ok(Some(requester)) => {
-                    if policy::may_read_ticket(policy::viewer(&self.caller), requester) {
-                        Ok(())
-                    } else {
-                        Err(Refusal::ticket_not_found())
+                    let viewer = policy::viewer(&self.caller);
+                    match views::may_read(&self.pool, viewer, requester).await {
+                        Ok(true) => Ok(()),
+                        Ok(false) => Err(Refusal::ticket_not_found()),
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot look a requester up");
+                            Err(Refusal::unavailable())
+                        }
                     }
                 }
                 Ok(None) => Err(Refusal::ticket_not_found()),

@@ -564,3 +564,60 @@ async fn an_imap_message_above_the_limit_is_recorded_as_ignored_and_marked_seen(
     assert_eq!(app.event_count().await, 0);
     mailbox.remove().await;
 }
+
+#[tokio::test]
+async fn a_reply_from_the_user_a_duplicate_was_merged_into_comments_on_the_duplicates_ticket() {
+    // Arrange: Rita wrote from her old address; that user was merged into her new one.
+    let app = spawn_app_with(listening).await;
+    let port = smtp_port(&app).await;
+    let admin = app.user("admin").await;
+    let first = message_id();
+    let old = mail("rita.old@client.test", "VPN down", &first, "", "No VPN.");
+    deliver(port, "rita.old@client.test", old.as_bytes())
+        .await
+        .expect("accepted");
+    let ticket = recorded(&app, &first).await.2.expect("a ticket");
+    let other = message_id();
+    let new = mail("rita@client.test", "Printer", &other, "", "Jammed.");
+    deliver(port, "rita@client.test", new.as_bytes())
+        .await
+        .expect("accepted");
+    recorded(&app, &other).await.2.expect("a ticket");
+    let user = |email: &'static str| {
+        sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_one(&app.pool)
+    };
+    let (kept, dup) = (
+        user("rita@client.test").await.expect("Rita"),
+        user("rita.old@client.test").await.expect("her old self"),
+    );
+    let merged = app
+        .post(
+            &format!("/users/{dup}/merge"),
+            &admin,
+            json!({"into": kept}),
+        )
+        .await;
+    assert!(merged.status().is_success());
+
+    // Act: she answers the old thread from her new address.
+    let reply = message_id();
+    let raw = mail(
+        "rita@client.test",
+        "Re: VPN down",
+        &reply,
+        &format!("In-Reply-To: <{first}>\r\n"),
+        "Still down.",
+    );
+    deliver(port, "rita@client.test", raw.as_bytes())
+        .await
+        .expect("accepted");
+
+    // Assert: a comment by her on that ticket, not a new ticket.
+    let (outcome, _, on) = recorded(&app, &reply).await;
+    assert_eq!((outcome.as_str(), on), ("commented", Some(ticket)));
+    let events = events_of(&app, ticket).await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].1["author"]["id"], json!(kept));
+}

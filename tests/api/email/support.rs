@@ -265,6 +265,12 @@ fn imap_server() -> (String, u16, String, String) {
     )
 }
 
+/// The authority that signed the test IMAP server's TLS certificate (deploy/services.sh).
+pub fn imap_test_authority() -> std::path::PathBuf {
+    let dir = std::env::var("DOVECOT_DIR").unwrap_or_else(|_| "/var/lib/ticketd-dovecot".into());
+    std::path::Path::new(&dir).join("tls").join("ca.pem")
+}
+
 /// A mailbox of this test's own on the test IMAP server.
 pub struct Mailbox {
     session: async_imap::Session<TcpStream>,
@@ -306,6 +312,13 @@ impl Mailbox {
     pub fn url(&self) -> String {
         let (host, port, user, password) = imap_server();
         format!("imap://{user}:{password}@{host}:{port}/{}", self.name)
+    }
+
+    /// `IMAP_URL` for this mailbox over TLS (`IMAPS_PORT`, default 1993).
+    pub fn tls_url(&self) -> String {
+        let (host, _, user, password) = imap_server();
+        let port = std::env::var("IMAPS_PORT").unwrap_or_else(|_| "1993".into());
+        format!("imaps://{user}:{password}@{host}:{port}/{}", self.name)
     }
 
     pub async fn append(&mut self, raw: &str) {

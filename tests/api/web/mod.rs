@@ -5,6 +5,7 @@ mod automation;
 mod board;
 mod browser;
 mod intake;
+mod merged;
 mod people;
 mod roles;
 mod webhooks;

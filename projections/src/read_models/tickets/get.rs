@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::dto::*;
 use super::projector::{CommentRow, ViewRow, VIEW_COLUMNS};
-use crate::read_models::query::Viewer;
+use crate::read_models::query::{requested_by, Viewer};
 
 #[derive(sqlx::FromRow)]
 struct ViewWithComments {
@@ -27,8 +27,9 @@ static SELECT_VIEW: LazyLock<String> = LazyLock::new(|| {
                           WHERE c.ticket_id = v.ticket_id AND ($2 OR NOT c.internal)),
                          '[]'::jsonb) AS comments
          FROM ticket_view v
-         WHERE v.ticket_id = $1 AND ($3::uuid IS NULL OR v.requester_id = $3)",
-        VIEW_COLUMNS.map(|c| format!("v.{c}")).join(", ")
+         WHERE v.ticket_id = $1 AND ($3::uuid IS NULL OR {})",
+        VIEW_COLUMNS.map(|c| format!("v.{c}")).join(", "),
+        requested_by("$3")
     )
 });
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::dto::*;
 use crate::read_models::cursor::{Cursor, InvalidCursor};
 use crate::read_models::me;
-use crate::read_models::query::Viewer;
+use crate::read_models::query::{push_requested_by, Viewer};
 
 /// Sort orders of the list. Every order ends with the ticket id, so that keys are unique and
 /// keyset pagination neither skips nor repeats a ticket.
@@ -420,7 +420,8 @@ fn push_search(qb: &mut QueryBuilder<'_, Postgres>, q: &str) {
 /// Appends ` AND …` for every filter, and restricts requesters to their own tickets.
 pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, viewer: Viewer) {
     if let Some(requester) = viewer.only_requester() {
-        qb.push(" AND v.requester_id = ").push_bind(requester);
+        qb.push(" AND ");
+        push_requested_by(qb, requester);
     }
     fn names<T: ToString>(values: &[T]) -> Vec<String> {
         values.iter().map(T::to_string).collect()
@@ -454,13 +455,8 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, 
         qb.push(" AND v.assignee_id = ").push_bind(id);
     }
     if let Some(id) = f.requester_id {
-        // A user merged into this one is the same person: their tickets are listed here too
-        // (the directory's `merged_into`, kept by the merge itself).
-        qb.push(" AND (v.requester_id = ")
-            .push_bind(id)
-            .push(" OR v.requester_id IN (SELECT id FROM users WHERE merged_into = ")
-            .push_bind(id)
-            .push("))");
+        qb.push(" AND ");
+        push_requested_by(qb, id);
     }
     if let Some(q) = &f.q {
         qb.push(" AND v.ticket_id IN (SELECT s.ticket_id FROM ticket_search s WHERE ");
@@ -470,15 +466,16 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, 
     match f.involving {
         None => {}
         Some(Involvement::Requested) => {
-            qb.push(" AND v.requester_id = ").push_bind(viewer.user_id);
+            qb.push(" AND ");
+            push_requested_by(qb, viewer.user_id);
         }
         Some(Involvement::Assigned) => {
             qb.push(" AND v.assignee_id = ").push_bind(viewer.user_id);
         }
         Some(Involvement::Either) => {
-            qb.push(" AND (v.requester_id = ")
-                .push_bind(viewer.user_id)
-                .push(" OR v.assignee_id = ")
+            qb.push(" AND (");
+            push_requested_by(qb, viewer.user_id);
+            qb.push(" OR v.assignee_id = ")
                 .push_bind(viewer.user_id)
                 .push(")");
         }

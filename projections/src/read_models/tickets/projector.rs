@@ -229,7 +229,10 @@ impl ViewRow {
             // A second creation cannot be stored (the aggregate refuses it); nothing to do.
             TicketEvent::Created(_) => {}
             TicketEvent::Commented(e) => {
-                if e.author.id != self.requester_id && self.first_response_at.is_none() {
+                // A requester-role author here is the requester, or a user merged into them
+                // (CONTRACT 7): the same person, not a response.
+                let by_requester = e.author.id == self.requester_id || e.author.role == "requester";
+                if !by_requester && self.first_response_at.is_none() {
                     self.first_response_at = Some(at);
                 }
                 comments.push(CommentRow {

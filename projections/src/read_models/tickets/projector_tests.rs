@@ -96,6 +96,14 @@ fn the_fold_tracks_status_times_and_the_first_response() {
     );
     assert_eq!(row.first_response_at, None, "the requester's own comment");
     row.apply(
+        &stored(3, "2026-11-23T10:01:30.000Z", comment(7, "requester")),
+        &mut comments,
+    );
+    assert_eq!(
+        row.first_response_at, None,
+        "the user the requester was merged into is the same person"
+    );
+    row.apply(
         &stored(3, "2026-11-23T10:02:00.000Z", comment(2, "agent")),
         &mut comments,
     );
@@ -133,7 +141,7 @@ fn the_fold_tracks_status_times_and_the_first_response() {
         ),
         &mut comments,
     );
-    assert_eq!(comments.len(), 2);
+    assert_eq!(comments.len(), 3);
     assert_eq!(row.first_response_at, Some(t("2026-11-23T10:02:00Z")));
     assert_eq!(row.status, Status::InProgress, "reopened with an assignee");
     assert_eq!(row.closed_at, None);
