@@ -8,7 +8,9 @@ use secrecy::SecretString;
 use crate::domain::values::ValueError;
 use crate::domain::SlaPolicy;
 
+mod accounts;
 mod email;
+pub use accounts::AccountSettings;
 pub use email::EmailSettings;
 
 /// Default ticket categories (CONTRACT 1).
@@ -68,6 +70,8 @@ pub struct Settings {
     /// Webhook delivery: allow-lists (`WEBHOOK_ALLOW_HTTP_HOSTS`, `WEBHOOK_ALLOW_PRIVATE_HOSTS`),
     /// the retry schedule (`WEBHOOK_RETRY_SCHEDULE`), timeout, auto-disable period, concurrency.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// `REFRESH_TTL`, `LOGIN_RATE_LIMIT`: sessions and credential rate limits.
+    pub accounts: AccountSettings,
 }
 
 /// How tokens are verified.
@@ -249,6 +253,8 @@ impl Settings {
             },
             email: EmailSettings::from_vars(var).map_err(|(name, reason)| invalid(name, reason))?,
             webhooks: webhook_settings(&number)?,
+            accounts: AccountSettings::from_vars(var)
+                .map_err(|(name, reason)| invalid(name, reason))?,
         })
     }
 
@@ -284,6 +290,7 @@ impl Settings {
             default_phone_region: Some(phonenumber::country::Id::BR),
             email: EmailSettings::disabled(),
             webhooks: crate::webhooks::WebhookSettings::default(),
+            accounts: AccountSettings::default(),
         }
     }
 }

@@ -7,6 +7,9 @@
 
 pub mod changes;
 mod contact;
+pub mod resets;
+pub mod sessions;
+pub mod throttle;
 
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
