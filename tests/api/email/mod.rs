@@ -3,4 +3,4 @@
 
 mod inbound;
 mod outbound;
-mod support;
+pub(crate) mod support;
