@@ -38,6 +38,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("forms.js", JS, include_str!("../web/forms.js")),
     ("model.js", JS, include_str!("../web/model.js")),
     ("view-login.js", JS, include_str!("../web/view-login.js")),
+    ("view-password.js", JS, include_str!("../web/view-password.js")),
     (
         "view-tickets.js",
         JS,

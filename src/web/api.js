@@ -23,7 +23,22 @@ export function onUnauthorized(fn) {
 }
 
 /** Calls `/api/v1` + `path`. Resolves to the parsed body (null when empty). */
-export async function request(method, path, body, { auth = true, etag = null } = {}) {
+export async function request(method, path, body, options = {}) {
+  try {
+    return await send(method, path, body, options);
+  } catch (error) {
+    // An access token refused before its planned refresh (a clock skew, a sleeping laptop):
+    // one refresh from the cookie, then the call once more.
+    if (error.status !== 401 || options.auth === false || options.retried || !session.token()) throw error;
+    if (!(await session.refresh())) {
+      unauthorized(error);
+      throw error;
+    }
+    return send(method, path, body, { ...options, retried: true });
+  }
+}
+
+async function send(method, path, body, { auth = true, etag = null, retried = false } = {}) {
   const headers = { Accept: "application/json, application/problem+json" };
   if (etag) headers["If-None-Match"] = etag;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -52,7 +67,7 @@ export async function request(method, path, body, { auth = true, etag = null } =
   }
   if (!response.ok) {
     const error = new ApiError(response.status, data);
-    if (response.status === 401 && auth) unauthorized(error);
+    if (response.status === 401 && auth && retried) unauthorized(error);
     throw error;
   }
   if (etag !== null) return { unchanged: false, etag: response.headers.get("ETag"), body: data };
