@@ -7,6 +7,7 @@
 
 pub mod changes;
 mod contact;
+pub mod import;
 pub mod resets;
 pub mod sessions;
 pub mod throttle;
@@ -58,6 +59,8 @@ pub enum Origin {
     Intake,
     /// The sender of a mail that came in.
     Email,
+    /// A row of a CSV import (`POST /users/import`, `ticketd user import`).
+    Import,
 }
 
 impl Origin {
@@ -69,6 +72,7 @@ impl Origin {
             Origin::Token => "token",
             Origin::Intake => "intake",
             Origin::Email => "email",
+            Origin::Import => "import",
         }
     }
 }

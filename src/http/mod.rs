@@ -26,6 +26,7 @@ pub mod state;
 pub mod ticket_commands;
 pub mod ticket_queries;
 pub mod timing;
+pub mod user_import;
 pub mod user_routes;
 pub mod webhook_bodies;
 pub mod webhooks;
@@ -52,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ticket_queries::router())
         .merge(login::router())
         .merge(user_routes::router())
+        .merge(user_import::router())
         .merge(integrations::router())
         .merge(intake::router())
         .merge(webhooks::router())

@@ -151,6 +151,7 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         ("post", "/api/v1/auth/login") => &[401, 403],
         ("post", "/api/v1/auth/refresh") | ("post", "/api/v1/auth/logout") => &[401],
         ("post", "/api/v1/users") => &[403, 409],
+        ("post", "/api/v1/users/import") => &[403],
         ("get", "/api/v1/users") => &[403],
         ("patch", "/api/v1/users/{id}") | ("post", "/api/v1/users/{id}/merge") => &[403, 409],
         ("get", "/api/v1/integrations")
