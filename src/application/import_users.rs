@@ -32,6 +32,28 @@ pub enum Refused {
     TooManyRows,
 }
 
+/// The line of a byte offset, for offsets that only grow.
+#[derive(Default)]
+struct LineCounter {
+    offset: usize,
+    newlines: u64,
+}
+
+impl LineCounter {
+    fn at(&mut self, bytes: &[u8], offset: u64) -> u64 {
+        let mut offset = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+        // After a CRLF the offset can point at its `\n`: the record starts past the line end.
+        while offset < bytes.len() && matches!(bytes[offset], b'\r' | b'\n') {
+            offset += 1;
+        }
+        if offset > self.offset {
+            self.newlines += bytes[self.offset..offset].iter().filter(|b| **b == b'\n').count() as u64;
+            self.offset = offset;
+        }
+        self.newlines + 1
+    }
+}
+
 fn error(line: u64, field: &str, message: impl Into<String>) -> LineError {
     LineError {
         line,
@@ -48,6 +70,10 @@ pub fn parse(
     if bytes.len() > MAX_BYTES {
         return Err(Refused::TooLarge);
     }
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    // Line numbers are counted here from each record's byte offset: the `csv` crate's own count
+    // is one short after a CRLF line end.
+    let mut lines = LineCounter::default();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -62,7 +88,7 @@ pub fn parse(
     };
     let names: Vec<String> = header
         .iter()
-        .map(|cell| String::from_utf8_lossy(cell).trim().trim_start_matches('\u{feff}').to_lowercase())
+        .map(|cell| String::from_utf8_lossy(cell).trim().to_lowercase())
         .collect();
     let with_phone = match names.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["email", "name", "role"] => false,
@@ -82,12 +108,12 @@ pub fn parse(
         let record = match record {
             Ok(record) => record,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| lines.at(bytes, p.byte()));
                 errors.push(error(line, "line", e.to_string()));
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| lines.at(bytes, p.byte()));
         if record.iter().all(|cell| cell.iter().all(u8::is_ascii_whitespace)) {
             continue;
         }

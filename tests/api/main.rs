@@ -10,6 +10,7 @@ mod email;
 mod hardening;
 mod helpers;
 mod hostile;
+mod import;
 mod me;
 mod nats;
 mod operations;
