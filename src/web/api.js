@@ -38,10 +38,11 @@ export async function request(method, path, body, options = {}) {
   }
 }
 
-async function send(method, path, body, { auth = true, etag = null, retried = false } = {}) {
+async function send(method, path, body, { auth = true, etag = null, retried = false, contentType = null } = {}) {
   const headers = { Accept: "application/json, application/problem+json" };
   if (etag) headers["If-None-Match"] = etag;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  // `contentType` sends `body` as it is (a CSV file); otherwise it is sent as JSON.
+  if (body !== undefined) headers["Content-Type"] = contentType || "application/json";
   const bearer = session.token();
   if (auth && bearer) headers.Authorization = `Bearer ${bearer}`;
   let response;
@@ -49,7 +50,7 @@ async function send(method, path, body, { auth = true, etag = null, retried = fa
     response = await fetch(`/api/v1${path}`, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : contentType ? body : JSON.stringify(body),
       cache: "no-store",
     });
   } catch (error) {

@@ -16,6 +16,7 @@ import { userView } from "./view-user.js";
 import { integrationsView } from "./view-integrations.js";
 import { webhooksView } from "./view-webhooks.js";
 import { passwordView, resetView } from "./view-password.js";
+import { importView } from "./view-import.js";
 
 const top = document.getElementById("top");
 const main = document.getElementById("main");
@@ -73,6 +74,7 @@ function route() {
   if (parts[0] === "new" && mayCommand(user)) return { name: "new" };
   if (parts[0] === "users" && parts[1] && isAdmin(user)) return { name: "user", id: decodeURIComponent(parts[1]) };
   if (parts[0] === "users" && isAdmin(user)) return { name: "users" };
+  if (parts[0] === "import" && isAdmin(user)) return { name: "import" };
   if (parts[0] === "integrations" && isAdmin(user)) return { name: "integrations" };
   if (parts[0] === "webhooks" && isAdmin(user)) return { name: "webhooks" };
   return { name: readsAll(user) ? "board" : "mine" };
@@ -113,6 +115,7 @@ function header() {
   }
   if (isAdmin(user)) {
     links.push(link("#/users", t("nav.users"), "users"));
+    links.push(link("#/import", t("nav.import"), "import"));
     links.push(link("#/integrations", t("nav.integrations"), "integrations"));
     links.push(link("#/webhooks", t("nav.webhooks"), "webhooks"));
   }
@@ -180,6 +183,7 @@ function render() {
   else if (r.name === "new") view = newTicketView(main, ctx);
   else if (r.name === "users") view = usersView(main, ctx);
   else if (r.name === "password") view = passwordView(main, ctx);
+  else if (r.name === "import") view = importView(main, ctx);
   else if (r.name === "user") view = userView(main, ctx, r.id);
   else if (r.name === "integrations") view = integrationsView(main, ctx);
   else if (r.name === "webhooks") view = webhooksView(main, ctx);

@@ -170,9 +170,9 @@ async fn imports_are_for_admins_in_csv_within_their_limits() {
 async fn ten_thousand_users_import_within_five_seconds() {
     let app = spawn_app().await;
     let admin = app.user("admin").await;
-    let mut csv = String::from("email,name,role,phone\n");
+    let mut csv = String::from("email,name,role\n");
     for i in 0..10_000 {
-        csv.push_str(&format!("person{i}@example.com,\"Person {i}, Imported\",requester,+55119{i:08}\n"));
+        csv.push_str(&format!("person{i}@example.com,\"Person {i}, Imported\",requester\n"));
     }
 
     let started = Instant::now();

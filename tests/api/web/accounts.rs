@@ -147,3 +147,49 @@ async fn a_user_changes_their_password_and_resets_a_forgotten_one_by_mailed_code
     .await;
     finish("passwords", outcome, vec![("requester", rita)]).await;
 }
+
+#[tokio::test]
+async fn an_admin_imports_users_from_csv_after_a_dry_run_and_sees_each_failing_line() {
+    let app = spawn_app_with(|_| {}).await;
+    let admin = person(&app, Role::Admin, "Ada Admin").await;
+    let dir = std::env::temp_dir().join(format!("ticketd-web-import-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "email,name,role\nok@example.com,Ok,agent\nnot-an-email,Bad,agent\n")
+        .expect("write a file");
+    let good = dir.join("good.csv");
+    std::fs::write(&good, "email,name,role\nia@example.com,Ia <b>,agent\njo@example.com,Jo,requester\n")
+        .expect("write a file");
+    let mut driver = Driver::start().await;
+    let ada = driver.open(&app, "en-US").await;
+
+    let outcome: Result<()> = async {
+        ada.visit("/").await?;
+        ada.sign_in(&admin).await?;
+        ada.follow("Import users").await?;
+        ada.by_role("heading", "Import users").await?;
+        ada.by_label("CSV file").await?.send_keys(&bad.display().to_string()).await?;
+        ada.press("Import").await?;
+        ada.sees("Nothing was imported: 1 line(s) have errors.").await?;
+        ada.sees("email must be an address with one @ and text on both sides").await?;
+        ada.by_label("CSV file").await?.send_keys(&good.display().to_string()).await?;
+        ada.tick("Dry run (only check)").await?;
+        ada.press("Import").await?;
+        ada.sees("Dry run: 2 would be created, 0 updated.").await?;
+        let count = || async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM users WHERE origin = 'import'")
+                .fetch_one(&app.pool)
+                .await
+        };
+        ensure!(count().await? == 0, "a dry run imports nothing");
+        ada.by_label("Dry run (only check)").await?.click().await?;
+        ada.press("Import").await?;
+        ada.sees("Imported: 2 created, 0 updated.").await?;
+        ensure!(count().await? == 2, "two users imported");
+        ada.accessible("import").await?;
+        Ok(())
+    }
+    .await;
+    std::fs::remove_dir_all(&dir).ok();
+    finish("csv_import", outcome, vec![("admin", ada)]).await;
+}
