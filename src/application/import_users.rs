@@ -41,13 +41,18 @@ struct LineCounter {
 
 impl LineCounter {
     fn at(&mut self, bytes: &[u8], offset: u64) -> u64 {
-        let mut offset = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+        let mut offset = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
         // After a CRLF the offset can point at its `\n`: the record starts past the line end.
         while offset < bytes.len() && matches!(bytes[offset], b'\r' | b'\n') {
             offset += 1;
         }
         if offset > self.offset {
-            self.newlines += bytes[self.offset..offset].iter().filter(|b| **b == b'\n').count() as u64;
+            self.newlines += bytes[self.offset..offset]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64;
             self.offset = offset;
         }
         self.newlines + 1
@@ -84,7 +89,16 @@ pub fn parse(
     let header = match records.next() {
         Some(Ok(header)) => header,
         Some(Err(e)) => return Ok((rows, vec![error(1, "header", e.to_string())])),
-        None => return Ok((rows, vec![error(1, "header", "the file is empty: it needs the header email,name,role[,phone]")])),
+        None => {
+            return Ok((
+                rows,
+                vec![error(
+                    1,
+                    "header",
+                    "the file is empty: it needs the header email,name,role[,phone]",
+                )],
+            ))
+        }
     };
     let names: Vec<String> = header
         .iter()
@@ -96,7 +110,11 @@ pub fn parse(
         _ => {
             return Ok((
                 rows,
-                vec![error(1, "header", "must be email,name,role or email,name,role,phone")],
+                vec![error(
+                    1,
+                    "header",
+                    "must be email,name,role or email,name,role,phone",
+                )],
             ))
         }
     };
@@ -114,7 +132,10 @@ pub fn parse(
             }
         };
         let line = record.position().map_or(0, |p| lines.at(bytes, p.byte()));
-        if record.iter().all(|cell| cell.iter().all(u8::is_ascii_whitespace)) {
+        if record
+            .iter()
+            .all(|cell| cell.iter().all(u8::is_ascii_whitespace))
+        {
             continue;
         }
         count += 1;
@@ -122,7 +143,11 @@ pub fn parse(
             return Err(Refused::TooManyRows);
         }
         if record.as_slice().len() > MAX_LINE {
-            errors.push(error(line, "line", format!("is longer than {MAX_LINE} bytes")));
+            errors.push(error(
+                line,
+                "line",
+                format!("is longer than {MAX_LINE} bytes"),
+            ));
             continue;
         }
         if record.len() != columns {
@@ -172,13 +197,21 @@ pub fn parse(
             }
         };
         if let Some(first) = seen_email.get(&email) {
-            errors.push(error(line, "email", format!("repeats the e-mail of line {first}")));
+            errors.push(error(
+                line,
+                "email",
+                format!("repeats the e-mail of line {first}"),
+            ));
             continue;
         }
         seen_email.insert(email.clone(), line);
         if let Some(phone) = &phone {
             if let Some(first) = seen_phone.get(phone) {
-                errors.push(error(line, "phone", format!("repeats the phone of line {first}")));
+                errors.push(error(
+                    line,
+                    "phone",
+                    format!("repeats the phone of line {first}"),
+                ));
                 continue;
             }
             seen_phone.insert(phone.clone(), line);
@@ -236,7 +269,10 @@ mod tests {
     fn quoted_cells_a_bom_and_crlf_are_read_as_csv() {
         let file = "\u{feff}Email,Name,Role,Phone\r\n\"ana@example.com\",\"Souza, Ana \"\"Aninha\"\"\",agent,(11) 98765-4321\r\nRUI@Example.com,\"Rui\r\nRamos\",requester,\r\n";
         let (rows, errors) = parse(file.as_bytes(), br()).unwrap();
-        assert_eq!(errors, vec![error(3, "name", "name must not contain control characters")]);
+        assert_eq!(
+            errors,
+            vec![error(3, "name", "name must not contain control characters")]
+        );
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].name, "Souza, Ana \"Aninha\"");
         assert_eq!(rows[0].phone.as_deref(), Some("+5511987654321"));
@@ -250,7 +286,13 @@ mod tests {
         let named: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.field.as_str())).collect();
         assert_eq!(
             named,
-            [(2, "email"), (3, "name"), (3, "role"), (4, "line"), (6, "email")]
+            [
+                (2, "email"),
+                (3, "name"),
+                (3, "role"),
+                (4, "line"),
+                (6, "email")
+            ]
         );
         assert_eq!(rows.len(), 1);
     }
@@ -269,11 +311,17 @@ mod tests {
         for i in 0..=MAX_ROWS {
             many.push_str(&format!("u{i}@x.com,U,agent\n"));
         }
-        assert_eq!(parse(many.as_bytes(), None).unwrap_err(), Refused::TooManyRows);
+        assert_eq!(
+            parse(many.as_bytes(), None).unwrap_err(),
+            Refused::TooManyRows
+        );
         let long = format!("email,name,role\na@x.com,{},agent\n", "n".repeat(MAX_LINE));
         let (_, errors) = parse(long.as_bytes(), None).unwrap();
         assert_eq!((errors[0].line, errors[0].field.as_str()), (2, "line"));
-        assert_eq!(parse(&vec![b'a'; MAX_BYTES + 1], None).unwrap_err(), Refused::TooLarge);
+        assert_eq!(
+            parse(&vec![b'a'; MAX_BYTES + 1], None).unwrap_err(),
+            Refused::TooLarge
+        );
         let (_, errors) = parse(b"name,email,role\n", None).unwrap();
         assert_eq!((errors[0].line, errors[0].field.as_str()), (1, "header"));
         let (_, errors) = parse(b"", None).unwrap();

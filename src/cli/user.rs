@@ -5,8 +5,8 @@ use sqlx::PgPool;
 
 use super::args::{UserAddArgs, UserImportArgs};
 use crate::application::import_users;
-use crate::settings::Settings;
 use crate::domain::Role;
+use crate::settings::Settings;
 use crate::store::user_stream::Recorder;
 use crate::users::{check_email, check_name, check_password, create, NewUser, Origin};
 
@@ -56,15 +56,18 @@ pub async fn add(pool: &PgPool, source: &str, args: UserAddArgs) -> anyhow::Resu
 
 /// `ticketd user import FILE`: prints `{created, updated, errors}` as JSON; fails (exit 1) when
 /// any line fails, and then nothing is applied.
-pub async fn import(pool: &PgPool, settings: &Settings, args: UserImportArgs) -> anyhow::Result<()> {
+pub async fn import(
+    pool: &PgPool,
+    settings: &Settings,
+    args: UserImportArgs,
+) -> anyhow::Result<()> {
     let bytes = if args.file.as_os_str() == "-" {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
             .context("cannot read standard input")?;
         bytes
     } else {
-        std::fs::read(&args.file)
-            .with_context(|| format!("cannot read {}", args.file.display()))?
+        std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?
     };
     let applied = import_users::import(
         pool,
@@ -86,7 +89,10 @@ pub async fn import(pool: &PgPool, settings: &Settings, args: UserImportArgs) ->
         serde_json::json!({"created": applied.created, "updated": applied.updated, "errors": errors})
     );
     if !applied.errors.is_empty() {
-        anyhow::bail!("{} line(s) failed; nothing was imported", applied.errors.len());
+        anyhow::bail!(
+            "{} line(s) failed; nothing was imported",
+            applied.errors.len()
+        );
     }
     Ok(())
 }

@@ -54,13 +54,16 @@ impl Credentials {
 
     /// Counts an attempt from `peer`: 429 with `Retry-After` over the address's budget.
     pub fn check_address(&self, peer: Peer) -> Result<(), ApiError> {
-        self.inner.by_address.check_key(&peer.0).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            tracing::warn!(peer = ?peer.0, "credential attempts over the address's rate");
-            ApiError::TooManyRequests {
-                retry_after_secs: wait.as_secs().max(1),
-            }
-        })
+        self.inner
+            .by_address
+            .check_key(&peer.0)
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                tracing::warn!(peer = ?peer.0, "credential attempts over the address's rate");
+                ApiError::TooManyRequests {
+                    retry_after_secs: wait.as_secs().max(1),
+                }
+            })
     }
 
     /// Failures an account may have per window.
@@ -141,9 +144,7 @@ pub fn removal_cookie(headers: &HeaderMap) -> Cookie<'static> {
 }
 
 fn time_duration(ttl: Duration) -> time::Duration {
-    time::Duration::seconds(
-        i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
-    )
+    time::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The refresh token a request presents: the cookie's and the body's must agree.
@@ -171,15 +172,36 @@ mod tests {
 
     #[test]
     fn only_loopback_hosts_get_a_cookie_without_secure() {
-        for local in ["127.0.0.1:8080", "localhost", "LOCALHOST:1", "[::1]:8080", "app.localhost", "127.9.9.9"] {
+        for local in [
+            "127.0.0.1:8080",
+            "localhost",
+            "LOCALHOST:1",
+            "[::1]:8080",
+            "app.localhost",
+            "127.9.9.9",
+        ] {
             assert!(loopback_host(&host(local)), "{local}");
         }
-        for remote in ["example.com", "10.0.0.1:80", "[2001:db8::1]:443", "localhost.example.com", "127.0.0.1.nip.io"] {
+        for remote in [
+            "example.com",
+            "10.0.0.1:80",
+            "[2001:db8::1]:443",
+            "localhost.example.com",
+            "127.0.0.1.nip.io",
+        ] {
             assert!(!loopback_host(&host(remote)), "{remote}");
         }
         assert!(!loopback_host(&HeaderMap::new()));
-        let cookie = refresh_cookie(&host("example.com"), "t".into(), Duration::from_secs(60)).to_string();
-        for part in ["ticketd_refresh=t", "HttpOnly", "SameSite=Strict", "Secure", "Path=/api/v1/auth", "Max-Age=60"] {
+        let cookie =
+            refresh_cookie(&host("example.com"), "t".into(), Duration::from_secs(60)).to_string();
+        for part in [
+            "ticketd_refresh=t",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Secure",
+            "Path=/api/v1/auth",
+            "Max-Age=60",
+        ] {
             assert!(cookie.contains(part), "{cookie} lacks {part}");
         }
     }

@@ -38,7 +38,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("forms.js", JS, include_str!("../web/forms.js")),
     ("model.js", JS, include_str!("../web/model.js")),
     ("view-login.js", JS, include_str!("../web/view-login.js")),
-    ("view-password.js", JS, include_str!("../web/view-password.js")),
+    (
+        "view-password.js",
+        JS,
+        include_str!("../web/view-password.js"),
+    ),
     ("view-import.js", JS, include_str!("../web/view-import.js")),
     (
         "view-tickets.js",

@@ -2,9 +2,9 @@
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum_extra::extract::cookie::CookieJar;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -25,8 +25,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/login", post(login))
         .route("/auth/me", get(me))
-        .merge(super::sessions::router())
-        .merge(super::passwords::router())
 }
 
 request_body! {

@@ -52,6 +52,8 @@ pub fn app(state: AppState) -> Router {
         .merge(audit::router())
         .merge(ticket_queries::router())
         .merge(login::router())
+        .merge(sessions::router())
+        .merge(passwords::router())
         .merge(user_routes::router())
         .merge(user_import::router())
         .merge(integrations::router())

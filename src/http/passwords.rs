@@ -159,13 +159,15 @@ pub async fn request_reset(
     peer: Peer,
     body: JsonBody,
 ) -> Result<StatusCode> {
-    let ResetRequest { email: Text(email) } =
-        ResetRequest::parse(&body, &Context::from(&state))?;
+    let ResetRequest { email: Text(email) } = ResetRequest::parse(&body, &Context::from(&state))?;
     state.credentials.check_address(peer)?;
     // The lookup and the mail run after the answer, so that its timing says nothing either.
     tokio::spawn(async move {
         if let Err(error) = send_reset(&state, &email).await {
-            tracing::warn!(error = format!("{error:#}"), "cannot send a password reset code");
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "cannot send a password reset code"
+            );
         }
     });
     Ok(StatusCode::ACCEPTED)
@@ -222,7 +224,12 @@ pub async fn confirm_reset(
         new: Password(new),
     } = ResetConfirmRequest::parse(&body, &Context::from(&state))?;
     state.credentials.check_address(peer)?;
-    let bad = || ApiError::invalid("code", "is not valid: wrong, expired, used or tried too often");
+    let bad = || {
+        ApiError::invalid(
+            "code",
+            "is not valid: wrong, expired, used or tried too often",
+        )
+    };
     let user = users::find_by_email(&state.pool, &email)
         .await?
         .filter(|u| u.active);
@@ -237,9 +244,15 @@ pub async fn confirm_reset(
     let Some(user) = user else {
         return Err(bad());
     };
-    changes::set_password(&state.pool, &self_recorder(&state, &user), user.id, &new, None)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    changes::set_password(
+        &state.pool,
+        &self_recorder(&state, &user),
+        user.id,
+        &new,
+        None,
+    )
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
     throttle::clear(&state.pool, Kind::Login, &email.trim().to_lowercase()).await?;
     tracing::info!(user_id = %user.id, "password reset");
     Ok(StatusCode::NO_CONTENT)

@@ -86,11 +86,13 @@ pub async fn refresh(
         let owner = sessions::family_of(&state.pool, &token)
             .await
             .map_err(|e| (jar.clone(), ApiError::from(e)))?;
-        if let (Ok(caller), Some((_, user_id))) =
-            (state.auth.verify_token(&bearer).await, owner)
-        {
+        if let (Ok(caller), Some((_, user_id))) = (state.auth.verify_token(&bearer).await, owner) {
             if caller.id != user_id {
-                return Err(refused(&headers, jar, "the refresh token is another user's"));
+                return Err(refused(
+                    &headers,
+                    jar,
+                    "the refresh token is another user's",
+                ));
             }
         }
     }

@@ -90,13 +90,15 @@ pub async fn import_users(
         ));
     }
     let recorder = recorder(&state, &caller, request.headers());
-    let bytes = Bytes::from_request(request, &()).await.map_err(|rejection| {
-        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge { limit: MAX_BYTES }
-        } else {
-            ApiError::BadRequest(format!("the request body could not be read: {rejection}"))
-        }
-    })?;
+    let bytes = Bytes::from_request(request, &())
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit: MAX_BYTES }
+            } else {
+                ApiError::BadRequest(format!("the request body could not be read: {rejection}"))
+            }
+        })?;
     let applied = import_users::import(
         &state.pool,
         &recorder,

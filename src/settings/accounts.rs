@@ -89,7 +89,10 @@ mod tests {
     fn durations_take_a_unit_or_mean_seconds() {
         assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("30m"), Some(Duration::from_secs(1800)));
-        assert_eq!(parse_duration("14d"), Some(Duration::from_secs(14 * 86_400)));
+        assert_eq!(
+            parse_duration("14d"),
+            Some(Duration::from_secs(14 * 86_400))
+        );
         for bad in ["", "0", "d", "-1", "5w", "1.5h"] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
@@ -102,8 +105,11 @@ mod tests {
         for bad in ["", "0", "x", "3,", "3,0"] {
             assert_eq!(parse_limit(bad), None, "{bad:?}");
         }
-        let s = AccountSettings::from_vars(|n| (n == "LOGIN_RATE_LIMIT").then(|| "5".into())).unwrap();
+        let s =
+            AccountSettings::from_vars(|n| (n == "LOGIN_RATE_LIMIT").then(|| "5".into())).unwrap();
         assert_eq!((s.account_failures, s.address_per_minute), (5, 100));
-        assert!(AccountSettings::from_vars(|n| (n == "REFRESH_TTL").then(|| "soon".into())).is_err());
+        assert!(
+            AccountSettings::from_vars(|n| (n == "REFRESH_TTL").then(|| "soon".into())).is_err()
+        );
     }
 }

@@ -137,7 +137,10 @@ mod tests {
         assert!(check_password("12345678901").is_err());
         assert!(check_password("x7-unusual-pw").is_ok());
         assert!(check_password("1qaz2wsx3edc").is_err(), "common");
-        assert!(check_password("1QAZ2wsx3edc").is_err(), "common, in another case");
+        assert!(
+            check_password("1QAZ2wsx3edc").is_err(),
+            "common, in another case"
+        );
         assert!(check_password(&"x".repeat(PASSWORD_MAX)).is_ok());
         assert!(check_password(&"x".repeat(PASSWORD_MAX + 1)).is_err());
     }

@@ -92,7 +92,10 @@ pub async fn apply(
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for row in rows {
         if let Some(phone) = &row.phone {
-            if phone_owners.get(phone).is_some_and(|owner| *owner != row.email) {
+            if phone_owners
+                .get(phone)
+                .is_some_and(|owner| *owner != row.email)
+            {
                 errors.push(LineError {
                     line: row.line,
                     field: "phone".into(),

@@ -7,7 +7,12 @@ use serde_json::{json, Value};
 
 use crate::helpers::{failing_fields, problem, spawn_app, TestApp, TestUser};
 
-async fn import(app: &TestApp, admin: &TestUser, query: &str, csv: impl Into<reqwest::Body>) -> reqwest::Response {
+async fn import(
+    app: &TestApp,
+    admin: &TestUser,
+    query: &str,
+    csv: impl Into<reqwest::Body>,
+) -> reqwest::Response {
     app.client
         .post(app.api(&format!("/users/import{query}")))
         .bearer_auth(&admin.token)
@@ -19,18 +24,22 @@ async fn import(app: &TestApp, admin: &TestUser, query: &str, csv: impl Into<req
 }
 
 async fn users(app: &TestApp) -> Vec<(String, String, String, Option<String>)> {
-    sqlx::query_as("SELECT lower(email), name, role, phone FROM users WHERE origin <> 'cli' ORDER BY 1")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap()
+    sqlx::query_as(
+        "SELECT lower(email), name, role, phone FROM users WHERE origin <> 'cli' ORDER BY 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
 }
 
 async fn user_events(app: &TestApp, kind: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'user' AND event_type = $1")
-        .bind(kind)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+    sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'user' AND event_type = $1",
+    )
+    .bind(kind)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -51,15 +60,35 @@ async fn an_import_creates_and_updates_users_matched_by_email_with_their_events(
     assert_eq!(
         users(&app).await,
         vec![
-            ("ana@example.com".into(), "Souza, Ana".into(), "admin".into(), Some("+5511987654321".into())),
-            ("rui@example.com".into(), "Rui".into(), "requester".into(), None),
-            ("zoe@example.com".into(), "Zoe".into(), "auditor".into(), None),
+            (
+                "ana@example.com".into(),
+                "Souza, Ana".into(),
+                "admin".into(),
+                Some("+5511987654321".into())
+            ),
+            (
+                "rui@example.com".into(),
+                "Rui".into(),
+                "requester".into(),
+                None
+            ),
+            (
+                "zoe@example.com".into(),
+                "Zoe".into(),
+                "auditor".into(),
+                None
+            ),
         ]
     );
     assert_eq!(user_events(&app, "user.created").await, 3);
     assert_eq!(user_events(&app, "user.updated").await, 1);
     // Imported users are in the directory like any other.
-    let listed: Value = app.get("/users?role=auditor", &admin).await.json().await.unwrap();
+    let listed: Value = app
+        .get("/users?role=auditor", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed["items"][0]["email"], "zoe@example.com");
 }
 
@@ -82,7 +111,12 @@ async fn one_bad_line_applies_nothing_and_every_bad_line_is_reported() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["line"].as_u64().unwrap(), e["field"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["line"].as_u64().unwrap(),
+                e["field"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         lines,
@@ -94,7 +128,10 @@ async fn one_bad_line_applies_nothing_and_every_bad_line_is_reported() {
             (8, "line".into()),
         ]
     );
-    assert_eq!((body["created"].clone(), body["updated"].clone()), (json!(0), json!(0)));
+    assert_eq!(
+        (body["created"].clone(), body["updated"].clone()),
+        (json!(0), json!(0))
+    );
     assert!(users(&app).await.is_empty(), "nothing applied");
     assert_eq!(user_events(&app, "user.created").await, 0);
 }
@@ -105,14 +142,24 @@ async fn a_dry_run_reports_and_applies_nothing() {
     let admin = app.user("admin").await;
     let csv = "email,name,role\na@example.com,A,agent\nb@example.com,B,agent\n";
 
-    let body: Value = import(&app, &admin, "?dry_run=true", csv).await.json().await.unwrap();
+    let body: Value = import(&app, &admin, "?dry_run=true", csv)
+        .await
+        .json()
+        .await
+        .unwrap();
 
     assert_eq!(body, json!({"created": 2, "updated": 0, "errors": []}));
     assert!(users(&app).await.is_empty());
     let bad = import(&app, &admin, "?dry_run=maybe", csv).await;
-    assert_eq!(failing_fields(&problem(bad, StatusCode::UNPROCESSABLE_ENTITY).await), ["dry_run"]);
+    assert_eq!(
+        failing_fields(&problem(bad, StatusCode::UNPROCESSABLE_ENTITY).await),
+        ["dry_run"]
+    );
     let unknown = import(&app, &admin, "?force=1", csv).await;
-    assert_eq!(failing_fields(&problem(unknown, StatusCode::UNPROCESSABLE_ENTITY).await), ["force"]);
+    assert_eq!(
+        failing_fields(&problem(unknown, StatusCode::UNPROCESSABLE_ENTITY).await),
+        ["force"]
+    );
 }
 
 #[tokio::test]
@@ -152,7 +199,10 @@ async fn imports_are_for_admins_in_csv_within_their_limits() {
         million.push_str("a,b,c\n");
     }
     let many = import(&app, &admin, "", million).await;
-    assert_eq!(failing_fields(&problem(many, StatusCode::UNPROCESSABLE_ENTITY).await), ["body"]);
+    assert_eq!(
+        failing_fields(&problem(many, StatusCode::UNPROCESSABLE_ENTITY).await),
+        ["body"]
+    );
     // One line over the body limit (a 100 MB line stops at the same place).
     let mut huge = String::from("email,name,role\na@example.com,");
     huge.push_str(&"n".repeat(11 * 1024 * 1024));
@@ -160,7 +210,10 @@ async fn imports_are_for_admins_in_csv_within_their_limits() {
     let too_large = import(&app, &admin, "", huge).await;
     assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
     // A long line under the body limit is that line's error.
-    let long = format!("email,name,role\na@example.com,{},agent\n", "n".repeat(5000));
+    let long = format!(
+        "email,name,role\na@example.com,{},agent\n",
+        "n".repeat(5000)
+    );
     let body: Value = import(&app, &admin, "", long).await.json().await.unwrap();
     assert_eq!(body["errors"][0]["field"], "line");
     assert!(users(&app).await.is_empty());
@@ -172,7 +225,9 @@ async fn ten_thousand_users_import_within_five_seconds() {
     let admin = app.user("admin").await;
     let mut csv = String::from("email,name,role\n");
     for i in 0..10_000 {
-        csv.push_str(&format!("person{i}@example.com,\"Person {i}, Imported\",requester\n"));
+        csv.push_str(&format!(
+            "person{i}@example.com,\"Person {i}, Imported\",requester\n"
+        ));
     }
 
     let started = Instant::now();
@@ -194,12 +249,24 @@ async fn the_cli_imports_a_file_and_fails_on_a_bad_line() {
     let good = dir.join("good.csv");
     std::fs::write(&good, "email,name,role\ncli@example.com,Cli User,agent\n").unwrap();
     let bad = dir.join("bad.csv");
-    std::fs::write(&bad, "email,name,role\nother@example.com,Other,agent\nnope,Nope,agent\n").unwrap();
+    std::fs::write(
+        &bad,
+        "email,name,role\nother@example.com,Other,agent\nnope,Nope,agent\n",
+    )
+    .unwrap();
 
-    let ok = app.run_ticketd(&["user", "import", good.to_str().unwrap()]).await;
-    let failed = app.run_ticketd(&["user", "import", bad.to_str().unwrap()]).await;
+    let ok = app
+        .run_ticketd(&["user", "import", good.to_str().unwrap()])
+        .await;
+    let failed = app
+        .run_ticketd(&["user", "import", bad.to_str().unwrap()])
+        .await;
 
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
     assert_eq!(report, json!({"created": 1, "updated": 0, "errors": []}));
     assert!(!failed.status.success());

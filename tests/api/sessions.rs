@@ -12,8 +12,15 @@ const PASSWORD: &str = "a sturdy passphrase";
 
 /// A user who signs in with [`PASSWORD`].
 async fn member(app: &TestApp, email: &str, role: Role) -> ticketd::users::User {
-    crate::helpers::add_user_with(&app.pool, email, "Lia Souza", role, Some(PASSWORD), Origin::Cli)
-        .await
+    crate::helpers::add_user_with(
+        &app.pool,
+        email,
+        "Lia Souza",
+        role,
+        Some(PASSWORD),
+        Origin::Cli,
+    )
+    .await
 }
 
 /// What a login or refresh answered: its body and its refresh cookie as sent.
@@ -24,7 +31,9 @@ struct Signed {
 
 impl Signed {
     fn refresh_token(&self) -> &str {
-        self.body["refresh_token"].as_str().expect("a refresh_token")
+        self.body["refresh_token"]
+            .as_str()
+            .expect("a refresh_token")
     }
 
     fn access_token(&self) -> &str {
@@ -115,8 +124,16 @@ async fn login_sets_an_http_only_strict_refresh_cookie_holding_the_bodys_refresh
         .map(|a| a.trim().to_ascii_lowercase())
         .collect();
     assert!(attributes.contains(&"httponly".into()), "{}", signed.cookie);
-    assert!(attributes.contains(&"samesite=strict".into()), "{}", signed.cookie);
-    assert!(attributes.contains(&"path=/api/v1/auth".into()), "{}", signed.cookie);
+    assert!(
+        attributes.contains(&"samesite=strict".into()),
+        "{}",
+        signed.cookie
+    );
+    assert!(
+        attributes.contains(&"path=/api/v1/auth".into()),
+        "{}",
+        signed.cookie
+    );
     assert!(
         attributes.contains(&format!("max-age={}", 14 * 24 * 3600)),
         "REFRESH_TTL's default: {}",
@@ -203,7 +220,10 @@ async fn refresh_rotates_and_reusing_a_rotated_token_revokes_its_whole_family() 
     let reused = refresh_with_body(&app, first.refresh_token()).await;
     let removal = refresh_cookie_of(&reused).to_ascii_lowercase();
     problem(reused, StatusCode::UNAUTHORIZED).await;
-    assert!(removal.contains("max-age=0"), "the cookie is cleared: {removal}");
+    assert!(
+        removal.contains("max-age=0"),
+        "the cookie is cleared: {removal}"
+    );
     problem(
         refresh_with_body(&app, &third_token).await,
         StatusCode::UNAUTHORIZED,
@@ -284,7 +304,10 @@ async fn forged_unknown_mismatched_and_missing_refresh_tokens_are_refused() {
     problem(unknown_member, StatusCode::UNPROCESSABLE_ENTITY).await;
     // None of these used up the real tokens.
     for token in [lia.refresh_token(), rui.refresh_token()] {
-        assert_eq!(refresh_with_body(&app, token).await.status(), StatusCode::OK);
+        assert_eq!(
+            refresh_with_body(&app, token).await.status(),
+            StatusCode::OK
+        );
     }
 }
 
@@ -312,7 +335,11 @@ async fn logout_revokes_the_family_and_clears_the_cookie() {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let cleared = refresh_cookie_of(&response).to_ascii_lowercase();
     assert!(cleared.contains("max-age=0"), "{cleared}");
-    problem(refresh_with_body(&app, newest).await, StatusCode::UNAUTHORIZED).await;
+    problem(
+        refresh_with_body(&app, newest).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     // Signing out again, or with a token never issued, is still signing out.
     for token in [newest, "never-issued"] {
         let again = app
@@ -334,7 +361,11 @@ async fn deactivation_refuses_login_and_tokens_and_revokes_refresh_tokens_for_go
     let admin: TestUser = app.user("admin").await;
 
     let off = app
-        .patch(&format!("/users/{}", user.id), &admin, json!({"active": false}))
+        .patch(
+            &format!("/users/{}", user.id),
+            &admin,
+            json!({"active": false}),
+        )
         .await;
     assert_eq!(off.status(), StatusCode::OK);
 
@@ -362,7 +393,11 @@ async fn deactivation_refuses_login_and_tokens_and_revokes_refresh_tokens_for_go
 
     // Reactivation lets the user sign in again, but does not revive the old refresh token.
     let on = app
-        .patch(&format!("/users/{}", user.id), &admin, json!({"active": true}))
+        .patch(
+            &format!("/users/{}", user.id),
+            &admin,
+            json!({"active": true}),
+        )
         .await;
     assert_eq!(on.status(), StatusCode::OK);
     problem(

@@ -27,7 +27,8 @@ async fn stored(browser: &Browser) -> Result<String> {
 }
 
 #[tokio::test]
-async fn the_session_lives_in_an_http_only_cookie_survives_reloads_and_token_expiry_and_ends_on_sign_out() {
+async fn the_session_lives_in_an_http_only_cookie_survives_reloads_and_token_expiry_and_ends_on_sign_out(
+) {
     // Arrange: access tokens that live four seconds, so the page must refresh them.
     let app = spawn_app_with(|s| s.auth.token_ttl_secs = 4).await;
     let agent = person(&app, Role::Agent, "Ana Agent").await;
@@ -87,7 +88,11 @@ async fn a_user_changes_their_password_and_resets_a_forgotten_one_by_mailed_code
     let mut driver = Driver::start().await;
     let rita = driver.open(&app, "en-US").await;
     let login = |password: &'static str| {
-        let (client, url, email) = (app.client.clone(), app.api("/auth/login"), requester.user.email.clone());
+        let (client, url, email) = (
+            app.client.clone(),
+            app.api("/auth/login"),
+            requester.user.email.clone(),
+        );
         async move {
             client
                 .post(url)
@@ -117,7 +122,10 @@ async fn a_user_changes_their_password_and_resets_a_forgotten_one_by_mailed_code
         rita.fill("New password", "my brand new passphrase").await?;
         rita.press("Change password").await?;
         rita.sees("Your password was changed").await?;
-        ensure!(login("my brand new passphrase").await? == 200, "the new password signs in");
+        ensure!(
+            login("my brand new passphrase").await? == 200,
+            "the new password signs in"
+        );
 
         // Forgotten: a code by mail, then a new password.
         rita.press("Sign out").await?;
@@ -140,8 +148,14 @@ async fn a_user_changes_their_password_and_resets_a_forgotten_one_by_mailed_code
         rita.fill("Code", &code).await?;
         rita.press("Set password").await?;
         rita.sees("Your password was set").await?;
-        ensure!(login("a phrase found again").await? == 200, "the reset password signs in");
-        ensure!(login("my brand new passphrase").await? == 401, "the old one no longer does");
+        ensure!(
+            login("a phrase found again").await? == 200,
+            "the reset password signs in"
+        );
+        ensure!(
+            login("my brand new passphrase").await? == 401,
+            "the old one no longer does"
+        );
         Ok(())
     }
     .await;
@@ -155,11 +169,17 @@ async fn an_admin_imports_users_from_csv_after_a_dry_run_and_sees_each_failing_l
     let dir = std::env::temp_dir().join(format!("ticketd-web-import-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("a temporary folder");
     let bad = dir.join("bad.csv");
-    std::fs::write(&bad, "email,name,role\nok@example.com,Ok,agent\nnot-an-email,Bad,agent\n")
-        .expect("write a file");
+    std::fs::write(
+        &bad,
+        "email,name,role\nok@example.com,Ok,agent\nnot-an-email,Bad,agent\n",
+    )
+    .expect("write a file");
     let good = dir.join("good.csv");
-    std::fs::write(&good, "email,name,role\nia@example.com,Ia <b>,agent\njo@example.com,Jo,requester\n")
-        .expect("write a file");
+    std::fs::write(
+        &good,
+        "email,name,role\nia@example.com,Ia <b>,agent\njo@example.com,Jo,requester\n",
+    )
+    .expect("write a file");
     let mut driver = Driver::start().await;
     let ada = driver.open(&app, "en-US").await;
 
@@ -168,11 +188,19 @@ async fn an_admin_imports_users_from_csv_after_a_dry_run_and_sees_each_failing_l
         ada.sign_in(&admin).await?;
         ada.follow("Import users").await?;
         ada.by_role("heading", "Import users").await?;
-        ada.by_label("CSV file").await?.send_keys(&bad.display().to_string()).await?;
+        ada.by_label("CSV file")
+            .await?
+            .send_keys(&bad.display().to_string())
+            .await?;
         ada.press("Import").await?;
-        ada.sees("Nothing was imported: 1 line(s) have errors.").await?;
-        ada.sees("email must be an address with one @ and text on both sides").await?;
-        ada.by_label("CSV file").await?.send_keys(&good.display().to_string()).await?;
+        ada.sees("Nothing was imported: 1 line(s) have errors.")
+            .await?;
+        ada.sees("email must be an address with one @ and text on both sides")
+            .await?;
+        ada.by_label("CSV file")
+            .await?
+            .send_keys(&good.display().to_string())
+            .await?;
         ada.tick("Dry run (only check)").await?;
         ada.press("Import").await?;
         ada.sees("Dry run: 2 would be created, 0 updated.").await?;
