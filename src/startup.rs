@@ -276,8 +276,9 @@ impl Application {
         let serving = background.shutdown.child_token();
         let limiter = self.limiter.clone();
         let credentials = self.state.credentials.clone();
+        let pool = self.state.pool.clone();
         background.spawn_until("janitor", serving.clone(), move |stop| {
-            let (limiter, credentials) = (limiter.clone(), credentials.clone());
+            let (limiter, credentials, pool) = (limiter.clone(), credentials.clone(), pool.clone());
             async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(60));
                 loop {
@@ -286,6 +287,12 @@ impl Application {
                         _ = tick.tick() => {
                             limiter.shrink();
                             credentials.shrink();
+                            // A failed sweep is retried on the next tick; the rows it leaves
+                            // change no answer, they only take room.
+                            let window = credentials.account_budget().window;
+                            if let Err(error) = crate::users::sweep::sweep(&pool, window).await {
+                                tracing::warn!(%error, "cannot sweep expired credential state");
+                            }
                         }
                     }
                 }

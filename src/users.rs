@@ -10,6 +10,7 @@ mod contact;
 pub mod import;
 pub mod resets;
 pub mod sessions;
+pub mod sweep;
 pub mod throttle;
 
 use serde::Serialize;

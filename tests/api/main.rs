@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod board;
 mod commands;
+mod credential_sweep;
 mod dashboard;
 mod email;
 mod hardening;
