@@ -23,6 +23,7 @@ pub mod response;
 pub mod sessions;
 pub mod shared_answers;
 pub mod state;
+pub mod team_routes;
 pub mod ticket_commands;
 pub mod ticket_queries;
 pub mod timing;
@@ -55,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sessions::router())
         .merge(passwords::router())
         .merge(user_routes::router())
+        .merge(team_routes::router())
         .merge(user_import::router())
         .merge(integrations::router())
         .merge(intake::router())

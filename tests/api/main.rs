@@ -27,6 +27,7 @@ mod retries;
 mod sessions;
 mod sla;
 mod stats;
+mod teams;
 mod users;
 mod web;
 mod webhook_receiver;

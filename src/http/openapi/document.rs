@@ -162,6 +162,10 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         // Admins only, reading included; unknown query parameters are refused.
         ("get", "/api/v1/webhooks") => &[403, 422],
         (_, p) if p.starts_with("/api/v1/webhooks") => &[403],
+        // Teams: requesters read none, only admins change them; names are unique.
+        ("get", "/api/v1/teams") | ("get", "/api/v1/teams/{id}/members") => &[403, 422],
+        ("post", "/api/v1/teams") | ("patch", "/api/v1/teams/{id}") => &[403, 409],
+        (_, p) if p.starts_with("/api/v1/teams") => &[403],
         // Not a WebSocket handshake (400, 426), a disallowed Origin (403).
         ("get", "/api/v1/ws") => &[400, 403, 426],
         _ => &[],
