@@ -27,6 +27,7 @@ mod retries;
 mod sessions;
 mod sla;
 mod stats;
+mod team_assignment;
 mod teams;
 mod users;
 mod web;

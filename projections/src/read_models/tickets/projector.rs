@@ -233,9 +233,10 @@ impl ViewRow {
                 });
             }
             TicketEvent::Assigned(e) => {
-                self.assignee_id = Some(e.assignee.id);
-                self.assignee_name = Some(e.assignee.name.clone());
-                if self.status == Status::Open {
+                self.assignee_id = e.assignee.as_ref().map(|a| a.id);
+                self.assignee_name = e.assignee.as_ref().map(|a| a.name.clone());
+                // A ticket with a team and no one in it yet stays open.
+                if self.status == Status::Open && self.assignee_id.is_some() {
                     self.status = Status::InProgress;
                 }
             }
