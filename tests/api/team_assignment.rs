@@ -138,3 +138,94 @@ async fn bad_team_assignments_are_refused_naming_the_field_and_change_nothing() 
         "only ticket.created"
     );
 }
+
+#[tokio::test]
+async fn the_board_and_the_list_filter_by_team() {
+    let app = spawn_app().await;
+    let admin = app.user("admin").await;
+    let agent = app.user("agent").await;
+    let requester = app.user("requester").await;
+    let desk = team(&app, &admin, "Desk").await;
+    let field = team(&app, &admin, "Field").await;
+    let (a, b, c) = (
+        app.create_ticket(&requester).await,
+        app.create_ticket(&requester).await,
+        app.create_ticket(&requester).await,
+    );
+    assign(&app, &agent, a, json!({"team_id": desk["id"]})).await;
+    assign(
+        &app,
+        &agent,
+        b,
+        json!({"team_id": field["id"], "assignee_id": agent.id}),
+    )
+    .await;
+    let last = assign(&app, &agent, c, json!({"assignee_id": agent.id})).await;
+    seen(&app, &admin, c, &last["version"]).await;
+
+    let board: Value = app
+        .get(
+            &format!("/board?team_id={}", desk["id"].as_str().unwrap()),
+            &agent,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let columns: Vec<(String, i64, Vec<String>)> = board["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|col| {
+            let cards = col["cards"].as_array().unwrap();
+            let ids = cards
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_string())
+                .collect();
+            (
+                col["status"].as_str().unwrap().to_string(),
+                col["count"].as_i64().unwrap(),
+                ids,
+            )
+        })
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("open".to_string(), 1, vec![a.to_string()]),
+            ("in_progress".to_string(), 0, vec![]),
+            ("closed".to_string(), 0, vec![]),
+        ]
+    );
+    let list: Value = app
+        .get(
+            &format!("/tickets?team_id={}", field["id"].as_str().unwrap()),
+            &agent,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [b.to_string()]);
+    let everyone: Value = app.get("/board", &agent).await.json().await.unwrap();
+    let total: i64 = everyone["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 3);
+    for path in ["/board?team_id=desk", "/tickets?team_id=desk"] {
+        let refused = app.get(path, &agent).await;
+        assert_eq!(
+            failing_fields(&problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await),
+            ["team_id"]
+        );
+    }
+}

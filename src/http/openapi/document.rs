@@ -308,9 +308,12 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
         ("query", "status") if path.starts_with("/api/v1/webhooks") => {
             string_enum(&["pending", "succeeded", "failed"])
         }
+        ("query", "limit") if path.starts_with("/api/v1/teams") => {
+            integer(1, crate::http::team_routes::PAGE_MAX)
+        }
         ("query", "limit") => integer(1, crate::http::ticket_queries::LIST_LIMIT_MAX),
         ("query", "limit_per_column") => integer(1, crate::http::ticket_queries::COLUMN_LIMIT_MAX),
-        ("query", "assignee_id" | "requester_id") => uuid(),
+        ("query", "assignee_id" | "requester_id" | "team_id") => uuid(),
         ("query", "as_of" | "from" | "to") => json!({"type": "string", "format": "date-time"}),
         ("query", "status") => list_of(&statuses),
         ("query", "priority") => list_of(&priorities),
@@ -332,6 +335,7 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
         ("query", "sort") => {
             json!({"type": "string", "enum": ticket_projections::read_models::tickets::Sort::ALL.map(|s| s.as_str())})
         }
+        ("query", "cursor") if path.starts_with("/api/v1/teams") => uuid(),
         ("query", "cursor") => text(512),
         ("query", "unread") => json!({"type": "boolean"}),
         ("query", "role") if path == "/api/v1/me/tickets" => {

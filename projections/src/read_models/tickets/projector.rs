@@ -60,10 +60,13 @@ pub(crate) struct ViewRow {
     version: i64,
     last_position: i64,
     metadata: Option<sqlx::types::Json<BTreeMap<String, String>>>,
+    /// The team the ticket is given to.
+    #[serde(default)]
+    team_id: Option<Uuid>,
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-pub(super) const VIEW_COLUMNS: [&str; 27] = [
+pub(super) const VIEW_COLUMNS: [&str; 28] = [
     "ticket_id",
     "number",
     "title",
@@ -91,6 +94,7 @@ pub(super) const VIEW_COLUMNS: [&str; 27] = [
     "version",
     "last_position",
     "metadata",
+    "team_id",
 ];
 
 static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
@@ -206,6 +210,7 @@ impl ViewRow {
             version: stored.envelope.seq,
             last_position: stored.position,
             metadata: e.metadata.clone().map(sqlx::types::Json),
+            team_id: None,
         }
     }
 
@@ -233,6 +238,9 @@ impl ViewRow {
                 });
             }
             TicketEvent::Assigned(e) => {
+                if let Some(team) = &e.team {
+                    self.team_id = Some(team.id);
+                }
                 self.assignee_id = e.assignee.as_ref().map(|a| a.id);
                 self.assignee_name = e.assignee.as_ref().map(|a| a.name.clone());
                 // A ticket with a team and no one in it yet stays open.
