@@ -44,6 +44,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/view-password.js"),
     ),
     ("view-import.js", JS, include_str!("../web/view-import.js")),
+    ("view-teams.js", JS, include_str!("../web/view-teams.js")),
     (
         "view-tickets.js",
         JS,

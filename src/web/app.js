@@ -12,6 +12,7 @@ import { boardView } from "./view-board.js";
 import { ticketView } from "./view-ticket.js";
 import { newTicketView } from "./view-new.js";
 import { usersView } from "./view-users.js";
+import { teamsView } from "./view-teams.js";
 import { userView } from "./view-user.js";
 import { integrationsView } from "./view-integrations.js";
 import { webhooksView } from "./view-webhooks.js";
@@ -75,6 +76,7 @@ function route() {
   if (parts[0] === "users" && parts[1] && isAdmin(user)) return { name: "user", id: decodeURIComponent(parts[1]) };
   if (parts[0] === "users" && isAdmin(user)) return { name: "users" };
   if (parts[0] === "import" && isAdmin(user)) return { name: "import" };
+  if (parts[0] === "teams" && isAdmin(user)) return { name: "teams" };
   if (parts[0] === "integrations" && isAdmin(user)) return { name: "integrations" };
   if (parts[0] === "webhooks" && isAdmin(user)) return { name: "webhooks" };
   return { name: readsAll(user) ? "board" : "mine" };
@@ -116,6 +118,7 @@ function header() {
   if (isAdmin(user)) {
     links.push(link("#/users", t("nav.users"), "users"));
     links.push(link("#/import", t("nav.import"), "import"));
+    links.push(link("#/teams", t("nav.teams"), "teams"));
     links.push(link("#/integrations", t("nav.integrations"), "integrations"));
     links.push(link("#/webhooks", t("nav.webhooks"), "webhooks"));
   }
@@ -184,6 +187,7 @@ function render() {
   else if (r.name === "users") view = usersView(main, ctx);
   else if (r.name === "password") view = passwordView(main, ctx);
   else if (r.name === "import") view = importView(main, ctx);
+  else if (r.name === "teams") view = teamsView(main, ctx);
   else if (r.name === "user") view = userView(main, ctx, r.id);
   else if (r.name === "integrations") view = integrationsView(main, ctx);
   else if (r.name === "webhooks") view = webhooksView(main, ctx);

@@ -7,4 +7,5 @@ mod browser;
 mod intake;
 mod people;
 mod roles;
+mod teams;
 mod webhooks;
