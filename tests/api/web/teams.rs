@@ -2,6 +2,7 @@
 //! adds another, and the page shows each team's member count.
 
 use anyhow::{ensure, Result};
+use serde_json::json;
 use ticketd::domain::Role;
 
 use super::browser::{finish, person, Driver};
@@ -35,6 +36,38 @@ async fn an_admin_creates_a_team_and_adds_a_member() {
             .await?;
         ensure!(members == 2, "two members stored, not {members}");
         ada.accessible("teams").await?;
+
+        // The board narrowed to the team shows its ticket only.
+        let team: uuid::Uuid = sqlx::query_scalar("SELECT id FROM teams")
+            .fetch_one(&app.pool)
+            .await?;
+        let theirs = app
+            .create_ticket_with(&admin.user, json!({"title": "Printer on floor 3"}))
+            .await;
+        app.create_ticket_with(&admin.user, json!({"title": "Laptop will not boot"}))
+            .await;
+        let assigned = app
+            .post(
+                &format!("/tickets/{theirs}/assign"),
+                &admin.user,
+                json!({"team_id": team}),
+            )
+            .await;
+        ensure!(assigned.status().is_success(), "assigned to the team");
+        ada.follow("Board").await?;
+        ada.sees("Laptop will not boot").await?;
+        ada.choose("Team", "Field <b>support</b>").await?;
+        // The narrowed board arrives a moment later.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while ada.does_not_see("Laptop will not boot").await.is_err() {
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "the team's board still shows another team's ticket"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        ada.sees("Printer on floor 3").await?;
+        ada.accessible("board_by_team").await?;
         Ok(())
     }
     .await;
