@@ -44,7 +44,8 @@ async fn an_admin_creates_a_team_and_adds_a_member() {
         let theirs = app
             .create_ticket_with(&admin.user, json!({"title": "Printer on floor 3"}))
             .await;
-        app.create_ticket_with(&admin.user, json!({"title": "Laptop will not boot"}))
+        let other = app
+            .create_ticket_with(&admin.user, json!({"title": "Laptop will not boot"}))
             .await;
         let assigned = app
             .post(
@@ -68,6 +69,24 @@ async fn an_admin_creates_a_team_and_adds_a_member() {
         }
         ada.sees("Printer on floor 3").await?;
         ada.accessible("board_by_team").await?;
+
+        // On a ticket, the Team control gives it to a team.
+        ada.visit(&format!("/#/tickets/{other}")).await?;
+        ada.choose("Team", "Field <b>support</b>").await?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let events = app.stored_events(other).await;
+            if events.iter().any(|(_, kind, payload, _)| {
+                kind.contains("assigned") && payload.to_string().contains("Field <b>support</b>")
+            }) {
+                break;
+            }
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "no assignment to the team stored: {events:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         Ok(())
     }
     .await;
