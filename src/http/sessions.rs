@@ -17,7 +17,12 @@ use super::form::request_body;
 use super::login::{token_answer, TokenResponse};
 use super::members::{Context, Text};
 use super::state::AppState;
+use crate::users::throttle::{self, Budget, Kind};
 use crate::users::{self, sessions};
+
+/// Refreshes one account may make per failure window (`LOGIN_RATE_LIMIT`'s, 15 minutes): a
+/// browser refreshes about once an hour per session, so only a token being hammered reaches it.
+pub const REFRESHES_PER_WINDOW: u32 = 60;
 
 /// The session routes.
 pub fn router() -> Router<AppState> {
@@ -59,7 +64,7 @@ fn refused(headers: &HeaderMap, jar: CookieJar, why: &str) -> (CookieJar, ApiErr
         (status = 413, body = super::error::Problem),
         (status = 415, body = super::error::Problem),
         (status = 422, body = super::error::Problem),
-        (status = 429, description = "too many attempts from this address", body = super::error::Problem),
+        (status = 429, description = "too many attempts from this address, or refreshes of this account", body = super::error::Problem),
         (status = 503, body = super::error::Problem)))]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -80,12 +85,26 @@ pub async fn refresh(
     if let Err(error) = state.credentials.check_address(peer) {
         return Err((jar, error));
     }
+    let owner = sessions::family_of(&state.pool, &token)
+        .await
+        .map_err(|e| (jar.clone(), ApiError::from(e)))?;
+    // Per account too: tokens of one account spread over many addresses share one budget.
+    if let Some((_, user_id)) = owner {
+        let budget = Budget {
+            failures: REFRESHES_PER_WINDOW,
+            window: state.credentials.account_budget().window,
+        };
+        let counted = throttle::attempt(&state.pool, Kind::Refresh, &user_id.to_string(), budget)
+            .await
+            .map_err(|e| (jar.clone(), ApiError::from(e)))?;
+        if let Err(retry_after_secs) = counted {
+            tracing::warn!(%user_id, "refreshes over the account's budget");
+            return Err((jar, ApiError::TooManyRequests { retry_after_secs }));
+        }
+    }
     // An access token sent along must be the same user's: one user's session cannot be used
     // to refresh another's.
     if let Some(bearer) = bearer {
-        let owner = sessions::family_of(&state.pool, &token)
-            .await
-            .map_err(|e| (jar.clone(), ApiError::from(e)))?;
         if let (Ok(caller), Some((_, user_id))) = (state.auth.verify_token(&bearer).await, owner) {
             if caller.id != user_id {
                 return Err(refused(

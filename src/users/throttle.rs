@@ -15,6 +15,8 @@ pub enum Kind {
     Login,
     /// Reset mails asked for at `POST /auth/password-reset` (a budget, not failures).
     ResetMail,
+    /// Refreshes of an account's tokens at `POST /auth/refresh` (a budget, not failures).
+    Refresh,
 }
 
 impl Kind {
@@ -22,6 +24,7 @@ impl Kind {
         match self {
             Kind::Login => "login",
             Kind::ResetMail => "reset_mail",
+            Kind::Refresh => "refresh",
         }
     }
 }

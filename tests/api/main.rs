@@ -23,6 +23,7 @@ mod poison;
 mod positions;
 mod queries;
 mod rebuilt;
+mod refresh_limit;
 mod retries;
 mod sessions;
 mod sla;
