@@ -48,6 +48,7 @@ pub mod sla_timer;
 pub mod startup;
 pub mod store;
 pub mod supervisor;
+pub mod teams;
 pub mod telemetry;
 pub mod users;
 pub mod views;

@@ -8,7 +8,9 @@ use secrecy::SecretString;
 use crate::domain::values::ValueError;
 use crate::domain::SlaPolicy;
 
+mod accounts;
 mod email;
+pub use accounts::AccountSettings;
 pub use email::EmailSettings;
 
 /// Default ticket categories (CONTRACT 1).
@@ -71,6 +73,8 @@ pub struct Settings {
     /// Notification channels and rules: `TELEGRAM_API_URL`, `PUBLIC_URL`,
     /// `NOTIFY_RETRY_SCHEDULE`.
     pub notify: crate::notify::NotifySettings,
+    /// `REFRESH_TTL`, `LOGIN_RATE_LIMIT`: sessions and credential rate limits.
+    pub accounts: AccountSettings,
 }
 
 /// How tokens are verified.
@@ -253,6 +257,8 @@ impl Settings {
             email: EmailSettings::from_vars(var).map_err(|(name, reason)| invalid(name, reason))?,
             webhooks: webhook_settings(&number)?,
             notify: notify_settings(bind_addr)?,
+            accounts: AccountSettings::from_vars(var)
+                .map_err(|(name, reason)| invalid(name, reason))?,
         })
     }
 
@@ -289,6 +295,7 @@ impl Settings {
             email: EmailSettings::disabled(),
             webhooks: crate::webhooks::WebhookSettings::default(),
             notify: crate::notify::NotifySettings::default(),
+            accounts: AccountSettings::default(),
         }
     }
 }

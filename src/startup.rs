@@ -16,6 +16,8 @@ pub use crate::db::{connect, migrate};
 use crate::auth::Authenticator;
 use crate::command_service::CommandService;
 use crate::domain::TicketServices;
+use crate::email::reset_mail::ResetMailer;
+use crate::http::credentials::Credentials;
 use crate::http::limiter::Limiter;
 use crate::http::shared_answers::SharedAnswers;
 use crate::http::AppState;
@@ -114,6 +116,10 @@ impl Application {
             },
         ));
         let limiter = Limiter::new(settings.rate_limit);
+        let credentials = Credentials::new(
+            settings.accounts.clone(),
+            ResetMailer::from_settings(&settings.email)?,
+        );
         // The read side runs in every instance: the sequencer's advisory lock and the
         // checkpoint row locks make the instances take turns. Every loop is supervised: a panic
         // is logged and the loop restarted (see `supervisor`).
@@ -226,6 +232,7 @@ impl Application {
             email: mail.channels,
             webhooks,
             answers: SharedAnswers::default(),
+            credentials,
         };
         Ok(Self {
             port,
@@ -269,14 +276,25 @@ impl Application {
         // Stopped when serving ends (the WebSocket feed stops with the hub, before the loops).
         let serving = background.shutdown.child_token();
         let limiter = self.limiter.clone();
+        let credentials = self.state.credentials.clone();
+        let pool = self.state.pool.clone();
         background.spawn_until("janitor", serving.clone(), move |stop| {
-            let limiter = limiter.clone();
+            let (limiter, credentials, pool) = (limiter.clone(), credentials.clone(), pool.clone());
             async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(60));
                 loop {
                     tokio::select! {
                         () = stop.cancelled() => return,
-                        _ = tick.tick() => limiter.shrink(),
+                        _ = tick.tick() => {
+                            limiter.shrink();
+                            credentials.shrink();
+                            // A failed sweep is retried on the next tick; the rows it leaves
+                            // change no answer, they only take room.
+                            let window = credentials.account_budget().window;
+                            if let Err(error) = crate::users::sweep::sweep(&pool, window).await {
+                                tracing::warn!(%error, "cannot sweep expired credential state");
+                            }
+                        }
                     }
                 }
             }

@@ -7,6 +7,11 @@
 
 pub mod changes;
 mod contact;
+pub mod import;
+pub mod resets;
+pub mod sessions;
+pub mod sweep;
+pub mod throttle;
 
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -55,6 +60,8 @@ pub enum Origin {
     Intake,
     /// The sender of a mail that came in.
     Email,
+    /// A row of a CSV import (`POST /users/import`, `ticketd user import`).
+    Import,
 }
 
 impl Origin {
@@ -66,6 +73,7 @@ impl Origin {
             Origin::Token => "token",
             Origin::Intake => "intake",
             Origin::Email => "email",
+            Origin::Import => "import",
         }
     }
 }

@@ -118,14 +118,28 @@ pub struct Via {
     pub message_id: String,
 }
 
+/// A team as an event names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamRef {
+    /// The team's id.
+    pub id: Uuid,
+    /// The team's name when the event was recorded.
+    pub name: String,
+}
+
 /// `ticket.assigned`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TicketAssigned {
-    /// The new assignee.
-    pub assignee: UserRef,
+    /// The assignee after: `null` for a ticket given to a team and no one in it yet.
+    pub assignee: Option<UserRef>,
     /// The assignee before, if any.
     pub previous_assignee: Option<UserRef>,
+    /// The ticket's team after, when it has one. Events recorded before teams have none, and
+    /// serialize as they were stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<TeamRef>,
 }
 
 /// One changed field of `ticket.updated`.

@@ -125,15 +125,20 @@ fn samples() -> Vec<(TicketEvent, bool)> {
         ),
         (
             TicketEvent::Assigned(TicketAssigned {
-                assignee: user("Agnes Agent"),
+                assignee: Some(user("Agnes Agent")),
                 previous_assignee: Some(user("Bert Agent")),
+                team: None,
             }),
             true,
         ),
         (
             TicketEvent::Assigned(TicketAssigned {
-                assignee: user("Agnes Agent"),
+                assignee: None,
                 previous_assignee: None,
+                team: Some(ticket_nats::events::TeamRef {
+                    id: Uuid::from_u128(9),
+                    name: "Field support".into(),
+                }),
             }),
             false,
         ),

@@ -6,7 +6,9 @@
 //! - [`tickets`]: open a ticket, comment, assign, update, close, reopen, rate.
 //! - [`people`]: the requester behind an intake, found by contact or added.
 //! - [`intake`]: tickets and messages from integrations.
+//! - [`import_users`]: users from a CSV file, all or nothing.
 
+pub mod import_users;
 pub mod intake;
 pub mod people;
 pub mod tickets;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::PgPool;
-use ticket_nats::events::{IntegrationRef, RequesterRef, UserRef, Via};
+use ticket_nats::events::{IntegrationRef, RequesterRef, TeamRef, UserRef, Via};
 use uuid::Uuid;
 
 use crate::command_service::{now, CommandContext, CommandError, CommandService, Outcome};
@@ -189,16 +189,27 @@ async fn post_comment(
     .await
 }
 
-/// Assigns a ticket (see [`resolve_assignee`]).
+/// The team `id` names, if it exists.
+pub async fn resolve_team(pool: &PgPool, id: Uuid) -> Result<Option<TeamRef>, sqlx::Error> {
+    Ok(crate::teams::find(pool, id).await?.map(|team| TeamRef {
+        id: team.id,
+        name: team.name,
+    }))
+}
+
+/// Assigns a ticket to an assignee, a team or both (see [`resolve_assignee`] and
+/// [`resolve_team`]); what is not named stays.
 pub async fn assign(
     service: &CommandService,
     issued: Issued<'_>,
     ticket: Uuid,
-    assignee: UserRef,
+    assignee: Option<UserRef>,
+    team: Option<TeamRef>,
 ) -> Result<Outcome, CommandError> {
     issue(service, issued, ticket, |by| {
         TicketCommand::AssignTicket(AssignTicket {
             assignee,
+            team,
             by,
             at: now(),
         })

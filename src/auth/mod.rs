@@ -4,11 +4,13 @@
 //! - [`caller`]: who a verified token names; [`refusal`]: why a token is refused.
 //! - [`jwt`]: the checks every token goes through, and minting (HS256 with `JWT_SECRET`).
 //! - [`jwks`]: keys from a `JWKS_URL`, cached and refreshed on an unknown `kid`.
-//! - [`password`]: Argon2id hashes for `POST /auth/login`.
+//! - [`password`]: Argon2id hashes for `POST /auth/login`; [`common_passwords`]: the list a
+//!   new password must not be on.
 //!
 //! Tokens are never logged.
 
 pub mod caller;
+pub mod common_passwords;
 pub mod jwks;
 pub mod jwt;
 pub mod password;

@@ -29,6 +29,18 @@ pub enum ProjectionsCommand {
 pub enum UserCommand {
     /// Add a user to the directory.
     Add(UserAddArgs),
+    /// Create or update users from a CSV file (`email,name,role[,phone]`), all or nothing.
+    Import(UserImportArgs),
+}
+
+/// `ticketd user import`.
+#[derive(Debug, clap::Args)]
+pub struct UserImportArgs {
+    /// The CSV file (`-` for standard input).
+    pub file: std::path::PathBuf,
+    /// Only report what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `ticketd user add`.

@@ -13,7 +13,9 @@ pub mod user;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-pub use args::{ProjectionsCommand, TokenArgs, UserAddArgs, UserCommand, VerifyArgs};
+pub use args::{
+    ProjectionsCommand, TokenArgs, UserAddArgs, UserCommand, UserImportArgs, VerifyArgs,
+};
 
 use crate::db;
 use crate::settings::Settings;
@@ -86,6 +88,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let pool = db::connect(&settings.database_url).await?;
             db::migrate(&pool).await?;
             user::add(&pool, &settings.source, args).await
+        }
+        Command::User {
+            command: UserCommand::Import(args),
+        } => {
+            let pool = db::connect(&settings.database_url).await?;
+            db::migrate(&pool).await?;
+            user::import(&pool, &settings, args).await
         }
         Command::History { ticket } => {
             let pool = db::connect(&settings.database_url).await?;

@@ -8,7 +8,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use ticket_nats::events::{
-    AuthorRef, FieldChange, RequesterRef, SlaBreached, SlaDue, SlaTarget, TicketAssigned,
+    AuthorRef, FieldChange, RequesterRef, SlaBreached, SlaDue, SlaTarget, TeamRef, TicketAssigned,
     TicketChanges, TicketClosed, TicketCommented, TicketCreated, TicketRated, TicketReopened,
     TicketUpdated, UserRef,
 };
@@ -51,6 +51,9 @@ pub struct Ticket {
     pub requester: Option<RequesterRef>,
     /// Who works on it.
     pub assignee: Option<UserRef>,
+    /// The team it is given to (kept when only the assignee changes).
+    #[serde(default)]
+    pub team: Option<TeamRef>,
     /// The due times in force (recomputed when the priority changes).
     pub sla: Option<SlaDue>,
     /// A first response (a comment by someone other than the requester) happened.
@@ -221,17 +224,24 @@ impl Ticket {
         self.admit(&c.by)?;
         Self::require_staff(&c.by, "only agents and admins may assign tickets")?;
         self.require_open()?;
-        // By id: a user renamed since the last assignment is still the same assignee.
-        if self
-            .assignee
-            .as_ref()
-            .is_some_and(|a| a.id == c.assignee.id)
-        {
+        // What the command does not name stays: an assignee alone never changes the team.
+        let assignee = c.assignee.or_else(|| self.assignee.clone());
+        let team = c.team.or_else(|| self.team.clone());
+        // By id: a user or team renamed since the last assignment is still the same one.
+        let same = |a: Option<uuid::Uuid>, b: Option<uuid::Uuid>| a == b;
+        if same(
+            assignee.as_ref().map(|a| a.id),
+            self.assignee.as_ref().map(|a| a.id),
+        ) && same(
+            team.as_ref().map(|t| t.id),
+            self.team.as_ref().map(|t| t.id),
+        ) {
             return Ok(None);
         }
         Ok(Some(TicketEvent::Assigned(TicketAssigned {
-            assignee: c.assignee,
+            assignee,
             previous_assignee: self.assignee.clone(),
+            team,
         })))
     }
 
@@ -391,8 +401,12 @@ impl Aggregate for Ticket {
                 }
             }
             TicketEvent::Assigned(e) => {
-                self.assignee = Some(e.assignee);
-                if self.status == Status::Open {
+                if e.team.is_some() {
+                    self.team = e.team;
+                }
+                self.assignee = e.assignee;
+                // A ticket with a team and no one in it yet stays open.
+                if self.status == Status::Open && self.assignee.is_some() {
                     self.status = Status::InProgress;
                 }
             }

@@ -101,8 +101,9 @@ fn created() -> TicketEvent {
 
 fn assigned_to(a: &Issuer, previous: Option<&Issuer>) -> TicketEvent {
     TicketEvent::Assigned(TicketAssigned {
-        assignee: user_ref(a),
+        assignee: Some(user_ref(a)),
         previous_assignee: previous.map(user_ref),
+        team: None,
     })
 }
 
@@ -163,7 +164,8 @@ fn comment(by: Issuer, internal: bool) -> TicketCommand {
 
 fn assign(assignee: &Issuer, by: Issuer) -> TicketCommand {
     TicketCommand::AssignTicket(AssignTicket {
-        assignee: user_ref(assignee),
+        assignee: Some(user_ref(assignee)),
+        team: None,
         by,
         at: later(),
     })
@@ -1274,4 +1276,98 @@ fn the_state_survives_a_json_round_trip_for_snapshots() {
     ]);
     let json = serde_json::to_string(&ticket).unwrap();
     assert_eq!(serde_json::from_str::<Ticket>(&json).unwrap(), ticket);
+}
+
+/// Teams (CONTRACT 11): an assignment names an assignee, a team or both; what it does not name
+/// stays.
+mod teams {
+    use super::*;
+    use ticket_nats::events::TeamRef;
+
+    fn team(n: u128) -> TeamRef {
+        TeamRef {
+            id: Uuid::from_u128(100 + n),
+            name: format!("Team {n}"),
+        }
+    }
+
+    fn to(assignee: Option<&Issuer>, team: Option<TeamRef>) -> TicketCommand {
+        TicketCommand::AssignTicket(AssignTicket {
+            assignee: assignee.map(user_ref),
+            team,
+            by: agent(),
+            at: later(),
+        })
+    }
+
+    fn assigned(
+        assignee: Option<&Issuer>,
+        previous: Option<&Issuer>,
+        team: Option<TeamRef>,
+    ) -> TicketEvent {
+        TicketEvent::Assigned(TicketAssigned {
+            assignee: assignee.map(user_ref),
+            previous_assignee: previous.map(user_ref),
+            team,
+        })
+    }
+
+    #[test]
+    fn a_team_alone_leaves_the_ticket_open_with_no_assignee() {
+        framework()
+            .given(vec![created()])
+            .when(to(None, Some(team(1))))
+            .then_expect_events(vec![assigned(None, None, Some(team(1)))]);
+        let mut ticket = Ticket::default();
+        ticket.apply(created());
+        ticket.apply(assigned(None, None, Some(team(1))));
+        assert_eq!(ticket.status, Status::Open);
+        assert_eq!(ticket.team, Some(team(1)));
+    }
+
+    #[test]
+    fn an_assignee_alone_keeps_the_team() {
+        framework()
+            .given(vec![created(), assigned(None, None, Some(team(1)))])
+            .when(to(Some(&agent()), None))
+            .then_expect_events(vec![assigned(Some(&agent()), None, Some(team(1)))]);
+    }
+
+    #[test]
+    fn a_team_alone_keeps_the_assignee() {
+        framework()
+            .given(vec![created(), assigned_to(&agent(), None)])
+            .when(to(None, Some(team(2))))
+            .then_expect_events(vec![assigned(
+                Some(&agent()),
+                Some(&agent()),
+                Some(team(2)),
+            )]);
+    }
+
+    #[test]
+    fn naming_what_the_ticket_has_is_a_no_op_even_after_a_rename() {
+        let renamed = TeamRef {
+            name: "Renamed".into(),
+            ..team(1)
+        };
+        framework()
+            .given(vec![
+                created(),
+                assigned(Some(&agent()), None, Some(team(1))),
+            ])
+            .when(to(Some(&agent()), Some(renamed)))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn events_recorded_before_teams_read_as_none_and_write_back_unchanged() {
+        let stored = serde_json::json!({
+            "assignee": {"id": Uuid::from_u128(3), "name": "Alice"},
+            "previous_assignee": null,
+        });
+        let event: TicketAssigned = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(event.team, None);
+        assert_eq!(serde_json::to_value(&event).unwrap(), stored);
+    }
 }

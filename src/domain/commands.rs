@@ -1,7 +1,7 @@
 //! What callers ask of a ticket. Commands arrive checked (see `values`) and with every outside
 //! fact resolved (users looked up, number taken, clock read), so the aggregate stays pure.
 
-use ticket_nats::events::{IntegrationRef, RequesterRef, SlaTarget, UserRef, Via};
+use ticket_nats::events::{IntegrationRef, RequesterRef, SlaTarget, TeamRef, UserRef, Via};
 use ticket_nats::Timestamp;
 use uuid::Uuid;
 
@@ -89,11 +89,14 @@ pub struct CommentOnTicket {
     pub at: Timestamp,
 }
 
-/// Gives the ticket an assignee (an agent or admin, checked by the caller).
+/// Gives the ticket an assignee (an agent or admin, checked by the caller), a team, or both;
+/// what is not named stays as it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssignTicket {
-    /// The new assignee.
-    pub assignee: UserRef,
+    /// The new assignee, if one is named.
+    pub assignee: Option<UserRef>,
+    /// The new team, if one is named.
+    pub team: Option<TeamRef>,
     /// Who asks.
     pub by: Issuer,
     /// When.

@@ -8,6 +8,7 @@
 //! - [`requester`]: the sender as a user of the directory.
 //! - [`smtp_listener`], [`imap`]: the two ways mail comes in.
 //! - [`outbound`]: mail out from the event log, through an outbox.
+//! - [`reset_mail`]: password-reset codes, sent at once.
 //! - [`status`]: the channels' states for `/readyz`.
 
 pub mod imap;
@@ -15,6 +16,7 @@ pub mod inbound;
 pub mod message;
 pub mod outbound;
 pub mod requester;
+pub mod reset_mail;
 pub mod smtp_listener;
 pub mod status;
 

@@ -39,6 +39,13 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("model.js", JS, include_str!("../web/model.js")),
     ("view-login.js", JS, include_str!("../web/view-login.js")),
     (
+        "view-password.js",
+        JS,
+        include_str!("../web/view-password.js"),
+    ),
+    ("view-import.js", JS, include_str!("../web/view-import.js")),
+    ("view-teams.js", JS, include_str!("../web/view-teams.js")),
+    (
         "view-tickets.js",
         JS,
         include_str!("../web/view-tickets.js"),

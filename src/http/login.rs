@@ -1,19 +1,23 @@
-//! `POST /auth/login` and `GET /auth/me` (CONTRACT 2.2).
+//! `POST /auth/login` and `GET /auth/me` (CONTRACT 2.2, 11).
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::body::JsonBody;
+use super::credentials::{refresh_cookie, Peer};
 use super::error::{ApiError, Result};
 use super::form::request_body;
 use super::members::{Context, Text};
 use super::state::AppState;
 use crate::auth::{password, Caller};
 use crate::domain::Role;
-use crate::users;
+use crate::users::throttle::{self, Kind};
+use crate::users::{self, sessions, User};
 use uuid::Uuid;
 
 /// The authentication routes.
@@ -42,16 +46,55 @@ pub struct TokenResponse {
     pub token_type: String,
     /// Seconds until the token expires.
     pub expires_in: i64,
+    /// The opaque refresh token for `POST /auth/refresh` (the same as the refresh cookie's),
+    /// for clients without cookies. Single use: each refresh answers a new one.
+    pub refresh_token: String,
 }
 
-/// Trades an e-mail and password for a token.
+/// An access token for `user` and a refresh token of `family` (new at login), as the answer
+/// and the cookie (shared by login and refresh).
+pub(crate) fn token_answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    jar: CookieJar,
+    user: &User,
+    refresh: sessions::Issued,
+) -> Result<(CookieJar, Json<TokenResponse>)> {
+    let expires_in = state.auth.token_ttl_secs();
+    let access_token = state.auth.mint(user, expires_in)?;
+    let ttl = state.credentials.refresh_ttl();
+    let jar = jar.add(refresh_cookie(headers, refresh.token.clone(), ttl));
+    Ok((
+        jar,
+        Json(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in,
+            refresh_token: refresh.token,
+        }),
+    ))
+}
+
+/// Trades an e-mail and password for an access token and a refresh token (also set as an
+/// HTTP-only cookie). Failures are limited per account and per address.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
-        (status = 200, body = TokenResponse),
-        (status = 401, description = "unknown e-mail or wrong password", body = super::error::Problem),
+        (status = 200, body = TokenResponse, headers(("Set-Cookie" = String, description = "the refresh cookie: HttpOnly, SameSite=Strict, Secure except on loopback"))),
+        (status = 400, body = super::error::Problem),
+        (status = 401, description = "unknown e-mail, wrong password or inactive user", body = super::error::Problem),
         (status = 403, description = "password login is disabled (no JWT_SECRET)", body = super::error::Problem),
-        (status = 422, body = super::error::Problem)))]
-pub async fn login(State(state): State<AppState>, body: JsonBody) -> Result<Json<TokenResponse>> {
+        (status = 413, body = super::error::Problem),
+        (status = 415, body = super::error::Problem),
+        (status = 422, body = super::error::Problem),
+        (status = 429, description = "too many failures for this account, or attempts from this address", body = super::error::Problem),
+        (status = 503, body = super::error::Problem)))]
+pub async fn login(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: JsonBody,
+) -> Result<(CookieJar, Json<TokenResponse>)> {
     let LoginRequest {
         email: Text(email),
         password: Text(password),
@@ -60,6 +103,19 @@ pub async fn login(State(state): State<AppState>, body: JsonBody) -> Result<Json
         return Err(ApiError::Forbidden(
             "password login is disabled: this engine has no JWT_SECRET to sign tokens with".into(),
         ));
+    }
+    state.credentials.check_address(peer)?;
+    let account = email.trim().to_lowercase();
+    if let Err(retry_after_secs) = throttle::attempt(
+        &state.pool,
+        Kind::Login,
+        &account,
+        state.credentials.account_budget(),
+    )
+    .await?
+    {
+        tracing::warn!("login failures over the account's budget");
+        return Err(ApiError::TooManyRequests { retry_after_secs });
     }
     let found = users::find_credentials(&state.pool, &email).await?;
     // Unknown e-mails and users without a password are checked against a dummy hash, so that
@@ -73,14 +129,10 @@ pub async fn login(State(state): State<AppState>, body: JsonBody) -> Result<Json
     let Some(user) = user.filter(|u| matches && u.active) else {
         return Err(ApiError::Unauthorized("invalid e-mail or password".into()));
     };
-    let expires_in = state.auth.token_ttl_secs();
-    let access_token = state.auth.mint(&user, expires_in)?;
-    tracing::info!(user_id = %user.id, "logged in");
-    Ok(Json(TokenResponse {
-        access_token,
-        token_type: "Bearer".into(),
-        expires_in,
-    }))
+    throttle::clear(&state.pool, Kind::Login, &account).await?;
+    let refresh = sessions::issue(&state.pool, user.id, state.credentials.refresh_ttl()).await?;
+    tracing::info!(user_id = %user.id, family = %refresh.family, "logged in");
+    token_answer(&state, &headers, jar, &user, refresh)
 }
 
 /// `GET /auth/me`: the caller as its token names them.

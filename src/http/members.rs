@@ -418,7 +418,7 @@ parsed_string!(
         .min_length(Some(PASSWORD_MIN))
         .max_length(Some(PASSWORD_MAX))
         .pattern(Some(NO_NUL))
-        .description(Some("8–1024 characters"))
+        .description(Some("12–1024 characters, not a common password"))
         .into()
 );
 

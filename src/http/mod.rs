@@ -4,6 +4,7 @@ pub mod audit;
 pub mod bearer;
 pub mod body;
 pub mod command_request;
+pub mod credentials;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
@@ -17,15 +18,19 @@ pub mod members;
 pub mod notification_channels;
 pub mod openapi;
 pub mod params;
+pub mod passwords;
 pub mod ratelimit;
 pub mod response;
 pub mod rule_bodies;
 pub mod rules;
+pub mod sessions;
 pub mod shared_answers;
 pub mod state;
+pub mod team_routes;
 pub mod ticket_commands;
 pub mod ticket_queries;
 pub mod timing;
+pub mod user_import;
 pub mod user_routes;
 pub mod webhook_bodies;
 pub mod webhooks;
@@ -51,7 +56,11 @@ pub fn app(state: AppState) -> Router {
         .merge(audit::router())
         .merge(ticket_queries::router())
         .merge(login::router())
+        .merge(sessions::router())
+        .merge(passwords::router())
         .merge(user_routes::router())
+        .merge(team_routes::router())
+        .merge(user_import::router())
         .merge(integrations::router())
         .merge(intake::router())
         .merge(webhooks::router())

@@ -33,6 +33,8 @@ pub struct AppState {
     pub email: crate::email::EmailChannels,
     /// The webhook deliverer (whether this instance leads, for `/readyz`).
     pub webhooks: Arc<crate::webhooks::Deliverer>,
+    /// Login, refresh and reset: their budgets, the reset mailer.
+    pub credentials: super::credentials::Credentials,
     /// Board and statistics answers, computed once per position for every caller.
     pub answers: super::shared_answers::SharedAnswers,
 }

@@ -62,10 +62,13 @@ request_body! {
 }
 
 request_body! {
-    /// `POST /tickets/{id}/assign` body: an agent or admin of the directory.
+    /// `POST /tickets/{id}/assign` body: an agent or admin of the directory, a team, or both
+    /// (at least one); what is not named stays as it is.
     pub struct AssignRequest, read as AssignDraft {
         /// An agent or admin.
-        pub assignee_id: Uuid,
+        pub assignee_id: Option<Uuid>,
+        /// A team (`GET /teams`).
+        pub team_id: Option<Uuid>,
     }
 }
 
@@ -180,19 +183,32 @@ pub async fn assign_ticket(
     let mut form = req.form()?;
     let draft = AssignRequest::read(&mut form, &Context::from(&state));
     let assignee = match draft.assignee_id {
-        Some(id) => {
+        Some(Some(id)) => {
             let assignee = tickets::resolve_assignee(&state.pool, id).await?;
             if assignee.is_none() {
                 form.fail("assignee_id", "must name a known agent or admin");
             }
             assignee
         }
-        None => None,
+        _ => None,
     };
+    let team = match draft.team_id {
+        Some(Some(id)) => {
+            let team = tickets::resolve_team(&state.pool, id).await?;
+            if team.is_none() {
+                form.fail("team_id", "must name a known team");
+            }
+            team
+        }
+        _ => None,
+    };
+    if matches!(draft.assignee_id, Some(None)) && matches!(draft.team_id, Some(None)) {
+        for field in ["assignee_id", "team_id"] {
+            form.fail(field, "give assignee_id, team_id or both");
+        }
+    }
     form.finish()?;
-    let assignee = assignee
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a checked assignee is missing")))?;
-    req.answer(tickets::assign(&state.commands, req.issued(), id, assignee).await)
+    req.answer(tickets::assign(&state.commands, req.issued(), id, assignee, team).await)
 }
 
 /// Changes title, description, category or priority.

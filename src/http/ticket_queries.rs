@@ -242,6 +242,7 @@ pub async fn get_ticket(
         ("category" = Option<String>, Query, description = "configured categories (comma-separated)"),
         ("channel" = Option<String>, Query, description = "web, email, chat, api, phone (comma-separated)"),
         ("assignee_id" = Option<Uuid>, Query, description = "assigned to this user"),
+        ("team_id" = Option<Uuid>, Query, description = "given to this team"),
         ("requester_id" = Option<Uuid>, Query, description = "requested by this user"),
         ("q" = Option<String>, Query, description = "text in the title or description"),
         ("sort" = Option<String>, Query, description = "created_at, -created_at (default), updated_at, -updated_at, priority, -priority, number"),
@@ -260,10 +261,11 @@ pub async fn list_tickets(
     uri: Uri,
 ) -> Result<Response> {
     let mut allowed = LIST_PARAMS.to_vec();
-    allowed.extend(["assignee_id", "requester_id"]);
+    allowed.extend(["assignee_id", "team_id", "requester_id"]);
     let mut p = Params::new(&uri, &allowed)?;
     let mut query = list_query(&state, &mut p);
     query.filter.assignee_id = p.uuid("assignee_id");
+    query.filter.team_id = p.uuid("team_id");
     query.filter.requester_id = p.uuid("requester_id");
     let min_position = p.min_position();
     p.finish()?;
@@ -277,6 +279,7 @@ pub async fn list_tickets(
 #[utoipa::path(get, path = "/api/v1/board", tag = "queries",
     params(
         ("assignee_id" = Option<Uuid>, Query, description = "assigned to this user"),
+        ("team_id" = Option<Uuid>, Query, description = "given to this team"),
         ("category" = Option<String>, Query, description = "one configured category"),
         ("limit_per_column" = Option<i64>, Query, description = "1 to 500, default 50"),
         ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read model applied this position"),
@@ -300,12 +303,14 @@ pub async fn get_board(
         &uri,
         &[
             "assignee_id",
+            "team_id",
             "category",
             "limit_per_column",
             "min_position",
         ],
     )?;
     let assignee_id = p.uuid("assignee_id");
+    let team_id = p.uuid("team_id");
     let category = p.parsed("category", |c| {
         state
             .settings
@@ -321,6 +326,7 @@ pub async fn get_board(
     let query = BoardQuery {
         statuses: Status::ALL.to_vec(),
         assignee_id,
+        team_id,
         category,
         limit_per_column,
     };
@@ -328,8 +334,8 @@ pub async fn get_board(
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
     let viewer = policy::viewer(&caller);
     let question = format!(
-        "{:?} {:?} {}",
-        query.assignee_id, query.category, query.limit_per_column
+        "{:?} {:?} {:?} {}",
+        query.assignee_id, query.team_id, query.category, query.limit_per_column
     );
     let compute = || async { Ok(board::board(&state.pool, &query, viewer).await?) };
     state

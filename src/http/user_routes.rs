@@ -88,7 +88,7 @@ request_body! {
         pub role: Option<Role>,
         /// False refuses sign-in and the user's tokens.
         pub active: Option<bool>,
-        /// 8–1024 characters; gives `login: true`.
+        /// 12–1024 characters, not a common password; gives `login: true`.
         pub password: Option<Password>,
     }
 }
@@ -152,7 +152,7 @@ request_body! {
         pub name: UserName,
         /// `requester`, `agent`, `admin` or `auditor`.
         pub role: Role,
-        /// 8–1024 characters; without it the user can only arrive with a token.
+        /// 12–1024 characters, not a common password; without it the user can only arrive with a token.
         pub password: Option<Password>,
     }
 }

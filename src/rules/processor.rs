@@ -448,7 +448,7 @@ impl Processor {
                     id: user.id,
                     name: user.name,
                 };
-                tickets::assign(&self.commands, issued, ticket_id, assignee).await
+                tickets::assign(&self.commands, issued, ticket_id, Some(assignee), None).await
             }
             Action::SetPriority { set_priority } => {
                 let changes = Changes {

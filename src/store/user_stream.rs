@@ -97,3 +97,78 @@ pub async fn append(
         .await?;
     Ok(envelope)
 }
+
+/// Appends many events, each after the last of its user's stream (and after the ones before it
+/// in `events`), in three statements whatever their number: for bulk changes (a CSV import).
+pub async fn append_many(
+    tx: &mut PgConnection,
+    recorder: &Recorder,
+    events: &[(Uuid, UserEvent)],
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = events.iter().map(|(id, _)| id.to_string()).collect();
+    let heads: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT DISTINCT ON (aggregate_id) aggregate_id, sequence, metadata->>'hash' FROM events
+         WHERE aggregate_type = $1 AND aggregate_id = ANY($2)
+         ORDER BY aggregate_id, sequence DESC",
+    )
+    .bind(USER_AGGREGATE)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut head: std::collections::HashMap<String, (i64, String)> = heads
+        .into_iter()
+        .map(|(id, seq, hash)| (id, (seq, hash.unwrap_or_else(|| GENESIS_HASH.to_string()))))
+        .collect();
+    let now = Timestamp::now();
+    let (mut seqs, mut types, mut payloads, mut metadata) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((user_id, event), id) in events.iter().zip(&ids) {
+        let (last, prevhash) = head
+            .get(id)
+            .cloned()
+            .unwrap_or((0, GENESIS_HASH.to_string()));
+        let envelope = Envelope::seal_data(
+            EnvelopeHeader {
+                source: &recorder.source,
+                ticket_id: *user_id,
+                seq: last + 1,
+                time: now,
+                actor: &recorder.actor,
+                correlation_id: &recorder.correlation_id,
+            },
+            event.event_type(),
+            event.data(),
+            &prevhash,
+        );
+        head.insert(id.clone(), (last + 1, envelope.hash.clone()));
+        seqs.push(last + 1);
+        types.push(envelope.event_type.clone());
+        payloads.push(envelope.data.to_string());
+        metadata.push(ticket_projections::stored::stored_metadata_json(&envelope));
+    }
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata, actor_id)
+         SELECT $1, u.id, u.seq, u.kind, $6, u.payload::json, u.metadata::json, $7
+         FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $8::text[])
+              AS u(id, seq, kind, payload, metadata)",
+    )
+    .bind(USER_AGGREGATE)
+    .bind(&ids)
+    .bind(&seqs)
+    .bind(&types)
+    .bind(&payloads)
+    .bind(ticket_nats::events::EVENT_VERSION)
+    .bind(&recorder.actor.id)
+    .bind(&metadata)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(ticket_projections::listen::INSERTED_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}

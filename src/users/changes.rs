@@ -60,9 +60,35 @@ pub async fn update(
         after.active = active;
     }
     after.login |= password_hash.is_some();
+    // A deactivated user's sessions end now; reactivation does not revive them.
+    if before.active && !after.active {
+        super::sessions::revoke_user(&mut tx, id, None).await?;
+    }
     let user = write(&mut tx, recorder, &before, after, password_hash).await?;
     tx.commit().await?;
     Ok(Some(user))
+}
+
+/// Sets user `id`'s password and ends their sessions but the refresh-token family `keep` (the
+/// one changing it, if any). `false` when no such user exists.
+pub async fn set_password(
+    pool: &PgPool,
+    recorder: &Recorder,
+    id: Uuid,
+    password: &str,
+    keep: Option<Uuid>,
+) -> Result<bool, CreateUserError> {
+    let password_hash = hash_password(Some(password)).await?;
+    let mut tx = pool.begin().await?;
+    let Some(before) = lock(&mut tx, id).await? else {
+        return Ok(false);
+    };
+    let mut after = before.clone();
+    after.login = true;
+    super::sessions::revoke_user(&mut tx, id, keep).await?;
+    write(&mut tx, recorder, &before, after, password_hash).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Fills user `id`'s missing e-mail address and phone number with these (never overwriting
@@ -218,6 +244,7 @@ pub async fn merge(
     .bind(into)
     .execute(&mut *tx)
     .await?;
+    super::sessions::revoke_user(&mut tx, id, None).await?;
     user_stream::append(
         &mut tx,
         recorder,

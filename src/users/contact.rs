@@ -8,7 +8,7 @@ pub const EMAIL_MAX: usize = 254;
 /// Longest display name, after trimming.
 pub const NAME_MAX: usize = 200;
 /// Shortest password.
-pub const PASSWORD_MIN: usize = 8;
+pub const PASSWORD_MIN: usize = 12;
 /// Longest password (hashing cost grows with it).
 pub const PASSWORD_MAX: usize = 1024;
 /// Longest phone number as typed.
@@ -88,9 +88,16 @@ pub fn check_name(name: &str) -> Result<String, ValueError> {
     Ok(name.to_string())
 }
 
-/// Checks a new password: 8–1024 characters.
+/// Checks a new password: 12–1024 characters, and not on the list of common passwords.
 pub fn check_password(password: &str) -> Result<(), ValueError> {
-    bounded("password", password, PASSWORD_MIN, PASSWORD_MAX)
+    bounded("password", password, PASSWORD_MIN, PASSWORD_MAX)?;
+    if crate::auth::common_passwords::is_common(password) {
+        return Err(ValueError::Shape {
+            field: "password",
+            shape: "a password that is not on the list of common passwords",
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -126,9 +133,14 @@ mod tests {
     }
 
     #[test]
-    fn passwords_are_8_to_1024_characters() {
-        assert!(check_password("1234567").is_err());
-        assert!(check_password("12345678").is_ok());
+    fn passwords_are_12_to_1024_characters_and_not_common() {
+        assert!(check_password("12345678901").is_err());
+        assert!(check_password("x7-unusual-pw").is_ok());
+        assert!(check_password("1qaz2wsx3edc").is_err(), "common");
+        assert!(
+            check_password("1QAZ2wsx3edc").is_err(),
+            "common, in another case"
+        );
         assert!(check_password(&"x".repeat(PASSWORD_MAX)).is_ok());
         assert!(check_password(&"x".repeat(PASSWORD_MAX + 1)).is_err());
     }

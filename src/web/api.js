@@ -23,10 +23,26 @@ export function onUnauthorized(fn) {
 }
 
 /** Calls `/api/v1` + `path`. Resolves to the parsed body (null when empty). */
-export async function request(method, path, body, { auth = true, etag = null } = {}) {
+export async function request(method, path, body, options = {}) {
+  try {
+    return await send(method, path, body, options);
+  } catch (error) {
+    // An access token refused before its planned refresh (a clock skew, a sleeping laptop):
+    // one refresh from the cookie, then the call once more.
+    if (error.status !== 401 || options.auth === false || options.retried || !session.token()) throw error;
+    if (!(await session.refresh())) {
+      unauthorized(error);
+      throw error;
+    }
+    return send(method, path, body, { ...options, retried: true });
+  }
+}
+
+async function send(method, path, body, { auth = true, etag = null, retried = false, contentType = null } = {}) {
   const headers = { Accept: "application/json, application/problem+json" };
   if (etag) headers["If-None-Match"] = etag;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  // `contentType` sends `body` as it is (a CSV file); otherwise it is sent as JSON.
+  if (body !== undefined) headers["Content-Type"] = contentType || "application/json";
   const bearer = session.token();
   if (auth && bearer) headers.Authorization = `Bearer ${bearer}`;
   let response;
@@ -34,7 +50,7 @@ export async function request(method, path, body, { auth = true, etag = null } =
     response = await fetch(`/api/v1${path}`, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : contentType ? body : JSON.stringify(body),
       cache: "no-store",
     });
   } catch (error) {
@@ -52,7 +68,7 @@ export async function request(method, path, body, { auth = true, etag = null } =
   }
   if (!response.ok) {
     const error = new ApiError(response.status, data);
-    if (response.status === 401 && auth) unauthorized(error);
+    if (response.status === 401 && auth && retried) unauthorized(error);
     throw error;
   }
   if (etag !== null) return { unchanged: false, etag: response.headers.get("ETag"), body: data };

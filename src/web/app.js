@@ -12,11 +12,14 @@ import { boardView } from "./view-board.js";
 import { ticketView } from "./view-ticket.js";
 import { newTicketView } from "./view-new.js";
 import { usersView } from "./view-users.js";
+import { teamsView } from "./view-teams.js";
 import { userView } from "./view-user.js";
 import { integrationsView } from "./view-integrations.js";
 import { webhooksView } from "./view-webhooks.js";
 import { channelsView } from "./view-channels.js";
 import { rulesView } from "./view-rules.js";
+import { passwordView, resetView } from "./view-password.js";
+import { importView } from "./view-import.js";
 
 const top = document.getElementById("top");
 const main = document.getElementById("main");
@@ -24,6 +27,8 @@ const main = document.getElementById("main");
 let view = null;
 let liveState = "connecting";
 let expired = false;
+// The sign-in page shows the "forgot password" steps instead of the form.
+let resetting = false;
 
 const live = new Live({
   onEvent: (event) => {
@@ -40,10 +45,15 @@ const live = new Live({
       badge.className = `live live-${state}`;
     }
   },
-  onExpired: () => signedOut(true),
+  // The socket closes when the token it was opened with expires: go on with a fresh one.
+  onExpired: async () => {
+    if (session.token() && (await session.refresh())) live.start(live.channel);
+    else signedOut(true);
+  },
 });
 
 api.onUnauthorized(() => signedOut(true));
+session.onExpired(() => signedOut(true));
 
 /** The session ended under the user: back to the sign-in form, keeping the route and drafts. */
 function signedOut(wasExpired) {
@@ -62,10 +72,13 @@ function route() {
   if (parts[0] === "tickets") return { name: readsAll(user) ? "list" : "mine" };
   if (parts[0] === "board" && readsAll(user)) return { name: "board" };
   if (parts[0] === "mine") return { name: "mine" };
+  if (parts[0] === "password") return { name: "password" };
   if (parts[0] === "assigned" && mayCommand(user) && !isRequester(user)) return { name: "assigned" };
   if (parts[0] === "new" && mayCommand(user)) return { name: "new" };
   if (parts[0] === "users" && parts[1] && isAdmin(user)) return { name: "user", id: decodeURIComponent(parts[1]) };
   if (parts[0] === "users" && isAdmin(user)) return { name: "users" };
+  if (parts[0] === "import" && isAdmin(user)) return { name: "import" };
+  if (parts[0] === "teams" && isAdmin(user)) return { name: "teams" };
   if (parts[0] === "integrations" && isAdmin(user)) return { name: "integrations" };
   if (parts[0] === "webhooks" && isAdmin(user)) return { name: "webhooks" };
   if (parts[0] === "channels" && isAdmin(user)) return { name: "channels" };
@@ -108,6 +121,8 @@ function header() {
   }
   if (isAdmin(user)) {
     links.push(link("#/users", t("nav.users"), "users"));
+    links.push(link("#/import", t("nav.import"), "import"));
+    links.push(link("#/teams", t("nav.teams"), "teams"));
     links.push(link("#/integrations", t("nav.integrations"), "integrations"));
     links.push(link("#/webhooks", t("nav.webhooks"), "webhooks"));
     links.push(link("#/channels", t("nav.channels"), "channels"));
@@ -122,12 +137,13 @@ function header() {
     h("span", { class: "spacer" }),
     h("span", { id: "live-state", class: `live live-${liveState}`, role: "status", text: t(`live.${liveState}`) }),
     h("span", { class: "who", text: t("nav.signed_in_as", { name: user.name, role: t(`role.${user.role}`) }) }),
+    h("a", { href: "#/password", "aria-current": current === "password" ? "page" : false, text: t("nav.password") }),
     chooser,
     h("button", {
       type: "button",
-      onclick: () => {
+      onclick: async () => {
         live.stop();
-        session.clear();
+        await session.logout();
         expired = false;
         render();
       },
@@ -142,8 +158,21 @@ function render() {
   header();
   const user = session.user();
   if (!user) {
+    if (resetting) {
+      view = resetView(main, {
+        done: () => {
+          resetting = false;
+          render();
+        },
+      });
+      return;
+    }
     view = loginView(main, {
       expired,
+      onForgot: () => {
+        resetting = true;
+        render();
+      },
       onSignedIn: async () => {
         expired = false;
         live.start(readsAll(session.user()) ? "board" : "me");
@@ -162,6 +191,9 @@ function render() {
   else if (r.name === "ticket") view = ticketView(main, ctx, r.id);
   else if (r.name === "new") view = newTicketView(main, ctx);
   else if (r.name === "users") view = usersView(main, ctx);
+  else if (r.name === "password") view = passwordView(main, ctx);
+  else if (r.name === "import") view = importView(main, ctx);
+  else if (r.name === "teams") view = teamsView(main, ctx);
   else if (r.name === "user") view = userView(main, ctx, r.id);
   else if (r.name === "integrations") view = integrationsView(main, ctx);
   else if (r.name === "webhooks") view = webhooksView(main, ctx);
@@ -220,9 +252,11 @@ window.ticketdLive = {
   resume: () => live.start(live.channel),
 };
 
-if (session.load()) {
-  live.start(readsAll(session.user()) ? "board" : "me");
-  loadCategories().then(render);
-} else {
-  render();
-}
+session.restore().then((restored) => {
+  if (restored) {
+    live.start(readsAll(session.user()) ? "board" : "me");
+    loadCategories().then(render);
+  } else {
+    render();
+  }
+});

@@ -7,7 +7,7 @@
 import * as api from "./api.js";
 import { h, debounce, fill } from "./dom.js";
 import { t, term, date, number } from "./i18n.js";
-import { failureText } from "./forms.js";
+import { failureText, field, options } from "./forms.js";
 
 /** Cards per column, as the server's default `limit_per_column`. */
 const LIMIT = 50;
@@ -95,7 +95,8 @@ export function applyEvent(board, event) {
     case "ticket.assigned":
       if (!card) return "unknown";
       card.assignee = data.assignee ? { id: data.assignee.id, name: data.assignee.name } : null;
-      return outcome(move(holder.status === "open" ? "in_progress" : holder.status));
+      // A ticket given to a team and no one in it yet stays open.
+      return outcome(move(holder.status === "open" && card.assignee ? "in_progress" : holder.status));
     case "ticket.closed":
       return card ? outcome(move("closed")) : "unknown";
     case "ticket.reopened":
@@ -106,9 +107,21 @@ export function applyEvent(board, event) {
 }
 
 export function boardView(main, ctx) {
-  const state = { minPosition: null, etag: "", board: null };
+  const state = { minPosition: null, etag: "", board: null, team: "" };
   const columns = h("div", { class: "board" });
-  fill(main, h("h1", { text: t("board.title") }), columns);
+  const team = h("select", { name: "team_id" }, options([["", t("board.all_teams")]], ""));
+  const filters = h("div", { class: "row filters" }, field(t("board.team"), team));
+  fill(main, h("h1", { text: t("board.title") }), filters, columns);
+  api.get("/teams").then(
+    (list) => fill(team, ...options([["", t("board.all_teams")], ...list.items.map((x) => [x.id, x.name])], state.team)),
+    () => {},
+  );
+  team.addEventListener("change", () => {
+    state.team = team.value;
+    state.board = null;
+    state.etag = "";
+    reload();
+  });
 
   let generation = 0;
   let loading = false;
@@ -117,7 +130,7 @@ export function boardView(main, ctx) {
     loading = true;
     try {
       const answer = await api.getIfChanged(
-        `/board${api.query({ min_position: state.minPosition })}`,
+        `/board${api.query({ min_position: state.minPosition, team_id: state.team || undefined })}`,
         state.board ? state.etag : "",
       );
       if (mine !== generation) return;
@@ -178,7 +191,9 @@ export function boardView(main, ctx) {
     onEvent: (event) => {
       state.minPosition = Math.max(state.minPosition || 0, event.position || 0);
       // An answer on its way may predate the event: ask again, for one that reflects it.
-      if (loading || !state.board) {
+      // Events do not say which team a ticket has (only ticket.assigned does): a team's board
+      // is asked again, mostly answered 304.
+      if (loading || !state.board || state.team) {
         refresh();
         return;
       }

@@ -1,11 +1,12 @@
-// Sign in with email and password (POST /auth/login, then GET /auth/me for who it is).
+// Sign in with email and password (POST /auth/login, then GET /auth/me for who it is). The
+// answer's refresh cookie keeps the session; the access token stays in memory (session.js).
 import * as api from "./api.js";
 import * as session from "./session.js";
 import { h, fill } from "./dom.js";
 import { t } from "./i18n.js";
 import { alertArea, field, onSubmit } from "./forms.js";
 
-export function loginView(main, { expired, onSignedIn }) {
+export function loginView(main, { expired, onSignedIn, onForgot }) {
   const email = h("input", { type: "email", name: "email", autocomplete: "username" });
   const password = h("input", { type: "password", name: "password", autocomplete: "current-password" });
   const alert = alertArea();
@@ -17,6 +18,7 @@ export function loginView(main, { expired, onSignedIn }) {
     alert,
     h("button", { type: "submit", class: "primary", text: t("login.submit") }),
   );
+  const forgot = h("button", { type: "button", class: "link", onclick: onForgot, text: t("login.forgot") });
   onSubmit(form, async () => {
     let answer;
     try {
@@ -44,6 +46,7 @@ export function loginView(main, { expired, onSignedIn }) {
     h("h1", { text: t("login.title") }),
     expired ? h("p", { class: "notice", role: "alert", text: t("login.expired") }) : null,
     form,
+    forgot,
   );
   email.focus();
   return {};

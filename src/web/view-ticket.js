@@ -232,10 +232,17 @@ export function ticketView(main, ctx, id) {
     // A category since dropped from the configuration still shows as the ticket's own.
     const known = CATEGORIES.includes(ticket.category) ? CATEGORIES : CATEGORIES.concat([ticket.category]);
     const category = h("select", { name: "category" }, options(known.map((c) => [c, term("category", c)]), ticket.category));
+    // The ticket's view does not name its team: the control offers teams to give it to.
+    const team = h("select", { name: "team_id" }, h("option", { value: "", disabled: true, selected: true, text: t("ticket.team_choose") }));
+    api.get("/teams").then(
+      (list) => team.append(...options(list.items.map((x) => [x.id, x.name]), "")),
+      () => {},
+    );
     Object.assign(controls, { assignee, priority, category });
     const form = h("form", { class: "card work", novalidate: true, onsubmit: (e) => e.preventDefault() },
       h("h3", { text: t("ticket.work") }),
       field(t("ticket.assignee"), assignee, { name: "assignee_id" }),
+      field(t("ticket.team"), team, { name: "team_id" }),
       field(t("ticket.priority"), priority, { name: "priority" }),
       field(t("ticket.category"), category, { name: "category" }),
       alertArea(),
@@ -263,6 +270,9 @@ export function ticketView(main, ctx, id) {
     };
     assignee.addEventListener("change", () => {
       if (assignee.value) run(() => command("POST", "/assign", { assignee_id: assignee.value }, form));
+    });
+    team.addEventListener("change", () => {
+      if (team.value) run(() => command("POST", "/assign", { team_id: team.value }, form));
     });
     priority.addEventListener("change", () => run(() => command("PATCH", "", { priority: priority.value }, form)));
     category.addEventListener("change", () => run(() => command("PATCH", "", { category: category.value }, form)));
@@ -388,6 +398,7 @@ export function ticketView(main, ctx, id) {
         from: data.previous_assignee ? data.previous_assignee.name : t("common.unassigned"),
         to: data.assignee ? data.assignee.name : t("common.unassigned"),
       }));
+      if (data.team) lines.push(t("ticket.team_is", { name: data.team.name }));
     } else if (event.type === "ticket.commented") {
       lines.push(`${data.internal ? `[${t("common.internal")}] ` : ""}${data.body || ""}`);
     } else if (event.type === "ticket.created") {

@@ -235,7 +235,7 @@ async fn admins_add_users_who_can_then_log_in() {
         .post(
             "/users",
             &admin,
-            json!({"email": "new@example.com", "name": "  New Agent ", "role": "agent", "password": "s3cret-pass"}),
+            json!({"email": "new@example.com", "name": "  New Agent ", "role": "agent", "password": "s3cret-pass-long"}),
         )
         .await;
 
@@ -247,7 +247,7 @@ async fn admins_add_users_who_can_then_log_in() {
     assert_eq!(id.get_version_num(), 7);
     let logged_in = login(
         &app,
-        json!({"email": "new@example.com", "password": "s3cret-pass"}),
+        json!({"email": "new@example.com", "password": "s3cret-pass-long"}),
     )
     .await;
     assert_eq!(logged_in.status(), StatusCode::OK);

@@ -73,6 +73,8 @@ pub struct BoardQuery {
     pub statuses: Vec<Status>,
     /// Only tickets assigned to this user.
     pub assignee_id: Option<Uuid>,
+    /// Only tickets given to this team.
+    pub team_id: Option<Uuid>,
     /// Only tickets of this category.
     pub category: Option<String>,
     /// Cards per column at most.
@@ -82,6 +84,7 @@ pub struct BoardQuery {
 fn push_columns_filters(qb: &mut QueryBuilder<'_, Postgres>, query: &BoardQuery, viewer: Viewer) {
     let filter = ListFilter {
         assignee_id: query.assignee_id,
+        team_id: query.team_id,
         categories: query.category.iter().cloned().collect(),
         ..ListFilter::default()
     };
@@ -127,7 +130,9 @@ pub async fn board(
     // Counts and cards from one snapshot, so that a count never disagrees with its cards.
     let mut tx = snapshot(pool).await?;
 
-    let counts = if viewer.reads_everything {
+    // The kept counts are by assignee, status and category; a team's are counted here, from
+    // the view's team index.
+    let counts = if viewer.reads_everything && query.team_id.is_none() {
         kept_counts(&mut tx, query).await?
     } else {
         // A requester's own tickets are few; the kept counts are of everyone's.

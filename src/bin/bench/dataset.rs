@@ -277,8 +277,9 @@ fn ticket_life(
     }
     events.push((
         TicketEvent::Assigned(TicketAssigned {
-            assignee: agent.clone(),
+            assignee: Some(agent.clone()),
             previous_assignee: None,
+            team: None,
         }),
         at(response),
         as_agent.clone(),

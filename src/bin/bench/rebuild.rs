@@ -62,8 +62,9 @@ fn ticket_events(
         }),
         comment(0, true),
         TicketEvent::Assigned(TicketAssigned {
-            assignee: agent.clone(),
+            assignee: Some(agent.clone()),
             previous_assignee: None,
+            team: None,
         }),
         comment(1, false),
         comment(2, true),

@@ -149,7 +149,9 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         ("get", "/api/v1/categories") => &[422],
         ("get", "/api/v1/tickets/{id}/verify") | ("get", "/api/v1/events") => &[403],
         ("post", "/api/v1/auth/login") => &[401, 403],
+        ("post", "/api/v1/auth/refresh") | ("post", "/api/v1/auth/logout") => &[401],
         ("post", "/api/v1/users") => &[403, 409],
+        ("post", "/api/v1/users/import") => &[403],
         ("get", "/api/v1/users") => &[403],
         ("patch", "/api/v1/users/{id}") | ("post", "/api/v1/users/{id}/merge") => &[403, 409],
         ("get", "/api/v1/integrations")
@@ -166,6 +168,10 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         {
             &[403]
         }
+        // Teams: requesters read none, only admins change them; names are unique.
+        ("get", "/api/v1/teams") | ("get", "/api/v1/teams/{id}/members") => &[403, 422],
+        ("post", "/api/v1/teams") | ("patch", "/api/v1/teams/{id}") => &[403, 409],
+        (_, p) if p.starts_with("/api/v1/teams") => &[403],
         // Not a WebSocket handshake (400, 426), a disallowed Origin (403).
         ("get", "/api/v1/ws") => &[400, 403, 426],
         _ => &[],
@@ -308,9 +314,12 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
         ("query", "status") if path.starts_with("/api/v1/webhooks") => {
             string_enum(&["pending", "succeeded", "failed"])
         }
+        ("query", "limit") if path.starts_with("/api/v1/teams") => {
+            integer(1, crate::http::team_routes::PAGE_MAX)
+        }
         ("query", "limit") => integer(1, crate::http::ticket_queries::LIST_LIMIT_MAX),
         ("query", "limit_per_column") => integer(1, crate::http::ticket_queries::COLUMN_LIMIT_MAX),
-        ("query", "assignee_id" | "requester_id") => uuid(),
+        ("query", "assignee_id" | "requester_id" | "team_id") => uuid(),
         ("query", "as_of" | "from" | "to") => json!({"type": "string", "format": "date-time"}),
         ("query", "status") => list_of(&statuses),
         ("query", "priority") => list_of(&priorities),
@@ -332,6 +341,7 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
         ("query", "sort") => {
             json!({"type": "string", "enum": ticket_projections::read_models::tickets::Sort::ALL.map(|s| s.as_str())})
         }
+        ("query", "cursor") if path.starts_with("/api/v1/teams") => uuid(),
         ("query", "cursor") => text(512),
         ("query", "unread") => json!({"type": "boolean"}),
         ("query", "role") if path == "/api/v1/me/tickets" => {

@@ -83,7 +83,7 @@ impl MeTickets {
                 self.requested.insert(ticket);
             }
             TicketEvent::Assigned(assigned) if self.follow_assignments => {
-                if assigned.assignee.id == me {
+                if assigned.assignee.as_ref().is_some_and(|a| a.id == me) {
                     self.assigned.insert(ticket);
                 } else {
                     self.assigned.remove(&ticket);

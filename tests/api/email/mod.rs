@@ -4,4 +4,4 @@
 mod imaps;
 mod inbound;
 mod outbound;
-mod support;
+pub(crate) mod support;

@@ -371,8 +371,12 @@ async fn a_session_that_expires_mid_work_signs_in_again_without_losing_the_draft
         rita.press("New ticket").await?;
         rita.fill("Title", "Half-written request").await?;
         rita.fill("Description", "I was typing this when").await?;
+        // The page refreshes its access token from the cookie; once the session is revoked on
+        // the server, the next refresh fails and the session ends.
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL")
+            .execute(&app.pool)
+            .await?;
         tokio::time::sleep(Duration::from_secs(4)).await;
-        // The socket closing at the token's expiry (or the next call's 401) ends the session.
         if rita.count("button", "Create").await? == 1 {
             rita.press("Create").await?;
         }

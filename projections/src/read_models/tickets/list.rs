@@ -287,6 +287,8 @@ pub struct ListFilter {
     pub channels: Vec<Channel>,
     /// Assigned to this user.
     pub assignee_id: Option<Uuid>,
+    /// Given to this team.
+    pub team_id: Option<Uuid>,
     /// Requested by this user.
     pub requester_id: Option<Uuid>,
     /// Title or description contains this text (case-insensitive).
@@ -453,6 +455,9 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, 
     }
     if let Some(id) = f.assignee_id {
         qb.push(" AND v.assignee_id = ").push_bind(id);
+    }
+    if let Some(id) = f.team_id {
+        qb.push(" AND v.team_id = ").push_bind(id);
     }
     if let Some(id) = f.requester_id {
         qb.push(" AND ");

@@ -64,10 +64,13 @@ pub(crate) struct ViewRow {
     #[serde(flatten)]
     #[sqlx(flatten)]
     actors: Actors,
+    /// The team the ticket is given to.
+    #[serde(default)]
+    team_id: Option<Uuid>,
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-pub(super) const VIEW_COLUMNS: [&str; 33] = [
+pub(super) const VIEW_COLUMNS: [&str; 34] = [
     "ticket_id",
     "number",
     "title",
@@ -101,6 +104,7 @@ pub(super) const VIEW_COLUMNS: [&str; 33] = [
     "public_actor_id",
     "public_actor_position",
     "public_other_position",
+    "team_id",
 ];
 
 static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
@@ -218,6 +222,7 @@ impl ViewRow {
             last_position: stored.position,
             metadata: e.metadata.clone().map(sqlx::types::Json),
             actors: Actors::default().after(stored),
+            team_id: None,
         }
     }
 
@@ -248,9 +253,13 @@ impl ViewRow {
                 });
             }
             TicketEvent::Assigned(e) => {
-                self.assignee_id = Some(e.assignee.id);
-                self.assignee_name = Some(e.assignee.name.clone());
-                if self.status == Status::Open {
+                if let Some(team) = &e.team {
+                    self.team_id = Some(team.id);
+                }
+                self.assignee_id = e.assignee.as_ref().map(|a| a.id);
+                self.assignee_name = e.assignee.as_ref().map(|a| a.name.clone());
+                // A ticket with a team and no one in it yet stays open.
+                if self.status == Status::Open && self.assignee_id.is_some() {
                     self.status = Status::InProgress;
                 }
             }

@@ -112,11 +112,12 @@ fn the_fold_tracks_status_times_and_the_first_response() {
             4,
             "2026-11-23T10:03:00.000Z",
             TicketEvent::Assigned(TicketAssigned {
-                assignee: UserRef {
+                assignee: Some(UserRef {
                     id: Uuid::from_u128(2),
                     name: "Ann".into(),
-                },
+                }),
                 previous_assignee: None,
+                team: None,
             }),
         ),
         &mut comments,
