@@ -55,6 +55,15 @@ pub const AGENT_OPEN: &str = "agent_open";
 pub const AGENT_CLOSED: &str = "agent_closed";
 /// Rated tickets assigned to an agent; `total`: the sum of their scores.
 pub const AGENT_RATED: &str = "agent_rated";
+/// Closed tickets by channel (`key` = the channel).
+pub const CHANNEL_CLOSED: &str = "channel_closed";
+/// First-response durations by channel and histogram bucket (`key` from [`channel_key`]).
+pub const CHANNEL_FIRST_RESPONSE_HISTOGRAM: &str = "channel_first_response_histogram";
+/// Resolution durations by channel and histogram bucket (`key` from [`channel_key`]).
+pub const CHANNEL_RESOLUTION_HISTOGRAM: &str = "channel_resolution_histogram";
+/// Tickets by requester as recorded on the ticket (`key` = the requester's id). A merge is
+/// applied when reading (the directory's `merged_into`), so a merge rewrites no row here.
+pub const REQUESTER: &str = "requester";
 /// The board's counts, all time only: tickets by assignee, status and category (`key` from
 /// [`board_key`]).
 pub const BOARD: &str = "board";
@@ -67,6 +76,17 @@ pub const ALL_TIME: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a va
 pub(crate) fn board_key(assignee: Option<Uuid>, status: &str, category: &str) -> String {
     let assignee = assignee.map_or_else(|| "-".to_string(), |id| id.to_string());
     format!("{assignee}|{status}|{category}")
+}
+
+/// The key of a per-channel histogram bucket: `<channel>|<bucket>`.
+pub(crate) fn channel_key(channel: Channel, bucket: i32) -> String {
+    format!("{}|{bucket}", channel.as_str())
+}
+
+/// The channel and bucket of a [`channel_key`].
+pub(crate) fn parse_channel_key(key: &str) -> Option<(&str, i32)> {
+    let (channel, bucket) = key.split_once('|')?;
+    Some((channel, bucket.parse().ok()?))
 }
 
 /// The assignee, status and category of a [`board_key`].
@@ -83,7 +103,7 @@ pub(crate) fn parse_board_key(key: &str) -> Option<(Option<Uuid>, &str, &str)> {
 pub(crate) const FACT_COLUMNS: &str = "v.created_at, v.status, v.priority, v.category, \
      v.channel, v.assignee_id, v.first_response_at, v.closed_at, v.rating_score, \
      v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
-     v.resolution_breach_recorded";
+     v.resolution_breach_recorded, v.requester_id";
 
 /// What of a ticket the statistics count.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -104,6 +124,7 @@ pub(crate) struct TicketFacts {
     pub(crate) resolution_due: DateTime<Utc>,
     pub(crate) first_response_breach_recorded: bool,
     pub(crate) resolution_breach_recorded: bool,
+    pub(crate) requester_id: Uuid,
 }
 
 /// One figure a ticket adds: `n` tickets and `total` (µs or points) under `(metric, key)`.
@@ -133,6 +154,7 @@ impl TicketFacts {
             one(PRIORITY, self.priority.as_str()),
             one(CATEGORY, &self.category),
             one(CHANNEL, self.channel.as_str()),
+            one(REQUESTER, &self.requester_id.to_string()),
         ];
         if let Some(at) = self.first_response_at {
             let us = micros(self.created_at, at);
@@ -141,6 +163,10 @@ impl TicketFacts {
                 FIRST_RESPONSE_HISTOGRAM,
                 &histogram::bucket(us).to_string(),
             ));
+            out.push(one(
+                CHANNEL_FIRST_RESPONSE_HISTOGRAM,
+                &channel_key(self.channel, histogram::bucket(us)),
+            ));
         }
         let resolution = self.closed_at.map(|at| micros(self.created_at, at));
         if let Some(us) = resolution {
@@ -148,6 +174,11 @@ impl TicketFacts {
             out.push(one(
                 RESOLUTION_HISTOGRAM,
                 &histogram::bucket(us).to_string(),
+            ));
+            out.push(one(CHANNEL_CLOSED, self.channel.as_str()));
+            out.push(one(
+                CHANNEL_RESOLUTION_HISTOGRAM,
+                &channel_key(self.channel, histogram::bucket(us)),
             ));
         }
         let sla = self.sla();
@@ -375,6 +406,7 @@ mod tests {
             resolution_due: t("2026-11-24T10:00:00Z"),
             first_response_breach_recorded: false,
             resolution_breach_recorded: false,
+            requester_id: Uuid::from_u128(3),
         }
     }
 
