@@ -16,6 +16,7 @@ mod operations;
 mod ordering;
 mod outage;
 mod people;
+mod people_stats;
 mod poison;
 mod positions;
 mod queries;
