@@ -444,7 +444,38 @@ mod tests {
                 net(&delta, grain, AGENT_CLOSED, &agent.to_string()),
                 (1, 3_600_000_000)
             );
+            assert_eq!(net(&delta, grain, CHANNEL_CLOSED, "web"), (1, 0));
+            let bucket = histogram::bucket(3_600_000_000);
+            assert_eq!(
+                net(
+                    &delta,
+                    grain,
+                    CHANNEL_RESOLUTION_HISTOGRAM,
+                    &channel_key(Channel::Web, bucket)
+                ),
+                (1, 0)
+            );
+            assert_eq!(
+                net(&delta, grain, REQUESTER, &Uuid::from_u128(3).to_string()),
+                (0, 0),
+                "the requester's count stays as the ticket changes"
+            );
         }
+        assert_eq!(
+            parse_channel_key(&channel_key(Channel::Chat, -1)),
+            Some(("chat", -1))
+        );
+        let mut created = Delta::default();
+        created.replace(None, Some(&before));
+        assert_eq!(
+            net(
+                &created,
+                Grain::All,
+                REQUESTER,
+                &Uuid::from_u128(3).to_string()
+            ),
+            (1, 0)
+        );
         assert!(delta.changes.keys().any(|(g, p, _, _)| *g == Grain::Month
             && *p == NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()));
     }
