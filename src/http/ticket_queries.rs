@@ -493,9 +493,7 @@ pub async fn get_stats(
     let question = format!("{:?} {:?}", query.from, query.to);
     let scope = Scope::from(policy::viewer(&caller));
     let compute = || async {
-        let stats = stats::stats(&state.pool, &query).await?;
-        let people =
-            requesters::people_stats(&state.pool, query.from, query.to, &query.channels).await?;
+        let (stats, people) = stats::stats(&state.pool, &query).await?;
         Ok(StatsAnswer { stats, people })
     };
     state

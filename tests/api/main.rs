@@ -23,6 +23,7 @@ mod ordering;
 mod outage;
 mod passwords;
 mod people;
+mod people_stats;
 mod poison;
 mod positions;
 mod queries;

@@ -12,7 +12,7 @@ use crate::helpers::{failing_fields, problem, spawn_app, spawn_app_with, TestApp
 use crate::nats::{shared_nats_url, TestStream};
 
 /// Creates an integration as `admin`; returns (id, key).
-async fn integration(app: &TestApp, admin: &TestUser, channel: &str) -> (Uuid, String) {
+pub(crate) async fn integration(app: &TestApp, admin: &TestUser, channel: &str) -> (Uuid, String) {
     let response = app
         .post(
             "/integrations",
@@ -26,7 +26,7 @@ async fn integration(app: &TestApp, admin: &TestUser, channel: &str) -> (Uuid, S
     (body["id"].as_str().unwrap().parse().unwrap(), key)
 }
 
-async fn intake(app: &TestApp, key: &str, path: &str, body: Value) -> Response {
+pub(crate) async fn intake(app: &TestApp, key: &str, path: &str, body: Value) -> Response {
     app.client
         .post(app.api(path))
         .bearer_auth(key)
@@ -36,11 +36,11 @@ async fn intake(app: &TestApp, key: &str, path: &str, body: Value) -> Response {
         .unwrap()
 }
 
-fn ticket_body(requester: Value) -> Value {
+pub(crate) fn ticket_body(requester: Value) -> Value {
     json!({"requester": requester, "title": "Cannot log in", "description": "Since Monday."})
 }
 
-async fn json_of(response: Response, status: StatusCode) -> Value {
+pub(crate) async fn json_of(response: Response, status: StatusCode) -> Value {
     let got = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     assert_eq!(got, status, "{body}");

@@ -1,16 +1,17 @@
 //! What the tickets read model tells about people and channels: a requester's tickets
-//! (`GET /users/{id}`) and the channel and requester statistics of `GET /stats`.
+//! (`GET /users/{id}`), and the shapes of the channel and requester statistics of `GET /stats`.
 //!
-//! A user merged into another is the same person ([`requested_by`]).
+//! A user merged into another is the same person: both read through the directory's
+//! `merged_into` (kept by the merge itself), so a merge needs no rewrite of any ticket row.
+//! The statistics themselves are summed with the others (`super::stats`).
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::query::{requested_by, snapshot};
+use super::query::requested_by;
 
 /// A requester's tickets by status, and the channels they came through.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -100,96 +101,4 @@ pub struct PeopleStats {
     pub channels: BTreeMap<String, ChannelStats>,
     /// Requesters.
     pub requesters: RequesterStats,
-}
-
-/// One channel's figures as read: (channel, tickets, first-response p50, resolution p50, closed).
-type ChannelRow = (String, i64, Option<f64>, Option<f64>, i64);
-
-/// Tickets created in `[$1, $2)`; either bound may be NULL (open-ended).
-const WINDOW: &str = "($1::timestamptz IS NULL OR v.created_at >= $1)
-     AND ($2::timestamptz IS NULL OR v.created_at < $2)";
-
-/// How many requesters `top` lists.
-const TOP: i64 = 10;
-
-/// Channel and requester statistics of the tickets created in `[from, to)`; `channels` are the
-/// keys always present.
-pub async fn people_stats(
-    pool: &PgPool,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-    channels: &[String],
-) -> Result<PeopleStats, sqlx::Error> {
-    let mut tx = snapshot(pool).await?;
-    let by_channel: Vec<ChannelRow> = sqlx::query_as(&format!(
-        "SELECT v.channel, count(*),
-                round(percentile_cont(0.5) WITHIN GROUP (ORDER BY
-                    extract(epoch FROM v.first_response_at - v.created_at))::numeric, 3)::float8,
-                round(percentile_cont(0.5) WITHIN GROUP (ORDER BY
-                    extract(epoch FROM v.closed_at - v.created_at))::numeric, 3)::float8,
-                count(*) FILTER (WHERE v.closed_at IS NOT NULL)
-         FROM ticket_view v WHERE {WINDOW} GROUP BY v.channel"
-    ))
-    .bind(from)
-    .bind(to)
-    .fetch_all(&mut *tx)
-    .await?;
-    // A merged user's tickets count for the user they were merged into.
-    let per_person = format!(
-        "SELECT coalesce(u.merged_into, v.requester_id) AS id, count(*) AS tickets,
-                max(v.requester_name) AS recorded_name
-         FROM ticket_view v LEFT JOIN users u ON u.id = v.requester_id
-         WHERE {WINDOW} GROUP BY 1"
-    );
-    let (unique, recurring): (i64, i64) = sqlx::query_as(&format!(
-        "SELECT count(*), count(*) FILTER (WHERE tickets >= 2) FROM ({per_person}) p"
-    ))
-    .bind(from)
-    .bind(to)
-    .fetch_one(&mut *tx)
-    .await?;
-    let top: Vec<TopRequester> = sqlx::query_as(&format!(
-        "SELECT p.id, coalesce(u.name, p.recorded_name) AS name, p.tickets
-         FROM ({per_person}) p LEFT JOIN users u ON u.id = p.id
-         ORDER BY p.tickets DESC, name, p.id LIMIT {TOP}"
-    ))
-    .bind(from)
-    .bind(to)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-
-    let mut stats: BTreeMap<String, ChannelStats> = channels
-        .iter()
-        .map(|c| {
-            let empty = ChannelStats {
-                tickets: 0,
-                first_response_p50_seconds: None,
-                resolution_p50_seconds: None,
-                resolved_pct: None,
-            };
-            (c.clone(), empty)
-        })
-        .collect();
-    for (channel, tickets, fr, res, closed) in by_channel {
-        let resolved_pct =
-            (tickets > 0).then(|| (closed as f64 * 10_000.0 / tickets as f64).round() / 100.0);
-        stats.insert(
-            channel,
-            ChannelStats {
-                tickets,
-                first_response_p50_seconds: fr,
-                resolution_p50_seconds: res,
-                resolved_pct,
-            },
-        );
-    }
-    Ok(PeopleStats {
-        channels: stats,
-        requesters: RequesterStats {
-            unique,
-            recurring,
-            top,
-        },
-    })
 }

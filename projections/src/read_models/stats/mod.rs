@@ -4,6 +4,8 @@
 //! how many tickets it holds. Only what depends on the time of the question is counted over
 //! tickets: the targets that passed while still awaited, over the tickets still open.
 //!
+//! The channel and requester statistics come from the same rows ([`people`]).
+//!
 //! Counts, sums and averages are exact; percentiles come from mergeable histograms and are
 //! within 1 % of `percentile_cont` over the same tickets ([`super::histogram`]).
 
@@ -11,9 +13,11 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::query::snapshot;
+use super::requesters::PeopleStats;
 use super::tickets::tally::{self, TicketFacts, FACT_COLUMNS};
 
 mod answer;
+mod people;
 mod sums;
 mod window;
 
@@ -42,8 +46,8 @@ fn resolution_breached(at: &str) -> String {
 const WINDOW: &str = "($1::timestamptz IS NULL OR v.created_at >= $1)
      AND ($2::timestamptz IS NULL OR v.created_at < $2)";
 
-/// The statistics of the tickets created in the window.
-pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<Stats, sqlx::Error> {
+/// The statistics of the tickets created in the window, and its channel and requester ones.
+pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleStats), sqlx::Error> {
     let plan = window::plan(query.from, query.to);
     let mut sums = Sums::default();
     let mut tx = snapshot(pool).await?;
@@ -124,7 +128,12 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<Stats, sqlx::Err
     .bind(&ids)
     .fetch_all(&mut *tx)
     .await?;
+    let people =
+        people::people_stats(&mut tx, &sums, query.from, query.to, &query.channels).await?;
     tx.commit().await?;
 
-    Ok(sums.into_stats(query, open, names.into_iter().collect()))
+    Ok((
+        sums.into_stats(query, open, names.into_iter().collect()),
+        people,
+    ))
 }

@@ -53,7 +53,7 @@ fn mean_points(total: i128, n: i64) -> Option<f64> {
 }
 
 /// Microseconds in seconds, to the millisecond.
-fn seconds(micros: f64) -> f64 {
+pub(super) fn seconds(micros: f64) -> f64 {
     (micros / 1_000.0).round() / 1_000.0
 }
 
@@ -81,14 +81,14 @@ impl Sums {
         }
     }
 
-    fn get(&self, metric: &str, key: &str) -> (i64, i128) {
+    pub(super) fn get(&self, metric: &str, key: &str) -> (i64, i128) {
         self.figures
             .get(&(metric.to_string(), key.to_string()))
             .copied()
             .unwrap_or_default()
     }
 
-    fn keyed(&self, metric: &str) -> impl Iterator<Item = (&str, i64, i128)> + '_ {
+    pub(super) fn keyed(&self, metric: &str) -> impl Iterator<Item = (&str, i64, i128)> + '_ {
         let metric = metric.to_string();
         self.figures
             .iter()

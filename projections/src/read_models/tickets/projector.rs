@@ -346,6 +346,7 @@ impl ViewRow {
             resolution_due: self.resolution_due,
             first_response_breach_recorded: self.first_response_breach_recorded,
             resolution_breach_recorded: self.resolution_breach_recorded,
+            requester_id: self.requester_id,
         }
     }
 

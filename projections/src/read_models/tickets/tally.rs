@@ -55,6 +55,15 @@ pub const AGENT_OPEN: &str = "agent_open";
 pub const AGENT_CLOSED: &str = "agent_closed";
 /// Rated tickets assigned to an agent; `total`: the sum of their scores.
 pub const AGENT_RATED: &str = "agent_rated";
+/// Closed tickets by channel (`key` = the channel).
+pub const CHANNEL_CLOSED: &str = "channel_closed";
+/// First-response durations by channel and histogram bucket (`key` from [`channel_key`]).
+pub const CHANNEL_FIRST_RESPONSE_HISTOGRAM: &str = "channel_first_response_histogram";
+/// Resolution durations by channel and histogram bucket (`key` from [`channel_key`]).
+pub const CHANNEL_RESOLUTION_HISTOGRAM: &str = "channel_resolution_histogram";
+/// Tickets by requester as recorded on the ticket (`key` = the requester's id). A merge is
+/// applied when reading (the directory's `merged_into`), so a merge rewrites no row here.
+pub const REQUESTER: &str = "requester";
 /// The board's counts, all time only: tickets by assignee, status and category (`key` from
 /// [`board_key`]).
 pub const BOARD: &str = "board";
@@ -67,6 +76,17 @@ pub const ALL_TIME: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a va
 pub(crate) fn board_key(assignee: Option<Uuid>, status: &str, category: &str) -> String {
     let assignee = assignee.map_or_else(|| "-".to_string(), |id| id.to_string());
     format!("{assignee}|{status}|{category}")
+}
+
+/// The key of a per-channel histogram bucket: `<channel>|<bucket>`.
+pub(crate) fn channel_key(channel: Channel, bucket: i32) -> String {
+    format!("{}|{bucket}", channel.as_str())
+}
+
+/// The channel and bucket of a [`channel_key`].
+pub(crate) fn parse_channel_key(key: &str) -> Option<(&str, i32)> {
+    let (channel, bucket) = key.split_once('|')?;
+    Some((channel, bucket.parse().ok()?))
 }
 
 /// The assignee, status and category of a [`board_key`].
@@ -83,7 +103,7 @@ pub(crate) fn parse_board_key(key: &str) -> Option<(Option<Uuid>, &str, &str)> {
 pub(crate) const FACT_COLUMNS: &str = "v.created_at, v.status, v.priority, v.category, \
      v.channel, v.assignee_id, v.first_response_at, v.closed_at, v.rating_score, \
      v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
-     v.resolution_breach_recorded";
+     v.resolution_breach_recorded, v.requester_id";
 
 /// What of a ticket the statistics count.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -104,6 +124,7 @@ pub(crate) struct TicketFacts {
     pub(crate) resolution_due: DateTime<Utc>,
     pub(crate) first_response_breach_recorded: bool,
     pub(crate) resolution_breach_recorded: bool,
+    pub(crate) requester_id: Uuid,
 }
 
 /// One figure a ticket adds: `n` tickets and `total` (µs or points) under `(metric, key)`.
@@ -133,6 +154,7 @@ impl TicketFacts {
             one(PRIORITY, self.priority.as_str()),
             one(CATEGORY, &self.category),
             one(CHANNEL, self.channel.as_str()),
+            one(REQUESTER, &self.requester_id.to_string()),
         ];
         if let Some(at) = self.first_response_at {
             let us = micros(self.created_at, at);
@@ -141,6 +163,10 @@ impl TicketFacts {
                 FIRST_RESPONSE_HISTOGRAM,
                 &histogram::bucket(us).to_string(),
             ));
+            out.push(one(
+                CHANNEL_FIRST_RESPONSE_HISTOGRAM,
+                &channel_key(self.channel, histogram::bucket(us)),
+            ));
         }
         let resolution = self.closed_at.map(|at| micros(self.created_at, at));
         if let Some(us) = resolution {
@@ -148,6 +174,11 @@ impl TicketFacts {
             out.push(one(
                 RESOLUTION_HISTOGRAM,
                 &histogram::bucket(us).to_string(),
+            ));
+            out.push(one(CHANNEL_CLOSED, self.channel.as_str()));
+            out.push(one(
+                CHANNEL_RESOLUTION_HISTOGRAM,
+                &channel_key(self.channel, histogram::bucket(us)),
             ));
         }
         let sla = self.sla();
@@ -353,136 +384,5 @@ impl Delta {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    fn open() -> TicketFacts {
-        TicketFacts {
-            created_at: t("2026-11-23T10:00:00Z"),
-            status: Status::Open,
-            priority: Priority::High,
-            category: "network".into(),
-            channel: Channel::Web,
-            assignee_id: None,
-            first_response_at: None,
-            closed_at: None,
-            rating_score: None,
-            first_response_due: t("2026-11-23T12:00:00Z"),
-            resolution_due: t("2026-11-24T10:00:00Z"),
-            first_response_breach_recorded: false,
-            resolution_breach_recorded: false,
-        }
-    }
-
-    fn net(delta: &Delta, grain: Grain, metric: &str, key: &str) -> (i64, i64) {
-        delta
-            .changes
-            .iter()
-            .filter(|((g, _, m, k), _)| *g == grain && *m == metric && k == key)
-            .map(|(_, v)| *v)
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
-    }
-
-    #[test]
-    fn a_close_moves_a_count_and_adds_a_resolution_to_the_day_and_the_month() {
-        let before = open();
-        let agent = Uuid::from_u128(7);
-        let after = TicketFacts {
-            status: Status::Closed,
-            assignee_id: Some(agent),
-            first_response_at: Some(t("2026-11-23T10:30:00Z")),
-            closed_at: Some(t("2026-11-23T11:00:00Z")),
-            ..open()
-        };
-        let mut delta = Delta::default();
-        delta.replace(Some(&before), Some(&after));
-        for grain in [Grain::Day, Grain::Week, Grain::Month] {
-            assert_eq!(net(&delta, grain, STATUS, "open"), (-1, 0));
-            assert_eq!(net(&delta, grain, STATUS, "closed"), (1, 0));
-            assert_eq!(net(&delta, grain, PRIORITY, "high"), (0, 0));
-            assert_eq!(net(&delta, grain, RESOLUTION, ""), (1, 3_600_000_000));
-            assert_eq!(net(&delta, grain, FIRST_RESPONSE, ""), (1, 1_800_000_000));
-            assert_eq!(net(&delta, grain, FIRST_RESPONSE_MET, ""), (1, 0));
-            assert_eq!(net(&delta, grain, RESOLUTION_DECIDED, ""), (1, 0));
-            assert_eq!(
-                net(&delta, grain, AGENT_CLOSED, &agent.to_string()),
-                (1, 3_600_000_000)
-            );
-        }
-        assert!(delta.changes.keys().any(|(g, p, _, _)| *g == Grain::Month
-            && *p == NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()));
-    }
-
-    #[test]
-    fn weeks_start_on_mondays_or_the_first_and_tile_each_month() {
-        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
-        // 2026-12-01 is a Tuesday; 2026-11-30 a Monday.
-        assert_eq!(week_of(d("2026-12-01")), d("2026-12-01"));
-        assert_eq!(week_of(d("2026-12-06")), d("2026-12-01"));
-        assert_eq!(week_of(d("2026-12-07")), d("2026-12-07"));
-        assert_eq!(week_of(d("2026-11-30")), d("2026-11-30"));
-        assert_eq!(week_end(d("2026-11-30")), d("2026-12-01"));
-        assert_eq!(week_end(d("2026-12-01")), d("2026-12-07"));
-        assert_eq!(week_end(d("2026-12-28")), d("2027-01-01"));
-        for month in ["2026-02-01", "2026-11-01", "2027-03-01"] {
-            let (mut at, end) = (d(month), month_of(d(month)) + chrono::Months::new(1));
-            while at < end {
-                assert_eq!(week_of(at), at, "{at} starts a piece");
-                let next = week_end(at);
-                for day in at.iter_days().take_while(|x| *x < next) {
-                    assert_eq!(week_of(day), at);
-                }
-                at = next;
-            }
-            assert_eq!(at, end);
-        }
-    }
-
-    #[test]
-    fn board_keys_split_whole_whatever_the_category_holds() {
-        let agent = Uuid::from_u128(9);
-        let key = board_key(Some(agent), "in_progress", "a|b");
-        assert_eq!(
-            parse_board_key(&key),
-            Some((Some(agent), "in_progress", "a|b"))
-        );
-        assert_eq!(
-            parse_board_key(&board_key(None, "open", "network")),
-            Some((None, "open", "network"))
-        );
-        let mut delta = Delta::default();
-        delta.replace(None, Some(&open()));
-        assert_eq!(
-            net(
-                &delta,
-                Grain::All,
-                BOARD,
-                &board_key(None, "open", "network")
-            ),
-            (1, 0)
-        );
-        assert_eq!(net(&delta, Grain::All, STATUS, "open"), (1, 0));
-    }
-
-    #[test]
-    fn an_unchanged_ticket_changes_nothing_and_a_late_response_is_decided_but_not_met() {
-        let mut delta = Delta::default();
-        delta.replace(Some(&open()), Some(&open()));
-        assert!(delta.changes.is_empty());
-        let late = TicketFacts {
-            first_response_at: Some(t("2026-11-23T13:00:00Z")),
-            ..open()
-        };
-        let entries = late.entries();
-        assert!(entries.iter().any(|e| e.0 == FIRST_RESPONSE_DECIDED));
-        assert!(!entries.iter().any(|e| e.0 == FIRST_RESPONSE_MET));
-        assert!(
-            !open().entries().iter().any(|e| e.0 == RESOLUTION_DECIDED),
-            "an open ticket's resolution is decided only once its due time passes (at query time)"
-        );
-    }
-}
+#[path = "tally_tests.rs"]
+mod tests;

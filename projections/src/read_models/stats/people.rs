@@ -1,0 +1,200 @@
+//! The channel and requester members of `GET /stats`, from the same summed rows as the rest
+//! of the statistics ([`super::super::tickets::tally`]'s `channel_*` and `requester` metrics).
+//!
+//! Ticket counts, closed counts, `resolved_pct` and every requester figure (`unique`,
+//! `recurring`, `top`) are exact: the tally keeps one count per requester and period, so a
+//! window's distinct requesters are the distinct keys of its rows, and merges are applied when
+//! reading. Medians come from the per-channel histograms and are within 1 % of
+//! `percentile_cont` over the same tickets ([`crate::read_models::histogram`]). A window
+//! reads about one row per channel and histogram bucket, and one per requester with tickets in
+//! it (per week or month piece): the requester part grows with the people in the window, not
+//! with their tickets.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::sums::{pct, seconds, Sums};
+use crate::read_models::histogram::Histogram;
+use crate::read_models::requesters::{ChannelStats, PeopleStats, RequesterStats, TopRequester};
+use crate::read_models::tickets::tally::{self, parse_channel_key};
+
+/// How many requesters `top` lists.
+const TOP: usize = 10;
+
+fn channel_histograms(sums: &Sums, metric: &str) -> HashMap<String, Histogram> {
+    let mut out: HashMap<String, Histogram> = HashMap::new();
+    for (key, n, _) in sums.keyed(metric) {
+        if let Some((channel, bucket)) = parse_channel_key(key) {
+            out.entry(channel.to_string()).or_default().add(bucket, n);
+        }
+    }
+    out
+}
+
+/// Per channel, every one of `channels` present.
+pub(super) fn channel_stats(sums: &Sums, channels: &[String]) -> BTreeMap<String, ChannelStats> {
+    let first_response = channel_histograms(sums, tally::CHANNEL_FIRST_RESPONSE_HISTOGRAM);
+    let resolution = channel_histograms(sums, tally::CHANNEL_RESOLUTION_HISTOGRAM);
+    let mut keys: Vec<String> = channels.to_vec();
+    keys.extend(
+        sums.keyed(tally::CHANNEL)
+            .filter(|(_, n, _)| *n > 0)
+            .map(|(k, _, _)| k.to_string()),
+    );
+    keys.into_iter()
+        .map(|channel| {
+            let tickets = sums.get(tally::CHANNEL, &channel).0;
+            let closed = sums.get(tally::CHANNEL_CLOSED, &channel).0;
+            let p50 = |h: &HashMap<String, Histogram>| {
+                h.get(&channel).and_then(|h| h.percentile(0.5)).map(seconds)
+            };
+            let stats = ChannelStats {
+                tickets,
+                first_response_p50_seconds: p50(&first_response),
+                resolution_p50_seconds: p50(&resolution),
+                resolved_pct: pct(closed, tickets),
+            };
+            (channel, stats)
+        })
+        .collect()
+}
+
+/// Requesters of the window's tickets, a merged user's tickets counted for the user they were
+/// merged into; names are the directory's, else the latest recorded on a ticket of the window.
+pub(super) async fn requester_stats(
+    conn: &mut PgConnection,
+    sums: &Sums,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<RequesterStats, sqlx::Error> {
+    // Few users are merged: the partial index lists them all.
+    let merged: HashMap<Uuid, Uuid> =
+        sqlx::query_as("SELECT id, merged_into FROM users WHERE merged_into IS NOT NULL")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    let mut people: HashMap<Uuid, i64> = HashMap::new();
+    for (key, n, _) in sums.keyed(tally::REQUESTER) {
+        let Ok(id) = key.parse::<Uuid>() else {
+            tracing::warn!(key, "ticket_stats requester key is not a user id");
+            continue;
+        };
+        *people
+            .entry(merged.get(&id).copied().unwrap_or(id))
+            .or_default() += n;
+    }
+    people.retain(|_, n| *n > 0);
+    let unique = people.len() as i64;
+    let recurring = people.values().filter(|n| **n >= 2).count() as i64;
+
+    // Everyone tied with the tenth may be listed: their names decide, in the database's order.
+    let mut counts: Vec<i64> = people.values().copied().collect();
+    counts.sort_unstable_by(|a, b| b.cmp(a));
+    let least = counts.get(TOP - 1).copied().unwrap_or(1);
+    let (ids, tickets): (Vec<Uuid>, Vec<i64>) =
+        people.into_iter().filter(|(_, n)| *n >= least).unzip();
+    let top: Vec<TopRequester> = sqlx::query_as(
+        "SELECT p.id,
+                coalesce(u.name, (SELECT max(v.requester_name) FROM ticket_view v
+                                  WHERE v.requester_id = p.id
+                                    AND ($1::timestamptz IS NULL OR v.created_at >= $1)
+                                    AND ($2::timestamptz IS NULL OR v.created_at < $2))) AS name,
+                p.tickets
+         FROM UNNEST($3::uuid[], $4::bigint[]) AS p(id, tickets)
+         LEFT JOIN users u ON u.id = p.id
+         ORDER BY p.tickets DESC, name, p.id LIMIT $5",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(ids)
+    .bind(tickets)
+    .bind(TOP as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(RequesterStats {
+        unique,
+        recurring,
+        top,
+    })
+}
+
+/// Both members.
+pub(super) async fn people_stats(
+    conn: &mut PgConnection,
+    sums: &Sums,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    channels: &[String],
+) -> Result<PeopleStats, sqlx::Error> {
+    Ok(PeopleStats {
+        channels: channel_stats(sums, channels),
+        requesters: requester_stats(conn, sums, from, to).await?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use ticket_nats::{Channel, Priority, Status};
+
+    use super::*;
+    use crate::read_models::histogram::RELATIVE_ERROR;
+    use crate::read_models::tickets::tally::TicketFacts;
+
+    fn ticket(channel: Channel, resolution_seconds: Option<i64>) -> TicketFacts {
+        let created_at = DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        TicketFacts {
+            created_at,
+            status: if resolution_seconds.is_some() {
+                Status::Closed
+            } else {
+                Status::Open
+            },
+            priority: Priority::Medium,
+            category: "network".into(),
+            channel,
+            assignee_id: None,
+            first_response_at: None,
+            closed_at: resolution_seconds.map(|s| created_at + Duration::seconds(s)),
+            rating_score: None,
+            first_response_due: created_at + Duration::hours(1),
+            resolution_due: created_at + Duration::days(1),
+            first_response_breach_recorded: false,
+            resolution_breach_recorded: false,
+            requester_id: Uuid::from_u128(1),
+        }
+    }
+
+    #[test]
+    fn channels_count_exactly_and_their_medians_are_within_the_histograms_error() {
+        let mut sums = Sums::default();
+        let resolutions = [61, 3_600, 7_321, 90_000, 12];
+        for s in resolutions {
+            sums.add_ticket(&ticket(Channel::Email, Some(s)));
+        }
+        sums.add_ticket(&ticket(Channel::Email, None));
+        sums.add_ticket(&ticket(Channel::Web, None));
+        let channels = ["web", "email", "chat"].map(String::from);
+        let stats = channel_stats(&sums, &channels);
+        assert_eq!(stats.len(), 3);
+        assert_eq!(stats["email"].tickets, 6);
+        assert_eq!(stats["email"].resolved_pct, Some(83.33));
+        let median = stats["email"].resolution_p50_seconds.unwrap();
+        assert!(
+            (median - 3_600.0).abs() <= 3_600.0 * RELATIVE_ERROR,
+            "{median}"
+        );
+        assert_eq!(stats["email"].first_response_p50_seconds, None);
+        assert_eq!(stats["web"].tickets, 1);
+        assert_eq!(stats["web"].resolved_pct, Some(0.0));
+        assert_eq!(stats["web"].resolution_p50_seconds, None);
+        assert_eq!(stats["chat"].tickets, 0);
+        assert_eq!(stats["chat"].resolved_pct, None);
+    }
+}
