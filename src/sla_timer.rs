@@ -1,5 +1,5 @@
 //! The SLA timer: records `ticket.sla_breached` when a due time passes on a ticket still waiting
-//! for that target.
+//! for that target, and resumes a pending ticket at its pause's `until`.
 //!
 //! Every instance runs the loop; a sweep happens under a transaction-level advisory lock, so one
 //! instance sweeps at a time and another takes over the moment the first dies. Candidates come
@@ -18,7 +18,7 @@ use ticket_projections::CancellationToken;
 use uuid::Uuid;
 
 use crate::command_service::{CommandContext, CommandService};
-use crate::domain::commands::RecordSlaBreach;
+use crate::domain::commands::{RecordSlaBreach, ResumeAtUntil};
 use crate::domain::TicketCommand;
 
 /// Advisory lock key of the SLA timer (ASCII "tktdsla1"); advisory locks are per database.
@@ -40,13 +40,13 @@ pub async fn run(
         }
         match sweep(&pool, &commands).await {
             Ok(0) => {}
-            Ok(recorded) => tracing::info!(recorded, "SLA breaches recorded"),
+            Ok(recorded) => tracing::info!(recorded, "SLA timer events recorded"),
             Err(error) => tracing::warn!(error = %error, "SLA sweep failed; retrying next tick"),
         }
     }
 }
 
-/// One sweep, if this instance gets the lock. Returns how many breaches were recorded.
+/// One sweep, if this instance gets the lock. Returns how many events were recorded.
 pub async fn sweep(pool: &PgPool, commands: &CommandService) -> Result<usize, sqlx::Error> {
     // The lock lives as long as this read-only transaction, which takes no transaction id and
     // so never holds back the sequencer.
@@ -60,34 +60,44 @@ pub async fn sweep(pool: &PgPool, commands: &CommandService) -> Result<usize, sq
     }
     let due: Vec<(Uuid, String)> = sqlx::query_as(
         "(SELECT ticket_id, 'first_response' FROM ticket_view
-           WHERE status <> 'closed' AND first_response_at IS NULL
+           WHERE status NOT IN ('closed', 'pending') AND first_response_at IS NULL
              AND NOT first_response_breach_recorded AND first_response_due <= now()
            ORDER BY first_response_due LIMIT $1)
          UNION ALL
          (SELECT ticket_id, 'resolution' FROM ticket_view
-           WHERE status <> 'closed' AND NOT resolution_breach_recorded AND resolution_due <= now()
-           ORDER BY resolution_due LIMIT $1)",
+           WHERE status NOT IN ('closed', 'pending') AND NOT resolution_breach_recorded AND resolution_due <= now()
+           ORDER BY resolution_due LIMIT $1)
+         UNION ALL
+         (SELECT ticket_id, 'resume' FROM ticket_view
+           WHERE status = 'pending' AND pending_until IS NOT NULL AND pending_until <= now()
+           ORDER BY pending_until LIMIT $1)",
     )
     .bind(SWEEP_LIMIT)
     .fetch_all(&mut *tx)
     .await?;
     let mut recorded = 0;
     for (ticket, target) in due {
-        let target = match target.as_str() {
-            "first_response" => SlaTarget::FirstResponse,
-            _ => SlaTarget::Resolution,
+        let at = Timestamp::now();
+        let command = match target.as_str() {
+            "resume" => TicketCommand::ResumeAtUntil(ResumeAtUntil { at }),
+            "first_response" => TicketCommand::RecordSlaBreach(RecordSlaBreach {
+                target: SlaTarget::FirstResponse,
+                at,
+            }),
+            _ => TicketCommand::RecordSlaBreach(RecordSlaBreach {
+                target: SlaTarget::Resolution,
+                at,
+            }),
         };
-        let command = TicketCommand::RecordSlaBreach(RecordSlaBreach {
-            target,
-            at: Timestamp::now(),
-        });
         let ctx = CommandContext {
             correlation_id: format!("sla-timer:{}", Uuid::now_v7()),
             ..CommandContext::default()
         };
         match commands.execute(ticket, command, &ctx).await {
             Ok(outcome) => recorded += outcome.events,
-            Err(error) => tracing::warn!(%ticket, error = %error, "cannot record an SLA breach"),
+            Err(error) => {
+                tracing::warn!(%ticket, %target, error = %error, "SLA timer command failed")
+            }
         }
     }
     tx.commit().await?;

@@ -225,6 +225,39 @@ pub struct SlaBreached {
     pub due_at: Timestamp,
 }
 
+/// `ticket.pending`: staff asked the requester for information (CONTRACT 9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketPending {
+    /// Why, if said.
+    pub reason: Option<String>,
+    /// When the engine resumes the ticket by itself, if set.
+    pub until: Option<Timestamp>,
+}
+
+/// Who ended a pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResumedBy {
+    /// The requester commented.
+    Requester,
+    /// An agent or admin resumed it.
+    Staff,
+    /// The engine's timer, at the pause's `until`.
+    Timer,
+}
+
+/// `ticket.resumed`: the ticket left `pending`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketResumed {
+    /// Who ended the pause.
+    pub by: ResumedBy,
+    /// The due times after the pause, moved later by the time spent pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<SlaDue>,
+}
+
 /// Every event a ticket can record. Serialized adjacently tagged, so that an envelope's
 /// `type` and `data` members are exactly this enum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,11 +287,17 @@ pub enum TicketEvent {
     /// An SLA target passed unmet.
     #[serde(rename = "ticket.sla_breached")]
     SlaBreached(SlaBreached),
+    /// Staff asked the requester for information; SLA clocks pause.
+    #[serde(rename = "ticket.pending")]
+    Pending(TicketPending),
+    /// The ticket left `pending`.
+    #[serde(rename = "ticket.resumed")]
+    Resumed(TicketResumed),
 }
 
 impl TicketEvent {
     /// Every event type, in the order of the enum.
-    pub const TYPES: [&'static str; 8] = [
+    pub const TYPES: [&'static str; 10] = [
         "ticket.created",
         "ticket.commented",
         "ticket.assigned",
@@ -267,6 +306,8 @@ impl TicketEvent {
         "ticket.reopened",
         "ticket.rated",
         "ticket.sla_breached",
+        "ticket.pending",
+        "ticket.resumed",
     ];
 
     /// The CloudEvents `type`, e.g. `ticket.commented`.
@@ -280,6 +321,8 @@ impl TicketEvent {
             Self::Reopened(_) => Self::TYPES[5],
             Self::Rated(_) => Self::TYPES[6],
             Self::SlaBreached(_) => Self::TYPES[7],
+            Self::Pending(_) => Self::TYPES[8],
+            Self::Resumed(_) => Self::TYPES[9],
         }
     }
 
@@ -323,6 +366,8 @@ impl TicketEvent {
             "ticket.reopened" => Self::Reopened(TicketReopened::deserialize(data)?),
             "ticket.rated" => Self::Rated(TicketRated::deserialize(data)?),
             "ticket.sla_breached" => Self::SlaBreached(SlaBreached::deserialize(data)?),
+            "ticket.pending" => Self::Pending(TicketPending::deserialize(data)?),
+            "ticket.resumed" => Self::Resumed(TicketResumed::deserialize(data)?),
             other => return Err(serde::de::Error::unknown_variant(other, &Self::TYPES)),
         })
     }

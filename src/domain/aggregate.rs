@@ -65,6 +65,17 @@ pub struct Ticket {
     pub resolution_breached: bool,
     /// Number of events applied, which is the `seq` of the last one.
     pub version: i64,
+    /// The pause in force while `pending` (see [`super::pending`]).
+    #[serde(default)]
+    pub pause: Option<super::pending::Pause>,
+    /// Wall-clock seconds spent pending so far, over every pause that ended.
+    #[serde(default)]
+    pub paused_secs: i64,
+    /// The time of the event being applied: set by whoever applies events (the store from the
+    /// stored envelope, `handle` from the command), because an event's `data` does not carry
+    /// its own time. `None` for events applied without one (tests that give bare events).
+    #[serde(skip)]
+    pub clock: Option<Timestamp>,
 }
 
 /// Why a command was refused. The HTTP layer maps these to 404, 403 and 409.
@@ -110,7 +121,7 @@ impl Ticket {
     }
 
     /// Rules (1) and (2) shared by every command on an existing ticket.
-    fn admit(&self, by: &Issuer) -> Result<(), TicketError> {
+    pub(super) fn admit(&self, by: &Issuer) -> Result<(), TicketError> {
         // Checked before any role rule so that a requester learns nothing about tickets that
         // are not theirs, not even that they exist.
         if !self.created || (by.role == Role::Requester && !self.is_requester(by)) {
@@ -122,7 +133,7 @@ impl Ticket {
         Ok(())
     }
 
-    fn require_staff(by: &Issuer, message: &str) -> Result<(), TicketError> {
+    pub(super) fn require_staff(by: &Issuer, message: &str) -> Result<(), TicketError> {
         if by.role.is_staff() {
             Ok(())
         } else {
@@ -146,6 +157,21 @@ impl Ticket {
         }
     }
 
+    /// Every event `command` records, in order: its own, then what follows from it by rule
+    /// (see [`Ticket::follow_up`]). Empty for an accepted no-op.
+    pub(super) fn decisions(
+        &self,
+        command: TicketCommand,
+        services: &TicketServices,
+    ) -> Result<Vec<TicketEvent>, TicketError> {
+        let at = command.at();
+        let Some(event) = self.decide(command, services)? else {
+            return Ok(Vec::new());
+        };
+        let follow_up = self.follow_up(&event, at);
+        Ok(std::iter::once(event).chain(follow_up).collect())
+    }
+
     /// The event `command` records, if any: `Ok(None)` is an accepted no-op.
     fn decide(
         &self,
@@ -161,6 +187,9 @@ impl Ticket {
             TicketCommand::ReopenTicket(c) => self.reopen(c),
             TicketCommand::RateTicket(c) => self.rate(c),
             TicketCommand::RecordSlaBreach(c) => Ok(self.sla_breach(c)),
+            TicketCommand::PendTicket(c) => self.pend(c),
+            TicketCommand::ResumeTicket(c) => self.resume(c),
+            TicketCommand::ResumeAtUntil(c) => Ok(self.resume_at_until(c)),
         }
     }
 
@@ -262,7 +291,7 @@ impl Ticket {
             // Only reachable without a derivable creation time when a stored event held a
             // priority this build cannot read; the command's time is the nearest honest guess.
             let created_at = self.created_at(&services.sla).unwrap_or(c.at);
-            services.sla.due(created_at, p)
+            self.shifted(services.sla.due(created_at, p), self.paused_secs)
         });
         Ok(Some(TicketEvent::Updated(TicketUpdated { changes, sla })))
     }
@@ -277,7 +306,8 @@ impl Ticket {
     /// result is off by the difference between the old and new targets of that priority.
     fn created_at(&self, policy: &SlaPolicy) -> Option<Timestamp> {
         let due = self.sla?;
-        let target = policy.targets(self.priority?).first_response_secs;
+        // Due times lie later than creation + target by every pause that ended.
+        let target = policy.targets(self.priority?).first_response_secs + self.paused_secs;
         Some(
             due.first_response_due
                 .plus(TimeDelta::try_seconds(-target)?),
@@ -328,12 +358,12 @@ impl Ticket {
             SlaTarget::FirstResponse => (
                 sla.first_response_due,
                 self.first_response_breached,
-                !self.responded && !self.is_closed(),
+                !self.responded && !self.is_closed() && !self.is_pending(),
             ),
             SlaTarget::Resolution => (
                 sla.resolution_due,
                 self.resolution_breached,
-                !self.is_closed(),
+                !self.is_closed() && !self.is_pending(),
             ),
         };
         (c.at >= due_at && !already && waiting).then_some(TicketEvent::SlaBreached(SlaBreached {
@@ -356,7 +386,8 @@ impl Aggregate for Ticket {
         services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        if let Some(event) = self.decide(command, services)? {
+        self.clock = Some(command.at());
+        for event in self.decisions(command, services)? {
             sink.write(event, self).await;
         }
         Ok(())
@@ -415,6 +446,7 @@ impl Aggregate for Ticket {
                 }
             }
             TicketEvent::Closed(e) => {
+                self.end_pause();
                 self.status = Status::Closed;
                 self.resolution = e.resolution;
             }
@@ -432,6 +464,8 @@ impl Aggregate for Ticket {
                 SlaTarget::FirstResponse => self.first_response_breached = true,
                 SlaTarget::Resolution => self.resolution_breached = true,
             },
+            TicketEvent::Pending(e) => self.apply_pending(e),
+            TicketEvent::Resumed(e) => self.apply_resumed(e),
         }
     }
 }

@@ -40,6 +40,12 @@ pub enum TicketCommand {
     RateTicket(RateTicket),
     /// Issued by the engine's SLA timer, never by a user.
     RecordSlaBreach(RecordSlaBreach),
+    /// `POST /tickets/{id}/pending`.
+    PendTicket(PendTicket),
+    /// `POST /tickets/{id}/resume`.
+    ResumeTicket(ResumeTicket),
+    /// Issued by the engine's timer at a pause's `until`, never by a user.
+    ResumeAtUntil(ResumeAtUntil),
 }
 
 /// Opens a ticket.
@@ -158,6 +164,35 @@ pub struct RecordSlaBreach {
     pub at: Timestamp,
 }
 
+/// Puts the ticket on hold, waiting on the requester (CONTRACT 9).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendTicket {
+    /// Up to 5,000 characters.
+    pub reason: Option<String>,
+    /// When the engine resumes it by itself; checked to lie ahead, within bounds.
+    pub until: Option<Timestamp>,
+    /// Who asks.
+    pub by: Issuer,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Ends a pause; staff only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResumeTicket {
+    /// Who asks.
+    pub by: Issuer,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Ends a pause whose `until` has come, if it still stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResumeAtUntil {
+    /// The timer's clock; nothing is recorded before `until`.
+    pub at: Timestamp,
+}
+
 impl TicketCommand {
     /// The user behind the command; `None` for the engine's own.
     pub fn issuer(&self) -> Option<&Issuer> {
@@ -170,6 +205,9 @@ impl TicketCommand {
             TicketCommand::ReopenTicket(c) => Some(&c.by),
             TicketCommand::RateTicket(c) => Some(&c.by),
             TicketCommand::RecordSlaBreach(_) => None,
+            TicketCommand::PendTicket(c) => Some(&c.by),
+            TicketCommand::ResumeTicket(c) => Some(&c.by),
+            TicketCommand::ResumeAtUntil(_) => None,
         }
     }
 
@@ -184,6 +222,9 @@ impl TicketCommand {
             TicketCommand::ReopenTicket(c) => c.at,
             TicketCommand::RateTicket(c) => c.at,
             TicketCommand::RecordSlaBreach(c) => c.at,
+            TicketCommand::PendTicket(c) => c.at,
+            TicketCommand::ResumeTicket(c) => c.at,
+            TicketCommand::ResumeAtUntil(c) => c.at,
         }
     }
 
@@ -198,6 +239,9 @@ impl TicketCommand {
             TicketCommand::ReopenTicket(_) => "reopen",
             TicketCommand::RateTicket(_) => "rate",
             TicketCommand::RecordSlaBreach(_) => "sla_breach",
+            TicketCommand::PendTicket(_) => "pending",
+            TicketCommand::ResumeTicket(_) => "resume",
+            TicketCommand::ResumeAtUntil(_) => "resume_at_until",
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod commands;
+pub mod pending;
 pub mod sla;
 pub mod values;
 

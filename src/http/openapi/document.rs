@@ -143,7 +143,9 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         | ("patch", "/api/v1/tickets/{id}")
         | ("post", "/api/v1/tickets/{id}/close")
         | ("post", "/api/v1/tickets/{id}/reopen")
-        | ("post", "/api/v1/tickets/{id}/rating") => &[403, 409, 412],
+        | ("post", "/api/v1/tickets/{id}/rating")
+        | ("post", "/api/v1/tickets/{id}/pending")
+        | ("post", "/api/v1/tickets/{id}/resume") => &[403, 409, 412],
         ("get", "/api/v1/board") | ("get", "/api/v1/stats") => &[403],
         // It takes no parameter, and refuses unknown ones as every query does.
         ("get", "/api/v1/categories") => &[422],

@@ -60,10 +60,13 @@ pub(crate) struct ViewRow {
     version: i64,
     last_position: i64,
     metadata: Option<sqlx::types::Json<BTreeMap<String, String>>>,
+    pending_since: Option<DateTime<Utc>>,
+    pending_until: Option<DateTime<Utc>>,
+    paused_seconds: i64,
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-pub(super) const VIEW_COLUMNS: [&str; 27] = [
+pub(super) const VIEW_COLUMNS: [&str; 30] = [
     "ticket_id",
     "number",
     "title",
@@ -91,6 +94,9 @@ pub(super) const VIEW_COLUMNS: [&str; 27] = [
     "version",
     "last_position",
     "metadata",
+    "pending_since",
+    "pending_until",
+    "paused_seconds",
 ];
 
 static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
@@ -206,6 +212,9 @@ impl ViewRow {
             version: stored.envelope.seq,
             last_position: stored.position,
             metadata: e.metadata.clone().map(sqlx::types::Json),
+            pending_since: None,
+            pending_until: None,
+            paused_seconds: 0,
         }
     }
 
@@ -258,6 +267,7 @@ impl ViewRow {
                 }
             }
             TicketEvent::Closed(e) => {
+                self.end_pause(at);
                 self.status = Status::Closed;
                 self.closed_at = Some(at);
                 self.resolution = e.resolution.clone();
@@ -280,10 +290,40 @@ impl ViewRow {
                 SlaTarget::FirstResponse => self.first_response_breach_recorded = true,
                 SlaTarget::Resolution => self.resolution_breach_recorded = true,
             },
+            TicketEvent::Pending(e) => {
+                self.status = Status::Pending;
+                self.pending_since = Some(at);
+                self.pending_until = e.until.map(|u| u.as_datetime());
+            }
+            TicketEvent::Resumed(e) => {
+                self.end_pause(at);
+                self.status = if self.assignee_id.is_some() {
+                    Status::InProgress
+                } else {
+                    Status::Open
+                };
+                if let Some(sla) = &e.sla {
+                    self.first_response_due = sla.first_response_due.as_datetime();
+                    self.resolution_due = sla.resolution_due.as_datetime();
+                }
+            }
         }
         self.updated_at = at;
         self.version = stored.envelope.seq;
         self.last_position = stored.position;
+    }
+
+    /// Ends the pause in force at `at`, as the aggregate does: its length joins
+    /// `paused_seconds` and moves the due times later (`ticket.resumed` then states them too).
+    fn end_pause(&mut self, at: DateTime<Utc>) {
+        if let Some(since) = self.pending_since.take() {
+            let paused = (at - since).num_seconds().max(0);
+            let by = chrono::TimeDelta::seconds(paused);
+            self.paused_seconds += paused;
+            self.first_response_due += by;
+            self.resolution_due += by;
+        }
+        self.pending_until = None;
     }
 
     /// What the statistics count of this ticket.
@@ -302,6 +342,8 @@ impl ViewRow {
             resolution_due: self.resolution_due,
             first_response_breach_recorded: self.first_response_breach_recorded,
             resolution_breach_recorded: self.resolution_breach_recorded,
+            pending_since: self.pending_since,
+            paused_seconds: self.paused_seconds,
         }
     }
 
@@ -313,6 +355,8 @@ impl ViewRow {
             closed_at: self.closed_at,
             first_response_breach_recorded: self.first_response_breach_recorded,
             resolution_breach_recorded: self.resolution_breach_recorded,
+            pending_since: self.pending_since,
+            paused_seconds: self.paused_seconds,
         }
     }
 

@@ -151,6 +151,8 @@ fn a_target_is_breached_when_recorded_late_or_overdue() {
         closed_at: None,
         first_response_breach_recorded: false,
         resolution_breach_recorded: false,
+        pending_since: None,
+        paused_seconds: 0,
     };
     let before = facts.at(t("2026-11-23T10:59:59Z"));
     assert!(!before.first_response_breached && !before.resolution_breached);

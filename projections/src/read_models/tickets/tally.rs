@@ -82,7 +82,7 @@ pub(crate) fn parse_board_key(key: &str) -> Option<(Option<Uuid>, &str, &str)> {
 pub(crate) const FACT_COLUMNS: &str = "v.created_at, v.status, v.priority, v.category, \
      v.channel, v.assignee_id, v.first_response_at, v.closed_at, v.rating_score, \
      v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
-     v.resolution_breach_recorded";
+     v.resolution_breach_recorded, v.pending_since, v.paused_seconds";
 
 /// What of a ticket the statistics count.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -103,6 +103,8 @@ pub(crate) struct TicketFacts {
     pub(crate) resolution_due: DateTime<Utc>,
     pub(crate) first_response_breach_recorded: bool,
     pub(crate) resolution_breach_recorded: bool,
+    pub(crate) pending_since: Option<DateTime<Utc>>,
+    pub(crate) paused_seconds: i64,
 }
 
 /// One figure a ticket adds: `n` tickets and `total` (µs or points) under `(metric, key)`.
@@ -121,6 +123,8 @@ impl TicketFacts {
             closed_at: self.closed_at,
             first_response_breach_recorded: self.first_response_breach_recorded,
             resolution_breach_recorded: self.resolution_breach_recorded,
+            pending_since: self.pending_since,
+            paused_seconds: self.paused_seconds,
         }
     }
 
@@ -353,6 +357,8 @@ mod tests {
             resolution_due: t("2026-11-24T10:00:00Z"),
             first_response_breach_recorded: false,
             resolution_breach_recorded: false,
+            pending_since: None,
+            paused_seconds: 0,
         }
     }
 
