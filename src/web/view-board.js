@@ -100,6 +100,12 @@ export function applyEvent(board, event) {
       return card ? outcome(move("closed")) : "unknown";
     case "ticket.reopened":
       return card ? outcome(move(card.assignee ? "in_progress" : "open")) : "unknown";
+    case "ticket.pending":
+      return card ? outcome(move("pending")) : "unknown";
+    case "ticket.resumed":
+      if (!card) return "unknown";
+      if (data.sla) card.sla = { ...card.sla, resolution_due: data.sla.resolution_due };
+      return outcome(move(card.assignee ? "in_progress" : "open"));
     default:
       return "unknown";
   }

@@ -15,6 +15,7 @@ mod nats;
 mod operations;
 mod ordering;
 mod outage;
+mod pending;
 mod people;
 mod poison;
 mod positions;

@@ -95,6 +95,8 @@ pub struct StatusCounts {
     pub open: i64,
     /// In progress.
     pub in_progress: i64,
+    /// Waiting on the requester.
+    pub pending: i64,
     /// Closed.
     pub closed: i64,
 }
@@ -114,9 +116,11 @@ pub struct MySummary {
 struct SummaryRow {
     requested_open: i64,
     requested_in_progress: i64,
+    requested_pending: i64,
     requested_closed: i64,
     assigned_open: i64,
     assigned_in_progress: i64,
+    assigned_pending: i64,
     assigned_closed: i64,
     unread: i64,
 }
@@ -143,11 +147,13 @@ pub async fn summary(pool: &PgPool, viewer: Viewer) -> Result<MySummary, sqlx::E
         requested: StatusCounts {
             open: row.requested_open,
             in_progress: row.requested_in_progress,
+            pending: row.requested_pending,
             closed: row.requested_closed,
         },
         assigned: StatusCounts {
             open: row.assigned_open,
             in_progress: row.assigned_in_progress,
+            pending: row.assigned_pending,
             closed: row.assigned_closed,
         },
         unread: row.unread,

@@ -4,6 +4,7 @@
 mod board;
 mod browser;
 mod intake;
+mod pending;
 mod people;
 mod roles;
 mod webhooks;
