@@ -107,6 +107,11 @@ impl CommandService {
         &self.pool
     }
 
+    /// What the aggregate is given: the SLA policy in force.
+    pub fn services(&self) -> &TicketServices {
+        &self.services
+    }
+
     /// The store, for readers that rebuild a ticket from its events.
     pub fn store(&self) -> &TicketStore {
         &self.store

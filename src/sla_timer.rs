@@ -1,5 +1,6 @@
-//! The SLA timer: records `ticket.sla_breached` when a due time passes on a ticket still waiting
-//! for that target, and resumes a pending ticket at its pause's `until`.
+//! The SLA timer: records `ticket.sla_warning` at 80 % of a target and `ticket.sla_breached` when
+//! its due time passes, on a ticket still waiting for it, and resumes a pending ticket at its
+//! pause's `until`.
 //!
 //! Every instance runs the loop; a sweep happens under a transaction-level advisory lock, so one
 //! instance sweeps at a time and another takes over the moment the first dies. Candidates come
@@ -18,7 +19,9 @@ use ticket_projections::CancellationToken;
 use uuid::Uuid;
 
 use crate::command_service::{CommandContext, CommandService};
-use crate::domain::commands::{RecordSlaBreach, ResumeAtUntil};
+use crate::domain::commands::{RecordSlaBreach, RecordSlaWarning, ResumeAtUntil};
+use crate::domain::sla_warning::WARNING_PERCENT;
+use crate::domain::Priority;
 use crate::domain::TicketCommand;
 
 /// Advisory lock key of the SLA timer (ASCII "tktdsla1"); advisory locks are per database.
@@ -58,6 +61,16 @@ pub async fn sweep(pool: &PgPool, commands: &CommandService) -> Result<usize, sq
     if !leader {
         return Ok(0);
     }
+    // The candidates' warning instants, as `Ticket::warning_at` computes them (the aggregate
+    // decides; this only finds the tickets worth asking).
+    let policy = &commands.services().sla;
+    let targets = [
+        Priority::Urgent,
+        Priority::High,
+        Priority::Medium,
+        Priority::Low,
+    ]
+    .map(|p| policy.targets(p));
     let due: Vec<(Uuid, String)> = sqlx::query_as(
         "(SELECT ticket_id, 'first_response' FROM ticket_view
            WHERE status NOT IN ('closed', 'pending') AND first_response_at IS NULL
@@ -68,18 +81,48 @@ pub async fn sweep(pool: &PgPool, commands: &CommandService) -> Result<usize, sq
            WHERE status NOT IN ('closed', 'pending') AND NOT resolution_breach_recorded AND resolution_due <= now()
            ORDER BY resolution_due LIMIT $1)
          UNION ALL
+         (SELECT ticket_id, 'warn_first_response' FROM ticket_view
+           WHERE status NOT IN ('closed', 'pending') AND first_response_at IS NULL
+             AND NOT first_response_warning_recorded AND NOT first_response_breach_recorded
+             AND first_response_due - make_interval(secs => (CASE priority
+                   WHEN 'urgent' THEN $2[1] WHEN 'high' THEN $2[2] WHEN 'medium' THEN $2[3]
+                   ELSE $2[4] END * $4 / 100)::double precision) <= now()
+           ORDER BY first_response_due LIMIT $1)
+         UNION ALL
+         (SELECT ticket_id, 'warn_resolution' FROM ticket_view
+           WHERE status NOT IN ('closed', 'pending')
+             AND NOT resolution_warning_recorded AND NOT resolution_breach_recorded
+             AND resolution_due - make_interval(secs => (CASE priority
+                   WHEN 'urgent' THEN $3[1] WHEN 'high' THEN $3[2] WHEN 'medium' THEN $3[3]
+                   ELSE $3[4] END * $4 / 100)::double precision) <= now()
+           ORDER BY resolution_due LIMIT $1)
+         UNION ALL
          (SELECT ticket_id, 'resume' FROM ticket_view
            WHERE status = 'pending' AND pending_until IS NOT NULL AND pending_until <= now()
            ORDER BY pending_until LIMIT $1)",
     )
     .bind(SWEEP_LIMIT)
+    .bind(targets.map(|t| t.first_response_secs))
+    .bind(targets.map(|t| t.resolution_secs))
+    .bind(100 - WARNING_PERCENT)
     .fetch_all(&mut *tx)
     .await?;
+    // A warning comes before its breach even when a late sweep finds both due.
+    let mut due = due;
+    due.sort_by_key(|(_, kind)| !kind.starts_with("warn"));
     let mut recorded = 0;
     for (ticket, target) in due {
         let at = Timestamp::now();
         let command = match target.as_str() {
             "resume" => TicketCommand::ResumeAtUntil(ResumeAtUntil { at }),
+            "warn_first_response" => TicketCommand::RecordSlaWarning(RecordSlaWarning {
+                target: SlaTarget::FirstResponse,
+                at,
+            }),
+            "warn_resolution" => TicketCommand::RecordSlaWarning(RecordSlaWarning {
+                target: SlaTarget::Resolution,
+                at,
+            }),
             "first_response" => TicketCommand::RecordSlaBreach(RecordSlaBreach {
                 target: SlaTarget::FirstResponse,
                 at,

@@ -225,6 +225,16 @@ pub struct SlaBreached {
     pub due_at: Timestamp,
 }
 
+/// `ticket.sla_warning`, recorded by the engine itself once 80 % of a target's time has passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaWarning {
+    /// The target about to be missed.
+    pub target: SlaTarget,
+    /// When it is due.
+    pub due_at: Timestamp,
+}
+
 /// `ticket.pending`: staff asked the requester for information (CONTRACT 9).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -293,11 +303,14 @@ pub enum TicketEvent {
     /// The ticket left `pending`.
     #[serde(rename = "ticket.resumed")]
     Resumed(TicketResumed),
+    /// 80 % of an SLA target's time passed with the target still awaited.
+    #[serde(rename = "ticket.sla_warning")]
+    SlaWarning(SlaWarning),
 }
 
 impl TicketEvent {
     /// Every event type, in the order of the enum.
-    pub const TYPES: [&'static str; 10] = [
+    pub const TYPES: [&'static str; 11] = [
         "ticket.created",
         "ticket.commented",
         "ticket.assigned",
@@ -308,6 +321,7 @@ impl TicketEvent {
         "ticket.sla_breached",
         "ticket.pending",
         "ticket.resumed",
+        "ticket.sla_warning",
     ];
 
     /// The CloudEvents `type`, e.g. `ticket.commented`.
@@ -323,6 +337,7 @@ impl TicketEvent {
             Self::SlaBreached(_) => Self::TYPES[7],
             Self::Pending(_) => Self::TYPES[8],
             Self::Resumed(_) => Self::TYPES[9],
+            Self::SlaWarning(_) => Self::TYPES[10],
         }
     }
 
@@ -368,6 +383,7 @@ impl TicketEvent {
             "ticket.sla_breached" => Self::SlaBreached(SlaBreached::deserialize(data)?),
             "ticket.pending" => Self::Pending(TicketPending::deserialize(data)?),
             "ticket.resumed" => Self::Resumed(TicketResumed::deserialize(data)?),
+            "ticket.sla_warning" => Self::SlaWarning(SlaWarning::deserialize(data)?),
             other => return Err(serde::de::Error::unknown_variant(other, &Self::TYPES)),
         })
     }

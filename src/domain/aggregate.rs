@@ -76,6 +76,12 @@ pub struct Ticket {
     /// its own time. `None` for events applied without one (tests that give bare events).
     #[serde(skip)]
     pub clock: Option<Timestamp>,
+    /// `ticket.sla_warning` was recorded for the first response.
+    #[serde(default)]
+    pub first_response_warned: bool,
+    /// `ticket.sla_warning` was recorded for the resolution.
+    #[serde(default)]
+    pub resolution_warned: bool,
 }
 
 /// Why a command was refused. The HTTP layer maps these to 404, 403 and 409.
@@ -190,6 +196,7 @@ impl Ticket {
             TicketCommand::PendTicket(c) => self.pend(c),
             TicketCommand::ResumeTicket(c) => self.resume(c),
             TicketCommand::ResumeAtUntil(c) => Ok(self.resume_at_until(c)),
+            TicketCommand::RecordSlaWarning(c) => Ok(self.sla_warning(c, services)),
         }
     }
 
@@ -347,6 +354,16 @@ impl Ticket {
         })))
     }
 
+    /// Whether the ticket still waits for `target` and its clock runs: not closed, not
+    /// pending, and for the first response, not yet answered.
+    pub(super) fn awaits(&self, target: SlaTarget) -> bool {
+        let running = !self.is_closed() && !self.is_pending();
+        match target {
+            SlaTarget::FirstResponse => running && !self.responded,
+            SlaTarget::Resolution => running,
+        }
+    }
+
     /// The engine's SLA timer may fire late, early or twice; a breach is recorded once per
     /// target, only once it is due and only while the ticket still waits for that target.
     fn sla_breach(&self, c: RecordSlaBreach) -> Option<TicketEvent> {
@@ -354,18 +371,11 @@ impl Ticket {
             return None;
         }
         let sla = self.sla?;
-        let (due_at, already, waiting) = match c.target {
-            SlaTarget::FirstResponse => (
-                sla.first_response_due,
-                self.first_response_breached,
-                !self.responded && !self.is_closed() && !self.is_pending(),
-            ),
-            SlaTarget::Resolution => (
-                sla.resolution_due,
-                self.resolution_breached,
-                !self.is_closed() && !self.is_pending(),
-            ),
+        let (due_at, already) = match c.target {
+            SlaTarget::FirstResponse => (sla.first_response_due, self.first_response_breached),
+            SlaTarget::Resolution => (sla.resolution_due, self.resolution_breached),
         };
+        let waiting = self.awaits(c.target);
         (c.at >= due_at && !already && waiting).then_some(TicketEvent::SlaBreached(SlaBreached {
             target: c.target,
             due_at,
@@ -466,6 +476,7 @@ impl Aggregate for Ticket {
             },
             TicketEvent::Pending(e) => self.apply_pending(e),
             TicketEvent::Resumed(e) => self.apply_resumed(e),
+            TicketEvent::SlaWarning(e) => self.apply_sla_warning(&e),
         }
     }
 }

@@ -46,6 +46,8 @@ pub enum TicketCommand {
     ResumeTicket(ResumeTicket),
     /// Issued by the engine's timer at a pause's `until`, never by a user.
     ResumeAtUntil(ResumeAtUntil),
+    /// Issued by the engine's SLA timer at 80 % of a target, never by a user.
+    RecordSlaWarning(RecordSlaWarning),
 }
 
 /// Opens a ticket.
@@ -193,6 +195,15 @@ pub struct ResumeAtUntil {
     pub at: Timestamp,
 }
 
+/// Records that 80 % of an SLA target's time passed, if it did and was not recorded already.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordSlaWarning {
+    /// Which target.
+    pub target: SlaTarget,
+    /// The timer's clock; nothing is recorded before the warning instant.
+    pub at: Timestamp,
+}
+
 impl TicketCommand {
     /// The user behind the command; `None` for the engine's own.
     pub fn issuer(&self) -> Option<&Issuer> {
@@ -208,6 +219,7 @@ impl TicketCommand {
             TicketCommand::PendTicket(c) => Some(&c.by),
             TicketCommand::ResumeTicket(c) => Some(&c.by),
             TicketCommand::ResumeAtUntil(_) => None,
+            TicketCommand::RecordSlaWarning(_) => None,
         }
     }
 
@@ -225,6 +237,7 @@ impl TicketCommand {
             TicketCommand::PendTicket(c) => c.at,
             TicketCommand::ResumeTicket(c) => c.at,
             TicketCommand::ResumeAtUntil(c) => c.at,
+            TicketCommand::RecordSlaWarning(c) => c.at,
         }
     }
 
@@ -242,6 +255,7 @@ impl TicketCommand {
             TicketCommand::PendTicket(_) => "pending",
             TicketCommand::ResumeTicket(_) => "resume",
             TicketCommand::ResumeAtUntil(_) => "resume_at_until",
+            TicketCommand::RecordSlaWarning(_) => "sla_warning",
         }
     }
 }

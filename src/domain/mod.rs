@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod commands;
 pub mod pending;
 pub mod sla;
+pub mod sla_warning;
 pub mod values;
 
 pub use aggregate::{Ticket, TicketError, TicketServices};

@@ -75,6 +75,7 @@ export function applyEvent(board, event) {
       }));
     case "ticket.commented":
     case "ticket.rated":
+    case "ticket.sla_warning":
       return "same";
     case "ticket.sla_breached":
       if (!card || data.target !== "resolution") return "same";

@@ -436,6 +436,8 @@ export function ticketView(main, ctx, id) {
       lines.push(data.reason);
     } else if (event.type === "ticket.pending") {
       lines.push([data.reason, data.until ? t("ticket.pending_until_at", { at: date(data.until) }) : null].filter(Boolean).join(" · "));
+    } else if (event.type === "ticket.sla_warning" || event.type === "ticket.sla_breached") {
+      lines.push(t(`ticket.sla_target.${data.target}`));
     } else if (event.type === "ticket.resumed") {
       lines.push(t(`ticket.resumed_by.${data.by}`));
     } else if (event.type === "ticket.rated") {

@@ -63,10 +63,12 @@ pub(crate) struct ViewRow {
     pending_since: Option<DateTime<Utc>>,
     pending_until: Option<DateTime<Utc>>,
     paused_seconds: i64,
+    first_response_warning_recorded: bool,
+    resolution_warning_recorded: bool,
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-pub(super) const VIEW_COLUMNS: [&str; 30] = [
+pub(super) const VIEW_COLUMNS: [&str; 32] = [
     "ticket_id",
     "number",
     "title",
@@ -97,6 +99,8 @@ pub(super) const VIEW_COLUMNS: [&str; 30] = [
     "pending_since",
     "pending_until",
     "paused_seconds",
+    "first_response_warning_recorded",
+    "resolution_warning_recorded",
 ];
 
 static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
@@ -215,6 +219,8 @@ impl ViewRow {
             pending_since: None,
             pending_until: None,
             paused_seconds: 0,
+            first_response_warning_recorded: false,
+            resolution_warning_recorded: false,
         }
     }
 
@@ -289,6 +295,10 @@ impl ViewRow {
             TicketEvent::SlaBreached(e) => match e.target {
                 SlaTarget::FirstResponse => self.first_response_breach_recorded = true,
                 SlaTarget::Resolution => self.resolution_breach_recorded = true,
+            },
+            TicketEvent::SlaWarning(e) => match e.target {
+                SlaTarget::FirstResponse => self.first_response_warning_recorded = true,
+                SlaTarget::Resolution => self.resolution_warning_recorded = true,
             },
             TicketEvent::Pending(e) => {
                 self.status = Status::Pending;
