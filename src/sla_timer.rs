@@ -27,6 +27,14 @@ use crate::domain::TicketCommand;
 /// Advisory lock key of the SLA timer (ASCII "tktdsla1"); advisory locks are per database.
 pub const SLA_LOCK: i64 = 0x746b_7464_736c_6131;
 
+/// Every priority, each with its own targets (so its own warning instants).
+const PRIORITIES: [Priority; 4] = [
+    Priority::Urgent,
+    Priority::High,
+    Priority::Medium,
+    Priority::Low,
+];
+
 /// Tickets looked at per sweep; the next sweep takes the rest.
 const SWEEP_LIMIT: i64 = 500;
 
@@ -64,13 +72,7 @@ pub async fn sweep(pool: &PgPool, commands: &CommandService) -> Result<usize, sq
     // The candidates' warning instants, as `Ticket::warning_at` computes them (the aggregate
     // decides; this only finds the tickets worth asking).
     let policy = &commands.services().sla;
-    let targets = [
-        Priority::Urgent,
-        Priority::High,
-        Priority::Medium,
-        Priority::Low,
-    ]
-    .map(|p| policy.targets(p));
+    let targets = PRIORITIES.map(|p| policy.targets(p));
     let due: Vec<(Uuid, String)> = sqlx::query_as(
         "(SELECT ticket_id, 'first_response' FROM ticket_view
            WHERE status NOT IN ('closed', 'pending') AND first_response_at IS NULL
@@ -81,27 +83,35 @@ pub async fn sweep(pool: &PgPool, commands: &CommandService) -> Result<usize, sq
            WHERE status NOT IN ('closed', 'pending') AND NOT resolution_breach_recorded AND resolution_due <= now()
            ORDER BY resolution_due LIMIT $1)
          UNION ALL
-         (SELECT ticket_id, 'warn_first_response' FROM ticket_view
-           WHERE status NOT IN ('closed', 'pending') AND first_response_at IS NULL
-             AND NOT first_response_warning_recorded AND NOT first_response_breach_recorded
-             AND first_response_due - make_interval(secs => (CASE priority
-                   WHEN 'urgent' THEN $2[1] WHEN 'high' THEN $2[2] WHEN 'medium' THEN $2[3]
-                   ELSE $2[4] END * $4 / 100)::double precision) <= now()
-           ORDER BY first_response_due LIMIT $1)
+         (SELECT v.ticket_id, 'warn_first_response'
+            FROM unnest($2::text[], $3::bigint[]) AS p(priority, secs)
+            CROSS JOIN LATERAL (
+              SELECT ticket_id, first_response_due FROM ticket_view
+               WHERE priority = p.priority AND status NOT IN ('closed', 'pending')
+                 AND first_response_at IS NULL AND NOT first_response_warning_recorded
+                 AND NOT first_response_breach_recorded
+                 AND first_response_due
+                     <= now() + make_interval(secs => (p.secs * $5 / 100)::double precision)
+               ORDER BY first_response_due LIMIT $1) v
+           ORDER BY v.first_response_due LIMIT $1)
          UNION ALL
-         (SELECT ticket_id, 'warn_resolution' FROM ticket_view
-           WHERE status NOT IN ('closed', 'pending')
-             AND NOT resolution_warning_recorded AND NOT resolution_breach_recorded
-             AND resolution_due - make_interval(secs => (CASE priority
-                   WHEN 'urgent' THEN $3[1] WHEN 'high' THEN $3[2] WHEN 'medium' THEN $3[3]
-                   ELSE $3[4] END * $4 / 100)::double precision) <= now()
-           ORDER BY resolution_due LIMIT $1)
+         (SELECT v.ticket_id, 'warn_resolution'
+            FROM unnest($2::text[], $4::bigint[]) AS p(priority, secs)
+            CROSS JOIN LATERAL (
+              SELECT ticket_id, resolution_due FROM ticket_view
+               WHERE priority = p.priority AND status NOT IN ('closed', 'pending')
+                 AND NOT resolution_warning_recorded AND NOT resolution_breach_recorded
+                 AND resolution_due
+                     <= now() + make_interval(secs => (p.secs * $5 / 100)::double precision)
+               ORDER BY resolution_due LIMIT $1) v
+           ORDER BY v.resolution_due LIMIT $1)
          UNION ALL
          (SELECT ticket_id, 'resume' FROM ticket_view
            WHERE status = 'pending' AND pending_until IS NOT NULL AND pending_until <= now()
            ORDER BY pending_until LIMIT $1)",
     )
     .bind(SWEEP_LIMIT)
+    .bind(PRIORITIES.map(|p| p.as_str()))
     .bind(targets.map(|t| t.first_response_secs))
     .bind(targets.map(|t| t.resolution_secs))
     .bind(100 - WARNING_PERCENT)
