@@ -1,6 +1,8 @@
 //! The Ticket aggregate and its commands: pure rules, no I/O (neither axum nor sqlx here).
 
 pub mod aggregate;
+pub mod business_time;
+pub mod calendar;
 pub mod commands;
 pub mod pending;
 pub mod sla;
