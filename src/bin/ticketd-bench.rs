@@ -28,6 +28,8 @@ mod rebuild;
 mod relay;
 #[path = "bench/scale.rs"]
 mod scale;
+#[path = "bench/sla.rs"]
+mod sla;
 #[path = "bench/stats.rs"]
 mod stats;
 #[path = "bench/viewers.rs"]
@@ -91,7 +93,7 @@ struct Args {
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
     /// Run only these parts (repeat or comma-separate): ceiling, cqrs-es, ticketd, rebuild,
-    /// relay, email, webhooks (and `reads`, which runs only with `--tickets`). Default: all.
+    /// relay, email, webhooks, sla (and `reads`, which runs only with `--tickets`). Default: all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Events for the webhook backlog measurement, each delivered to every endpoint (default
@@ -275,13 +277,34 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency
     );
 
-    const PARTS: [&str; 8] = [
-        "ceiling", "cqrs-es", "ticketd", "rebuild", "relay", "email", "webhooks", "reads",
+    const PARTS: [&str; 9] = [
+        "ceiling", "cqrs-es", "ticketd", "rebuild", "relay", "email", "webhooks", "reads", "sla",
     ];
     if let Some(unknown) = args.only.iter().find(|p| !PARTS.contains(&p.as_str())) {
         anyhow::bail!("--only {unknown}: the parts are {}", PARTS.join(", "));
     }
     let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|p| p == part);
+    let sla_result = if wants("sla") {
+        let n = if args.short { 200_000 } else { 2_000_000 };
+        let r = sla::measure(n)?;
+        println!(
+            "sla: {} due times each, {:.0}/s with business hours (Europe/Berlin), {:.0}/s with 24x7",
+            r.computations, r.business_hours_per_s, r.always_per_s
+        );
+        r
+    } else {
+        sla::SlaResult::default()
+    };
+    if !args.only.is_empty() && args.only.iter().all(|p| p == "sla") {
+        if let Some(path) = &args.json {
+            std::fs::write(
+                path,
+                serde_json::to_vec_pretty(&json!({"sla": sla_result}))?,
+            )
+            .with_context(|| format!("write {}", path.display()))?;
+        }
+        return Ok(());
+    }
     let reads = if wants("reads") && !args.tickets.is_empty() {
         scale::run(scale::Plan {
             admin_url: &args.database_url,
@@ -405,6 +428,7 @@ async fn main() -> anyhow::Result<()> {
             "email": email_result,
             "webhooks": webhook_result,
             "reads": reads,
+            "sla": sla_result,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("write {}", path.display()))?;
