@@ -12,6 +12,7 @@ use super::calendar::Calendar;
 pub const HORIZON_DAYS: i64 = 366 * 30;
 
 const DAY_MS: i64 = 86_400_000;
+const DAY_MINUTES: u16 = 24 * 60;
 
 /// A time the SLA clock stood still: `[start_ms, end_ms)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -88,14 +89,27 @@ fn walk(start_ms: i64, calendar: &Calendar, pauses: &[Pause], mut f: impl FnMut(
     let Some(mut date) = calendar.local_date(start_ms) else {
         return;
     };
+    let Some(mut midnight) = calendar.instant_ms(date, 0) else {
+        return;
+    };
     loop {
+        // One zone lookup a day: local minutes map to `midnight + minutes` unless a
+        // daylight-saving change falls on this day (its length is then not 24 h).
+        let Some(next_midnight) = calendar.instant_ms(date, DAY_MINUTES) else {
+            return;
+        };
+        let uniform = next_midnight - midnight == DAY_MS;
         if !calendar.holidays.contains(&date) {
             let day = &calendar.week[date.weekday().to_monday_zero_offset() as usize];
             for &(open, close) in day {
-                let (Some(from), Some(to)) = (
-                    calendar.instant_ms(date, open),
-                    calendar.instant_ms(date, close),
-                ) else {
+                let at = |minute: u16| {
+                    if uniform {
+                        Some(midnight + i64::from(minute) * 60_000)
+                    } else {
+                        calendar.instant_ms(date, minute)
+                    }
+                };
+                let (Some(from), Some(to)) = (at(open), at(close)) else {
                     return;
                 };
                 let from = from.max(start_ms);
@@ -111,9 +125,9 @@ fn walk(start_ms: i64, calendar: &Calendar, pauses: &[Pause], mut f: impl FnMut(
             Ok(next) => next,
             Err(_) => return,
         };
-        match calendar.instant_ms(date, 0) {
-            Some(midnight) if midnight < horizon => {}
-            _ => return,
+        midnight = next_midnight;
+        if midnight >= horizon {
+            return;
         }
     }
 }
