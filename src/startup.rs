@@ -111,6 +111,7 @@ impl Application {
             store,
             TicketServices {
                 sla: settings.sla.clone(),
+                ..Default::default()
             },
         ));
         let limiter = Limiter::new(settings.rate_limit);

@@ -14,6 +14,8 @@ use ticket_nats::events::{
 };
 use ticket_nats::{TicketEvent, Timestamp};
 
+use super::business_time::Pause as ClockPause;
+use super::calendar::Calendar;
 use super::commands::{
     AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, Issuer, RateTicket, RecordSlaBreach,
     ReopenTicket, TicketCommand, UpdateTicket,
@@ -21,11 +23,13 @@ use super::commands::{
 use super::sla::SlaPolicy;
 use super::values::{Channel, Priority, Role, Status};
 
-/// What the aggregate needs from outside: only the SLA policy in force.
+/// What the aggregate needs from outside: the SLA policy and the calendar in force.
 #[derive(Debug, Clone, Default)]
 pub struct TicketServices {
     /// Targets used for new tickets and for recomputing due times on a priority change.
     pub sla: SlaPolicy,
+    /// The business hours the targets count (24×7 by default).
+    pub calendar: std::sync::Arc<Calendar>,
 }
 
 /// A ticket's state, rebuilt by applying its events in order.
@@ -82,6 +86,12 @@ pub struct Ticket {
     /// `ticket.sla_warning` was recorded for the resolution.
     #[serde(default)]
     pub resolution_warned: bool,
+    /// When `ticket.created` was recorded; `None` when applied without a clock.
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+    /// Every pause that ended, in order: the business-time clock leaves them out.
+    #[serde(default)]
+    pub pauses: Vec<ClockPause>,
 }
 
 /// Why a command was refused. The HTTP layer maps these to 404, 403 and 409.
@@ -174,7 +184,7 @@ impl Ticket {
         let Some(event) = self.decide(command, services)? else {
             return Ok(Vec::new());
         };
-        let follow_up = self.follow_up(&event, at);
+        let follow_up = self.follow_up(&event, at, services);
         Ok(std::iter::once(event).chain(follow_up).collect())
     }
 
@@ -194,8 +204,8 @@ impl Ticket {
             TicketCommand::RateTicket(c) => self.rate(c),
             TicketCommand::RecordSlaBreach(c) => Ok(self.sla_breach(c)),
             TicketCommand::PendTicket(c) => self.pend(c),
-            TicketCommand::ResumeTicket(c) => self.resume(c),
-            TicketCommand::ResumeAtUntil(c) => Ok(self.resume_at_until(c)),
+            TicketCommand::ResumeTicket(c) => self.resume(c, services),
+            TicketCommand::ResumeAtUntil(c) => Ok(self.resume_at_until(c, services)),
             TicketCommand::RecordSlaWarning(c) => Ok(self.sla_warning(c, services)),
         }
     }
@@ -224,7 +234,9 @@ impl Ticket {
             priority: c.priority,
             channel: c.channel,
             requester: c.requester,
-            sla: services.sla.due(c.at, c.priority),
+            sla: services
+                .sla
+                .due_in(&services.calendar, c.at, c.priority, &[]),
             integration: c.integration,
             metadata: c.metadata,
         })))
@@ -294,13 +306,28 @@ impl Ticket {
         if changes.is_empty() {
             return Ok(None);
         }
-        let sla = new_priority.map(|p| {
-            // Only reachable without a derivable creation time when a stored event held a
-            // priority this build cannot read; the command's time is the nearest honest guess.
-            let created_at = self.created_at(&services.sla).unwrap_or(c.at);
-            self.shifted(services.sla.due(created_at, p), self.paused_secs)
-        });
+        let sla = new_priority.map(|p| self.recomputed(services, p, &self.pauses, c.at));
         Ok(Some(TicketEvent::Updated(TicketUpdated { changes, sla })))
+    }
+
+    /// The due times of priority `p` recomputed from creation with `pauses` left out: the one
+    /// rule for a priority change and a resume (CONTRACT 9).
+    pub(super) fn recomputed(
+        &self,
+        services: &TicketServices,
+        p: Priority,
+        pauses: &[ClockPause],
+        at: Timestamp,
+    ) -> SlaDue {
+        if let Some(created_at) = self.created_at {
+            return services
+                .sla
+                .due_in(&services.calendar, created_at, p, pauses);
+        }
+        // Applied without a clock: the creation time is derived back from the due times on the
+        // 24×7 clock, the nearest honest guess being the command's time.
+        let created_at = self.derived_created_at(&services.sla).unwrap_or(at);
+        self.shifted(services.sla.due(created_at, p), self.paused_secs)
     }
 
     /// The ticket's creation time, derived back from its current due times.
@@ -311,7 +338,7 @@ impl Ticket {
     /// priority` is exact as long as the SLA policy did not change since the due times were
     /// last computed (at creation or at the last priority change); after a policy change the
     /// result is off by the difference between the old and new targets of that priority.
-    fn created_at(&self, policy: &SlaPolicy) -> Option<Timestamp> {
+    fn derived_created_at(&self, policy: &SlaPolicy) -> Option<Timestamp> {
         let due = self.sla?;
         // Due times lie later than creation + target by every pause that ended.
         let target = policy.targets(self.priority?).first_response_secs + self.paused_secs;
@@ -419,6 +446,7 @@ impl Aggregate for Ticket {
                 self.status = Status::Open;
                 self.requester = Some(e.requester);
                 self.sla = Some(e.sla);
+                self.created_at = self.clock;
             }
             TicketEvent::Commented(e) => {
                 let requester_id = self.requester.as_ref().map(|r| r.id);

@@ -15,7 +15,9 @@ const DAY_MS: i64 = 86_400_000;
 const DAY_MINUTES: u16 = 24 * 60;
 
 /// A time the SLA clock stood still: `[start_ms, end_ms)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Pause {
     /// When the ticket went pending.
     pub start_ms: i64,

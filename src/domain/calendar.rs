@@ -43,6 +43,12 @@ pub struct Calendar {
     pub(super) holidays: BTreeSet<Date>,
 }
 
+impl Default for Calendar {
+    fn default() -> Self {
+        Self::always()
+    }
+}
+
 impl Calendar {
     /// The 24×7 clock: every instant is business time (the default of CONTRACT 9).
     pub fn always() -> Self {

@@ -9,6 +9,9 @@ pub mod sla;
 pub mod sla_warning;
 pub mod values;
 
+#[cfg(test)]
+mod business_hours_tests;
+
 pub use aggregate::{Ticket, TicketError, TicketServices};
 pub use commands::{Issuer, TicketCommand};
 pub use sla::SlaPolicy;

@@ -1,15 +1,17 @@
 //! Pending and resume (CONTRACT 9): a ticket waits on its requester, and its SLA clocks pause.
 //!
-//! The pause is kept as the instant it began; when it ends, the due times move later by the
-//! wall-clock time it lasted (the clocks are 24×7), so pausing never shortens a target. The
-//! engine decides everything here: who may pause, who resumes, and the timer's `until`.
+//! The pause is kept as the instant it began; when it ends it joins the ticket's pauses and the
+//! due times are recomputed from creation by the business-time clock, which leaves every pause
+//! out, so pausing never shortens a target. The engine decides everything here: who may pause,
+//! who resumes, and the timer's `until`.
 
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 use ticket_nats::events::{ResumedBy, SlaDue, TicketEvent, TicketPending, TicketResumed};
 use ticket_nats::Timestamp;
 
-use super::aggregate::{Ticket, TicketError};
+use super::aggregate::{Ticket, TicketError, TicketServices};
+use super::business_time::Pause as ClockPause;
 use super::commands::{PendTicket, ResumeAtUntil, ResumeTicket};
 use super::values::{Role, Status};
 
@@ -58,26 +60,39 @@ impl Ticket {
         })))
     }
 
-    pub(super) fn resume(&self, c: ResumeTicket) -> Result<Option<TicketEvent>, TicketError> {
+    pub(super) fn resume(
+        &self,
+        c: ResumeTicket,
+        services: &TicketServices,
+    ) -> Result<Option<TicketEvent>, TicketError> {
         self.admit(&c.by)?;
         Self::require_staff(&c.by, "only agents and admins may resume a ticket")?;
         if !self.is_pending() {
             return Err(TicketError::Conflict("the ticket is not pending".into()));
         }
-        Ok(Some(self.resumed(ResumedBy::Staff, c.at)))
+        Ok(Some(self.resumed(ResumedBy::Staff, c.at, services)))
     }
 
     /// The timer may fire late, early or twice, and a pause may have ended or been replaced
     /// meanwhile: only a pause whose `until` has come is ended.
-    pub(super) fn resume_at_until(&self, c: ResumeAtUntil) -> Option<TicketEvent> {
+    pub(super) fn resume_at_until(
+        &self,
+        c: ResumeAtUntil,
+        services: &TicketServices,
+    ) -> Option<TicketEvent> {
         let until = self.pause.and_then(|p| p.until)?;
         (self.created && self.is_pending() && c.at >= until)
-            .then(|| self.resumed(ResumedBy::Timer, c.at))
+            .then(|| self.resumed(ResumedBy::Timer, c.at, services))
     }
 
     /// What follows `event` by rule: a public comment by the requester on a pending ticket
     /// resumes it. Decided on the state before `event`.
-    pub(super) fn follow_up(&self, event: &TicketEvent, at: Timestamp) -> Option<TicketEvent> {
+    pub(super) fn follow_up(
+        &self,
+        event: &TicketEvent,
+        at: Timestamp,
+        services: &TicketServices,
+    ) -> Option<TicketEvent> {
         let TicketEvent::Commented(comment) = event else {
             return None;
         };
@@ -86,15 +101,27 @@ impl Ticket {
             .as_ref()
             .is_some_and(|r| r.id == comment.author.id)
             && comment.author.role == Role::Requester.as_str();
-        (self.is_pending() && by_requester).then(|| self.resumed(ResumedBy::Requester, at))
+        (self.is_pending() && by_requester)
+            .then(|| self.resumed(ResumedBy::Requester, at, services))
     }
 
-    fn resumed(&self, by: ResumedBy, at: Timestamp) -> TicketEvent {
-        let paused = self.pause_length(at);
-        TicketEvent::Resumed(TicketResumed {
-            by,
-            sla: self.sla.map(|due| self.shifted(due, paused)),
-        })
+    /// `ticket.resumed` with the due times recomputed from creation, this pause left out too.
+    fn resumed(&self, by: ResumedBy, at: Timestamp, services: &TicketServices) -> TicketEvent {
+        let mut pauses = self.pauses.clone();
+        pauses.extend(self.clock_pause(at));
+        let sla = self.sla.map(|due| match (self.priority, self.created_at) {
+            (Some(p), Some(_)) => self.recomputed(services, p, &pauses, at),
+            _ => self.shifted(due, self.pause_length(at)),
+        });
+        TicketEvent::Resumed(TicketResumed { by, sla })
+    }
+
+    /// The pause in force as the business-time clock sees it, ending at `at`.
+    fn clock_pause(&self, at: Timestamp) -> Option<ClockPause> {
+        let since = self.pause.and_then(|p| p.since)?;
+        let start_ms = since.as_datetime().timestamp_millis();
+        let end_ms = at.as_datetime().timestamp_millis().max(start_ms);
+        Some(ClockPause { start_ms, end_ms })
     }
 
     /// Wall-clock seconds of the pause in force, up to `at` (never negative).
@@ -144,6 +171,9 @@ impl Ticket {
     pub(super) fn end_pause(&mut self) {
         if let Some(at) = self.clock.filter(|_| self.pause.is_some()) {
             let paused = self.pause_length(at);
+            if let Some(pause) = self.clock_pause(at) {
+                self.pauses.push(pause);
+            }
             self.paused_secs += paused;
             self.sla = self.sla.map(|due| self.shifted(due, paused));
         }

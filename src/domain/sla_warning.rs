@@ -7,13 +7,14 @@ use ticket_nats::Timestamp;
 
 use super::aggregate::{Ticket, TicketServices};
 use super::commands::RecordSlaWarning;
+use super::sla::due_after;
 
 /// The share of a target's time after which it is warned, in percent.
 pub const WARNING_PERCENT: i64 = 80;
 
 impl Ticket {
-    /// When `target` is warned: its due time less the last 20 % of its target under the
-    /// current priority's policy (pauses moved the due time, so they count too).
+    /// When `target` is warned: once 80 % of its target's business time has passed since
+    /// creation, pauses left out, on the same clock as the due times.
     pub fn warning_at(&self, target: SlaTarget, services: &TicketServices) -> Option<Timestamp> {
         let sla = self.sla?;
         let targets = services.sla.targets(self.priority?);
@@ -21,8 +22,17 @@ impl Ticket {
             SlaTarget::FirstResponse => (sla.first_response_due, targets.first_response_secs),
             SlaTarget::Resolution => (sla.resolution_due, targets.resolution_secs),
         };
-        let rest = secs.saturating_mul(100 - WARNING_PERCENT) / 100;
-        Some(due.plus(TimeDelta::try_seconds(-rest)?))
+        let share = secs.saturating_mul(WARNING_PERCENT) / 100;
+        if let Some(created_at) = self.created_at {
+            return Some(due_after(
+                &services.calendar,
+                created_at,
+                share,
+                &self.pauses,
+            ));
+        }
+        // Applied without a clock (bare events): back from the due time on the 24×7 clock.
+        Some(due.plus(TimeDelta::try_seconds(share - secs)?))
     }
 
     /// The timer may fire late, early or twice, on two instances at once: a warning is
@@ -82,6 +92,7 @@ mod tests {
     fn services() -> TicketServices {
         TicketServices {
             sla: SlaPolicy::default(),
+            ..Default::default()
         }
     }
 
