@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod commands;
 pub mod pending;
 pub mod sla;
+pub mod sla_duration;
 pub mod sla_warning;
 pub mod values;
 
