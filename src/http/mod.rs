@@ -3,6 +3,8 @@
 pub mod audit;
 pub mod bearer;
 pub mod body;
+pub mod calendar_bodies;
+pub mod calendars;
 pub mod command_request;
 pub mod dashboard;
 pub mod error;
@@ -52,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .merge(integrations::router())
         .merge(intake::router())
         .merge(webhooks::router())
+        .merge(calendars::router())
         .merge(ws::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

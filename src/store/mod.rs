@@ -10,6 +10,7 @@
 //! the command service re-decides on fresh state whenever a cached copy leads to a rejection.
 
 mod append;
+pub mod calendars;
 pub mod user_stream;
 
 use std::collections::HashMap;

@@ -4,6 +4,7 @@ mod appends;
 mod audit;
 mod auth;
 mod board;
+mod calendars;
 mod commands;
 mod dashboard;
 mod email;

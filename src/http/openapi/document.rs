@@ -162,6 +162,8 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         // Admins only, reading included; unknown query parameters are refused.
         ("get", "/api/v1/webhooks") => &[403, 422],
         (_, p) if p.starts_with("/api/v1/webhooks") => &[403],
+        ("get", "/api/v1/calendars") => &[403, 422],
+        (_, p) if p.starts_with("/api/v1/calendars") => &[403],
         // Not a WebSocket handshake (400, 426), a disallowed Origin (403).
         ("get", "/api/v1/ws") => &[400, 403, 426],
         _ => &[],
