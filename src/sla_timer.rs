@@ -71,7 +71,8 @@ pub async fn sweep(pool: &PgPool, commands: &CommandService) -> Result<usize, sq
     }
     // The candidates' warning instants, as `Ticket::warning_at` computes them (the aggregate
     // decides; this only finds the tickets worth asking).
-    let policy = &commands.services().sla;
+    let services = commands.services().await;
+    let policy = &services.sla;
     let targets = PRIORITIES.map(|p| policy.targets(p));
     let due: Vec<(Uuid, String)> = sqlx::query_as(
         "(SELECT ticket_id, 'first_response' FROM ticket_view

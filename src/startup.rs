@@ -106,14 +106,17 @@ impl Application {
             .with_source(&settings.source);
         let announcer = Announcer::default();
         let store = TicketStore::new(pool.clone(), settings.source.clone(), announcer.clone());
-        let commands = Arc::new(CommandService::new(
-            pool.clone(),
-            store,
-            TicketServices {
-                sla: settings.sla.clone(),
-                ..Default::default()
-            },
-        ));
+        let commands = Arc::new(
+            CommandService::new(
+                pool.clone(),
+                store,
+                TicketServices {
+                    sla: settings.sla.clone(),
+                    ..Default::default()
+                },
+            )
+            .with_default_calendar(settings.sla_default_calendar),
+        );
         let limiter = Limiter::new(settings.rate_limit);
         // The read side runs in every instance: the sequencer's advisory lock and the
         // checkpoint row locks make the instances take turns. Every loop is supervised: a panic

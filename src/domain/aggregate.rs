@@ -15,21 +15,20 @@ use ticket_nats::events::{
 use ticket_nats::{TicketEvent, Timestamp};
 
 use super::business_time::Pause as ClockPause;
-use super::calendar::Calendar;
 use super::commands::{
     AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, Issuer, RateTicket, RecordSlaBreach,
     ReopenTicket, TicketCommand, UpdateTicket,
 };
-use super::sla::SlaPolicy;
+use super::sla::{PriorityCalendars, SlaPolicy};
 use super::values::{Channel, Priority, Role, Status};
 
-/// What the aggregate needs from outside: the SLA policy and the calendar in force.
+/// What the aggregate needs from outside: the SLA targets and calendars in force.
 #[derive(Debug, Clone, Default)]
 pub struct TicketServices {
     /// Targets used for new tickets and for recomputing due times on a priority change.
     pub sla: SlaPolicy,
-    /// The business hours the targets count (24×7 by default).
-    pub calendar: std::sync::Arc<Calendar>,
+    /// The business hours each priority's targets count (24×7 by default).
+    pub calendars: PriorityCalendars,
 }
 
 /// A ticket's state, rebuilt by applying its events in order.
@@ -236,7 +235,7 @@ impl Ticket {
             requester: c.requester,
             sla: services
                 .sla
-                .due_in(&services.calendar, c.at, c.priority, &[]),
+                .due_in(services.calendars.get(c.priority), c.at, c.priority, &[]),
             integration: c.integration,
             metadata: c.metadata,
         })))
@@ -322,7 +321,7 @@ impl Ticket {
         if let Some(created_at) = self.created_at {
             return services
                 .sla
-                .due_in(&services.calendar, created_at, p, pauses);
+                .due_in(services.calendars.get(p), created_at, p, pauses);
         }
         // Applied without a clock: the creation time is derived back from the due times on the
         // 24×7 clock, the nearest honest guess being the command's time.

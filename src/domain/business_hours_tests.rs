@@ -13,6 +13,7 @@ use super::calendar::Calendar;
 use super::commands::{
     CreateTicket, Issuer, PendTicket, RecordSlaWarning, ResumeTicket, UpdateTicket,
 };
+use super::sla::PriorityCalendars;
 use super::values::{Channel, Priority, Role, Title};
 use super::{SlaPolicy, TicketCommand};
 
@@ -30,7 +31,9 @@ fn services() -> TicketServices {
     let holidays = ["2026-12-24".to_string(), "2026-12-25".to_string()];
     TicketServices {
         sla: SlaPolicy::default(),
-        calendar: Arc::new(Calendar::new("Europe/Berlin", &hours, &holidays).unwrap()),
+        calendars: PriorityCalendars::all(Arc::new(
+            Calendar::new("Europe/Berlin", &hours, &holidays).unwrap(),
+        )),
     }
 }
 

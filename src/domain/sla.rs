@@ -1,5 +1,7 @@
 //! SLA targets by priority (CONTRACT 1), counted from a ticket's creation.
 
+use std::sync::Arc;
+
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 use ticket_nats::events::SlaDue;
@@ -89,6 +91,16 @@ impl SlaPolicy {
         }
     }
 
+    /// Replaces the targets of `priority`.
+    pub fn set(&mut self, priority: Priority, targets: SlaTargets) {
+        match priority {
+            Priority::Urgent => self.urgent = targets,
+            Priority::High => self.high = targets,
+            Priority::Medium => self.medium = targets,
+            Priority::Low => self.low = targets,
+        }
+    }
+
     /// Parses `urgent=900/3600,high=3600/14400,…` (seconds, first response / resolution);
     /// priorities left out keep their defaults.
     pub fn parse(spec: &str) -> Result<Self, String> {
@@ -123,6 +135,41 @@ impl SlaPolicy {
             }
         }
         Ok(policy)
+    }
+}
+
+/// The calendar each priority's targets count (CONTRACT 9: its policy's, else the default).
+#[derive(Debug, Clone, Default)]
+pub struct PriorityCalendars([Arc<Calendar>; 4]);
+
+impl PriorityCalendars {
+    /// `calendar` for every priority.
+    pub fn all(calendar: Arc<Calendar>) -> Self {
+        Self([
+            calendar.clone(),
+            calendar.clone(),
+            calendar.clone(),
+            calendar,
+        ])
+    }
+
+    fn index(priority: Priority) -> usize {
+        match priority {
+            Priority::Low => 0,
+            Priority::Medium => 1,
+            Priority::High => 2,
+            Priority::Urgent => 3,
+        }
+    }
+
+    /// The calendar of `priority`.
+    pub fn get(&self, priority: Priority) -> &Calendar {
+        &self.0[Self::index(priority)]
+    }
+
+    /// Sets the calendar of `priority`.
+    pub fn set(&mut self, priority: Priority, calendar: Arc<Calendar>) {
+        self.0[Self::index(priority)] = calendar;
     }
 }
 

@@ -25,7 +25,7 @@ impl Ticket {
         let share = secs.saturating_mul(WARNING_PERCENT) / 100;
         if let Some(created_at) = self.created_at {
             return Some(due_after(
-                &services.calendar,
+                services.calendars.get(self.priority?),
                 created_at,
                 share,
                 &self.pauses,

@@ -21,6 +21,7 @@ pub mod params;
 pub mod ratelimit;
 pub mod response;
 pub mod shared_answers;
+pub mod sla_policies;
 pub mod state;
 pub mod ticket_commands;
 pub mod ticket_queries;
@@ -55,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .merge(intake::router())
         .merge(webhooks::router())
         .merge(calendars::router())
+        .merge(sla_policies::router())
         .merge(ws::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -11,6 +11,7 @@
 
 mod append;
 pub mod calendars;
+pub mod sla_policies;
 pub mod user_stream;
 
 use std::collections::HashMap;

@@ -24,6 +24,7 @@ mod queries;
 mod rebuilt;
 mod retries;
 mod sla;
+mod sla_policies;
 mod stats;
 mod users;
 mod web;

@@ -164,6 +164,9 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         (_, p) if p.starts_with("/api/v1/webhooks") => &[403],
         ("get", "/api/v1/calendars") => &[403, 422],
         (_, p) if p.starts_with("/api/v1/calendars") => &[403],
+        ("get", "/api/v1/sla-policies") => &[403, 422],
+        ("put", "/api/v1/sla-policies/{priority}") => &[403, 404],
+        (_, p) if p.starts_with("/api/v1/sla-policies") => &[403],
         // Not a WebSocket handshake (400, 426), a disallowed Origin (403).
         ("get", "/api/v1/ws") => &[400, 403, 426],
         _ => &[],

@@ -68,6 +68,8 @@ impl Modify for BearerAuth {
         crate::http::calendars::list_calendars,
         crate::http::calendars::get_calendar,
         crate::http::calendars::update_calendar,
+        crate::http::sla_policies::put_policy,
+        crate::http::sla_policies::list_policies,
         crate::http::webhooks::create_webhook,
         crate::http::webhooks::list_webhooks,
         crate::http::webhooks::get_webhook,
