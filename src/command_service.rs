@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cqrs_es::event_sink::EventSink;
@@ -14,7 +15,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::domain::{Ticket, TicketCommand, TicketError, TicketServices};
-use crate::store::{meta, IdempotencyKeyTaken, TicketStore};
+use crate::store::{meta, sla_policies, IdempotencyKeyTaken, TicketStore};
 
 /// Attempts at a command that keeps losing the optimistic lock to other writers.
 const MAX_ATTEMPTS: usize = 8;
@@ -83,11 +84,19 @@ pub enum CommandError {
     Internal(#[source] anyhow::Error),
 }
 
+/// How long a loaded SLA configuration is used before it is read again, so that a policy or
+/// calendar changed through another instance applies there within this time.
+const SLA_REFRESH: Duration = Duration::from_secs(1);
+
 /// Runs commands against the event store.
 pub struct CommandService {
     pool: PgPool,
     store: TicketStore,
-    services: TicketServices,
+    /// The configured targets (`TICKETD_SLA`), which stored policies override.
+    base: TicketServices,
+    default_calendar: Option<Uuid>,
+    /// The SLA configuration in force and when it was read; `None` until first needed.
+    loaded: std::sync::RwLock<Option<(Instant, Arc<TicketServices>)>>,
     locks: Vec<Mutex<()>>,
 }
 
@@ -97,14 +106,60 @@ impl CommandService {
         Self {
             pool,
             store,
-            services,
+            base: services,
+            default_calendar: None,
+            loaded: std::sync::RwLock::new(None),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         }
+    }
+
+    /// Counts targets without a policy calendar on calendar `id` (`SLA_DEFAULT_CALENDAR`).
+    pub fn with_default_calendar(mut self, id: Option<Uuid>) -> Self {
+        self.default_calendar = id;
+        self
     }
 
     /// The database.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// What the aggregate is given: the SLA targets and calendars in force, read again from
+    /// the stored policies when older than a second. A read that fails keeps the last
+    /// configuration (or the configured one) and is logged, so an outage of that one query
+    /// fails no command that the event store itself could take.
+    pub async fn services(&self) -> Arc<TicketServices> {
+        if let Ok(guard) = self.loaded.read() {
+            if let Some((at, services)) = guard.as_ref() {
+                if at.elapsed() < SLA_REFRESH {
+                    return services.clone();
+                }
+            }
+        }
+        match sla_policies::load(&self.pool, &self.base.sla, self.default_calendar).await {
+            Ok(services) => {
+                let services = Arc::new(services);
+                if let Ok(mut guard) = self.loaded.write() {
+                    *guard = Some((Instant::now(), services.clone()));
+                }
+                services
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the SLA policies; using the last ones");
+                self.loaded
+                    .read()
+                    .ok()
+                    .and_then(|g| g.as_ref().map(|(_, s)| s.clone()))
+                    .unwrap_or_else(|| Arc::new(self.base.clone()))
+            }
+        }
+    }
+
+    /// Forgets the loaded SLA configuration: the next command reads the stored policies.
+    pub fn sla_changed(&self) {
+        if let Ok(mut guard) = self.loaded.write() {
+            *guard = None;
+        }
     }
 
     /// The store, for readers that rebuild a ticket from its events.
@@ -215,6 +270,7 @@ impl CommandService {
 
         let id = ticket_id.to_string();
         let metadata = metadata_for(&command, ctx);
+        let services = self.services().await;
         let mut fresh = false;
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 1 {
@@ -252,7 +308,7 @@ impl CommandService {
             let sink = EventSink::default();
             let decided = context
                 .ticket
-                .handle(command.clone(), &self.services, &sink)
+                .handle(command.clone(), &services, &sink)
                 .await;
             let events = sink.collect().await;
             if decided.is_err() || events.is_empty() {

@@ -38,6 +38,9 @@ pub struct Settings {
     pub categories: Vec<String>,
     /// `TICKETD_SLA`: SLA targets, e.g. `urgent=900/3600` (seconds; see `SlaPolicy::parse`).
     pub sla: SlaPolicy,
+    /// `SLA_DEFAULT_CALENDAR`: the id of the calendar SLA targets count when their priority's
+    /// policy names none (unset: 24×7).
+    pub sla_default_calendar: Option<uuid::Uuid>,
     /// `TICKETD_SLA_SWEEP_MS`: how often the SLA timer looks for due times that passed (default
     /// 1000 ms).
     pub sla_sweep_interval: std::time::Duration,
@@ -193,6 +196,13 @@ impl Settings {
             .map(|spec| SlaPolicy::parse(&spec).map_err(|e| invalid("TICKETD_SLA", e)))
             .transpose()?
             .unwrap_or_default();
+        let sla_default_calendar = var("SLA_DEFAULT_CALENDAR")
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| {
+                uuid::Uuid::parse_str(v.trim())
+                    .map_err(|_| invalid("SLA_DEFAULT_CALENDAR", "must be a calendar id (UUID)"))
+            })
+            .transpose()?;
         let number = |name: &'static str, default: u32| -> Result<u32, SettingsError> {
             var(name)
                 .map(|v| {
@@ -233,6 +243,7 @@ impl Settings {
             source: var("TICKETD_SOURCE").unwrap_or_else(|| "ticketd".into()),
             categories,
             sla,
+            sla_default_calendar,
             sla_sweep_interval,
             rate_limit,
             request_timeout,
@@ -278,6 +289,7 @@ impl Settings {
             source: "ticketd".into(),
             categories: list(DEFAULT_CATEGORIES),
             sla: SlaPolicy::default(),
+            sla_default_calendar: None,
             sla_sweep_interval: std::time::Duration::from_millis(200),
             rate_limit: RateLimit {
                 per_second: 10_000,
@@ -364,6 +376,7 @@ impl std::fmt::Debug for Settings {
             .field("source", &self.source)
             .field("categories", &self.categories)
             .field("sla", &self.sla)
+            .field("sla_default_calendar", &self.sla_default_calendar)
             .field("sla_sweep_interval", &self.sla_sweep_interval)
             .field("rate_limit", &self.rate_limit)
             .field("request_timeout", &self.request_timeout)

@@ -108,13 +108,17 @@ impl Application {
             .with_source(&settings.source);
         let announcer = Announcer::default();
         let store = TicketStore::new(pool.clone(), settings.source.clone(), announcer.clone());
-        let commands = Arc::new(CommandService::new(
-            pool.clone(),
-            store,
-            TicketServices {
-                sla: settings.sla.clone(),
-            },
-        ));
+        let commands = Arc::new(
+            CommandService::new(
+                pool.clone(),
+                store,
+                TicketServices {
+                    sla: settings.sla.clone(),
+                    ..Default::default()
+                },
+            )
+            .with_default_calendar(settings.sla_default_calendar),
+        );
         let limiter = Limiter::new(settings.rate_limit);
         let credentials = Credentials::new(
             settings.accounts.clone(),

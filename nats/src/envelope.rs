@@ -54,7 +54,7 @@ pub struct Envelope {
 /// Who caused an event, as the envelope records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
-    /// User id, or `system` for the engine itself.
+    /// User id, or `ticketd` for the engine itself.
     pub id: String,
     /// Display name.
     pub name: String,
@@ -63,10 +63,11 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// The engine itself, for the events it records on its own (SLA breaches).
+    /// The engine itself, for the events it records on its own (SLA breaches, resumes at a
+    /// pause's `until`): CONTRACT 4 names it `ticketd`, id and name alike.
     pub fn system() -> Self {
         Self {
-            id: "system".into(),
+            id: "ticketd".into(),
             name: "ticketd".into(),
             role: "system".into(),
         }
@@ -224,7 +225,7 @@ mod tests {
         // Spelled out by hand, members in code-point order, as any JCS library would.
         let canonical = format!(
             concat!(
-                r#"{{"actorid":"system","actorname":"ticketd","actorrole":"system","correlationid":"req-1","#,
+                r#"{{"actorid":"ticketd","actorname":"ticketd","actorrole":"system","correlationid":"req-1","#,
                 r#""data":{{"resolution":null}},"datacontenttype":"application/json","id":"{}:1","#,
                 r#""prevhash":"{}","seq":1,"source":"ticketd","specversion":"1.0","subject":"{}","#,
                 r#""time":"2026-11-23T10:15:30.123Z","type":"ticket.closed"}}"#

@@ -239,6 +239,49 @@ pub struct SlaBreached {
     pub due_at: Timestamp,
 }
 
+/// `ticket.sla_warning`, recorded by the engine itself once 80 % of a target's time has passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaWarning {
+    /// The target about to be missed.
+    pub target: SlaTarget,
+    /// When it is due.
+    pub due_at: Timestamp,
+}
+
+/// `ticket.pending`: staff asked the requester for information (CONTRACT 9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketPending {
+    /// Why, if said.
+    pub reason: Option<String>,
+    /// When the engine resumes the ticket by itself, if set.
+    pub until: Option<Timestamp>,
+}
+
+/// Who ended a pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResumedBy {
+    /// The requester commented.
+    Requester,
+    /// An agent or admin resumed it.
+    Staff,
+    /// The engine's timer, at the pause's `until`.
+    Timer,
+}
+
+/// `ticket.resumed`: the ticket left `pending`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketResumed {
+    /// Who ended the pause.
+    pub by: ResumedBy,
+    /// The due times after the pause, moved later by the time spent pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<SlaDue>,
+}
+
 /// Every event a ticket can record. Serialized adjacently tagged, so that an envelope's
 /// `type` and `data` members are exactly this enum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,11 +311,20 @@ pub enum TicketEvent {
     /// An SLA target passed unmet.
     #[serde(rename = "ticket.sla_breached")]
     SlaBreached(SlaBreached),
+    /// Staff asked the requester for information; SLA clocks pause.
+    #[serde(rename = "ticket.pending")]
+    Pending(TicketPending),
+    /// The ticket left `pending`.
+    #[serde(rename = "ticket.resumed")]
+    Resumed(TicketResumed),
+    /// 80 % of an SLA target's time passed with the target still awaited.
+    #[serde(rename = "ticket.sla_warning")]
+    SlaWarning(SlaWarning),
 }
 
 impl TicketEvent {
     /// Every event type, in the order of the enum.
-    pub const TYPES: [&'static str; 8] = [
+    pub const TYPES: [&'static str; 11] = [
         "ticket.created",
         "ticket.commented",
         "ticket.assigned",
@@ -281,6 +333,9 @@ impl TicketEvent {
         "ticket.reopened",
         "ticket.rated",
         "ticket.sla_breached",
+        "ticket.pending",
+        "ticket.resumed",
+        "ticket.sla_warning",
     ];
 
     /// The CloudEvents `type`, e.g. `ticket.commented`.
@@ -294,6 +349,9 @@ impl TicketEvent {
             Self::Reopened(_) => Self::TYPES[5],
             Self::Rated(_) => Self::TYPES[6],
             Self::SlaBreached(_) => Self::TYPES[7],
+            Self::Pending(_) => Self::TYPES[8],
+            Self::Resumed(_) => Self::TYPES[9],
+            Self::SlaWarning(_) => Self::TYPES[10],
         }
     }
 
@@ -337,6 +395,9 @@ impl TicketEvent {
             "ticket.reopened" => Self::Reopened(TicketReopened::deserialize(data)?),
             "ticket.rated" => Self::Rated(TicketRated::deserialize(data)?),
             "ticket.sla_breached" => Self::SlaBreached(SlaBreached::deserialize(data)?),
+            "ticket.pending" => Self::Pending(TicketPending::deserialize(data)?),
+            "ticket.resumed" => Self::Resumed(TicketResumed::deserialize(data)?),
+            "ticket.sla_warning" => Self::SlaWarning(SlaWarning::deserialize(data)?),
             other => return Err(serde::de::Error::unknown_variant(other, &Self::TYPES)),
         })
     }

@@ -100,19 +100,27 @@ pub enum Status {
     Open,
     /// Someone is on it.
     InProgress,
+    /// Waiting on the requester (CONTRACT 9); SLA clocks pause.
+    Pending,
     /// Done, until reopened.
     Closed,
 }
 
 impl Status {
     /// Every status, in board order.
-    pub const ALL: [Status; 3] = [Status::Open, Status::InProgress, Status::Closed];
+    pub const ALL: [Status; 4] = [
+        Status::Open,
+        Status::InProgress,
+        Status::Pending,
+        Status::Closed,
+    ];
 
     /// The wire name.
     pub fn as_str(&self) -> &'static str {
         match self {
             Status::Open => "open",
             Status::InProgress => "in_progress",
+            Status::Pending => "pending",
             Status::Closed => "closed",
         }
     }

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::command_service::{now, CommandContext, CommandError, CommandService, Outcome};
 use crate::domain::commands::{
-    AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, RateTicket, ReopenTicket,
-    UpdateTicket,
+    AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, PendTicket, RateTicket, ReopenTicket,
+    ResumeTicket, UpdateTicket,
 };
 use crate::domain::{Channel, Issuer, Priority, Role, TicketCommand, Title};
 use crate::users;
@@ -286,6 +286,38 @@ pub async fn rate(
             by,
             at: now(),
         })
+    })
+    .await
+}
+
+/// Sets a ticket pending: it waits on its requester until they comment, staff resume it, or
+/// `until` (checked by the caller with [`crate::domain::pending::check_until`]).
+pub async fn pend(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: Uuid,
+    reason: Option<String>,
+    until: Option<ticket_nats::Timestamp>,
+) -> Result<Outcome, CommandError> {
+    issue(service, issued, ticket, |by| {
+        TicketCommand::PendTicket(PendTicket {
+            reason,
+            until,
+            by,
+            at: now(),
+        })
+    })
+    .await
+}
+
+/// Resumes a pending ticket (staff).
+pub async fn resume(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: Uuid,
+) -> Result<Outcome, CommandError> {
+    issue(service, issued, ticket, |by| {
+        TicketCommand::ResumeTicket(ResumeTicket { by, at: now() })
     })
     .await
 }

@@ -32,6 +32,8 @@ mod relay;
 mod rules;
 #[path = "bench/scale.rs"]
 mod scale;
+#[path = "bench/sla.rs"]
+mod sla;
 #[path = "bench/stats.rs"]
 mod stats;
 #[path = "bench/viewers.rs"]
@@ -95,8 +97,8 @@ struct Args {
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
     /// Run only these parts (repeat or comma-separate): ceiling, cqrs-es, ticketd, rebuild,
-    /// relay, email, intake, webhooks, rules (and `reads`, which runs only with `--tickets`).
-    /// Default: all.
+    /// relay, email, intake, webhooks, rules, sla (and `reads`, which runs only with
+    /// `--tickets`). Default: all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Events for the webhook backlog measurement, each delivered to every endpoint (default
@@ -283,14 +285,35 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency
     );
 
-    const PARTS: [&str; 10] = [
+    const PARTS: [&str; 11] = [
         "ceiling", "cqrs-es", "ticketd", "rebuild", "relay", "email", "intake", "webhooks",
-        "rules", "reads",
+        "rules", "reads", "sla",
     ];
     if let Some(unknown) = args.only.iter().find(|p| !PARTS.contains(&p.as_str())) {
         anyhow::bail!("--only {unknown}: the parts are {}", PARTS.join(", "));
     }
     let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|p| p == part);
+    let sla_result = if wants("sla") {
+        let n = if args.short { 200_000 } else { 2_000_000 };
+        let r = sla::measure(n)?;
+        println!(
+            "sla: {} due times each, {:.0}/s with business hours (Europe/Berlin), {:.0}/s with 24x7",
+            r.computations, r.business_hours_per_s, r.always_per_s
+        );
+        r
+    } else {
+        sla::SlaResult::default()
+    };
+    if !args.only.is_empty() && args.only.iter().all(|p| p == "sla") {
+        if let Some(path) = &args.json {
+            std::fs::write(
+                path,
+                serde_json::to_vec_pretty(&json!({"sla": sla_result}))?,
+            )
+            .with_context(|| format!("write {}", path.display()))?;
+        }
+        return Ok(());
+    }
     let reads = if wants("reads") && !args.tickets.is_empty() {
         scale::run(scale::Plan {
             admin_url: &args.database_url,
@@ -435,6 +458,7 @@ async fn main() -> anyhow::Result<()> {
             "webhooks": webhook_result,
             "rules": rules_result,
             "reads": reads,
+            "sla": sla_result,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("write {}", path.display()))?;

@@ -14,18 +14,21 @@ use ticket_nats::events::{
 };
 use ticket_nats::{TicketEvent, Timestamp};
 
+use super::business_time::Pause as ClockPause;
 use super::commands::{
     AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, Issuer, RateTicket, RecordSlaBreach,
     ReopenTicket, TicketCommand, UpdateTicket,
 };
-use super::sla::SlaPolicy;
+use super::sla::{PriorityCalendars, SlaPolicy};
 use super::values::{Channel, Priority, Role, Status};
 
-/// What the aggregate needs from outside: only the SLA policy in force.
+/// What the aggregate needs from outside: the SLA targets and calendars in force.
 #[derive(Debug, Clone, Default)]
 pub struct TicketServices {
     /// Targets used for new tickets and for recomputing due times on a priority change.
     pub sla: SlaPolicy,
+    /// The business hours each priority's targets count (24×7 by default).
+    pub calendars: PriorityCalendars,
 }
 
 /// A ticket's state, rebuilt by applying its events in order.
@@ -68,6 +71,29 @@ pub struct Ticket {
     pub resolution_breached: bool,
     /// Number of events applied, which is the `seq` of the last one.
     pub version: i64,
+    /// The pause in force while `pending` (see [`super::pending`]).
+    #[serde(default)]
+    pub pause: Option<super::pending::Pause>,
+    /// Wall-clock seconds spent pending so far, over every pause that ended.
+    #[serde(default)]
+    pub paused_secs: i64,
+    /// The time of the event being applied: set by whoever applies events (the store from the
+    /// stored envelope, `handle` from the command), because an event's `data` does not carry
+    /// its own time. `None` for events applied without one (tests that give bare events).
+    #[serde(skip)]
+    pub clock: Option<Timestamp>,
+    /// `ticket.sla_warning` was recorded for the first response.
+    #[serde(default)]
+    pub first_response_warned: bool,
+    /// `ticket.sla_warning` was recorded for the resolution.
+    #[serde(default)]
+    pub resolution_warned: bool,
+    /// When `ticket.created` was recorded; `None` when applied without a clock.
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+    /// Every pause that ended, in order: the business-time clock leaves them out.
+    #[serde(default)]
+    pub pauses: Vec<ClockPause>,
 }
 
 /// Why a command was refused. The HTTP layer maps these to 404, 403 and 409.
@@ -117,7 +143,7 @@ impl Ticket {
     }
 
     /// Rules (1) and (2) shared by every command on an existing ticket.
-    fn admit(&self, by: &Issuer) -> Result<(), TicketError> {
+    pub(super) fn admit(&self, by: &Issuer) -> Result<(), TicketError> {
         // Checked before any role rule so that a requester learns nothing about tickets that
         // are not theirs, not even that they exist.
         if !self.created || (by.role == Role::Requester && !self.is_requester(by)) {
@@ -129,7 +155,7 @@ impl Ticket {
         Ok(())
     }
 
-    fn require_staff(by: &Issuer, message: &str) -> Result<(), TicketError> {
+    pub(super) fn require_staff(by: &Issuer, message: &str) -> Result<(), TicketError> {
         if by.role.is_staff() {
             Ok(())
         } else {
@@ -153,6 +179,21 @@ impl Ticket {
         }
     }
 
+    /// Every event `command` records, in order: its own, then what follows from it by rule
+    /// (see [`Ticket::follow_up`]). Empty for an accepted no-op.
+    pub(super) fn decisions(
+        &self,
+        command: TicketCommand,
+        services: &TicketServices,
+    ) -> Result<Vec<TicketEvent>, TicketError> {
+        let at = command.at();
+        let Some(event) = self.decide(command, services)? else {
+            return Ok(Vec::new());
+        };
+        let follow_up = self.follow_up(&event, at, services);
+        Ok(std::iter::once(event).chain(follow_up).collect())
+    }
+
     /// The event `command` records, if any: `Ok(None)` is an accepted no-op.
     fn decide(
         &self,
@@ -168,6 +209,10 @@ impl Ticket {
             TicketCommand::ReopenTicket(c) => self.reopen(c),
             TicketCommand::RateTicket(c) => self.rate(c),
             TicketCommand::RecordSlaBreach(c) => Ok(self.sla_breach(c)),
+            TicketCommand::PendTicket(c) => self.pend(c),
+            TicketCommand::ResumeTicket(c) => self.resume(c, services),
+            TicketCommand::ResumeAtUntil(c) => Ok(self.resume_at_until(c, services)),
+            TicketCommand::RecordSlaWarning(c) => Ok(self.sla_warning(c, services)),
         }
     }
 
@@ -195,7 +240,9 @@ impl Ticket {
             priority: c.priority,
             channel: c.channel,
             requester: c.requester,
-            sla: services.sla.due(c.at, c.priority),
+            sla: services
+                .sla
+                .due_in(services.calendars.get(c.priority), c.at, c.priority, &[]),
             integration: c.integration,
             metadata: c.metadata,
         })))
@@ -272,13 +319,28 @@ impl Ticket {
         if changes.is_empty() {
             return Ok(None);
         }
-        let sla = new_priority.map(|p| {
-            // Only reachable without a derivable creation time when a stored event held a
-            // priority this build cannot read; the command's time is the nearest honest guess.
-            let created_at = self.created_at(&services.sla).unwrap_or(c.at);
-            services.sla.due(created_at, p)
-        });
+        let sla = new_priority.map(|p| self.recomputed(services, p, &self.pauses, c.at));
         Ok(Some(TicketEvent::Updated(TicketUpdated { changes, sla })))
+    }
+
+    /// The due times of priority `p` recomputed from creation with `pauses` left out: the one
+    /// rule for a priority change and a resume (CONTRACT 9).
+    pub(super) fn recomputed(
+        &self,
+        services: &TicketServices,
+        p: Priority,
+        pauses: &[ClockPause],
+        at: Timestamp,
+    ) -> SlaDue {
+        if let Some(created_at) = self.created_at {
+            return services
+                .sla
+                .due_in(services.calendars.get(p), created_at, p, pauses);
+        }
+        // Applied without a clock: the creation time is derived back from the due times on the
+        // 24×7 clock, the nearest honest guess being the command's time.
+        let created_at = self.derived_created_at(&services.sla).unwrap_or(at);
+        self.shifted(services.sla.due(created_at, p), self.paused_secs)
     }
 
     /// The ticket's creation time, derived back from its current due times.
@@ -289,9 +351,10 @@ impl Ticket {
     /// priority` is exact as long as the SLA policy did not change since the due times were
     /// last computed (at creation or at the last priority change); after a policy change the
     /// result is off by the difference between the old and new targets of that priority.
-    fn created_at(&self, policy: &SlaPolicy) -> Option<Timestamp> {
+    fn derived_created_at(&self, policy: &SlaPolicy) -> Option<Timestamp> {
         let due = self.sla?;
-        let target = policy.targets(self.priority?).first_response_secs;
+        // Due times lie later than creation + target by every pause that ended.
+        let target = policy.targets(self.priority?).first_response_secs + self.paused_secs;
         Some(
             due.first_response_due
                 .plus(TimeDelta::try_seconds(-target)?),
@@ -331,6 +394,16 @@ impl Ticket {
         })))
     }
 
+    /// Whether the ticket still waits for `target` and its clock runs: not closed, not
+    /// pending, and for the first response, not yet answered.
+    pub(super) fn awaits(&self, target: SlaTarget) -> bool {
+        let running = !self.is_closed() && !self.is_pending();
+        match target {
+            SlaTarget::FirstResponse => running && !self.responded,
+            SlaTarget::Resolution => running,
+        }
+    }
+
     /// The engine's SLA timer may fire late, early or twice; a breach is recorded once per
     /// target, only once it is due and only while the ticket still waits for that target.
     fn sla_breach(&self, c: RecordSlaBreach) -> Option<TicketEvent> {
@@ -338,18 +411,11 @@ impl Ticket {
             return None;
         }
         let sla = self.sla?;
-        let (due_at, already, waiting) = match c.target {
-            SlaTarget::FirstResponse => (
-                sla.first_response_due,
-                self.first_response_breached,
-                !self.responded && !self.is_closed(),
-            ),
-            SlaTarget::Resolution => (
-                sla.resolution_due,
-                self.resolution_breached,
-                !self.is_closed(),
-            ),
+        let (due_at, already) = match c.target {
+            SlaTarget::FirstResponse => (sla.first_response_due, self.first_response_breached),
+            SlaTarget::Resolution => (sla.resolution_due, self.resolution_breached),
         };
+        let waiting = self.awaits(c.target);
         (c.at >= due_at && !already && waiting).then_some(TicketEvent::SlaBreached(SlaBreached {
             target: c.target,
             due_at,
@@ -370,7 +436,8 @@ impl Aggregate for Ticket {
         services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        if let Some(event) = self.decide(command, services)? {
+        self.clock = Some(command.at());
+        for event in self.decisions(command, services)? {
             sink.write(event, self).await;
         }
         Ok(())
@@ -392,6 +459,7 @@ impl Aggregate for Ticket {
                 self.status = Status::Open;
                 self.requester = Some(e.requester);
                 self.sla = Some(e.sla);
+                self.created_at = self.clock;
             }
             TicketEvent::Commented(e) => {
                 let requester_id = self.requester.as_ref().map(|r| r.id);
@@ -434,6 +502,7 @@ impl Aggregate for Ticket {
                 }
             }
             TicketEvent::Closed(e) => {
+                self.end_pause();
                 self.status = Status::Closed;
                 self.resolution = e.resolution;
             }
@@ -451,6 +520,9 @@ impl Aggregate for Ticket {
                 SlaTarget::FirstResponse => self.first_response_breached = true,
                 SlaTarget::Resolution => self.resolution_breached = true,
             },
+            TicketEvent::Pending(e) => self.apply_pending(e),
+            TicketEvent::Resumed(e) => self.apply_resumed(e),
+            TicketEvent::SlaWarning(e) => self.apply_sla_warning(&e),
         }
     }
 }

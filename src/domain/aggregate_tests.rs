@@ -73,6 +73,7 @@ fn user_ref(a: &Issuer) -> UserRef {
 fn services() -> TicketServices {
     TicketServices {
         sla: SlaPolicy::default(),
+        ..Default::default()
     }
 }
 
@@ -664,11 +665,14 @@ fn a_priority_change_follows_a_configured_policy() {
         priority: Some(Priority::High),
         ..update(agent())
     };
-    let events = TestFramework::<Ticket>::with(TicketServices { sla: policy })
-        .given(vec![TicketEvent::Created(data)])
-        .when(TicketCommand::UpdateTicket(command))
-        .inspect_result()
-        .unwrap();
+    let events = TestFramework::<Ticket>::with(TicketServices {
+        sla: policy,
+        ..Default::default()
+    })
+    .given(vec![TicketEvent::Created(data)])
+    .when(TicketCommand::UpdateTicket(command))
+    .inspect_result()
+    .unwrap();
     let TicketEvent::Updated(updated) = &events[0] else {
         panic!("expected updated, got {events:?}");
     };

@@ -43,6 +43,14 @@ pub enum TicketCommand {
     RateTicket(RateTicket),
     /// Issued by the engine's SLA timer, never by a user.
     RecordSlaBreach(RecordSlaBreach),
+    /// `POST /tickets/{id}/pending`.
+    PendTicket(PendTicket),
+    /// `POST /tickets/{id}/resume`.
+    ResumeTicket(ResumeTicket),
+    /// Issued by the engine's timer at a pause's `until`, never by a user.
+    ResumeAtUntil(ResumeAtUntil),
+    /// Issued by the engine's SLA timer at 80 % of a target, never by a user.
+    RecordSlaWarning(RecordSlaWarning),
 }
 
 /// Opens a ticket.
@@ -164,6 +172,44 @@ pub struct RecordSlaBreach {
     pub at: Timestamp,
 }
 
+/// Puts the ticket on hold, waiting on the requester (CONTRACT 9).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendTicket {
+    /// Up to 5,000 characters.
+    pub reason: Option<String>,
+    /// When the engine resumes it by itself; checked to lie ahead, within bounds.
+    pub until: Option<Timestamp>,
+    /// Who asks.
+    pub by: Issuer,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Ends a pause; staff only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResumeTicket {
+    /// Who asks.
+    pub by: Issuer,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Ends a pause whose `until` has come, if it still stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResumeAtUntil {
+    /// The timer's clock; nothing is recorded before `until`.
+    pub at: Timestamp,
+}
+
+/// Records that 80 % of an SLA target's time passed, if it did and was not recorded already.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordSlaWarning {
+    /// Which target.
+    pub target: SlaTarget,
+    /// The timer's clock; nothing is recorded before the warning instant.
+    pub at: Timestamp,
+}
+
 impl TicketCommand {
     /// The user behind the command; `None` for the engine's own.
     pub fn issuer(&self) -> Option<&Issuer> {
@@ -176,6 +222,10 @@ impl TicketCommand {
             TicketCommand::ReopenTicket(c) => Some(&c.by),
             TicketCommand::RateTicket(c) => Some(&c.by),
             TicketCommand::RecordSlaBreach(_) => None,
+            TicketCommand::PendTicket(c) => Some(&c.by),
+            TicketCommand::ResumeTicket(c) => Some(&c.by),
+            TicketCommand::ResumeAtUntil(_) => None,
+            TicketCommand::RecordSlaWarning(_) => None,
         }
     }
 
@@ -190,6 +240,10 @@ impl TicketCommand {
             TicketCommand::ReopenTicket(c) => c.at,
             TicketCommand::RateTicket(c) => c.at,
             TicketCommand::RecordSlaBreach(c) => c.at,
+            TicketCommand::PendTicket(c) => c.at,
+            TicketCommand::ResumeTicket(c) => c.at,
+            TicketCommand::ResumeAtUntil(c) => c.at,
+            TicketCommand::RecordSlaWarning(c) => c.at,
         }
     }
 
@@ -204,6 +258,10 @@ impl TicketCommand {
             TicketCommand::ReopenTicket(_) => "reopen",
             TicketCommand::RateTicket(_) => "rate",
             TicketCommand::RecordSlaBreach(_) => "sla_breach",
+            TicketCommand::PendTicket(_) => "pending",
+            TicketCommand::ResumeTicket(_) => "resume",
+            TicketCommand::ResumeAtUntil(_) => "resume_at_until",
+            TicketCommand::RecordSlaWarning(_) => "sla_warning",
         }
     }
 }

@@ -1,10 +1,14 @@
 //! SLA targets by priority (CONTRACT 1), counted from a ticket's creation.
 
+use std::sync::Arc;
+
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 use ticket_nats::events::SlaDue;
 use ticket_nats::Timestamp;
 
+use super::business_time::{due_ms, Pause, HORIZON_DAYS};
+use super::calendar::Calendar;
 use super::values::{Priority, UnknownName};
 
 /// First-response and resolution targets of one priority.
@@ -65,12 +69,35 @@ impl SlaPolicy {
         }
     }
 
-    /// The due times of a ticket of `priority` created at `created_at`.
+    /// The due times of a ticket of `priority` created at `created_at`, on the 24×7 clock
+    /// without pauses.
     pub fn due(&self, created_at: Timestamp, priority: Priority) -> SlaDue {
+        self.due_in(&Calendar::always(), created_at, priority, &[])
+    }
+
+    /// The due times of a ticket of `priority` created at `created_at`, counting business time
+    /// of `calendar` and leaving out `pauses` (CONTRACT 9).
+    pub fn due_in(
+        &self,
+        calendar: &Calendar,
+        created_at: Timestamp,
+        priority: Priority,
+        pauses: &[Pause],
+    ) -> SlaDue {
         let t = self.targets(priority);
         SlaDue {
-            first_response_due: created_at.plus(TimeDelta::seconds(t.first_response_secs)),
-            resolution_due: created_at.plus(TimeDelta::seconds(t.resolution_secs)),
+            first_response_due: due_after(calendar, created_at, t.first_response_secs, pauses),
+            resolution_due: due_after(calendar, created_at, t.resolution_secs, pauses),
+        }
+    }
+
+    /// Replaces the targets of `priority`.
+    pub fn set(&mut self, priority: Priority, targets: SlaTargets) {
+        match priority {
+            Priority::Urgent => self.urgent = targets,
+            Priority::High => self.high = targets,
+            Priority::Medium => self.medium = targets,
+            Priority::Low => self.low = targets,
         }
     }
 
@@ -109,6 +136,51 @@ impl SlaPolicy {
         }
         Ok(policy)
     }
+}
+
+/// The calendar each priority's targets count (CONTRACT 9: its policy's, else the default).
+#[derive(Debug, Clone, Default)]
+pub struct PriorityCalendars([Arc<Calendar>; 4]);
+
+impl PriorityCalendars {
+    /// `calendar` for every priority.
+    pub fn all(calendar: Arc<Calendar>) -> Self {
+        Self([
+            calendar.clone(),
+            calendar.clone(),
+            calendar.clone(),
+            calendar,
+        ])
+    }
+
+    fn index(priority: Priority) -> usize {
+        match priority {
+            Priority::Low => 0,
+            Priority::Medium => 1,
+            Priority::High => 2,
+            Priority::Urgent => 3,
+        }
+    }
+
+    /// The calendar of `priority`.
+    pub fn get(&self, priority: Priority) -> &Calendar {
+        &self.0[Self::index(priority)]
+    }
+
+    /// Sets the calendar of `priority`.
+    pub fn set(&mut self, priority: Priority, calendar: Arc<Calendar>) {
+        self.0[Self::index(priority)] = calendar;
+    }
+}
+
+/// The instant `secs` of business time after `start`. A calendar open so rarely that this lies
+/// beyond the clock's horizon gets the horizon: a due time decades ahead, never a wrong early one.
+pub fn due_after(calendar: &Calendar, start: Timestamp, secs: i64, pauses: &[Pause]) -> Timestamp {
+    let start_ms = start.as_datetime().timestamp_millis();
+    let due = due_ms(start_ms, secs.saturating_mul(1000), calendar, pauses)
+        .unwrap_or(start_ms.saturating_add(HORIZON_DAYS * 86_400_000));
+    let by = TimeDelta::try_milliseconds(due - start_ms).unwrap_or(TimeDelta::zero());
+    start.plus(by)
 }
 
 #[cfg(test)]

@@ -230,6 +230,10 @@ free_text!(
     ReopenReason, "reason", NOTE_MAX
 );
 free_text!(
+    /// Why a ticket waits on its requester.
+    PendingReason, "reason", NOTE_MAX
+);
+free_text!(
     /// The words of a rating.
     RatingComment, "comment", RATING_COMMENT_MAX
 );

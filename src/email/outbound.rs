@@ -221,7 +221,8 @@ impl Outbound {
         Ok(events.len())
     }
 
-    /// The mail an event makes, if any: a public comment by staff or a close by staff, on a
+    /// The mail an event makes, if any: a public comment, a close or a request for information
+    /// (`ticket.pending`) by staff, on a
     /// ticket whose requester has an address, to that requester (never to the author).
     async fn mail_for(&self, stored: &StoredEvent) -> anyhow::Result<Option<Queued>> {
         let envelope = &stored.envelope;
@@ -237,8 +238,18 @@ impl Outbound {
                 ),
                 None => format!("{} closed this ticket.\n", envelope.actorname),
             },
-            // `ticket.pending` (a request for information, CONTRACT 9) is mailed here too once
-            // the aggregate records it: one more arm with its text.
+            // Staff ask the requester for information (CONTRACT 9); the reply resumes it.
+            TicketEvent::Pending(p) if staff => {
+                let mut text = format!(
+                    "{} needs more information from you to go on with this ticket.\n",
+                    envelope.actorname
+                );
+                if let Some(reason) = p.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+                    text.push_str(&format!("\n{reason}\n"));
+                }
+                text.push_str("\nReply to this mail to answer.\n");
+                text
+            }
             _ => return Ok(None),
         };
         let ticket_id = Uuid::parse_str(&envelope.subject).context("event subject")?;

@@ -56,16 +56,26 @@ impl JsonBody {
     /// Reads the body of `req`: 413 over the limit, 400 when empty but required or not JSON,
     /// 415 when a body is declared as something other than JSON (or not declared at all).
     pub async fn read(req: Request, kind: BodyKind) -> Result<Self, ApiError> {
+        Self::read_limited(req, kind, BODY_LIMIT).await
+    }
+
+    /// [`read`](Self::read) with another limit, for a route whose bodies are larger by nature
+    /// (its router must raise `DefaultBodyLimit` to the same).
+    pub async fn read_limited(
+        req: Request,
+        kind: BodyKind,
+        limit: usize,
+    ) -> Result<Self, ApiError> {
         let declared = declared_json(req.headers());
         let raw = Bytes::from_request(req, &()).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { limit: BODY_LIMIT }
+                ApiError::PayloadTooLarge { limit }
             } else {
                 ApiError::BadRequest(format!("the request body could not be read: {rejection}"))
             }
         })?;
-        if raw.len() > BODY_LIMIT {
-            return Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT });
+        if raw.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
         }
         if raw.iter().all(u8::is_ascii_whitespace) {
             return match kind {

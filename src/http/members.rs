@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::error::FieldError;
 use super::state::AppState;
 use crate::domain::values::{
-    CommentBody, Description, RatingComment, ReopenReason, Resolution, Score, ValueError,
-    COMMENT_MAX, TITLE_MAX,
+    CommentBody, Description, PendingReason, RatingComment, ReopenReason, Resolution, Score,
+    ValueError, COMMENT_MAX, TITLE_MAX,
 };
 use crate::domain::{Channel, Priority, Role, Title};
 use crate::settings::Settings;
@@ -235,6 +235,38 @@ free_text!(Description, "up to 20,000 characters");
 free_text!(Resolution, "up to 5,000 characters");
 free_text!(ReopenReason, "up to 5,000 characters");
 free_text!(RatingComment, "up to 2,000 characters");
+free_text!(PendingReason, "up to 5,000 characters");
+
+/// An instant: an RFC 3339 time with an offset (bounds, if any, are the use case's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instant(pub ticket_nats::Timestamp);
+
+impl FromJson for Instant {
+    fn from_json(value: &Value, _: &Context<'_>) -> Result<Self, MemberError> {
+        string(value)?
+            .parse()
+            .map(Instant)
+            .map_err(|_| MemberError::Type("an RFC 3339 time"))
+    }
+}
+
+impl PartialSchema for Instant {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::DateTime,
+            )))
+            .description(Some("an RFC 3339 time"))
+            .into()
+    }
+}
+
+impl ToSchema for Instant {
+    fn name() -> Cow<'static, str> {
+        "Instant".into()
+    }
+}
 
 parsed_string!(
     CommentBody,

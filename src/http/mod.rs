@@ -3,6 +3,8 @@
 pub mod audit;
 pub mod bearer;
 pub mod body;
+pub mod calendar_bodies;
+pub mod calendars;
 pub mod command_request;
 pub mod credentials;
 pub mod dashboard;
@@ -25,6 +27,7 @@ pub mod rule_bodies;
 pub mod rules;
 pub mod sessions;
 pub mod shared_answers;
+pub mod sla_policies;
 pub mod state;
 pub mod team_routes;
 pub mod ticket_commands;
@@ -66,6 +69,8 @@ pub fn app(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(rules::router())
         .merge(notification_channels::router())
+        .merge(calendars::router())
+        .merge(sla_policies::router())
         .merge(ws::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

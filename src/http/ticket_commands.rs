@@ -12,11 +12,11 @@ use super::command_request::{CommandRequest, CommandResponse};
 use super::error::{ApiError, Result};
 use super::extract::TicketId;
 use super::form::request_body;
-use super::members::{Category, Context};
+use super::members::{Category, Context, Instant};
 use super::state::AppState;
 use crate::application::tickets::{self, Changes, NewTicket};
 use crate::domain::values::{
-    CommentBody, Description, RatingComment, ReopenReason, Resolution, Score,
+    CommentBody, Description, PendingReason, RatingComment, ReopenReason, Resolution, Score,
 };
 use crate::domain::{Channel, Priority, Title};
 
@@ -30,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/tickets/{id}/close", post(close_ticket))
         .route("/tickets/{id}/reopen", post(reopen_ticket))
         .route("/tickets/{id}/rating", post(rate_ticket))
+        .route("/tickets/{id}/pending", post(pend_ticket))
+        .route("/tickets/{id}/resume", post(resume_ticket))
 }
 
 request_body! {
@@ -111,6 +113,21 @@ request_body! {
         pub comment: Option<RatingComment>,
     }
 }
+
+request_body! {
+    /// `POST /tickets/{id}/pending` body.
+    pub struct PendingRequest, read as PendingDraft {
+        /// Up to 5,000 characters.
+        pub reason: Option<PendingReason>,
+        /// When the engine resumes the ticket by itself: in the future, at most a year ahead.
+        pub until: Option<Instant>,
+    }
+}
+
+/// `POST /tickets/{id}/resume` body: nothing to say, so an empty object or none.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeRequest {}
 
 /// Opens a ticket.
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "commands", request_body = CreateTicketRequest,
@@ -282,4 +299,46 @@ pub async fn rate_ticket(
     let score = rating.score.get();
     let comment = rating.comment.map(RatingComment::into_inner);
     req.answer(tickets::rate(&state.commands, req.issued(), id, score, comment).await)
+}
+
+/// Sets a ticket pending: it waits on its requester, and its SLA clocks pause.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/pending", tag = "commands", request_body = PendingRequest,
+    params(("id" = Uuid, Path, description = "ticket id")),
+    responses((status = 200, body = CommandResponse), (status = 403), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn pend_ticket(
+    State(state): State<AppState>,
+    id: TicketId,
+    req: CommandRequest,
+) -> Result<Response> {
+    req.require_staff("set tickets pending")?;
+    let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
+    let mut form = req.form()?;
+    let draft = PendingRequest::read(&mut form, &Context::from(&state));
+    let until = draft.until.flatten().map(|u| u.0);
+    if let Some(Err(message)) =
+        until.map(|u| crate::domain::pending::check_until(u, crate::command_service::now()))
+    {
+        form.fail("until", message);
+    }
+    form.finish()?;
+    let body = draft.complete()?;
+    let reason = body.reason.map(PendingReason::into_inner);
+    req.answer(tickets::pend(&state.commands, req.issued(), id, reason, until).await)
+}
+
+/// Resumes a pending ticket.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/resume", tag = "commands", request_body = ResumeRequest,
+    params(("id" = Uuid, Path, description = "ticket id")),
+    responses((status = 200, body = CommandResponse), (status = 403), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn resume_ticket(
+    State(state): State<AppState>,
+    id: TicketId,
+    req: CommandRequest,
+) -> Result<Response> {
+    req.require_staff("resume tickets")?;
+    let (id, req) = req.on_ticket(&state, id, BodyKind::Optional).await?;
+    req.form()?.finish()?;
+    req.answer(tickets::resume(&state.commands, req.issued(), id).await)
 }

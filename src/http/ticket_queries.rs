@@ -237,7 +237,7 @@ pub async fn get_ticket(
 /// The tickets the caller may see, filtered, sorted and paged by cursor.
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "queries",
     params(
-        ("status" = Option<String>, Query, description = "open, in_progress, closed (comma-separated for several)"),
+        ("status" = Option<String>, Query, description = "open, in_progress, pending, closed (comma-separated for several)"),
         ("priority" = Option<String>, Query, description = "low, medium, high, urgent (comma-separated)"),
         ("category" = Option<String>, Query, description = "configured categories (comma-separated)"),
         ("channel" = Option<String>, Query, description = "web, email, chat, api, phone (comma-separated)"),
@@ -374,7 +374,7 @@ pub async fn get_me(State(state): State<AppState>, caller: Caller, uri: Uri) -> 
     params(
         ("role" = Option<String>, Query, description = "requested or assigned (default: both)"),
         ("unread" = Option<bool>, Query, description = "only unread (true) or read (false) tickets"),
-        ("status" = Option<String>, Query, description = "open, in_progress, closed (comma-separated)"),
+        ("status" = Option<String>, Query, description = "open, in_progress, pending, closed (comma-separated)"),
         ("priority" = Option<String>, Query, description = "comma-separated"),
         ("category" = Option<String>, Query, description = "comma-separated"),
         ("channel" = Option<String>, Query, description = "comma-separated"),

@@ -10,6 +10,8 @@
 //! the command service re-decides on fresh state whenever a cached copy leads to a rejection.
 
 mod append;
+pub mod calendars;
+pub mod sla_policies;
 pub mod user_stream;
 
 use std::collections::HashMap;
@@ -17,7 +19,7 @@ use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError};
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
+use cqrs_es::{AggregateContext, AggregateError, EventEnvelope, EventStore};
 use lru::LruCache;
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
@@ -135,7 +137,12 @@ impl TicketStore {
                 last_hash = hash.to_string();
             }
             version = event.sequence as i64;
-            ticket.apply(typed);
+            let time = event
+                .metadata
+                .get("time")
+                .and_then(|t| t.as_str())
+                .and_then(|t| t.parse::<Timestamp>().ok());
+            ticket.apply_at(typed, time);
         }
         if version > 0 {
             self.cache().put(

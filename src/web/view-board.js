@@ -75,6 +75,7 @@ export function applyEvent(board, event) {
       }));
     case "ticket.commented":
     case "ticket.rated":
+    case "ticket.sla_warning":
       return "same";
     case "ticket.sla_breached":
       if (!card || data.target !== "resolution") return "same";
@@ -101,6 +102,12 @@ export function applyEvent(board, event) {
       return card ? outcome(move("closed")) : "unknown";
     case "ticket.reopened":
       return card ? outcome(move(card.assignee ? "in_progress" : "open")) : "unknown";
+    case "ticket.pending":
+      return card ? outcome(move("pending")) : "unknown";
+    case "ticket.resumed":
+      if (!card) return "unknown";
+      if (data.sla) card.sla = { ...card.sla, resolution_due: data.sla.resolution_due };
+      return outcome(move(card.assignee ? "in_progress" : "open"));
     default:
       return "unknown";
   }

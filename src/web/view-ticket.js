@@ -81,6 +81,7 @@ export function ticketView(main, ctx, id) {
         row(t("ticket.created"), date(ticket.created_at)),
         row(t("ticket.updated"), date(ticket.updated_at)),
         ticket.sla ? row(t("ticket.resolution_due"), date(ticket.sla.resolution_due)) : null,
+        ticket.sla && ticket.sla.paused_seconds ? row(t("ticket.paused"), t("ticket.paused_minutes", { minutes: number(Math.round(ticket.sla.paused_seconds / 60)) })) : null,
         ticket.resolution ? row(t("ticket.resolution"), ticket.resolution) : null,
         ticket.rating ? row(t("ticket.rating"), t("ticket.rated", { score: ticket.rating.score })) : null,
       ),
@@ -131,7 +132,7 @@ export function ticketView(main, ctx, id) {
 
   function drawActions(ticket) {
     const closed = ticket.status === "closed";
-    const key = `${closed}|${Boolean(ticket.rating)}`;
+    const key = `${ticket.status}|${Boolean(ticket.rating)}`;
     if (key === state.actionsKey) {
       // Same forms: bring the selectors up to date unless the user is on one.
       for (const [name, value] of [["assignee", ticket.assignee ? ticket.assignee.id : ""], ["priority", ticket.priority], ["category", ticket.category], ["title", ticket.title]]) {
@@ -161,6 +162,8 @@ export function ticketView(main, ctx, id) {
     }
     if (isStaff(user) && !closed) parts.push(titleForm(ticket));
     if (isStaff(user) && !closed) parts.push(workForm(ticket));
+    if (isStaff(user) && (ticket.status === "open" || ticket.status === "in_progress")) parts.push(pendingForm());
+    if (isStaff(user) && ticket.status === "pending") parts.push(resumeForm());
     if (!closed) parts.push(closeForm());
     if (closed) parts.push(reopenForm());
     if (closed && isRequester(user) && !ticket.rating) parts.push(rateForm());
@@ -293,6 +296,41 @@ export function ticketView(main, ctx, id) {
     return form;
   }
 
+  // Waiting on the requester: their reply, staff, or the `until` instant resumes the ticket.
+  function pendingForm() {
+    const reason = h("textarea", { name: "reason", rows: 2 });
+    const until = h("input", { type: "datetime-local", name: "until" });
+    const form = h("form", { class: "card", novalidate: true },
+      field(t("ticket.pending_reason"), reason, { name: "reason", hint: t("ticket.optional") }),
+      field(t("ticket.pending_until"), until, { name: "until", hint: t("ticket.pending_until_hint") }),
+      alertArea(),
+      h("button", { type: "submit", text: t("ticket.pending") }),
+    );
+    onSubmit(form, async () => {
+      const body = {};
+      if (reason.value.trim()) body.reason = reason.value;
+      if (until.value) {
+        const instant = new Date(until.value);
+        // An unreadable date is sent as typed, so the engine's 422 names the field.
+        body.until = Number.isNaN(instant.getTime()) ? until.value : instant.toISOString();
+      }
+      await command("POST", "/pending", body, form);
+    });
+    return form;
+  }
+
+  function resumeForm() {
+    const form = h("form", { class: "card", novalidate: true },
+      h("p", { text: t("ticket.pending_note") }),
+      alertArea(),
+      h("button", { type: "submit", text: t("ticket.resume") }),
+    );
+    onSubmit(form, async () => {
+      await command("POST", "/resume", {}, form);
+    });
+    return form;
+  }
+
   function reopenForm() {
     const reason = h("textarea", { name: "reason", rows: 2 });
     const form = h("form", { class: "card", novalidate: true },
@@ -407,6 +445,12 @@ export function ticketView(main, ctx, id) {
       lines.push(data.resolution);
     } else if (event.type === "ticket.reopened" && data.reason) {
       lines.push(data.reason);
+    } else if (event.type === "ticket.pending") {
+      lines.push([data.reason, data.until ? t("ticket.pending_until_at", { at: date(data.until) }) : null].filter(Boolean).join(" · "));
+    } else if (event.type === "ticket.sla_warning" || event.type === "ticket.sla_breached") {
+      lines.push(t(`ticket.sla_target.${data.target}`));
+    } else if (event.type === "ticket.resumed") {
+      lines.push(t(`ticket.resumed_by.${data.by}`));
     } else if (event.type === "ticket.rated") {
       lines.push(t("ticket.rated", { score: data.score }) + (data.comment ? ` · ${data.comment}` : ""));
     }

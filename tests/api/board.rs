@@ -95,6 +95,7 @@ async fn the_board_has_a_column_per_status_with_cards_urgent_first_then_oldest_f
         [
             column("open", 2, &[t[1], t[3]]),
             column("in_progress", 3, &[t[5], t[4], t[2]]),
+            column("pending", 0, &[]),
             column("closed", 1, &[t[0]]),
         ]
     );
@@ -103,6 +104,7 @@ async fn the_board_has_a_column_per_status_with_cards_urgent_first_then_oldest_f
         [
             column("open", 2, &[t[1]]),
             column("in_progress", 3, &[t[5]]),
+            column("pending", 0, &[]),
             column("closed", 1, &[t[0]]),
         ],
         "counts are whole columns, cards are capped"
@@ -156,12 +158,14 @@ async fn the_board_filters_by_assignee_and_category() {
         [
             column("open", 0, &[]),
             column("in_progress", 2, &[t[4], t[2]]),
+            column("pending", 0, &[]),
             column("closed", 0, &[]),
         ]
     );
     let only_t5 = [
         column("open", 0, &[]),
         column("in_progress", 1, &[t[5]]),
+        column("pending", 0, &[]),
         column("closed", 0, &[]),
     ];
     assert_eq!(columns(&printers), only_t5);
@@ -171,6 +175,7 @@ async fn the_board_filters_by_assignee_and_category() {
         [
             column("open", 0, &[]),
             column("in_progress", 0, &[]),
+            column("pending", 0, &[]),
             column("closed", 0, &[]),
         ]
     );

@@ -43,22 +43,22 @@ async fn me_counts_requested_and_assigned_tickets_by_status() {
     // Assert
     assert_eq!(
         as_requester,
-        json!({"requested": {"open": 1, "in_progress": 1, "closed": 1},
-               "assigned": {"open": 0, "in_progress": 0, "closed": 0},
+        json!({"requested": {"open": 1, "in_progress": 1, "pending": 0, "closed": 1},
+               "assigned": {"open": 0, "in_progress": 0, "pending": 0, "closed": 0},
                "unread": 2}),
         "t2 and t3 were changed by the agent; t1 only by the requester"
     );
     assert_eq!(
         as_agent,
-        json!({"requested": {"open": 1, "in_progress": 0, "closed": 0},
-               "assigned": {"open": 0, "in_progress": 1, "closed": 1},
+        json!({"requested": {"open": 1, "in_progress": 0, "pending": 0, "closed": 0},
+               "assigned": {"open": 0, "in_progress": 1, "pending": 0, "closed": 1},
                "unread": 2}),
         "t2 and t3 were opened by the requester; t4 only by the agent"
     );
     assert_eq!(
         as_auditor,
-        json!({"requested": {"open": 0, "in_progress": 0, "closed": 0},
-               "assigned": {"open": 0, "in_progress": 0, "closed": 0},
+        json!({"requested": {"open": 0, "in_progress": 0, "pending": 0, "closed": 0},
+               "assigned": {"open": 0, "in_progress": 0, "pending": 0, "closed": 0},
                "unread": 0})
     );
 }

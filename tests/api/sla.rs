@@ -70,3 +70,87 @@ async fn missed_targets_are_recorded_once_each_and_met_ones_never() {
     assert_eq!(breaches(&app.stored_events(ignored).await).len(), 2);
     assert_eq!(breaches(&app.stored_events(answered).await).len(), 1);
 }
+
+#[tokio::test]
+async fn each_target_is_warned_once_at_eighty_percent_before_its_breach() {
+    // Arrange: urgent tickets are due in 3 s (first response) and 6 s (resolution), so warned
+    // at 2.4 s and 4.8 s; a second instance sweeps too.
+    let app = spawn_app_with(|s| {
+        s.sla = SlaPolicy::parse("urgent=3/6").unwrap();
+        s.sla_sweep_interval = Duration::from_millis(200);
+    })
+    .await;
+    let second = crate::helpers::spawn_second_instance(&app).await;
+    let requester = app.user("requester").await;
+    let agent = app.user("agent").await;
+    let ticket = app
+        .create_ticket_with(&requester, json!({"priority": "urgent"}))
+        .await;
+    let answered = app
+        .create_ticket_with(&requester, json!({"priority": "urgent"}))
+        .await;
+    let r = app
+        .post(
+            &format!("/tickets/{answered}/comments"),
+            &agent,
+            json!({"body": "On it"}),
+        )
+        .await;
+    assert!(r.status().is_success());
+
+    // Act: before the first warning, then after every instant.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let early = app.stored_events(ticket).await;
+    tokio::time::sleep(Duration::from_millis(6000)).await;
+    second.stop().await;
+
+    // Assert
+    assert!(early.iter().all(|e| e.1 == "ticket.created"));
+    let events = app.stored_events(ticket).await;
+    let sla: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e.1.starts_with("ticket.sla_"))
+        .map(|e| {
+            (
+                e.1.clone(),
+                e.2["target"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let pair = |kind: &str, target: &str| (kind.to_string(), target.to_string());
+    assert_eq!(
+        sla,
+        [
+            pair("ticket.sla_warning", "first_response"),
+            pair("ticket.sla_breached", "first_response"),
+            pair("ticket.sla_warning", "resolution"),
+            pair("ticket.sla_breached", "resolution"),
+        ]
+    );
+    let warning = events.iter().find(|e| e.1 == "ticket.sla_warning").unwrap();
+    assert_eq!(
+        warning.2["due_at"],
+        events[0].2["sla"]["first_response_due"]
+    );
+    assert_eq!(warning.3["actorrole"], "system");
+    // The answered ticket is warned and breached for its resolution only.
+    let kinds: Vec<(String, String)> = app
+        .stored_events(answered)
+        .await
+        .iter()
+        .filter(|e| e.1.starts_with("ticket.sla_"))
+        .map(|e| {
+            (
+                e.1.clone(),
+                e.2["target"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            pair("ticket.sla_warning", "resolution"),
+            pair("ticket.sla_breached", "resolution"),
+        ]
+    );
+}

@@ -115,7 +115,7 @@ async fn stats_count_the_tickets_created_in_the_window_with_every_key_present() 
         all["tickets"],
         json!({
             "total": 3,
-            "by_status": {"open": 1, "in_progress": 1, "closed": 1},
+            "by_status": {"open": 1, "in_progress": 1, "pending": 0, "closed": 1},
             "by_priority": {"low": 1, "medium": 0, "high": 1, "urgent": 1},
             "by_category": categories,
             "by_channel": {"web": 1, "email": 1, "chat": 0, "api": 1, "phone": 0},

@@ -99,6 +99,8 @@ pub struct StatusCounts {
     pub open: i64,
     /// In progress.
     pub in_progress: i64,
+    /// Waiting on the requester.
+    pub pending: i64,
     /// Closed.
     pub closed: i64,
 }
@@ -146,6 +148,7 @@ pub async fn summary(pool: &PgPool, viewer: Viewer) -> Result<MySummary, sqlx::E
     let by_status = |who: &str| StatusCounts {
         open: n(&mine::status_metric(who, Status::Open)),
         in_progress: n(&mine::status_metric(who, Status::InProgress)),
+        pending: n(&mine::status_metric(who, Status::Pending)),
         closed: n(&mine::status_metric(who, Status::Closed)),
     };
     Ok(MySummary {

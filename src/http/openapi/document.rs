@@ -143,7 +143,9 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         | ("patch", "/api/v1/tickets/{id}")
         | ("post", "/api/v1/tickets/{id}/close")
         | ("post", "/api/v1/tickets/{id}/reopen")
-        | ("post", "/api/v1/tickets/{id}/rating") => &[403, 409, 412],
+        | ("post", "/api/v1/tickets/{id}/rating")
+        | ("post", "/api/v1/tickets/{id}/pending")
+        | ("post", "/api/v1/tickets/{id}/resume") => &[403, 409, 412],
         ("get", "/api/v1/board") | ("get", "/api/v1/stats") => &[403],
         // It takes no parameter, and refuses unknown ones as every query does.
         ("get", "/api/v1/categories") => &[422],
@@ -172,6 +174,11 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         ("get", "/api/v1/teams") | ("get", "/api/v1/teams/{id}/members") => &[403, 422],
         ("post", "/api/v1/teams") | ("patch", "/api/v1/teams/{id}") => &[403, 409],
         (_, p) if p.starts_with("/api/v1/teams") => &[403],
+        ("get", "/api/v1/calendars") => &[403, 422],
+        (_, p) if p.starts_with("/api/v1/calendars") => &[403],
+        ("get", "/api/v1/sla-policies") => &[403, 422],
+        ("put", "/api/v1/sla-policies/{priority}") => &[403, 404],
+        (_, p) if p.starts_with("/api/v1/sla-policies") => &[403],
         // Not a WebSocket handshake (400, 426), a disallowed Origin (403).
         ("get", "/api/v1/ws") => &[400, 403, 426],
         _ => &[],

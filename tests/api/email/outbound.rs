@@ -235,3 +235,72 @@ async fn a_mail_is_sent_once_after_the_engine_is_killed_between_commit_and_send(
         .expect("count");
     assert_eq!(unsent, 0);
 }
+
+#[tokio::test]
+async fn asking_for_information_mails_the_requester_and_her_mailed_answer_resumes_the_ticket() {
+    // Arrange
+    let sink = Sink::start().await;
+    let app = spawn_app_with(mailing(&sink)).await;
+    let requester = app.user("requester").await;
+    let agent = app.user("agent").await;
+    let ticket = app.create_ticket(&requester).await;
+
+    // Act: staff ask for information.
+    let pending = app
+        .post(
+            &format!("/tickets/{ticket}/pending"),
+            &agent,
+            json!({"reason": "Which floor exactly?"}),
+        )
+        .await;
+    assert_eq!(pending.status(), 200);
+
+    // Assert: one mail to the requester, with the question.
+    let mails = sink.wait_for(1).await;
+    let number = app.stored_events(ticket).await[0].2["number"]
+        .as_i64()
+        .expect("a number");
+    assert_eq!(
+        mails[0].subject(),
+        Some(format!("[#{number}] Printer on floor 3 is jammed").as_str())
+    );
+    assert_eq!(
+        mails[0]
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address()),
+        Some(requester.email.as_str())
+    );
+    let text = mails[0]
+        .body_text(0)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    assert!(text.contains("Which floor exactly?"), "{text}");
+    let ids = outbox_ids(&app, ticket).await;
+    assert_eq!(ids.len(), 1);
+
+    // Act: she answers by mail, threaded on that mail.
+    let reply = message_id();
+    let raw = mail(
+        &requester.email,
+        &format!("Re: [#{number}] Printer on floor 3 is jammed"),
+        &reply,
+        &format!("In-Reply-To: <{}>\r\n", ids[0]),
+        "Floor 3, by the window.",
+    );
+    deliver(smtp_port(&app).await, &requester.email, raw.as_bytes())
+        .await
+        .expect("accepted");
+
+    // Assert: her comment, then the ticket resumed by the requester; no mail for either.
+    assert_eq!(recorded(&app, &reply).await.2, Some(ticket));
+    let events = app.stored_events(ticket).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
+    assert_eq!(
+        kinds[kinds.len() - 3..],
+        ["ticket.pending", "ticket.commented", "ticket.resumed"]
+    );
+    assert_eq!(events[events.len() - 1].2["by"], "requester");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(sink.mails().len(), 1);
+}

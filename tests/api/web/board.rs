@@ -99,6 +99,7 @@ async fn the_live_board_applies_pushed_events_and_fetches_again_only_after_a_rec
         let expected = vec![
             column("Open: 2", &["Printer on fire", "Before"]),
             column("In progress: 1", &["Server down"]),
+            column("Pending: 0", &[]),
             column("Closed: 1", &["Mouse"]),
         ];
         wait_until(|| async { Ok(columns(&alan).await? == expected) })

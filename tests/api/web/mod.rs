@@ -7,6 +7,7 @@ mod board;
 mod browser;
 mod intake;
 mod merged;
+mod pending;
 mod people;
 mod roles;
 mod teams;

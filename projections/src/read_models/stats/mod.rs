@@ -24,12 +24,14 @@ mod window;
 pub use answer::*;
 use sums::{OpenFigures, Sums};
 
-/// [`super::tickets::SlaFacts::at`]'s first-response rule in SQL, at the instant `at`.
+/// [`super::tickets::SlaFacts::at`]'s first-response rule in SQL, at the instant `at` (a
+/// pending ticket's clock stands at its pause's start).
 fn first_response_breached(at: &str) -> String {
     format!(
         "(v.first_response_breach_recorded
           OR (v.first_response_at IS NOT NULL AND v.first_response_at > v.first_response_due)
-          OR (v.first_response_at IS NULL AND v.closed_at IS NULL AND v.first_response_due <= {at}))"
+          OR (v.first_response_at IS NULL AND v.closed_at IS NULL
+              AND v.first_response_due <= LEAST({at}, COALESCE(v.pending_since, {at}))))"
     )
 }
 
@@ -38,7 +40,8 @@ fn resolution_breached(at: &str) -> String {
     format!(
         "(v.resolution_breach_recorded
           OR (v.closed_at IS NOT NULL AND v.closed_at > v.resolution_due)
-          OR (v.closed_at IS NULL AND v.resolution_due <= {at}))"
+          OR (v.closed_at IS NULL
+              AND v.resolution_due <= LEAST({at}, COALESCE(v.pending_since, {at}))))"
     )
 }
 

@@ -167,6 +167,8 @@ mod tests {
             resolution_due: created_at + Duration::days(1),
             first_response_breach_recorded: false,
             resolution_breach_recorded: false,
+            pending_since: None,
+            paused_seconds: 0,
             requester_id: Uuid::from_u128(1),
         }
     }

@@ -36,6 +36,8 @@ pub struct Sla {
     pub first_response_breached: bool,
     /// The resolution target was missed (see [`SlaFacts::at`]).
     pub resolution_breached: bool,
+    /// Wall-clock seconds spent pending, the pause in force included.
+    pub paused_seconds: i64,
 }
 
 /// The requester's latest rating.
@@ -166,6 +168,10 @@ pub struct SlaFacts {
     pub first_response_breach_recorded: bool,
     /// The engine recorded `ticket.sla_breached` for the resolution.
     pub resolution_breach_recorded: bool,
+    /// When the pause in force began, while the ticket is pending.
+    pub pending_since: Option<DateTime<Utc>>,
+    /// Wall-clock seconds spent pending over every pause that ended.
+    pub paused_seconds: i64,
 }
 
 impl SlaFacts {
@@ -188,11 +194,18 @@ impl SlaFacts {
     /// `ticket.sla_breached` for it, when it was met late, or when its due time has passed
     /// while it is still awaited; the last case is decided here, at query time, so that a view
     /// is right between the engine's timer sweeps. As in the aggregate, the first response is
-    /// not awaited while the ticket is closed.
+    /// not awaited while the ticket is closed. While the ticket is pending its clocks stand
+    /// still at the pause's start: nothing becomes breached during a pause (the due times move
+    /// later by its length when it ends).
     ///
     /// [`crate::read_models::stats`] states the same rule in SQL (`FIRST_RESPONSE_BREACHED`,
     /// `RESOLUTION_BREACHED`).
     pub fn at(&self, now: DateTime<Utc>) -> Sla {
+        let clock = self.pending_since.map_or(now, |since| since.min(now));
+        let paused_now = self
+            .pending_since
+            .map_or(0, |since| (now - since).num_seconds().max(0));
+        let now = clock;
         let first_response_breached = self.first_response_breach_recorded
             || match self.first_response_at {
                 Some(at) => at > self.first_response_due,
@@ -208,6 +221,7 @@ impl SlaFacts {
             resolution_due: self.resolution_due.into(),
             first_response_breached,
             resolution_breached,
+            paused_seconds: self.paused_seconds.saturating_add(paused_now),
         }
     }
 }

@@ -319,7 +319,7 @@ pub(crate) const LIST_COLUMNS: &str = "v.ticket_id, v.number, v.title, v.status,
      v.priority_rank, v.category, v.channel, v.requester_id, v.requester_name, v.assignee_id, \
      v.assignee_name, v.created_at, v.updated_at, v.first_response_at, v.closed_at, \
      v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
-     v.resolution_breach_recorded";
+     v.resolution_breach_recorded, v.pending_since, v.paused_seconds";
 
 /// A row of [`LIST_COLUMNS`] (plus `unread` when asked for).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -347,6 +347,8 @@ pub(crate) struct ListRow {
     pub(crate) resolution_due: DateTime<Utc>,
     pub(crate) first_response_breach_recorded: bool,
     pub(crate) resolution_breach_recorded: bool,
+    pub(crate) pending_since: Option<DateTime<Utc>>,
+    pub(crate) paused_seconds: i64,
     #[sqlx(default)]
     pub(crate) unread: Option<bool>,
 }
@@ -360,6 +362,8 @@ impl ListRow {
             closed_at: self.closed_at,
             first_response_breach_recorded: self.first_response_breach_recorded,
             resolution_breach_recorded: self.resolution_breach_recorded,
+            pending_since: self.pending_since,
+            paused_seconds: self.paused_seconds,
         }
         .at(now)
     }

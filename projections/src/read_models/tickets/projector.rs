@@ -67,10 +67,15 @@ pub(crate) struct ViewRow {
     /// The team the ticket is given to.
     #[serde(default)]
     team_id: Option<Uuid>,
+    pending_since: Option<DateTime<Utc>>,
+    pending_until: Option<DateTime<Utc>>,
+    paused_seconds: i64,
+    first_response_warning_recorded: bool,
+    resolution_warning_recorded: bool,
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-pub(super) const VIEW_COLUMNS: [&str; 34] = [
+pub(super) const VIEW_COLUMNS: [&str; 39] = [
     "ticket_id",
     "number",
     "title",
@@ -105,6 +110,11 @@ pub(super) const VIEW_COLUMNS: [&str; 34] = [
     "public_actor_position",
     "public_other_position",
     "team_id",
+    "pending_since",
+    "pending_until",
+    "paused_seconds",
+    "first_response_warning_recorded",
+    "resolution_warning_recorded",
 ];
 
 static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
@@ -223,6 +233,11 @@ impl ViewRow {
             metadata: e.metadata.clone().map(sqlx::types::Json),
             actors: Actors::default().after(stored),
             team_id: None,
+            pending_since: None,
+            pending_until: None,
+            paused_seconds: 0,
+            first_response_warning_recorded: false,
+            resolution_warning_recorded: false,
         }
     }
 
@@ -282,6 +297,7 @@ impl ViewRow {
                 }
             }
             TicketEvent::Closed(e) => {
+                self.end_pause(at);
                 self.status = Status::Closed;
                 self.closed_at = Some(at);
                 self.resolution = e.resolution.clone();
@@ -304,6 +320,27 @@ impl ViewRow {
                 SlaTarget::FirstResponse => self.first_response_breach_recorded = true,
                 SlaTarget::Resolution => self.resolution_breach_recorded = true,
             },
+            TicketEvent::SlaWarning(e) => match e.target {
+                SlaTarget::FirstResponse => self.first_response_warning_recorded = true,
+                SlaTarget::Resolution => self.resolution_warning_recorded = true,
+            },
+            TicketEvent::Pending(e) => {
+                self.status = Status::Pending;
+                self.pending_since = Some(at);
+                self.pending_until = e.until.map(|u| u.as_datetime());
+            }
+            TicketEvent::Resumed(e) => {
+                self.end_pause(at);
+                self.status = if self.assignee_id.is_some() {
+                    Status::InProgress
+                } else {
+                    Status::Open
+                };
+                if let Some(sla) = &e.sla {
+                    self.first_response_due = sla.first_response_due.as_datetime();
+                    self.resolution_due = sla.resolution_due.as_datetime();
+                }
+            }
         }
         self.updated_at = at;
         self.version = stored.envelope.seq;
@@ -330,6 +367,19 @@ impl ViewRow {
         rows
     }
 
+    /// Ends the pause in force at `at`, as the aggregate does: its length joins
+    /// `paused_seconds` and moves the due times later (`ticket.resumed` then states them too).
+    fn end_pause(&mut self, at: DateTime<Utc>) {
+        if let Some(since) = self.pending_since.take() {
+            let paused = (at - since).num_seconds().max(0);
+            let by = chrono::TimeDelta::seconds(paused);
+            self.paused_seconds += paused;
+            self.first_response_due += by;
+            self.resolution_due += by;
+        }
+        self.pending_until = None;
+    }
+
     /// What the statistics count of this ticket.
     fn facts(&self) -> TicketFacts {
         TicketFacts {
@@ -347,6 +397,8 @@ impl ViewRow {
             first_response_breach_recorded: self.first_response_breach_recorded,
             resolution_breach_recorded: self.resolution_breach_recorded,
             requester_id: self.requester_id,
+            pending_since: self.pending_since,
+            paused_seconds: self.paused_seconds,
         }
     }
 
@@ -358,6 +410,8 @@ impl ViewRow {
             closed_at: self.closed_at,
             first_response_breach_recorded: self.first_response_breach_recorded,
             resolution_breach_recorded: self.resolution_breach_recorded,
+            pending_since: self.pending_since,
+            paused_seconds: self.paused_seconds,
         }
     }
 

@@ -160,6 +160,8 @@ fn a_target_is_breached_when_recorded_late_or_overdue() {
         closed_at: None,
         first_response_breach_recorded: false,
         resolution_breach_recorded: false,
+        pending_since: None,
+        paused_seconds: 0,
     };
     let before = facts.at(t("2026-11-23T10:59:59Z"));
     assert!(!before.first_response_breached && !before.resolution_breached);
@@ -186,4 +188,80 @@ fn a_target_is_breached_when_recorded_late_or_overdue() {
         ..closed_in_time
     };
     assert!(recorded.at(t("2026-11-23T10:00:00Z")).resolution_breached);
+}
+
+#[test]
+fn a_pause_stops_the_clocks_and_its_end_moves_the_due_times() {
+    use ticket_nats::events::{ResumedBy, TicketPending, TicketResumed};
+    let first = stored(
+        1,
+        "2026-11-23T10:00:00.000Z",
+        TicketEvent::Created(created()),
+    );
+    let mut row = ViewRow::created(Uuid::nil(), &created(), &first);
+    let mut comments = Vec::new();
+    row.apply(
+        &stored(
+            2,
+            "2026-11-23T10:30:00.000Z",
+            TicketEvent::Pending(TicketPending {
+                reason: None,
+                until: Some("2026-11-24T09:00:00.000Z".parse().unwrap()),
+            }),
+        ),
+        &mut comments,
+    );
+    assert_eq!(row.status, Status::Pending);
+    assert_eq!(row.pending_until, Some(t("2026-11-24T09:00:00Z")));
+    // Long after both due times, a pending ticket is not breached: its clock stands still.
+    let paused = row.sla_facts().at(t("2026-11-23T20:30:00Z"));
+    assert!(!paused.first_response_breached && !paused.resolution_breached);
+    assert_eq!(paused.paused_seconds, 10 * 3600);
+
+    row.apply(
+        &stored(
+            3,
+            "2026-11-23T12:30:00.000Z",
+            TicketEvent::Resumed(TicketResumed {
+                by: ResumedBy::Staff,
+                sla: Some(SlaDue {
+                    first_response_due: "2026-11-23T13:00:00.000Z".parse().unwrap(),
+                    resolution_due: "2026-11-23T16:00:00.000Z".parse().unwrap(),
+                }),
+            }),
+        ),
+        &mut comments,
+    );
+    assert_eq!(row.status, Status::Open);
+    assert_eq!((row.pending_since, row.pending_until), (None, None));
+    assert_eq!(row.paused_seconds, 2 * 3600);
+    assert_eq!(row.resolution_due, t("2026-11-23T16:00:00Z"));
+    let resumed = row.sla_facts().at(t("2026-11-23T12:59:00Z"));
+    assert!(!resumed.first_response_breached);
+    assert_eq!(resumed.paused_seconds, 2 * 3600);
+
+    // Closing a pending ticket ends the pause the same way the aggregate does.
+    row.apply(
+        &stored(
+            4,
+            "2026-11-23T13:00:00.000Z",
+            TicketEvent::Pending(TicketPending {
+                reason: None,
+                until: None,
+            }),
+        ),
+        &mut comments,
+    );
+    row.apply(
+        &stored(
+            5,
+            "2026-11-23T14:00:00.000Z",
+            TicketEvent::Closed(TicketClosed { resolution: None }),
+        ),
+        &mut comments,
+    );
+    assert_eq!(row.status, Status::Closed);
+    assert_eq!(row.paused_seconds, 3 * 3600);
+    assert_eq!(row.resolution_due, t("2026-11-23T17:00:00Z"));
+    assert!(row.sla_facts().resolution_met());
 }

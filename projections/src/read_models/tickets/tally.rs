@@ -103,7 +103,7 @@ pub(crate) fn parse_board_key(key: &str) -> Option<(Option<Uuid>, &str, &str)> {
 pub(crate) const FACT_COLUMNS: &str = "v.created_at, v.status, v.priority, v.category, \
      v.channel, v.assignee_id, v.first_response_at, v.closed_at, v.rating_score, \
      v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
-     v.resolution_breach_recorded, v.requester_id";
+     v.resolution_breach_recorded, v.requester_id, v.pending_since, v.paused_seconds";
 
 /// What of a ticket the statistics count.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -125,6 +125,8 @@ pub(crate) struct TicketFacts {
     pub(crate) first_response_breach_recorded: bool,
     pub(crate) resolution_breach_recorded: bool,
     pub(crate) requester_id: Uuid,
+    pub(crate) pending_since: Option<DateTime<Utc>>,
+    pub(crate) paused_seconds: i64,
 }
 
 /// One figure a ticket adds: `n` tickets and `total` (µs or points) under `(metric, key)`.
@@ -143,6 +145,8 @@ impl TicketFacts {
             closed_at: self.closed_at,
             first_response_breach_recorded: self.first_response_breach_recorded,
             resolution_breach_recorded: self.resolution_breach_recorded,
+            pending_since: self.pending_since,
+            paused_seconds: self.paused_seconds,
         }
     }
 

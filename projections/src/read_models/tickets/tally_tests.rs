@@ -19,6 +19,8 @@ fn open() -> TicketFacts {
         resolution_due: t("2026-11-24T10:00:00Z"),
         first_response_breach_recorded: false,
         resolution_breach_recorded: false,
+        pending_since: None,
+        paused_seconds: 0,
         requester_id: Uuid::from_u128(3),
     }
 }
