@@ -49,9 +49,23 @@ CREATE TABLE my_counts
 
 -- The `me` WebSocket channel decides from the store (before any read model has caught up)
 -- which tickets a user requested and which were ever assigned to them.
-CREATE INDEX events_ticket_requester ON events ((payload -> 'requester' ->> 'id'))
+--
+-- Reading a member of a `json` payload parses the whole document, and a document holding
+-- \u0000 cannot be read as text: an index on `payload -> ... ->> 'id'` would refuse to store
+-- such an event. The log keeps every event it is given, so the indexed expression answers
+-- NULL for that document instead (the subtransaction of the handler is paid only by the
+-- events the partial indexes cover).
+CREATE FUNCTION event_member_id(payload json, member text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN payload -> member ->> 'id';
+EXCEPTION WHEN untranslatable_character THEN
+    RETURN NULL;
+END
+$$;
+CREATE INDEX events_ticket_requester ON events (event_member_id(payload, 'requester'))
     WHERE event_type = 'ticket.created';
-CREATE INDEX events_ticket_assignee ON events ((payload -> 'assignee' ->> 'id'))
+CREATE INDEX events_ticket_assignee ON events (event_member_id(payload, 'assignee'))
     WHERE event_type = 'ticket.assigned';
 
 -- The new columns and tables are filled by applying every event again.

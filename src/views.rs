@@ -74,7 +74,7 @@ pub async fn ticket_requester(
     id: Uuid,
 ) -> Result<Option<Option<Uuid>>, sqlx::Error> {
     let requester: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT payload->'requester'->>'id' FROM events
+        "SELECT event_member_id(payload, 'requester') FROM events
          WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1",
     )
     .bind(Ticket::TYPE)
@@ -85,11 +85,11 @@ pub async fn ticket_requester(
 }
 
 /// The tickets requested by `$1` or by a user merged into `$1`, through the partial index
-/// `events_ticket_requester`: a user's tickets are found without reading every creation. Only tickets have `ticket.*`
-/// events, so the aggregate type is not asked (the primary key, which leads with it, would
-/// otherwise compete).
+/// `events_ticket_requester`: a user's tickets are found without reading every creation. Only
+/// tickets have `ticket.*` events, so the aggregate type is not asked (the primary key, which
+/// leads with it, would otherwise compete).
 pub const REQUESTED_BY: &str = "SELECT aggregate_id FROM events
-     WHERE event_type = 'ticket.created' AND payload->'requester'->>'id' = ANY(ARRAY(
+     WHERE event_type = 'ticket.created' AND event_member_id(payload, 'requester') = ANY(ARRAY(
          SELECT $1 UNION ALL SELECT id::text FROM users WHERE merged_into::text = $1))";
 
 /// The tickets whose latest assignment up to position `$3` names `$2`: the tickets ever
@@ -97,14 +97,14 @@ pub const REQUESTED_BY: &str = "SELECT aggregate_id FROM events
 /// assignments through the primary key.
 pub const ASSIGNED_TO: &str = "SELECT aggregate_id FROM (
              SELECT DISTINCT ON (aggregate_id) aggregate_id,
-                    payload->'assignee'->>'id' AS assignee
+                    event_member_id(payload, 'assignee') AS assignee
              FROM events
              WHERE aggregate_type = $1 AND event_type = 'ticket.assigned'
                AND position <= $3
                AND aggregate_id IN (
                    SELECT aggregate_id FROM events
                    WHERE event_type = 'ticket.assigned'
-                     AND payload->'assignee'->>'id' = $2)
+                     AND event_member_id(payload, 'assignee') = $2)
              ORDER BY aggregate_id, sequence DESC
          ) latest
          WHERE assignee = $2";

@@ -131,7 +131,7 @@ async fn the_kept_user_sees_and_answers_the_merged_duplicates_tickets_as_their_o
     assert_eq!(ids(&read(&app, "/tickets", &ivy).await), both);
     assert_eq!(
         read(&app, "/me", &ivy).await["requested"],
-        json!({"open": 2, "in_progress": 0, "closed": 0})
+        json!({"open": 2, "in_progress": 0, "pending": 0, "closed": 0})
     );
     let ticket = read(&app, &format!("/tickets/{dup_ticket}"), &ivy).await;
     let comment = &ticket["comments"][0];

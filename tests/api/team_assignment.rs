@@ -194,6 +194,7 @@ async fn the_board_and_the_list_filter_by_team() {
         [
             ("open".to_string(), 1, vec![a.to_string()]),
             ("in_progress".to_string(), 0, vec![]),
+            ("pending".to_string(), 0, vec![]),
             ("closed".to_string(), 0, vec![]),
         ]
     );
