@@ -225,6 +225,16 @@ pub struct SlaBreached {
     pub due_at: Timestamp,
 }
 
+/// `ticket.tagged`: the tags a `PUT /tickets/{id}/tags` added and removed, each sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketTagged {
+    /// Tags the ticket did not carry before.
+    pub added: Vec<String>,
+    /// Tags the ticket no longer carries.
+    pub removed: Vec<String>,
+}
+
 /// Every event a ticket can record. Serialized adjacently tagged, so that an envelope's
 /// `type` and `data` members are exactly this enum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,11 +264,14 @@ pub enum TicketEvent {
     /// An SLA target passed unmet.
     #[serde(rename = "ticket.sla_breached")]
     SlaBreached(SlaBreached),
+    /// The ticket's tags changed.
+    #[serde(rename = "ticket.tagged")]
+    Tagged(TicketTagged),
 }
 
 impl TicketEvent {
     /// Every event type, in the order of the enum.
-    pub const TYPES: [&'static str; 8] = [
+    pub const TYPES: [&'static str; 9] = [
         "ticket.created",
         "ticket.commented",
         "ticket.assigned",
@@ -267,6 +280,7 @@ impl TicketEvent {
         "ticket.reopened",
         "ticket.rated",
         "ticket.sla_breached",
+        "ticket.tagged",
     ];
 
     /// The CloudEvents `type`, e.g. `ticket.commented`.
@@ -280,6 +294,7 @@ impl TicketEvent {
             Self::Reopened(_) => Self::TYPES[5],
             Self::Rated(_) => Self::TYPES[6],
             Self::SlaBreached(_) => Self::TYPES[7],
+            Self::Tagged(_) => Self::TYPES[8],
         }
     }
 
@@ -323,6 +338,7 @@ impl TicketEvent {
             "ticket.reopened" => Self::Reopened(TicketReopened::deserialize(data)?),
             "ticket.rated" => Self::Rated(TicketRated::deserialize(data)?),
             "ticket.sla_breached" => Self::SlaBreached(SlaBreached::deserialize(data)?),
+            "ticket.tagged" => Self::Tagged(TicketTagged::deserialize(data)?),
             other => return Err(serde::de::Error::unknown_variant(other, &Self::TYPES)),
         })
     }

@@ -107,7 +107,8 @@ mod tests {
                 "closed",
                 "reopened",
                 "rated",
-                "sla_breached"
+                "sla_breached",
+                "tagged"
             ]
         );
     }

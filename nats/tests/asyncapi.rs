@@ -10,7 +10,7 @@ use ticket_nats::envelope::{Actor, EnvelopeHeader};
 use ticket_nats::events::{
     kind_of, AuthorRef, FieldChange, IntegrationRef, RequesterRef, SlaBreached, SlaDue, SlaTarget,
     TicketAssigned, TicketChanges, TicketClosed, TicketCommented, TicketCreated, TicketRated,
-    TicketReopened, TicketUpdated, UserRef, Via,
+    TicketReopened, TicketTagged, TicketUpdated, UserRef, Via,
 };
 use ticket_nats::publish::OutgoingMessage;
 use ticket_nats::user_events::{UserCreated, UserMerged, UserUpdated};
@@ -194,6 +194,13 @@ fn samples() -> Vec<(TicketEvent, bool)> {
                 assignee: None,
             }),
             false,
+        ),
+        (
+            TicketEvent::Tagged(TicketTagged {
+                added: vec!["printer".into(), "vip".into()],
+                removed: vec!["new".into()],
+            }),
+            true,
         ),
         (
             TicketEvent::SlaBreached(SlaBreached {

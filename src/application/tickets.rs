@@ -13,6 +13,7 @@ use crate::domain::commands::{
     AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, RateTicket, ReopenTicket,
     UpdateTicket,
 };
+use crate::domain::tags::{Tag, TagTicket};
 use crate::domain::{Channel, Issuer, Priority, Role, TicketCommand, Title};
 use crate::users;
 
@@ -260,6 +261,23 @@ pub async fn rate(
         TicketCommand::RateTicket(RateTicket {
             score,
             comment,
+            by,
+            at: now(),
+        })
+    })
+    .await
+}
+
+/// Replaces a ticket's tags with `tags` (the aggregate records only the difference).
+pub async fn tag(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: Uuid,
+    tags: std::collections::BTreeSet<Tag>,
+) -> Result<Outcome, CommandError> {
+    issue(service, issued, ticket, |by| {
+        TicketCommand::TagTicket(TagTicket {
+            tags,
             by,
             at: now(),
         })

@@ -65,6 +65,9 @@ pub struct Ticket {
     pub resolution_breached: bool,
     /// Number of events applied, which is the `seq` of the last one.
     pub version: i64,
+    /// The tags it carries (see `tags`).
+    #[serde(default)]
+    pub tags: std::collections::BTreeSet<String>,
 }
 
 /// Why a command was refused. The HTTP layer maps these to 404, 403 and 409.
@@ -110,7 +113,7 @@ impl Ticket {
     }
 
     /// Rules (1) and (2) shared by every command on an existing ticket.
-    fn admit(&self, by: &Issuer) -> Result<(), TicketError> {
+    pub(super) fn admit(&self, by: &Issuer) -> Result<(), TicketError> {
         // Checked before any role rule so that a requester learns nothing about tickets that
         // are not theirs, not even that they exist.
         if !self.created || (by.role == Role::Requester && !self.is_requester(by)) {
@@ -122,7 +125,7 @@ impl Ticket {
         Ok(())
     }
 
-    fn require_staff(by: &Issuer, message: &str) -> Result<(), TicketError> {
+    pub(super) fn require_staff(by: &Issuer, message: &str) -> Result<(), TicketError> {
         if by.role.is_staff() {
             Ok(())
         } else {
@@ -161,6 +164,7 @@ impl Ticket {
             TicketCommand::ReopenTicket(c) => self.reopen(c),
             TicketCommand::RateTicket(c) => self.rate(c),
             TicketCommand::RecordSlaBreach(c) => Ok(self.sla_breach(c)),
+            TicketCommand::TagTicket(c) => self.tag(c),
         }
     }
 
@@ -432,6 +436,7 @@ impl Aggregate for Ticket {
                 SlaTarget::FirstResponse => self.first_response_breached = true,
                 SlaTarget::Resolution => self.resolution_breached = true,
             },
+            TicketEvent::Tagged(e) => self.apply_tagged(e),
         }
     }
 }

@@ -1244,3 +1244,6 @@ fn the_state_survives_a_json_round_trip_for_snapshots() {
     let json = serde_json::to_string(&ticket).unwrap();
     assert_eq!(serde_json::from_str::<Ticket>(&json).unwrap(), ticket);
 }
+
+#[path = "tags_tests.rs"]
+mod tags;

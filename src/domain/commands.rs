@@ -5,6 +5,7 @@ use ticket_nats::events::{IntegrationRef, RequesterRef, SlaTarget, UserRef, Via}
 use ticket_nats::Timestamp;
 use uuid::Uuid;
 
+use super::tags::TagTicket;
 use super::values::{Channel, Priority, Role, Title};
 
 /// The user issuing a command; its events record them as their actor (the envelope's
@@ -40,6 +41,8 @@ pub enum TicketCommand {
     RateTicket(RateTicket),
     /// Issued by the engine's SLA timer, never by a user.
     RecordSlaBreach(RecordSlaBreach),
+    /// `PUT /tickets/{id}/tags`.
+    TagTicket(TagTicket),
 }
 
 /// Opens a ticket.
@@ -170,6 +173,7 @@ impl TicketCommand {
             TicketCommand::ReopenTicket(c) => Some(&c.by),
             TicketCommand::RateTicket(c) => Some(&c.by),
             TicketCommand::RecordSlaBreach(_) => None,
+            TicketCommand::TagTicket(c) => Some(&c.by),
         }
     }
 
@@ -184,6 +188,7 @@ impl TicketCommand {
             TicketCommand::ReopenTicket(c) => c.at,
             TicketCommand::RateTicket(c) => c.at,
             TicketCommand::RecordSlaBreach(c) => c.at,
+            TicketCommand::TagTicket(c) => c.at,
         }
     }
 
@@ -198,6 +203,7 @@ impl TicketCommand {
             TicketCommand::ReopenTicket(_) => "reopen",
             TicketCommand::RateTicket(_) => "rate",
             TicketCommand::RecordSlaBreach(_) => "sla_breach",
+            TicketCommand::TagTicket(_) => "tag",
         }
     }
 }

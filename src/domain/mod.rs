@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod commands;
 pub mod sla;
+pub mod tags;
 pub mod values;
 
 pub use aggregate::{Ticket, TicketError, TicketServices};

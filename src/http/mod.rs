@@ -20,6 +20,7 @@ pub mod ratelimit;
 pub mod response;
 pub mod shared_answers;
 pub mod state;
+pub mod tags;
 pub mod ticket_commands;
 pub mod ticket_queries;
 pub mod timing;
@@ -45,6 +46,7 @@ pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
         .merge(ticket_commands::router())
+        .merge(tags::router())
         .merge(audit::router())
         .merge(ticket_queries::router())
         .merge(login::router())

@@ -26,6 +26,7 @@ use super::response::{answer, with_position};
 use super::shared_answers::Scope;
 use super::state::AppState;
 use crate::auth::Caller;
+use crate::domain::tags::{Tag, TAG_PATTERN};
 use crate::domain::{Channel, Priority, Status};
 use crate::{policy, views};
 
@@ -50,12 +51,19 @@ pub(crate) const TICKET_MODELS: &[&str] = &[tickets::NAME];
 /// The read models behind the per-user queries.
 const USER_MODELS: &[&str] = &[tickets::NAME, me::NAME];
 
+/// A tag, checked by the rule the command uses.
+fn tag(value: &str) -> Result<String, String> {
+    Tag::parse(value)
+        .map(Tag::into_inner)
+        .map_err(|_| format!("tag must match {TAG_PATTERN}"))
+}
+
 fn one_of<T: std::str::FromStr<Err: std::fmt::Display>>(value: &str) -> Result<T, String> {
     value.parse::<T>().map_err(|e| e.to_string())
 }
 
 /// The list parameters shared by `GET /tickets` and `GET /me/tickets`.
-const LIST_PARAMS: [&str; 9] = [
+const LIST_PARAMS: [&str; 10] = [
     "status",
     "priority",
     "category",
@@ -65,6 +73,7 @@ const LIST_PARAMS: [&str; 9] = [
     "limit",
     "cursor",
     "min_position",
+    "tag",
 ];
 
 /// Longest `q`.
@@ -90,6 +99,7 @@ fn list_query(state: &AppState, p: &mut Params) -> ListQuery {
                 Ok(q.to_string())
             }
         }),
+        tags: p.list_of("tag", tag),
         ..ListFilter::default()
     };
     let sort = p.parsed("sort", |s| s.parse::<Sort>()).unwrap_or_default();
@@ -109,7 +119,7 @@ fn list_query(state: &AppState, p: &mut Params) -> ListQuery {
 
 // ---- waiting and answering ----------------------------------------------------------------
 
-fn require_reader_of_everything(caller: &Caller, what: &str) -> Result<()> {
+pub(crate) fn require_reader_of_everything(caller: &Caller, what: &str) -> Result<()> {
     if policy::reads_every_ticket(caller) {
         Ok(())
     } else {
@@ -244,6 +254,7 @@ pub async fn get_ticket(
         ("assignee_id" = Option<Uuid>, Query, description = "assigned to this user"),
         ("requester_id" = Option<Uuid>, Query, description = "requested by this user"),
         ("q" = Option<String>, Query, description = "text in the title or description"),
+        ("tag" = Option<String>, Query, description = "tickets carrying every one of these tags (comma-separated; each of a-z, 0-9, _ and -, 1 to 40)"),
         ("sort" = Option<String>, Query, description = "created_at, -created_at (default), updated_at, -updated_at, priority, -priority, number"),
         ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
@@ -278,6 +289,7 @@ pub async fn list_tickets(
     params(
         ("assignee_id" = Option<Uuid>, Query, description = "assigned to this user"),
         ("category" = Option<String>, Query, description = "one configured category"),
+        ("tag" = Option<String>, Query, description = "only tickets carrying this tag", pattern = "^[a-z0-9_-]{1,40}$"),
         ("limit_per_column" = Option<i64>, Query, description = "1 to 500, default 50"),
         ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read model applied this position"),
         ("If-None-Match" = Option<String>, Header, description = "the ETag of an answer already held: 304 while it is still the answer"),
@@ -303,9 +315,11 @@ pub async fn get_board(
             "category",
             "limit_per_column",
             "min_position",
+            "tag",
         ],
     )?;
     let assignee_id = p.uuid("assignee_id");
+    let tag = p.parsed("tag", tag);
     let category = p.parsed("category", |c| {
         state
             .settings
@@ -322,14 +336,15 @@ pub async fn get_board(
         statuses: Status::ALL.to_vec(),
         assignee_id,
         category,
+        tag,
         limit_per_column,
     };
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
     let viewer = policy::viewer(&caller);
     let question = format!(
-        "{:?} {:?} {}",
-        query.assignee_id, query.category, query.limit_per_column
+        "{:?} {:?} {:?} {}",
+        query.assignee_id, query.category, query.tag, query.limit_per_column
     );
     let compute = || async { Ok(board::board(&state.pool, &query, viewer).await?) };
     state
@@ -373,6 +388,7 @@ pub async fn get_me(State(state): State<AppState>, caller: Caller, uri: Uri) -> 
         ("category" = Option<String>, Query, description = "comma-separated"),
         ("channel" = Option<String>, Query, description = "comma-separated"),
         ("q" = Option<String>, Query, description = "text in the title or description"),
+        ("tag" = Option<String>, Query, description = "tickets carrying every one of these tags (comma-separated; each of a-z, 0-9, _ and -, 1 to 40)"),
         ("sort" = Option<String>, Query, description = "as for GET /tickets"),
         ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
@@ -446,6 +462,7 @@ pub async fn mark_read(
     params(
         ("from" = Option<String>, Query, description = "RFC 3339, inclusive (default: all time)"),
         ("to" = Option<String>, Query, description = "RFC 3339, exclusive (default: all time)"),
+        ("tag" = Option<String>, Query, description = "only tickets carrying this tag (the requester and channel figures stay over every ticket)", pattern = "^[a-z0-9_-]{1,40}$"),
         ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read model applied this position"),
         ("If-None-Match" = Option<String>, Header, description = "the ETag of an answer already held: 304 while it is still the answer"),
     ),
@@ -463,7 +480,8 @@ pub async fn get_stats(
     headers: HeaderMap,
 ) -> Result<Response> {
     require_reader_of_everything(&caller, "statistics")?;
-    let mut p = Params::new(&uri, &["from", "to", "min_position"])?;
+    let mut p = Params::new(&uri, &["from", "to", "min_position", "tag"])?;
+    let tag = p.parsed("tag", tag);
     let from = p.time("from");
     let to = p.time("to");
     if let (Some(from), Some(to)) = (from, to) {
@@ -481,10 +499,11 @@ pub async fn get_stats(
         priorities: names(&Priority::ALL.map(|p| p.as_str())),
         categories: state.settings.categories.clone(),
         channels: names(&Channel::ALL.map(|c| c.as_str())),
+        tag,
     };
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
-    let question = format!("{:?} {:?}", query.from, query.to);
+    let question = format!("{:?} {:?} {:?}", query.from, query.to, query.tag);
     let scope = Scope::from(policy::viewer(&caller));
     let compute = || async {
         let stats = stats::stats(&state.pool, &query).await?;

@@ -23,6 +23,7 @@ mod rebuilt;
 mod retries;
 mod sla;
 mod stats;
+mod tags;
 mod users;
 mod web;
 mod webhook_receiver;

@@ -75,6 +75,8 @@ pub struct BoardQuery {
     pub assignee_id: Option<Uuid>,
     /// Only tickets of this category.
     pub category: Option<String>,
+    /// Only tickets carrying this tag.
+    pub tag: Option<String>,
     /// Cards per column at most.
     pub limit_per_column: i64,
 }
@@ -83,6 +85,7 @@ fn push_columns_filters(qb: &mut QueryBuilder<'_, Postgres>, query: &BoardQuery,
     let filter = ListFilter {
         assignee_id: query.assignee_id,
         categories: query.category.iter().cloned().collect(),
+        tags: query.tag.iter().cloned().collect(),
         ..ListFilter::default()
     };
     push_filters(qb, &filter, viewer);
@@ -127,7 +130,9 @@ pub async fn board(
     // Counts and cards from one snapshot, so that a count never disagrees with its cards.
     let mut tx = snapshot(pool).await?;
 
-    let counts = if viewer.reads_everything {
+    // The kept counts are by assignee, status and category only: a tag filter counts tickets,
+    // through the GIN index on `tags`.
+    let counts = if viewer.reads_everything && query.tag.is_none() {
         kept_counts(&mut tx, query).await?
     } else {
         // A requester's own tickets are few; the kept counts are of everyone's.

@@ -145,6 +145,8 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         | ("post", "/api/v1/tickets/{id}/reopen")
         | ("post", "/api/v1/tickets/{id}/rating") => &[403, 409, 412],
         ("get", "/api/v1/board") | ("get", "/api/v1/stats") => &[403],
+        ("put", "/api/v1/tickets/{id}/tags") => &[403, 412],
+        ("get", "/api/v1/tags") => &[403],
         // It takes no parameter, and refuses unknown ones as every query does.
         ("get", "/api/v1/categories") => &[422],
         ("get", "/api/v1/tickets/{id}/verify") | ("get", "/api/v1/events") => &[403],
@@ -327,6 +329,12 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
             json!({"type": "string", "enum": ticket_projections::read_models::tickets::Sort::ALL.map(|s| s.as_str())})
         }
         ("query", "cursor") => text(512),
+        ("query", "tag") if path == "/api/v1/board" || path == "/api/v1/stats" => {
+            json!({"type": "string", "pattern": crate::domain::tags::TAG_PATTERN})
+        }
+        ("query", "tag") => {
+            json!({"type": "string", "pattern": "^[a-z0-9_-]{1,40}(,[a-z0-9_-]{1,40})*$"})
+        }
         ("query", "unread") => json!({"type": "boolean"}),
         ("query", "role") if path == "/api/v1/me/tickets" => {
             string_enum(&["requested", "assigned"])

@@ -48,7 +48,21 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<Stats, sqlx::Err
     let mut sums = Sums::default();
     let mut tx = snapshot(pool).await?;
 
-    if plan.months.is_some() || !plan.days.is_empty() {
+    if let Some(tag) = &query.tag {
+        // The kept sums are not by tag: a tagged subset is counted over its tickets, found
+        // through the GIN index on `tags`.
+        let tickets: Vec<TicketFacts> = sqlx::query_as(&format!(
+            "SELECT {FACT_COLUMNS} FROM ticket_view v WHERE v.tags @> ARRAY[$3::text] AND {WINDOW}"
+        ))
+        .bind(query.from)
+        .bind(query.to)
+        .bind(tag)
+        .fetch_all(&mut *tx)
+        .await?;
+        for ticket in &tickets {
+            sums.add_ticket(ticket);
+        }
+    } else if plan.months.is_some() || !plan.days.is_empty() {
         let mut qb = QueryBuilder::<Postgres>::new(
             "SELECT metric, key, sum(n)::bigint, sum(total)::text FROM ticket_stats WHERE false",
         );
@@ -80,7 +94,7 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<Stats, sqlx::Err
             sums.add_summed(metric, key, n, &total);
         }
     }
-    for (from, to) in &plan.partial {
+    for (from, to) in plan.partial.iter().filter(|_| query.tag.is_none()) {
         let tickets: Vec<TicketFacts> = sqlx::query_as(&format!(
             "SELECT {FACT_COLUMNS} FROM ticket_view v WHERE v.created_at >= $1 AND v.created_at < $2"
         ))
@@ -97,7 +111,8 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<Stats, sqlx::Err
         "SELECT count(*) FILTER (WHERE {fr_now} AND NOT {fr_never}) AS first_response_due,
                 count(*) FILTER (WHERE {res_now} AND NOT {res_never}) AS resolution_due,
                 count(*) FILTER (WHERE {fr_now} OR {res_now}) AS open_breached
-         FROM ticket_view v WHERE v.closed_at IS NULL AND {WINDOW}",
+         FROM ticket_view v WHERE v.closed_at IS NULL AND {WINDOW}
+              AND ($3::text IS NULL OR v.tags @> ARRAY[$3::text])",
         fr_now = first_response_breached("now()"),
         fr_never = first_response_breached("'-infinity'"),
         res_now = resolution_breached("now()"),
@@ -105,6 +120,7 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<Stats, sqlx::Err
     ))
     .bind(query.from)
     .bind(query.to)
+    .bind(query.tag.as_deref())
     .fetch_one(&mut *tx)
     .await?;
 

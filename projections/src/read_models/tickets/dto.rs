@@ -108,6 +108,9 @@ pub struct TicketView {
     /// Flat string metadata an integration attached at intake (empty otherwise).
     #[serde(default)]
     pub metadata: std::collections::BTreeMap<String, String>,
+    /// The tags it carries, sorted.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// One item of `GET /tickets` and `GET /me/tickets`.
@@ -137,6 +140,9 @@ pub struct TicketListItem {
     pub updated_at: Timestamp,
     /// Due times and breaches.
     pub sla: Sla,
+    /// The tags it carries, sorted.
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// `GET /me/tickets` only: something the caller has not read happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unread: Option<bool>,

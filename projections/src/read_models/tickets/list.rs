@@ -262,6 +262,8 @@ pub struct ListFilter {
     pub involving: Option<Involvement>,
     /// Only tickets unread (`true`) or read (`false`) by the viewer.
     pub unread: Option<bool>,
+    /// Only tickets carrying every one of these tags.
+    pub tags: Vec<String>,
 }
 
 /// `GET /tickets` and `GET /me/tickets`.
@@ -284,7 +286,7 @@ pub(crate) const LIST_COLUMNS: &str = "v.ticket_id, v.number, v.title, v.status,
      v.priority_rank, v.category, v.channel, v.requester_id, v.requester_name, v.assignee_id, \
      v.assignee_name, v.created_at, v.updated_at, v.first_response_at, v.closed_at, \
      v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
-     v.resolution_breach_recorded";
+     v.resolution_breach_recorded, v.tags";
 
 /// A row of [`LIST_COLUMNS`] (plus `unread` when asked for).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -312,6 +314,7 @@ pub(crate) struct ListRow {
     pub(crate) resolution_due: DateTime<Utc>,
     pub(crate) first_response_breach_recorded: bool,
     pub(crate) resolution_breach_recorded: bool,
+    pub(crate) tags: Vec<String>,
     #[sqlx(default)]
     pub(crate) unread: Option<bool>,
 }
@@ -354,6 +357,7 @@ impl ListRow {
             channel: self.channel,
             created_at: self.created_at.into(),
             updated_at: self.updated_at.into(),
+            tags: self.tags,
             unread: self.unread,
         }
     }
@@ -449,6 +453,12 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, 
         qb.push(" AND ");
         me::push_unread(qb, viewer);
         qb.push(" = ").push_bind(unread);
+    }
+    if !f.tags.is_empty() {
+        // Containment, which the GIN index on `tags` serves.
+        qb.push(" AND v.tags @> ")
+            .push_bind(f.tags.clone())
+            .push("::text[]");
     }
 }
 

@@ -4,6 +4,7 @@
 //! - [`dto`]: the answers (`TicketView`, `TicketListItem`, `TicketPage`, …).
 //! - [`projector`]: the projection that keeps the tables, with its row cache; [`fold`](mod@fold):
 //!   the same fold of one ticket's events, for point-in-time views.
+//! - [`tag_counts`](mod@tag_counts): how many tickets carry each tag (`GET /tags`).
 //! - [`tally`]: what a ticket adds to the statistics of its creation day (`ticket_stats`).
 //! - [`get`](mod@get): one ticket; [`list`](mod@list): lists, their filters and sort orders.
 
@@ -12,6 +13,7 @@ pub mod fold;
 pub mod get;
 pub mod list;
 pub mod projector;
+pub mod tag_counts;
 pub mod tally;
 
 pub use dto::{
@@ -21,3 +23,4 @@ pub use fold::fold;
 pub use get::{get, id_by_number, version};
 pub use list::{list, After, Involvement, ListFilter, ListQuery, Sort};
 pub use projector::{TicketViewProjection, NAME};
+pub use tag_counts::{tag_counts, TagCount};

@@ -20,6 +20,7 @@ use ticket_nats::{Channel, Priority, Status, TicketEvent};
 use uuid::Uuid;
 
 use super::dto::*;
+use super::tag_counts::TagCounts;
 use super::tally::{Delta, TicketFacts};
 use crate::runtime::Projection;
 use crate::stored::StoredEvent;
@@ -60,10 +61,12 @@ pub(crate) struct ViewRow {
     version: i64,
     last_position: i64,
     metadata: Option<sqlx::types::Json<BTreeMap<String, String>>>,
+    /// Sorted, without repeats.
+    tags: Vec<String>,
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-pub(super) const VIEW_COLUMNS: [&str; 27] = [
+pub(super) const VIEW_COLUMNS: [&str; 28] = [
     "ticket_id",
     "number",
     "title",
@@ -91,6 +94,7 @@ pub(super) const VIEW_COLUMNS: [&str; 27] = [
     "version",
     "last_position",
     "metadata",
+    "tags",
 ];
 
 static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
@@ -206,6 +210,7 @@ impl ViewRow {
             version: stored.envelope.seq,
             last_position: stored.position,
             metadata: e.metadata.clone().map(sqlx::types::Json),
+            tags: Vec::new(),
         }
     }
 
@@ -280,6 +285,12 @@ impl ViewRow {
                 SlaTarget::FirstResponse => self.first_response_breach_recorded = true,
                 SlaTarget::Resolution => self.resolution_breach_recorded = true,
             },
+            TicketEvent::Tagged(e) => {
+                self.tags.retain(|t| !e.removed.contains(t));
+                self.tags.extend(e.added.iter().cloned());
+                self.tags.sort_unstable();
+                self.tags.dedup();
+            }
         }
         self.updated_at = at;
         self.version = stored.envelope.seq;
@@ -350,6 +361,7 @@ impl ViewRow {
             comments: comments.into_iter().map(Comment::from).collect(),
             version: self.version,
             metadata: self.metadata.map(|m| m.0).unwrap_or_default(),
+            tags: self.tags,
         }
     }
 }
@@ -445,6 +457,7 @@ impl Projection for TicketViewProjection {
             "ticket_comments",
             "ticket_search",
             "ticket_stats",
+            "ticket_tag_counts",
         ]
     }
 
@@ -460,6 +473,7 @@ impl Projection for TicketViewProjection {
         // Tickets whose title or description is new or changed: `ticket_search` gets only these.
         let mut new_text = HashSet::new();
         let mut comments = Vec::new();
+        let mut tag_counts = TagCounts::default();
         for stored in batch {
             let Some(id) = ticket_id(stored) else {
                 continue;
@@ -470,6 +484,9 @@ impl Projection for TicketViewProjection {
                 (Some(row), event) => {
                     counted.entry(id).or_insert_with(|| Some(row.facts()));
                     row.apply(stored, &mut comments);
+                    if let TicketEvent::Tagged(e) = event {
+                        tag_counts.add(e);
+                    }
                     changed_ids.insert(id);
                     if matches!(event, TicketEvent::Updated(e)
                         if e.changes.title.is_some() || e.changes.description.is_some())
@@ -497,6 +514,7 @@ impl Projection for TicketViewProjection {
             delta.replace(before, Some(&row.facts()));
         }
         delta.write(conn).await?;
+        tag_counts.write(conn).await?;
         if !changed.is_empty() {
             sqlx::query(&UPSERT_ROWS)
                 .bind(Json(&changed))
