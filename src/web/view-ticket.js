@@ -8,6 +8,7 @@ import { t, term, date, number } from "./i18n.js";
 import { CATEGORIES, PRIORITIES, isAdmin, isRequester, isStaff, mayCommand, mayVerify, readsAll } from "./model.js";
 import { alertArea, clearErrors, dropDraft, failureText, field, keepDraft, onSubmit, options, showError } from "./forms.js";
 import { loadAgents } from "./view-tickets.js";
+import { tagList, tagsForm, taggedLine } from "./view-ticket-tags.js";
 
 export function ticketView(main, ctx, id) {
   const user = ctx.user;
@@ -83,6 +84,7 @@ export function ticketView(main, ctx, id) {
         ticket.sla ? row(t("ticket.resolution_due"), date(ticket.sla.resolution_due)) : null,
         ticket.resolution ? row(t("ticket.resolution"), ticket.resolution) : null,
         ticket.rating ? row(t("ticket.rating"), t("ticket.rated", { score: ticket.rating.score })) : null,
+        row(t("tags.label"), tagList(ticket.tags)),
       ),
       h("p", { class: "description", text: ticket.description }),
       h("h2", { text: t("ticket.comments") }),
@@ -134,7 +136,7 @@ export function ticketView(main, ctx, id) {
     const key = `${closed}|${Boolean(ticket.rating)}`;
     if (key === state.actionsKey) {
       // Same forms: bring the selectors up to date unless the user is on one.
-      for (const [name, value] of [["assignee", ticket.assignee ? ticket.assignee.id : ""], ["priority", ticket.priority], ["category", ticket.category], ["title", ticket.title]]) {
+      for (const [name, value] of [["assignee", ticket.assignee ? ticket.assignee.id : ""], ["priority", ticket.priority], ["category", ticket.category], ["title", ticket.title], ["tags", (ticket.tags || []).join(" ")]]) {
         const select = controls[name];
         if (!select || document.activeElement === select || select.dataset.dirty) continue;
         if (name === "assignee") ensureAssigneeOption(ticket);
@@ -161,6 +163,11 @@ export function ticketView(main, ctx, id) {
     }
     if (isStaff(user) && !closed) parts.push(titleForm(ticket));
     if (isStaff(user) && !closed) parts.push(workForm(ticket));
+    if (isStaff(user)) {
+      const tags = tagsForm(ticket, (list, form) => command("PUT", "/tags", { tags: list }, form));
+      controls.tags = tags.input;
+      parts.push(tags.form);
+    }
     if (!closed) parts.push(closeForm());
     if (closed) parts.push(reopenForm());
     if (closed && isRequester(user) && !ticket.rating) parts.push(rateForm());
@@ -396,6 +403,8 @@ export function ticketView(main, ctx, id) {
       lines.push(data.resolution);
     } else if (event.type === "ticket.reopened" && data.reason) {
       lines.push(data.reason);
+    } else if (event.type === "ticket.tagged") {
+      lines.push(taggedLine(data));
     } else if (event.type === "ticket.rated") {
       lines.push(t("ticket.rated", { score: data.score }) + (data.comment ? ` · ${data.comment}` : ""));
     }

@@ -6,4 +6,5 @@ mod browser;
 mod intake;
 mod people;
 mod roles;
+mod tags;
 mod webhooks;
