@@ -28,7 +28,11 @@ pub async fn ticket_as_of(
     let envelopes = ticket_projections::stored::read_ticket(pool, id, Some(at), false).await?;
     // SLA targets due after the present have not been missed yet, whatever `at` says.
     let now = at.as_datetime().min(Utc::now());
-    Ok(fold(id, &envelopes, now, viewer))
+    let Some(mut view) = fold(id, &envelopes, now, viewer) else {
+        return Ok(None);
+    };
+    tickets::hide_others_tickets(pool, &mut view, viewer).await?;
+    Ok(Some(view))
 }
 
 /// The requester of a stored ticket, read from its `ticket.created` (`None`: no such ticket).

@@ -235,6 +235,78 @@ pub struct TicketTagged {
     pub removed: Vec<String>,
 }
 
+/// How a linked ticket relates to the ticket whose event names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKind {
+    /// About the same matter.
+    Related,
+    /// This ticket repeats the other.
+    DuplicateOf,
+    /// The other ticket is part of this one.
+    ParentOf,
+    /// This ticket is part of the other.
+    ChildOf,
+}
+
+impl LinkKind {
+    /// Every kind, in the contract's order.
+    pub const ALL: [LinkKind; 4] = [
+        LinkKind::Related,
+        LinkKind::DuplicateOf,
+        LinkKind::ParentOf,
+        LinkKind::ChildOf,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Related => "related",
+            LinkKind::DuplicateOf => "duplicate_of",
+            LinkKind::ParentOf => "parent_of",
+            LinkKind::ChildOf => "child_of",
+        }
+    }
+
+    /// The kind the other ticket records: `parent_of` ↔ `child_of`; `related` and
+    /// `duplicate_of` as `related` (the original is not a duplicate of its duplicate).
+    pub fn inverse(self) -> LinkKind {
+        match self {
+            LinkKind::ParentOf => LinkKind::ChildOf,
+            LinkKind::ChildOf => LinkKind::ParentOf,
+            LinkKind::Related | LinkKind::DuplicateOf => LinkKind::Related,
+        }
+    }
+}
+
+/// `ticket.linked` / `ticket.unlinked`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketLinked {
+    /// How the other ticket relates to this one.
+    pub kind: LinkKind,
+    /// The other ticket.
+    pub ticket_id: Uuid,
+}
+
+/// `ticket.merged`: this ticket was merged into another (and is closed next).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketMerged {
+    /// The ticket it lives on in.
+    pub into: Uuid,
+}
+
+/// `ticket.merged_from`: another ticket was merged into this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketMergedFrom {
+    /// The merged ticket.
+    pub ticket_id: Uuid,
+    /// Its short number.
+    pub number: i64,
+}
+
 /// Every event a ticket can record. Serialized adjacently tagged, so that an envelope's
 /// `type` and `data` members are exactly this enum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,11 +339,23 @@ pub enum TicketEvent {
     /// The ticket's tags changed.
     #[serde(rename = "ticket.tagged")]
     Tagged(TicketTagged),
+    /// The ticket was linked to another.
+    #[serde(rename = "ticket.linked")]
+    Linked(TicketLinked),
+    /// A link to another ticket was removed.
+    #[serde(rename = "ticket.unlinked")]
+    Unlinked(TicketLinked),
+    /// The ticket was merged into another.
+    #[serde(rename = "ticket.merged")]
+    Merged(TicketMerged),
+    /// Another ticket was merged into this one.
+    #[serde(rename = "ticket.merged_from")]
+    MergedFrom(TicketMergedFrom),
 }
 
 impl TicketEvent {
     /// Every event type, in the order of the enum.
-    pub const TYPES: [&'static str; 9] = [
+    pub const TYPES: [&'static str; 13] = [
         "ticket.created",
         "ticket.commented",
         "ticket.assigned",
@@ -281,6 +365,10 @@ impl TicketEvent {
         "ticket.rated",
         "ticket.sla_breached",
         "ticket.tagged",
+        "ticket.linked",
+        "ticket.unlinked",
+        "ticket.merged",
+        "ticket.merged_from",
     ];
 
     /// The CloudEvents `type`, e.g. `ticket.commented`.
@@ -295,6 +383,10 @@ impl TicketEvent {
             Self::Rated(_) => Self::TYPES[6],
             Self::SlaBreached(_) => Self::TYPES[7],
             Self::Tagged(_) => Self::TYPES[8],
+            Self::Linked(_) => Self::TYPES[9],
+            Self::Unlinked(_) => Self::TYPES[10],
+            Self::Merged(_) => Self::TYPES[11],
+            Self::MergedFrom(_) => Self::TYPES[12],
         }
     }
 
@@ -339,6 +431,10 @@ impl TicketEvent {
             "ticket.rated" => Self::Rated(TicketRated::deserialize(data)?),
             "ticket.sla_breached" => Self::SlaBreached(SlaBreached::deserialize(data)?),
             "ticket.tagged" => Self::Tagged(TicketTagged::deserialize(data)?),
+            "ticket.linked" => Self::Linked(TicketLinked::deserialize(data)?),
+            "ticket.unlinked" => Self::Unlinked(TicketLinked::deserialize(data)?),
+            "ticket.merged" => Self::Merged(TicketMerged::deserialize(data)?),
+            "ticket.merged_from" => Self::MergedFrom(TicketMergedFrom::deserialize(data)?),
             other => return Err(serde::de::Error::unknown_variant(other, &Self::TYPES)),
         })
     }

@@ -108,7 +108,11 @@ mod tests {
                 "reopened",
                 "rated",
                 "sla_breached",
-                "tagged"
+                "tagged",
+                "linked",
+                "unlinked",
+                "merged",
+                "merged_from"
             ]
         );
     }

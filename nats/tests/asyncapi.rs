@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 use ticket_nats::envelope::{Actor, EnvelopeHeader};
 use ticket_nats::events::{
-    kind_of, AuthorRef, FieldChange, IntegrationRef, RequesterRef, SlaBreached, SlaDue, SlaTarget,
-    TicketAssigned, TicketChanges, TicketClosed, TicketCommented, TicketCreated, TicketRated,
-    TicketReopened, TicketTagged, TicketUpdated, UserRef, Via,
+    kind_of, AuthorRef, FieldChange, IntegrationRef, LinkKind, RequesterRef, SlaBreached, SlaDue,
+    SlaTarget, TicketAssigned, TicketChanges, TicketClosed, TicketCommented, TicketCreated,
+    TicketLinked, TicketMerged, TicketMergedFrom, TicketRated, TicketReopened, TicketTagged,
+    TicketUpdated, UserRef, Via,
 };
 use ticket_nats::publish::OutgoingMessage;
 use ticket_nats::user_events::{UserCreated, UserMerged, UserUpdated};
@@ -199,6 +200,33 @@ fn samples() -> Vec<(TicketEvent, bool)> {
             TicketEvent::Tagged(TicketTagged {
                 added: vec!["printer".into(), "vip".into()],
                 removed: vec!["new".into()],
+            }),
+            true,
+        ),
+        (
+            TicketEvent::Linked(TicketLinked {
+                kind: LinkKind::DuplicateOf,
+                ticket_id: Uuid::now_v7(),
+            }),
+            true,
+        ),
+        (
+            TicketEvent::Unlinked(TicketLinked {
+                kind: LinkKind::ParentOf,
+                ticket_id: Uuid::now_v7(),
+            }),
+            true,
+        ),
+        (
+            TicketEvent::Merged(TicketMerged {
+                into: Uuid::now_v7(),
+            }),
+            true,
+        ),
+        (
+            TicketEvent::MergedFrom(TicketMergedFrom {
+                ticket_id: Uuid::now_v7(),
+                number: 1041,
             }),
             true,
         ),

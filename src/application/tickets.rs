@@ -287,7 +287,7 @@ pub async fn tag(
 
 /// Answers an earlier identical request's outcome when its key was seen, else runs the command
 /// built by `command` (called only when it will run).
-async fn issue(
+pub(crate) async fn issue(
     service: &CommandService,
     issued: Issued<'_>,
     ticket: Uuid,

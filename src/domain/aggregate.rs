@@ -68,6 +68,9 @@ pub struct Ticket {
     /// The tags it carries (see `tags`).
     #[serde(default)]
     pub tags: std::collections::BTreeSet<String>,
+    /// Its links and merges (see `links`).
+    #[serde(default)]
+    pub links: super::links::Links,
 }
 
 /// Why a command was refused. The HTTP layer maps these to 404, 403 and 409.
@@ -149,6 +152,20 @@ impl Ticket {
         }
     }
 
+    /// The events `command` records, in order: a merge records two on each side, every other
+    /// command at most one.
+    fn decide_events(
+        &self,
+        command: TicketCommand,
+        services: &TicketServices,
+    ) -> Result<Vec<TicketEvent>, TicketError> {
+        match command {
+            TicketCommand::MergeTicket(c) => self.merge(c),
+            TicketCommand::MergeFrom(c) => self.merge_from(c),
+            other => Ok(self.decide(other, services)?.into_iter().collect()),
+        }
+    }
+
     /// The event `command` records, if any: `Ok(None)` is an accepted no-op.
     fn decide(
         &self,
@@ -165,6 +182,12 @@ impl Ticket {
             TicketCommand::RateTicket(c) => self.rate(c),
             TicketCommand::RecordSlaBreach(c) => Ok(self.sla_breach(c)),
             TicketCommand::TagTicket(c) => self.tag(c),
+            TicketCommand::LinkTicket(c) => self.link(c),
+            TicketCommand::UnlinkTicket(c) => self.unlink(c),
+            // Two events each: decided by `decide_events`, never here.
+            TicketCommand::MergeTicket(_) | TicketCommand::MergeFrom(_) => Err(
+                TicketError::conflict("a merge is decided with both of its events"),
+            ),
         }
     }
 
@@ -299,6 +322,10 @@ impl Ticket {
     fn reopen(&self, c: ReopenTicket) -> Result<Option<TicketEvent>, TicketError> {
         self.admit(&c.by)?;
         self.require_closed()?;
+        if self.links.merged_into.is_some() {
+            // Its history goes on in the ticket it was merged into.
+            return Err(TicketError::conflict("the ticket was merged into another"));
+        }
         Ok(Some(TicketEvent::Reopened(TicketReopened {
             reason: c.reason,
         })))
@@ -360,7 +387,7 @@ impl Aggregate for Ticket {
         services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        if let Some(event) = self.decide(command, services)? {
+        for event in self.decide_events(command, services)? {
             sink.write(event, self).await;
         }
         Ok(())
@@ -437,6 +464,10 @@ impl Aggregate for Ticket {
                 SlaTarget::Resolution => self.resolution_breached = true,
             },
             TicketEvent::Tagged(e) => self.apply_tagged(e),
+            e @ (TicketEvent::Linked(_)
+            | TicketEvent::Unlinked(_)
+            | TicketEvent::Merged(_)
+            | TicketEvent::MergedFrom(_)) => self.apply_link(&e),
         }
     }
 }

@@ -1247,3 +1247,6 @@ fn the_state_survives_a_json_round_trip_for_snapshots() {
 
 #[path = "tags_tests.rs"]
 mod tags;
+
+#[path = "links_tests.rs"]
+mod links;

@@ -5,6 +5,7 @@ use ticket_nats::events::{IntegrationRef, RequesterRef, SlaTarget, UserRef, Via}
 use ticket_nats::Timestamp;
 use uuid::Uuid;
 
+use super::links::{LinkTicket, MergeFrom, MergeTicket, UnlinkTicket};
 use super::tags::TagTicket;
 use super::values::{Channel, Priority, Role, Title};
 
@@ -43,6 +44,14 @@ pub enum TicketCommand {
     RecordSlaBreach(RecordSlaBreach),
     /// `PUT /tickets/{id}/tags`.
     TagTicket(TagTicket),
+    /// `POST /tickets/{id}/links` (and its inverse on the other ticket).
+    LinkTicket(LinkTicket),
+    /// `DELETE /tickets/{id}/links/{other}` (and its inverse on the other ticket).
+    UnlinkTicket(UnlinkTicket),
+    /// `POST /tickets/{id}/merge`, on the merged ticket.
+    MergeTicket(MergeTicket),
+    /// `POST /tickets/{id}/merge`, on the target.
+    MergeFrom(MergeFrom),
 }
 
 /// Opens a ticket.
@@ -174,6 +183,10 @@ impl TicketCommand {
             TicketCommand::RateTicket(c) => Some(&c.by),
             TicketCommand::RecordSlaBreach(_) => None,
             TicketCommand::TagTicket(c) => Some(&c.by),
+            TicketCommand::LinkTicket(c) => Some(&c.by),
+            TicketCommand::UnlinkTicket(c) => Some(&c.by),
+            TicketCommand::MergeTicket(c) => Some(&c.by),
+            TicketCommand::MergeFrom(c) => Some(&c.by),
         }
     }
 
@@ -189,6 +202,10 @@ impl TicketCommand {
             TicketCommand::RateTicket(c) => c.at,
             TicketCommand::RecordSlaBreach(c) => c.at,
             TicketCommand::TagTicket(c) => c.at,
+            TicketCommand::LinkTicket(c) => c.at,
+            TicketCommand::UnlinkTicket(c) => c.at,
+            TicketCommand::MergeTicket(c) => c.at,
+            TicketCommand::MergeFrom(c) => c.at,
         }
     }
 
@@ -204,6 +221,10 @@ impl TicketCommand {
             TicketCommand::RateTicket(_) => "rate",
             TicketCommand::RecordSlaBreach(_) => "sla_breach",
             TicketCommand::TagTicket(_) => "tag",
+            TicketCommand::LinkTicket(_) => "link",
+            TicketCommand::UnlinkTicket(_) => "unlink",
+            TicketCommand::MergeTicket(_) => "merge",
+            TicketCommand::MergeFrom(_) => "merge_from",
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod commands;
+pub mod links;
 pub mod sla;
 pub mod tags;
 pub mod values;

@@ -12,6 +12,7 @@ pub mod health;
 pub mod intake;
 pub mod integrations;
 pub mod limiter;
+pub mod links;
 pub mod login;
 pub mod members;
 pub mod openapi;
@@ -47,6 +48,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(ticket_commands::router())
         .merge(tags::router())
+        .merge(links::router())
         .merge(audit::router())
         .merge(ticket_queries::router())
         .merge(login::router())

@@ -10,6 +10,7 @@ mod email;
 mod hardening;
 mod helpers;
 mod hostile;
+mod links;
 mod me;
 mod nats;
 mod operations;

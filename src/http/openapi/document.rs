@@ -146,6 +146,9 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         | ("post", "/api/v1/tickets/{id}/rating") => &[403, 409, 412],
         ("get", "/api/v1/board") | ("get", "/api/v1/stats") => &[403],
         ("put", "/api/v1/tickets/{id}/tags") => &[403, 412],
+        ("post", "/api/v1/tickets/{id}/links")
+        | ("delete", "/api/v1/tickets/{id}/links/{other}") => &[403, 412],
+        ("post", "/api/v1/tickets/{id}/merge") => &[403, 409, 412],
         ("get", "/api/v1/tags") => &[403],
         // It takes no parameter, and refuses unknown ones as every query does.
         ("get", "/api/v1/categories") => &[422],
@@ -291,7 +294,7 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
     let priorities = names(&Priority::ALL, |p| p.as_str());
     let channels = names(&Channel::ALL, |c| c.as_str());
     Some(match (location, name) {
-        ("path", "id") => uuid(),
+        ("path", "id" | "other") => uuid(),
         ("query", "min_position") => integer(0, i64::MAX),
         // History waits for "at least this many events", so 0 (none) is a valid minimum there.
         ("query", "min_version") if path.ends_with("/history") => integer(0, i64::MAX),

@@ -111,6 +111,22 @@ pub struct TicketView {
     /// The tags it carries, sorted.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Its links to other tickets, in the order they were made (a requester sees only those
+    /// to tickets of theirs).
+    #[serde(default)]
+    pub links: Vec<Link>,
+    /// The ticket it was merged into, if it was.
+    #[serde(default)]
+    pub merged_into: Option<Uuid>,
+}
+
+/// A link of a ticket to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// How the other ticket relates to this one.
+    pub kind: ticket_nats::events::LinkKind,
+    /// The other ticket.
+    pub ticket_id: Uuid,
 }
 
 /// One item of `GET /tickets` and `GET /me/tickets`.

@@ -17,10 +17,10 @@ pub mod tag_counts;
 pub mod tally;
 
 pub use dto::{
-    Author, Comment, Person, Rating, Sla, SlaFacts, TicketListItem, TicketPage, TicketView,
+    Author, Comment, Link, Person, Rating, Sla, SlaFacts, TicketListItem, TicketPage, TicketView,
 };
 pub use fold::fold;
-pub use get::{get, id_by_number, version};
+pub use get::{get, hide_others_tickets, id_by_number, version};
 pub use list::{list, After, Involvement, ListFilter, ListQuery, Sort};
 pub use projector::{TicketViewProjection, NAME};
 pub use tag_counts::{tag_counts, TagCount};

@@ -63,10 +63,13 @@ pub(crate) struct ViewRow {
     metadata: Option<sqlx::types::Json<BTreeMap<String, String>>>,
     /// Sorted, without repeats.
     tags: Vec<String>,
+    /// In the order they were made; one per other ticket.
+    links: Json<Vec<Link>>,
+    merged_into: Option<Uuid>,
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-pub(super) const VIEW_COLUMNS: [&str; 28] = [
+pub(super) const VIEW_COLUMNS: [&str; 30] = [
     "ticket_id",
     "number",
     "title",
@@ -95,6 +98,8 @@ pub(super) const VIEW_COLUMNS: [&str; 28] = [
     "last_position",
     "metadata",
     "tags",
+    "links",
+    "merged_into",
 ];
 
 static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
@@ -211,6 +216,8 @@ impl ViewRow {
             last_position: stored.position,
             metadata: e.metadata.clone().map(sqlx::types::Json),
             tags: Vec::new(),
+            links: Json(Vec::new()),
+            merged_into: None,
         }
     }
 
@@ -291,6 +298,20 @@ impl ViewRow {
                 self.tags.sort_unstable();
                 self.tags.dedup();
             }
+            TicketEvent::Linked(e) => {
+                let link = Link {
+                    kind: e.kind,
+                    ticket_id: e.ticket_id,
+                };
+                match self.links.0.iter_mut().find(|l| l.ticket_id == e.ticket_id) {
+                    Some(existing) => *existing = link,
+                    None => self.links.0.push(link),
+                }
+            }
+            TicketEvent::Unlinked(e) => self.links.0.retain(|l| l.ticket_id != e.ticket_id),
+            TicketEvent::Merged(e) => self.merged_into = Some(e.into),
+            // Its note arrives as the `ticket.commented` after it; the history names the source.
+            TicketEvent::MergedFrom(_) => {}
         }
         self.updated_at = at;
         self.version = stored.envelope.seq;
@@ -362,6 +383,8 @@ impl ViewRow {
             version: self.version,
             metadata: self.metadata.map(|m| m.0).unwrap_or_default(),
             tags: self.tags,
+            links: self.links.0,
+            merged_into: self.merged_into,
         }
     }
 }
