@@ -46,6 +46,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("view-board.js", JS, include_str!("../web/view-board.js")),
     ("view-ticket.js", JS, include_str!("../web/view-ticket.js")),
     (
+        "view-ticket-links.js",
+        JS,
+        include_str!("../web/view-ticket-links.js"),
+    ),
+    (
         "view-ticket-tags.js",
         JS,
         include_str!("../web/view-ticket-tags.js"),

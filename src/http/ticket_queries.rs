@@ -63,7 +63,7 @@ fn one_of<T: std::str::FromStr<Err: std::fmt::Display>>(value: &str) -> Result<T
 }
 
 /// The list parameters shared by `GET /tickets` and `GET /me/tickets`.
-const LIST_PARAMS: [&str; 10] = [
+const LIST_PARAMS: [&str; 11] = [
     "status",
     "priority",
     "category",
@@ -74,6 +74,7 @@ const LIST_PARAMS: [&str; 10] = [
     "cursor",
     "min_position",
     "tag",
+    "number",
 ];
 
 /// Longest `q`.
@@ -100,6 +101,7 @@ fn list_query(state: &AppState, p: &mut Params) -> ListQuery {
             }
         }),
         tags: p.list_of("tag", tag),
+        number: p.integer("number", 1, i64::MAX),
         ..ListFilter::default()
     };
     let sort = p.parsed("sort", |s| s.parse::<Sort>()).unwrap_or_default();
@@ -255,6 +257,7 @@ pub async fn get_ticket(
         ("requester_id" = Option<Uuid>, Query, description = "requested by this user"),
         ("q" = Option<String>, Query, description = "text in the title or description"),
         ("tag" = Option<String>, Query, description = "tickets carrying every one of these tags (comma-separated; each of a-z, 0-9, _ and -, 1 to 40)"),
+        ("number" = Option<i64>, Query, description = "the ticket with this short number"),
         ("sort" = Option<String>, Query, description = "created_at, -created_at (default), updated_at, -updated_at, priority, -priority, number"),
         ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
@@ -389,6 +392,7 @@ pub async fn get_me(State(state): State<AppState>, caller: Caller, uri: Uri) -> 
         ("channel" = Option<String>, Query, description = "comma-separated"),
         ("q" = Option<String>, Query, description = "text in the title or description"),
         ("tag" = Option<String>, Query, description = "tickets carrying every one of these tags (comma-separated; each of a-z, 0-9, _ and -, 1 to 40)"),
+        ("number" = Option<i64>, Query, description = "the ticket with this short number"),
         ("sort" = Option<String>, Query, description = "as for GET /tickets"),
         ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),

@@ -9,6 +9,7 @@ import { CATEGORIES, PRIORITIES, isAdmin, isRequester, isStaff, mayCommand, mayV
 import { alertArea, clearErrors, dropDraft, failureText, field, keepDraft, onSubmit, options, showError } from "./forms.js";
 import { loadAgents } from "./view-tickets.js";
 import { tagList, tagsForm, taggedLine } from "./view-ticket-tags.js";
+import { linkForm, linkLine, linkList, mergeForm, mergedInto } from "./view-ticket-links.js";
 
 export function ticketView(main, ctx, id) {
   const user = ctx.user;
@@ -85,6 +86,8 @@ export function ticketView(main, ctx, id) {
         ticket.resolution ? row(t("ticket.resolution"), ticket.resolution) : null,
         ticket.rating ? row(t("ticket.rating"), t("ticket.rated", { score: ticket.rating.score })) : null,
         row(t("tags.label"), tagList(ticket.tags)),
+        row(t("links.label"), linkList(ticket, isStaff(user) ? unlink : null)),
+        ticket.merged_into ? row(t("links.merged_into"), mergedInto(ticket)) : null,
       ),
       h("p", { class: "description", text: ticket.description }),
       h("h2", { text: t("ticket.comments") }),
@@ -131,6 +134,14 @@ export function ticketView(main, ctx, id) {
     return answer;
   }
 
+  async function unlink(other) {
+    try {
+      await command("DELETE", `/links/${encodeURIComponent(other)}`);
+    } catch (error) {
+      if (error.status !== 401) notice.textContent = failureText(error);
+    }
+  }
+
   function drawActions(ticket) {
     const closed = ticket.status === "closed";
     const key = `${closed}|${Boolean(ticket.rating)}`;
@@ -167,6 +178,8 @@ export function ticketView(main, ctx, id) {
       const tags = tagsForm(ticket, (list, form) => command("PUT", "/tags", { tags: list }, form));
       controls.tags = tags.input;
       parts.push(tags.form);
+      parts.push(linkForm((body, form) => command("POST", "/links", body, form)));
+      if (!closed) parts.push(mergeForm((body, form) => command("POST", "/merge", body, form)));
     }
     if (!closed) parts.push(closeForm());
     if (closed) parts.push(reopenForm());
@@ -403,6 +416,8 @@ export function ticketView(main, ctx, id) {
       lines.push(data.resolution);
     } else if (event.type === "ticket.reopened" && data.reason) {
       lines.push(data.reason);
+    } else if (linkLine(event)) {
+      lines.push(linkLine(event));
     } else if (event.type === "ticket.tagged") {
       lines.push(taggedLine(data));
     } else if (event.type === "ticket.rated") {

@@ -308,6 +308,7 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
             string_enum(&["pending", "succeeded", "failed"])
         }
         ("query", "limit") => integer(1, crate::http::ticket_queries::LIST_LIMIT_MAX),
+        ("query", "number") => integer(1, i64::MAX),
         ("query", "limit_per_column") => integer(1, crate::http::ticket_queries::COLUMN_LIMIT_MAX),
         ("query", "assignee_id" | "requester_id") => uuid(),
         ("query", "as_of" | "from" | "to") => json!({"type": "string", "format": "date-time"}),

@@ -4,6 +4,7 @@
 mod board;
 mod browser;
 mod intake;
+mod links;
 mod people;
 mod roles;
 mod tags;

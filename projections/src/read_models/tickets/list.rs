@@ -264,6 +264,8 @@ pub struct ListFilter {
     pub unread: Option<bool>,
     /// Only tickets carrying every one of these tags.
     pub tags: Vec<String>,
+    /// Only the ticket with this short number (the web app finds a ticket to link by it).
+    pub number: Option<i64>,
 }
 
 /// `GET /tickets` and `GET /me/tickets`.
@@ -453,6 +455,9 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, 
         qb.push(" AND ");
         me::push_unread(qb, viewer);
         qb.push(" = ").push_bind(unread);
+    }
+    if let Some(number) = f.number {
+        qb.push(" AND v.number = ").push_bind(number);
     }
     if !f.tags.is_empty() {
         // Containment, which the GIN index on `tags` serves.
