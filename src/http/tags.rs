@@ -59,10 +59,10 @@ impl FromJson for Tags {
                     tags.insert(tag);
                 }
                 Some(Err(_)) => errors.push(FieldError::new(
-                    &i.to_string(),
+                    i.to_string(),
                     format!("must be 1–{TAG_MAX} characters of a-z, 0-9, _ and -"),
                 )),
-                None => errors.push(FieldError::new(&i.to_string(), "must be a string")),
+                None => errors.push(FieldError::new(i.to_string(), "must be a string")),
             }
         }
         if errors.is_empty() {

@@ -65,7 +65,19 @@ async fn an_agent_links_unlinks_and_merges_tickets_by_number() {
         .into_iter()
         .map(|(_, t, _, _)| t)
         .collect();
+    let source_last: Vec<String> = app
+        .stored_events(source)
+        .await
+        .into_iter()
+        .rev()
+        .take(2)
+        .map(|(_, t, _, _)| t)
+        .collect();
     let outcome = outcome.and_then(|()| {
+        ensure!(
+            source_last == ["ticket.closed", "ticket.merged"],
+            "the source ends merged, then closed: {source_last:?}"
+        );
         ensure!(
             kinds
                 == [
