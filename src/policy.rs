@@ -37,9 +37,21 @@ pub fn may_read_comment(viewer: Viewer, internal: bool) -> bool {
     viewer.may_read_comment(internal)
 }
 
-/// May `viewer` receive this stored event of a ticket they may read?
+/// Events whose data names another ticket by its id.
+const NAMING_OTHER_TICKETS: [&str; 4] = [
+    "ticket.linked",
+    "ticket.unlinked",
+    "ticket.merged",
+    "ticket.merged_from",
+];
+
+/// May `viewer` receive this stored event of a ticket they may read? Requesters get neither
+/// internal comments nor the events that name another ticket (links and merges), which may
+/// not be theirs: their ticket's view shows the links to tickets of theirs.
 pub fn may_read_event(viewer: Viewer, envelope: &Envelope) -> bool {
     may_read_comment(viewer, envelope.is_internal())
+        && (viewer.reads_everything
+            || !NAMING_OTHER_TICKETS.contains(&envelope.event_type.as_str()))
 }
 
 #[cfg(test)]

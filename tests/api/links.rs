@@ -250,4 +250,18 @@ async fn linking_to_a_ticket_the_caller_cannot_see_is_not_found_and_bad_links_ar
         view["links"],
         json!([{"kind": "related", "ticket_id": also_mine}])
     );
+    let history = read(&app, &format!("/tickets/{mine}/history"), &rita).await;
+    let seen: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        seen,
+        ["ticket.created"],
+        "a requester's history names no other ticket"
+    );
+    let staff = read(&app, &format!("/tickets/{mine}/history"), &agent).await;
+    assert_eq!(staff["events"].as_array().unwrap().len(), 3);
 }

@@ -155,6 +155,8 @@ async fn the_ticket_view_shows_every_field_and_hides_internal_comments_from_the_
         "version": 5,
         "metadata": {},
         "tags": [],
+        "links": [],
+        "merged_into": null,
     });
 
     // Act
