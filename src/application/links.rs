@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::tickets::{issue, Issued};
 use crate::command_service::{now, CommandContext, CommandError, CommandService, Outcome};
-use crate::domain::links::{LinkTicket, MergeFrom, MergeTicket, UnlinkTicket};
+use crate::domain::commands::{LinkTicket, MergeFrom, MergeTicket, UnlinkTicket};
 use crate::domain::{Issuer, TicketCommand, TicketError};
 use crate::views;
 

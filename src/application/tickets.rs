@@ -9,11 +9,12 @@ use ticket_nats::events::{IntegrationRef, RequesterRef, UserRef, Via};
 use uuid::Uuid;
 
 use crate::command_service::{now, CommandContext, CommandError, CommandService, Outcome};
+use crate::domain::commands::TagTicket;
 use crate::domain::commands::{
     AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, RateTicket, ReopenTicket,
     UpdateTicket,
 };
-use crate::domain::tags::{Tag, TagTicket};
+use crate::domain::tags::Tag;
 use crate::domain::{Channel, Issuer, Priority, Role, TicketCommand, Title};
 use crate::users;
 

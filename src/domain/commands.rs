@@ -1,12 +1,11 @@
 //! What callers ask of a ticket. Commands arrive checked (see `values`) and with every outside
 //! fact resolved (users looked up, number taken, clock read), so the aggregate stays pure.
 
-use ticket_nats::events::{IntegrationRef, RequesterRef, SlaTarget, UserRef, Via};
+use ticket_nats::events::{IntegrationRef, LinkKind, RequesterRef, SlaTarget, UserRef, Via};
 use ticket_nats::Timestamp;
 use uuid::Uuid;
 
-use super::links::{LinkTicket, MergeFrom, MergeTicket, UnlinkTicket};
-use super::tags::TagTicket;
+use super::tags::Tag;
 use super::values::{Channel, Priority, Role, Title};
 
 /// The user issuing a command; its events record them as their actor (the envelope's
@@ -227,4 +226,72 @@ impl TicketCommand {
             TicketCommand::MergeFrom(_) => "merge_from",
         }
     }
+}
+
+// ---- tags, links and merges (rules: `tagging`, `linking`) ----------------------------------
+
+/// Replaces a ticket's tags with `tags` (agents and admins; checked: at most [`TAGS_MAX`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagTicket {
+    /// The whole new set; repeats in the request collapse.
+    pub tags: std::collections::BTreeSet<Tag>,
+    /// Who asks.
+    pub by: Issuer,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Links the ticket to `other` as `kind` (the other side records `kind.inverse()`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkTicket {
+    /// How `other` relates to this ticket.
+    pub kind: LinkKind,
+    /// The other ticket, which the caller may see (checked by the caller).
+    pub other: Uuid,
+    /// Who asks.
+    pub by: Issuer,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Removes the link to `other`, if there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnlinkTicket {
+    /// The other ticket.
+    pub other: Uuid,
+    /// Who asks.
+    pub by: Issuer,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Merges this ticket into `into`: `ticket.merged`, then `ticket.closed`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeTicket {
+    /// The ticket it lives on in.
+    pub into: Uuid,
+    /// The target's number, for the resolution.
+    pub into_number: i64,
+    /// Who asks.
+    pub by: Issuer,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Takes in a ticket merged into this one: `ticket.merged_from`, then its comments as one
+/// internal note.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeFrom {
+    /// The merged ticket.
+    pub source: Uuid,
+    /// Its number.
+    pub source_number: i64,
+    /// The note's id.
+    pub note_id: Uuid,
+    /// The source's comments, written out as one text.
+    pub note: String,
+    /// Who asks.
+    pub by: Issuer,
+    /// When.
+    pub at: Timestamp,
 }

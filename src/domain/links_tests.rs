@@ -3,7 +3,7 @@
 use ticket_nats::events::{LinkKind, TicketLinked, TicketMerged, TicketMergedFrom};
 
 use super::*;
-use crate::domain::links::{LinkTicket, MergeFrom, MergeTicket, UnlinkTicket};
+use crate::domain::commands::{LinkTicket, MergeFrom, MergeTicket, UnlinkTicket};
 
 fn other() -> Uuid {
     Uuid::from_u128(900)

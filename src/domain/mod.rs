@@ -2,8 +2,10 @@
 
 pub mod aggregate;
 pub mod commands;
+pub mod linking;
 pub mod links;
 pub mod sla;
+pub mod tagging;
 pub mod tags;
 pub mod values;
 

@@ -1,13 +1,7 @@
 //! Tags (CONTRACT 10): a ticket carries a set of short lower-case labels; `PUT
-//! /tickets/{id}/tags` replaces the set and records only what it added and removed.
+//! /tickets/{id}/tags` replaces the set and records only what it added and removed
+//! (the rules: `tagging`).
 
-use std::collections::BTreeSet;
-
-use ticket_nats::events::TicketTagged;
-use ticket_nats::{TicketEvent, Timestamp};
-
-use super::aggregate::{Ticket, TicketError};
-use super::commands::Issuer;
 use super::values::ValueError;
 
 /// The longest tag.
@@ -47,43 +41,6 @@ impl Tag {
     /// The text, owned.
     pub fn into_inner(self) -> String {
         self.0
-    }
-}
-
-/// Replaces a ticket's tags with `tags` (agents and admins; checked: at most [`TAGS_MAX`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TagTicket {
-    /// The whole new set; repeats in the request collapse.
-    pub tags: BTreeSet<Tag>,
-    /// Who asks.
-    pub by: Issuer,
-    /// When.
-    pub at: Timestamp,
-}
-
-impl Ticket {
-    /// `ticket.tagged` with the difference between the current and the new set; the same set
-    /// again is an accepted no-op. Tags stay editable on a closed ticket: they classify its
-    /// history, and the contract's closed-ticket rules name comments, assignment, updates and
-    /// close only.
-    pub(super) fn tag(&self, c: TagTicket) -> Result<Option<TicketEvent>, TicketError> {
-        self.admit(&c.by)?;
-        Self::require_staff(&c.by, "only agents and admins may tag tickets")?;
-        let new: BTreeSet<String> = c.tags.into_iter().map(Tag::into_inner).collect();
-        let added: Vec<String> = new.difference(&self.tags).cloned().collect();
-        let removed: Vec<String> = self.tags.difference(&new).cloned().collect();
-        if added.is_empty() && removed.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(TicketEvent::Tagged(TicketTagged { added, removed })))
-    }
-
-    /// Records a `ticket.tagged`.
-    pub(super) fn apply_tagged(&mut self, e: TicketTagged) {
-        for tag in e.removed {
-            self.tags.remove(&tag);
-        }
-        self.tags.extend(e.added);
     }
 }
 

@@ -6,7 +6,8 @@ use proptest::prelude::*;
 use ticket_nats::events::TicketTagged;
 
 use super::*;
-use crate::domain::tags::{Tag, TagTicket};
+use crate::domain::commands::TagTicket;
+use crate::domain::tags::Tag;
 
 fn tag(by: Issuer, tags: &[&str]) -> TicketCommand {
     TicketCommand::TagTicket(TagTicket {
