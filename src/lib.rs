@@ -33,6 +33,7 @@ pub mod cli;
 pub mod command_service;
 pub mod db;
 pub mod domain;
+pub mod field_definitions;
 pub mod email;
 pub mod http;
 pub mod hub;

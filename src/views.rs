@@ -32,6 +32,7 @@ pub async fn ticket_as_of(
         return Ok(None);
     };
     tickets::hide_others_tickets(pool, &mut view, viewer).await?;
+    tickets::hide_fields(pool, &mut view, viewer, Some(at.as_datetime())).await?;
     Ok(Some(view))
 }
 
@@ -207,6 +208,7 @@ mod tests {
                     },
                     integration: None,
                     metadata: None,
+                    fields: None,
                 }),
             ),
             envelope(2, "2026-11-23T10:01:00.000Z", comment(1, false)),

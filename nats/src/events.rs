@@ -79,6 +79,9 @@ pub struct TicketCreated {
     /// Flat string metadata an integration attached (intake), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<std::collections::BTreeMap<String, String>>,
+    /// Custom field values set on creation (CONTRACT 10), by field key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 /// The integration `ticket.created` names.
@@ -139,8 +142,10 @@ pub struct FieldChange<T = String> {
 }
 
 /// The fields `ticket.updated` may change; absent ones did not change.
+///
+/// Not `deny_unknown_fields`: custom fields are flattened in as `fields.<key>` members, and serde
+/// cannot combine the two; [`TicketChanges::custom`] refuses any other name instead.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TicketChanges {
     /// The title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,6 +159,27 @@ pub struct TicketChanges {
     /// The priority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<FieldChange<Priority>>,
+    /// Custom fields, each named `fields.<key>`; `null` for a value unset before or after.
+    #[serde(flatten, deserialize_with = "custom_changes")]
+    pub custom: std::collections::BTreeMap<String, FieldChange<serde_json::Value>>,
+}
+
+/// The prefix of a custom field's member in [`TicketChanges`].
+pub const CUSTOM_FIELD_PREFIX: &str = "fields.";
+
+fn custom_changes<'de, D>(
+    deserializer: D,
+) -> Result<std::collections::BTreeMap<String, FieldChange<serde_json::Value>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let map = std::collections::BTreeMap::<String, FieldChange<serde_json::Value>>::deserialize(
+        deserializer,
+    )?;
+    if let Some(name) = map.keys().find(|k| !k.starts_with(CUSTOM_FIELD_PREFIX)) {
+        return Err(serde::de::Error::custom(format!("unknown field `{name}`")));
+    }
+    Ok(map)
 }
 
 impl TicketChanges {
@@ -163,6 +189,14 @@ impl TicketChanges {
             && self.description.is_none()
             && self.category.is_none()
             && self.priority.is_none()
+            && self.custom.is_empty()
+    }
+
+    /// The custom field changes by bare key (without `fields.`).
+    pub fn custom_by_key(&self) -> impl Iterator<Item = (&str, &FieldChange<serde_json::Value>)> {
+        self.custom
+            .iter()
+            .map(|(k, c)| (k.strip_prefix(CUSTOM_FIELD_PREFIX).unwrap_or(k), c))
     }
 }
 

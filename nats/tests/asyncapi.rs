@@ -90,6 +90,11 @@ fn samples() -> Vec<(TicketEvent, bool)> {
                         .into_iter()
                         .collect(),
                 ),
+                fields: Some(
+                    [("sector".to_string(), serde_json::json!("finance"))]
+                        .into_iter()
+                        .collect(),
+                ),
             }),
             true,
         ),
@@ -145,6 +150,15 @@ fn samples() -> Vec<(TicketEvent, bool)> {
                     description: change("", "It blinks orange."),
                     category: change("hardware", "printer"),
                     priority: change("medium", "urgent"),
+                    custom: [(
+                        "fields.sector".to_string(),
+                        FieldChange {
+                            from: serde_json::Value::Null,
+                            to: serde_json::json!("finance"),
+                        },
+                    )]
+                    .into_iter()
+                    .collect(),
                 },
                 sla: Some(sla()),
             }),

@@ -185,6 +185,7 @@ pub async fn open_ticket(
             name: integration.name.clone(),
         }),
         metadata: intake.metadata,
+        fields: None,
     };
     let outcome =
         tickets::open_as(service, Issued { by: &by, ctx }, ticket_id, number, ticket).await?;

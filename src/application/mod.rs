@@ -7,7 +7,9 @@
 //! - [`links`]: link, unlink and merge tickets (each side its own ticket's events).
 //! - [`people`]: the requester behind an intake, found by contact or added.
 //! - [`intake`]: tickets and messages from integrations.
+//! - [`fields`]: custom field values checked against their definitions.
 
+pub mod fields;
 pub mod intake;
 pub mod links;
 pub mod people;

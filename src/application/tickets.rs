@@ -46,6 +46,8 @@ pub struct NewTicket {
     pub integration: Option<IntegrationRef>,
     /// Flat string metadata an integration attached (intake), if any.
     pub metadata: Option<BTreeMap<String, String>>,
+    /// Custom field values, checked (see `fields::check`).
+    pub fields: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// The fields a ticket update changes; `None` leaves a field as it is.
@@ -59,6 +61,8 @@ pub struct Changes {
     pub category: Option<String>,
     /// A new priority (the SLA due times follow it).
     pub priority: Option<Priority>,
+    /// New custom field values, checked (see `fields::check`); `null` unsets one.
+    pub fields: BTreeMap<String, serde_json::Value>,
 }
 
 /// The requester of a new ticket: whoever opens it, or the user `requester_id` names (a way in
@@ -129,6 +133,7 @@ pub async fn open_as(
             requester: ticket.requester,
             integration: ticket.integration,
             metadata: ticket.metadata,
+            fields: ticket.fields,
             by,
             at: now(),
         })
@@ -209,6 +214,7 @@ pub async fn update(
             description: changes.description,
             category: changes.category,
             priority: changes.priority,
+            fields: changes.fields,
             by,
             at: now(),
         })

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use ticket_nats::events::{
     AuthorRef, FieldChange, RequesterRef, SlaBreached, SlaDue, SlaTarget, TicketAssigned,
     TicketChanges, TicketClosed, TicketCommented, TicketCreated, TicketRated, TicketReopened,
-    TicketUpdated, UserRef,
+    TicketUpdated, UserRef, CUSTOM_FIELD_PREFIX,
 };
 use ticket_nats::{TicketEvent, Timestamp};
 
@@ -18,6 +18,7 @@ use super::commands::{
     AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, Issuer, RateTicket, RecordSlaBreach,
     ReopenTicket, TicketCommand, UpdateTicket,
 };
+use super::fields::custom_changes;
 use super::sla::SlaPolicy;
 use super::values::{Channel, Priority, Role, Status};
 
@@ -68,6 +69,9 @@ pub struct Ticket {
     /// The tags it carries (see `tags`).
     #[serde(default)]
     pub tags: std::collections::BTreeSet<String>,
+    /// Its custom field values by key (unset ones absent).
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, serde_json::Value>,
     /// Its links and merges (see `links`).
     #[serde(default)]
     pub links: super::links::Links,
@@ -218,6 +222,7 @@ impl Ticket {
             sla: services.sla.due(c.at, c.priority),
             integration: c.integration,
             metadata: c.metadata,
+            fields: c.fields.filter(|f| !f.is_empty()),
         })))
     }
 
@@ -281,6 +286,7 @@ impl Ticket {
             priority: new_priority
                 .zip(self.priority)
                 .map(|(to, from)| FieldChange { from, to }),
+            custom: custom_changes(&self.fields, c.fields),
         };
         if changes.is_empty() {
             return Ok(None);
@@ -409,6 +415,7 @@ impl Aggregate for Ticket {
                 self.status = Status::Open;
                 self.requester = Some(e.requester);
                 self.sla = Some(e.sla);
+                self.fields = e.fields.unwrap_or_default();
             }
             TicketEvent::Commented(e) => {
                 let requester_id = self.requester.as_ref().map(|r| r.id);
@@ -428,7 +435,16 @@ impl Aggregate for Ticket {
                     description,
                     category,
                     priority,
+                    custom,
                 } = e.changes;
+                for (name, c) in custom {
+                    let key = name.strip_prefix(CUSTOM_FIELD_PREFIX).unwrap_or(&name);
+                    if c.to.is_null() {
+                        self.fields.remove(key);
+                    } else {
+                        self.fields.insert(key.to_string(), c.to);
+                    }
+                }
                 if let Some(c) = title {
                     self.title = c.to;
                 }

@@ -91,6 +91,7 @@ fn created_data() -> TicketCreated {
         sla: SlaPolicy::default().due(t0(), Priority::Medium),
         integration: None,
         metadata: None,
+        fields: None,
     }
 }
 
@@ -144,6 +145,7 @@ fn create_by(by: Issuer, for_whom: &Issuer) -> TicketCommand {
         requester: requester_ref(for_whom),
         integration: None,
         metadata: None,
+        fields: None,
         by,
         at: t0(),
     })
@@ -174,6 +176,7 @@ fn update(by: Issuer) -> UpdateTicket {
         description: None,
         category: None,
         priority: None,
+        fields: Default::default(),
         by,
         at: later(),
     }
@@ -745,6 +748,7 @@ fn applying_an_update_changes_the_fields_and_the_due_times() {
                     from: Priority::Medium,
                     to: Priority::High,
                 }),
+                custom: Default::default(),
             },
             sla: Some(due),
         }),
@@ -1250,3 +1254,7 @@ mod tags;
 
 #[path = "links_tests.rs"]
 mod links;
+
+#[cfg(test)]
+#[path = "field_values_tests.rs"]
+mod field_values;

@@ -74,6 +74,8 @@ pub struct CreateTicket {
     pub integration: Option<IntegrationRef>,
     /// Flat string metadata an integration attached, if any.
     pub metadata: Option<std::collections::BTreeMap<String, String>>,
+    /// Custom field values, already checked against the definitions, if any.
+    pub fields: Option<std::collections::BTreeMap<String, serde_json::Value>>,
     /// Who asks.
     pub by: Issuer,
     /// When.
@@ -119,6 +121,8 @@ pub struct UpdateTicket {
     pub category: Option<String>,
     /// New priority; recomputes the SLA due times from creation.
     pub priority: Option<Priority>,
+    /// New custom field values, already checked against the definitions; `null` unsets one.
+    pub fields: std::collections::BTreeMap<String, serde_json::Value>,
     /// Who asks.
     pub by: Issuer,
     /// When.

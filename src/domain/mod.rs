@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod commands;
+pub mod fields;
 pub mod linking;
 pub mod links;
 pub mod sla;

@@ -21,6 +21,7 @@ pub mod ratelimit;
 pub mod response;
 pub mod shared_answers;
 pub mod state;
+pub mod fields;
 pub mod tags;
 pub mod ticket_commands;
 pub mod ticket_queries;
@@ -48,6 +49,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(ticket_commands::router())
         .merge(tags::router())
+        .merge(fields::router())
         .merge(links::router())
         .merge(audit::router())
         .merge(ticket_queries::router())

@@ -11,6 +11,7 @@ use super::body::BodyKind;
 use super::command_request::{CommandRequest, CommandResponse};
 use super::error::{ApiError, Result};
 use super::extract::TicketId;
+use super::fields::{check_values, FieldValues};
 use super::form::request_body;
 use super::members::{Category, Context};
 use super::state::AppState;
@@ -48,6 +49,8 @@ request_body! {
         pub channel: Option<Channel>,
         /// Agents and admins only: open the ticket for this requester.
         pub requester_id: Option<Uuid>,
+        /// Custom field values by key (see `GET /fields`).
+        pub fields: Option<FieldValues>,
     }
 }
 
@@ -80,6 +83,8 @@ request_body! {
         pub category: Option<Category>,
         /// Recomputes the SLA due times.
         pub priority: Option<Priority>,
+        /// Custom field values by key; `null` unsets one.
+        pub fields: Option<FieldValues>,
     }
 }
 
@@ -128,6 +133,7 @@ pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -
             "must name a known requester, agent or admin",
         );
     }
+    let fields = check_values(&state, &mut form, draft.fields.as_ref().and_then(Option::as_ref), true).await?;
     form.finish()?;
     let body = draft.complete()?;
     let requester = requester
@@ -141,6 +147,7 @@ pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -
         requester,
         integration: None,
         metadata: None,
+        fields: fields.filter(|f| !f.is_empty()),
     };
     req.answer(tickets::open(&state.commands, req.issued(), ticket).await)
 }
@@ -207,12 +214,21 @@ pub async fn update_ticket(
 ) -> Result<Response> {
     req.require_staff("update tickets")?;
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
-    let body = UpdateRequest::parse(req.body(), &Context::from(&state))?;
+    let mut form = req.form()?;
+    let draft = UpdateRequest::read(&mut form, &Context::from(&state));
+    let given = draft.fields.as_ref().and_then(Option::as_ref);
+    let fields = match given {
+        Some(_) => check_values(&state, &mut form, given, false).await?,
+        None => Some(Default::default()),
+    };
+    form.finish()?;
+    let body = draft.complete()?;
     let changes = Changes {
         title: body.title,
         description: body.description.map(Description::into_inner),
         category: body.category.map(|c| c.0),
         priority: body.priority,
+        fields: fields.unwrap_or_default(),
     };
     req.answer(tickets::update(&state.commands, req.issued(), id, changes).await)
 }

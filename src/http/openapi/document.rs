@@ -150,6 +150,7 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         | ("delete", "/api/v1/tickets/{id}/links/{other}") => &[403, 412],
         ("post", "/api/v1/tickets/{id}/merge") => &[403, 409, 412],
         ("get", "/api/v1/tags") => &[403],
+        ("post", "/api/v1/fields") => &[403, 409],
         // It takes no parameter, and refuses unknown ones as every query does.
         ("get", "/api/v1/categories") => &[422],
         ("get", "/api/v1/tickets/{id}/verify") | ("get", "/api/v1/events") => &[403],

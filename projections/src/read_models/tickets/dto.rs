@@ -118,6 +118,9 @@ pub struct TicketView {
     /// The ticket it was merged into, if it was.
     #[serde(default)]
     pub merged_into: Option<Uuid>,
+    /// Custom field values by key (a requester reads only those visible to requesters).
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// A link of a ticket to another.

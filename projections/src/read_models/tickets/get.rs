@@ -50,7 +50,34 @@ pub async fn get(
     };
     let mut view = found.row.into_view(found.comments.0, Utc::now());
     hide_others_tickets(pool, &mut view, viewer).await?;
+    hide_fields(pool, &mut view, viewer, None).await?;
     Ok(Some(view))
+}
+
+/// Leaves out of a requester's view the custom fields not visible to requesters, by the
+/// definitions in force at `at` (now when `None`); a value whose field had no definition then
+/// is left out too.
+pub async fn hide_fields(
+    pool: &PgPool,
+    view: &mut TicketView,
+    viewer: Viewer,
+    at: Option<chrono::DateTime<Utc>>,
+) -> Result<(), sqlx::Error> {
+    if viewer.only_requester().is_none() || view.fields.is_empty() {
+        return Ok(());
+    }
+    let visible: Vec<String> = sqlx::query_scalar(
+        "SELECT key FROM (SELECT DISTINCT ON (key) key, visible_to_requester
+                          FROM field_definitions
+                          WHERE $1::timestamptz IS NULL OR recorded_at <= $1
+                          ORDER BY key, version DESC) d
+         WHERE visible_to_requester",
+    )
+    .bind(at)
+    .fetch_all(pool)
+    .await?;
+    view.fields.retain(|k, _| visible.contains(k));
+    Ok(())
 }
 
 /// Leaves out of a requester's view the links to (and the merge into) tickets that are not

@@ -20,7 +20,7 @@ pub use dto::{
     Author, Comment, Link, Person, Rating, Sla, SlaFacts, TicketListItem, TicketPage, TicketView,
 };
 pub use fold::fold;
-pub use get::{get, hide_others_tickets, id_by_number, version};
+pub use get::{get, hide_fields, hide_others_tickets, id_by_number, version};
 pub use list::{list, After, Involvement, ListFilter, ListQuery, Sort};
-pub use projector::{TicketViewProjection, NAME};
+pub use projector::{filter_text, TicketViewProjection, NAME};
 pub use tag_counts::{tag_counts, TagCount};

@@ -66,10 +66,14 @@ pub(crate) struct ViewRow {
     /// In the order they were made; one per other ticket.
     links: Json<Vec<Link>>,
     merged_into: Option<Uuid>,
+    /// Custom field values by key.
+    fields: Json<BTreeMap<String, serde_json::Value>>,
+    /// `key=value` of each custom field value, which the list filter matches (see `set_fields`).
+    field_values: Vec<String>,
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-pub(super) const VIEW_COLUMNS: [&str; 30] = [
+pub(super) const VIEW_COLUMNS: [&str; 32] = [
     "ticket_id",
     "number",
     "title",
@@ -100,6 +104,8 @@ pub(super) const VIEW_COLUMNS: [&str; 30] = [
     "tags",
     "links",
     "merged_into",
+    "fields",
+    "field_values",
 ];
 
 static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
@@ -218,7 +224,23 @@ impl ViewRow {
             tags: Vec::new(),
             links: Json(Vec::new()),
             merged_into: None,
+            fields: Json(BTreeMap::new()),
+            field_values: Vec::new(),
         }
+        .with_fields(e.fields.clone().unwrap_or_default())
+    }
+
+    fn with_fields(mut self, fields: BTreeMap<String, serde_json::Value>) -> Self {
+        self.set_fields(fields);
+        self
+    }
+
+    fn set_fields(&mut self, fields: BTreeMap<String, serde_json::Value>) {
+        self.field_values = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", filter_text(v)))
+            .collect();
+        self.fields = Json(fields);
     }
 
     /// Applies an event after `ticket.created`; new comments go to `comments`. The status
@@ -263,6 +285,17 @@ impl ViewRow {
                 }
                 if let Some(c) = &e.changes.priority {
                     self.priority = c.to;
+                }
+                if !e.changes.custom.is_empty() {
+                    let mut fields = self.fields.0.clone();
+                    for (key, c) in e.changes.custom_by_key() {
+                        if c.to.is_null() {
+                            fields.remove(key);
+                        } else {
+                            fields.insert(key.to_string(), c.to.clone());
+                        }
+                    }
+                    self.set_fields(fields);
                 }
                 if let Some(sla) = &e.sla {
                     self.first_response_due = sla.first_response_due.as_datetime();
@@ -385,7 +418,17 @@ impl ViewRow {
             tags: self.tags,
             links: self.links.0,
             merged_into: self.merged_into,
+            fields: self.fields.0,
         }
+    }
+}
+
+/// The text a custom field value is filtered by (`GET /tickets?field.<key>=`): a string as it
+/// is, any other value as its JSON.
+pub fn filter_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
