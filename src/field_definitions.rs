@@ -33,8 +33,8 @@ struct Row {
 impl Row {
     /// `None` for a type this build does not know (the table's check keeps it from happening).
     fn into_stored(self) -> Option<Stored> {
-        let kind = serde_json::from_value::<FieldType>(serde_json::Value::String(self.kind))
-            .ok()?;
+        let kind =
+            serde_json::from_value::<FieldType>(serde_json::Value::String(self.kind)).ok()?;
         Some(Stored {
             definition: FieldDefinition {
                 key: self.key,

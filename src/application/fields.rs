@@ -35,7 +35,10 @@ pub async fn check(
             continue;
         };
         if users::find(pool, id).await?.is_none() {
-            refused.push((format!("fields.{key}"), "must name a known user".to_string()));
+            refused.push((
+                format!("fields.{key}"),
+                "must name a known user".to_string(),
+            ));
         }
     }
     Ok(if refused.is_empty() {

@@ -136,7 +136,10 @@ fn the_event_names_custom_changes_fields_key_and_reads_back() {
         data,
         json!({"changes": {"fields.sector": {"from": null, "to": "health"}}})
     );
-    assert_eq!(serde_json::from_value::<TicketUpdated>(data).unwrap(), event);
+    assert_eq!(
+        serde_json::from_value::<TicketUpdated>(data).unwrap(),
+        event
+    );
     let stranger = json!({"changes": {"colour": {"from": "a", "to": "b"}}});
     assert!(serde_json::from_value::<TicketUpdated>(stranger).is_err());
 }

@@ -127,10 +127,7 @@ fn check_value(definition: &FieldDefinition, value: &Value) -> Result<(), String
         },
         FieldType::Select => match value.as_str() {
             Some(s) if definition.options.iter().any(|o| o == s) => Ok(()),
-            _ => Err(format!(
-                "must be one of: {}",
-                definition.options.join(", ")
-            )),
+            _ => Err(format!("must be one of: {}", definition.options.join(", "))),
         },
         FieldType::Date => match value.as_str() {
             Some(s) if is_date(s) => Ok(()),
@@ -156,7 +153,12 @@ pub fn custom_changes(
     to.into_iter()
         .filter_map(|(key, to)| {
             let from = from.get(&key).cloned().unwrap_or(Value::Null);
-            (from != to).then(|| (format!("{CUSTOM_FIELD_PREFIX}{key}"), FieldChange { from, to }))
+            (from != to).then(|| {
+                (
+                    format!("{CUSTOM_FIELD_PREFIX}{key}"),
+                    FieldChange { from, to },
+                )
+            })
         })
         .collect()
 }

@@ -38,8 +38,10 @@ fn refused_names(r: Result<BTreeMap<String, Value>, Vec<FieldRefusal>>) -> Vec<S
 fn good_values_of_every_type_pass() {
     let checked = check_values(
         &definitions(),
-        &values(json!({"sector": "finance", "complexity": 3.5, "note": "x", "due": "2026-02-28",
-                       "owner": "0193a5c2-0000-7000-8000-000000000001"})),
+        &values(
+            json!({"sector": "finance", "complexity": 3.5, "note": "x", "due": "2026-02-28",
+                       "owner": "0193a5c2-0000-7000-8000-000000000001"}),
+        ),
         true,
     )
     .unwrap();
@@ -50,8 +52,10 @@ fn good_values_of_every_type_pass() {
 fn every_bad_value_is_named() {
     let r = check_values(
         &definitions(),
-        &values(json!({"sector": "retail", "complexity": "1e400", "note": 3, "due": "2026-02-30",
-                       "owner": "nobody", "colour": "red"})),
+        &values(
+            json!({"sector": "retail", "complexity": "1e400", "note": 3, "due": "2026-02-30",
+                       "owner": "nobody", "colour": "red"}),
+        ),
         false,
     );
     assert_eq!(

@@ -119,7 +119,11 @@ impl FromJson for FieldKey {
 
 impl PartialSchema for FieldKey {
     fn schema() -> RefOr<Schema> {
-        string_schema("a lower-case letter, then up to 39 of a-z, 0-9 and _", Some(40), KEY_PATTERN.into())
+        string_schema(
+            "a lower-case letter, then up to 39 of a-z, 0-9 and _",
+            Some(40),
+            KEY_PATTERN.into(),
+        )
     }
 }
 

@@ -133,7 +133,11 @@ pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -
             "must name a known requester, agent or admin",
         );
     }
-    let fields = check_values(&state, &mut form, draft.fields.as_ref().and_then(Option::as_ref), true).await?;
+    // A `fields` member that failed its shape is named already; its values are not checked.
+    let fields = match &draft.fields {
+        Some(given) => check_values(&state, &mut form, given.as_ref(), true).await?,
+        None => None,
+    };
     form.finish()?;
     let body = draft.complete()?;
     let requester = requester

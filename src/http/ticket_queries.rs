@@ -27,7 +27,7 @@ use super::shared_answers::Scope;
 use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::tags::{Tag, TAG_PATTERN};
-use crate::domain::{Channel, Priority, Status};
+use crate::domain::{Channel, Priority, Role, Status};
 use crate::{policy, views};
 
 /// The query routes.
@@ -117,6 +117,31 @@ fn list_query(state: &AppState, p: &mut Params) -> ListQuery {
         after,
         with_unread: false,
     }
+}
+
+/// The family of custom field filters: `field.<key>=value`.
+const FIELD_FILTER: &str = "field.";
+
+/// `field.<key>=value` filters as `key=value`; a key that names no field the caller may read
+/// fails as unknown (a requester learns nothing of hidden fields, not even by filtering).
+async fn field_filters(state: &AppState, caller: &Caller, p: &mut Params) -> Result<Vec<String>> {
+    let wanted = p.family(FIELD_FILTER);
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let definitions = crate::field_definitions::current_definitions(&state.pool).await?;
+    let mut filters = Vec::with_capacity(wanted.len());
+    for (key, value) in wanted {
+        let readable = definitions
+            .get(&key)
+            .is_some_and(|d| caller.role != Role::Requester || d.visible_to_requester);
+        if readable {
+            filters.push(format!("{key}={value}"));
+        } else {
+            p.fail(&format!("{FIELD_FILTER}{key}"), "is not a defined field");
+        }
+    }
+    Ok(filters)
 }
 
 // ---- waiting and answering ----------------------------------------------------------------
@@ -246,7 +271,9 @@ pub async fn get_ticket(
     Ok(response)
 }
 
-/// The tickets the caller may see, filtered, sorted and paged by cursor.
+/// The tickets the caller may see, filtered, sorted and paged by cursor. `field.<key>=value`
+/// (any number of them) keeps the tickets whose custom field `<key>` holds `value` (text, a
+/// select option, a date, a user id, or a number as JSON writes it).
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "queries",
     params(
         ("status" = Option<String>, Query, description = "open, in_progress, closed (comma-separated for several)"),
@@ -275,10 +302,12 @@ pub async fn list_tickets(
 ) -> Result<Response> {
     let mut allowed = LIST_PARAMS.to_vec();
     allowed.extend(["assignee_id", "requester_id"]);
+    allowed.push(FIELD_FILTER);
     let mut p = Params::new(&uri, &allowed)?;
     let mut query = list_query(&state, &mut p);
     query.filter.assignee_id = p.uuid("assignee_id");
     query.filter.requester_id = p.uuid("requester_id");
+    query.filter.field_values = field_filters(&state, &caller, &mut p).await?;
     let min_position = p.min_position();
     p.finish()?;
     let deadline = Instant::now() + state.settings.read_wait;

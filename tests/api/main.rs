@@ -7,6 +7,7 @@ mod board;
 mod commands;
 mod dashboard;
 mod email;
+mod fields;
 mod hardening;
 mod helpers;
 mod hostile;

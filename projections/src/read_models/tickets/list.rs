@@ -266,6 +266,9 @@ pub struct ListFilter {
     pub tags: Vec<String>,
     /// Only the ticket with this short number (the web app finds a ticket to link by it).
     pub number: Option<i64>,
+    /// Only tickets whose custom fields hold every one of these, each `key=value` (see
+    /// `filter_text`).
+    pub field_values: Vec<String>,
 }
 
 /// `GET /tickets` and `GET /me/tickets`.
@@ -463,6 +466,12 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, 
         // Containment, which the GIN index on `tags` serves.
         qb.push(" AND v.tags @> ")
             .push_bind(f.tags.clone())
+            .push("::text[]");
+    }
+    if !f.field_values.is_empty() {
+        // Containment, which the GIN index on `field_values` serves.
+        qb.push(" AND v.field_values @> ")
+            .push_bind(f.field_values.clone())
             .push("::text[]");
     }
 }
