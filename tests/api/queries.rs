@@ -157,6 +157,7 @@ async fn the_ticket_view_shows_every_field_and_hides_internal_comments_from_the_
         "tags": [],
         "links": [],
         "merged_into": null,
+        "fields": {},
     });
 
     // Act

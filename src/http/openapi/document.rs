@@ -152,7 +152,7 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         ("get", "/api/v1/tags") => &[403],
         ("post", "/api/v1/fields") => &[403, 409],
         // It takes no parameter, and refuses unknown ones as every query does.
-        ("get", "/api/v1/categories") => &[422],
+        ("get", "/api/v1/categories") | ("get", "/api/v1/fields") => &[422],
         ("get", "/api/v1/tickets/{id}/verify") | ("get", "/api/v1/events") => &[403],
         ("post", "/api/v1/auth/login") => &[401, 403],
         ("post", "/api/v1/users") => &[403, 409],
