@@ -496,6 +496,7 @@ pub async fn mark_read(
         ("from" = Option<String>, Query, description = "RFC 3339, inclusive (default: all time)"),
         ("to" = Option<String>, Query, description = "RFC 3339, exclusive (default: all time)"),
         ("tag" = Option<String>, Query, description = "only tickets carrying this tag (the requester and channel figures stay over every ticket)", pattern = "^[a-z0-9_-]{1,40}$"),
+        ("group_by" = Option<String>, Query, description = "field.<key> of a select field: adds group_by {by, groups: [{value, total, by_status}]}, one group per option then one (value null) for tickets without a value"),
         ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read model applied this position"),
         ("If-None-Match" = Option<String>, Header, description = "the ETag of an answer already held: 304 while it is still the answer"),
     ),
@@ -513,8 +514,18 @@ pub async fn get_stats(
     headers: HeaderMap,
 ) -> Result<Response> {
     require_reader_of_everything(&caller, "statistics")?;
-    let mut p = Params::new(&uri, &["from", "to", "min_position", "tag"])?;
+    let mut p = Params::new(&uri, &["from", "to", "min_position", "tag", "group_by"])?;
     let tag = p.parsed("tag", tag);
+    let group_by = match p.one("group_by") {
+        Some(by) => select_field(&state, &by).await?.or_else(|| {
+            p.fail(
+                "group_by",
+                "must be field.<key> of a select field (see GET /fields)",
+            );
+            None
+        }),
+        None => None,
+    };
     let from = p.time("from");
     let to = p.time("to");
     if let (Some(from), Some(to)) = (from, to) {
@@ -536,13 +547,26 @@ pub async fn get_stats(
     };
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
-    let question = format!("{:?} {:?} {:?}", query.from, query.to, query.tag);
+    let question = format!(
+        "{:?} {:?} {:?} {:?}",
+        query.from, query.to, query.tag, group_by
+    );
     let scope = Scope::from(policy::viewer(&caller));
     let compute = || async {
         let stats = stats::stats(&state.pool, &query).await?;
         let people =
             requesters::people_stats(&state.pool, query.from, query.to, &query.channels).await?;
-        Ok(StatsAnswer { stats, people })
+        let group_by = match &group_by {
+            Some((key, options)) => {
+                Some(stats::field_groups(&state.pool, &query, key, options).await?)
+            }
+            None => None,
+        };
+        Ok(StatsAnswer {
+            stats,
+            people,
+            group_by,
+        })
     };
     state
         .answers
@@ -557,6 +581,21 @@ struct StatsAnswer {
     stats: stats::Stats,
     #[serde(flatten)]
     people: requesters::PeopleStats,
+    /// With `group_by=field.<key>` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_by: Option<stats::FieldGroups>,
+}
+
+/// The key and options of the `select` field `field.<key>` names, if it does.
+async fn select_field(state: &AppState, by: &str) -> Result<Option<(String, Vec<String>)>> {
+    let Some(key) = by.strip_prefix(FIELD_FILTER) else {
+        return Ok(None);
+    };
+    let definitions = crate::field_definitions::current_definitions(&state.pool).await?;
+    Ok(definitions
+        .get(key)
+        .filter(|d| d.kind == crate::domain::fields::FieldType::Select)
+        .map(|d| (d.key.clone(), d.options.clone())))
 }
 
 /// The configured categories (`TICKETD_CATEGORIES`), in their configured order, so that clients

@@ -472,3 +472,50 @@ async fn as_of_shows_the_fields_and_their_visibility_as_they_were() {
     );
     assert_eq!(theirs_now["fields"], json!({}), "hidden now");
 }
+
+#[tokio::test]
+async fn stats_group_by_a_select_field() {
+    // Arrange
+    let app = spawn_app().await;
+    let admin = app.user("admin").await;
+    let agent = app.user("agent").await;
+    define_all(&app, &admin).await;
+    for sector in ["finance", "finance", "health"] {
+        created_id(create(&app, &agent, json!({"sector": sector})).await).await;
+    }
+    let closed = created_id(create(&app, &agent, json!({"sector": "finance"})).await).await;
+    crate::queries::close(&app, closed, &agent).await;
+
+    // Act
+    let stats = read(&app, "/stats?group_by=field.sector", &agent).await;
+    let by_number = app.get("/stats?group_by=field.complexity", &agent).await;
+    let by_nothing = app.get("/stats?group_by=sector", &agent).await;
+
+    // Assert
+    let groups = &stats["group_by"];
+    assert_eq!(groups["by"], "field.sector");
+    let summary: Vec<(Value, i64, i64)> = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["value"].clone(),
+                g["total"].as_i64().unwrap(),
+                g["by_status"]["closed"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (json!("finance"), 3, 1),
+            (json!("health"), 1, 0),
+            (Value::Null, 0, 0)
+        ]
+    );
+    for refused in [by_number, by_nothing] {
+        let refused = problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(failing_fields(&refused), ["group_by"]);
+    }
+}

@@ -334,6 +334,9 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
             json!({"type": "string", "enum": ticket_projections::read_models::tickets::Sort::ALL.map(|s| s.as_str())})
         }
         ("query", "cursor") => text(512),
+        ("query", "group_by") => {
+            json!({"type": "string", "pattern": "^field\\.[a-z][a-z0-9_]{0,39}$"})
+        }
         ("query", "tag") if path == "/api/v1/board" || path == "/api/v1/stats" => {
             json!({"type": "string", "pattern": crate::domain::tags::TAG_PATTERN})
         }

@@ -14,10 +14,12 @@ use super::query::snapshot;
 use super::tickets::tally::{self, TicketFacts, FACT_COLUMNS};
 
 mod answer;
+mod groups;
 mod sums;
 mod window;
 
 pub use answer::*;
+pub use groups::{field_groups, FieldGroup, FieldGroups};
 use sums::{OpenFigures, Sums};
 
 /// [`super::tickets::SlaFacts::at`]'s first-response rule in SQL, at the instant `at`.
@@ -39,7 +41,7 @@ fn resolution_breached(at: &str) -> String {
 }
 
 /// Tickets created in `[$1, $2)`; either bound may be NULL (open-ended).
-const WINDOW: &str = "($1::timestamptz IS NULL OR v.created_at >= $1)
+pub(crate) const WINDOW: &str = "($1::timestamptz IS NULL OR v.created_at >= $1)
      AND ($2::timestamptz IS NULL OR v.created_at < $2)";
 
 /// The statistics of the tickets created in the window.
