@@ -56,6 +56,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/view-ticket-tags.js"),
     ),
     ("view-new.js", JS, include_str!("../web/view-new.js")),
+    ("view-fields.js", JS, include_str!("../web/view-fields.js")),
     ("view-users.js", JS, include_str!("../web/view-users.js")),
     ("view-user.js", JS, include_str!("../web/view-user.js")),
     (

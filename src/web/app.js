@@ -15,6 +15,7 @@ import { usersView } from "./view-users.js";
 import { userView } from "./view-user.js";
 import { integrationsView } from "./view-integrations.js";
 import { webhooksView } from "./view-webhooks.js";
+import { fieldsView } from "./view-fields.js";
 
 const top = document.getElementById("top");
 const main = document.getElementById("main");
@@ -66,6 +67,7 @@ function route() {
   if (parts[0] === "users" && isAdmin(user)) return { name: "users" };
   if (parts[0] === "integrations" && isAdmin(user)) return { name: "integrations" };
   if (parts[0] === "webhooks" && isAdmin(user)) return { name: "webhooks" };
+  if (parts[0] === "fields" && isAdmin(user)) return { name: "fields" };
   return { name: readsAll(user) ? "board" : "mine" };
 }
 
@@ -106,6 +108,7 @@ function header() {
     links.push(link("#/users", t("nav.users"), "users"));
     links.push(link("#/integrations", t("nav.integrations"), "integrations"));
     links.push(link("#/webhooks", t("nav.webhooks"), "webhooks"));
+    links.push(link("#/fields", t("nav.fields"), "fields"));
   }
   fill(top, 
     h("span", { class: "brand", text: t("app.name") }),
@@ -159,6 +162,7 @@ function render() {
   else if (r.name === "user") view = userView(main, ctx, r.id);
   else if (r.name === "integrations") view = integrationsView(main, ctx);
   else if (r.name === "webhooks") view = webhooksView(main, ctx);
+  else if (r.name === "fields") view = fieldsView(main, ctx);
   // Screen readers hear the new page's title, unless the view put the focus somewhere itself.
   const heading = main.querySelector("h1");
   if (heading && !main.contains(document.activeElement)) {

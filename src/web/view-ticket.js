@@ -9,6 +9,7 @@ import { CATEGORIES, PRIORITIES, isAdmin, isRequester, isStaff, mayCommand, mayV
 import { alertArea, clearErrors, dropDraft, failureText, field, keepDraft, onSubmit, options, showError } from "./forms.js";
 import { loadAgents } from "./view-tickets.js";
 import { tagList, tagsForm, taggedLine } from "./view-ticket-tags.js";
+import { fieldInputs, fieldRows, fieldValues, loadFields } from "./view-fields.js";
 import { linkForm, linkLine, linkList, mergeForm, mergedInto } from "./view-ticket-links.js";
 
 export function ticketView(main, ctx, id) {
@@ -16,7 +17,14 @@ export function ticketView(main, ctx, id) {
   // The first load asks for version 1 at least: a ticket created a moment ago (or linked from a
   // live event) is then waited for until the read model has it, instead of answering 404; one that
   // does not exist still answers 404 at once, since the engine looks in the event store first.
-  const state = { ticket: null, minVersion: 1, actionsKey: null, agents: [], disposed: false };
+  const state = { ticket: null, minVersion: 1, actionsKey: null, agents: [], disposed: false, fields: [] };
+  loadFields().then((definitions) => {
+    state.fields = definitions;
+    if (state.ticket && !state.disposed) {
+      state.actionsKey = null;
+      reload();
+    }
+  });
   const heading = h("h1", { text: t("common.loading") });
   const notice = h("p", { class: "notice", role: "status" });
   const details = h("section", { class: "details", "aria-labelledby": "details-title" });
@@ -86,6 +94,7 @@ export function ticketView(main, ctx, id) {
         ticket.resolution ? row(t("ticket.resolution"), ticket.resolution) : null,
         ticket.rating ? row(t("ticket.rating"), t("ticket.rated", { score: ticket.rating.score })) : null,
         row(t("tags.label"), tagList(ticket.tags)),
+        ...fieldRows(state.fields, ticket.fields).map(([label, value]) => row(label, value)),
         row(t("links.label"), linkList(ticket, isStaff(user) ? unlink : null)),
         ticket.merged_into ? row(t("links.merged_into"), mergedInto(ticket)) : null,
       ),
@@ -174,6 +183,7 @@ export function ticketView(main, ctx, id) {
     }
     if (isStaff(user) && !closed) parts.push(titleForm(ticket));
     if (isStaff(user) && !closed) parts.push(workForm(ticket));
+    if (isStaff(user) && !closed && state.fields.length) parts.push(fieldsForm(ticket));
     if (isStaff(user)) {
       const tags = tagsForm(ticket, (list, form) => command("PUT", "/tags", { tags: list }, form));
       controls.tags = tags.input;
@@ -231,6 +241,20 @@ export function ticketView(main, ctx, id) {
     onSubmit(form, async () => {
       await command("PATCH", "", { title: title.value }, form);
       delete title.dataset.dirty;
+    });
+    return form;
+  }
+
+  function fieldsForm(ticket) {
+    const inputs = fieldInputs(state.fields, ticket.fields || {});
+    const form = h("form", { class: "card", novalidate: true },
+      h("h3", { text: t("fields.heading") }),
+      ...inputs.map((c) => c.el),
+      alertArea(),
+      h("button", { type: "submit", text: t("fields.save") }),
+    );
+    onSubmit(form, async () => {
+      await command("PATCH", "", { fields: fieldValues(inputs, true) }, form);
     });
     return form;
   }

@@ -3,6 +3,7 @@
 
 mod board;
 mod browser;
+mod fields;
 mod intake;
 mod links;
 mod people;
