@@ -6,6 +6,7 @@ import { t, term, date, number } from "./i18n.js";
 import { CATEGORIES, PRIORITIES, STATUSES, readsAll } from "./model.js";
 import { failureText, field, options } from "./forms.js";
 import { parseTags, tagList } from "./view-ticket-tags.js";
+import { loadFields } from "./view-fields.js";
 
 const PAGE = 50;
 
@@ -41,6 +42,18 @@ export function ticketsView(main, ctx, mode) {
   const title = { all: "list.title.all", mine: "list.title.mine", assigned: "list.title.assigned" }[mode];
   fill(main, h("h1", { text: t(title) }), filters, count, results, more);
 
+  // A filter per select field (`field.<key>=option`), once the definitions are known.
+  const fieldFilters = [];
+  if (staffList) {
+    loadFields().then((definitions) => {
+      for (const d of definitions.filter((f) => f.type === "select")) {
+        const select = h("select", { name: `field.${d.key}` }, options(all.concat(d.options.map((o) => [o, o])), ""));
+        fieldFilters.push([d.key, select]);
+        filters.append(field(d.label, select));
+      }
+    });
+  }
+
   const debounced = debounce(() => reload(), 250);
   filters.addEventListener("change", () => reload());
   search.addEventListener("input", debounced);
@@ -50,6 +63,7 @@ export function ticketsView(main, ctx, mode) {
     const p = { status: status.value, q: search.value.trim(), limit, cursor, min_position: state.minPosition };
     if (staffList) {
       Object.assign(p, { priority: priority.value, category: category.value, assignee_id: assignee.value, requester_id: requester.value, tag: parseTags(tag.value).join(",") });
+      for (const [key, select] of fieldFilters) p[`field.${key}`] = select.value;
     }
     if (mode === "mine") p.role = "requested";
     if (mode === "assigned") p.role = "assigned";

@@ -1,12 +1,13 @@
 //! Custom fields in the web app: an admin defines one on the Fields page, opens a ticket with
 //! it from the new-ticket form (a required one refused beside the field), sees it on the
-//! ticket and changes it there, then filters nothing else; the pages stay accessible.
+//! ticket and changes it there, then filters the list by it; the pages stay accessible.
 
 use anyhow::{ensure, Result};
 use serde_json::Value;
 use ticketd::domain::Role;
 
 use super::browser::{finish, person, Driver};
+use super::people::wait_until;
 use crate::helpers::spawn_app;
 
 #[tokio::test]
@@ -46,10 +47,29 @@ async fn an_admin_defines_a_field_sets_it_on_a_new_ticket_and_changes_it() {
         ada.press("Save fields").await?;
         ada.sees_detail("Sector", "health").await?;
         ada.accessible("ticket-fields").await?;
+
+        // The list filters by the field.
+        ada.follow("List").await?;
+        ada.sees("Invoice missing").await?;
+        ada.choose("Sector", "finance").await?;
+        wait_until(|| async { Ok(!ada.text().await?.contains("Invoice missing")) }).await?;
+        ada.choose("Sector", "health").await?;
+        ada.sees("Invoice missing").await?;
         Ok(())
     }
     .await;
-    let ticket = ada.ticket_in_view().await;
+    let ticket = app
+        .get("/tickets?field.sector=health", &admin.user)
+        .await
+        .json::<Value>()
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|page| {
+            page["items"][0]["id"]
+                .as_str()
+                .and_then(|id| id.parse::<uuid::Uuid>().ok())
+                .ok_or_else(|| anyhow::anyhow!("no ticket with sector health"))
+        });
     let outcome = match (outcome, ticket) {
         (Ok(()), Ok(ticket)) => {
             let view: Value = app
