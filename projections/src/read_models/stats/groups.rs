@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use super::{StatsQuery, WINDOW};
+use super::answer::StatsQuery;
+use super::window::WINDOW;
 
 /// One value's tickets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ mod window;
 pub use answer::*;
 pub use groups::{field_groups, FieldGroup, FieldGroups};
 use sums::{OpenFigures, Sums};
+use window::WINDOW;
 
 /// [`super::tickets::SlaFacts::at`]'s first-response rule in SQL, at the instant `at`.
 fn first_response_breached(at: &str) -> String {
@@ -39,10 +40,6 @@ fn resolution_breached(at: &str) -> String {
           OR (v.closed_at IS NULL AND v.resolution_due <= {at}))"
     )
 }
-
-/// Tickets created in `[$1, $2)`; either bound may be NULL (open-ended).
-pub(crate) const WINDOW: &str = "($1::timestamptz IS NULL OR v.created_at >= $1)
-     AND ($2::timestamptz IS NULL OR v.created_at < $2)";
 
 /// The statistics of the tickets created in the window.
 pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<Stats, sqlx::Error> {
