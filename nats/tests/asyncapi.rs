@@ -340,7 +340,20 @@ fn same_members(doc: &Value, schema: &Value, value: &Value, full: bool, path: &s
     };
     let declared: BTreeSet<&str> = properties.keys().map(String::as_str).collect();
     let written: BTreeSet<&str> = object.keys().map(String::as_str).collect();
-    let undeclared: Vec<_> = written.difference(&declared).collect();
+    // Members a `patternProperties` pattern admits (custom fields: `fields.<key>`) are declared.
+    let patterns: Vec<regex::Regex> = schema
+        .get("patternProperties")
+        .and_then(Value::as_object)
+        .map(|p| {
+            p.keys()
+                .map(|k| regex::Regex::new(k).expect("a pattern"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let undeclared: Vec<_> = written
+        .difference(&declared)
+        .filter(|name| !patterns.iter().any(|p| p.is_match(name)))
+        .collect();
     assert!(
         undeclared.is_empty(),
         "{path}: the schema lacks {undeclared:?}"
@@ -362,13 +375,11 @@ fn same_members(doc: &Value, schema: &Value, value: &Value, full: bool, path: &s
         );
     }
     for (name, member) in object {
-        same_members(
-            doc,
-            &properties[name],
-            member,
-            full,
-            &format!("{path}.{name}"),
-        );
+        // A member admitted by a pattern has no fixed schema to descend into.
+        let Some(schema) = properties.get(name) else {
+            continue;
+        };
+        same_members(doc, schema, member, full, &format!("{path}.{name}"));
     }
 }
 
