@@ -36,6 +36,7 @@ pub mod command_service;
 pub mod db;
 pub mod domain;
 pub mod email;
+pub mod field_definitions;
 pub mod http;
 pub mod hub;
 pub mod integrations;

@@ -37,9 +37,74 @@ pub fn may_read_comment(viewer: Viewer, internal: bool) -> bool {
     viewer.may_read_comment(internal)
 }
 
-/// May `viewer` receive this stored event of a ticket they may read?
+/// Events whose data names another ticket by its id.
+const NAMING_OTHER_TICKETS: [&str; 4] = [
+    "ticket.linked",
+    "ticket.unlinked",
+    "ticket.merged",
+    "ticket.merged_from",
+];
+
+/// May `viewer` receive this stored event of a ticket they may read? Requesters get neither
+/// internal comments nor the events that name another ticket (links and merges), which may
+/// not be theirs: their ticket's view shows the links to tickets of theirs.
 pub fn may_read_event(viewer: Viewer, envelope: &Envelope) -> bool {
     may_read_comment(viewer, envelope.is_internal())
+        && (viewer.reads_everything
+            || !NAMING_OTHER_TICKETS.contains(&envelope.event_type.as_str()))
+}
+
+/// `envelope` as a requester may read it, custom field values whose key `visible` refuses left
+/// out of its data (CONTRACT 10: a hidden value is left out of everything a requester reads):
+/// `None` when it is an update that changed nothing else, `Cow::Borrowed` when nothing was
+/// hidden. The stored envelope, and so its hash, is untouched; requesters do not verify chains.
+pub fn without_hidden_fields<'a>(
+    envelope: &'a Envelope,
+    visible: impl Fn(&str) -> bool,
+) -> Option<std::borrow::Cow<'a, Envelope>> {
+    use std::borrow::Cow;
+    let prefix = ticket_nats::events::CUSTOM_FIELD_PREFIX;
+    match envelope.event_type.as_str() {
+        "ticket.created" => {
+            let Some(fields) = envelope.data.get("fields").and_then(|f| f.as_object()) else {
+                return Some(Cow::Borrowed(envelope));
+            };
+            if fields.keys().all(|k| visible(k)) {
+                return Some(Cow::Borrowed(envelope));
+            }
+            let mut redacted = envelope.clone();
+            if let Some(fields) = redacted
+                .data
+                .get_mut("fields")
+                .and_then(|f| f.as_object_mut())
+            {
+                fields.retain(|k, _| visible(k));
+            }
+            Some(Cow::Owned(redacted))
+        }
+        "ticket.updated" => {
+            let Some(changes) = envelope.data.get("changes").and_then(|c| c.as_object()) else {
+                return Some(Cow::Borrowed(envelope));
+            };
+            let hidden = |name: &str| name.strip_prefix(prefix).is_some_and(|k| !visible(k));
+            if !changes.keys().any(|n| hidden(n)) {
+                return Some(Cow::Borrowed(envelope));
+            }
+            if changes.keys().all(|n| hidden(n)) {
+                return None;
+            }
+            let mut redacted = envelope.clone();
+            if let Some(changes) = redacted
+                .data
+                .get_mut("changes")
+                .and_then(|c| c.as_object_mut())
+            {
+                changes.retain(|n, _| !hidden(n));
+            }
+            Some(Cow::Owned(redacted))
+        }
+        _ => Some(Cow::Borrowed(envelope)),
+    }
 }
 
 #[cfg(test)]

@@ -41,7 +41,12 @@ pub async fn ticket_as_of(
         }
         _ => viewer,
     };
-    Ok(fold(id, &envelopes, now, viewer))
+    let Some(mut view) = fold(id, &envelopes, now, viewer) else {
+        return Ok(None);
+    };
+    tickets::hide_others_tickets(pool, &mut view, viewer).await?;
+    tickets::hide_fields(pool, &mut view, viewer, Some(at.as_datetime())).await?;
+    Ok(Some(view))
 }
 
 /// May `viewer` read the ticket whose requester is `requester`: the policy's rule, where a
@@ -238,6 +243,7 @@ mod tests {
                     },
                     integration: None,
                     metadata: None,
+                    fields: None,
                 }),
             ),
             envelope(2, "2026-11-23T10:01:00.000Z", comment(1, false)),

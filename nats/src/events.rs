@@ -79,6 +79,9 @@ pub struct TicketCreated {
     /// Flat string metadata an integration attached (intake), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<std::collections::BTreeMap<String, String>>,
+    /// Custom field values set on creation (CONTRACT 10), by field key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 /// The integration `ticket.created` names.
@@ -153,8 +156,10 @@ pub struct FieldChange<T = String> {
 }
 
 /// The fields `ticket.updated` may change; absent ones did not change.
+///
+/// Not `deny_unknown_fields`: custom fields are flattened in as `fields.<key>` members, and serde
+/// cannot combine the two; [`TicketChanges::custom`] refuses any other name instead.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TicketChanges {
     /// The title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,6 +173,27 @@ pub struct TicketChanges {
     /// The priority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<FieldChange<Priority>>,
+    /// Custom fields, each named `fields.<key>`; `null` for a value unset before or after.
+    #[serde(flatten, deserialize_with = "custom_changes")]
+    pub custom: std::collections::BTreeMap<String, FieldChange<serde_json::Value>>,
+}
+
+/// The prefix of a custom field's member in [`TicketChanges`].
+pub const CUSTOM_FIELD_PREFIX: &str = "fields.";
+
+fn custom_changes<'de, D>(
+    deserializer: D,
+) -> Result<std::collections::BTreeMap<String, FieldChange<serde_json::Value>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let map = std::collections::BTreeMap::<String, FieldChange<serde_json::Value>>::deserialize(
+        deserializer,
+    )?;
+    if let Some(name) = map.keys().find(|k| !k.starts_with(CUSTOM_FIELD_PREFIX)) {
+        return Err(serde::de::Error::custom(format!("unknown field `{name}`")));
+    }
+    Ok(map)
 }
 
 impl TicketChanges {
@@ -177,6 +203,14 @@ impl TicketChanges {
             && self.description.is_none()
             && self.category.is_none()
             && self.priority.is_none()
+            && self.custom.is_empty()
+    }
+
+    /// The custom field changes by bare key (without `fields.`).
+    pub fn custom_by_key(&self) -> impl Iterator<Item = (&str, &FieldChange<serde_json::Value>)> {
+        self.custom
+            .iter()
+            .map(|(k, c)| (k.strip_prefix(CUSTOM_FIELD_PREFIX).unwrap_or(k), c))
     }
 }
 
@@ -282,6 +316,88 @@ pub struct TicketResumed {
     pub sla: Option<SlaDue>,
 }
 
+/// `ticket.tagged`: the tags a `PUT /tickets/{id}/tags` added and removed, each sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketTagged {
+    /// Tags the ticket did not carry before.
+    pub added: Vec<String>,
+    /// Tags the ticket no longer carries.
+    pub removed: Vec<String>,
+}
+
+/// How a linked ticket relates to the ticket whose event names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKind {
+    /// About the same matter.
+    Related,
+    /// This ticket repeats the other.
+    DuplicateOf,
+    /// The other ticket is part of this one.
+    ParentOf,
+    /// This ticket is part of the other.
+    ChildOf,
+}
+
+impl LinkKind {
+    /// Every kind, in the contract's order.
+    pub const ALL: [LinkKind; 4] = [
+        LinkKind::Related,
+        LinkKind::DuplicateOf,
+        LinkKind::ParentOf,
+        LinkKind::ChildOf,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Related => "related",
+            LinkKind::DuplicateOf => "duplicate_of",
+            LinkKind::ParentOf => "parent_of",
+            LinkKind::ChildOf => "child_of",
+        }
+    }
+
+    /// The kind the other ticket records: `parent_of` ↔ `child_of`; `related` and
+    /// `duplicate_of` as `related` (the original is not a duplicate of its duplicate).
+    pub fn inverse(self) -> LinkKind {
+        match self {
+            LinkKind::ParentOf => LinkKind::ChildOf,
+            LinkKind::ChildOf => LinkKind::ParentOf,
+            LinkKind::Related | LinkKind::DuplicateOf => LinkKind::Related,
+        }
+    }
+}
+
+/// `ticket.linked` / `ticket.unlinked`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketLinked {
+    /// How the other ticket relates to this one.
+    pub kind: LinkKind,
+    /// The other ticket.
+    pub ticket_id: Uuid,
+}
+
+/// `ticket.merged`: this ticket was merged into another (and is closed next).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketMerged {
+    /// The ticket it lives on in.
+    pub into: Uuid,
+}
+
+/// `ticket.merged_from`: another ticket was merged into this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketMergedFrom {
+    /// The merged ticket.
+    pub ticket_id: Uuid,
+    /// Its short number.
+    pub number: i64,
+}
+
 /// Every event a ticket can record. Serialized adjacently tagged, so that an envelope's
 /// `type` and `data` members are exactly this enum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -320,11 +436,26 @@ pub enum TicketEvent {
     /// 80 % of an SLA target's time passed with the target still awaited.
     #[serde(rename = "ticket.sla_warning")]
     SlaWarning(SlaWarning),
+    /// The ticket's tags changed.
+    #[serde(rename = "ticket.tagged")]
+    Tagged(TicketTagged),
+    /// The ticket was linked to another.
+    #[serde(rename = "ticket.linked")]
+    Linked(TicketLinked),
+    /// A link to another ticket was removed.
+    #[serde(rename = "ticket.unlinked")]
+    Unlinked(TicketLinked),
+    /// The ticket was merged into another.
+    #[serde(rename = "ticket.merged")]
+    Merged(TicketMerged),
+    /// Another ticket was merged into this one.
+    #[serde(rename = "ticket.merged_from")]
+    MergedFrom(TicketMergedFrom),
 }
 
 impl TicketEvent {
     /// Every event type, in the order of the enum.
-    pub const TYPES: [&'static str; 11] = [
+    pub const TYPES: [&'static str; 16] = [
         "ticket.created",
         "ticket.commented",
         "ticket.assigned",
@@ -336,6 +467,11 @@ impl TicketEvent {
         "ticket.pending",
         "ticket.resumed",
         "ticket.sla_warning",
+        "ticket.tagged",
+        "ticket.linked",
+        "ticket.unlinked",
+        "ticket.merged",
+        "ticket.merged_from",
     ];
 
     /// The CloudEvents `type`, e.g. `ticket.commented`.
@@ -352,6 +488,11 @@ impl TicketEvent {
             Self::Pending(_) => Self::TYPES[8],
             Self::Resumed(_) => Self::TYPES[9],
             Self::SlaWarning(_) => Self::TYPES[10],
+            Self::Tagged(_) => Self::TYPES[11],
+            Self::Linked(_) => Self::TYPES[12],
+            Self::Unlinked(_) => Self::TYPES[13],
+            Self::Merged(_) => Self::TYPES[14],
+            Self::MergedFrom(_) => Self::TYPES[15],
         }
     }
 
@@ -398,6 +539,11 @@ impl TicketEvent {
             "ticket.pending" => Self::Pending(TicketPending::deserialize(data)?),
             "ticket.resumed" => Self::Resumed(TicketResumed::deserialize(data)?),
             "ticket.sla_warning" => Self::SlaWarning(SlaWarning::deserialize(data)?),
+            "ticket.tagged" => Self::Tagged(TicketTagged::deserialize(data)?),
+            "ticket.linked" => Self::Linked(TicketLinked::deserialize(data)?),
+            "ticket.unlinked" => Self::Unlinked(TicketLinked::deserialize(data)?),
+            "ticket.merged" => Self::Merged(TicketMerged::deserialize(data)?),
+            "ticket.merged_from" => Self::MergedFrom(TicketMergedFrom::deserialize(data)?),
             other => return Err(serde::de::Error::unknown_variant(other, &Self::TYPES)),
         })
     }

@@ -12,7 +12,8 @@
 //! [`Config`]). Each event is one message:
 //!
 //! - subject `tickets.v1.<ticket_id>.<kind>`, kind one of `created`, `commented`, `assigned`,
-//!   `updated`, `closed`, `reopened`, `rated`, `sla_breached` ([`subject`]); so
+//!   `updated`, `closed`, `reopened`, `rated`, `sla_breached`, `tagged`, `linked`, `unlinked`, `merged`,
+//!   `merged_from` ([`subject`]); so
 //!   `tickets.v1.<id>.>` follows one ticket and `tickets.v1.*.closed` one kind;
 //! - headers `Nats-Msg-Id: <event id>` and `Content-Type: application/cloudevents+json`;
 //! - body: the [`Envelope`] as JSON, whose `type` and `data` read as a [`TicketEvent`].

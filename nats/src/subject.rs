@@ -107,7 +107,15 @@ mod tests {
                 "closed",
                 "reopened",
                 "rated",
-                "sla_breached"
+                "sla_breached",
+                "pending",
+                "resumed",
+                "sla_warning",
+                "tagged",
+                "linked",
+                "unlinked",
+                "merged",
+                "merged_from"
             ]
         );
     }

@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 use ticket_nats::envelope::{Actor, EnvelopeHeader};
 use ticket_nats::events::{
-    kind_of, AuthorRef, FieldChange, IntegrationRef, RequesterRef, SlaBreached, SlaDue, SlaTarget,
-    TicketAssigned, TicketChanges, TicketClosed, TicketCommented, TicketCreated, TicketRated,
-    TicketReopened, TicketUpdated, UserRef, Via,
+    kind_of, AuthorRef, FieldChange, IntegrationRef, LinkKind, RequesterRef, ResumedBy,
+    SlaBreached, SlaDue, SlaTarget, SlaWarning, TicketAssigned, TicketChanges, TicketClosed,
+    TicketCommented, TicketCreated, TicketLinked, TicketMerged, TicketMergedFrom, TicketPending,
+    TicketRated, TicketReopened, TicketResumed, TicketTagged, TicketUpdated, UserRef, Via,
 };
 use ticket_nats::publish::OutgoingMessage;
 use ticket_nats::user_events::{UserCreated, UserMerged, UserUpdated};
@@ -89,6 +90,11 @@ fn samples() -> Vec<(TicketEvent, bool)> {
                         .into_iter()
                         .collect(),
                 ),
+                fields: Some(
+                    [("sector".to_string(), serde_json::json!("finance"))]
+                        .into_iter()
+                        .collect(),
+                ),
             }),
             true,
         ),
@@ -127,7 +133,10 @@ fn samples() -> Vec<(TicketEvent, bool)> {
             TicketEvent::Assigned(TicketAssigned {
                 assignee: Some(user("Agnes Agent")),
                 previous_assignee: Some(user("Bert Agent")),
-                team: None,
+                team: Some(ticket_nats::events::TeamRef {
+                    id: Uuid::from_u128(8),
+                    name: "Service desk".into(),
+                }),
             }),
             true,
         ),
@@ -149,6 +158,15 @@ fn samples() -> Vec<(TicketEvent, bool)> {
                     description: change("", "It blinks orange."),
                     category: change("hardware", "printer"),
                     priority: change("medium", "urgent"),
+                    custom: [(
+                        "fields.sector".to_string(),
+                        FieldChange {
+                            from: serde_json::Value::Null,
+                            to: serde_json::json!("finance"),
+                        },
+                    )]
+                    .into_iter()
+                    .collect(),
                 },
                 sla: Some(sla()),
             }),
@@ -199,6 +217,78 @@ fn samples() -> Vec<(TicketEvent, bool)> {
                 assignee: None,
             }),
             false,
+        ),
+        (
+            TicketEvent::Tagged(TicketTagged {
+                added: vec!["printer".into(), "vip".into()],
+                removed: vec!["new".into()],
+            }),
+            true,
+        ),
+        (
+            TicketEvent::Linked(TicketLinked {
+                kind: LinkKind::DuplicateOf,
+                ticket_id: Uuid::now_v7(),
+            }),
+            true,
+        ),
+        (
+            TicketEvent::Unlinked(TicketLinked {
+                kind: LinkKind::ParentOf,
+                ticket_id: Uuid::now_v7(),
+            }),
+            true,
+        ),
+        (
+            TicketEvent::Merged(TicketMerged {
+                into: Uuid::now_v7(),
+            }),
+            true,
+        ),
+        (
+            TicketEvent::MergedFrom(TicketMergedFrom {
+                ticket_id: Uuid::now_v7(),
+                number: 1041,
+            }),
+            true,
+        ),
+        (
+            TicketEvent::Pending(TicketPending {
+                reason: Some("Which printer?".into()),
+                until: Some(ts("2026-11-24T10:00:00.000Z")),
+            }),
+            true,
+        ),
+        (
+            TicketEvent::Pending(TicketPending {
+                reason: None,
+                until: None,
+            }),
+            false,
+        ),
+        (
+            TicketEvent::Resumed(TicketResumed {
+                by: ResumedBy::Requester,
+                sla: Some(SlaDue {
+                    first_response_due: ts("2026-11-23T12:30:30.123Z"),
+                    resolution_due: ts("2026-11-24T12:30:30.123Z"),
+                }),
+            }),
+            true,
+        ),
+        (
+            TicketEvent::Resumed(TicketResumed {
+                by: ResumedBy::Timer,
+                sla: None,
+            }),
+            false,
+        ),
+        (
+            TicketEvent::SlaWarning(SlaWarning {
+                target: SlaTarget::FirstResponse,
+                due_at: ts("2026-11-23T10:30:30.123Z"),
+            }),
+            true,
         ),
         (
             TicketEvent::SlaBreached(SlaBreached {
@@ -296,7 +386,20 @@ fn same_members(doc: &Value, schema: &Value, value: &Value, full: bool, path: &s
     };
     let declared: BTreeSet<&str> = properties.keys().map(String::as_str).collect();
     let written: BTreeSet<&str> = object.keys().map(String::as_str).collect();
-    let undeclared: Vec<_> = written.difference(&declared).collect();
+    // Members a `patternProperties` pattern admits (custom fields: `fields.<key>`) are declared.
+    let patterns: Vec<regex::Regex> = schema
+        .get("patternProperties")
+        .and_then(Value::as_object)
+        .map(|p| {
+            p.keys()
+                .map(|k| regex::Regex::new(k).expect("a pattern"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let undeclared: Vec<_> = written
+        .difference(&declared)
+        .filter(|name| !patterns.iter().any(|p| p.is_match(name)))
+        .collect();
     assert!(
         undeclared.is_empty(),
         "{path}: the schema lacks {undeclared:?}"
@@ -318,13 +421,11 @@ fn same_members(doc: &Value, schema: &Value, value: &Value, full: bool, path: &s
         );
     }
     for (name, member) in object {
-        same_members(
-            doc,
-            &properties[name],
-            member,
-            full,
-            &format!("{path}.{name}"),
-        );
+        // A member admitted by a pattern has no fixed schema to descend into.
+        let Some(schema) = properties.get(name) else {
+            continue;
+        };
+        same_members(doc, schema, member, full, &format!("{path}.{name}"));
     }
 }
 

@@ -191,6 +191,7 @@ pub async fn open_ticket(
             name: integration.name.clone(),
         }),
         metadata: intake.metadata,
+        fields: None,
     };
     let outcome =
         tickets::open_as(service, Issued { by: &by, ctx }, ticket_id, number, ticket).await?;
@@ -331,6 +332,7 @@ async fn open_from_message(
 ) -> Result<IntakeAnswer, IntakeError> {
     let by = actor_of(&resolved.user);
     let ticket = NewTicket {
+        fields: Default::default(),
         title: title_of(&body)?,
         description: body,
         category: integration

@@ -4,11 +4,15 @@
 //! looked up, the ticket number, the clock) are resolved here, once.
 //!
 //! - [`tickets`]: open a ticket, comment, assign, update, close, reopen, rate.
+//! - [`links`]: link, unlink and merge tickets (each side its own ticket's events).
 //! - [`people`]: the requester behind an intake, found by contact or added.
 //! - [`intake`]: tickets and messages from integrations.
+//! - [`fields`]: custom field values checked against their definitions.
 //! - [`import_users`]: users from a CSV file, all or nothing.
 
+pub mod fields;
 pub mod import_users;
 pub mod intake;
+pub mod links;
 pub mod people;
 pub mod tickets;

@@ -9,10 +9,12 @@ use ticket_nats::events::{IntegrationRef, RequesterRef, TeamRef, UserRef, Via};
 use uuid::Uuid;
 
 use crate::command_service::{now, CommandContext, CommandError, CommandService, Outcome};
+use crate::domain::commands::TagTicket;
 use crate::domain::commands::{
     AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, PendTicket, RateTicket, ReopenTicket,
     ResumeTicket, UpdateTicket,
 };
+use crate::domain::tags::Tag;
 use crate::domain::{Channel, Issuer, Priority, Role, TicketCommand, Title};
 use crate::users;
 
@@ -44,6 +46,8 @@ pub struct NewTicket {
     pub integration: Option<IntegrationRef>,
     /// Flat string metadata an integration attached (intake), if any.
     pub metadata: Option<BTreeMap<String, String>>,
+    /// Custom field values, checked (see `fields::check`).
+    pub fields: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// The fields a ticket update changes; `None` leaves a field as it is.
@@ -57,6 +61,8 @@ pub struct Changes {
     pub category: Option<String>,
     /// A new priority (the SLA due times follow it).
     pub priority: Option<Priority>,
+    /// New custom field values, checked (see `fields::check`); `null` unsets one.
+    pub fields: BTreeMap<String, serde_json::Value>,
 }
 
 /// The requester of a new ticket: whoever opens it, or the user `requester_id` names (a way in
@@ -139,6 +145,7 @@ pub async fn open_as(
             requester: ticket.requester,
             integration: ticket.integration,
             metadata: ticket.metadata,
+            fields: ticket.fields,
             by,
             at: now(),
         })
@@ -230,6 +237,7 @@ pub async fn update(
             description: changes.description,
             category: changes.category,
             priority: changes.priority,
+            fields: changes.fields,
             by,
             at: now(),
         })
@@ -310,6 +318,23 @@ pub async fn pend(
     .await
 }
 
+/// Replaces a ticket's tags with `tags` (the aggregate records only the difference).
+pub async fn tag(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: Uuid,
+    tags: std::collections::BTreeSet<Tag>,
+) -> Result<Outcome, CommandError> {
+    issue(service, issued, ticket, |by| {
+        TicketCommand::TagTicket(TagTicket {
+            tags,
+            by,
+            at: now(),
+        })
+    })
+    .await
+}
+
 /// Resumes a pending ticket (staff).
 pub async fn resume(
     service: &CommandService,
@@ -324,7 +349,7 @@ pub async fn resume(
 
 /// Answers an earlier identical request's outcome when its key was seen, else runs the command
 /// built by `command` (called only when it will run).
-async fn issue(
+pub(crate) async fn issue(
     service: &CommandService,
     issued: Issued<'_>,
     ticket: Uuid,

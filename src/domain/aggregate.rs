@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use ticket_nats::events::{
     AuthorRef, FieldChange, RequesterRef, SlaBreached, SlaDue, SlaTarget, TeamRef, TicketAssigned,
     TicketChanges, TicketClosed, TicketCommented, TicketCreated, TicketRated, TicketReopened,
-    TicketUpdated, UserRef,
+    TicketUpdated, UserRef, CUSTOM_FIELD_PREFIX,
 };
 use ticket_nats::{TicketEvent, Timestamp};
 
@@ -19,6 +19,7 @@ use super::commands::{
     AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, Issuer, RateTicket, RecordSlaBreach,
     ReopenTicket, TicketCommand, UpdateTicket,
 };
+use super::fields::custom_changes;
 use super::sla::{PriorityCalendars, SlaPolicy};
 use super::values::{Channel, Priority, Role, Status};
 
@@ -94,6 +95,15 @@ pub struct Ticket {
     /// Every pause that ended, in order: the business-time clock leaves them out.
     #[serde(default)]
     pub pauses: Vec<ClockPause>,
+    /// The tags it carries (see `tags`).
+    #[serde(default)]
+    pub tags: std::collections::BTreeSet<String>,
+    /// Its custom field values by key (unset ones absent).
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Its links and merges (see `links`).
+    #[serde(default)]
+    pub links: super::links::Links,
 }
 
 /// Why a command was refused. The HTTP layer maps these to 404, 403 and 409.
@@ -179,19 +189,27 @@ impl Ticket {
         }
     }
 
-    /// Every event `command` records, in order: its own, then what follows from it by rule
-    /// (see [`Ticket::follow_up`]). Empty for an accepted no-op.
+    /// Every event `command` records, in order: its own (a merge records two on each side, every
+    /// other command at most one), each followed by what follows from it by rule (see
+    /// [`Ticket::follow_up`]). Empty for an accepted no-op.
     pub(super) fn decisions(
         &self,
         command: TicketCommand,
         services: &TicketServices,
     ) -> Result<Vec<TicketEvent>, TicketError> {
         let at = command.at();
-        let Some(event) = self.decide(command, services)? else {
-            return Ok(Vec::new());
+        let own: Vec<TicketEvent> = match command {
+            TicketCommand::MergeTicket(c) => self.merge(c)?,
+            TicketCommand::MergeFrom(c) => self.merge_from(c)?,
+            other => self.decide(other, services)?.into_iter().collect(),
         };
-        let follow_up = self.follow_up(&event, at, services);
-        Ok(std::iter::once(event).chain(follow_up).collect())
+        let mut events = Vec::with_capacity(own.len() + 1);
+        for event in own {
+            let follow_up = self.follow_up(&event, at, services);
+            events.push(event);
+            events.extend(follow_up);
+        }
+        Ok(events)
     }
 
     /// The event `command` records, if any: `Ok(None)` is an accepted no-op.
@@ -213,6 +231,13 @@ impl Ticket {
             TicketCommand::ResumeTicket(c) => self.resume(c, services),
             TicketCommand::ResumeAtUntil(c) => Ok(self.resume_at_until(c, services)),
             TicketCommand::RecordSlaWarning(c) => Ok(self.sla_warning(c, services)),
+            TicketCommand::TagTicket(c) => self.tag(c),
+            TicketCommand::LinkTicket(c) => self.link(c),
+            TicketCommand::UnlinkTicket(c) => self.unlink(c),
+            // Two events each: decided by `decide_events`, never here.
+            TicketCommand::MergeTicket(_) | TicketCommand::MergeFrom(_) => Err(
+                TicketError::conflict("a merge is decided with both of its events"),
+            ),
         }
     }
 
@@ -245,6 +270,7 @@ impl Ticket {
                 .due_in(services.calendars.get(c.priority), c.at, c.priority, &[]),
             integration: c.integration,
             metadata: c.metadata,
+            fields: c.fields.filter(|f| !f.is_empty()),
         })))
     }
 
@@ -315,6 +341,7 @@ impl Ticket {
             priority: new_priority
                 .zip(self.priority)
                 .map(|(to, from)| FieldChange { from, to }),
+            custom: custom_changes(&self.fields, c.fields),
         };
         if changes.is_empty() {
             return Ok(None);
@@ -372,6 +399,10 @@ impl Ticket {
     fn reopen(&self, c: ReopenTicket) -> Result<Option<TicketEvent>, TicketError> {
         self.admit(&c.by)?;
         self.require_closed()?;
+        if self.links.merged_into.is_some() {
+            // Its history goes on in the ticket it was merged into.
+            return Err(TicketError::conflict("the ticket was merged into another"));
+        }
         Ok(Some(TicketEvent::Reopened(TicketReopened {
             reason: c.reason,
         })))
@@ -460,6 +491,7 @@ impl Aggregate for Ticket {
                 self.requester = Some(e.requester);
                 self.sla = Some(e.sla);
                 self.created_at = self.clock;
+                self.fields = e.fields.unwrap_or_default();
             }
             TicketEvent::Commented(e) => {
                 let requester_id = self.requester.as_ref().map(|r| r.id);
@@ -484,7 +516,16 @@ impl Aggregate for Ticket {
                     description,
                     category,
                     priority,
+                    custom,
                 } = e.changes;
+                for (name, c) in custom {
+                    let key = name.strip_prefix(CUSTOM_FIELD_PREFIX).unwrap_or(&name);
+                    if c.to.is_null() {
+                        self.fields.remove(key);
+                    } else {
+                        self.fields.insert(key.to_string(), c.to);
+                    }
+                }
                 if let Some(c) = title {
                     self.title = c.to;
                 }
@@ -523,6 +564,11 @@ impl Aggregate for Ticket {
             TicketEvent::Pending(e) => self.apply_pending(e),
             TicketEvent::Resumed(e) => self.apply_resumed(e),
             TicketEvent::SlaWarning(e) => self.apply_sla_warning(&e),
+            TicketEvent::Tagged(e) => self.apply_tagged(e),
+            e @ (TicketEvent::Linked(_)
+            | TicketEvent::Unlinked(_)
+            | TicketEvent::Merged(_)
+            | TicketEvent::MergedFrom(_)) => self.apply_link(&e),
         }
     }
 }

@@ -93,6 +93,7 @@ fn created_data() -> TicketCreated {
         sla: SlaPolicy::default().due(t0(), Priority::Medium),
         integration: None,
         metadata: None,
+        fields: None,
     }
 }
 
@@ -147,6 +148,7 @@ fn create_by(by: Issuer, for_whom: &Issuer) -> TicketCommand {
         requester: requester_ref(for_whom),
         integration: None,
         metadata: None,
+        fields: None,
         by,
         at: t0(),
     })
@@ -178,6 +180,7 @@ fn update(by: Issuer) -> UpdateTicket {
         description: None,
         category: None,
         priority: None,
+        fields: Default::default(),
         by,
         at: later(),
     }
@@ -782,6 +785,7 @@ fn applying_an_update_changes_the_fields_and_the_due_times() {
                     from: Priority::Medium,
                     to: Priority::High,
                 }),
+                custom: Default::default(),
             },
             sla: Some(due),
         }),
@@ -1375,3 +1379,12 @@ mod teams {
         assert_eq!(serde_json::to_value(&event).unwrap(), stored);
     }
 }
+#[path = "tags_tests.rs"]
+mod tags;
+
+#[path = "links_tests.rs"]
+mod links;
+
+#[cfg(test)]
+#[path = "field_values_tests.rs"]
+mod field_values;

@@ -63,6 +63,7 @@ fn create(at: &str) -> (Ticket, Vec<TicketEvent>) {
     let events = run(
         &mut ticket,
         TicketCommand::CreateTicket(CreateTicket {
+            fields: Default::default(),
             number: 1,
             title: Title::parse("Printer jam").unwrap(),
             description: String::new(),
@@ -161,6 +162,7 @@ fn a_pause_moves_the_due_times_by_the_business_time_it_covered() {
     let events = run(
         &mut ticket,
         TicketCommand::UpdateTicket(UpdateTicket {
+            fields: Default::default(),
             title: None,
             description: None,
             category: None,

@@ -1,10 +1,13 @@
 //! What callers ask of a ticket. Commands arrive checked (see `values`) and with every outside
 //! fact resolved (users looked up, number taken, clock read), so the aggregate stays pure.
 
-use ticket_nats::events::{IntegrationRef, RequesterRef, SlaTarget, TeamRef, UserRef, Via};
+use ticket_nats::events::{
+    IntegrationRef, LinkKind, RequesterRef, SlaTarget, TeamRef, UserRef, Via,
+};
 use ticket_nats::Timestamp;
 use uuid::Uuid;
 
+use super::tags::Tag;
 use super::values::{Channel, Priority, Role, Title};
 
 /// The user issuing a command; its events record them as their actor (the envelope's
@@ -51,6 +54,16 @@ pub enum TicketCommand {
     ResumeAtUntil(ResumeAtUntil),
     /// Issued by the engine's SLA timer at 80 % of a target, never by a user.
     RecordSlaWarning(RecordSlaWarning),
+    /// `PUT /tickets/{id}/tags`.
+    TagTicket(TagTicket),
+    /// `POST /tickets/{id}/links` (and its inverse on the other ticket).
+    LinkTicket(LinkTicket),
+    /// `DELETE /tickets/{id}/links/{other}` (and its inverse on the other ticket).
+    UnlinkTicket(UnlinkTicket),
+    /// `POST /tickets/{id}/merge`, on the merged ticket.
+    MergeTicket(MergeTicket),
+    /// `POST /tickets/{id}/merge`, on the target.
+    MergeFrom(MergeFrom),
 }
 
 /// Opens a ticket.
@@ -74,6 +87,8 @@ pub struct CreateTicket {
     pub integration: Option<IntegrationRef>,
     /// Flat string metadata an integration attached, if any.
     pub metadata: Option<std::collections::BTreeMap<String, String>>,
+    /// Custom field values, already checked against the definitions, if any.
+    pub fields: Option<std::collections::BTreeMap<String, serde_json::Value>>,
     /// Who asks.
     pub by: Issuer,
     /// When.
@@ -122,6 +137,8 @@ pub struct UpdateTicket {
     pub category: Option<String>,
     /// New priority; recomputes the SLA due times from creation.
     pub priority: Option<Priority>,
+    /// New custom field values, already checked against the definitions; `null` unsets one.
+    pub fields: std::collections::BTreeMap<String, serde_json::Value>,
     /// Who asks.
     pub by: Issuer,
     /// When.
@@ -226,6 +243,11 @@ impl TicketCommand {
             TicketCommand::ResumeTicket(c) => Some(&c.by),
             TicketCommand::ResumeAtUntil(_) => None,
             TicketCommand::RecordSlaWarning(_) => None,
+            TicketCommand::TagTicket(c) => Some(&c.by),
+            TicketCommand::LinkTicket(c) => Some(&c.by),
+            TicketCommand::UnlinkTicket(c) => Some(&c.by),
+            TicketCommand::MergeTicket(c) => Some(&c.by),
+            TicketCommand::MergeFrom(c) => Some(&c.by),
         }
     }
 
@@ -244,6 +266,11 @@ impl TicketCommand {
             TicketCommand::ResumeTicket(c) => c.at,
             TicketCommand::ResumeAtUntil(c) => c.at,
             TicketCommand::RecordSlaWarning(c) => c.at,
+            TicketCommand::TagTicket(c) => c.at,
+            TicketCommand::LinkTicket(c) => c.at,
+            TicketCommand::UnlinkTicket(c) => c.at,
+            TicketCommand::MergeTicket(c) => c.at,
+            TicketCommand::MergeFrom(c) => c.at,
         }
     }
 
@@ -262,6 +289,79 @@ impl TicketCommand {
             TicketCommand::ResumeTicket(_) => "resume",
             TicketCommand::ResumeAtUntil(_) => "resume_at_until",
             TicketCommand::RecordSlaWarning(_) => "sla_warning",
+            TicketCommand::TagTicket(_) => "tag",
+            TicketCommand::LinkTicket(_) => "link",
+            TicketCommand::UnlinkTicket(_) => "unlink",
+            TicketCommand::MergeTicket(_) => "merge",
+            TicketCommand::MergeFrom(_) => "merge_from",
         }
     }
+}
+
+// ---- tags, links and merges (rules: `tagging`, `linking`) ----------------------------------
+
+/// Replaces a ticket's tags with `tags` (agents and admins; checked: at most [`TAGS_MAX`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagTicket {
+    /// The whole new set; repeats in the request collapse.
+    pub tags: std::collections::BTreeSet<Tag>,
+    /// Who asks.
+    pub by: Issuer,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Links the ticket to `other` as `kind` (the other side records `kind.inverse()`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkTicket {
+    /// How `other` relates to this ticket.
+    pub kind: LinkKind,
+    /// The other ticket, which the caller may see (checked by the caller).
+    pub other: Uuid,
+    /// Who asks.
+    pub by: Issuer,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Removes the link to `other`, if there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnlinkTicket {
+    /// The other ticket.
+    pub other: Uuid,
+    /// Who asks.
+    pub by: Issuer,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Merges this ticket into `into`: `ticket.merged`, then `ticket.closed`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeTicket {
+    /// The ticket it lives on in.
+    pub into: Uuid,
+    /// The target's number, for the resolution.
+    pub into_number: i64,
+    /// Who asks.
+    pub by: Issuer,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Takes in a ticket merged into this one: `ticket.merged_from`, then its comments as one
+/// internal note.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeFrom {
+    /// The merged ticket.
+    pub source: Uuid,
+    /// Its number.
+    pub source_number: i64,
+    /// The note's id.
+    pub note_id: Uuid,
+    /// The source's comments, written out as one text.
+    pub note: String,
+    /// Who asks.
+    pub by: Issuer,
+    /// When.
+    pub at: Timestamp,
 }

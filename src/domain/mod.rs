@@ -4,10 +4,15 @@ pub mod aggregate;
 pub mod business_time;
 pub mod calendar;
 pub mod commands;
+pub mod fields;
+pub mod linking;
+pub mod links;
 pub mod pending;
 pub mod sla;
 pub mod sla_duration;
 pub mod sla_warning;
+pub mod tagging;
+pub mod tags;
 pub mod values;
 
 #[cfg(test)]

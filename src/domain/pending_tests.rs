@@ -57,6 +57,7 @@ fn created() -> Ticket {
     let r = requester();
     ticket.apply_at(
         TicketEvent::Created(TicketCreated {
+            fields: Default::default(),
             number: 7,
             title: "VPN drops".into(),
             description: String::new(),
@@ -307,6 +308,7 @@ fn a_priority_change_after_a_pause_keeps_the_time_spent_pending() {
     let events = run(
         &mut t,
         TicketCommand::UpdateTicket(UpdateTicket {
+            fields: Default::default(),
             title: None,
             description: None,
             category: None,

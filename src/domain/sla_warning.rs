@@ -101,6 +101,7 @@ mod tests {
         let mut ticket = Ticket::default();
         ticket.apply_at(
             TicketEvent::Created(TicketCreated {
+                fields: Default::default(),
                 number: 1,
                 title: "Server down".into(),
                 description: String::new(),

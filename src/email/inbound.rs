@@ -254,6 +254,7 @@ impl Inbox {
             },
             integration: None,
             metadata: None,
+            fields: None,
         };
         match tickets::open(&self.commands, issued, new).await {
             Ok(outcome) => {

@@ -188,6 +188,18 @@ pub async fn history(
     wait_min_position(&state, min_position).await?;
 
     let visible = positioned_prefix(&rows);
+    // A requester's history leaves out the custom fields hidden from requesters.
+    let shown_fields: Option<Vec<String>> = match viewer.only_requester() {
+        Some(_) => Some(
+            crate::field_definitions::current_definitions(&state.pool)
+                .await?
+                .into_values()
+                .filter(|d| d.visible_to_requester)
+                .map(|d| d.key)
+                .collect(),
+        ),
+        None => None,
+    };
     let mut events = Vec::with_capacity(visible);
     for row in &rows[..visible] {
         let envelope = row.envelope().map_err(|e| {
@@ -199,6 +211,15 @@ pub async fn history(
         if !policy::may_read_event(viewer, &envelope) {
             continue;
         }
+        let envelope = match &shown_fields {
+            Some(shown) => {
+                match policy::without_hidden_fields(&envelope, |k| shown.iter().any(|s| s == k)) {
+                    Some(shown) => shown.into_owned(),
+                    None => continue,
+                }
+            }
+            None => envelope,
+        };
         events.push(envelope);
     }
     with_head(

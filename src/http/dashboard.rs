@@ -52,7 +52,18 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
     ("view-board.js", JS, include_str!("../web/view-board.js")),
     ("view-ticket.js", JS, include_str!("../web/view-ticket.js")),
+    (
+        "view-ticket-links.js",
+        JS,
+        include_str!("../web/view-ticket-links.js"),
+    ),
+    (
+        "view-ticket-tags.js",
+        JS,
+        include_str!("../web/view-ticket-tags.js"),
+    ),
     ("view-new.js", JS, include_str!("../web/view-new.js")),
+    ("view-fields.js", JS, include_str!("../web/view-fields.js")),
     ("view-users.js", JS, include_str!("../web/view-users.js")),
     ("view-user.js", JS, include_str!("../web/view-user.js")),
     (

@@ -33,3 +33,21 @@ impl TicketId {
         self.0.ok_or_else(ApiError::ticket_not_found)
     }
 }
+
+/// `/tickets/{id}/links/{other}`: the ticket's id as [`TicketId`] reads it, and the other
+/// ticket's (`None` when it is not a UUID, which names no ticket either).
+#[derive(Debug, Clone, Copy)]
+pub struct TicketAndOther(pub TicketId, pub Option<Uuid>);
+
+impl<S: Send + Sync> FromRequestParts<S> for TicketAndOther {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+        let ids = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .ok()
+            .map(|Path((id, other))| (Uuid::parse_str(&id).ok(), Uuid::parse_str(&other).ok()));
+        let (id, other) = ids.unwrap_or((None, None));
+        Ok(Self(TicketId(id), other))
+    }
+}

@@ -167,7 +167,11 @@ macro_rules! request_body {
                 ctx: &$crate::http::members::Context<'_>,
             ) -> $draft {
                 $draft {
-                    $( $field: form.member::<$ty>(stringify!($field), ctx), )*
+                    // A raw identifier (`r#type`) names the member without its `r#`.
+                    $( $field: form.member::<$ty>(
+                        stringify!($field).trim_start_matches("r#"),
+                        ctx,
+                    ), )*
                 }
             }
 

@@ -167,7 +167,11 @@ impl ToSchema for Score {
 }
 
 /// A string schema: at most `max` characters (when bounded) matching `pattern`.
-fn string_schema(description: &str, max: Option<usize>, pattern: String) -> RefOr<Schema> {
+pub(crate) fn string_schema(
+    description: &str,
+    max: Option<usize>,
+    pattern: String,
+) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .max_length(max)

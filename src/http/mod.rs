@@ -10,11 +10,13 @@ pub mod credentials;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
+pub mod fields;
 pub mod form;
 pub mod health;
 pub mod intake;
 pub mod integrations;
 pub mod limiter;
+pub mod links;
 pub mod login;
 pub mod members;
 pub mod notification_channels;
@@ -29,6 +31,7 @@ pub mod sessions;
 pub mod shared_answers;
 pub mod sla_policies;
 pub mod state;
+pub mod tags;
 pub mod team_routes;
 pub mod ticket_commands;
 pub mod ticket_queries;
@@ -56,6 +59,9 @@ pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
         .merge(ticket_commands::router())
+        .merge(tags::router())
+        .merge(fields::router())
+        .merge(links::router())
         .merge(audit::router())
         .merge(ticket_queries::router())
         .merge(login::router())

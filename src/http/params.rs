@@ -33,7 +33,12 @@ impl Params {
             false
         });
         for (name, _) in &pairs {
-            if !allowed.contains(&name.as_str())
+            // An allowed name ending in `.` admits a family (`field.` admits `field.sector`).
+            let in_family = allowed
+                .iter()
+                .any(|a| a.ends_with('.') && name.len() > a.len() && name.starts_with(a));
+            if !in_family
+                && !allowed.contains(&name.as_str())
                 && !errors.iter().any(|e: &FieldError| &e.field == name)
             {
                 errors.push(FieldError::new(name, "is not a known parameter"));
@@ -146,6 +151,25 @@ impl Params {
     /// `min_position`, accepted by every query.
     pub fn min_position(&mut self) -> Option<i64> {
         self.integer("min_position", 0, i64::MAX)
+    }
+
+    /// The parameters named `<prefix><suffix>`, each given at most once, as `(suffix, value)`.
+    pub fn family(&mut self, prefix: &str) -> Vec<(String, String)> {
+        let mut names: Vec<String> = self
+            .pairs
+            .iter()
+            .filter(|(n, _)| n.len() > prefix.len() && n.starts_with(prefix))
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let value = self.one(&name)?;
+                Some((name[prefix.len()..].to_string(), value))
+            })
+            .collect()
     }
 
     /// Ends reading: `Err` lists every failing parameter.

@@ -11,6 +11,7 @@ use super::body::BodyKind;
 use super::command_request::{CommandRequest, CommandResponse};
 use super::error::{ApiError, Result};
 use super::extract::TicketId;
+use super::fields::{check_values, FieldValues};
 use super::form::request_body;
 use super::members::{Category, Context, Instant};
 use super::state::AppState;
@@ -50,6 +51,8 @@ request_body! {
         pub channel: Option<Channel>,
         /// Agents and admins only: open the ticket for this requester.
         pub requester_id: Option<Uuid>,
+        /// Custom field values by key (see `GET /fields`).
+        pub fields: Option<FieldValues>,
     }
 }
 
@@ -85,6 +88,8 @@ request_body! {
         pub category: Option<Category>,
         /// Recomputes the SLA due times.
         pub priority: Option<Priority>,
+        /// Custom field values by key; `null` unsets one.
+        pub fields: Option<FieldValues>,
     }
 }
 
@@ -148,6 +153,11 @@ pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -
             "must name a known requester, agent or admin",
         );
     }
+    // A `fields` member that failed its shape is named already; its values are not checked.
+    let fields = match &draft.fields {
+        Some(given) => check_values(&state, &mut form, given.as_ref(), true).await?,
+        None => None,
+    };
     form.finish()?;
     let body = draft.complete()?;
     let requester = requester
@@ -161,6 +171,7 @@ pub async fn create_ticket(State(state): State<AppState>, req: CommandRequest) -
         requester,
         integration: None,
         metadata: None,
+        fields: fields.filter(|f| !f.is_empty()),
     };
     req.answer(tickets::open(&state.commands, req.issued(), ticket).await)
 }
@@ -240,12 +251,21 @@ pub async fn update_ticket(
 ) -> Result<Response> {
     req.require_staff("update tickets")?;
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
-    let body = UpdateRequest::parse(req.body(), &Context::from(&state))?;
+    let mut form = req.form()?;
+    let draft = UpdateRequest::read(&mut form, &Context::from(&state));
+    let given = draft.fields.as_ref().and_then(Option::as_ref);
+    let fields = match given {
+        Some(_) => check_values(&state, &mut form, given, false).await?,
+        None => Some(Default::default()),
+    };
+    form.finish()?;
+    let body = draft.complete()?;
     let changes = Changes {
         title: body.title,
         description: body.description.map(Description::into_inner),
         category: body.category.map(|c| c.0),
         priority: body.priority,
+        fields: fields.unwrap_or_default(),
     };
     req.answer(tickets::update(&state.commands, req.issued(), id, changes).await)
 }

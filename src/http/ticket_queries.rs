@@ -26,7 +26,8 @@ use super::response::{answer, with_position};
 use super::shared_answers::Scope;
 use super::state::AppState;
 use crate::auth::Caller;
-use crate::domain::{Channel, Priority, Status};
+use crate::domain::tags::{Tag, TAG_PATTERN};
+use crate::domain::{Channel, Priority, Role, Status};
 use crate::{policy, views};
 
 /// The query routes.
@@ -50,12 +51,19 @@ pub(crate) const TICKET_MODELS: &[&str] = &[tickets::NAME];
 /// The read models behind the per-user queries.
 const USER_MODELS: &[&str] = &[tickets::NAME, me::NAME];
 
+/// A tag, checked by the rule the command uses.
+fn tag(value: &str) -> Result<String, String> {
+    Tag::parse(value)
+        .map(Tag::into_inner)
+        .map_err(|_| format!("tag must match {TAG_PATTERN}"))
+}
+
 fn one_of<T: std::str::FromStr<Err: std::fmt::Display>>(value: &str) -> Result<T, String> {
     value.parse::<T>().map_err(|e| e.to_string())
 }
 
 /// The list parameters shared by `GET /tickets` and `GET /me/tickets`.
-const LIST_PARAMS: [&str; 9] = [
+const LIST_PARAMS: [&str; 11] = [
     "status",
     "priority",
     "category",
@@ -65,6 +73,8 @@ const LIST_PARAMS: [&str; 9] = [
     "limit",
     "cursor",
     "min_position",
+    "tag",
+    "number",
 ];
 
 /// Longest `q`.
@@ -90,6 +100,8 @@ fn list_query(state: &AppState, p: &mut Params) -> ListQuery {
                 Ok(q.to_string())
             }
         }),
+        tags: p.list_of("tag", tag),
+        number: p.integer("number", 1, i64::MAX),
         ..ListFilter::default()
     };
     let sort = p.parsed("sort", |s| s.parse::<Sort>()).unwrap_or_default();
@@ -107,9 +119,34 @@ fn list_query(state: &AppState, p: &mut Params) -> ListQuery {
     }
 }
 
+/// The family of custom field filters: `field.<key>=value`.
+const FIELD_FILTER: &str = "field.";
+
+/// `field.<key>=value` filters as `key=value`; a key that names no field the caller may read
+/// fails as unknown (a requester learns nothing of hidden fields, not even by filtering).
+async fn field_filters(state: &AppState, caller: &Caller, p: &mut Params) -> Result<Vec<String>> {
+    let wanted = p.family(FIELD_FILTER);
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let definitions = crate::field_definitions::current_definitions(&state.pool).await?;
+    let mut filters = Vec::with_capacity(wanted.len());
+    for (key, value) in wanted {
+        let readable = definitions
+            .get(&key)
+            .is_some_and(|d| caller.role != Role::Requester || d.visible_to_requester);
+        if readable {
+            filters.push(format!("{key}={value}"));
+        } else {
+            p.fail(&format!("{FIELD_FILTER}{key}"), "is not a defined field");
+        }
+    }
+    Ok(filters)
+}
+
 // ---- waiting and answering ----------------------------------------------------------------
 
-fn require_reader_of_everything(caller: &Caller, what: &str) -> Result<()> {
+pub(crate) fn require_reader_of_everything(caller: &Caller, what: &str) -> Result<()> {
     if policy::reads_every_ticket(caller) {
         Ok(())
     } else {
@@ -234,7 +271,9 @@ pub async fn get_ticket(
     Ok(response)
 }
 
-/// The tickets the caller may see, filtered, sorted and paged by cursor.
+/// The tickets the caller may see, filtered, sorted and paged by cursor. `field.<key>=value`
+/// (any number of them) keeps the tickets whose custom field `<key>` holds `value` (text, a
+/// select option, a date, a user id, or a number as JSON writes it).
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "queries",
     params(
         ("status" = Option<String>, Query, description = "open, in_progress, pending, closed (comma-separated for several)"),
@@ -245,6 +284,8 @@ pub async fn get_ticket(
         ("team_id" = Option<Uuid>, Query, description = "given to this team"),
         ("requester_id" = Option<Uuid>, Query, description = "requested by this user"),
         ("q" = Option<String>, Query, description = "text in the title or description"),
+        ("tag" = Option<String>, Query, description = "tickets carrying every one of these tags (comma-separated; each of a-z, 0-9, _ and -, 1 to 40)"),
+        ("number" = Option<i64>, Query, description = "the ticket with this short number"),
         ("sort" = Option<String>, Query, description = "created_at, -created_at (default), updated_at, -updated_at, priority, -priority, number"),
         ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
@@ -262,11 +303,13 @@ pub async fn list_tickets(
 ) -> Result<Response> {
     let mut allowed = LIST_PARAMS.to_vec();
     allowed.extend(["assignee_id", "team_id", "requester_id"]);
+    allowed.push(FIELD_FILTER);
     let mut p = Params::new(&uri, &allowed)?;
     let mut query = list_query(&state, &mut p);
     query.filter.assignee_id = p.uuid("assignee_id");
     query.filter.team_id = p.uuid("team_id");
     query.filter.requester_id = p.uuid("requester_id");
+    query.filter.field_values = field_filters(&state, &caller, &mut p).await?;
     let min_position = p.min_position();
     p.finish()?;
     let deadline = Instant::now() + state.settings.read_wait;
@@ -281,6 +324,7 @@ pub async fn list_tickets(
         ("assignee_id" = Option<Uuid>, Query, description = "assigned to this user"),
         ("team_id" = Option<Uuid>, Query, description = "given to this team"),
         ("category" = Option<String>, Query, description = "one configured category"),
+        ("tag" = Option<String>, Query, description = "only tickets carrying this tag", pattern = "^[a-z0-9_-]{1,40}$"),
         ("limit_per_column" = Option<i64>, Query, description = "1 to 500, default 50"),
         ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read model applied this position"),
         ("If-None-Match" = Option<String>, Header, description = "the ETag of an answer already held: 304 while it is still the answer"),
@@ -307,10 +351,12 @@ pub async fn get_board(
             "category",
             "limit_per_column",
             "min_position",
+            "tag",
         ],
     )?;
     let assignee_id = p.uuid("assignee_id");
     let team_id = p.uuid("team_id");
+    let tag = p.parsed("tag", tag);
     let category = p.parsed("category", |c| {
         state
             .settings
@@ -328,14 +374,15 @@ pub async fn get_board(
         assignee_id,
         team_id,
         category,
+        tag,
         limit_per_column,
     };
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
     let viewer = policy::viewer(&caller);
     let question = format!(
-        "{:?} {:?} {:?} {}",
-        query.assignee_id, query.team_id, query.category, query.limit_per_column
+        "{:?} {:?} {:?} {:?} {}",
+        query.assignee_id, query.team_id, query.category, query.tag, query.limit_per_column
     );
     let compute = || async { Ok(board::board(&state.pool, &query, viewer).await?) };
     state
@@ -379,6 +426,8 @@ pub async fn get_me(State(state): State<AppState>, caller: Caller, uri: Uri) -> 
         ("category" = Option<String>, Query, description = "comma-separated"),
         ("channel" = Option<String>, Query, description = "comma-separated"),
         ("q" = Option<String>, Query, description = "text in the title or description"),
+        ("tag" = Option<String>, Query, description = "tickets carrying every one of these tags (comma-separated; each of a-z, 0-9, _ and -, 1 to 40)"),
+        ("number" = Option<i64>, Query, description = "the ticket with this short number"),
         ("sort" = Option<String>, Query, description = "as for GET /tickets"),
         ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
@@ -452,6 +501,8 @@ pub async fn mark_read(
     params(
         ("from" = Option<String>, Query, description = "RFC 3339, inclusive (default: all time)"),
         ("to" = Option<String>, Query, description = "RFC 3339, exclusive (default: all time)"),
+        ("tag" = Option<String>, Query, description = "only tickets carrying this tag (the requester and channel figures stay over every ticket)", pattern = "^[a-z0-9_-]{1,40}$"),
+        ("group_by" = Option<String>, Query, description = "field.<key> of a select field: adds group_by {by, groups: [{value, total, by_status}]}, one group per option then one (value null) for tickets without a value"),
         ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read model applied this position"),
         ("If-None-Match" = Option<String>, Header, description = "the ETag of an answer already held: 304 while it is still the answer"),
     ),
@@ -469,7 +520,18 @@ pub async fn get_stats(
     headers: HeaderMap,
 ) -> Result<Response> {
     require_reader_of_everything(&caller, "statistics")?;
-    let mut p = Params::new(&uri, &["from", "to", "min_position"])?;
+    let mut p = Params::new(&uri, &["from", "to", "min_position", "tag", "group_by"])?;
+    let tag = p.parsed("tag", tag);
+    let group_by = match p.one("group_by") {
+        Some(by) => select_field(&state, &by).await?.or_else(|| {
+            p.fail(
+                "group_by",
+                "must be field.<key> of a select field (see GET /fields)",
+            );
+            None
+        }),
+        None => None,
+    };
     let from = p.time("from");
     let to = p.time("to");
     if let (Some(from), Some(to)) = (from, to) {
@@ -487,14 +549,28 @@ pub async fn get_stats(
         priorities: names(&Priority::ALL.map(|p| p.as_str())),
         categories: state.settings.categories.clone(),
         channels: names(&Channel::ALL.map(|c| c.as_str())),
+        tag,
     };
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
-    let question = format!("{:?} {:?}", query.from, query.to);
+    let question = format!(
+        "{:?} {:?} {:?} {:?}",
+        query.from, query.to, query.tag, group_by
+    );
     let scope = Scope::from(policy::viewer(&caller));
     let compute = || async {
         let (stats, people) = stats::stats(&state.pool, &query).await?;
-        Ok(StatsAnswer { stats, people })
+        let group_by = match &group_by {
+            Some((key, options)) => {
+                Some(stats::field_groups(&state.pool, &query, key, options).await?)
+            }
+            None => None,
+        };
+        Ok(StatsAnswer {
+            stats,
+            people,
+            group_by,
+        })
     };
     state
         .answers
@@ -509,6 +585,21 @@ struct StatsAnswer {
     stats: stats::Stats,
     #[serde(flatten)]
     people: requesters::PeopleStats,
+    /// With `group_by=field.<key>` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_by: Option<stats::FieldGroups>,
+}
+
+/// The key and options of the `select` field `field.<key>` names, if it does.
+async fn select_field(state: &AppState, by: &str) -> Result<Option<(String, Vec<String>)>> {
+    let Some(key) = by.strip_prefix(FIELD_FILTER) else {
+        return Ok(None);
+    };
+    let definitions = crate::field_definitions::current_definitions(&state.pool).await?;
+    Ok(definitions
+        .get(key)
+        .filter(|d| d.kind == crate::domain::fields::FieldType::Select)
+        .map(|d| (d.key.clone(), d.options.clone())))
 }
 
 /// The configured categories (`TICKETD_CATEGORIES`), in their configured order, so that clients

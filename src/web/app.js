@@ -20,6 +20,7 @@ import { channelsView } from "./view-channels.js";
 import { rulesView } from "./view-rules.js";
 import { passwordView, resetView } from "./view-password.js";
 import { importView } from "./view-import.js";
+import { fieldsView } from "./view-fields.js";
 
 const top = document.getElementById("top");
 const main = document.getElementById("main");
@@ -83,6 +84,7 @@ function route() {
   if (parts[0] === "webhooks" && isAdmin(user)) return { name: "webhooks" };
   if (parts[0] === "channels" && isAdmin(user)) return { name: "channels" };
   if (parts[0] === "rules" && isAdmin(user)) return { name: "rules" };
+  if (parts[0] === "fields" && isAdmin(user)) return { name: "fields" };
   return { name: readsAll(user) ? "board" : "mine" };
 }
 
@@ -127,6 +129,7 @@ function header() {
     links.push(link("#/webhooks", t("nav.webhooks"), "webhooks"));
     links.push(link("#/channels", t("nav.channels"), "channels"));
     links.push(link("#/rules", t("nav.rules"), "rules"));
+    links.push(link("#/fields", t("nav.fields"), "fields"));
   }
   fill(top, 
     h("span", { class: "brand", text: t("app.name") }),
@@ -199,6 +202,7 @@ function render() {
   else if (r.name === "webhooks") view = webhooksView(main, ctx);
   else if (r.name === "channels") view = channelsView(main, ctx);
   else if (r.name === "rules") view = rulesView(main, ctx);
+  else if (r.name === "fields") view = fieldsView(main, ctx);
   // Screen readers hear the new page's title, unless the view put the focus somewhere itself.
   const heading = main.querySelector("h1");
   if (heading && !main.contains(document.activeElement)) {

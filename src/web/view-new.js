@@ -6,6 +6,7 @@ import { h, fill } from "./dom.js";
 import { t, term } from "./i18n.js";
 import { CATEGORIES, PRIORITIES, isStaff } from "./model.js";
 import { alertArea, dropDraft, field, keepDraft, onSubmit, options } from "./forms.js";
+import { fieldInputs, fieldValues, loadFields } from "./view-fields.js";
 
 const DRAFT = "new-ticket";
 
@@ -26,9 +27,16 @@ export function newTicketView(main, ctx) {
       field(t("new.field.priority"), priority, { name: "priority" }),
       requester ? field(t("new.field.requester"), requester, { name: "requester_id" }) : null,
     ),
+    h("div", { class: "custom-fields" }),
     h("button", { type: "submit", class: "primary", text: t("new.submit") }),
   );
   fill(main, h("h1", { text: t("new.title") }), form);
+  // The custom fields the caller may set, once known (the form is usable before).
+  let custom = [];
+  loadFields().then((definitions) => {
+    custom = fieldInputs(definitions);
+    fill(form.querySelector(".custom-fields"), ...custom.map((c) => c.el));
+  });
   keepDraft(form, DRAFT);
 
   if (requester) {
@@ -48,6 +56,8 @@ export function newTicketView(main, ctx) {
       channel: "web",
     };
     if (requester && requester.value) body.requester_id = requester.value;
+    const values = fieldValues(custom, false);
+    if (Object.keys(values).length) body.fields = values;
     const created = await api.post("/tickets", body);
     dropDraft(DRAFT);
     ctx.announce(t("new.created", { number: created.number }));

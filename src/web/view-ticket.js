@@ -8,13 +8,23 @@ import { t, term, date, number } from "./i18n.js";
 import { CATEGORIES, PRIORITIES, isAdmin, isRequester, isStaff, mayCommand, mayVerify, readsAll } from "./model.js";
 import { alertArea, clearErrors, dropDraft, failureText, field, keepDraft, onSubmit, options, showError } from "./forms.js";
 import { loadAgents } from "./view-tickets.js";
+import { tagList, tagsForm, taggedLine } from "./view-ticket-tags.js";
+import { fieldInputs, fieldRows, fieldValues, loadFields } from "./view-fields.js";
+import { linkForm, linkLine, linkList, mergeForm, mergedInto } from "./view-ticket-links.js";
 
 export function ticketView(main, ctx, id) {
   const user = ctx.user;
   // The first load asks for version 1 at least: a ticket created a moment ago (or linked from a
   // live event) is then waited for until the read model has it, instead of answering 404; one that
   // does not exist still answers 404 at once, since the engine looks in the event store first.
-  const state = { ticket: null, minVersion: 1, actionsKey: null, agents: [], disposed: false };
+  const state = { ticket: null, minVersion: 1, actionsKey: null, agents: [], disposed: false, fields: [] };
+  loadFields().then((definitions) => {
+    state.fields = definitions;
+    if (state.ticket && !state.disposed) {
+      state.actionsKey = null;
+      reload();
+    }
+  });
   const heading = h("h1", { text: t("common.loading") });
   const notice = h("p", { class: "notice", role: "status" });
   const details = h("section", { class: "details", "aria-labelledby": "details-title" });
@@ -84,6 +94,10 @@ export function ticketView(main, ctx, id) {
         ticket.sla && ticket.sla.paused_seconds ? row(t("ticket.paused"), t("ticket.paused_minutes", { minutes: number(Math.round(ticket.sla.paused_seconds / 60)) })) : null,
         ticket.resolution ? row(t("ticket.resolution"), ticket.resolution) : null,
         ticket.rating ? row(t("ticket.rating"), t("ticket.rated", { score: ticket.rating.score })) : null,
+        row(t("tags.label"), tagList(ticket.tags)),
+        ...fieldRows(state.fields, ticket.fields).map(([label, value]) => row(label, value)),
+        row(t("links.label"), linkList(ticket, isStaff(user) ? unlink : null)),
+        ticket.merged_into ? row(t("links.merged_into"), mergedInto(ticket)) : null,
       ),
       h("p", { class: "description", text: ticket.description }),
       h("h2", { text: t("ticket.comments") }),
@@ -130,12 +144,20 @@ export function ticketView(main, ctx, id) {
     return answer;
   }
 
+  async function unlink(other) {
+    try {
+      await command("DELETE", `/links/${encodeURIComponent(other)}`);
+    } catch (error) {
+      if (error.status !== 401) notice.textContent = failureText(error);
+    }
+  }
+
   function drawActions(ticket) {
     const closed = ticket.status === "closed";
     const key = `${ticket.status}|${Boolean(ticket.rating)}`;
     if (key === state.actionsKey) {
       // Same forms: bring the selectors up to date unless the user is on one.
-      for (const [name, value] of [["assignee", ticket.assignee ? ticket.assignee.id : ""], ["priority", ticket.priority], ["category", ticket.category], ["title", ticket.title]]) {
+      for (const [name, value] of [["assignee", ticket.assignee ? ticket.assignee.id : ""], ["priority", ticket.priority], ["category", ticket.category], ["title", ticket.title], ["tags", (ticket.tags || []).join(" ")]]) {
         const select = controls[name];
         if (!select || document.activeElement === select || select.dataset.dirty) continue;
         if (name === "assignee") ensureAssigneeOption(ticket);
@@ -164,6 +186,14 @@ export function ticketView(main, ctx, id) {
     if (isStaff(user) && !closed) parts.push(workForm(ticket));
     if (isStaff(user) && (ticket.status === "open" || ticket.status === "in_progress")) parts.push(pendingForm());
     if (isStaff(user) && ticket.status === "pending") parts.push(resumeForm());
+    if (isStaff(user) && !closed && state.fields.length) parts.push(fieldsForm(ticket));
+    if (isStaff(user)) {
+      const tags = tagsForm(ticket, (list, form) => command("PUT", "/tags", { tags: list }, form));
+      controls.tags = tags.input;
+      parts.push(tags.form);
+      parts.push(linkForm((body, form) => command("POST", "/links", body, form)));
+      if (!closed) parts.push(mergeForm((body, form) => command("POST", "/merge", body, form)));
+    }
     if (!closed) parts.push(closeForm());
     if (closed) parts.push(reopenForm());
     if (closed && isRequester(user) && !ticket.rating) parts.push(rateForm());
@@ -214,6 +244,20 @@ export function ticketView(main, ctx, id) {
     onSubmit(form, async () => {
       await command("PATCH", "", { title: title.value }, form);
       delete title.dataset.dirty;
+    });
+    return form;
+  }
+
+  function fieldsForm(ticket) {
+    const inputs = fieldInputs(state.fields, ticket.fields || {});
+    const form = h("form", { class: "card", novalidate: true },
+      h("h3", { text: t("fields.heading") }),
+      ...inputs.map((c) => c.el),
+      alertArea(),
+      h("button", { type: "submit", text: t("fields.save") }),
+    );
+    onSubmit(form, async () => {
+      await command("PATCH", "", { fields: fieldValues(inputs, true) }, form);
     });
     return form;
   }
@@ -451,6 +495,10 @@ export function ticketView(main, ctx, id) {
       lines.push(t(`ticket.sla_target.${data.target}`));
     } else if (event.type === "ticket.resumed") {
       lines.push(t(`ticket.resumed_by.${data.by}`));
+    } else if (linkLine(event)) {
+      lines.push(linkLine(event));
+    } else if (event.type === "ticket.tagged") {
+      lines.push(taggedLine(data));
     } else if (event.type === "ticket.rated") {
       lines.push(t("ticket.rated", { score: data.score }) + (data.comment ? ` · ${data.comment}` : ""));
     }

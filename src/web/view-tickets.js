@@ -5,6 +5,8 @@ import { h, debounce, fill } from "./dom.js";
 import { t, term, date, number } from "./i18n.js";
 import { CATEGORIES, PRIORITIES, STATUSES, readsAll } from "./model.js";
 import { failureText, field, options } from "./forms.js";
+import { parseTags, tagList } from "./view-ticket-tags.js";
+import { loadFields } from "./view-fields.js";
 
 const PAGE = 50;
 
@@ -18,6 +20,8 @@ export function ticketsView(main, ctx, mode) {
   const assignee = h("select", { name: "assignee_id" }, options(all, ""));
   const requester = h("select", { name: "requester_id" }, options(all, ""));
   const search = h("input", { type: "search", name: "q", autocomplete: "off", "aria-keyshortcuts": "/" });
+  const tag = h("input", { type: "text", name: "tag", autocomplete: "off", list: "known-tags" });
+  const knownTags = h("datalist", { id: "known-tags" });
   const unread = h("input", { type: "checkbox", name: "unread" });
   const filters = h(
     "form",
@@ -28,6 +32,8 @@ export function ticketsView(main, ctx, mode) {
     staffList ? field(t("list.category"), category) : null,
     staffList ? field(t("list.assignee"), assignee) : null,
     staffList ? field(t("list.requester"), requester) : null,
+    staffList ? field(t("list.tag"), tag) : null,
+    staffList ? knownTags : null,
     staffList ? null : field(t("list.unread_only"), unread),
   );
   const results = h("div", { class: "results", "aria-live": "off" });
@@ -36,14 +42,28 @@ export function ticketsView(main, ctx, mode) {
   const title = { all: "list.title.all", mine: "list.title.mine", assigned: "list.title.assigned" }[mode];
   fill(main, h("h1", { text: t(title) }), filters, count, results, more);
 
+  // A filter per select field (`field.<key>=option`), once the definitions are known.
+  const fieldFilters = [];
+  if (staffList) {
+    loadFields().then((definitions) => {
+      for (const d of definitions.filter((f) => f.type === "select")) {
+        const select = h("select", { name: `field.${d.key}` }, options(all.concat(d.options.map((o) => [o, o])), ""));
+        fieldFilters.push([d.key, select]);
+        filters.append(field(d.label, select));
+      }
+    });
+  }
+
   const debounced = debounce(() => reload(), 250);
   filters.addEventListener("change", () => reload());
   search.addEventListener("input", debounced);
+  tag.addEventListener("input", debounced);
 
   function params(limit, cursor) {
     const p = { status: status.value, q: search.value.trim(), limit, cursor, min_position: state.minPosition };
     if (staffList) {
-      Object.assign(p, { priority: priority.value, category: category.value, assignee_id: assignee.value, requester_id: requester.value });
+      Object.assign(p, { priority: priority.value, category: category.value, assignee_id: assignee.value, requester_id: requester.value, tag: parseTags(tag.value).join(",") });
+      for (const [key, select] of fieldFilters) p[`field.${key}`] = select.value;
     }
     if (mode === "mine") p.role = "requested";
     if (mode === "assigned") p.role = "assigned";
@@ -110,6 +130,7 @@ export function ticketsView(main, ctx, mode) {
           { class: "title-cell" },
           h("a", { href: `#/tickets/${item.id}`, text: item.title }),
           item.unread ? h("span", { class: "badge unread-badge", text: t("common.unread") }) : null,
+          item.tags && item.tags.length ? tagList(item.tags) : null,
         ),
         h("td", {}, h("span", { class: `status status-${item.status}`, text: term("status", item.status) })),
         h("td", {}, h("span", { class: `priority priority-${item.priority}`, text: term("priority", item.priority) })),
@@ -123,6 +144,10 @@ export function ticketsView(main, ctx, mode) {
   }
 
   if (staffList && readsAll(ctx.user)) {
+    api.get("/tags").then(
+      (tags) => knownTags.append(...tags.items.map((item) => h("option", { value: item.tag, text: `${item.tag} (${number(item.count)})` }))),
+      () => {},
+    );
     loadAgents().then((agents) => {
       assignee.append(...options(agents.map((a) => [a.id, a.name]), ""));
     });

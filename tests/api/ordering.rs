@@ -184,6 +184,7 @@ pub(crate) fn created_envelope(ticket: Uuid, number: i64, requester: &TestUser) 
         },
         integration: None,
         metadata: None,
+        fields: None,
     });
     Envelope::seal(
         EnvelopeHeader {

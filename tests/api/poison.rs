@@ -95,6 +95,7 @@ async fn poisoned_ticket(app: &TestApp, requester: &TestUser) -> (Uuid, Vec<Enve
             },
             integration: None,
             metadata: None,
+            fields: None,
         }),
         GENESIS_HASH,
     );

@@ -155,6 +155,10 @@ async fn the_ticket_view_shows_every_field_and_hides_internal_comments_from_the_
         "comments": [comment_json(2, &agent), comment_json(3, &agent), comment_json(5, &requester)],
         "version": 5,
         "metadata": {},
+        "tags": [],
+        "links": [],
+        "merged_into": null,
+        "fields": {},
     });
 
     // Act
@@ -463,6 +467,7 @@ async fn the_list_filters_on_every_field() {
             "requester",
             "sla",
             "status",
+            "tags",
             "title",
             "updated_at"
         ]

@@ -77,6 +77,8 @@ pub struct BoardQuery {
     pub team_id: Option<Uuid>,
     /// Only tickets of this category.
     pub category: Option<String>,
+    /// Only tickets carrying this tag.
+    pub tag: Option<String>,
     /// Cards per column at most.
     pub limit_per_column: i64,
 }
@@ -86,6 +88,7 @@ fn push_columns_filters(qb: &mut QueryBuilder<'_, Postgres>, query: &BoardQuery,
         assignee_id: query.assignee_id,
         team_id: query.team_id,
         categories: query.category.iter().cloned().collect(),
+        tags: query.tag.iter().cloned().collect(),
         ..ListFilter::default()
     };
     push_filters(qb, &filter, viewer);
@@ -130,9 +133,9 @@ pub async fn board(
     // Counts and cards from one snapshot, so that a count never disagrees with its cards.
     let mut tx = snapshot(pool).await?;
 
-    // The kept counts are by assignee, status and category; a team's are counted here, from
-    // the view's team index.
-    let counts = if viewer.reads_everything && query.team_id.is_none() {
+    // The kept counts are by assignee, status and category only: a team or tag filter counts
+    // tickets, through the view's team index or the GIN index on `tags`.
+    let counts = if viewer.reads_everything && query.team_id.is_none() && query.tag.is_none() {
         kept_counts(&mut tx, query).await?
     } else {
         // A requester's own tickets are few; the kept counts are of everyone's.

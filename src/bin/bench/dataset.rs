@@ -245,6 +245,7 @@ fn ticket_life(
             requester: requester.clone(),
             integration: None,
             metadata: None,
+            fields: None,
             sla: SlaDue {
                 first_response_due: at(due_response),
                 resolution_due: at(due_resolution),

@@ -105,6 +105,7 @@ pub async fn seed(cqrs: &Framework, tickets: usize) -> anyhow::Result<Vec<Uuid>>
             },
             integration: None,
             metadata: None,
+            fields: None,
             by: agent(),
             at: Timestamp::now(),
         });

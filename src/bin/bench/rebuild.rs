@@ -59,6 +59,7 @@ fn ticket_events(
             sla,
             integration: None,
             metadata: None,
+            fields: None,
         }),
         comment(0, true),
         TicketEvent::Assigned(TicketAssigned {

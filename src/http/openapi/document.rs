@@ -147,8 +147,14 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         | ("post", "/api/v1/tickets/{id}/pending")
         | ("post", "/api/v1/tickets/{id}/resume") => &[403, 409, 412],
         ("get", "/api/v1/board") | ("get", "/api/v1/stats") => &[403],
+        ("put", "/api/v1/tickets/{id}/tags") => &[403, 412],
+        ("post", "/api/v1/tickets/{id}/links")
+        | ("delete", "/api/v1/tickets/{id}/links/{other}") => &[403, 412],
+        ("post", "/api/v1/tickets/{id}/merge") => &[403, 409, 412],
+        ("get", "/api/v1/tags") => &[403],
+        ("post", "/api/v1/fields") => &[403, 409],
         // It takes no parameter, and refuses unknown ones as every query does.
-        ("get", "/api/v1/categories") => &[422],
+        ("get", "/api/v1/categories") | ("get", "/api/v1/fields") => &[422],
         ("get", "/api/v1/tickets/{id}/verify") | ("get", "/api/v1/events") => &[403],
         ("post", "/api/v1/auth/login") => &[401, 403],
         ("post", "/api/v1/auth/refresh") | ("post", "/api/v1/auth/logout") => &[401],
@@ -308,7 +314,7 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
     let priorities = names(&Priority::ALL, |p| p.as_str());
     let channels = names(&Channel::ALL, |c| c.as_str());
     Some(match (location, name) {
-        ("path", "id") => uuid(),
+        ("path", "id" | "other") => uuid(),
         ("query", "min_position") => integer(0, i64::MAX),
         // History waits for "at least this many events", so 0 (none) is a valid minimum there.
         ("query", "min_version") if path.ends_with("/history") => integer(0, i64::MAX),
@@ -325,6 +331,7 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
             integer(1, crate::http::team_routes::PAGE_MAX)
         }
         ("query", "limit") => integer(1, crate::http::ticket_queries::LIST_LIMIT_MAX),
+        ("query", "number") => integer(1, i64::MAX),
         ("query", "limit_per_column") => integer(1, crate::http::ticket_queries::COLUMN_LIMIT_MAX),
         ("query", "assignee_id" | "requester_id" | "team_id") => uuid(),
         ("query", "as_of" | "from" | "to") => json!({"type": "string", "format": "date-time"}),
@@ -350,6 +357,15 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
         }
         ("query", "cursor") if path.starts_with("/api/v1/teams") => uuid(),
         ("query", "cursor") => text(512),
+        ("query", "group_by") => {
+            json!({"type": "string", "pattern": "^field\\.[a-z][a-z0-9_]{0,39}$"})
+        }
+        ("query", "tag") if path == "/api/v1/board" || path == "/api/v1/stats" => {
+            json!({"type": "string", "pattern": crate::domain::tags::TAG_PATTERN})
+        }
+        ("query", "tag") => {
+            json!({"type": "string", "pattern": "^[a-z0-9_-]{1,40}(,[a-z0-9_-]{1,40})*$"})
+        }
         ("query", "unread") => json!({"type": "boolean"}),
         ("query", "role") if path == "/api/v1/me/tickets" => {
             string_enum(&["requested", "assigned"])

@@ -503,6 +503,21 @@ impl Session {
         }
     }
 
+    /// A requester receives no custom field value over the socket (which fields are hidden
+    /// may change while it is open; their ticket's view shows the visible ones).
+    fn redacted(&self, envelope: &ticket_nats::Envelope) -> Redacted {
+        if self.caller.role != Role::Requester {
+            return Redacted::Same;
+        }
+        match policy::without_hidden_fields(envelope, |_| false) {
+            None => Redacted::Dropped,
+            Some(std::borrow::Cow::Borrowed(_)) => Redacted::Same,
+            Some(std::borrow::Cow::Owned(e)) => {
+                Redacted::Changed(serde_json::to_string(&e).unwrap_or_default())
+            }
+        }
+    }
+
     /// The channels an event goes to, following `me`'s tickets on the way. Call once per event,
     /// in position order.
     fn route(&mut self, stored: &StoredEvent) -> Vec<WsChannel> {
@@ -546,8 +561,14 @@ impl Session {
             Some(_) => {}
         }
         self.cursor = Some(position);
+        let redacted = self.redacted(&event.stored.envelope);
         for channel in self.route(&event.stored) {
-            self.push(Message::Text(event.frame(&channel.name())))?;
+            let frame = match &redacted {
+                Redacted::Same => event.frame(&channel.name()),
+                Redacted::Dropped => continue,
+                Redacted::Changed(json) => event_frame(&channel.name(), json).into(),
+            };
+            self.push(Message::Text(frame))?;
             self.last_sent = position;
             metrics::counter!(METRIC_PUSHED).increment(1);
         }
@@ -575,8 +596,12 @@ impl Session {
             for stored in page {
                 after = stored.position;
                 let channels = self.route(&stored);
-                if !channels.is_empty() {
-                    let json = serde_json::to_string(&stored.envelope).unwrap_or_default();
+                let redacted = self.redacted(&stored.envelope);
+                if !channels.is_empty() && !matches!(redacted, Redacted::Dropped) {
+                    let json = match redacted {
+                        Redacted::Changed(json) => json,
+                        _ => serde_json::to_string(&stored.envelope).unwrap_or_default(),
+                    };
                     for channel in channels {
                         self.push_replay(
                             Message::text(event_frame(&channel.name(), &json)),
@@ -596,4 +621,14 @@ impl Session {
             }
         }
     }
+}
+
+/// An event as a session's caller may receive it (see `Session::redacted`).
+enum Redacted {
+    /// As stored.
+    Same,
+    /// Not at all.
+    Dropped,
+    /// This envelope JSON instead.
+    Changed(String),
 }

@@ -21,6 +21,8 @@ pub struct StatsQuery {
     pub categories: Vec<String>,
     /// Every channel.
     pub channels: Vec<String>,
+    /// Only tickets carrying this tag.
+    pub tag: Option<String>,
 }
 
 /// Ticket counts.

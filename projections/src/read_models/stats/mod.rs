@@ -17,12 +17,15 @@ use super::requesters::PeopleStats;
 use super::tickets::tally::{self, TicketFacts, FACT_COLUMNS};
 
 mod answer;
+mod groups;
 mod people;
 mod sums;
 mod window;
 
 pub use answer::*;
+pub use groups::{field_groups, FieldGroup, FieldGroups};
 use sums::{OpenFigures, Sums};
+use window::WINDOW;
 
 /// [`super::tickets::SlaFacts::at`]'s first-response rule in SQL, at the instant `at` (a
 /// pending ticket's clock stands at its pause's start).
@@ -45,17 +48,27 @@ fn resolution_breached(at: &str) -> String {
     )
 }
 
-/// Tickets created in `[$1, $2)`; either bound may be NULL (open-ended).
-const WINDOW: &str = "($1::timestamptz IS NULL OR v.created_at >= $1)
-     AND ($2::timestamptz IS NULL OR v.created_at < $2)";
-
 /// The statistics of the tickets created in the window, and its channel and requester ones.
 pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleStats), sqlx::Error> {
     let plan = window::plan(query.from, query.to);
     let mut sums = Sums::default();
     let mut tx = snapshot(pool).await?;
 
-    if plan.months.is_some() || !plan.days.is_empty() {
+    if let Some(tag) = &query.tag {
+        // The kept sums are not by tag: a tagged subset is counted over its tickets, found
+        // through the GIN index on `tags`.
+        let tickets: Vec<TicketFacts> = sqlx::query_as(&format!(
+            "SELECT {FACT_COLUMNS} FROM ticket_view v WHERE v.tags @> ARRAY[$3::text] AND {WINDOW}"
+        ))
+        .bind(query.from)
+        .bind(query.to)
+        .bind(tag)
+        .fetch_all(&mut *tx)
+        .await?;
+        for ticket in &tickets {
+            sums.add_ticket(ticket);
+        }
+    } else if plan.months.is_some() || !plan.days.is_empty() {
         let mut qb = QueryBuilder::<Postgres>::new(
             "SELECT metric, key, sum(n)::bigint, sum(total)::text FROM ticket_stats WHERE false",
         );
@@ -93,7 +106,7 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
             sums.add_summed(metric, key, n, &total);
         }
     }
-    for (from, to) in &plan.partial {
+    for (from, to) in plan.partial.iter().filter(|_| query.tag.is_none()) {
         let tickets: Vec<TicketFacts> = sqlx::query_as(&format!(
             "SELECT {FACT_COLUMNS} FROM ticket_view v WHERE v.created_at >= $1 AND v.created_at < $2"
         ))
@@ -110,7 +123,8 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
         "SELECT count(*) FILTER (WHERE {fr_now} AND NOT {fr_never}) AS first_response_due,
                 count(*) FILTER (WHERE {res_now} AND NOT {res_never}) AS resolution_due,
                 count(*) FILTER (WHERE {fr_now} OR {res_now}) AS open_breached
-         FROM ticket_view v WHERE v.closed_at IS NULL AND {WINDOW}",
+         FROM ticket_view v WHERE v.closed_at IS NULL AND {WINDOW}
+              AND ($3::text IS NULL OR v.tags @> ARRAY[$3::text])",
         fr_now = first_response_breached("now()"),
         fr_never = first_response_breached("'-infinity'"),
         res_now = resolution_breached("now()"),
@@ -118,6 +132,7 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
     ))
     .bind(query.from)
     .bind(query.to)
+    .bind(query.tag.as_deref())
     .fetch_one(&mut *tx)
     .await?;
 

@@ -5,6 +5,10 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveTime, Utc};
 
 use crate::read_models::tickets::tally::{month_of, week_end, week_of};
 
+/// Tickets created in `[$1, $2)`; either bound may be NULL (open-ended).
+pub(super) const WINDOW: &str = "($1::timestamptz IS NULL OR v.created_at >= $1)
+     AND ($2::timestamptz IS NULL OR v.created_at < $2)";
+
 /// Where a window's statistics come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Plan {

@@ -110,6 +110,28 @@ pub struct TicketView {
     /// Flat string metadata an integration attached at intake (empty otherwise).
     #[serde(default)]
     pub metadata: std::collections::BTreeMap<String, String>,
+    /// The tags it carries, sorted.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Its links to other tickets, in the order they were made (a requester sees only those
+    /// to tickets of theirs).
+    #[serde(default)]
+    pub links: Vec<Link>,
+    /// The ticket it was merged into, if it was.
+    #[serde(default)]
+    pub merged_into: Option<Uuid>,
+    /// Custom field values by key (a requester reads only those visible to requesters).
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// A link of a ticket to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// How the other ticket relates to this one.
+    pub kind: ticket_nats::events::LinkKind,
+    /// The other ticket.
+    pub ticket_id: Uuid,
 }
 
 /// One item of `GET /tickets` and `GET /me/tickets`.
@@ -139,6 +161,9 @@ pub struct TicketListItem {
     pub updated_at: Timestamp,
     /// Due times and breaches.
     pub sla: Sla,
+    /// The tags it carries, sorted.
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// `GET /me/tickets` only: something the caller has not read happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unread: Option<bool>,

@@ -46,7 +46,70 @@ pub async fn get(
         .bind(viewer.only_requester())
         .fetch_optional(pool)
         .await?;
-    Ok(found.map(|f| f.row.into_view(f.comments.0, Utc::now())))
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let mut view = found.row.into_view(found.comments.0, Utc::now());
+    hide_others_tickets(pool, &mut view, viewer).await?;
+    hide_fields(pool, &mut view, viewer, None).await?;
+    Ok(Some(view))
+}
+
+/// Leaves out of a requester's view the custom fields not visible to requesters, by the
+/// definitions in force at `at` (now when `None`); a value whose field had no definition then
+/// is left out too.
+pub async fn hide_fields(
+    pool: &PgPool,
+    view: &mut TicketView,
+    viewer: Viewer,
+    at: Option<chrono::DateTime<Utc>>,
+) -> Result<(), sqlx::Error> {
+    if viewer.only_requester().is_none() || view.fields.is_empty() {
+        return Ok(());
+    }
+    let visible: Vec<String> = sqlx::query_scalar(
+        "SELECT key FROM (SELECT DISTINCT ON (key) key, visible_to_requester
+                          FROM field_definitions
+                          WHERE $1::timestamptz IS NULL OR recorded_at <= $1
+                          ORDER BY key, version DESC) d
+         WHERE visible_to_requester",
+    )
+    .bind(at)
+    .fetch_all(pool)
+    .await?;
+    view.fields.retain(|k, _| visible.contains(k));
+    Ok(())
+}
+
+/// Leaves out of a requester's view the links to (and the merge into) tickets that are not
+/// theirs: existence of another's ticket is never revealed, not even by its id.
+pub async fn hide_others_tickets(
+    pool: &PgPool,
+    view: &mut TicketView,
+    viewer: Viewer,
+) -> Result<(), sqlx::Error> {
+    let Some(requester) = viewer.only_requester() else {
+        return Ok(());
+    };
+    let named: Vec<Uuid> = view
+        .links
+        .iter()
+        .map(|l| l.ticket_id)
+        .chain(view.merged_into)
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let theirs: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT ticket_id FROM ticket_view WHERE ticket_id = ANY($1) AND requester_id = $2",
+    )
+    .bind(&named)
+    .bind(requester)
+    .fetch_all(pool)
+    .await?;
+    view.links.retain(|l| theirs.contains(&l.ticket_id));
+    view.merged_into = view.merged_into.filter(|id| theirs.contains(id));
+    Ok(())
 }
 
 /// The version of a ticket the view has applied, whoever may read it (`None`: not there yet).

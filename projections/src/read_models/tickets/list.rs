@@ -297,6 +297,13 @@ pub struct ListFilter {
     pub involving: Option<Involvement>,
     /// Only tickets unread (`true`) or read (`false`) by the viewer.
     pub unread: Option<bool>,
+    /// Only tickets carrying every one of these tags.
+    pub tags: Vec<String>,
+    /// Only the ticket with this short number (the web app finds a ticket to link by it).
+    pub number: Option<i64>,
+    /// Only tickets whose custom fields hold every one of these, each `key=value` (see
+    /// `filter_text`).
+    pub field_values: Vec<String>,
 }
 
 /// `GET /tickets` and `GET /me/tickets`.
@@ -319,7 +326,7 @@ pub(crate) const LIST_COLUMNS: &str = "v.ticket_id, v.number, v.title, v.status,
      v.priority_rank, v.category, v.channel, v.requester_id, v.requester_name, v.assignee_id, \
      v.assignee_name, v.created_at, v.updated_at, v.first_response_at, v.closed_at, \
      v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
-     v.resolution_breach_recorded, v.pending_since, v.paused_seconds";
+     v.resolution_breach_recorded, v.pending_since, v.paused_seconds, v.tags";
 
 /// A row of [`LIST_COLUMNS`] (plus `unread` when asked for).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -349,6 +356,7 @@ pub(crate) struct ListRow {
     pub(crate) resolution_breach_recorded: bool,
     pub(crate) pending_since: Option<DateTime<Utc>>,
     pub(crate) paused_seconds: i64,
+    pub(crate) tags: Vec<String>,
     #[sqlx(default)]
     pub(crate) unread: Option<bool>,
 }
@@ -393,6 +401,7 @@ impl ListRow {
             channel: self.channel,
             created_at: self.created_at.into(),
             updated_at: self.updated_at.into(),
+            tags: self.tags,
             unread: self.unread,
         }
     }
@@ -493,6 +502,21 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, 
         qb.push(" AND ");
         me::push_unread(qb, viewer);
         qb.push(" = ").push_bind(unread);
+    }
+    if let Some(number) = f.number {
+        qb.push(" AND v.number = ").push_bind(number);
+    }
+    if !f.tags.is_empty() {
+        // Containment, which the GIN index on `tags` serves.
+        qb.push(" AND v.tags @> ")
+            .push_bind(f.tags.clone())
+            .push("::text[]");
+    }
+    if !f.field_values.is_empty() {
+        // Containment, which the GIN index on `field_values` serves.
+        qb.push(" AND v.field_values @> ")
+            .push_bind(f.field_values.clone())
+            .push("::text[]");
     }
 }
 

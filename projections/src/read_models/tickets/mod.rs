@@ -5,6 +5,7 @@
 //! - [`projector`]: the projection that keeps the tables, with its row cache; [`fold`](mod@fold):
 //!   the same fold of one ticket's events, for point-in-time views.
 //! - [`mine`]: each user's rows of their tickets and their counts (`my_tickets`, `my_counts`).
+//! - [`tag_counts`](mod@tag_counts): how many tickets carry each tag (`GET /tags`).
 //! - [`tally`]: what a ticket adds to the statistics of its creation day (`ticket_stats`).
 //! - [`get`](mod@get): one ticket; [`list`](mod@list): lists, their filters and sort orders.
 
@@ -14,12 +15,14 @@ pub mod get;
 pub mod list;
 pub mod mine;
 pub mod projector;
+pub mod tag_counts;
 pub mod tally;
 
 pub use dto::{
-    Author, Comment, Person, Rating, Sla, SlaFacts, TicketListItem, TicketPage, TicketView,
+    Author, Comment, Link, Person, Rating, Sla, SlaFacts, TicketListItem, TicketPage, TicketView,
 };
 pub use fold::fold;
-pub use get::{get, id_by_number, version};
+pub use get::{get, hide_fields, hide_others_tickets, id_by_number, version};
 pub use list::{list, After, Involvement, ListFilter, ListQuery, Sort};
-pub use projector::{TicketViewProjection, NAME};
+pub use projector::{filter_text, TicketViewProjection, NAME};
+pub use tag_counts::{tag_counts, TagCount};

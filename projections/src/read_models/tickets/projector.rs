@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::dto::*;
 use super::mine::{Actors, MyTicket, MyTicketsDelta};
+use super::tag_counts::TagCounts;
 use super::tally::{Delta, TicketFacts};
 use crate::runtime::Projection;
 use crate::stored::StoredEvent;
@@ -72,10 +73,19 @@ pub(crate) struct ViewRow {
     paused_seconds: i64,
     first_response_warning_recorded: bool,
     resolution_warning_recorded: bool,
+    /// Sorted, without repeats.
+    tags: Vec<String>,
+    /// In the order they were made; one per other ticket.
+    links: Json<Vec<Link>>,
+    merged_into: Option<Uuid>,
+    /// Custom field values by key.
+    fields: Json<BTreeMap<String, serde_json::Value>>,
+    /// `key=value` of each custom field value, which the list filter matches (see `set_fields`).
+    field_values: Vec<String>,
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-pub(super) const VIEW_COLUMNS: [&str; 39] = [
+pub(super) const VIEW_COLUMNS: [&str; 44] = [
     "ticket_id",
     "number",
     "title",
@@ -115,6 +125,11 @@ pub(super) const VIEW_COLUMNS: [&str; 39] = [
     "paused_seconds",
     "first_response_warning_recorded",
     "resolution_warning_recorded",
+    "tags",
+    "links",
+    "merged_into",
+    "fields",
+    "field_values",
 ];
 
 static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
@@ -238,7 +253,26 @@ impl ViewRow {
             paused_seconds: 0,
             first_response_warning_recorded: false,
             resolution_warning_recorded: false,
+            tags: Vec::new(),
+            links: Json(Vec::new()),
+            merged_into: None,
+            fields: Json(BTreeMap::new()),
+            field_values: Vec::new(),
         }
+        .with_fields(e.fields.clone().unwrap_or_default())
+    }
+
+    fn with_fields(mut self, fields: BTreeMap<String, serde_json::Value>) -> Self {
+        self.set_fields(fields);
+        self
+    }
+
+    fn set_fields(&mut self, fields: BTreeMap<String, serde_json::Value>) {
+        self.field_values = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", filter_text(v)))
+            .collect();
+        self.fields = Json(fields);
     }
 
     /// Applies an event after `ticket.created`; new comments go to `comments`. The status
@@ -291,6 +325,17 @@ impl ViewRow {
                 if let Some(c) = &e.changes.priority {
                     self.priority = c.to;
                 }
+                if !e.changes.custom.is_empty() {
+                    let mut fields = self.fields.0.clone();
+                    for (key, c) in e.changes.custom_by_key() {
+                        if c.to.is_null() {
+                            fields.remove(key);
+                        } else {
+                            fields.insert(key.to_string(), c.to.clone());
+                        }
+                    }
+                    self.set_fields(fields);
+                }
                 if let Some(sla) = &e.sla {
                     self.first_response_due = sla.first_response_due.as_datetime();
                     self.resolution_due = sla.resolution_due.as_datetime();
@@ -341,6 +386,26 @@ impl ViewRow {
                     self.resolution_due = sla.resolution_due.as_datetime();
                 }
             }
+            TicketEvent::Tagged(e) => {
+                self.tags.retain(|t| !e.removed.contains(t));
+                self.tags.extend(e.added.iter().cloned());
+                self.tags.sort_unstable();
+                self.tags.dedup();
+            }
+            TicketEvent::Linked(e) => {
+                let link = Link {
+                    kind: e.kind,
+                    ticket_id: e.ticket_id,
+                };
+                match self.links.0.iter_mut().find(|l| l.ticket_id == e.ticket_id) {
+                    Some(existing) => *existing = link,
+                    None => self.links.0.push(link),
+                }
+            }
+            TicketEvent::Unlinked(e) => self.links.0.retain(|l| l.ticket_id != e.ticket_id),
+            TicketEvent::Merged(e) => self.merged_into = Some(e.into),
+            // Its note arrives as the `ticket.commented` after it; the history names the source.
+            TicketEvent::MergedFrom(_) => {}
         }
         self.updated_at = at;
         self.version = stored.envelope.seq;
@@ -449,7 +514,20 @@ impl ViewRow {
             comments: comments.into_iter().map(Comment::from).collect(),
             version: self.version,
             metadata: self.metadata.map(|m| m.0).unwrap_or_default(),
+            tags: self.tags,
+            links: self.links.0,
+            merged_into: self.merged_into,
+            fields: self.fields.0,
         }
+    }
+}
+
+/// The text a custom field value is filtered by (`GET /tickets?field.<key>=`): a string as it
+/// is, any other value as its JSON.
+pub fn filter_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -546,6 +624,7 @@ impl Projection for TicketViewProjection {
             "ticket_stats",
             "my_tickets",
             "my_counts",
+            "ticket_tag_counts",
         ]
     }
 
@@ -563,6 +642,7 @@ impl Projection for TicketViewProjection {
         // Tickets whose title or description is new or changed: `ticket_search` gets only these.
         let mut new_text = HashSet::new();
         let mut comments = Vec::new();
+        let mut tag_counts = TagCounts::default();
         for stored in batch {
             let Some(id) = ticket_id(stored) else {
                 continue;
@@ -574,6 +654,9 @@ impl Projection for TicketViewProjection {
                     counted.entry(id).or_insert_with(|| Some(row.facts()));
                     mine_before.entry(id).or_insert_with(|| row.mine());
                     row.apply(stored, &mut comments);
+                    if let TicketEvent::Tagged(e) = event {
+                        tag_counts.add(e);
+                    }
                     changed_ids.insert(id);
                     if matches!(event, TicketEvent::Updated(e)
                         if e.changes.title.is_some() || e.changes.description.is_some())
@@ -606,6 +689,7 @@ impl Projection for TicketViewProjection {
         }
         delta.write(conn).await?;
         mine.write(conn).await?;
+        tag_counts.write(conn).await?;
         if !changed.is_empty() {
             sqlx::query(&UPSERT_ROWS)
                 .bind(Json(&changed))

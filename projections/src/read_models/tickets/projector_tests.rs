@@ -64,6 +64,7 @@ fn created() -> TicketCreated {
         },
         integration: None,
         metadata: None,
+        fields: None,
     }
 }
 
