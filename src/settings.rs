@@ -8,7 +8,9 @@ use secrecy::SecretString;
 use crate::domain::values::ValueError;
 use crate::domain::SlaPolicy;
 
+mod attachments;
 mod email;
+pub use attachments::AttachmentSettings;
 pub use email::EmailSettings;
 
 /// Default ticket categories (CONTRACT 1).
@@ -68,6 +70,8 @@ pub struct Settings {
     /// Webhook delivery: allow-lists (`WEBHOOK_ALLOW_HTTP_HOSTS`, `WEBHOOK_ALLOW_PRIVATE_HOSTS`),
     /// the retry schedule (`WEBHOOK_RETRY_SCHEDULE`), timeout, auto-disable period, concurrency.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// `ATTACHMENT_STORE`, `ATTACHMENT_DIR`, `ATTACHMENT_MAX_BYTES`: files on comments.
+    pub attachments: AttachmentSettings,
 }
 
 /// How tokens are verified.
@@ -249,6 +253,8 @@ impl Settings {
             },
             email: EmailSettings::from_vars(var).map_err(|(name, reason)| invalid(name, reason))?,
             webhooks: webhook_settings(&number)?,
+            attachments: AttachmentSettings::from_vars(var)
+                .map_err(|(name, reason)| invalid(name, reason))?,
         })
     }
 
@@ -284,6 +290,7 @@ impl Settings {
             default_phone_region: Some(phonenumber::country::Id::BR),
             email: EmailSettings::disabled(),
             webhooks: crate::webhooks::WebhookSettings::default(),
+            attachments: AttachmentSettings::temporary(),
         }
     }
 }
@@ -335,6 +342,10 @@ impl std::fmt::Debug for Settings {
             .field("default_phone_region", &self.default_phone_region)
             .field("email", &self.email)
             .field("webhooks", &self.webhooks)
+            // Not the S3 options, which may hold credentials.
+            .field("attachment_store", &self.attachments.store)
+            .field("attachment_dir", &self.attachments.dir)
+            .field("attachment_max_bytes", &self.attachments.max_bytes)
             .finish()
     }
 }

@@ -181,6 +181,7 @@ mod tests {
             body: "hi".into(),
             internal,
             via: None,
+            attachments: Vec::new(),
         })
     }
 

@@ -104,6 +104,7 @@ fn samples() -> Vec<(TicketEvent, bool)> {
                 body: "Toner?".into(),
                 internal: true,
                 via: Some(Via {
+                attachments: Vec::new(),
                     channel: "email".into(),
                     message_id: "abc@mail.example.com".into(),
                 }),
@@ -121,6 +122,7 @@ fn samples() -> Vec<(TicketEvent, bool)> {
                 body: "Toner?".into(),
                 internal: false,
                 via: None,
+                attachments: Vec::new(),
             }),
             false,
         ),

@@ -3,11 +3,13 @@
 //! these; the decisions stay in the aggregate, and the outside facts a command needs (users
 //! looked up, the ticket number, the clock) are resolved here, once.
 //!
+//! - [`attachments`]: store an uploaded file, comment with stored files.
 //! - [`tickets`]: open a ticket, comment, assign, update, close, reopen, rate.
 //! - [`links`]: link, unlink and merge tickets (each side its own ticket's events).
 //! - [`people`]: the requester behind an intake, found by contact or added.
 //! - [`intake`]: tickets and messages from integrations.
 
+pub mod attachments;
 pub mod intake;
 pub mod links;
 pub mod people;

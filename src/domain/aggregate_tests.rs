@@ -126,6 +126,7 @@ fn commented_by(a: &Issuer, internal: bool) -> TicketEvent {
         body: "Looking into it".to_string(),
         internal,
         via: None,
+        attachments: Vec::new(),
     })
 }
 

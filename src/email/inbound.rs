@@ -296,7 +296,7 @@ impl Inbox {
             }
         }
         let result =
-            tickets::comment_via(&self.commands, issued, ticket, mail.body.clone(), via).await;
+            tickets::comment_via(&self.commands, issued, ticket, mail.body.clone(), via, Vec::new()).await;
         match result {
             Ok(outcome) => {
                 self.record(self.row(mail, route, "commented", None, Some(ticket)))

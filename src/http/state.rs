@@ -33,6 +33,8 @@ pub struct AppState {
     pub email: crate::email::EmailChannels,
     /// The webhook deliverer (whether this instance leads, for `/readyz`).
     pub webhooks: Arc<crate::webhooks::Deliverer>,
+    /// The attachments' store.
+    pub attachments: crate::attachments::Attachments,
     /// Board and statistics answers, computed once per position for every caller.
     pub answers: super::shared_answers::SharedAnswers,
 }

@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use super::body::BodyKind;
 use super::command_request::{CommandRequest, CommandResponse};
-use super::error::{ApiError, Result};
+use super::attachments::AttachmentIds;
+use super::error::{ApiError, FieldError, Result};
+use crate::application::attachments::{self, CommentFilesError};
 use super::extract::TicketId;
 use super::form::request_body;
 use super::members::{Category, Context};
@@ -58,6 +60,8 @@ request_body! {
         pub body: CommentBody,
         /// Hidden from requesters; agents and admins only.
         pub internal: Option<bool>,
+        /// Files uploaded beforehand (`POST /tickets/{id}/attachments`) by the author.
+        pub attachment_ids: Option<AttachmentIds>,
     }
 }
 
@@ -162,7 +166,28 @@ pub async fn comment_on_ticket(
         req.require_staff("write internal comments")?;
     }
     let body = comment.body.into_inner();
-    req.answer(tickets::comment(&state.commands, req.issued(), id, body, internal).await)
+    let ids = comment.attachment_ids.map(|a| a.0).unwrap_or_default();
+    if ids.is_empty() {
+        return req.answer(tickets::comment(&state.commands, req.issued(), id, body, internal).await);
+    }
+    let outcome = attachments::comment_with_files(
+        &state.commands,
+        &state.pool,
+        req.issued(),
+        id,
+        body,
+        internal,
+        &ids,
+    )
+    .await;
+    match outcome {
+        Ok(outcome) => req.answer(Ok(outcome)),
+        Err(CommentFilesError::Command(e)) => req.answer(Err(e)),
+        Err(CommentFilesError::NotUsable(file)) => Err(ApiError::Unprocessable(vec![FieldError::new(
+            "attachment_ids",
+            format!("{file} is not an unused upload of yours to this ticket"),
+        )])),
+    }
 }
 
 /// Assigns a ticket.

@@ -78,6 +78,7 @@ fn comment(author: u128, role: &str) -> TicketEvent {
         body: "hello".into(),
         internal: false,
         via: None,
+        attachments: Vec::new(),
     })
 }
 
