@@ -77,8 +77,9 @@ pub async fn comment_with_files(
 ) -> Result<Outcome, CommentFilesError> {
     let refs = match records::claimable(pool, ticket, issued.by.id, ids)
         .await
-        .map_err(|e| CommandError::Internal(anyhow::Error::new(e).context("cannot look attachments up")))?
-    {
+        .map_err(|e| {
+            CommandError::Internal(anyhow::Error::new(e).context("cannot look attachments up"))
+        })? {
         Ok(refs) => refs,
         Err(id) => return Err(CommentFilesError::NotUsable(id)),
     };

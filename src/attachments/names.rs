@@ -91,7 +91,10 @@ mod tests {
     fn hostile_names_are_made_safe() {
         assert_eq!(safe_filename(Some("../../etc/passwd")), "_.._etc_passwd");
         assert_eq!(safe_filename(Some("a\0b.txt")), "ab.txt");
-        assert_eq!(safe_filename(Some("invoice\u{202E}fdp.exe")), "invoicefdp.exe");
+        assert_eq!(
+            safe_filename(Some("invoice\u{202E}fdp.exe")),
+            "invoicefdp.exe"
+        );
         assert_eq!(safe_filename(Some(&"x".repeat(4000))).chars().count(), 255);
         assert_eq!(safe_filename(Some("")), "attachment");
         assert_eq!(safe_filename(None), "attachment");
@@ -101,9 +104,15 @@ mod tests {
     #[test]
     fn media_types_are_kept_when_they_are_media_types() {
         assert_eq!(safe_content_type(Some("text/html")), "text/html");
-        assert_eq!(safe_content_type(Some("Text/Plain; charset=utf-8")), "text/plain; charset=utf-8");
+        assert_eq!(
+            safe_content_type(Some("Text/Plain; charset=utf-8")),
+            "text/plain; charset=utf-8"
+        );
         assert_eq!(safe_content_type(Some("nonsense")), DEFAULT_CONTENT_TYPE);
-        assert_eq!(safe_content_type(Some("a/b\r\nX-Evil: 1")), DEFAULT_CONTENT_TYPE);
+        assert_eq!(
+            safe_content_type(Some("a/b\r\nX-Evil: 1")),
+            DEFAULT_CONTENT_TYPE
+        );
         assert_eq!(safe_content_type(None), DEFAULT_CONTENT_TYPE);
     }
 

@@ -97,7 +97,10 @@ pub async fn claimable(
     for id in ids {
         let usable = match find(pool, *id).await? {
             Some(r) if r.ticket_id == ticket && r.uploaded_by == uploader => {
-                listing_comment_internal(pool, ticket, *id).await?.is_none().then_some(r)
+                listing_comment_internal(pool, ticket, *id)
+                    .await?
+                    .is_none()
+                    .then_some(r)
             }
             _ => None,
         };
@@ -152,13 +155,32 @@ pub async fn delete(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Every file of `ticket` (or of every ticket), for `ticketd verify --files`.
-pub async fn all(pool: &PgPool, ticket: Option<Uuid>) -> Result<Vec<Record>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, ticket_id, filename, content_type, size, sha256, uploaded_by
-         FROM attachments WHERE $1::uuid IS NULL OR ticket_id = $1 ORDER BY uploaded_at",
+/// Every file the event log lists on comments of `ticket` (or of every ticket), with the
+/// ticket, in the order they were listed: what `ticketd verify --files` checks the store
+/// against.
+pub async fn listed(
+    pool: &PgPool,
+    ticket: Option<Uuid>,
+) -> Result<Vec<(Uuid, AttachmentRef)>, sqlx::Error> {
+    let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+        "SELECT aggregate_id, payload::jsonb->'attachments' FROM events
+         WHERE aggregate_type = $1 AND event_type = 'ticket.commented'
+           AND payload::jsonb ? 'attachments'
+           AND ($2::text IS NULL OR aggregate_id = $2)
+         ORDER BY aggregate_id, sequence",
     )
-    .bind(ticket)
+    .bind(Ticket::TYPE)
+    .bind(ticket.map(|t| t.to_string()))
     .fetch_all(pool)
-    .await
+    .await?;
+    let mut listed = Vec::new();
+    for (ticket, files) in rows {
+        let Ok(ticket) = Uuid::parse_str(&ticket) else {
+            continue;
+        };
+        let files: Vec<AttachmentRef> =
+            serde_json::from_value(files).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        listed.extend(files.into_iter().map(|f| (ticket, f)));
+    }
+    Ok(listed)
 }

@@ -156,6 +156,7 @@ fn comment(by: Issuer, internal: bool) -> TicketCommand {
         body: "Looking into it".to_string(),
         internal,
         via: None,
+        attachments: Vec::new(),
         by,
         at: later(),
     })
@@ -1251,3 +1252,6 @@ mod tags;
 
 #[path = "links_tests.rs"]
 mod links;
+
+#[path = "attachments_tests.rs"]
+mod attachments;

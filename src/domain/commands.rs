@@ -1,7 +1,9 @@
 //! What callers ask of a ticket. Commands arrive checked (see `values`) and with every outside
 //! fact resolved (users looked up, number taken, clock read), so the aggregate stays pure.
 
-use ticket_nats::events::{AttachmentRef, IntegrationRef, LinkKind, RequesterRef, SlaTarget, UserRef, Via};
+use ticket_nats::events::{
+    AttachmentRef, IntegrationRef, LinkKind, RequesterRef, SlaTarget, UserRef, Via,
+};
 use ticket_nats::Timestamp;
 use uuid::Uuid;
 

@@ -47,7 +47,10 @@ pub struct AttachmentIds(pub Vec<Uuid>);
 pub const MAX_FILES_PER_COMMENT: usize = 20;
 
 impl FromJson for AttachmentIds {
-    fn from_json(value: &serde_json::Value, _: &Context<'_>) -> std::result::Result<Self, MemberError> {
+    fn from_json(
+        value: &serde_json::Value,
+        _: &Context<'_>,
+    ) -> std::result::Result<Self, MemberError> {
         let ids = value
             .as_array()
             .and_then(|items| {
@@ -72,7 +75,9 @@ impl FromJson for AttachmentIds {
 
 impl utoipa::PartialSchema for AttachmentIds {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaFormat, KnownFormat, Type};
+        use utoipa::openapi::schema::{
+            ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type,
+        };
         ArrayBuilder::new()
             .items(
                 ObjectBuilder::new()
@@ -81,7 +86,9 @@ impl utoipa::PartialSchema for AttachmentIds {
             )
             .max_items(Some(MAX_FILES_PER_COMMENT))
             .unique_items(true)
-            .description(Some("ids of files uploaded to this ticket by the comment's author"))
+            .description(Some(
+                "ids of files uploaded to this ticket by the comment's author",
+            ))
             .into()
     }
 }
@@ -158,10 +165,9 @@ pub async fn upload(
         .await
         .map_err(|e| ApiError::UnsupportedMediaType(e.body_text()))?;
     loop {
-        let field = multipart
-            .next_field()
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?;
+        let field = multipart.next_field().await.map_err(|e| {
+            ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
+        })?;
         let Some(field) = field else {
             return Err(ApiError::Unprocessable(vec![FieldError::new(
                 "file",
@@ -175,17 +181,23 @@ pub async fn upload(
             filename: field.file_name().map(str::to_string),
             content_type: field.content_type().map(str::to_string),
         };
-        let stored =
-            attachments::store(&state.pool, &state.attachments, ticket, caller.id, declared, field)
-                .await;
+        let stored = attachments::store(
+            &state.pool,
+            &state.attachments,
+            ticket,
+            caller.id,
+            declared,
+            field,
+        )
+        .await;
         return match stored {
             Ok(record) => {
                 Ok((StatusCode::CREATED, Json(AttachmentInfo::from(record))).into_response())
             }
             Err(UploadError::TooLarge { .. }) => Err(too_large()),
-            Err(UploadError::Cut(why)) => Err(ApiError::BadRequest(format!(
-                "the upload was cut: {why}"
-            ))),
+            Err(UploadError::Cut(why)) => {
+                Err(ApiError::BadRequest(format!("the upload was cut: {why}")))
+            }
             Err(UploadError::Store(e)) => Err(ApiError::Internal(e)),
         };
     }
@@ -206,7 +218,9 @@ pub async fn download(
 ) -> Result<Response> {
     let not_found = || ApiError::NotFound("attachment not found".into());
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let record = records::find(&state.pool, id).await?.ok_or_else(not_found)?;
+    let record = records::find(&state.pool, id)
+        .await?
+        .ok_or_else(not_found)?;
     let internal = records::listing_comment_internal(&state.pool, record.ticket_id, id)
         .await?
         .ok_or_else(not_found)?;
@@ -239,8 +253,12 @@ pub async fn download(
         .store()
         .get_opts(&Attachments::location(id), options)
         .await
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("cannot read the attachment")))?;
-    let stream = got.into_stream().map(|chunk| chunk.map_err(std::io::Error::other));
+        .map_err(|e| {
+            ApiError::Internal(anyhow::Error::new(e).context("cannot read the attachment"))
+        })?;
+    let stream = got
+        .into_stream()
+        .map(|chunk| chunk.map_err(std::io::Error::other));
     let mut response = Response::new(Body::from_stream(stream));
     let h = response.headers_mut();
     let value = |s: &str| HeaderValue::from_str(s).ok();
@@ -250,14 +268,20 @@ pub async fn download(
     if let Some(v) = value(&names::content_disposition(&record.filename)) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     // Opened by mistake in a tab, the file still runs nothing.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("sandbox; default-src 'none'"),
     );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
     if let Some(v) = value(&format!("\"{}\"", record.sha256)) {
         h.insert(header::ETAG, v);
     }
@@ -301,11 +325,15 @@ fn parse_range(spec: &str, size: u64) -> RangeSpec {
     let number = |s: &str| s.trim().parse::<u64>().ok();
     match (first.trim().is_empty(), number(first), number(last)) {
         // `bytes=-N`: the last N bytes.
-        (true, _, Some(n)) if n > 0 && size > 0 => RangeSpec::Part(size.saturating_sub(n), size - 1),
+        (true, _, Some(n)) if n > 0 && size > 0 => {
+            RangeSpec::Part(size.saturating_sub(n), size - 1)
+        }
         (true, _, Some(_)) => RangeSpec::Unsatisfiable,
         (false, Some(start), _) if start >= size => RangeSpec::Unsatisfiable,
         (false, Some(start), None) if last.trim().is_empty() => RangeSpec::Part(start, size - 1),
-        (false, Some(start), Some(end)) if end >= start => RangeSpec::Part(start, end.min(size - 1)),
+        (false, Some(start), Some(end)) if end >= start => {
+            RangeSpec::Part(start, end.min(size - 1))
+        }
         _ => RangeSpec::Whole,
     }
 }

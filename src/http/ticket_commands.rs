@@ -7,15 +7,15 @@ use axum::routing::{patch, post};
 use axum::Router;
 use uuid::Uuid;
 
+use super::attachments::AttachmentIds;
 use super::body::BodyKind;
 use super::command_request::{CommandRequest, CommandResponse};
-use super::attachments::AttachmentIds;
 use super::error::{ApiError, FieldError, Result};
-use crate::application::attachments::{self, CommentFilesError};
 use super::extract::TicketId;
 use super::form::request_body;
 use super::members::{Category, Context};
 use super::state::AppState;
+use crate::application::attachments::{self, CommentFilesError};
 use crate::application::tickets::{self, Changes, NewTicket};
 use crate::domain::values::{
     CommentBody, Description, RatingComment, ReopenReason, Resolution, Score,
@@ -168,7 +168,8 @@ pub async fn comment_on_ticket(
     let body = comment.body.into_inner();
     let ids = comment.attachment_ids.map(|a| a.0).unwrap_or_default();
     if ids.is_empty() {
-        return req.answer(tickets::comment(&state.commands, req.issued(), id, body, internal).await);
+        return req
+            .answer(tickets::comment(&state.commands, req.issued(), id, body, internal).await);
     }
     let outcome = attachments::comment_with_files(
         &state.commands,
@@ -183,10 +184,12 @@ pub async fn comment_on_ticket(
     match outcome {
         Ok(outcome) => req.answer(Ok(outcome)),
         Err(CommentFilesError::Command(e)) => req.answer(Err(e)),
-        Err(CommentFilesError::NotUsable(file)) => Err(ApiError::Unprocessable(vec![FieldError::new(
-            "attachment_ids",
-            format!("{file} is not an unused upload of yours to this ticket"),
-        )])),
+        Err(CommentFilesError::NotUsable(file)) => {
+            Err(ApiError::Unprocessable(vec![FieldError::new(
+                "attachment_ids",
+                format!("{file} is not an unused upload of yours to this ticket"),
+            )]))
+        }
     }
 }
 

@@ -22,9 +22,7 @@ pub struct AttachmentSettings {
 
 impl AttachmentSettings {
     /// Reads the variables through `var`; the error names the variable.
-    pub fn from_vars(
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, (&'static str, String)> {
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, (&'static str, String)> {
         let max_bytes = match var("ATTACHMENT_MAX_BYTES") {
             None => DEFAULT_MAX_BYTES,
             Some(v) => v

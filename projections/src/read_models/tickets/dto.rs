@@ -62,6 +62,9 @@ pub struct Comment {
     pub internal: bool,
     /// When it was written.
     pub created_at: Timestamp,
+    /// Files on it (`GET /attachments/{id}`), each with its SHA-256.
+    #[serde(default)]
+    pub attachments: Vec<ticket_nats::events::AttachmentRef>,
 }
 
 /// `GET /tickets/{id}`.
