@@ -208,7 +208,8 @@ pub async fn upload(
     params(("id" = Uuid, Path, description = "attachment id"),
         ("Range" = Option<String>, Header, description = "one byte range, e.g. bytes=0-1023")),
     responses((status = 200, description = "the file, as a download", content_type = "application/octet-stream"),
-        (status = 206, description = "the requested range"), (status = 404), (status = 416)),
+        (status = 206, description = "the requested range", content_type = "application/octet-stream"),
+        (status = 404), (status = 416)),
     security(("bearer" = [])))]
 pub async fn download(
     State(state): State<AppState>,
