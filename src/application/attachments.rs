@@ -75,6 +75,13 @@ pub async fn comment_with_files(
     internal: bool,
     ids: &[Uuid],
 ) -> Result<Outcome, CommentFilesError> {
+    // A retry of a comment already recorded gets its answer again, though its files are
+    // listed by then.
+    if let Some(idempotency) = &issued.ctx.idempotency {
+        if let Some(outcome) = service.replayed(issued.by.id, idempotency).await? {
+            return Ok(outcome);
+        }
+    }
     let refs = match records::claimable(pool, ticket, issued.by.id, ids)
         .await
         .map_err(|e| {

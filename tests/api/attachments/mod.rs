@@ -436,3 +436,44 @@ async fn verify_files_reports_an_altered_file_and_passes_an_intact_one() {
     assert_eq!(report["attachment_id"], info["id"]);
     assert_eq!(report["valid"], false);
 }
+
+#[tokio::test]
+async fn a_retried_comment_with_files_gets_its_first_answer_again() {
+    // Arrange
+    let app = spawn_app().await;
+    let requester = app.user("requester").await;
+    let id = app.create_ticket(&requester).await;
+    let info: Value = upload(&app, id, &requester, Upload::file("a", "", b"a"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let send = || {
+        app.client
+            .post(app.api(&format!("/tickets/{id}/comments")))
+            .bearer_auth(&requester.token)
+            .header("idempotency-key", "comment-with-file-1")
+            .json(&json!({"body": "see the file", "attachment_ids": [info["id"]]}))
+            .send()
+    };
+
+    // Act
+    let first = send().await.unwrap();
+    let first_status = first.status();
+    let first_body: Value = first.json().await.unwrap();
+    let again = send().await.unwrap();
+    let again_status = again.status();
+    let again_body: Value = again.json().await.unwrap();
+
+    // Assert
+    assert_eq!(first_status, StatusCode::OK);
+    assert_eq!(again_status, StatusCode::OK, "{again_body}");
+    assert_eq!(again_body["version"], first_body["version"]);
+    let comments = app
+        .stored_events(id)
+        .await
+        .into_iter()
+        .filter(|(_, t, _, _)| t == "ticket.commented")
+        .count();
+    assert_eq!(comments, 1);
+}
