@@ -4,7 +4,9 @@
 #   - NATS with JetStream on 127.0.0.1:4222
 #   - an IMAP server (dovecot) on 127.0.0.1:1143 with a test user, for the e-mail tests, and on
 #     127.0.0.1:1993 over TLS with a certificate of a test authority ($DOVECOT_DIR/tls/ca.pem)
-# and that the Rust toolchain, and Chromium with chromedriver (the web app's browser tests),
+# and that moto's S3-compatible server (`moto_server`, started by the attachment tests on a free
+# port, each test with its own bucket), the Rust toolchain, and Chromium with chromedriver (the
+# web app's browser tests),
 # are installed.
 #
 # Installs postgresql / nats-server / dovecot-imapd / chromium / chromium-driver with apt-get when missing
@@ -270,3 +272,15 @@ if ! have chromedriver || ! { have chromium || have chromium-browser; }; then
 fi
 have chromedriver || die "chromedriver still not found after installing chromium-driver"
 ok "browser: $( (chromium --version || chromium-browser --version) 2>/dev/null | head -n 1)"
+
+# ---------------------------------------------------------------- S3-compatible store (attachment tests)
+
+# The attachment tests start `moto_server` (moto's server mode, from PyPI) on a free port each;
+# no cloud store is reachable from a test machine.
+if ! have moto_server; then
+  have pip3 || apt_install python3-pip
+  info "moto_server missing; installing moto[server] with pip"
+  pip3 install --quiet 'moto[server]' || pip3 install --quiet --break-system-packages 'moto[server]'
+fi
+have moto_server || die "moto_server still not found after installing moto[server]"
+ok "S3-compatible test server: $(command -v moto_server)"

@@ -5,10 +5,11 @@
 //!
 //! # Layout
 //! Imports run one way: `main → cli → startup → http → email → application → {command_service, auth,
-//! users, store, hub, views, policy} → domain` (`.ci/import-cycles.py` checks that no modules import each other in a
+//! users, store, hub, views, policy, attachments} → domain` (`.ci/import-cycles.py` checks that no modules import each other in a
 //! cycle).
 //! - [`domain`]: the aggregate, its commands and checked values. Pure: no I/O.
 //! - [`application`]: the use cases every way in calls (open a ticket, comment, …).
+//! - [`attachments`]: files on comments, in a local directory or an S3-compatible store.
 //! - [`store`]: the event store behind cqrs-es (hash chain, idempotency, aggregate cache).
 //! - [`command_service`]: the command service: load, decide, commit, retry on conflict.
 //! - [`auth`]: JWT verification, passwords, token minting, the [`auth::Caller`] a token names.
@@ -30,6 +31,7 @@
 //!   outages; [`settings`], [`telemetry`] (logs and metrics).
 
 pub mod application;
+pub mod attachments;
 pub mod auth;
 pub mod cli;
 pub mod command_service;

@@ -9,8 +9,10 @@ use crate::domain::values::ValueError;
 use crate::domain::SlaPolicy;
 
 mod accounts;
+mod attachments;
 mod email;
 pub use accounts::AccountSettings;
+pub use attachments::AttachmentSettings;
 pub use email::EmailSettings;
 
 /// Default ticket categories (CONTRACT 1).
@@ -78,6 +80,8 @@ pub struct Settings {
     pub notify: crate::notify::NotifySettings,
     /// `REFRESH_TTL`, `LOGIN_RATE_LIMIT`: sessions and credential rate limits.
     pub accounts: AccountSettings,
+    /// `ATTACHMENT_STORE`, `ATTACHMENT_DIR`, `ATTACHMENT_MAX_BYTES`: files on comments.
+    pub attachments: AttachmentSettings,
 }
 
 /// How tokens are verified.
@@ -270,6 +274,8 @@ impl Settings {
             notify: notify_settings(bind_addr)?,
             accounts: AccountSettings::from_vars(var)
                 .map_err(|(name, reason)| invalid(name, reason))?,
+            attachments: AttachmentSettings::from_vars(var)
+                .map_err(|(name, reason)| invalid(name, reason))?,
         })
     }
 
@@ -308,6 +314,7 @@ impl Settings {
             webhooks: crate::webhooks::WebhookSettings::default(),
             notify: crate::notify::NotifySettings::default(),
             accounts: AccountSettings::default(),
+            attachments: AttachmentSettings::temporary(),
         }
     }
 }
@@ -391,6 +398,10 @@ impl std::fmt::Debug for Settings {
             .field("email", &self.email)
             .field("webhooks", &self.webhooks)
             .field("notify", &self.notify)
+            // Not the S3 options, which may hold credentials.
+            .field("attachment_store", &self.attachments.store)
+            .field("attachment_dir", &self.attachments.dir)
+            .field("attachment_max_bytes", &self.attachments.max_bytes)
             .finish()
     }
 }

@@ -180,6 +180,29 @@ impl Application {
                 crate::sla_timer::run(pool.clone(), commands.clone(), interval, stop)
             });
         }
+        // Attachments (CONTRACT 10): files never listed by a comment go after 24 h.
+        let attachments = crate::attachments::Attachments::open(&settings.attachments)
+            .context("cannot open the attachment store (ATTACHMENT_STORE, ATTACHMENT_DIR)")?;
+        {
+            let (pool, attachments) = (pool.clone(), attachments.clone());
+            background.spawn("attachments:orphans", move |stop| {
+                let (pool, attachments) = (pool.clone(), attachments.clone());
+                async move {
+                    let mut tick = tokio::time::interval(Duration::from_secs(600));
+                    loop {
+                        tokio::select! {
+                            () = stop.cancelled() => return,
+                            _ = tick.tick() => {
+                                let age = crate::attachments::ORPHAN_AGE;
+                                if let Err(e) = crate::attachments::sweep_orphans(&pool, &attachments, age).await {
+                                    tracing::warn!(error = format!("{e:#}"), "orphan attachments not removed");
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
         // NATS relay (CONTRACT 5), only with NATS_URL. It connects in the background: start-up
         // neither waits for nor fails on a NATS server that is down.
         let nats = match settings.nats_url.as_deref() {
@@ -235,6 +258,7 @@ impl Application {
             limiter: limiter.clone(),
             email: mail.channels,
             webhooks,
+            attachments,
             answers: SharedAnswers::default(),
             credentials,
         };

@@ -217,6 +217,7 @@ mod tests {
             body: "hi".into(),
             internal,
             via: None,
+            attachments: Vec::new(),
         })
     }
 

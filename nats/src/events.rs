@@ -109,6 +109,27 @@ pub struct TicketCommented {
     /// How the comment arrived, when it came by another way than the API (e-mail).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<Via>,
+    /// Files on the comment, each with the SHA-256 of its content, so that the hash chain
+    /// covers the files too. Absent on comments without files (and on every comment recorded
+    /// before attachments existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
+}
+
+/// A file on a comment, as `ticket.commented` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentRef {
+    /// The attachment's id (`GET /attachments/{id}`).
+    pub id: Uuid,
+    /// The file name the upload declared, made safe to store and show.
+    pub filename: String,
+    /// The media type the upload declared (`application/octet-stream` if none).
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256 of its content.
+    pub sha256: String,
 }
 
 /// The way a comment came in from outside the API, and the message that carried it.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::PgPool;
-use ticket_nats::events::{IntegrationRef, RequesterRef, TeamRef, UserRef, Via};
+use ticket_nats::events::{AttachmentRef, IntegrationRef, RequesterRef, TeamRef, UserRef, Via};
 use uuid::Uuid;
 
 use crate::command_service::{now, CommandContext, CommandError, CommandService, Outcome};
@@ -161,7 +161,7 @@ pub async fn comment(
     body: String,
     internal: bool,
 ) -> Result<Outcome, CommandError> {
-    post_comment(service, issued, ticket, body, internal, None).await
+    post_comment(service, issued, ticket, body, internal, None, Vec::new()).await
 }
 
 /// Comments publicly on a ticket with what a mail brought in; `via` names the message.
@@ -171,8 +171,21 @@ pub async fn comment_via(
     ticket: Uuid,
     body: String,
     via: Via,
+    attachments: Vec<AttachmentRef>,
 ) -> Result<Outcome, CommandError> {
-    post_comment(service, issued, ticket, body, false, Some(via)).await
+    post_comment(service, issued, ticket, body, false, Some(via), attachments).await
+}
+
+/// Comments with files already stored and checked (see `attachments::comment_with_files`).
+pub async fn comment_with(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket: Uuid,
+    body: String,
+    internal: bool,
+    attachments: Vec<AttachmentRef>,
+) -> Result<Outcome, CommandError> {
+    post_comment(service, issued, ticket, body, internal, None, attachments).await
 }
 
 async fn post_comment(
@@ -182,6 +195,7 @@ async fn post_comment(
     body: String,
     internal: bool,
     via: Option<Via>,
+    attachments: Vec<AttachmentRef>,
 ) -> Result<Outcome, CommandError> {
     issue(service, issued, ticket, |by| {
         TicketCommand::CommentOnTicket(CommentOnTicket {
@@ -189,6 +203,7 @@ async fn post_comment(
             body,
             internal,
             via,
+            attachments,
             by,
             at: now(),
         })

@@ -11,6 +11,9 @@ pub struct VerifyArgs {
     /// Check every ticket in the store.
     #[arg(long)]
     pub all: bool,
+    /// Also check each stored attachment against the size and SHA-256 its comment recorded.
+    #[arg(long)]
+    pub files: bool,
 }
 
 /// `ticketd projections …`.

@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod events;
+pub mod files;
 pub mod token;
 pub mod user;
 
@@ -104,7 +105,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => {
             let pool = db::connect(&settings.database_url).await?;
             db::migrate(&pool).await?;
-            events::verify(&pool, args).await
+            let files = args.files;
+            let ticket = match (&args.ticket, args.all) {
+                (Some(raw), false) => Some(
+                    uuid::Uuid::parse_str(raw.trim())
+                        .map_err(|_| anyhow::anyhow!("'{raw}' is not a ticket id"))?,
+                ),
+                _ => None,
+            };
+            let chains = events::verify(&pool, args).await;
+            if !files {
+                return chains;
+            }
+            // Files are checked even when a chain is broken: an operator wants both answers.
+            let stored = files::verify_files(&pool, &settings, ticket).await;
+            chains.and(stored)
         }
         Command::Projections {
             command: ProjectionsCommand::Rebuild { name },

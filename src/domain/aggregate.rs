@@ -290,6 +290,7 @@ impl Ticket {
             body: c.body,
             internal: c.internal,
             via: c.via,
+            attachments: c.attachments,
         })))
     }
 

@@ -130,6 +130,7 @@ fn commented_by(a: &Issuer, internal: bool) -> TicketEvent {
         body: "Looking into it".to_string(),
         internal,
         via: None,
+        attachments: Vec::new(),
     })
 }
 
@@ -160,6 +161,7 @@ fn comment(by: Issuer, internal: bool) -> TicketCommand {
         body: "Looking into it".to_string(),
         internal,
         via: None,
+        attachments: Vec::new(),
         by,
         at: later(),
     })
@@ -1385,6 +1387,8 @@ mod tags;
 #[path = "links_tests.rs"]
 mod links;
 
+#[path = "attachments_tests.rs"]
+mod attachments;
 #[cfg(test)]
 #[path = "field_values_tests.rs"]
 mod field_values;

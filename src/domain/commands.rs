@@ -2,7 +2,7 @@
 //! fact resolved (users looked up, number taken, clock read), so the aggregate stays pure.
 
 use ticket_nats::events::{
-    IntegrationRef, LinkKind, RequesterRef, SlaTarget, TeamRef, UserRef, Via,
+    AttachmentRef, IntegrationRef, LinkKind, RequesterRef, SlaTarget, TeamRef, UserRef, Via,
 };
 use ticket_nats::Timestamp;
 use uuid::Uuid;
@@ -106,6 +106,8 @@ pub struct CommentOnTicket {
     pub internal: bool,
     /// The mail it came in, when it came by e-mail.
     pub via: Option<Via>,
+    /// Files stored beforehand and claimed for this comment (their content hashed).
+    pub attachments: Vec<AttachmentRef>,
     /// Who asks.
     pub by: Issuer,
     /// When.

@@ -86,6 +86,7 @@ impl Ticket {
                 body: c.note,
                 internal: true,
                 via: None,
+                attachments: Vec::new(),
             }),
         ])
     }

@@ -128,6 +128,7 @@ fn the_target_records_merged_from_then_one_internal_note() {
                 body: "Merged from #7.".into(),
                 internal: true,
                 via: None,
+                attachments: Vec::new(),
             }),
         ]);
 }

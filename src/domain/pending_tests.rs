@@ -107,6 +107,7 @@ fn comment(by: Issuer, at: Timestamp) -> TicketCommand {
         body: "The grey one".into(),
         internal: false,
         via: None,
+        attachments: Vec::new(),
         by,
         at,
     })

@@ -14,10 +14,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
-use ticket_nats::events::{RequesterRef, Via};
+use ticket_nats::events::{AttachmentRef, RequesterRef, Via};
 use uuid::Uuid;
 
+use crate::application::attachments::{self, Declared};
 use crate::application::tickets::{self, Issued, NewTicket};
+use crate::attachments::upload::UploadError;
+use crate::attachments::Attachments;
 use crate::command_service::{CommandContext, CommandError, CommandService, Idempotency};
 use crate::domain::{Channel, Issuer, Priority, Role, Status, Title};
 use crate::users::{self, User};
@@ -66,6 +69,8 @@ pub struct Inbox {
     category: String,
     /// The CloudEvents `source` of the user events a new sender causes.
     source: String,
+    /// Where the files of follow-up mails go; none → their files are dropped.
+    files: Option<Attachments>,
 }
 
 impl Inbox {
@@ -83,7 +88,45 @@ impl Inbox {
             own,
             category,
             source,
+            files: None,
         }
+    }
+
+    /// Stores the files of follow-up mails in `files`, listed on their comments.
+    pub fn with_files(mut self, files: Attachments) -> Self {
+        self.files = Some(files);
+        self
+    }
+
+    /// Stores a mail's files for `ticket` as uploads of `by`. A file the store refuses (over
+    /// the limit) is left out and logged; the comment still records the text.
+    async fn store_files(
+        &self,
+        mail: &Mail,
+        ticket: Uuid,
+        by: Uuid,
+    ) -> anyhow::Result<Vec<AttachmentRef>> {
+        let Some(store) = &self.files else {
+            return Ok(Vec::new());
+        };
+        let mut refs = Vec::new();
+        for file in &mail.files {
+            let declared = Declared {
+                filename: file.filename.clone(),
+                content_type: file.content_type.clone(),
+            };
+            let body = futures::stream::once(async {
+                Ok::<_, std::convert::Infallible>(bytes::Bytes::copy_from_slice(&file.content))
+            });
+            match attachments::store(&self.pool, store, ticket, by, declared, body).await {
+                Ok(record) => refs.push(record.as_ref()),
+                Err(UploadError::TooLarge { limit }) => {
+                    tracing::warn!(ticket_id = %ticket, limit, "a mail's file over the limit left out");
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context("cannot store a mail's file")),
+            }
+        }
+        Ok(refs)
     }
 
     /// Applies one mail. An error means nothing could be decided (the database is out of
@@ -313,8 +356,16 @@ impl Inbox {
                 Err(e) => return Err(anyhow::Error::new(e).context("cannot reopen the ticket")),
             }
         }
-        let result =
-            tickets::comment_via(&self.commands, issued, ticket, mail.body.clone(), via).await;
+        let files = self.store_files(mail, ticket, issued.by.id).await?;
+        let result = tickets::comment_via(
+            &self.commands,
+            issued,
+            ticket,
+            mail.body.clone(),
+            via,
+            files,
+        )
+        .await;
         match result {
             Ok(outcome) => {
                 self.record(self.row(mail, route, "commented", None, Some(ticket)))

@@ -32,6 +32,33 @@ pub struct Mail {
     pub body: String,
     /// The message ids it answers: `In-Reply-To`, then `References` newest first.
     pub answers: Vec<String>,
+    /// Its attached files, as the mail declares them.
+    pub files: Vec<MailFile>,
+}
+
+/// A file attached to a mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailFile {
+    /// The name the part declares.
+    pub filename: Option<String>,
+    /// Its media type (`type/subtype`).
+    pub content_type: Option<String>,
+    /// The decoded content.
+    pub content: Vec<u8>,
+}
+
+fn files(message: &mail_parser::Message<'_>) -> Vec<MailFile> {
+    message
+        .attachments()
+        .map(|part| MailFile {
+            filename: part.attachment_name().map(str::to_string),
+            content_type: part.content_type().map(|c| match c.subtype() {
+                Some(sub) => format!("{}/{sub}", c.ctype()),
+                None => c.ctype().to_string(),
+            }),
+            content: part.contents().to_vec(),
+        })
+        .collect()
 }
 
 impl Mail {
@@ -143,6 +170,7 @@ pub fn read(raw: &[u8], own: &[String]) -> Read {
         subject: subject.unwrap_or_default(),
         body,
         answers,
+        files: files(&message),
     })
 }
 
@@ -297,6 +325,27 @@ mod tests {
     }
 
     const PLAIN: &str = "From: Rita Requester <Rita@Example.com>\r\nTo: support@helpdesk.example\r\nSubject: Printer jammed\r\nMessage-ID: <m1@example.com>\r\n\r\nIt blinks orange.\r\n";
+
+    #[test]
+    fn attached_files_are_read_with_their_names_and_types() {
+        let m = mail(
+            "From: a@b.example\r\nSubject: log\r\nMessage-ID: <f@b>\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+             Content-Type: text/plain\r\n\r\nSee attached.\r\n--b\r\n\
+             Content-Type: application/pdf; name=\"r.pdf\"\r\n\
+             Content-Disposition: attachment; filename=\"r.pdf\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n",
+        );
+        assert_eq!(m.body, "See attached.");
+        assert_eq!(
+            m.files,
+            vec![MailFile {
+                filename: Some("r.pdf".into()),
+                content_type: Some("application/pdf".into()),
+                content: b"%PDF-".to_vec(),
+            }]
+        );
+    }
 
     #[test]
     fn a_plain_mail_gives_sender_subject_body_and_id() {

@@ -71,13 +71,18 @@ impl Mail {
             .or(settings.categories.first())
             .cloned()
             .unwrap_or_else(|| "other".into());
-        let inbox = Arc::new(inbound::Inbox::new(
-            pool,
-            commands.clone(),
-            own,
-            category,
-            settings.source.clone(),
-        ));
+        let files = crate::attachments::Attachments::open(&settings.attachments)
+            .context("cannot open the attachment store for mail in")?;
+        let inbox = Arc::new(
+            inbound::Inbox::new(
+                pool,
+                commands.clone(),
+                own,
+                category,
+                settings.source.clone(),
+            )
+            .with_files(files),
+        );
         let mut channels = EmailChannels::default();
         let listener = match email.listen_addr {
             Some(addr) => {

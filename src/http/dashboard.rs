@@ -62,6 +62,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../web/view-ticket-tags.js"),
     ),
+    (
+        "view-ticket-files.js",
+        JS,
+        include_str!("../web/view-ticket-files.js"),
+    ),
     ("view-new.js", JS, include_str!("../web/view-new.js")),
     ("view-fields.js", JS, include_str!("../web/view-fields.js")),
     ("view-users.js", JS, include_str!("../web/view-users.js")),

@@ -1,5 +1,6 @@
 //! The HTTP API: routes, request parsing, problem documents.
 
+pub mod attachments;
 pub mod audit;
 pub mod bearer;
 pub mod body;
@@ -61,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ticket_commands::router())
         .merge(tags::router())
         .merge(fields::router())
+        .merge(attachments::router())
         .merge(links::router())
         .merge(audit::router())
         .merge(ticket_queries::router())

@@ -35,6 +35,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::webhooks::Deliverer>,
     /// Login, refresh and reset: their budgets, the reset mailer.
     pub credentials: super::credentials::Credentials,
+    /// The attachments' store.
+    pub attachments: crate::attachments::Attachments,
     /// Board and statistics answers, computed once per position for every caller.
     pub answers: super::shared_answers::SharedAnswers,
 }

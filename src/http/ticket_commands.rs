@@ -7,14 +7,16 @@ use axum::routing::{patch, post};
 use axum::Router;
 use uuid::Uuid;
 
+use super::attachments::AttachmentIds;
 use super::body::BodyKind;
 use super::command_request::{CommandRequest, CommandResponse};
-use super::error::{ApiError, Result};
+use super::error::{ApiError, FieldError, Result};
 use super::extract::TicketId;
 use super::fields::{check_values, FieldValues};
 use super::form::request_body;
 use super::members::{Category, Context, Instant};
 use super::state::AppState;
+use crate::application::attachments::{self, CommentFilesError};
 use crate::application::tickets::{self, Changes, NewTicket};
 use crate::domain::values::{
     CommentBody, Description, PendingReason, RatingComment, ReopenReason, Resolution, Score,
@@ -63,6 +65,8 @@ request_body! {
         pub body: CommentBody,
         /// Hidden from requesters; agents and admins only.
         pub internal: Option<bool>,
+        /// Files uploaded beforehand (`POST /tickets/{id}/attachments`) by the author.
+        pub attachment_ids: Option<AttachmentIds>,
     }
 }
 
@@ -193,7 +197,31 @@ pub async fn comment_on_ticket(
         req.require_staff("write internal comments")?;
     }
     let body = comment.body.into_inner();
-    req.answer(tickets::comment(&state.commands, req.issued(), id, body, internal).await)
+    let ids = comment.attachment_ids.map(|a| a.0).unwrap_or_default();
+    if ids.is_empty() {
+        return req
+            .answer(tickets::comment(&state.commands, req.issued(), id, body, internal).await);
+    }
+    let outcome = attachments::comment_with_files(
+        &state.commands,
+        &state.pool,
+        req.issued(),
+        id,
+        body,
+        internal,
+        &ids,
+    )
+    .await;
+    match outcome {
+        Ok(outcome) => req.answer(Ok(outcome)),
+        Err(CommentFilesError::Command(e)) => req.answer(Err(e)),
+        Err(CommentFilesError::NotUsable(file)) => {
+            Err(ApiError::Unprocessable(vec![FieldError::new(
+                "attachment_ids",
+                format!("{file} is not an unused upload of yours to this ticket"),
+            )]))
+        }
+    }
 }
 
 /// Assigns a ticket.

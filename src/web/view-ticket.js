@@ -11,6 +11,7 @@ import { loadAgents } from "./view-tickets.js";
 import { tagList, tagsForm, taggedLine } from "./view-ticket-tags.js";
 import { fieldInputs, fieldRows, fieldValues, loadFields } from "./view-fields.js";
 import { linkForm, linkLine, linkList, mergeForm, mergedInto } from "./view-ticket-links.js";
+import { filePicker, fileList, uploadFiles } from "./view-ticket-files.js";
 
 export function ticketView(main, ctx, id) {
   const user = ctx.user;
@@ -75,6 +76,7 @@ export function ticketView(main, ctx, id) {
                 c.internal ? h("span", { class: "badge internal-badge", text: t("common.internal") }) : null,
               ),
               h("p", { class: "comment-body", text: c.body }),
+              fileList(c),
             ),
           ),
         )
@@ -203,8 +205,10 @@ export function ticketView(main, ctx, id) {
   function commentForm() {
     const body = h("textarea", { name: "body", rows: 4 });
     const internal = isStaff(user) ? h("input", { type: "checkbox", name: "internal" }) : null;
+    const files = filePicker();
     const form = h("form", { class: "card", novalidate: true },
       field(t("ticket.comment"), body, { name: "body" }),
+      field(t("files.pick"), files, { name: "attachment_ids", hint: t("files.pick_hint") }),
       internal ? field(t("ticket.internal"), internal, { name: "internal", hint: t("ticket.internal_hint") }) : null,
       alertArea(),
       h("button", { type: "submit", class: "primary", text: t("ticket.comment_submit") }),
@@ -214,6 +218,8 @@ export function ticketView(main, ctx, id) {
     onSubmit(form, async () => {
       const payload = { body: body.value };
       if (internal && internal.checked) payload.internal = true;
+      const ids = await uploadFiles(id, files);
+      if (ids.length) payload.attachment_ids = ids;
       try {
         await command("POST", "/comments", payload, form);
       } catch (error) {
@@ -222,6 +228,7 @@ export function ticketView(main, ctx, id) {
         throw error;
       }
       body.value = "";
+      files.value = "";
       if (internal) internal.checked = false;
       dropDraft(draft);
     });

@@ -125,6 +125,10 @@ pub async fn spawn_app_routed(
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // The engine's own attachment directory (a local store only; an S3 bucket is the test's).
+        if self.settings.attachments.store.is_none() {
+            let _ = std::fs::remove_dir_all(&self.settings.attachments.dir);
+        }
         let name = self.db_name.clone();
         clean_up(async move {
             if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {

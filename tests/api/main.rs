@@ -1,6 +1,7 @@
 //! Integration tests through HTTP against real Postgres (and NATS where a test needs it).
 
 mod appends;
+mod attachments;
 mod audit;
 mod auth;
 mod board;

@@ -118,6 +118,7 @@ async fn poisoned_ticket(app: &TestApp, requester: &TestUser) -> (Uuid, Vec<Enve
             body: "still\u{0}\u{0}jammed".into(),
             internal: false,
             via: None,
+            attachments: Vec::new(),
         }),
         &created.hash,
     );

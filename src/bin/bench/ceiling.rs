@@ -39,6 +39,7 @@ pub fn comment_envelope(ticket: Uuid, seq: i64, prevhash: &str, body: &str) -> E
             body: body.into(),
             internal: false,
             via: None,
+            attachments: Vec::new(),
         }),
         prevhash,
     )

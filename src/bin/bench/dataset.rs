@@ -269,6 +269,7 @@ fn ticket_life(
             body: format!("comment {i}: {}", "details ".repeat(4)),
             via: None,
             internal: by_agent && i % 4 == 3,
+            attachments: Vec::new(),
         })
     };
     // Young tickets may still wait for a response; every other one had it.

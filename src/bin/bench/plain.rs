@@ -133,7 +133,7 @@ pub async fn run(
                 internal: false,
                 by: agent(),
                 via: None,
-
+                attachments: Vec::new(),
                 at: Timestamp::now(),
             });
             cqrs.execute(&ticket.to_string(), command).await.is_ok()

@@ -41,6 +41,7 @@ fn ticket_events(
             body: format!("comment {i} on ticket {n}"),
             internal: i == 3,
             via: None,
+            attachments: Vec::new(),
         })
     };
     let sla = SlaDue {

@@ -153,6 +153,8 @@ fn statuses(method: &str, path: &str) -> &'static [u16] {
         ("post", "/api/v1/tickets/{id}/merge") => &[403, 409, 412],
         ("get", "/api/v1/tags") => &[403],
         ("post", "/api/v1/fields") => &[403, 409],
+        ("post", "/api/v1/tickets/{id}/attachments") => &[403],
+        ("get", "/api/v1/attachments/{id}") => &[416],
         // It takes no parameter, and refuses unknown ones as every query does.
         ("get", "/api/v1/categories") | ("get", "/api/v1/fields") => &[422],
         ("get", "/api/v1/tickets/{id}/verify") | ("get", "/api/v1/events") => &[403],
@@ -199,7 +201,8 @@ fn default_description(code: u16) -> &'static str {
         404 => "no such ticket, or one the caller may not see; also a malformed id",
         409 => "a business rule forbids it in the ticket's current state",
         412 => "If-Match names a version the ticket has moved on from",
-        413 => "the body is larger than 64 KiB",
+        413 => "the body is larger than 64 KiB (an attachment: larger than ATTACHMENT_MAX_BYTES)",
+        416 => "the range asks for no byte of the file",
         415 => "the body is not declared as JSON (application/json or application/*+json)",
         422 => "invalid members or parameters, each named in errors",
         426 => "the request asks for no WebSocket upgrade",

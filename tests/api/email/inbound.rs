@@ -621,3 +621,59 @@ async fn a_reply_from_the_user_a_duplicate_was_merged_into_comments_on_the_dupli
     assert_eq!(events.len(), 2);
     assert_eq!(events[1].1["author"]["id"], json!(kept));
 }
+
+#[tokio::test]
+async fn a_replys_attached_file_is_stored_and_listed_on_its_comment_with_its_hash() {
+    use sha2::{Digest, Sha256};
+    // Arrange
+    let app = spawn_app_with(listening).await;
+    let port = smtp_port(&app).await;
+    let first = message_id();
+    let raw = mail(
+        "rita@client.test",
+        "Printer jammed",
+        &first,
+        "",
+        "It blinks.",
+    );
+    deliver(port, "rita@client.test", raw.as_bytes())
+        .await
+        .expect("accepted");
+    let ticket = recorded(&app, &first).await.2.expect("a ticket");
+    let reply = message_id();
+    let headers = format!(
+        "In-Reply-To: <{first}>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n"
+    );
+    let body = "--b\r\nContent-Type: text/plain\r\n\r\nPhoto attached.\r\n--b\r\n\
+                Content-Type: image/png; name=\"jam.png\"\r\n\
+                Content-Disposition: attachment; filename=\"jam.png\"\r\n\
+                Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--";
+
+    // Act
+    let raw = mail(
+        "rita@client.test",
+        "Re: Printer jammed",
+        &reply,
+        &headers,
+        body,
+    );
+    deliver(port, "rita@client.test", raw.as_bytes())
+        .await
+        .expect("accepted");
+
+    // Assert
+    let events = events_of(&app, ticket).await;
+    let (_, comment) = events
+        .iter()
+        .find(|(t, _)| t == "ticket.commented")
+        .expect("the reply's comment");
+    let png = [0x89u8, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+    assert_eq!(comment["body"], "Photo attached.");
+    assert_eq!(comment["attachments"][0]["filename"], "jam.png");
+    assert_eq!(comment["attachments"][0]["content_type"], "image/png");
+    assert_eq!(comment["attachments"][0]["size"], png.len());
+    assert_eq!(
+        comment["attachments"][0]["sha256"],
+        hex::encode(Sha256::digest(png))
+    );
+}

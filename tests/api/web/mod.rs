@@ -2,6 +2,7 @@
 //! it: controls are found by role and accessible name, or by label text, never by markup.
 
 mod accounts;
+mod attachments;
 mod automation;
 mod board;
 mod browser;

@@ -64,6 +64,9 @@ pub struct Comment {
     pub internal: bool,
     /// When it was written.
     pub created_at: Timestamp,
+    /// Files on it (`GET /attachments/{id}`), each with its SHA-256; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<ticket_nats::events::AttachmentRef>,
 }
 
 /// `GET /tickets/{id}`.

@@ -179,9 +179,9 @@ struct SearchRow<'a> {
 
 const INSERT_COMMENTS: &str =
     "INSERT INTO ticket_comments (comment_id, ticket_id, author_id, author_name, author_role,
-                                  body, internal, created_at, position)
+                                  body, internal, created_at, position, attachments)
      SELECT comment_id, ticket_id, author_id, author_name, author_role, body, internal,
-            created_at, position
+            created_at, position, attachments
      FROM jsonb_populate_recordset(NULL::ticket_comments, $1)
      ON CONFLICT (comment_id) DO NOTHING";
 
@@ -197,6 +197,9 @@ pub(crate) struct CommentRow {
     internal: bool,
     created_at: DateTime<Utc>,
     position: i64,
+    /// Absent in rows read from before the column existed.
+    #[serde(default)]
+    attachments: Vec<ticket_nats::events::AttachmentRef>,
 }
 
 impl From<CommentRow> for Comment {
@@ -211,6 +214,7 @@ impl From<CommentRow> for Comment {
             body: row.body,
             internal: row.internal,
             created_at: row.created_at.into(),
+            attachments: row.attachments,
         }
     }
 }
@@ -299,6 +303,7 @@ impl ViewRow {
                     internal: e.internal,
                     created_at: at,
                     position: stored.position,
+                    attachments: e.attachments.clone(),
                 });
             }
             TicketEvent::Assigned(e) => {

@@ -79,6 +79,7 @@ fn comment(author: u128, role: &str) -> TicketEvent {
         body: "hello".into(),
         internal: false,
         via: None,
+        attachments: Vec::new(),
     })
 }
 
