@@ -8,5 +8,6 @@
 //! - [`intake`]: tickets and messages from integrations.
 
 pub mod intake;
+mod intake_record;
 pub mod people;
 pub mod tickets;
