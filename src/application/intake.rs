@@ -141,9 +141,11 @@ pub async fn open_ticket(
         if look.complete {
             return Ok(repeat_of(found));
         }
-        // Recorded, but the creation never completed (a crash in between): complete it now.
+        // Recorded, but the creation not completed: a crash in between (complete it now), or
+        // a concurrent intake of the same external id still under way (see below).
         taken = Some((found.0, found.1));
     }
+    let resumed = look.mapped.filter(|_| taken.is_some());
     let (resolved, (ticket_id, number)) = match (look.attempted, look.recorded, look.user) {
         (true, Some(number), found) => {
             let resolved = match found {
@@ -208,7 +210,17 @@ pub async fn open_ticket(
         metadata: intake.metadata,
     };
     let outcome =
-        tickets::open_as(service, Issued { by: &by, ctx }, ticket_id, number, ticket).await?;
+        match tickets::open_as(service, Issued { by: &by, ctx }, ticket_id, number, ticket).await {
+            Ok(outcome) => outcome,
+            Err(error) => match resumed {
+                // The concurrent intake that recorded the external id created the ticket first:
+                // this one is its repeat.
+                Some(found) if intake_record::ticket_exists(pool, found.0).await? => {
+                    return Ok(repeat_of(found))
+                }
+                _ => return Err(error.into()),
+            },
+        };
     Ok(IntakeAnswer {
         ticket_id: outcome.ticket_id,
         number: outcome.number,
