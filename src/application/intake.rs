@@ -13,11 +13,12 @@ use sqlx::PgPool;
 use ticket_nats::events::IntegrationRef;
 use uuid::Uuid;
 
+use super::intake_record;
 use super::people::{self, Contact, Resolved};
 use super::tickets::{self, Issued, NewTicket};
 use crate::command_service::{CommandContext, CommandError, CommandService, Outcome};
 use crate::domain::values::{ValueError, TITLE_MAX};
-use crate::domain::{Issuer, Priority, Role, Status, Ticket, Title};
+use crate::domain::{Issuer, Priority, Role, Status, Title};
 use crate::integrations::Integration;
 use crate::store::user_stream::Recorder;
 use crate::users::{self, CreateUserError};
@@ -90,32 +91,28 @@ fn actor_of(resolved: &users::User) -> Issuer {
     }
 }
 
-/// The ticket an integration's `external_id` names: (ticket id, number, requester id).
-async fn mapped(
-    pool: &PgPool,
-    integration: Uuid,
-    external_id: &str,
-) -> Result<Option<(Uuid, i64, Uuid)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT ticket_id, number, requester_id FROM intake_tickets
-         WHERE integration_id = $1 AND external_id = $2",
-    )
-    .bind(integration)
-    .bind(external_id)
-    .fetch_optional(pool)
-    .await
+/// The answer to a repeat of an `external_id`: the ticket first opened for it.
+fn repeat_of((ticket_id, number, requester_id): (Uuid, i64, Uuid)) -> IntakeAnswer {
+    IntakeAnswer {
+        ticket_id,
+        number,
+        requester_id,
+        requester_created: false,
+        created: false,
+    }
 }
 
-/// Whether a ticket's `ticket.created` is stored.
-async fn ticket_exists(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events
-                        WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1)",
-    )
-    .bind(<Ticket as cqrs_es::Aggregate>::TYPE)
-    .bind(id.to_string())
-    .fetch_one(pool)
-    .await
+/// The ticket of the intake that recorded an `external_id` first, when this one lost the race.
+async fn concurrent_winner(
+    pool: &PgPool,
+    integration: &Integration,
+    external_id: Option<&str>,
+) -> Result<IntakeAnswer, IntakeError> {
+    let external_id = external_id.ok_or(IntakeError::UnknownExternalId)?;
+    let found = intake_record::mapped(pool, integration.id, external_id)
+        .await?
+        .ok_or(IntakeError::UnknownExternalId)?;
+    Ok(repeat_of(found))
 }
 
 /// Opens a ticket from an integration (see the module's documentation for `external_id`).
@@ -127,50 +124,70 @@ pub async fn open_ticket(
     ctx: &CommandContext,
 ) -> Result<IntakeAnswer, IntakeError> {
     let pool = service.pool();
-    let repeat = |(ticket_id, number, requester_id): (Uuid, i64, Uuid)| IntakeAnswer {
-        ticket_id,
-        number,
-        requester_id,
-        requester_created: false,
-        created: false,
-    };
+    // The common intake (a new external id, a returning requester with nothing to fill) is
+    // looked up and recorded in one statement; the lookup changes nothing else, so a repeat
+    // still applies nothing whatever its requester.
+    let new_id = Uuid::now_v7();
+    let look = intake_record::first_look(
+        pool,
+        integration.id,
+        intake.external_id.as_deref(),
+        &intake.requester,
+        new_id,
+    )
+    .await?;
     let mut taken = None;
-    if let Some(external_id) = &intake.external_id {
-        if let Some(found) = mapped(pool, integration.id, external_id).await? {
-            if ticket_exists(pool, found.0).await? {
-                return Ok(repeat(found));
-            }
-            // Recorded, but the creation never completed (a crash in between): complete it now.
-            taken = Some((found.0, found.1));
+    if let Some(found) = look.mapped {
+        if look.complete {
+            return Ok(repeat_of(found));
         }
+        // Recorded, but the creation not completed: a crash in between (complete it now), or
+        // a concurrent intake of the same external id still under way (see below).
+        taken = Some((found.0, found.1));
     }
-    let resolved: Resolved = people::resolve_requester(pool, recorder, &intake.requester).await?;
-    let (ticket_id, number) = match (taken, &intake.external_id) {
-        (Some(taken), _) => taken,
-        (None, Some(external_id)) => {
-            let id = Uuid::now_v7();
-            // The number is taken in the same statement: one round trip less per intake.
-            let number: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO intake_tickets (integration_id, external_id, ticket_id, number, requester_id)
-                 VALUES ($1, $2, $3, nextval('ticket_numbers'), $4) ON CONFLICT DO NOTHING
-                 RETURNING number",
-            )
-            .bind(integration.id)
-            .bind(external_id)
-            .bind(id)
-            .bind(resolved.user.id)
-            .fetch_optional(pool)
-            .await?;
-            let Some(number) = number else {
-                // A concurrent intake with the same external id won: its ticket is the one.
-                let found = mapped(pool, integration.id, external_id)
-                    .await?
-                    .ok_or(IntakeError::UnknownExternalId)?;
-                return Ok(repeat(found));
+    let resumed = look.mapped.filter(|_| taken.is_some());
+    let (resolved, (ticket_id, number)) = match (look.attempted, look.recorded, look.user) {
+        (true, Some(number), found) => {
+            let resolved = match found {
+                Some(user) => Resolved {
+                    user,
+                    created: false,
+                },
+                // Recorded for a user whose row did not read back (an unknown role, which the
+                // table's CHECK rules out): resolved the long way rather than left unopened.
+                None => people::resolve_requester(pool, recorder, &intake.requester).await?,
             };
-            (id, number)
+            (resolved, (new_id, number))
         }
-        (None, None) => (Uuid::now_v7(), service.next_number().await?),
+        (true, None, _) => {
+            // A concurrent intake with the same external id won: its ticket is the one.
+            return concurrent_winner(pool, integration, intake.external_id.as_deref()).await;
+        }
+        (false, _, found) => {
+            let resolved =
+                people::resolve_requester_after(pool, recorder, &intake.requester, found).await?;
+            let taken = match (taken, &intake.external_id) {
+                (Some(taken), _) => taken,
+                (None, Some(external_id)) => {
+                    let recorded = intake_record::record(
+                        pool,
+                        integration.id,
+                        external_id,
+                        new_id,
+                        resolved.user.id,
+                    )
+                    .await?;
+                    match recorded {
+                        Some(number) => (new_id, number),
+                        None => {
+                            return concurrent_winner(pool, integration, Some(external_id)).await
+                        }
+                    }
+                }
+                (None, None) => (new_id, service.next_number().await?),
+            };
+            (resolved, taken)
+        }
     };
     let by = actor_of(&resolved.user);
     let ticket = NewTicket {
@@ -194,7 +211,17 @@ pub async fn open_ticket(
         fields: None,
     };
     let outcome =
-        tickets::open_as(service, Issued { by: &by, ctx }, ticket_id, number, ticket).await?;
+        match tickets::open_as(service, Issued { by: &by, ctx }, ticket_id, number, ticket).await {
+            Ok(outcome) => outcome,
+            Err(error) => match resumed {
+                // The concurrent intake that recorded the external id created the ticket first:
+                // this one is its repeat.
+                Some(found) if intake_record::ticket_exists(pool, found.0).await? => {
+                    return Ok(repeat_of(found))
+                }
+                _ => return Err(error.into()),
+            },
+        };
     Ok(IntakeAnswer {
         ticket_id: outcome.ticket_id,
         number: outcome.number,
@@ -259,10 +286,10 @@ pub async fn message(
     ctx: &CommandContext,
 ) -> Result<MessageAnswer, IntakeError> {
     let pool = service.pool();
-    let (ticket_id, _, requester_id) = mapped(pool, integration.id, external_id)
+    let (ticket_id, _, requester_id) = intake_record::mapped(pool, integration.id, external_id)
         .await?
         .ok_or(IntakeError::UnknownExternalId)?;
-    if !ticket_exists(pool, ticket_id).await? {
+    if !intake_record::ticket_exists(pool, ticket_id).await? {
         return Err(IntakeError::UnknownExternalId);
     }
     let by = match from.and_then(Sender::contact) {

@@ -15,6 +15,7 @@ pub mod attachments;
 pub mod fields;
 pub mod import_users;
 pub mod intake;
+mod intake_record;
 pub mod links;
 pub mod people;
 pub mod tickets;

@@ -54,9 +54,18 @@ pub async fn resolve_requester(
     recorder: &Recorder,
     contact: &Contact,
 ) -> Result<Resolved, CreateUserError> {
+    resolve(pool, recorder, contact, true).await
+}
+
+async fn resolve(
+    pool: &PgPool,
+    recorder: &Recorder,
+    contact: &Contact,
+    look_first: bool,
+) -> Result<Resolved, CreateUserError> {
     let mut last_error = None;
     for _ in 0..ATTEMPTS {
-        match attempt(pool, recorder, contact).await {
+        match attempt(pool, recorder, contact, look_first).await {
             Err(error @ (CreateUserError::EmailTaken | CreateUserError::PhoneTaken)) => {
                 tracing::debug!(%error, "a concurrent intake added the same person; looking again");
                 last_error = Some(error);
@@ -65,6 +74,26 @@ pub async fn resolve_requester(
         }
     }
     Err(last_error.unwrap_or(CreateUserError::EmailTaken))
+}
+
+/// [`resolve_requester`], given what a lookup made in the same round trip as another query
+/// found by the contact's first field (e-mail address, else phone number): a returning person
+/// with nothing to fill is resolved without another statement.
+pub async fn resolve_requester_after(
+    pool: &PgPool,
+    recorder: &Recorder,
+    contact: &Contact,
+    found: Option<User>,
+) -> Result<Resolved, CreateUserError> {
+    match found {
+        Some(user) if !fills_a_gap(&user, contact) => Ok(Resolved {
+            user,
+            created: false,
+        }),
+        // Not found, or with a gap to fill: the plain lookup was that one; what remains needs
+        // the transaction (which looks by phone too).
+        _ => resolve(pool, recorder, contact, false).await,
+    }
 }
 
 /// The person the contact names, by e-mail address first, then by phone number.
@@ -91,19 +120,21 @@ async fn attempt(
     pool: &PgPool,
     recorder: &Recorder,
     contact: &Contact,
+    look_first: bool,
 ) -> Result<Resolved, CreateUserError> {
     // Most intakes name a returning person with nothing to fill: one lookup, without the
     // transaction and row lock that adding or filling needs.
-    let mut conn = pool.acquire().await?;
-    if let Some(user) = find(&mut conn, contact).await? {
-        if !fills_a_gap(&user, contact) {
-            return Ok(Resolved {
-                user,
-                created: false,
-            });
+    if look_first {
+        let mut conn = pool.acquire().await?;
+        if let Some(user) = find(&mut conn, contact).await? {
+            if !fills_a_gap(&user, contact) {
+                return Ok(Resolved {
+                    user,
+                    created: false,
+                });
+            }
         }
     }
-    drop(conn);
     let mut tx = pool.begin().await?;
     let email = contact.email.as_deref();
     let phone = contact.phone.as_deref();

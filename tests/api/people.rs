@@ -301,6 +301,44 @@ async fn an_external_id_returns_the_first_ticket_per_integration_and_applies_not
 }
 
 #[tokio::test]
+async fn concurrent_intakes_of_one_external_id_for_a_returning_requester_open_one_ticket() {
+    let app = spawn_app().await;
+    let admin = app.user("admin").await;
+    let (_, key) = integration(&app, &admin, "api").await;
+    let person = json!({"name": "Eli", "email": "eli@example.com"});
+    json_of(
+        intake(&app, &key, "/intake/tickets", ticket_body(person.clone())).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let events = app.event_count().await;
+    let users = user_count(&app).await;
+    let mut body = ticket_body(person);
+    body["external_id"] = json!("form-7");
+
+    let answers = futures::future::join_all(
+        (0..8).map(|_| intake(&app, &key, "/intake/tickets", body.clone())),
+    )
+    .await;
+
+    let (mut created, mut tickets) = (0, std::collections::HashSet::new());
+    for answer in answers {
+        let status = answer.status();
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::OK,
+            "{status}"
+        );
+        created += usize::from(status == StatusCode::CREATED);
+        let body = json_of(answer, status).await;
+        assert_eq!(body["requester_created"], false);
+        tickets.insert(body["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!((created, tickets.len()), (1, 1), "one ticket, created once");
+    assert_eq!(app.event_count().await, events + 1, "one ticket.created");
+    assert_eq!(user_count(&app).await, users);
+}
+
+#[tokio::test]
 async fn chat_messages_become_comments_and_reopen_a_closed_ticket() {
     let app = spawn_app().await;
     let admin = app.user("admin").await;
