@@ -74,7 +74,7 @@ pub struct Ticket {
     pub version: i64,
     /// The pause in force while `pending` (see [`super::pending`]).
     #[serde(default)]
-    pub pause: Option<super::pending::Pause>,
+    pub pause: Option<super::values::Pause>,
     /// Wall-clock seconds spent pending so far, over every pause that ended.
     #[serde(default)]
     pub paused_secs: i64,

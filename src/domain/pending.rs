@@ -6,14 +6,13 @@
 //! who resumes, and the timer's `until`.
 
 use chrono::TimeDelta;
-use serde::{Deserialize, Serialize};
 use ticket_nats::events::{ResumedBy, SlaDue, TicketEvent, TicketPending, TicketResumed};
 use ticket_nats::Timestamp;
 
 use super::aggregate::{Ticket, TicketError, TicketServices};
 use super::business_time::Pause as ClockPause;
 use super::commands::{PendTicket, ResumeAtUntil, ResumeTicket};
-use super::values::{Role, Status};
+use super::values::{Pause, Role, Status};
 
 /// The furthest ahead a pause's `until` may lie.
 pub const UNTIL_MAX_DAYS: i64 = 365;
@@ -29,15 +28,6 @@ pub fn check_until(until: Timestamp, now: Timestamp) -> Result<(), String> {
         return Err(format!("must lie at most {UNTIL_MAX_DAYS} days ahead"));
     }
     Ok(())
-}
-
-/// The pause in force.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pause {
-    /// When it began; `None` when applied without a clock (bare events in tests).
-    pub since: Option<Timestamp>,
-    /// When the engine ends it by itself, if set.
-    pub until: Option<Timestamp>,
 }
 
 impl Ticket {

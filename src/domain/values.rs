@@ -339,3 +339,12 @@ mod tests {
         );
     }
 }
+
+/// The pause in force while a ticket is pending (see `super::pending`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    /// When it began; `None` when applied without a clock (bare events in tests).
+    pub since: Option<ticket_nats::Timestamp>,
+    /// When the engine ends it by itself, if set.
+    pub until: Option<ticket_nats::Timestamp>,
+}
