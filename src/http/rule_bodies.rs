@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use serde_json::Value;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
@@ -199,9 +199,12 @@ impl PartialSchema for Then {
                 "set_priority",
             ))
             .item(one(
-                ObjectBuilder::new()
-                    .property("comment", text())
-                    .property("internal", ObjectBuilder::new().schema_type(Type::Boolean)),
+                ObjectBuilder::new().property("comment", text()).property(
+                    "internal",
+                    // Absent or null: internal, the default (CONTRACT 8).
+                    ObjectBuilder::new()
+                        .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null])),
+                ),
                 "comment",
             ));
         ArrayBuilder::new()
@@ -258,7 +261,8 @@ impl FromJson for ChannelConfig {
 impl PartialSchema for ChannelConfig {
     fn schema() -> RefOr<Schema> {
         let string = || ObjectBuilder::new().schema_type(Type::String);
-        utoipa::openapi::schema::OneOfBuilder::new()
+        // anyOf: the kinds' objects exclude each other by their members already.
+        utoipa::openapi::schema::AnyOfBuilder::new()
             .item(
                 ObjectBuilder::new()
                     .property(
@@ -289,7 +293,11 @@ impl PartialSchema for ChannelConfig {
                         "bot_token",
                         string().pattern(Some(r"^[0-9]{1,20}:[A-Za-z0-9_-]{1,200}$")),
                     )
-                    .property("chat_id", ObjectBuilder::new())
+                    .property(
+                        "chat_id",
+                        ObjectBuilder::new()
+                            .schema_type(SchemaType::from_iter([Type::String, Type::Integer])),
+                    )
                     .required("chat_id")
                     .additional_properties(Some(
                         utoipa::openapi::schema::AdditionalProperties::FreeForm(false),

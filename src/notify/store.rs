@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 /// A channel as the API shows it: its secret (bot token, webhook URL) is never here.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = NotificationChannel)]
 pub struct Channel {
     /// Id (what a rule's `notify` names).
     pub id: Uuid,

@@ -149,6 +149,7 @@ async fn the_list_board_and_stats_filter_by_tag_and_get_tags_counts_tickets() {
         vec![
             ("open".to_string(), 1, 1),
             ("in_progress".to_string(), 0, 0),
+            ("pending".to_string(), 0, 0),
             ("closed".to_string(), 1, 1)
         ]
     );
