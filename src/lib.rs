@@ -20,6 +20,7 @@
 //! - [`views`]: point-in-time ticket views, folded from stored events.
 //! - [`hub`]: the WebSocket fan-out: one feed of positioned events per instance.
 //! - [`relay`]: the NATS relay's Postgres side (the events table as outbox).
+//! - [`checkpoints`]: where each consumer of the event log (relay, mail, rules) stands.
 //! - [`email`]: mail in (SMTP listener, IMAP poller) and out (from the event log).
 //! - [`supervisor`]: background tasks restarted when they die, reported in `/readyz`.
 //! - [`webhooks`]: signed webhooks: endpoints, the SSRF policy, delivery from the event log.
@@ -33,6 +34,7 @@
 pub mod application;
 pub mod attachments;
 pub mod auth;
+pub mod checkpoints;
 pub mod cli;
 pub mod command_service;
 pub mod db;

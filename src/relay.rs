@@ -36,6 +36,7 @@ use ticket_projections::listen::{sleep_or_cancel, Notifications, Wakeups};
 use ticket_projections::stored::{head_position, read_envelopes_after};
 use ticket_projections::CancellationToken;
 
+use crate::checkpoints;
 use crate::settings::Settings;
 
 /// Advisory lock key of the NATS relay (ASCII "tktdrly1"); advisory locks are per database.
@@ -205,13 +206,9 @@ pub fn checkpoint_name(stream: &str) -> String {
 
 /// (checkpoint, head) from the database.
 async fn positions(pool: &PgPool, name: &str) -> Result<(i64, i64), sqlx::Error> {
-    let position: Option<i64> =
-        sqlx::query_scalar("SELECT position FROM relay_checkpoints WHERE name = $1")
-            .bind(name)
-            .fetch_optional(pool)
-            .await?;
+    let position = checkpoints::saved(pool, name).await?;
     let head = head_position(pool).await?;
-    Ok((position.unwrap_or(0), head))
+    Ok((position, head))
 }
 
 fn set_gauges(position: i64, head: i64) {
@@ -310,17 +307,7 @@ impl Source for PgSource {
     type Error = sqlx::Error;
 
     async fn checkpoint(&mut self) -> Result<i64, sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO relay_checkpoints (name, position) VALUES ($1, 0)
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&self.name)
-        .execute(&mut self.conn)
-        .await?;
-        sqlx::query_scalar("SELECT position FROM relay_checkpoints WHERE name = $1")
-            .bind(&self.name)
-            .fetch_one(&mut self.conn)
-            .await
+        checkpoints::current(&mut self.conn, &self.name).await
     }
 
     async fn read_after(&mut self, after: i64, limit: usize) -> Result<Vec<Envelope>, sqlx::Error> {

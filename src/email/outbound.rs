@@ -26,6 +26,7 @@ use ticket_projections::stored::{head_position, read_after, StoredEvent};
 use ticket_projections::CancellationToken;
 use uuid::Uuid;
 
+use crate::checkpoints;
 use crate::command_service::CommandService;
 
 use super::status::ChannelStatus;
@@ -161,17 +162,7 @@ impl Outbound {
 
     /// Queues the mails of the events after the checkpoint; returns how many events it read.
     async fn queue(&self, conn: &mut PgConnection) -> anyhow::Result<usize> {
-        sqlx::query(
-            "INSERT INTO relay_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(CHECKPOINT)
-        .execute(&mut *conn)
-        .await?;
-        let checkpoint: i64 =
-            sqlx::query_scalar("SELECT position FROM relay_checkpoints WHERE name = $1")
-                .bind(CHECKPOINT)
-                .fetch_one(&mut *conn)
-                .await?;
+        let checkpoint = checkpoints::current(&mut *conn, CHECKPOINT).await?;
         let events = read_after(&mut *conn, checkpoint, BATCH, None).await?;
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(0);
@@ -408,11 +399,7 @@ pub async fn backlog(pool: &PgPool) -> Result<(i64, i64), sqlx::Error> {
     )
     .fetch_one(pool)
     .await?;
-    let checkpoint: Option<i64> =
-        sqlx::query_scalar("SELECT position FROM relay_checkpoints WHERE name = $1")
-            .bind(CHECKPOINT)
-            .fetch_optional(pool)
-            .await?;
+    let checkpoint = checkpoints::saved(pool, CHECKPOINT).await?;
     let head = head_position(pool).await?;
-    Ok((unsent, (head - checkpoint.unwrap_or(0)).max(0)))
+    Ok((unsent, (head - checkpoint).max(0)))
 }

@@ -31,6 +31,7 @@ use super::model::Action;
 use super::store::{self, Active};
 use super::template::{self, Facts};
 use crate::application::tickets::{self, Changes, Issued};
+use crate::checkpoints;
 use crate::command_service::{CommandContext, CommandError, CommandService, Idempotency};
 use crate::domain::{Issuer, Role, Ticket};
 use crate::notify::NotifySettings;
@@ -220,17 +221,7 @@ impl Processor {
 
     /// Processes the events after the checkpoint; answers how many it read.
     async fn turn(&self, conn: &mut PgConnection, states: &mut States) -> anyhow::Result<usize> {
-        sqlx::query(
-            "INSERT INTO relay_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(CHECKPOINT)
-        .execute(&mut *conn)
-        .await?;
-        let checkpoint: i64 =
-            sqlx::query_scalar("SELECT position FROM relay_checkpoints WHERE name = $1")
-                .bind(CHECKPOINT)
-                .fetch_one(&mut *conn)
-                .await?;
+        let checkpoint = checkpoints::current(&mut *conn, CHECKPOINT).await?;
         let events = read_after(&mut *conn, checkpoint, BATCH, None).await?;
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(0);

@@ -1,0 +1,30 @@
+//! Where each consumer of the event log stands (`relay_checkpoints`): the NATS relay, the
+//! outbound mail, the rule processor. One row per consumer, created at position 0 the first time
+//! it is asked for; each consumer advances its own in the transaction that records its work.
+
+use sqlx::{PgConnection, PgExecutor};
+
+/// The position consumer `name` has processed up to, creating its row at 0 on first use.
+pub async fn current(conn: &mut PgConnection, name: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO relay_checkpoints (name, position) VALUES ($1, 0)
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar("SELECT position FROM relay_checkpoints WHERE name = $1")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// The saved position of consumer `name`, 0 before it first ran (for reports: creates nothing).
+pub async fn saved<'e>(executor: impl PgExecutor<'e>, name: &str) -> Result<i64, sqlx::Error> {
+    let position: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM relay_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(executor)
+            .await?;
+    Ok(position.unwrap_or(0))
+}
