@@ -28,3 +28,20 @@ pub async fn saved<'e>(executor: impl PgExecutor<'e>, name: &str) -> Result<i64,
             .await?;
     Ok(position.unwrap_or(0))
 }
+
+/// Moves consumer `name` to `position` (never back), in the caller's transaction so that the
+/// move commits with the work it records; answers the position now saved.
+pub async fn advance(
+    conn: &mut PgConnection,
+    name: &str,
+    position: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE relay_checkpoints SET position = GREATEST(position, $2), updated_at = now()
+         WHERE name = $1 RETURNING position",
+    )
+    .bind(name)
+    .bind(position)
+    .fetch_one(conn)
+    .await
+}

@@ -315,14 +315,7 @@ impl Source for PgSource {
     }
 
     async fn save_checkpoint(&mut self, position: i64) -> Result<(), sqlx::Error> {
-        let saved: i64 = sqlx::query_scalar(
-            "UPDATE relay_checkpoints SET position = GREATEST(position, $2), updated_at = now()
-             WHERE name = $1 RETURNING position",
-        )
-        .bind(&self.name)
-        .bind(position)
-        .fetch_one(&mut self.conn)
-        .await?;
+        let saved = checkpoints::advance(&mut self.conn, &self.name, position).await?;
         let head = head_position(&mut self.conn).await?;
         set_gauges(saved, head);
         Ok(())

@@ -200,14 +200,7 @@ impl Outbound {
             .await?;
             latest.insert(mail.ticket_id, Some(mail.message_id));
         }
-        sqlx::query(
-            "UPDATE relay_checkpoints SET position = GREATEST(position, $2), updated_at = now()
-             WHERE name = $1",
-        )
-        .bind(CHECKPOINT)
-        .bind(last)
-        .execute(&mut *tx)
-        .await?;
+        checkpoints::advance(&mut tx, CHECKPOINT, last).await?;
         tx.commit().await?;
         Ok(events.len())
     }

@@ -271,14 +271,7 @@ impl Processor {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query(
-            "UPDATE relay_checkpoints SET position = GREATEST(position, $2), updated_at = now()
-             WHERE name = $1",
-        )
-        .bind(CHECKPOINT)
-        .bind(last)
-        .execute(&mut *tx)
-        .await?;
+        checkpoints::advance(&mut tx, CHECKPOINT, last).await?;
         tx.commit().await?;
         if queued {
             self.queued.notify_one();
