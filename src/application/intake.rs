@@ -213,14 +213,26 @@ pub async fn open_ticket(
     let outcome =
         match tickets::open_as(service, Issued { by: &by, ctx }, ticket_id, number, ticket).await {
             Ok(outcome) => outcome,
-            Err(error) => match resumed {
-                // The concurrent intake that recorded the external id created the ticket first:
-                // this one is its repeat.
-                Some(found) if intake_record::ticket_exists(pool, found.0).await? => {
-                    return Ok(repeat_of(found))
-                }
-                _ => return Err(error.into()),
-            },
+            // The ticket recorded for the external id may be created by any intake of it: the
+            // one that recorded it, or a concurrent one that found the record before the
+            // ticket and completed it. Whichever lost is a repeat of the one that won.
+            Err(error)
+                if intake.external_id.is_some()
+                    && intake_record::ticket_exists(pool, ticket_id).await? =>
+            {
+                tracing::debug!(%ticket_id, %error, "a concurrent intake created the ticket");
+                return Ok(match resumed {
+                    Some(found) => repeat_of(found),
+                    None => IntakeAnswer {
+                        ticket_id,
+                        number,
+                        requester_id: resolved.user.id,
+                        requester_created: resolved.created,
+                        created: false,
+                    },
+                });
+            }
+            Err(error) => return Err(error.into()),
         };
     Ok(IntakeAnswer {
         ticket_id: outcome.ticket_id,
