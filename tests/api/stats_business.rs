@@ -76,3 +76,26 @@ async fn time_the_desk_is_closed_counts_on_the_wall_clock_but_not_in_business_ti
     );
     assert_eq!(stats["agents"][0]["breaches"], 0);
 }
+
+#[tokio::test]
+async fn the_openapi_document_names_the_business_time_figures() {
+    let app = spawn_app().await;
+    let doc: Value = app.root_json("/openapi.json").await;
+    let schemas = &doc["components"]["schemas"];
+    for member in [
+        "avg_seconds",
+        "business_avg_seconds",
+        "business_p50_seconds",
+        "business_p90_seconds",
+    ] {
+        assert!(
+            schemas["Durations"]["properties"][member].is_object(),
+            "{member}"
+        );
+    }
+    assert!(schemas["SlaStats"]["properties"]["breaches_by_priority"].is_object());
+    assert!(schemas["AgentStats"]["properties"]["breaches"].is_object());
+    let body = &doc["paths"]["/api/v1/stats"]["get"]["responses"]["200"]["content"]
+        ["application/json"]["schema"]["$ref"];
+    assert_eq!(body, "#/components/schemas/Stats");
+}

@@ -27,6 +27,7 @@ pub struct StatsQuery {
 
 /// Ticket counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TicketCounts {
     /// Tickets created in the window.
     pub total: i64,
@@ -43,6 +44,7 @@ pub struct TicketCounts {
 /// A duration's distribution in seconds, on the wall clock and in business time (CONTRACT 9:
 /// the ticket's calendar, pauses left out); `null`s when no ticket counts.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Durations {
     /// Mean.
     pub avg_seconds: Option<f64>,
@@ -61,6 +63,7 @@ pub struct Durations {
 /// SLA outcomes. Due times count business time of the ticket's calendar with pauses left out
 /// (the aggregate decides them), so met and breached are in business time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SlaStats {
     /// Percent of tickets whose first-response outcome is known (met, or breached) that met it.
     pub first_response_met_pct: Option<f64>,
@@ -75,6 +78,7 @@ pub struct SlaStats {
 
 /// Latest rating per ticket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ratings {
     /// Rated tickets.
     pub count: i64,
@@ -86,6 +90,7 @@ pub struct Ratings {
 
 /// One assignee's figures, over the tickets currently assigned to them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentStats {
     /// User id.
     pub id: Uuid,
@@ -105,6 +110,7 @@ pub struct AgentStats {
 
 /// `GET /stats`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Stats {
     /// Counts.
     pub tickets: TicketCounts,
