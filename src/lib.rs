@@ -12,6 +12,7 @@
 //! - [`attachments`]: files on comments, in a local directory or an S3-compatible store.
 //! - [`store`]: the event store behind cqrs-es (hash chain, idempotency, aggregate cache).
 //! - [`command_service`]: the command service: load, decide, commit, retry on conflict.
+//! - [`business_clock`]: the SLA calendars the read models count business time with.
 //! - [`auth`]: JWT verification, passwords, token minting, the [`auth::Caller`] a token names.
 //! - [`users`]: the user directory.
 //! - [`http`]: routes, `AppState`, the `Caller` and `TicketId` extractors, request parsing,
@@ -34,6 +35,7 @@
 pub mod application;
 pub mod attachments;
 pub mod auth;
+pub mod business_clock;
 pub mod checkpoints;
 pub mod cli;
 pub mod command_service;

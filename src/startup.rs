@@ -135,7 +135,10 @@ impl Application {
                 notifications.listen(pool.clone(), stop)
             });
         }
-        let projections = Runner::new(pool.clone(), ticket_projections::read_models::all());
+        let projections = Runner::new(
+            pool.clone(),
+            ticket_projections::read_models::all(commands.clone()),
+        );
         {
             let (announcer, pool) = (announcer.clone(), pool.clone());
             background.spawn("announcer", move |stop| {

@@ -60,9 +60,21 @@ pub async fn verify(pool: &sqlx::PgPool, args: VerifyArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-/// `ticketd projections rebuild [NAME]`.
-pub async fn rebuild(pool: &sqlx::PgPool, name: Option<&str>) -> anyhow::Result<()> {
-    let all = ticket_projections::read_models::all();
+/// `ticketd projections rebuild [NAME]`: business time is counted on the SLA calendars in
+/// force now.
+pub async fn rebuild(
+    pool: &sqlx::PgPool,
+    settings: &crate::settings::Settings,
+    name: Option<&str>,
+) -> anyhow::Result<()> {
+    let calendars = crate::business_clock::LoadedCalendars::load(
+        pool,
+        &settings.sla,
+        settings.sla_default_calendar,
+    )
+    .await
+    .context("cannot read the SLA policies and calendars")?;
+    let all = ticket_projections::read_models::all(std::sync::Arc::new(calendars));
     let chosen: Vec<_> = match name {
         Some(name) => {
             let found: Vec<_> = all.iter().filter(|p| p.name() == name).cloned().collect();

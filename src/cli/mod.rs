@@ -126,7 +126,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let pool = db::connect(&settings.database_url).await?;
             db::migrate(&pool).await?;
-            events::rebuild(&pool, name.as_deref()).await
+            events::rebuild(&pool, &settings, name.as_deref()).await
         }
         Command::Token(args) => {
             let pool = db::connect(&settings.database_url).await?;

@@ -51,6 +51,11 @@ pub fn elapsed_ms(start_ms: i64, end_ms: i64, calendar: &Calendar, pauses: &[Pau
         return 0;
     }
     walk(start_ms, calendar, pauses, |from, to| {
+        // A stretch that opens after the end (a ticket answered while the desk was closed)
+        // adds nothing.
+        if from >= end_ms {
+            return false;
+        }
         sum += to.min(end_ms) - from;
         to < end_ms
     });

@@ -231,3 +231,14 @@ proptest! {
         prop_assert_eq!(wide, s + t * MIN);
     }
 }
+
+#[test]
+fn time_spent_while_the_desk_is_closed_counts_nothing() {
+    // Saturday 10:00 to 10:05 in Berlin: the next business hour is Monday's, after the end.
+    let cal = office("Europe/Berlin", &[]);
+    let start = ms("2026-12-05T09:00:00Z");
+    assert_eq!(elapsed_ms(start, start + 5 * MIN, &cal, &[]), 0);
+    // Friday 17:55 to Saturday 10:00: the five minutes before closing.
+    let friday = ms("2026-12-04T16:55:00Z");
+    assert_eq!(elapsed_ms(friday, start, &cal, &[]), 5 * MIN);
+}

@@ -46,6 +46,12 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("view-import.js", JS, include_str!("../web/view-import.js")),
     ("view-teams.js", JS, include_str!("../web/view-teams.js")),
     (
+        "view-calendars.js",
+        JS,
+        include_str!("../web/view-calendars.js"),
+    ),
+    ("view-sla.js", JS, include_str!("../web/view-sla.js")),
+    (
         "view-tickets.js",
         JS,
         include_str!("../web/view-tickets.js"),

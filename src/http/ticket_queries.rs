@@ -507,8 +507,8 @@ pub async fn mark_read(
         ("If-None-Match" = Option<String>, Header, description = "the ETag of an answer already held: 304 while it is still the answer"),
     ),
     responses(
-        (status = 200, description = "{tickets, first_response, resolution, sla, ratings, agents}; percentiles within 1 % of the exact ones",
-            body = Object, headers(("X-Projection-Position" = i64), ("ETag" = String), ("Cache-Control" = String))),
+        (status = 200, description = "{tickets, first_response, resolution, sla, ratings, agents} as below, with channels, requesters and (with group_by) group_by beside; durations in wall-clock and business seconds (the ticket's calendar, pauses left out); percentiles within 1 % of the exact ones",
+            body = ticket_projections::read_models::stats::Stats, headers(("X-Projection-Position" = i64), ("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "the answer is the one named in If-None-Match",
             headers(("X-Projection-Position" = i64), ("ETag" = String), ("Cache-Control" = String))),
         (status = 403), (status = 422), (status = 503)),

@@ -13,6 +13,8 @@ import { ticketView } from "./view-ticket.js";
 import { newTicketView } from "./view-new.js";
 import { usersView } from "./view-users.js";
 import { teamsView } from "./view-teams.js";
+import { calendarsView } from "./view-calendars.js";
+import { slaView } from "./view-sla.js";
 import { userView } from "./view-user.js";
 import { integrationsView } from "./view-integrations.js";
 import { webhooksView } from "./view-webhooks.js";
@@ -85,6 +87,8 @@ function route() {
   if (parts[0] === "channels" && isAdmin(user)) return { name: "channels" };
   if (parts[0] === "rules" && isAdmin(user)) return { name: "rules" };
   if (parts[0] === "fields" && isAdmin(user)) return { name: "fields" };
+  if (parts[0] === "calendars" && isAdmin(user)) return { name: "calendars" };
+  if (parts[0] === "sla" && isAdmin(user)) return { name: "sla" };
   return { name: readsAll(user) ? "board" : "mine" };
 }
 
@@ -130,6 +134,8 @@ function header() {
     links.push(link("#/channels", t("nav.channels"), "channels"));
     links.push(link("#/rules", t("nav.rules"), "rules"));
     links.push(link("#/fields", t("nav.fields"), "fields"));
+    links.push(link("#/calendars", t("nav.calendars"), "calendars"));
+    links.push(link("#/sla", t("nav.sla"), "sla"));
   }
   fill(top, 
     h("span", { class: "brand", text: t("app.name") }),
@@ -203,6 +209,8 @@ function render() {
   else if (r.name === "channels") view = channelsView(main, ctx);
   else if (r.name === "rules") view = rulesView(main, ctx);
   else if (r.name === "fields") view = fieldsView(main, ctx);
+  else if (r.name === "calendars") view = calendarsView(main, ctx);
+  else if (r.name === "sla") view = slaView(main, ctx);
   // Screen readers hear the new page's title, unless the view put the focus somewhere itself.
   const heading = main.querySelector("h1");
   if (heading && !main.contains(document.activeElement)) {

@@ -64,13 +64,28 @@ export function failureText(error) {
   return t("error.generic", { status: error.status, detail });
 }
 
+/**
+ * The control carrying the field an error names: `hours.mon[0]` or `holidays[2]` (a part of a
+ * member) is shown beside the control of `hours.mon` or `holidays` when there is no closer one.
+ */
+function controlFor(form, name) {
+  let key = String(name);
+  for (;;) {
+    const control = form.querySelector(`[data-field="${CSS.escape(key)}"]`);
+    if (control) return control;
+    const shorter = key.replace(/(\[\d+\]|\.[^.[\]]*)$/, "");
+    if (!shorter || shorter === key) return null;
+    key = shorter;
+  }
+}
+
 /** Shows `error` (an ApiError) in `form`: beside the named fields, in the form's alert. */
 export function showError(form, error) {
   clearErrors(form);
   const alert = form.querySelector(".form-alert");
   const items = [];
   for (const { field: name, message } of error.fieldErrors || []) {
-    const control = form.querySelector(`[data-field="${CSS.escape(String(name))}"]`);
+    const control = controlFor(form, name);
     const label = control ? form.querySelector(`label[for="${CSS.escape(control.id)}"]`) : null;
     const text = label ? `${label.textContent}: ${message}` : `${name}: ${message}`;
     if (control) {

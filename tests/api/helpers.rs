@@ -64,6 +64,14 @@ pub struct TestApp {
 }
 
 /// A small pool that gives up quickly, like the engine's own.
+/// Every read model's projection, counting business time on the 24×7 clock (the default
+/// configuration the tests that rebuild by hand run with).
+pub fn read_models() -> Vec<std::sync::Arc<dyn ticket_projections::Projection>> {
+    ticket_projections::read_models::all(std::sync::Arc::new(
+        ticketd::business_clock::LoadedCalendars::default(),
+    ))
+}
+
 pub async fn test_pool(url: &str) -> PgPool {
     PgPoolOptions::new()
         .max_connections(10)

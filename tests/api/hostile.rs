@@ -433,7 +433,7 @@ impl World {
             .fetch_one(&self.app.pool)
             .await
             .map_err(|e| e.to_string())?;
-        let names: Vec<&str> = ticket_projections::read_models::all()
+        let names: Vec<&str> = crate::helpers::read_models()
             .iter()
             .map(|p| p.name())
             .collect();

@@ -41,6 +41,7 @@ mod sessions;
 mod sla;
 mod sla_policies;
 mod stats;
+mod stats_business;
 mod tags;
 mod team_assignment;
 mod teams;

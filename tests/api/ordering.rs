@@ -614,7 +614,7 @@ async fn readyz_reports_each_projector_and_the_head() {
 /// Every row of the real read models' tables, in a stable order.
 async fn read_model_rows(pool: &PgPool) -> BTreeMap<String, Vec<Value>> {
     let mut all = BTreeMap::new();
-    for projection in ticket_projections::read_models::all() {
+    for projection in crate::helpers::read_models() {
         for table in projection.tables() {
             let rows: Vec<Value> = sqlx::query_scalar(&format!(
                 "SELECT to_jsonb(t) FROM {table} t ORDER BY to_jsonb(t)::text"
@@ -654,7 +654,7 @@ async fn the_cli_rebuilds_the_real_read_models_to_the_rows_the_live_projectors_w
         assert_eq!(r.status(), StatusCode::OK);
     }
     let n = wait_all_positioned(&app.pool).await;
-    let names: Vec<&str> = ticket_projections::read_models::all()
+    let names: Vec<&str> = crate::helpers::read_models()
         .iter()
         .map(|p| p.name())
         .collect();

@@ -676,7 +676,7 @@ async fn rebuilt_read_models_answer_as_the_live_ones_did_and_keep_what_users_rea
     );
 
     // Act
-    for projection in ticket_projections::read_models::all() {
+    for projection in crate::helpers::read_models() {
         ticket_projections::rebuild::rebuild(&app.pool, projection.as_ref())
             .await
             .expect("rebuild");

@@ -9,7 +9,12 @@ use ticketd::startup::Application;
 
 use crate::helpers::{failing_fields, problem, spawn_app, test_pool, TestApp, TestUser};
 
-async fn put(app: &TestApp, user: &TestUser, priority: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn put(
+    app: &TestApp,
+    user: &TestUser,
+    priority: &str,
+    body: Value,
+) -> reqwest::Response {
     app.client
         .put(app.api(&format!("/sla-policies/{priority}")))
         .bearer_auth(&user.token)
@@ -22,7 +27,11 @@ async fn put(app: &TestApp, user: &TestUser, priority: &str, body: Value) -> req
 /// A calendar open around the clock but closed today and the next two days (UTC dates), and the
 /// date on which it opens again. A ticket opened today, or tomorrow should the date change
 /// during the test, has its clock start at that date's midnight.
-async fn closed_for_three_days(app: &TestApp, admin: &TestUser, zone: &str) -> (String, String) {
+pub(crate) async fn closed_for_three_days(
+    app: &TestApp,
+    admin: &TestUser,
+    zone: &str,
+) -> (String, String) {
     let today = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::get(zone).expect("a zone"))
         .date();

@@ -25,10 +25,11 @@ pub mod tickets;
 
 pub use query::Viewer;
 
-/// Every read model's projection, each keyed by its own checkpoint.
-pub fn all() -> Vec<Arc<dyn Projection>> {
+/// Every read model's projection, each keyed by its own checkpoint; the ticket view counts
+/// business time on the calendars `clock` gives.
+pub fn all(clock: Arc<dyn tickets::BusinessClock>) -> Vec<Arc<dyn Projection>> {
     vec![
-        Arc::new(tickets::TicketViewProjection::default()),
+        Arc::new(tickets::TicketViewProjection::new(clock)),
         Arc::new(me::ActivityProjection),
     ]
 }

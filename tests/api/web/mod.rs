@@ -13,6 +13,7 @@ mod merged;
 mod pending;
 mod people;
 mod roles;
+mod sla;
 mod tags;
 mod teams;
 mod webhooks;

@@ -27,6 +27,7 @@ pub struct StatsQuery {
 
 /// Ticket counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TicketCounts {
     /// Tickets created in the window.
     pub total: i64,
@@ -40,8 +41,10 @@ pub struct TicketCounts {
     pub by_channel: BTreeMap<String, i64>,
 }
 
-/// A duration's distribution, in seconds; `null`s when no ticket counts.
+/// A duration's distribution in seconds, on the wall clock and in business time (CONTRACT 9:
+/// the ticket's calendar, pauses left out); `null`s when no ticket counts.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Durations {
     /// Mean.
     pub avg_seconds: Option<f64>,
@@ -49,10 +52,18 @@ pub struct Durations {
     pub p50_seconds: Option<f64>,
     /// 90th percentile (continuous).
     pub p90_seconds: Option<f64>,
+    /// Mean, in business seconds.
+    pub business_avg_seconds: Option<f64>,
+    /// Median, in business seconds.
+    pub business_p50_seconds: Option<f64>,
+    /// 90th percentile, in business seconds.
+    pub business_p90_seconds: Option<f64>,
 }
 
-/// SLA outcomes.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// SLA outcomes. Due times count business time of the ticket's calendar with pauses left out
+/// (the aggregate decides them), so met and breached are in business time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SlaStats {
     /// Percent of tickets whose first-response outcome is known (met, or breached) that met it.
     pub first_response_met_pct: Option<f64>,
@@ -60,10 +71,14 @@ pub struct SlaStats {
     pub resolution_met_pct: Option<f64>,
     /// Tickets not closed with any breached target.
     pub open_breached: i64,
+    /// Breached targets (first response, resolution) by current priority, every priority
+    /// present: a ticket that missed both counts two.
+    pub breaches_by_priority: BTreeMap<String, i64>,
 }
 
 /// Latest rating per ticket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ratings {
     /// Rated tickets.
     pub count: i64,
@@ -75,6 +90,7 @@ pub struct Ratings {
 
 /// One assignee's figures, over the tickets currently assigned to them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentStats {
     /// User id.
     pub id: Uuid,
@@ -88,10 +104,13 @@ pub struct AgentStats {
     pub avg_resolution_seconds: Option<f64>,
     /// Mean rating of their rated tickets.
     pub avg_rating: Option<f64>,
+    /// Breached targets of their tickets (as `sla.breaches_by_priority` counts them).
+    pub breaches: i64,
 }
 
 /// `GET /stats`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Stats {
     /// Counts.
     pub tickets: TicketCounts,

@@ -24,7 +24,7 @@ mod window;
 
 pub use answer::*;
 pub use groups::{field_groups, FieldGroup, FieldGroups};
-use sums::{OpenFigures, Sums};
+use sums::{OpenFigures, OpenGroup, Sums};
 use window::WINDOW;
 
 /// [`super::tickets::SlaFacts::at`]'s first-response rule in SQL, at the instant `at` (a
@@ -119,12 +119,14 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
         }
     }
 
-    let open: OpenFigures = sqlx::query_as(&format!(
-        "SELECT count(*) FILTER (WHERE {fr_now} AND NOT {fr_never}) AS first_response_due,
+    let open: OpenFigures = sqlx::query_as::<_, OpenGroup>(&format!(
+        "SELECT v.priority, v.assignee_id,
+                count(*) FILTER (WHERE {fr_now} AND NOT {fr_never}) AS first_response_due,
                 count(*) FILTER (WHERE {res_now} AND NOT {res_never}) AS resolution_due,
                 count(*) FILTER (WHERE {fr_now} OR {res_now}) AS open_breached
          FROM ticket_view v WHERE v.closed_at IS NULL AND {WINDOW}
-              AND ($3::text IS NULL OR v.tags @> ARRAY[$3::text])",
+              AND ($3::text IS NULL OR v.tags @> ARRAY[$3::text])
+         GROUP BY v.priority, v.assignee_id",
         fr_now = first_response_breached("now()"),
         fr_never = first_response_breached("'-infinity'"),
         res_now = resolution_breached("now()"),
@@ -133,8 +135,10 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
     .bind(query.from)
     .bind(query.to)
     .bind(query.tag.as_deref())
-    .fetch_one(&mut *tx)
-    .await?;
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
 
     let ids = sums.agent_ids();
     // An agent's name as their latest assigned ticket recorded it.

@@ -170,6 +170,8 @@ mod tests {
             pending_since: None,
             paused_seconds: 0,
             requester_id: Uuid::from_u128(1),
+            first_response_business_ms: None,
+            resolution_business_ms: None,
         }
     }
 

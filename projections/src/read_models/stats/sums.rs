@@ -2,21 +2,55 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use ticket_nats::Priority;
+
 use uuid::Uuid;
 
 use super::answer::{AgentStats, Durations, Ratings, SlaStats, Stats, StatsQuery, TicketCounts};
 use crate::read_models::histogram::Histogram;
 use crate::read_models::tickets::tally::{self, TicketFacts};
 
-/// What the open tickets of the window add at the time of the question.
+/// What the open tickets of one priority and assignee add at the time of the question.
 #[derive(sqlx::FromRow)]
-pub(super) struct OpenFigures {
+pub(super) struct OpenGroup {
+    #[sqlx(try_from = "String")]
+    pub(super) priority: Priority,
+    pub(super) assignee_id: Option<Uuid>,
     /// First responses whose target passed while awaited (not decided by the tally).
     pub(super) first_response_due: i64,
     /// Resolutions whose target passed while awaited.
     pub(super) resolution_due: i64,
     /// Open tickets with any breached target.
     pub(super) open_breached: i64,
+}
+
+/// What the open tickets of the window add at the time of the question.
+#[derive(Debug, Default)]
+pub(super) struct OpenFigures {
+    first_response_due: i64,
+    resolution_due: i64,
+    open_breached: i64,
+    /// Targets passed while awaited, by priority.
+    by_priority: HashMap<&'static str, i64>,
+    /// The same by assignee.
+    by_agent: HashMap<Uuid, i64>,
+}
+
+impl FromIterator<OpenGroup> for OpenFigures {
+    fn from_iter<I: IntoIterator<Item = OpenGroup>>(groups: I) -> Self {
+        let mut open = Self::default();
+        for g in groups {
+            open.first_response_due += g.first_response_due;
+            open.resolution_due += g.resolution_due;
+            open.open_breached += g.open_breached;
+            let due = g.first_response_due + g.resolution_due;
+            *open.by_priority.entry(g.priority.as_str()).or_default() += due;
+            if let Some(agent) = g.assignee_id {
+                *open.by_agent.entry(agent).or_default() += due;
+            }
+        }
+        open
+    }
 }
 
 pub(super) fn pct(part: i64, whole: i64) -> Option<f64> {
@@ -117,13 +151,20 @@ impl Sums {
         histogram
     }
 
-    fn durations(&self, metric: &str, histogram: &str) -> Durations {
-        let (n, total) = self.get(metric, "");
-        let histogram = self.histogram(histogram);
+    /// The wall-clock figures of `[metric, histogram]` and the business ones of
+    /// `[business metric, business histogram]`.
+    fn durations(&self, wall: [&str; 2], business: [&str; 2]) -> Durations {
+        let (n, total) = self.get(wall[0], "");
+        let histogram = self.histogram(wall[1]);
+        let (business_n, business_total) = self.get(business[0], "");
+        let business_histogram = self.histogram(business[1]);
         Durations {
             avg_seconds: mean_seconds(total, n),
             p50_seconds: histogram.percentile(0.5).map(seconds),
             p90_seconds: histogram.percentile(0.9).map(seconds),
+            business_avg_seconds: mean_seconds(business_total, business_n),
+            business_p50_seconds: business_histogram.percentile(0.5).map(seconds),
+            business_p90_seconds: business_histogram.percentile(0.9).map(seconds),
         }
     }
 
@@ -166,6 +207,14 @@ impl Sums {
                 n(tally::RESOLUTION_DECIDED) + open.resolution_due,
             ),
             open_breached: open.open_breached,
+            breaches_by_priority: query
+                .priorities
+                .iter()
+                .map(|p| {
+                    let open = open.by_priority.get(p.as_str()).copied().unwrap_or(0);
+                    (p.clone(), self.get(tally::BREACHES, p).0 + open)
+                })
+                .collect(),
         };
         let distribution: BTreeMap<String, i64> = (1..=5)
             .map(|score| {
@@ -193,14 +242,28 @@ impl Sums {
                     closed,
                     avg_resolution_seconds: mean_seconds(resolution, closed),
                     avg_rating: mean_points(points, rated),
+                    breaches: self.get(tally::AGENT_BREACHES, &key).0
+                        + open.by_agent.get(&id).copied().unwrap_or(0),
                 }
             })
             .collect();
         agents.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         Stats {
             tickets,
-            first_response: self.durations(tally::FIRST_RESPONSE, tally::FIRST_RESPONSE_HISTOGRAM),
-            resolution: self.durations(tally::RESOLUTION, tally::RESOLUTION_HISTOGRAM),
+            first_response: self.durations(
+                [tally::FIRST_RESPONSE, tally::FIRST_RESPONSE_HISTOGRAM],
+                [
+                    tally::FIRST_RESPONSE_BUSINESS,
+                    tally::FIRST_RESPONSE_BUSINESS_HISTOGRAM,
+                ],
+            ),
+            resolution: self.durations(
+                [tally::RESOLUTION, tally::RESOLUTION_HISTOGRAM],
+                [
+                    tally::RESOLUTION_BUSINESS,
+                    tally::RESOLUTION_BUSINESS_HISTOGRAM,
+                ],
+            ),
             sla,
             ratings: Ratings {
                 count: rated,

@@ -1,6 +1,7 @@
 //! The ticket view and list: `ticket_view` (one row per ticket), `ticket_recency` (its
 //! `updated_at`, indexed), `ticket_comments` and `ticket_search`.
 //!
+//! - [`business`]: how the projection counts business time (the engine's calendars).
 //! - [`dto`]: the answers (`TicketView`, `TicketListItem`, `TicketPage`, …).
 //! - [`projector`]: the projection that keeps the tables, with its row cache; [`fold`](mod@fold):
 //!   the same fold of one ticket's events, for point-in-time views.
@@ -9,6 +10,7 @@
 //! - [`tally`]: what a ticket adds to the statistics of its creation day (`ticket_stats`).
 //! - [`get`](mod@get): one ticket; [`list`](mod@list): lists, their filters and sort orders.
 
+pub mod business;
 pub mod dto;
 pub mod fold;
 pub mod get;
@@ -18,6 +20,7 @@ pub mod projector;
 pub mod tag_counts;
 pub mod tally;
 
+pub use business::{BusinessClock, BusinessTime, PauseMs};
 pub use dto::{
     Author, Comment, Link, Person, Rating, Sla, SlaFacts, TicketListItem, TicketPage, TicketView,
 };

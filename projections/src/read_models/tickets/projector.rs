@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use lru::LruCache;
@@ -19,6 +19,7 @@ use ticket_nats::events::{SlaTarget, TicketCreated};
 use ticket_nats::{Channel, Priority, Status, TicketEvent};
 use uuid::Uuid;
 
+use super::business::{BusinessClock, BusinessTime, PauseMs};
 use super::dto::*;
 use super::mine::{Actors, MyTicket, MyTicketsDelta};
 use super::tag_counts::TagCounts;
@@ -82,10 +83,16 @@ pub(crate) struct ViewRow {
     fields: Json<BTreeMap<String, serde_json::Value>>,
     /// `key=value` of each custom field value, which the list filter matches (see `set_fields`).
     field_values: Vec<String>,
+    /// Every pause that ended, `[start, end)` in ms, in order (see [`super::business`]).
+    pauses: Json<Vec<PauseMs>>,
+    /// Business milliseconds from creation to the first response, once there is one.
+    first_response_business_ms: Option<i64>,
+    /// Business milliseconds from creation to the latest close, while closed.
+    resolution_business_ms: Option<i64>,
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-pub(super) const VIEW_COLUMNS: [&str; 44] = [
+pub(super) const VIEW_COLUMNS: [&str; 47] = [
     "ticket_id",
     "number",
     "title",
@@ -130,6 +137,9 @@ pub(super) const VIEW_COLUMNS: [&str; 44] = [
     "merged_into",
     "fields",
     "field_values",
+    "pauses",
+    "first_response_business_ms",
+    "resolution_business_ms",
 ];
 
 static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
@@ -262,6 +272,9 @@ impl ViewRow {
             merged_into: None,
             fields: Json(BTreeMap::new()),
             field_values: Vec::new(),
+            pauses: Json(Vec::new()),
+            first_response_business_ms: None,
+            resolution_business_ms: None,
         }
         .with_fields(e.fields.clone().unwrap_or_default())
     }
@@ -350,6 +363,8 @@ impl ViewRow {
                 self.end_pause(at);
                 self.status = Status::Closed;
                 self.closed_at = Some(at);
+                // Counted again for this close (`count_business`).
+                self.resolution_business_ms = None;
                 self.resolution = e.resolution.clone();
             }
             TicketEvent::Reopened(_) => {
@@ -360,6 +375,7 @@ impl ViewRow {
                 };
                 // The resolution stays until the next close, as in the aggregate.
                 self.closed_at = None;
+                self.resolution_business_ms = None;
             }
             TicketEvent::Rated(e) => {
                 self.rating_score = Some(i16::from(e.score));
@@ -441,6 +457,9 @@ impl ViewRow {
     /// `paused_seconds` and moves the due times later (`ticket.resumed` then states them too).
     fn end_pause(&mut self, at: DateTime<Utc>) {
         if let Some(since) = self.pending_since.take() {
+            self.pauses
+                .0
+                .push([since.timestamp_millis(), at.timestamp_millis()]);
             let paused = (at - since).num_seconds().max(0);
             let by = chrono::TimeDelta::seconds(paused);
             self.paused_seconds += paused;
@@ -448,6 +467,38 @@ impl ViewRow {
             self.resolution_due += by;
         }
         self.pending_until = None;
+    }
+
+    /// Counts the business time of a first response or close not counted yet, on the calendar
+    /// of the ticket's priority in force now. Once counted, a figure stays (the tally is a
+    /// function of the row); a reopen or a new close clears the resolution's.
+    ///
+    /// Called after each event, so that a figure is counted on the priority the ticket had
+    /// when it was answered or closed, however the events were batched.
+    fn count_business(&mut self, clock: &dyn BusinessTime) {
+        let first_response = self
+            .first_response_at
+            .filter(|_| self.first_response_business_ms.is_none());
+        let resolution = self
+            .closed_at
+            .filter(|_| self.resolution_business_ms.is_none());
+        if first_response.is_none() && resolution.is_none() {
+            return;
+        }
+        let created = self.created_at.timestamp_millis();
+        let mut pauses = self.pauses.0.clone();
+        if let Some(since) = self.pending_since {
+            pauses.push([since.timestamp_millis(), i64::MAX]);
+        }
+        let elapsed = |end: DateTime<Utc>| {
+            clock.elapsed_ms(self.priority, created, end.timestamp_millis(), &pauses)
+        };
+        if let Some(at) = first_response {
+            self.first_response_business_ms = Some(elapsed(at));
+        }
+        if let Some(at) = resolution {
+            self.resolution_business_ms = Some(elapsed(at));
+        }
     }
 
     /// What the statistics count of this ticket.
@@ -469,6 +520,8 @@ impl ViewRow {
             requester_id: self.requester_id,
             pending_since: self.pending_since,
             paused_seconds: self.paused_seconds,
+            first_response_business_ms: self.first_response_business_ms,
+            resolution_business_ms: self.resolution_business_ms,
         }
     }
 
@@ -554,22 +607,29 @@ const ROW_CACHE: usize = 10_000;
 /// version `seq - 1` is the stored row, whoever stored it (another instance, a rebuild's swap);
 /// a row at any other version is read from the table. A row cached by a step whose
 /// transaction then rolled back is ahead of the table, so the retry reads the table.
-#[derive(Debug)]
 pub struct TicketViewProjection {
     rows: Mutex<LruCache<Uuid, ViewRow>>,
+    clock: Arc<dyn BusinessClock>,
 }
 
-impl Default for TicketViewProjection {
-    fn default() -> Self {
-        Self {
-            rows: Mutex::new(LruCache::new(
-                NonZeroUsize::new(ROW_CACHE).unwrap_or(NonZeroUsize::MIN),
-            )),
-        }
+impl std::fmt::Debug for TicketViewProjection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketViewProjection")
+            .finish_non_exhaustive()
     }
 }
 
 impl TicketViewProjection {
+    /// The projection, counting business time on the calendars `clock` gives.
+    pub fn new(clock: Arc<dyn BusinessClock>) -> Self {
+        Self {
+            rows: Mutex::new(LruCache::new(
+                NonZeroUsize::new(ROW_CACHE).unwrap_or(NonZeroUsize::MIN),
+            )),
+            clock,
+        }
+    }
+
     fn cache(&self) -> MutexGuard<'_, LruCache<Uuid, ViewRow>> {
         // A panic elsewhere cannot leave a half-written row: entries are replaced whole.
         self.rows.lock().unwrap_or_else(|p| p.into_inner())
@@ -639,6 +699,7 @@ impl Projection for TicketViewProjection {
         batch: &[StoredEvent],
     ) -> Result<(), sqlx::Error> {
         let mut rows = self.rows_before(conn, batch).await?;
+        let clock = self.clock.current().await;
         let mut changed_ids = HashSet::new();
         // What each changed ticket counted in the statistics before the batch.
         let mut counted: HashMap<Uuid, Option<TicketFacts>> = HashMap::new();
@@ -659,6 +720,7 @@ impl Projection for TicketViewProjection {
                     counted.entry(id).or_insert_with(|| Some(row.facts()));
                     mine_before.entry(id).or_insert_with(|| row.mine());
                     row.apply(stored, &mut comments);
+                    row.count_business(clock.as_ref());
                     if let TicketEvent::Tagged(e) = event {
                         tag_counts.add(e);
                     }

@@ -267,3 +267,97 @@ fn a_pause_stops_the_clocks_and_its_end_moves_the_due_times() {
     assert_eq!(row.resolution_due, t("2026-11-23T17:00:00Z"));
     assert!(row.sla_facts().resolution_met());
 }
+
+/// A test clock: business time is the wall-clock time outside pauses, halved for `high`
+/// (so that the priority's calendar visibly applies).
+struct HalfForHigh;
+
+impl BusinessTime for HalfForHigh {
+    fn elapsed_ms(&self, priority: Priority, start: i64, end: i64, pauses: &[PauseMs]) -> i64 {
+        let paused: i64 = pauses
+            .iter()
+            .map(|[s, e]| ((*e).min(end) - (*s).max(start)).max(0))
+            .sum();
+        let wall = end - start - paused;
+        if priority == Priority::High {
+            wall / 2
+        } else {
+            wall
+        }
+    }
+}
+
+#[test]
+fn business_times_are_counted_once_with_the_pauses_left_out_and_a_reopen_clears_them() {
+    use ticket_nats::events::{ResumedBy, TicketPending, TicketResumed};
+    let first = stored(
+        1,
+        "2026-11-23T10:00:00.000Z",
+        TicketEvent::Created(created()),
+    );
+    let mut row = ViewRow::created(Uuid::nil(), &created(), &first);
+    let mut comments = Vec::new();
+    let at = |seq, time, event| stored(seq, time, event);
+    row.apply(
+        &at(
+            2,
+            "2026-11-23T10:20:00.000Z",
+            TicketEvent::Pending(TicketPending {
+                reason: None,
+                until: None,
+            }),
+        ),
+        &mut comments,
+    );
+    row.apply(
+        &at(
+            3,
+            "2026-11-23T11:20:00.000Z",
+            TicketEvent::Resumed(TicketResumed {
+                by: ResumedBy::Staff,
+                sla: None,
+            }),
+        ),
+        &mut comments,
+    );
+    row.apply(
+        &at(4, "2026-11-23T11:40:00.000Z", comment(2, "agent")),
+        &mut comments,
+    );
+    row.count_business(&HalfForHigh);
+    // 100 minutes to the response, 60 of them paused, halved: 20 business minutes.
+    assert_eq!(row.first_response_business_ms, Some(20 * 60_000));
+    assert_eq!(row.resolution_business_ms, None);
+    row.apply(
+        &at(
+            5,
+            "2026-11-23T12:00:00.000Z",
+            TicketEvent::Closed(TicketClosed { resolution: None }),
+        ),
+        &mut comments,
+    );
+    row.count_business(&HalfForHigh);
+    assert_eq!(row.resolution_business_ms, Some(30 * 60_000));
+    let facts = row.facts();
+    assert_eq!(facts.first_response_business_ms, Some(20 * 60_000));
+    // Counted once: a later count on another calendar keeps what the row holds.
+    struct Never;
+    impl BusinessTime for Never {
+        fn elapsed_ms(&self, _: Priority, _: i64, _: i64, _: &[PauseMs]) -> i64 {
+            0
+        }
+    }
+    row.count_business(&Never);
+    assert_eq!(row.facts(), facts);
+    row.apply(
+        &at(
+            6,
+            "2026-11-23T12:10:00.000Z",
+            TicketEvent::Reopened(TicketReopened { reason: None }),
+        ),
+        &mut comments,
+    );
+    row.count_business(&HalfForHigh);
+    assert_eq!(row.resolution_business_ms, None, "not closed any more");
+    assert_eq!(row.first_response_business_ms, Some(20 * 60_000));
+}

@@ -47,6 +47,20 @@ pub const FIRST_RESPONSE_DECIDED: &str = "first_response_decided";
 pub const RESOLUTION_MET: &str = "resolution_met";
 /// Resolutions whose outcome is known whatever the time.
 pub const RESOLUTION_DECIDED: &str = "resolution_decided";
+/// Tickets with a first response; `total`: its business time (the ticket's calendar, pauses
+/// left out), in µs.
+pub const FIRST_RESPONSE_BUSINESS: &str = "first_response_business";
+/// The same business durations by histogram bucket.
+pub const FIRST_RESPONSE_BUSINESS_HISTOGRAM: &str = "first_response_business_histogram";
+/// Closed tickets; `total`: the business time from creation to the latest close, in µs.
+pub const RESOLUTION_BUSINESS: &str = "resolution_business";
+/// The same business durations by histogram bucket.
+pub const RESOLUTION_BUSINESS_HISTOGRAM: &str = "resolution_business_histogram";
+/// Breached targets whatever the time (recorded, or met late) by current priority (`key`);
+/// a ticket that missed both targets counts two.
+pub const BREACHES: &str = "breaches";
+/// The same by assignee (`key` = the agent's id).
+pub const AGENT_BREACHES: &str = "agent_breaches";
 /// Rated tickets by their latest score (`key` = the score).
 pub const RATING: &str = "rating";
 /// Tickets assigned to an agent (`key` = the agent's id) and not closed.
@@ -103,7 +117,8 @@ pub(crate) fn parse_board_key(key: &str) -> Option<(Option<Uuid>, &str, &str)> {
 pub(crate) const FACT_COLUMNS: &str = "v.created_at, v.status, v.priority, v.category, \
      v.channel, v.assignee_id, v.first_response_at, v.closed_at, v.rating_score, \
      v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
-     v.resolution_breach_recorded, v.requester_id, v.pending_since, v.paused_seconds";
+     v.resolution_breach_recorded, v.requester_id, v.pending_since, v.paused_seconds, \
+     v.first_response_business_ms, v.resolution_business_ms";
 
 /// What of a ticket the statistics count.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -127,6 +142,8 @@ pub(crate) struct TicketFacts {
     pub(crate) requester_id: Uuid,
     pub(crate) pending_since: Option<DateTime<Utc>>,
     pub(crate) paused_seconds: i64,
+    pub(crate) first_response_business_ms: Option<i64>,
+    pub(crate) resolution_business_ms: Option<i64>,
 }
 
 /// One figure a ticket adds: `n` tickets and `total` (µs or points) under `(metric, key)`.
@@ -172,6 +189,23 @@ impl TicketFacts {
                 &channel_key(self.channel, histogram::bucket(us)),
             ));
         }
+        for (ms, metric, histogram_metric) in [
+            (
+                self.first_response_business_ms,
+                FIRST_RESPONSE_BUSINESS,
+                FIRST_RESPONSE_BUSINESS_HISTOGRAM,
+            ),
+            (
+                self.resolution_business_ms,
+                RESOLUTION_BUSINESS,
+                RESOLUTION_BUSINESS_HISTOGRAM,
+            ),
+        ] {
+            if let Some(us) = ms.map(|ms| ms.saturating_mul(1000)) {
+                out.push((metric, String::new(), 1, us));
+                out.push(one(histogram_metric, &histogram::bucket(us).to_string()));
+            }
+        }
         let resolution = self.closed_at.map(|at| micros(self.created_at, at));
         if let Some(us) = resolution {
             out.push((RESOLUTION, String::new(), 1, us));
@@ -210,11 +244,19 @@ impl TicketFacts {
                 out.push(one(decided_metric, ""));
             }
         }
+        let breaches =
+            i64::from(decided.first_response_breached) + i64::from(decided.resolution_breached);
+        if breaches > 0 {
+            out.push((BREACHES, self.priority.as_str().to_string(), breaches, 0));
+        }
         if let Some(score) = self.rating_score {
             out.push(one(RATING, &score.to_string()));
         }
         if let Some(agent) = self.assignee_id {
             let key = agent.to_string();
+            if breaches > 0 {
+                out.push((AGENT_BREACHES, key.clone(), breaches, 0));
+            }
             match resolution {
                 Some(us) => out.push((AGENT_CLOSED, key.clone(), 1, us)),
                 None => out.push(one(AGENT_OPEN, &key)),

@@ -22,6 +22,8 @@ fn open() -> TicketFacts {
         pending_since: None,
         paused_seconds: 0,
         requester_id: Uuid::from_u128(3),
+        first_response_business_ms: None,
+        resolution_business_ms: None,
     }
 }
 
@@ -165,4 +167,64 @@ fn an_unchanged_ticket_changes_nothing_and_a_late_response_is_decided_but_not_me
         !open().entries().iter().any(|e| e.0 == RESOLUTION_DECIDED),
         "an open ticket's resolution is decided only once its due time passes (at query time)"
     );
+}
+
+#[test]
+fn business_times_are_summed_beside_the_wall_clock_ones() {
+    // Answered after 30 minutes of which 10 were business time, closed after 1 h (20 min).
+    let after = TicketFacts {
+        status: Status::Closed,
+        first_response_at: Some(t("2026-11-23T10:30:00Z")),
+        closed_at: Some(t("2026-11-23T11:00:00Z")),
+        first_response_business_ms: Some(600_000),
+        resolution_business_ms: Some(1_200_000),
+        ..open()
+    };
+    let mut delta = Delta::default();
+    delta.replace(Some(&open()), Some(&after));
+    for grain in [Grain::Day, Grain::Week, Grain::Month, Grain::All] {
+        assert_eq!(net(&delta, grain, FIRST_RESPONSE, ""), (1, 1_800_000_000));
+        assert_eq!(
+            net(&delta, grain, FIRST_RESPONSE_BUSINESS, ""),
+            (1, 600_000_000)
+        );
+        assert_eq!(
+            net(
+                &delta,
+                grain,
+                FIRST_RESPONSE_BUSINESS_HISTOGRAM,
+                &histogram::bucket(600_000_000).to_string()
+            ),
+            (1, 0)
+        );
+        assert_eq!(
+            net(&delta, grain, RESOLUTION_BUSINESS, ""),
+            (1, 1_200_000_000)
+        );
+    }
+}
+
+#[test]
+fn breaches_count_each_missed_target_by_priority_and_by_agent() {
+    let agent = Uuid::from_u128(7);
+    // The first response came late and the resolution breach was recorded: two breaches.
+    let missed = TicketFacts {
+        assignee_id: Some(agent),
+        first_response_at: Some(t("2026-11-23T13:00:00Z")),
+        resolution_breach_recorded: true,
+        ..open()
+    };
+    let entries = missed.entries();
+    assert!(entries.contains(&(BREACHES, "high".to_string(), 2, 0)));
+    assert!(entries.contains(&(AGENT_BREACHES, agent.to_string(), 2, 0)));
+    // A first response in time breaches nothing.
+    let met = TicketFacts {
+        assignee_id: Some(agent),
+        first_response_at: Some(t("2026-11-23T11:00:00Z")),
+        ..open()
+    };
+    assert!(!met
+        .entries()
+        .iter()
+        .any(|e| e.0 == BREACHES || e.0 == AGENT_BREACHES));
 }
