@@ -43,6 +43,7 @@ mod sla_policies;
 mod stats;
 mod tags;
 mod team_assignment;
+mod team_stats;
 mod teams;
 mod users;
 mod web;

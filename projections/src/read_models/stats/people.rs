@@ -170,6 +170,7 @@ mod tests {
             pending_since: None,
             paused_seconds: 0,
             requester_id: Uuid::from_u128(1),
+            team_id: None,
         }
     }
 
