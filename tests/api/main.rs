@@ -18,6 +18,7 @@ mod hostile;
 mod import;
 mod intake_messages;
 mod links;
+mod login_holds;
 mod me;
 mod merged;
 mod nats;
