@@ -12,7 +12,7 @@ const PAGE = 50;
 
 export function ticketsView(main, ctx, mode) {
   const staffList = mode === "all";
-  const state = { items: [], next: null, loaded: PAGE, agents: [] };
+  const state = { items: [], next: null, loaded: PAGE, agents: [], minPosition: ctx.heard() };
   const all = [["", t("common.all")]];
   const status = h("select", { name: "status" }, options(all.concat(STATUSES.map((s) => [s, term("status", s)])), ""));
   const priority = h("select", { name: "priority" }, options(all.concat(PRIORITIES.map((p) => [p, term("priority", p)])), ""));
