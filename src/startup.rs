@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 // Callers that start the engine (tests, the benchmark) find the database helpers here too.
 pub use crate::db::{connect, migrate};
 
+use crate::auth::device::DeviceKey;
 use crate::auth::Authenticator;
 use crate::command_service::CommandService;
 use crate::domain::TicketServices;
@@ -123,6 +124,7 @@ impl Application {
         let credentials = Credentials::new(
             settings.accounts.clone(),
             ResetMailer::from_settings(&settings.email)?,
+            settings.auth.secret.as_ref().map(DeviceKey::derive),
         );
         // The read side runs in every instance: the sequencer's advisory lock and the
         // checkpoint row locks make the instances take turns. Every loop is supervised: a panic

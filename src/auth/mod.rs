@@ -6,11 +6,14 @@
 //! - [`jwks`]: keys from a `JWKS_URL`, cached and refreshed on an unknown `kid`.
 //! - [`password`]: Argon2id hashes for `POST /auth/login`; [`common_passwords`]: the list a
 //!   new password must not be on.
+//! - [`device`]: device cookies, which exempt a browser that signed in before from an
+//!   account's login holds.
 //!
 //! Tokens are never logged.
 
 pub mod caller;
 pub mod common_passwords;
+pub mod device;
 pub mod jwks;
 pub mod jwt;
 pub mod password;

@@ -1,5 +1,6 @@
 //! What the credential routes share (CONTRACT 11): the per-address budget for login, reset and
-//! refresh, the per-account budgets' settings, the reset mailer, and the refresh cookie.
+//! refresh, the per-account budgets' settings, the reset mailer, the refresh cookie and the
+//! device cookie.
 //!
 //! The per-address budget is a GCRA limiter in memory, kept apart from the general per-caller
 //! limiter: these routes are cheap to call and expensive to answer (Argon2id), and their
@@ -17,15 +18,22 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use chrono::Utc;
+
 use super::error::ApiError;
+use crate::auth::device::DeviceKey;
 use crate::email::reset_mail::ResetMailer;
 use crate::settings::AccountSettings;
-use crate::users::throttle::Budget;
+use crate::users::throttle::{Backoff, Budget};
 
 /// The refresh cookie's name.
 pub const REFRESH_COOKIE: &str = "ticketd_refresh";
 /// Where the browser sends it: the credential routes only.
 pub const REFRESH_COOKIE_PATH: &str = "/api/v1/auth";
+/// The device cookie's name (see [`crate::auth::device`]).
+pub const DEVICE_COOKIE: &str = "ticketd_device";
+/// Where the browser sends it: login only.
+pub const DEVICE_COOKIE_PATH: &str = "/api/v1/auth/login";
 
 /// Shared by the credential routes; cheap to clone.
 #[derive(Clone)]
@@ -37,17 +45,24 @@ struct Inner {
     settings: AccountSettings,
     by_address: DefaultKeyedRateLimiter<Option<IpAddr>>,
     mailer: Option<ResetMailer>,
+    device_key: Option<DeviceKey>,
 }
 
 impl Credentials {
-    /// From the settings, with the mailer for reset codes (`None`: no reset mail is sent).
-    pub fn new(settings: AccountSettings, mailer: Option<ResetMailer>) -> Self {
+    /// From the settings, with the mailer for reset codes (`None`: no reset mail is sent) and
+    /// the key of device cookies (`None`: none is issued or trusted).
+    pub fn new(
+        settings: AccountSettings,
+        mailer: Option<ResetMailer>,
+        device_key: Option<DeviceKey>,
+    ) -> Self {
         let per_minute = NonZeroU32::new(settings.address_per_minute).unwrap_or(NonZeroU32::MIN);
         Self {
             inner: Arc::new(Inner {
                 by_address: RateLimiter::keyed(Quota::per_minute(per_minute)),
                 settings,
                 mailer,
+                device_key,
             }),
         }
     }
@@ -71,7 +86,48 @@ impl Credentials {
         Budget {
             failures: self.inner.settings.account_failures,
             window: self.inner.settings.account_window,
+            backoff: None,
         }
+    }
+
+    /// The account's budget for password logins: [`Self::account_budget`] with the hold
+    /// between consecutive failures (`LOGIN_DELAY`).
+    pub fn login_budget(&self) -> Budget {
+        let settings = &self.inner.settings;
+        Budget {
+            backoff: settings.login_delay_from.map(|from| Backoff {
+                from,
+                base: settings.login_delay_base,
+                cap: settings.login_delay_cap,
+            }),
+            ..self.account_budget()
+        }
+    }
+
+    /// The nonce of the request's device cookie when it is valid for `account`.
+    pub fn trusted_device<'j>(&self, jar: &'j CookieJar, account: &str) -> Option<&'j str> {
+        let key = self.inner.device_key.as_ref()?;
+        key.check(jar.get(DEVICE_COOKIE)?.value(), account, Utc::now())
+    }
+
+    /// A new device cookie for `account` (`None` without a key): HTTP-only, `SameSite=Strict`,
+    /// `Secure` except on loopback, sent to login only.
+    pub fn device_cookie(&self, headers: &HeaderMap, account: &str) -> Option<Cookie<'static>> {
+        let key = self.inner.device_key.as_ref()?;
+        let ttl = self.inner.settings.device_ttl;
+        let expires = chrono::TimeDelta::from_std(ttl)
+            .ok()
+            .and_then(|ttl| Utc::now().checked_add_signed(ttl))
+            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
+        Some(
+            Cookie::build((DEVICE_COOKIE, key.issue(account, expires)))
+                .http_only(true)
+                .same_site(SameSite::Strict)
+                .secure(!loopback_host(headers))
+                .path(DEVICE_COOKIE_PATH)
+                .max_age(time_duration(ttl))
+                .build(),
+        )
     }
 
     /// How long a refresh token lives.

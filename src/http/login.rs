@@ -76,17 +76,19 @@ pub(crate) fn token_answer(
 }
 
 /// Trades an e-mail and password for an access token and a refresh token (also set as an
-/// HTTP-only cookie). Failures are limited per account and per address.
+/// HTTP-only cookie), and sets a device cookie for the account. Failures are limited per
+/// account (with a short, doubling hold after consecutive failures) and per address; a valid
+/// device cookie for the account exempts the login from the account's limits.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
-        (status = 200, body = TokenResponse, headers(("Set-Cookie" = String, description = "the refresh cookie: HttpOnly, SameSite=Strict, Secure except on loopback"))),
+        (status = 200, body = TokenResponse, headers(("Set-Cookie" = String, description = "the refresh cookie and the device cookie (ticketd_device, Path=/api/v1/auth/login): HttpOnly, SameSite=Strict, Secure except on loopback"))),
         (status = 400, body = super::error::Problem),
         (status = 401, description = "unknown e-mail, wrong password or inactive user", body = super::error::Problem),
         (status = 403, description = "password login is disabled (no JWT_SECRET)", body = super::error::Problem),
         (status = 413, body = super::error::Problem),
         (status = 415, body = super::error::Problem),
         (status = 422, body = super::error::Problem),
-        (status = 429, description = "too many failures for this account, or attempts from this address", body = super::error::Problem),
+        (status = 429, description = "too many failures for this account (or consecutive ones: a short hold), or attempts from this address; Retry-After says when to try again", body = super::error::Problem),
         (status = 503, body = super::error::Problem)))]
 pub async fn login(
     State(state): State<AppState>,
@@ -106,16 +108,33 @@ pub async fn login(
     }
     state.credentials.check_address(peer)?;
     let account = email.trim().to_lowercase();
-    if let Err(retry_after_secs) = throttle::attempt(
-        &state.pool,
-        Kind::Login,
-        &account,
-        state.credentials.account_budget(),
-    )
-    .await?
-    {
-        tracing::warn!("login failures over the account's budget");
-        return Err(ApiError::TooManyRequests { retry_after_secs });
+    // A browser that signed in to this account before is not held by the account's budget or
+    // backoff (an attacker elsewhere cannot lock its owner out), as long as its own failures
+    // stay within a budget: a stolen device cookie gets no unlimited guesses.
+    let device = match state.credentials.trusted_device(&jar, &account) {
+        Some(nonce) => throttle::attempt(
+            &state.pool,
+            Kind::Device,
+            nonce,
+            state.credentials.account_budget(),
+        )
+        .await?
+        .is_ok()
+        .then(|| nonce.to_string()),
+        None => None,
+    };
+    if device.is_none() {
+        if let Err(retry_after_secs) = throttle::attempt(
+            &state.pool,
+            Kind::Login,
+            &account,
+            state.credentials.login_budget(),
+        )
+        .await?
+        {
+            tracing::warn!(retry_after_secs, "login held for the account");
+            return Err(ApiError::TooManyRequests { retry_after_secs });
+        }
     }
     let found = users::find_credentials(&state.pool, &email).await?;
     // Unknown e-mails and users without a password are checked against a dummy hash, so that
@@ -127,11 +146,29 @@ pub async fn login(
     let matches = password::verify(password, hash).await?;
     // An inactive user (deactivated, or merged into another) is refused like a wrong password.
     let Some(user) = user.filter(|u| matches && u.active) else {
+        if device.is_none() {
+            throttle::failed(
+                &state.pool,
+                Kind::Login,
+                &account,
+                state.credentials.login_budget(),
+            )
+            .await?;
+        }
         return Err(ApiError::Unauthorized("invalid e-mail or password".into()));
     };
-    throttle::clear(&state.pool, Kind::Login, &account).await?;
+    match &device {
+        // The owner's trusted browser leaves the account's count alone: whoever spent it from
+        // elsewhere stays held.
+        Some(nonce) => throttle::clear(&state.pool, Kind::Device, nonce).await?,
+        None => throttle::clear(&state.pool, Kind::Login, &account).await?,
+    }
+    let jar = match state.credentials.device_cookie(&headers, &account) {
+        Some(cookie) => jar.add(cookie),
+        None => jar,
+    };
     let refresh = sessions::issue(&state.pool, user.id, state.credentials.refresh_ttl()).await?;
-    tracing::info!(user_id = %user.id, family = %refresh.family, "logged in");
+    tracing::info!(user_id = %user.id, family = %refresh.family, trusted_device = device.is_some(), "logged in");
     token_answer(&state, &headers, jar, &user, refresh)
 }
 

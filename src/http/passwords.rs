@@ -27,6 +27,7 @@ use crate::users::{self, changes, sessions};
 const RESET_MAILS: Budget = Budget {
     failures: 5,
     window: Duration::from_secs(15 * 60),
+    backoff: None,
 };
 
 /// The password routes.

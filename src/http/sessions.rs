@@ -93,6 +93,7 @@ pub async fn refresh(
         let budget = Budget {
             failures: REFRESHES_PER_WINDOW,
             window: state.credentials.account_budget().window,
+            backoff: None,
         };
         let counted = throttle::attempt(&state.pool, Kind::Refresh, &user_id.to_string(), budget)
             .await

@@ -230,7 +230,7 @@ async fn wait_for_version(
         ("as_of" = Option<String>, Query, description = "RFC 3339 instant: the ticket as it stood then"),
     ),
     responses(
-        (status = 200, description = "the ticket view", body = Object,
+        (status = 200, description = "the ticket view (CONTRACT 2.5), with team {id, name} | null: the team it is given to", body = Object,
             headers(("X-Projection-Position" = i64), ("ETag" = String))),
         (status = 404), (status = 422), (status = 503)),
     security(("bearer" = [])))]
@@ -292,7 +292,7 @@ pub async fn get_ticket(
         ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read model applied this position"),
     ),
     responses(
-        (status = 200, description = "{items, next_cursor}", body = Object,
+        (status = 200, description = "{items, next_cursor}; each item with team {id, name} | null", body = Object,
             headers(("X-Projection-Position" = i64))),
         (status = 422), (status = 503)),
     security(("bearer" = [])))]
@@ -434,7 +434,7 @@ pub async fn get_me(State(state): State<AppState>, caller: Caller, uri: Uri) -> 
         ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read models applied this position"),
     ),
     responses(
-        (status = 200, description = "{items (each with unread), next_cursor}", body = Object,
+        (status = 200, description = "{items (each with unread and team {id, name} | null), next_cursor}", body = Object,
             headers(("X-Projection-Position" = i64))),
         (status = 422), (status = 503)),
     security(("bearer" = [])))]
@@ -507,7 +507,7 @@ pub async fn mark_read(
         ("If-None-Match" = Option<String>, Header, description = "the ETag of an answer already held: 304 while it is still the answer"),
     ),
     responses(
-        (status = 200, description = "{tickets, first_response, resolution, sla, ratings, agents} as below, with channels, requesters and (with group_by) group_by beside; durations in wall-clock and business seconds (the ticket's calendar, pauses left out); percentiles within 1 % of the exact ones",
+        (status = 200, description = "{tickets, first_response, resolution, sla, ratings, agents, teams: [{id, name, open, closed, avg_resolution_seconds, avg_rating}] (every team, zero included, by name)} as below, with channels, requesters and (with group_by) group_by beside; durations in wall-clock and business seconds (the ticket's calendar, pauses left out); percentiles within 1 % of the exact ones",
             body = ticket_projections::read_models::stats::Stats, headers(("X-Projection-Position" = i64), ("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "the answer is the one named in If-None-Match",
             headers(("X-Projection-Position" = i64), ("ETag" = String), ("Cache-Control" = String))),

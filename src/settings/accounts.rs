@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// `REFRESH_TTL` and `LOGIN_RATE_LIMIT`.
+/// `REFRESH_TTL`, `LOGIN_RATE_LIMIT` and `LOGIN_DELAY`.
 #[derive(Debug, Clone)]
 pub struct AccountSettings {
     /// `REFRESH_TTL`: how long a refresh token lives (default 14 days).
@@ -15,6 +15,17 @@ pub struct AccountSettings {
     /// Login, reset and refresh attempts per address per minute (`LOGIN_RATE_LIMIT`'s second
     /// number, default 100).
     pub address_per_minute: u32,
+    /// `LOGIN_DELAY`'s first number: the consecutive login failure of an account after which it
+    /// is held for [`Self::login_delay_base`], doubling with each further failure (`None`, the
+    /// default and `LOGIN_DELAY=off`: no hold but the budget's, whose first failures the
+    /// contract answers 401).
+    pub login_delay_from: Option<u32>,
+    /// The first hold (1 s).
+    pub login_delay_base: Duration,
+    /// The longest hold (`LOGIN_DELAY`'s second number, in seconds; default 30).
+    pub login_delay_cap: Duration,
+    /// How long a device cookie is trusted after the login that set it (180 days).
+    pub device_ttl: Duration,
 }
 
 impl Default for AccountSettings {
@@ -24,6 +35,10 @@ impl Default for AccountSettings {
             account_failures: 10,
             account_window: Duration::from_secs(15 * 60),
             address_per_minute: 100,
+            login_delay_from: None,
+            login_delay_base: Duration::from_secs(1),
+            login_delay_cap: Duration::from_secs(30),
+            device_ttl: Duration::from_secs(180 * 24 * 3600),
         }
     }
 }
@@ -48,6 +63,20 @@ impl AccountSettings {
             settings.account_failures = account;
             if let Some(address) = address {
                 settings.address_per_minute = address;
+            }
+        }
+        if let Some(delay) = var("LOGIN_DELAY") {
+            if delay.trim().eq_ignore_ascii_case("off") {
+                settings.login_delay_from = None;
+            } else {
+                let (from, cap) = parse_limit(&delay).ok_or((
+                    "LOGIN_DELAY",
+                    format!("'{delay}' is not `off` or `<failures before the first hold>[,<longest hold in seconds>]`"),
+                ))?;
+                settings.login_delay_from = Some(from);
+                if let Some(cap) = cap {
+                    settings.login_delay_cap = Duration::from_secs(u64::from(cap));
+                }
             }
         }
         Ok(settings)
@@ -111,5 +140,26 @@ mod tests {
         assert!(
             AccountSettings::from_vars(|n| (n == "REFRESH_TTL").then(|| "soon".into())).is_err()
         );
+    }
+
+    #[test]
+    fn the_login_delay_names_its_first_failure_and_cap_or_is_off() {
+        let with = |value: &'static str| {
+            AccountSettings::from_vars(move |n| (n == "LOGIN_DELAY").then(|| value.into()))
+        };
+        let s = AccountSettings::default();
+        assert_eq!(
+            (s.login_delay_from, s.login_delay_cap),
+            (None, Duration::from_secs(30))
+        );
+        let s = with("5,60").unwrap();
+        assert_eq!(
+            (s.login_delay_from, s.login_delay_cap),
+            (Some(5), Duration::from_secs(60))
+        );
+        assert_eq!(with("OFF").unwrap().login_delay_from, None);
+        for bad in ["", "0", "soon", "3,0"] {
+            assert!(with(bad).is_err(), "{bad:?}");
+        }
     }
 }

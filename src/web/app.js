@@ -191,7 +191,9 @@ function render() {
     });
     return;
   }
-  const ctx = { user, navigate, announce };
+  // `heard`: the position of the last event this page was told of, so that a view opened after
+  // it asks the read models for at least that (the event itself reached no view then).
+  const ctx = { user, navigate, announce, heard: () => live.position };
   const r = route();
   if (r.name === "board") view = boardView(main, ctx);
   else if (r.name === "list") view = ticketsView(main, ctx, "all");

@@ -114,7 +114,7 @@ export function applyEvent(board, event) {
 }
 
 export function boardView(main, ctx) {
-  const state = { minPosition: null, etag: "", board: null, team: "" };
+  const state = { minPosition: ctx.heard(), etag: "", board: null, team: "" };
   const columns = h("div", { class: "board" });
   const team = h("select", { name: "team_id" }, options([["", t("board.all_teams")]], ""));
   const filters = h("div", { class: "row filters" }, field(t("board.team"), team));

@@ -90,6 +90,7 @@ export function ticketView(main, ctx, id) {
         row(t("ticket.channel"), term("channel", ticket.channel)),
         row(t("ticket.requester"), ticket.requester ? ticket.requester.name : t("common.none")),
         row(t("ticket.assignee"), ticket.assignee ? ticket.assignee.name : t("common.unassigned")),
+        row(t("ticket.team"), ticket.team ? ticket.team.name : t("common.none")),
         row(t("ticket.created"), date(ticket.created_at)),
         row(t("ticket.updated"), date(ticket.updated_at)),
         ticket.sla ? row(t("ticket.resolution_due"), date(ticket.sla.resolution_due)) : null,
@@ -159,10 +160,11 @@ export function ticketView(main, ctx, id) {
     const key = `${ticket.status}|${Boolean(ticket.rating)}`;
     if (key === state.actionsKey) {
       // Same forms: bring the selectors up to date unless the user is on one.
-      for (const [name, value] of [["assignee", ticket.assignee ? ticket.assignee.id : ""], ["priority", ticket.priority], ["category", ticket.category], ["title", ticket.title], ["tags", (ticket.tags || []).join(" ")]]) {
+      for (const [name, value] of [["assignee", ticket.assignee ? ticket.assignee.id : ""], ["team", ticket.team ? ticket.team.id : ""], ["priority", ticket.priority], ["category", ticket.category], ["title", ticket.title], ["tags", (ticket.tags || []).join(" ")]]) {
         const select = controls[name];
         if (!select || document.activeElement === select || select.dataset.dirty) continue;
         if (name === "assignee") ensureAssigneeOption(ticket);
+        if (name === "team") ensureTeamOption(ticket);
         select.value = value;
       }
       return;
@@ -280,19 +282,34 @@ export function ticketView(main, ctx, id) {
     }
   }
 
+  // The ticket's team is offered even before (or without) the list of teams.
+  function ensureTeamOption(ticket) {
+    const select = controls.team;
+    if (!select || !ticket.team) return;
+    if (![...select.options].some((o) => o.value === ticket.team.id)) {
+      select.append(h("option", { value: ticket.team.id, text: ticket.team.name }));
+    }
+  }
+
   function workForm(ticket) {
     const assignee = h("select", { name: "assignee_id" });
     const priority = h("select", { name: "priority" }, options(PRIORITIES.map((p) => [p, term("priority", p)]), ticket.priority));
     // A category since dropped from the configuration still shows as the ticket's own.
     const known = CATEGORIES.includes(ticket.category) ? CATEGORIES : CATEGORIES.concat([ticket.category]);
     const category = h("select", { name: "category" }, options(known.map((c) => [c, term("category", c)]), ticket.category));
-    // The ticket's view does not name its team: the control offers teams to give it to.
+    // Shows the ticket's team, and offers the others to give it to.
     const team = h("select", { name: "team_id" }, h("option", { value: "", disabled: true, selected: true, text: t("ticket.team_choose") }));
     api.get("/teams").then(
-      (list) => team.append(...options(list.items.map((x) => [x.id, x.name]), "")),
+      (list) => {
+        team.append(...options(list.items.filter((x) => !team.querySelector(`option[value="${x.id}"]`)).map((x) => [x.id, x.name]), ""));
+        const current = (state.ticket || ticket).team;
+        if (document.activeElement !== team) team.value = current ? current.id : "";
+      },
       () => {},
     );
-    Object.assign(controls, { assignee, priority, category });
+    Object.assign(controls, { assignee, team, priority, category });
+    ensureTeamOption(ticket);
+    team.value = ticket.team ? ticket.team.id : "";
     const form = h("form", { class: "card work", novalidate: true, onsubmit: (e) => e.preventDefault() },
       h("h3", { text: t("ticket.work") }),
       field(t("ticket.assignee"), assignee, { name: "assignee_id" }),

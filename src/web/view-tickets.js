@@ -12,13 +12,14 @@ const PAGE = 50;
 
 export function ticketsView(main, ctx, mode) {
   const staffList = mode === "all";
-  const state = { items: [], next: null, loaded: PAGE, agents: [] };
+  const state = { items: [], next: null, loaded: PAGE, agents: [], minPosition: ctx.heard() };
   const all = [["", t("common.all")]];
   const status = h("select", { name: "status" }, options(all.concat(STATUSES.map((s) => [s, term("status", s)])), ""));
   const priority = h("select", { name: "priority" }, options(all.concat(PRIORITIES.map((p) => [p, term("priority", p)])), ""));
   const category = h("select", { name: "category" }, options(all.concat(CATEGORIES.map((c) => [c, term("category", c)])), ""));
   const assignee = h("select", { name: "assignee_id" }, options(all, ""));
   const requester = h("select", { name: "requester_id" }, options(all, ""));
+  const team = h("select", { name: "team_id" }, options(all, ""));
   const search = h("input", { type: "search", name: "q", autocomplete: "off", "aria-keyshortcuts": "/" });
   const tag = h("input", { type: "text", name: "tag", autocomplete: "off", list: "known-tags" });
   const knownTags = h("datalist", { id: "known-tags" });
@@ -32,6 +33,7 @@ export function ticketsView(main, ctx, mode) {
     staffList ? field(t("list.category"), category) : null,
     staffList ? field(t("list.assignee"), assignee) : null,
     staffList ? field(t("list.requester"), requester) : null,
+    staffList ? field(t("list.team"), team) : null,
     staffList ? field(t("list.tag"), tag) : null,
     staffList ? knownTags : null,
     staffList ? null : field(t("list.unread_only"), unread),
@@ -62,7 +64,7 @@ export function ticketsView(main, ctx, mode) {
   function params(limit, cursor) {
     const p = { status: status.value, q: search.value.trim(), limit, cursor, min_position: state.minPosition };
     if (staffList) {
-      Object.assign(p, { priority: priority.value, category: category.value, assignee_id: assignee.value, requester_id: requester.value, tag: parseTags(tag.value).join(",") });
+      Object.assign(p, { priority: priority.value, category: category.value, assignee_id: assignee.value, requester_id: requester.value, team_id: team.value, tag: parseTags(tag.value).join(",") });
       for (const [key, select] of fieldFilters) p[`field.${key}`] = select.value;
     }
     if (mode === "mine") p.role = "requested";
@@ -116,7 +118,7 @@ export function ticketsView(main, ctx, mode) {
     const head = h(
       "tr",
       {},
-      ["number", "title", "status", "priority", "category", "requester", "assignee", "updated"].map((c) =>
+      ["number", "title", "status", "priority", "category", "requester", "assignee", "team", "updated"].map((c) =>
         h("th", { scope: "col", text: t(`list.col.${c}`) }),
       ),
     );
@@ -137,6 +139,7 @@ export function ticketsView(main, ctx, mode) {
         h("td", { text: term("category", item.category) }),
         h("td", { text: item.requester ? item.requester.name : t("common.none") }),
         h("td", { text: item.assignee ? item.assignee.name : t("common.unassigned") }),
+        h("td", { text: item.team ? item.team.name : t("common.none") }),
         h("td", { text: date(item.updated_at) }),
       ),
     );
@@ -151,6 +154,10 @@ export function ticketsView(main, ctx, mode) {
     loadAgents().then((agents) => {
       assignee.append(...options(agents.map((a) => [a.id, a.name]), ""));
     });
+    api.get("/teams").then(
+      (list) => team.append(...options(list.items.map((x) => [x.id, x.name]), "")),
+      () => {},
+    );
     // Anyone may have asked for a ticket: agents open them for themselves too.
     api.get("/users").then(
       (users) => {

@@ -372,10 +372,13 @@ async fn login_failures_are_held_to_the_accounts_budget_with_retry_after() {
         StatusCode::OK
     );
     // The window ends on its own: no lasting lock.
-    sqlx::query("UPDATE credential_failures SET window_start = now() - interval '16 minutes'")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE credential_failures
+         SET window_start = now() - interval '16 minutes', held_until = NULL",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
     assert_eq!(
         login(&app, "lia@example.com", PASSWORD).await.status(),
         StatusCode::OK
@@ -384,7 +387,12 @@ async fn login_failures_are_held_to_the_accounts_budget_with_retry_after() {
 
 #[tokio::test]
 async fn concurrent_guesses_cannot_outrun_the_accounts_budget() {
-    let app = spawn_app_with(|s| s.accounts.account_failures = 5).await;
+    // Without the hold between failures, which would stop them sooner (see `login_holds`).
+    let app = spawn_app_with(|s| {
+        s.accounts.account_failures = 5;
+        s.accounts.login_delay_from = None;
+    })
+    .await;
     member(&app, "lia@example.com").await;
 
     let guesses = (0..20).map(|i| {

@@ -146,6 +146,7 @@ async fn the_ticket_view_shows_every_field_and_hides_internal_comments_from_the_
         "category": "network", "priority": "high", "channel": "email", "status": "in_progress",
         "requester": {"id": requester.id, "name": requester.name},
         "assignee": {"id": agent.id, "name": agent.name},
+        "team": null,
         "created_at": time(1), "updated_at": time(5), "first_response_at": time(2),
         "closed_at": null, "resolution": null, "rating": null,
         "sla": {"first_response_due": data(1)["sla"]["first_response_due"],
@@ -468,6 +469,7 @@ async fn the_list_filters_on_every_field() {
             "sla",
             "status",
             "tags",
+            "team",
             "title",
             "updated_at"
         ]

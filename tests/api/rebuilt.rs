@@ -20,10 +20,13 @@ async fn answers(
     requester: &TestUser,
     agents: &[TestUser],
     windows: &[(DateTime<Utc>, DateTime<Utc>)],
+    team: Uuid,
 ) -> BTreeMap<String, Value> {
     let mut paths: Vec<(String, &TestUser)> = vec![
         ("/board?limit_per_column=3".into(), staff),
         ("/board".into(), staff),
+        (format!("/board?team_id={team}"), staff),
+        (format!("/tickets?limit=200&team_id={team}"), staff),
         ("/stats".into(), staff),
         ("/me".into(), requester),
         ("/me/tickets?limit=200".into(), requester),
@@ -118,6 +121,18 @@ async fn a_rebuilt_database_answers_every_query_as_the_live_one() {
         .await;
         assert!(response.status().is_success(), "{response:?}");
     }
+    let desk = app.post("/teams", &admin, json!({"name": "Desk"})).await;
+    let desk: Uuid = desk.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let field = app.post("/teams", &admin, json!({"name": "Field"})).await;
+    let field: Uuid = field.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut ids: Vec<Uuid> = Vec::new();
     for i in 0..24 {
         let priority = ["low", "medium", "high", "urgent"][i % 4];
@@ -143,6 +158,30 @@ async fn a_rebuilt_database_answers_every_query_as_the_live_one() {
         }
         if i % 4 != 3 {
             assign(&app, id, agent, agent).await;
+        }
+        // Some tickets go to a team (one of them on to another), with or without an assignee.
+        if i % 3 == 1 {
+            let team = if i % 9 == 4 { field } else { desk };
+            done(
+                app.post(
+                    &format!("/tickets/{id}/assign"),
+                    agent,
+                    json!({"team_id": team}),
+                )
+                .await,
+            )
+            .await;
+        }
+        if i == 7 {
+            done(
+                app.post(
+                    &format!("/tickets/{id}/assign"),
+                    &admin,
+                    json!({"team_id": field}),
+                )
+                .await,
+            )
+            .await;
         }
         if i % 6 == 1 {
             done(
@@ -196,7 +235,7 @@ async fn a_rebuilt_database_answers_every_query_as_the_live_one() {
             comment(&app, *id, &agents[1], i % 4 == 0).await;
         }
     }
-    let live = answers(&app, &admin, &requester, &agents, &windows).await;
+    let live = answers(&app, &admin, &requester, &agents, &windows, desk).await;
     let live_counts = per_user_rows(&app).await;
 
     // Act
@@ -204,7 +243,7 @@ async fn a_rebuilt_database_answers_every_query_as_the_live_one() {
     assert!(out.status.success(), "{out:?}");
     // Shared answers are kept for a second at an unchanged position: let them go.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let rebuilt = answers(&app, &admin, &requester, &agents, &windows).await;
+    let rebuilt = answers(&app, &admin, &requester, &agents, &windows, desk).await;
 
     // Assert
     assert_eq!(
@@ -227,6 +266,14 @@ async fn a_rebuilt_database_answers_every_query_as_the_live_one() {
             < stats["first_response"]["avg_seconds"].as_f64(),
         "{stats}"
     );
+    let teams = &live[&format!("/stats as {}", admin.id)]["teams"];
+    let given: i64 = teams
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["open"].as_i64().unwrap() + t["closed"].as_i64().unwrap())
+        .sum();
+    assert_eq!(given, 8, "{teams}");
     // The percentiles are the histograms', within 1 % of the exact ones over the same tickets.
     let exact: (Option<f64>, Option<f64>) = sqlx::query_as(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - created_at)::float8),

@@ -294,4 +294,26 @@ async fn a_team_of_ten_thousand_is_filled_in_batches_and_read_in_pages() {
         elapsed.as_secs() < 20,
         "9 batches and 10 pages took {elapsed:?}"
     );
+
+    // The team's size costs its tickets' reads nothing: the board, list and statistics
+    // narrow by the ticket's team, never through its members.
+    let requester = app.user("requester").await;
+    let ticket = app.create_ticket(&requester).await;
+    let assigned = app
+        .post(
+            &format!("/tickets/{ticket}/assign"),
+            &admin,
+            json!({"team_id": id}),
+        )
+        .await;
+    assert_eq!(assigned.status(), StatusCode::OK);
+    let started = Instant::now();
+    let board = crate::queries::read(&app, &format!("/board?team_id={id}"), &admin).await;
+    let list = crate::queries::read(&app, &format!("/tickets?team_id={id}"), &admin).await;
+    let stats = crate::queries::read(&app, "/stats", &admin).await;
+    let elapsed = started.elapsed();
+    assert_eq!(board["columns"][0]["count"], 1, "{board}");
+    assert_eq!(list["items"][0]["team"]["name"], "Everyone");
+    assert_eq!(stats["teams"][0]["open"], 1);
+    assert!(elapsed.as_secs() < 5, "the team's reads took {elapsed:?}");
 }

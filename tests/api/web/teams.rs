@@ -1,5 +1,6 @@
 //! Teams in the web app (CONTRACT 11, 12): an admin creates a team with its first member and
-//! adds another, and the page shows each team's member count.
+//! adds another, and the page shows each team's member count; the board and the list narrow to
+//! a team; a ticket shows its team, and its Team control gives it to another.
 
 use anyhow::{ensure, Result};
 use serde_json::json;
@@ -87,6 +88,33 @@ async fn an_admin_creates_a_team_and_adds_a_member() {
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+        // The ticket shows its team, live, and the control names it.
+        ada.sees_detail("Team", "Field <b>support</b>").await?;
+        ensure!(
+            ada.value_of("Team").await? == team.to_string(),
+            "the Team control shows the ticket's team"
+        );
+        ada.visit(&format!("/#/tickets/{theirs}")).await?;
+        ada.sees_detail("Team", "Field <b>support</b>").await?;
+
+        // The list narrows to a team's tickets.
+        let third = app
+            .create_ticket_with(&admin.user, json!({"title": "Badge reader broken"}))
+            .await;
+        ada.visit("/#/tickets").await?;
+        ada.sees("Badge reader broken").await?;
+        ada.choose("Team", "Field <b>support</b>").await?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while ada.does_not_see("Badge reader broken").await.is_err() {
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "the list narrowed to the team still shows another ticket ({third})"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        ada.sees("Printer on floor 3").await?;
+        ada.sees("Laptop will not boot").await?;
+        ada.accessible("tickets_by_team").await?;
         Ok(())
     }
     .await;

@@ -108,6 +108,24 @@ pub struct AgentStats {
     pub breaches: i64,
 }
 
+/// One team's figures, over the tickets currently given to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TeamStats {
+    /// Team id.
+    pub id: Uuid,
+    /// The team's current name.
+    pub name: String,
+    /// Its tickets not closed (with or without an assignee).
+    pub open: i64,
+    /// Its tickets closed.
+    pub closed: i64,
+    /// Mean creation-to-close time of its closed tickets.
+    pub avg_resolution_seconds: Option<f64>,
+    /// Mean rating of its rated tickets.
+    pub avg_rating: Option<f64>,
+}
+
 /// `GET /stats`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -124,4 +142,6 @@ pub struct Stats {
     pub ratings: Ratings,
     /// Per current assignee, by name.
     pub agents: Vec<AgentStats>,
+    /// Per team, every team present (zero included), by name.
+    pub teams: Vec<TeamStats>,
 }

@@ -4,7 +4,8 @@
 //! how many tickets it holds. Only what depends on the time of the question is counted over
 //! tickets: the targets that passed while still awaited, over the tickets still open.
 //!
-//! The channel and requester statistics come from the same rows ([`people`]).
+//! The channel and requester statistics come from the same rows ([`people`]), and so do the
+//! team ones (by the team a ticket is given to, as the agents' are by its assignee).
 //!
 //! Counts, sums and averages are exact; percentiles come from mergeable histograms and are
 //! within 1 % of `percentile_cont` over the same tickets ([`super::histogram`]).
@@ -150,12 +151,16 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
     .bind(&ids)
     .fetch_all(&mut *tx)
     .await?;
+    // Every team is listed, those without tickets in the window too, by its current name.
+    let teams: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, name FROM teams")
+        .fetch_all(&mut *tx)
+        .await?;
     let people =
         people::people_stats(&mut tx, &sums, query.from, query.to, &query.channels).await?;
     tx.commit().await?;
 
     Ok((
-        sums.into_stats(query, open, names.into_iter().collect()),
+        sums.into_stats(query, open, names.into_iter().collect(), &teams),
         people,
     ))
 }

@@ -172,6 +172,7 @@ mod tests {
             requester_id: Uuid::from_u128(1),
             first_response_business_ms: None,
             resolution_business_ms: None,
+            team_id: None,
         }
     }
 

@@ -6,7 +6,9 @@ use ticket_nats::Priority;
 
 use uuid::Uuid;
 
-use super::answer::{AgentStats, Durations, Ratings, SlaStats, Stats, StatsQuery, TicketCounts};
+use super::answer::{
+    AgentStats, Durations, Ratings, SlaStats, Stats, StatsQuery, TeamStats, TicketCounts,
+};
 use crate::read_models::histogram::Histogram;
 use crate::read_models::tickets::tally::{self, TicketFacts};
 
@@ -181,12 +183,59 @@ impl Sums {
         ids
     }
 
+    /// The teams with tickets in the window.
+    fn team_ids(&self) -> Vec<Uuid> {
+        let mut ids: Vec<Uuid> = self
+            .keyed(tally::TEAM_OPEN)
+            .chain(self.keyed(tally::TEAM_CLOSED))
+            .filter(|(_, n, _)| *n > 0)
+            .filter_map(|(key, _, _)| key.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Every team of `directory` (id and current name), and any other with tickets in the
+    /// window, by name.
+    fn teams(&self, directory: &[(Uuid, String)]) -> Vec<TeamStats> {
+        let names: HashMap<Uuid, &str> = directory
+            .iter()
+            .map(|(id, name)| (*id, name.as_str()))
+            .collect();
+        let mut ids: Vec<Uuid> = directory.iter().map(|(id, _)| *id).collect();
+        ids.extend(
+            self.team_ids()
+                .into_iter()
+                .filter(|id| !names.contains_key(id)),
+        );
+        let mut teams: Vec<TeamStats> = ids
+            .into_iter()
+            .map(|id| {
+                let key = id.to_string();
+                let (closed, resolution) = self.get(tally::TEAM_CLOSED, &key);
+                let (rated, points) = self.get(tally::TEAM_RATED, &key);
+                TeamStats {
+                    id,
+                    name: names.get(&id).map(|n| n.to_string()).unwrap_or_default(),
+                    open: self.get(tally::TEAM_OPEN, &key).0,
+                    closed,
+                    avg_resolution_seconds: mean_seconds(resolution, closed),
+                    avg_rating: mean_points(points, rated),
+                }
+            })
+            .collect();
+        teams.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        teams
+    }
+
     /// The answer.
     pub(super) fn into_stats(
         self,
         query: &StatsQuery,
         open: OpenFigures,
         names: HashMap<Uuid, Option<String>>,
+        teams: &[(Uuid, String)],
     ) -> Stats {
         let by_status = self.counts(tally::STATUS, &query.statuses);
         let tickets = TicketCounts {
@@ -271,6 +320,7 @@ impl Sums {
                 distribution,
             },
             agents,
+            teams: self.teams(teams),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+pub use ticket_nats::events::TeamRef;
 use ticket_nats::{Channel, Priority, Status, Timestamp};
 use uuid::Uuid;
 
@@ -92,6 +93,8 @@ pub struct TicketView {
     pub requester: Person,
     /// Who works on it.
     pub assignee: Option<Person>,
+    /// The team it is given to.
+    pub team: Option<TeamRef>,
     /// Time of creation.
     pub created_at: Timestamp,
     /// Time of the latest event.
@@ -158,6 +161,8 @@ pub struct TicketListItem {
     pub requester: Person,
     /// Who works on it.
     pub assignee: Option<Person>,
+    /// The team it is given to.
+    pub team: Option<TeamRef>,
     /// Time of creation.
     pub created_at: Timestamp,
     /// Time of the latest event.
@@ -256,6 +261,14 @@ impl SlaFacts {
 
 pub(super) fn person(id: Option<Uuid>, name: Option<String>) -> Option<Person> {
     id.map(|id| Person {
+        id,
+        name: name.unwrap_or_default(),
+    })
+}
+
+/// The team a ticket is given to, from its id and recorded name.
+pub(super) fn team(id: Option<Uuid>, name: Option<String>) -> Option<TeamRef> {
+    id.map(|id| TeamRef {
         id,
         name: name.unwrap_or_default(),
     })

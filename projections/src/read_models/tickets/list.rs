@@ -326,7 +326,8 @@ pub(crate) const LIST_COLUMNS: &str = "v.ticket_id, v.number, v.title, v.status,
      v.priority_rank, v.category, v.channel, v.requester_id, v.requester_name, v.assignee_id, \
      v.assignee_name, v.created_at, v.updated_at, v.first_response_at, v.closed_at, \
      v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
-     v.resolution_breach_recorded, v.pending_since, v.paused_seconds, v.tags";
+     v.resolution_breach_recorded, v.pending_since, v.paused_seconds, v.tags, v.team_id, \
+     v.team_name";
 
 /// A row of [`LIST_COLUMNS`] (plus `unread` when asked for).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -357,6 +358,8 @@ pub(crate) struct ListRow {
     pub(crate) pending_since: Option<DateTime<Utc>>,
     pub(crate) paused_seconds: i64,
     pub(crate) tags: Vec<String>,
+    pub(crate) team_id: Option<Uuid>,
+    pub(crate) team_name: Option<String>,
     #[sqlx(default)]
     pub(crate) unread: Option<bool>,
 }
@@ -392,6 +395,7 @@ impl ListRow {
             sla: self.sla(now),
             requester: self.requester(),
             assignee: self.assignee(),
+            team: team(self.team_id, self.team_name),
             id: self.ticket_id,
             number: self.number,
             title: self.title,

@@ -69,6 +69,9 @@ pub(crate) struct ViewRow {
     /// The team the ticket is given to.
     #[serde(default)]
     team_id: Option<Uuid>,
+    /// Its name as the event that gave the ticket to it recorded it.
+    #[serde(default)]
+    team_name: Option<String>,
     pending_since: Option<DateTime<Utc>>,
     pending_until: Option<DateTime<Utc>>,
     paused_seconds: i64,
@@ -92,7 +95,7 @@ pub(crate) struct ViewRow {
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-pub(super) const VIEW_COLUMNS: [&str; 47] = [
+pub(super) const VIEW_COLUMNS: [&str; 48] = [
     "ticket_id",
     "number",
     "title",
@@ -127,6 +130,7 @@ pub(super) const VIEW_COLUMNS: [&str; 47] = [
     "public_actor_position",
     "public_other_position",
     "team_id",
+    "team_name",
     "pending_since",
     "pending_until",
     "paused_seconds",
@@ -262,6 +266,7 @@ impl ViewRow {
             metadata: e.metadata.clone().map(sqlx::types::Json),
             actors: Actors::default().after(stored),
             team_id: None,
+            team_name: None,
             pending_since: None,
             pending_until: None,
             paused_seconds: 0,
@@ -322,6 +327,7 @@ impl ViewRow {
             TicketEvent::Assigned(e) => {
                 if let Some(team) = &e.team {
                     self.team_id = Some(team.id);
+                    self.team_name = Some(team.name.clone());
                 }
                 self.assignee_id = e.assignee.as_ref().map(|a| a.id);
                 self.assignee_name = e.assignee.as_ref().map(|a| a.name.clone());
@@ -522,6 +528,7 @@ impl ViewRow {
             paused_seconds: self.paused_seconds,
             first_response_business_ms: self.first_response_business_ms,
             resolution_business_ms: self.resolution_business_ms,
+            team_id: self.team_id,
         }
     }
 
@@ -562,6 +569,7 @@ impl ViewRow {
                 name: self.requester_name,
             },
             assignee: person(self.assignee_id, self.assignee_name),
+            team: team(self.team_id, self.team_name),
             created_at: self.created_at.into(),
             updated_at: self.updated_at.into(),
             first_response_at: self.first_response_at.map(Into::into),

@@ -69,6 +69,12 @@ pub const AGENT_OPEN: &str = "agent_open";
 pub const AGENT_CLOSED: &str = "agent_closed";
 /// Rated tickets assigned to an agent; `total`: the sum of their scores.
 pub const AGENT_RATED: &str = "agent_rated";
+/// Tickets given to a team (`key` = the team's id) and not closed.
+pub const TEAM_OPEN: &str = "team_open";
+/// Closed tickets given to a team; `total`: their resolution times, in µs.
+pub const TEAM_CLOSED: &str = "team_closed";
+/// Rated tickets given to a team; `total`: the sum of their scores.
+pub const TEAM_RATED: &str = "team_rated";
 /// Closed tickets by channel (`key` = the channel).
 pub const CHANNEL_CLOSED: &str = "channel_closed";
 /// First-response durations by channel and histogram bucket (`key` from [`channel_key`]).
@@ -117,7 +123,7 @@ pub(crate) fn parse_board_key(key: &str) -> Option<(Option<Uuid>, &str, &str)> {
 pub(crate) const FACT_COLUMNS: &str = "v.created_at, v.status, v.priority, v.category, \
      v.channel, v.assignee_id, v.first_response_at, v.closed_at, v.rating_score, \
      v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
-     v.resolution_breach_recorded, v.requester_id, v.pending_since, v.paused_seconds, \
+     v.resolution_breach_recorded, v.requester_id, v.pending_since, v.paused_seconds, v.team_id, \
      v.first_response_business_ms, v.resolution_business_ms";
 
 /// What of a ticket the statistics count.
@@ -144,6 +150,7 @@ pub(crate) struct TicketFacts {
     pub(crate) paused_seconds: i64,
     pub(crate) first_response_business_ms: Option<i64>,
     pub(crate) resolution_business_ms: Option<i64>,
+    pub(crate) team_id: Option<Uuid>,
 }
 
 /// One figure a ticket adds: `n` tickets and `total` (µs or points) under `(metric, key)`.
@@ -252,17 +259,22 @@ impl TicketFacts {
         if let Some(score) = self.rating_score {
             out.push(one(RATING, &score.to_string()));
         }
-        if let Some(agent) = self.assignee_id {
-            let key = agent.to_string();
-            if breaches > 0 {
-                out.push((AGENT_BREACHES, key.clone(), breaches, 0));
-            }
+        if let (Some(agent), true) = (self.assignee_id, breaches > 0) {
+            out.push((AGENT_BREACHES, agent.to_string(), breaches, 0));
+        }
+        // A ticket counts for its assignee and for its team alike, by the same rules.
+        for (id, open, closed, rated) in [
+            (self.assignee_id, AGENT_OPEN, AGENT_CLOSED, AGENT_RATED),
+            (self.team_id, TEAM_OPEN, TEAM_CLOSED, TEAM_RATED),
+        ] {
+            let Some(id) = id else { continue };
+            let key = id.to_string();
             match resolution {
-                Some(us) => out.push((AGENT_CLOSED, key.clone(), 1, us)),
-                None => out.push(one(AGENT_OPEN, &key)),
+                Some(us) => out.push((closed, key.clone(), 1, us)),
+                None => out.push(one(open, &key)),
             }
             if let Some(score) = self.rating_score {
-                out.push((AGENT_RATED, key, 1, i64::from(score)));
+                out.push((rated, key, 1, i64::from(score)));
             }
         }
         out

@@ -24,6 +24,7 @@ fn open() -> TicketFacts {
         requester_id: Uuid::from_u128(3),
         first_response_business_ms: None,
         resolution_business_ms: None,
+        team_id: None,
     }
 }
 
@@ -227,4 +228,37 @@ fn breaches_count_each_missed_target_by_priority_and_by_agent() {
         .entries()
         .iter()
         .any(|e| e.0 == BREACHES || e.0 == AGENT_BREACHES));
+}
+
+#[test]
+fn a_teams_tickets_count_for_it_open_then_closed_with_their_resolution_and_rating() {
+    let team = Uuid::from_u128(11);
+    let given = TicketFacts {
+        team_id: Some(team),
+        ..open()
+    };
+    let mut delta = Delta::default();
+    delta.replace(Some(&open()), Some(&given));
+    assert_eq!(
+        net(&delta, Grain::Day, TEAM_OPEN, &team.to_string()),
+        (1, 0)
+    );
+    let closed = TicketFacts {
+        status: Status::Closed,
+        closed_at: Some(t("2026-11-23T12:00:00Z")),
+        rating_score: Some(4),
+        ..given.clone()
+    };
+    let mut delta = Delta::default();
+    delta.replace(Some(&given), Some(&closed));
+    let key = team.to_string();
+    for grain in [Grain::Day, Grain::Week, Grain::Month, Grain::All] {
+        assert_eq!(net(&delta, grain, TEAM_OPEN, &key), (-1, 0));
+        assert_eq!(net(&delta, grain, TEAM_CLOSED, &key), (1, 7_200_000_000));
+        assert_eq!(net(&delta, grain, TEAM_RATED, &key), (1, 4));
+    }
+    assert!(
+        !open().entries().iter().any(|e| e.0.starts_with("team_")),
+        "a ticket without a team counts for none"
+    );
 }
