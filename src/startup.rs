@@ -261,6 +261,7 @@ impl Application {
             attachments,
             answers: SharedAnswers::default(),
             credentials,
+            integration_keys: Default::default(),
         };
         Ok(Self {
             port,
