@@ -1,7 +1,16 @@
 //! Integrations: other systems (web forms, chat widgets, anything with HTTP) that open tickets
 //! through `/intake/*`, each with its own key. A key is `tdk_` + 32 random bytes in base64url,
-//! shown once at creation; only its SHA-256 is stored, and revoking it takes effect at once
-//! (every request looks the key up).
+//! shown once at creation; only its SHA-256 is stored, and revoking it takes effect at once.
+//!
+//! An instance remembers the keys it verified for a minute ([`KeyCache`]), so that an intake
+//! does not pay a lookup for its key besides the statement that records it. That statement
+//! checks that the integration is not revoked, in the same snapshot as its write, so a key
+//! revoked on any instance writes nothing from the moment the revocation committed; every other
+//! use of a remembered key confirms it first ([`is_active`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use rand::RngCore;
@@ -144,6 +153,94 @@ pub async fn authenticate(pool: &PgPool, key: &str) -> Result<Option<Integration
     .fetch_optional(pool)
     .await?;
     Ok(row.and_then(from_row))
+}
+
+/// An integration a key names, and whether that was checked against the database just now
+/// (`false`: remembered by this instance, to be confirmed by whatever uses it).
+#[derive(Debug, Clone)]
+pub struct Identified {
+    /// The integration.
+    pub integration: Integration,
+    /// Looked up now, and not revoked.
+    pub confirmed: bool,
+}
+
+/// The integration a key belongs to: remembered in `cache`, else looked up (unless revoked) and
+/// remembered.
+pub async fn identify(
+    pool: &PgPool,
+    cache: &KeyCache,
+    key: &str,
+) -> Result<Option<Identified>, sqlx::Error> {
+    if !key.starts_with(KEY_PREFIX) {
+        return Ok(None);
+    }
+    let hash = key_hash(key);
+    if let Some(integration) = cache.get(&hash) {
+        return Ok(Some(Identified {
+            integration,
+            confirmed: false,
+        }));
+    }
+    let Some(integration) = authenticate(pool, key).await? else {
+        return Ok(None);
+    };
+    cache.remember(hash, integration.clone());
+    Ok(Some(Identified {
+        integration,
+        confirmed: true,
+    }))
+}
+
+/// Whether an integration exists and is not revoked.
+pub async fn is_active(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM integrations WHERE id = $1 AND revoked_at IS NULL)",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+}
+
+/// How long an instance remembers a verified key.
+const REMEMBERED: Duration = Duration::from_secs(60);
+/// Most keys remembered at once; past it the expired ones go, then all of them.
+const REMEMBERED_KEYS: usize = 1024;
+
+/// The keys this instance verified lately, by their SHA-256: the integration each belongs to
+/// when it was verified. A remembered key is not proof that it is still valid (see the
+/// module's documentation): only unknown or revoked keys are never remembered.
+#[derive(Clone, Default)]
+pub struct KeyCache {
+    keys: Arc<Mutex<HashMap<String, (Integration, Instant)>>>,
+}
+
+impl KeyCache {
+    /// The integration remembered for the key with this hash, if verified within the minute.
+    pub fn get(&self, hash: &str) -> Option<Integration> {
+        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        keys.get(hash)
+            .filter(|(_, at)| at.elapsed() < REMEMBERED)
+            .map(|(integration, _)| integration.clone())
+    }
+
+    /// Remembers a key just verified.
+    pub fn remember(&self, hash: String, integration: Integration) {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.len() >= REMEMBERED_KEYS {
+            keys.retain(|_, (_, at)| at.elapsed() < REMEMBERED);
+            if keys.len() >= REMEMBERED_KEYS {
+                keys.clear();
+            }
+        }
+        keys.insert(hash, (integration, Instant::now()));
+    }
+
+    /// Forgets an integration's key: it was revoked.
+    pub fn forget(&self, id: Uuid) {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        keys.retain(|_, (integration, _)| integration.id != id);
+    }
 }
 
 #[cfg(test)]

@@ -266,6 +266,7 @@ impl Application {
             attachments,
             answers: SharedAnswers::default(),
             credentials,
+            integration_keys: Default::default(),
         };
         Ok(Self {
             port,

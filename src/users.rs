@@ -184,6 +184,24 @@ pub async fn find_by_email(pool: &PgPool, email: &str) -> Result<Option<User>, s
     Ok(find_credentials(pool, email).await?.map(|(user, _)| user))
 }
 
+/// Who is mailed for `requester`, and at which address: the person who stands for them now
+/// (the user they were merged into, CONTRACT 7, else themself), at that person's address, or,
+/// when the person kept has none, at the merged user's own (an address of the same person).
+/// `None` when the directory does not hold `requester`.
+pub async fn mail_address(
+    pool: &PgPool,
+    requester: Uuid,
+) -> Result<Option<(Uuid, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT kept.id, coalesce(kept.email, asked.email)
+         FROM users asked JOIN users kept ON kept.id = coalesce(asked.merged_into, asked.id)
+         WHERE asked.id = $1",
+    )
+    .bind(requester)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Whether `person` stands for `requester` in the directory: `requester` was merged into
 /// them (CONTRACT 7), so the tickets `requester` asked for are `person`'s.
 pub async fn stands_for(pool: &PgPool, person: Uuid, requester: Uuid) -> Result<bool, sqlx::Error> {

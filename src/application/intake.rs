@@ -63,6 +63,9 @@ pub struct IntakeAnswer {
 /// Why an intake failed.
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
+    /// The integration was revoked.
+    #[error("the integration is revoked")]
+    Revoked,
     /// No ticket has this `external_id` for this integration.
     #[error("no ticket has this external_id")]
     UnknownExternalId,
@@ -112,6 +115,9 @@ async fn concurrent_winner(
     let found = intake_record::mapped(pool, integration.id, external_id)
         .await?
         .ok_or(IntakeError::UnknownExternalId)?;
+    // The winner's record may not be flushed yet, and its ticket not stored: this answer names
+    // it, so it must outlive a crash.
+    intake_record::make_durable(pool).await?;
     Ok(repeat_of(found))
 }
 
@@ -136,6 +142,9 @@ pub async fn open_ticket(
         new_id,
     )
     .await?;
+    if !look.active {
+        return Err(IntakeError::Revoked);
+    }
     let mut taken = None;
     if let Some(found) = look.mapped {
         if look.complete {

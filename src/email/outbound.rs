@@ -1,5 +1,6 @@
 //! Mail out (CONTRACT 7, "Email out"): public staff comments and closes are mailed to the
-//! ticket's requester through `SMTP_URL`, from the event log.
+//! ticket's requester through `SMTP_URL`, from the event log, at the address the directory
+//! holds for them then (following a merge to the user kept).
 //!
 //! Like the NATS relay, one instance leads (a session advisory lock) and follows positioned
 //! events from its checkpoint (`relay_checkpoints` row `email_out`). Each batch of events
@@ -28,6 +29,7 @@ use uuid::Uuid;
 
 use crate::checkpoints;
 use crate::command_service::CommandService;
+use crate::users;
 
 use super::status::ChannelStatus;
 
@@ -248,10 +250,19 @@ impl Outbound {
         let Some(requester) = ticket.requester else {
             return Ok(None);
         };
-        let Some(email) = requester.email.filter(|e| !e.trim().is_empty()) else {
+        // The person as the directory knows them when the event is mailed: a requester merged
+        // into another user since is that user (inactive, their tickets listed there), so the
+        // mail follows the merge; one the directory lost gets the address the ticket recorded.
+        let (person, email) = users::mail_address(self.commands.pool(), requester.id)
+            .await
+            .context("cannot look up the requester's address")?
+            .unwrap_or((requester.id, requester.email));
+        let Some(email) = email.filter(|e| !e.trim().is_empty()) else {
             return Ok(None);
         };
-        if requester.id.to_string() == envelope.actorid
+        let author = |id: Uuid| id.to_string() == envelope.actorid;
+        if author(requester.id)
+            || author(person)
             || email.eq_ignore_ascii_case(self.from.email.as_ref())
         {
             return Ok(None);

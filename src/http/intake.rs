@@ -19,7 +19,7 @@ use super::body::{BodyKind, JsonBody};
 use super::command_request::{command_context, respond};
 use super::error::{ApiError, FieldError, Result};
 use super::form::request_body;
-use super::integrations::IntegrationCaller;
+use super::integrations::{unknown_key, IntegrationCaller};
 use super::members::{
     Category, ContactEmail, Context, ExternalId, FromJson, MemberError, Metadata, Phone, Text,
     UserName,
@@ -137,6 +137,7 @@ pub struct IntakeTicketResponse {
 
 fn intake_error(error: IntakeError) -> ApiError {
     match error {
+        IntakeError::Revoked => unknown_key(),
         IntakeError::UnknownExternalId => {
             ApiError::NotFound("no ticket of this integration has this external_id".into())
         }
@@ -179,10 +180,16 @@ async fn read_command(request: Request) -> Result<(JsonBody, CommandContext)> {
     security(("integration_key" = [])))]
 pub async fn intake_ticket(
     State(state): State<AppState>,
-    IntegrationCaller(integration): IntegrationCaller,
+    caller: IntegrationCaller,
     request: Request,
 ) -> Result<Response> {
-    let (body, ctx) = read_command(request).await?;
+    // The key is confirmed by the statement that records the intake; an intake refused
+    // before it is confirmed here, so that a revoked key gets a 401 whatever it sent.
+    let (body, ctx) = match read_command(request).await {
+        Ok(read) => read,
+        Err(error) => return Err(caller.refuse(&state, error).await),
+    };
+    let parsed = IntakeTicketRequest::parse(&body, &Context::from(&state));
     let IntakeTicketRequest {
         requester: Requester(person),
         title,
@@ -191,7 +198,10 @@ pub async fn intake_ticket(
         priority,
         external_id,
         metadata,
-    } = IntakeTicketRequest::parse(&body, &Context::from(&state))?;
+    } = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => return Err(caller.refuse(&state, error).await),
+    };
     let intake = IntakeTicket {
         requester: Contact {
             name: person.name.0,
@@ -205,11 +215,13 @@ pub async fn intake_ticket(
         external_id: external_id.map(|e| e.0),
         metadata: metadata.map(|m| m.0),
     };
-    let recorder = recorder(&state, &integration, &ctx);
-    let answer = intake::open_ticket(&state.commands, &recorder, &integration, intake, &ctx)
-        .await
-        .map_err(intake_error)?;
-    Ok(ticket_answer(answer))
+    let integration = &caller.integration;
+    let recorder = recorder(&state, integration, &ctx);
+    let answer = intake::open_ticket(&state.commands, &recorder, integration, intake, &ctx).await;
+    if matches!(answer, Err(IntakeError::Revoked)) {
+        state.integration_keys.forget(integration.id);
+    }
+    Ok(ticket_answer(answer.map_err(intake_error)?))
 }
 
 /// Who changes the directory on an intake's behalf: the integration.
@@ -283,15 +295,23 @@ request_body! {
     security(("integration_key" = [])))]
 pub async fn intake_message(
     State(state): State<AppState>,
-    IntegrationCaller(integration): IntegrationCaller,
+    caller: IntegrationCaller,
     request: Request,
 ) -> Result<Response> {
-    let (body, ctx) = read_command(request).await?;
+    let (body, ctx) = match read_command(request).await {
+        Ok(read) => read,
+        Err(error) => return Err(caller.refuse(&state, error).await),
+    };
     let IntakeMessageRequest {
         external_id: Text(external_id),
         from,
         body: text,
-    } = IntakeMessageRequest::parse(&body, &Context::from(&state))?;
+    } = match IntakeMessageRequest::parse(&body, &Context::from(&state)) {
+        Ok(parsed) => parsed,
+        Err(error) => return Err(caller.refuse(&state, error).await),
+    };
+    caller.confirm(&state).await?;
+    let integration = &caller.integration;
     let from = from.map(|sender| Sender {
         name: sender.name.map(|n| n.0),
         email: sender.email.map(|e| e.0),
@@ -299,8 +319,8 @@ pub async fn intake_message(
     });
     let answer = intake::message(
         &state.commands,
-        &recorder(&state, &integration, &ctx),
-        &integration,
+        &recorder(&state, integration, &ctx),
+        integration,
         &external_id,
         from,
         text.into_inner(),

@@ -31,9 +31,42 @@ pub fn router() -> Router<AppState> {
         .route("/integrations/{id}", delete(revoke_integration))
 }
 
-/// The integration a request's `Authorization: Bearer tdk_…` key belongs to.
+/// The integration a request's `Authorization: Bearer tdk_…` key belongs to. The key may be
+/// one this instance remembers rather than one looked up now: whatever acts on it confirms it
+/// first ([`IntegrationCaller::confirm`]), or in the statement that writes (an intake's).
 #[derive(Debug, Clone)]
-pub struct IntegrationCaller(pub Integration);
+pub struct IntegrationCaller {
+    /// The integration.
+    pub integration: Integration,
+    /// Checked against the database by this request already.
+    confirmed: bool,
+}
+
+/// The answer to a key that names no integration (unknown, or revoked).
+pub fn unknown_key() -> ApiError {
+    ApiError::Unauthorized("unknown or revoked integration key".into())
+}
+
+impl IntegrationCaller {
+    /// Confirms that the integration is not revoked (a database read, unless this request
+    /// looked the key up already): 401 if it is.
+    pub async fn confirm(&self, state: &AppState) -> Result<()> {
+        if self.confirmed || integrations::is_active(&state.pool, self.integration.id).await? {
+            return Ok(());
+        }
+        state.integration_keys.forget(self.integration.id);
+        Err(unknown_key())
+    }
+
+    /// `error`, unless the key turns out revoked: authentication answers before the request's
+    /// content does, so that a revoked key learns nothing about what it sent.
+    pub async fn refuse(&self, state: &AppState, error: ApiError) -> ApiError {
+        match self.confirm(state).await {
+            Ok(()) => error,
+            Err(refused) => refused,
+        }
+    }
+}
 
 impl FromRequestParts<AppState> for IntegrationCaller {
     type Rejection = ApiError;
@@ -50,10 +83,13 @@ impl FromRequestParts<AppState> for IntegrationCaller {
                 "intake takes an integration key (tdk_…), not a user token".into(),
             ));
         }
-        integrations::authenticate(&state.pool, token)
+        let identified = integrations::identify(&state.pool, &state.integration_keys, token)
             .await?
-            .map(IntegrationCaller)
-            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked integration key".into()))
+            .ok_or_else(unknown_key)?;
+        Ok(IntegrationCaller {
+            integration: identified.integration,
+            confirmed: identified.confirmed,
+        })
     }
 }
 
@@ -179,6 +215,7 @@ pub async fn revoke_integration(
     if !integrations::revoke(&state.pool, id).await? {
         return Err(not_found());
     }
+    state.integration_keys.forget(id);
     tracing::info!(integration_id = %id, by = %caller.id, "integration revoked");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -39,4 +39,6 @@ pub struct AppState {
     pub attachments: crate::attachments::Attachments,
     /// Board and statistics answers, computed once per position for every caller.
     pub answers: super::shared_answers::SharedAnswers,
+    /// Integration keys this instance verified lately.
+    pub integration_keys: crate::integrations::KeyCache,
 }

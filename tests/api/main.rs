@@ -16,6 +16,7 @@ mod hardening;
 mod helpers;
 mod hostile;
 mod import;
+mod intake_keys;
 mod intake_messages;
 mod links;
 mod login_holds;

@@ -62,6 +62,7 @@ async fn measure(
         format!("{api}/tickets"),
         counter.clone(),
     );
+    settle(engine).await?;
     let tickets = closed_loop(&slots, clients, duration, move |_| {
         let i = n.fetch_add(1, Ordering::Relaxed);
         let request = client.post(&url).bearer_auth(&token).json(&json!({
@@ -77,6 +78,7 @@ async fn measure(
         counter,
     );
     let run = Uuid::now_v7().simple().to_string();
+    settle(engine).await?;
     let intake = closed_loop(&slots, clients, duration, move |_| {
         let i = n.fetch_add(1, Ordering::Relaxed);
         let person = i % PEOPLE;
@@ -98,6 +100,39 @@ async fn measure(
         tickets,
         intake,
     })
+}
+
+/// Waits until the engine's read models have applied every event so far: the second load
+/// would otherwise share the machine with the projection of the first one's events. Setting
+/// `BENCH_INTAKE_NO_SETTLE` skips the wait, as runs before 2026-12-06 did, for comparisons.
+async fn settle(engine: &Engine) -> anyhow::Result<()> {
+    if std::env::var_os("BENCH_INTAKE_NO_SETTLE").is_some() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let body: Value = engine
+            .client
+            .get(format!("{}/readyz", engine.base))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let lag: Option<i64> = body["projections"].as_array().map(|projections| {
+            projections
+                .iter()
+                .map(|p| p["lag"].as_i64().unwrap_or(1))
+                .sum()
+        });
+        if lag == Some(0) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "the read models did not catch up within 120 s (lag {lag:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn created(request: reqwest::RequestBuilder) -> bool {

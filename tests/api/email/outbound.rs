@@ -304,3 +304,70 @@ async fn asking_for_information_mails_the_requester_and_her_mailed_answer_resume
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(sink.mails().len(), 1);
 }
+
+/// `POST /users/{dup}/merge {into: kept}` as `admin`.
+async fn merge(app: &TestApp, admin: &TestUser, dup: Uuid, kept: Uuid) {
+    let merged = app
+        .post(&format!("/users/{dup}/merge"), admin, json!({"into": kept}))
+        .await;
+    assert!(merged.status().is_success(), "merge: {}", merged.status());
+}
+
+fn recipient(mail: &mail_parser::Message<'_>) -> Option<String> {
+    mail.to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn a_merged_requesters_tickets_are_mailed_to_the_user_kept_or_to_their_own_address() {
+    // Arrange: Bo opened a ticket, then turned out to be Ann's duplicate; Cy opened one and was
+    // merged into Di, whom the directory knows by phone only.
+    let sink = Sink::start().await;
+    let app = spawn_app_with(mailing(&sink)).await;
+    let admin = app.user("admin").await;
+    let agent = app.user("agent").await;
+    let (bo, ann) = (app.user("requester").await, app.user("requester").await);
+    let bos_ticket = app.create_ticket(&bo).await;
+    merge(&app, &admin, bo.id, ann.id).await;
+    let cy = app.user("requester").await;
+    let cys_ticket = app.create_ticket(&cy).await;
+    let di = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO users (id, phone, name, role, origin)
+         VALUES ($1, '+5511955554444', 'Di', 'requester', 'intake')",
+    )
+    .bind(di)
+    .execute(&app.pool)
+    .await
+    .expect("a user without an address");
+    merge(&app, &admin, cy.id, di).await;
+
+    // Act: staff answer both old tickets.
+    comment(&app, bos_ticket, &agent, "Your printer is fixed.", false).await;
+    let mails = sink.wait_for(1).await;
+    comment(&app, cys_ticket, &agent, "Your VPN is back.", false).await;
+    let mails_after = sink.wait_for(2).await;
+
+    // Assert: the answer on Bo's ticket went to Ann, the person kept, and not to Bo's address;
+    // Di has no address, so Cy's own (the same person's) is the one left.
+    assert_eq!(mails.len(), 1);
+    assert_eq!(recipient(&mails[0]).as_deref(), Some(ann.email.as_str()));
+    assert!(mails[0]
+        .body_text(0)
+        .unwrap_or_default()
+        .contains("Your printer is fixed."));
+    assert_eq!(
+        recipient(&mails_after[1]).as_deref(),
+        Some(cy.email.as_str())
+    );
+    let recorded: Vec<String> =
+        sqlx::query_scalar("SELECT recipient FROM email_outbox ORDER BY position")
+            .fetch_all(&app.pool)
+            .await
+            .expect("the outbox");
+    assert_eq!(recorded, [ann.email.clone(), cy.email.clone()]);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(sink.mails().len(), 2, "one mail per event");
+}
