@@ -260,9 +260,12 @@ pub async fn get_ticket(
         wait_for_version(&state, id, version, viewer, deadline).await?;
     }
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
-    let view = tickets::get(&state.pool, id, viewer)
+    let mut view = tickets::get(&state.pool, id, viewer)
         .await?
         .ok_or_else(ApiError::ticket_not_found)?;
+    // Due times by the policy and calendars in force, not those of the last recomputing event.
+    let services = state.commands.services().await;
+    crate::sla_clocks::fill(&mut view, &services, chrono::Utc::now());
     let etag = HeaderValue::from_str(&format!("\"{}\"", view.version));
     let mut response = answer(position, view);
     if let Ok(etag) = etag {
