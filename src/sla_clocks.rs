@@ -53,6 +53,11 @@ pub fn fill(view: &mut TicketView, services: &TicketServices, now: DateTime<Utc>
     if clock.closed {
         return;
     }
+    if facts.pauses.is_empty() && facts.facts.paused_seconds > 0 {
+        // Projected before the view kept its pauses: the recorded due times count them, a
+        // recomputation would not (a rebuild gives it the pauses).
+        return;
+    }
     let due = |target| clock.due(target, services).map(DateTime::<Utc>::from);
     let recomputed = SlaFacts {
         first_response_due: due(SlaTarget::FirstResponse).unwrap_or(facts.facts.first_response_due),

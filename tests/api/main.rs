@@ -21,6 +21,7 @@ mod links;
 mod me;
 mod merged;
 mod nats;
+mod next_response;
 mod notifications;
 mod operations;
 mod ordering;
