@@ -6,7 +6,9 @@
 
 use chrono::{DateTime, Utc};
 use ticket_nats::events::SlaTarget;
-use ticket_projections::read_models::tickets::{SlaClockFacts, SlaFacts, TicketView};
+use ticket_projections::read_models::tickets::{
+    Sla, SlaClockFacts, SlaFacts, TicketPage, TicketView,
+};
 
 use crate::domain::business_time::Pause;
 use crate::domain::sla_clock::{PerTarget, SlaClock};
@@ -46,9 +48,21 @@ pub fn clock_of(f: &SlaClockFacts) -> SlaClock {
 /// `view.sla` as it stands at `now` under `services`: an open ticket's due times recomputed,
 /// `next_response_due` added while a requester's comment waits for a staff reply.
 pub fn fill(view: &mut TicketView, services: &TicketServices, now: DateTime<Utc>) {
-    let Some(facts) = view.clock.as_ref() else {
-        return;
-    };
+    if let Some(facts) = view.clock.as_ref() {
+        fill_sla(&mut view.sla, facts, services, now);
+    }
+}
+
+/// [`fill`] for every item of a page of tickets.
+pub fn fill_page(page: &mut TicketPage, services: &TicketServices, now: DateTime<Utc>) {
+    for item in &mut page.items {
+        if let Some(facts) = item.clock.as_ref() {
+            fill_sla(&mut item.sla, facts, services, now);
+        }
+    }
+}
+
+fn fill_sla(sla: &mut Sla, facts: &SlaClockFacts, services: &TicketServices, now: DateTime<Utc>) {
     let clock = clock_of(facts);
     if clock.closed {
         return;
@@ -64,9 +78,8 @@ pub fn fill(view: &mut TicketView, services: &TicketServices, now: DateTime<Utc>
         resolution_due: due(SlaTarget::Resolution).unwrap_or(facts.facts.resolution_due),
         ..facts.facts
     };
-    let mut sla = recomputed.at(now);
+    *sla = recomputed.at(now);
     sla.next_response_due = clock
         .due(SlaTarget::NextResponse, services)
         .filter(|_| facts.next_response_since.is_some());
-    view.sla = sla;
 }

@@ -317,7 +317,9 @@ pub async fn list_tickets(
     p.finish()?;
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
-    let page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
+    let mut page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
+    let services = state.commands.services().await;
+    crate::sla_clocks::fill_page(&mut page, &services, chrono::Utc::now());
     Ok(answer(position, page))
 }
 
@@ -464,7 +466,9 @@ pub async fn my_tickets(
     p.finish()?;
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
-    let page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
+    let mut page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
+    let services = state.commands.services().await;
+    crate::sla_clocks::fill_page(&mut page, &services, chrono::Utc::now());
     Ok(answer(position, page))
 }
 

@@ -48,6 +48,21 @@ async fn sla_events(app: &TestApp, ticket: Uuid) -> Vec<(String, String, Value, 
         .collect()
 }
 
+/// The `sla` of `ticket` in `GET /tickets`.
+async fn listed_sla(app: &TestApp, user: &TestUser, ticket: Uuid) -> Value {
+    let page: Value = app
+        .get("/tickets?limit=200", user)
+        .await
+        .json()
+        .await
+        .expect("a page");
+    page["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["id"] == ticket.to_string()))
+        .map(|i| i["sla"].clone())
+        .expect("the ticket listed")
+}
+
 async fn comment(app: &TestApp, user: &TestUser, ticket: Uuid, internal: bool) {
     let response = app
         .post(
@@ -88,6 +103,10 @@ async fn a_requester_comment_is_answered_within_next_response_or_warned_then_bre
     let sla = sla_of(&app, &agent, ticket).await;
     let due = time(&sla["next_response_due"]);
     assert_eq!(due - asked_at, chrono::TimeDelta::seconds(5));
+    assert_eq!(
+        listed_sla(&app, &agent, ticket).await["next_response_due"],
+        sla["next_response_due"]
+    );
     // An internal note is no reply; a public one stops the clock.
     comment(&app, &agent, answered, true).await;
     comment(&app, &agent, answered, false).await;
@@ -177,6 +196,9 @@ async fn a_policy_edit_moves_an_open_tickets_due_times_and_the_timer_records_at_
         time(&after["resolution_due"]) - created,
         chrono::TimeDelta::minutes(2)
     );
+    let listed = listed_sla(&app, &agent, ticket).await;
+    assert_eq!(listed["first_response_due"], after["first_response_due"]);
+    assert_eq!(listed["resolution_due"], after["resolution_due"]);
     // And the engine's real clock records the first response's warning at 48 s and its
     // breach at 60 s, within a second or two of each.
     let wait = (due - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(2500);

@@ -204,6 +204,9 @@ pub struct TicketListItem {
     /// `GET /me/tickets` only: something the caller has not read happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unread: Option<bool>,
+    /// What the SLA clocks are computed from; not part of the answer.
+    #[serde(skip)]
+    pub clock: Option<SlaClockFacts>,
 }
 
 /// A page of tickets.
