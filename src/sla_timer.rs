@@ -37,6 +37,9 @@ pub const SLA_LOCK: i64 = 0x746b_7464_736c_6131;
 /// Tickets acted on per pass; the next pass, at once, takes the rest.
 const PASS_LIMIT: usize = 500;
 
+/// The least time between two looks woken by the projections.
+const COALESCE: Duration = Duration::from_millis(50);
+
 /// Rows read from the ticket view per query.
 const PAGE: i64 = 5000;
 
@@ -224,12 +227,20 @@ pub async fn run(
                 cap
             }
         };
+        let deadline = tokio::time::Instant::now() + wait;
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(wait) => {}
+            () = tokio::time::sleep_until(deadline) => {}
             changed = applied.changed() => {
                 if changed.is_err() {
                     return;
+                }
+                // Under a stream of events, one look per `COALESCE` is enough: a new instant
+                // lies at least a target's 80 % ahead.
+                let soon = deadline.min(tokio::time::Instant::now() + COALESCE);
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep_until(soon) => {}
                 }
             }
             changed = sla_changes.changed() => {
