@@ -97,6 +97,8 @@ pub struct CommandService {
     default_calendar: Option<Uuid>,
     /// The SLA configuration in force and when it was read; `None` until first needed.
     loaded: std::sync::RwLock<Option<(Instant, Arc<TicketServices>)>>,
+    /// Counts the SLA configuration changes taken here, for the SLA timer to replan at once.
+    sla_changes: tokio::sync::watch::Sender<u64>,
     locks: Vec<Mutex<()>>,
 }
 
@@ -109,6 +111,7 @@ impl CommandService {
             base: services,
             default_calendar: None,
             loaded: std::sync::RwLock::new(None),
+            sla_changes: tokio::sync::watch::Sender::new(0),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         }
     }
@@ -160,6 +163,12 @@ impl CommandService {
         if let Ok(mut guard) = self.loaded.write() {
             *guard = None;
         }
+        self.sla_changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Follows the SLA configuration changes taken by this instance (`sla_changed`).
+    pub fn subscribe_sla_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.sla_changes.subscribe()
     }
 
     /// The store, for readers that rebuild a ticket from its events.

@@ -51,6 +51,7 @@ pub mod policy;
 pub mod relay;
 pub mod rules;
 pub mod settings;
+pub mod sla_clocks;
 pub mod sla_timer;
 pub mod startup;
 pub mod store;

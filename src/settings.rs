@@ -43,8 +43,8 @@ pub struct Settings {
     /// `SLA_DEFAULT_CALENDAR`: the id of the calendar SLA targets count when their priority's
     /// policy names none (unset: 24×7).
     pub sla_default_calendar: Option<uuid::Uuid>,
-    /// `TICKETD_SLA_SWEEP_MS`: how often the SLA timer looks for due times that passed (default
-    /// 1000 ms).
+    /// `TICKETD_SLA_SWEEP_MS`: the longest the SLA timer sleeps between two looks (default
+    /// 1000 ms); it wakes at the next due instant, or earlier when tickets or policies change.
     pub sla_sweep_interval: std::time::Duration,
     /// `TICKETD_RATE_LIMIT_PER_SECOND` / `_BURST`: per-caller request rate (default 50/s, burst 200).
     pub rate_limit: RateLimit,

@@ -1,64 +1,312 @@
-//! The SLA timer: records `ticket.sla_warning` at 80 % of a target and `ticket.sla_breached` when
-//! its due time passes, on a ticket still waiting for it, and resumes a pending ticket at its
-//! pause's `until`.
+//! The SLA timer: records `ticket.sla_warning` at 80 % of a target and `ticket.sla_breached`
+//! when its due time passes, on a ticket still waiting for it, and resumes a pending ticket at
+//! its pause's `until`.
 //!
-//! Every instance runs the loop; a sweep happens under a transaction-level advisory lock, so one
-//! instance sweeps at a time and another takes over the moment the first dies. Candidates come
-//! from the ticket view (indexed by due time), but the Ticket aggregate decides: it records a
-//! breach only when it is due, still unmet and not yet recorded. So a read model that lags, a
-//! sweep repeated after a crash, or two leaders in a row never record a breach twice.
+//! It sleeps until the next instant at which some open ticket has something due (see
+//! [`Plan`]), and is woken early when the ticket view applies new events or the SLA
+//! configuration changes here; `cap` bounds every sleep, so a missed wake-up (a policy changed
+//! through another instance) costs at most that long.
+//!
+//! Every instance keeps a plan and wakes; a pass that acts happens under a transaction-level
+//! advisory lock, so one instance acts at a time and another takes over the moment the first
+//! dies. The plan only finds the tickets worth asking: the Ticket aggregate decides, on the same
+//! [`SlaClock`], and records a warning or breach only when it is due, still unmet and not yet
+//! recorded. So a read model that lags, a pass repeated after a crash, or two leaders in a row
+//! never record anything twice.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use sqlx::PgPool;
-use ticket_nats::events::SlaTarget;
-use ticket_nats::Timestamp;
-use ticket_projections::listen::sleep_or_cancel;
-use ticket_projections::CancellationToken;
+use ticket_nats::{Priority, Timestamp};
+use ticket_projections::read_models::tickets::{SlaClockFacts, SlaFacts};
+use ticket_projections::{CancellationToken, Runner};
 use uuid::Uuid;
 
 use crate::command_service::{CommandContext, CommandService};
-use crate::domain::commands::{RecordSlaBreach, RecordSlaWarning, ResumeAtUntil};
-use crate::domain::sla_warning::WARNING_PERCENT;
-use crate::domain::Priority;
-use crate::domain::TicketCommand;
+use crate::domain::sla_clock::SlaClock;
+use crate::domain::TicketServices;
+use crate::sla_clocks::clock_of;
 
 /// Advisory lock key of the SLA timer (ASCII "tktdsla1"); advisory locks are per database.
 pub const SLA_LOCK: i64 = 0x746b_7464_736c_6131;
 
-/// Every priority, each with its own targets (so its own warning instants).
-const PRIORITIES: [Priority; 4] = [
-    Priority::Urgent,
-    Priority::High,
-    Priority::Medium,
-    Priority::Low,
-];
+/// Tickets acted on per pass; the next pass, at once, takes the rest.
+const PASS_LIMIT: usize = 500;
 
-/// Tickets looked at per sweep; the next sweep takes the rest.
-const SWEEP_LIMIT: i64 = 500;
+/// The least time between two looks woken by the projections.
+const COALESCE: Duration = Duration::from_millis(50);
 
-/// Runs sweeps every `interval` until `shutdown`.
-pub async fn run(
-    pool: PgPool,
-    commands: Arc<CommandService>,
-    interval: Duration,
-    shutdown: CancellationToken,
-) {
-    loop {
-        if sleep_or_cancel(interval, &shutdown).await {
-            return;
+/// Rows read from the ticket view per query.
+const PAGE: i64 = 5000;
+
+/// The SLA facts of a ticket view row.
+#[derive(sqlx::FromRow)]
+struct ClockRow {
+    ticket_id: Uuid,
+    #[sqlx(try_from = "String")]
+    priority: Priority,
+    created_at: DateTime<Utc>,
+    pauses: Json<Vec<[DateTime<Utc>; 2]>>,
+    pending_since: Option<DateTime<Utc>>,
+    pending_until: Option<DateTime<Utc>>,
+    first_response_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    first_response_due: DateTime<Utc>,
+    resolution_due: DateTime<Utc>,
+    paused_seconds: i64,
+    first_response_breach_recorded: bool,
+    resolution_breach_recorded: bool,
+    next_response_breach_recorded: bool,
+    first_response_warning_recorded: bool,
+    resolution_warning_recorded: bool,
+    next_response_warning_recorded: bool,
+    next_response_since: Option<DateTime<Utc>>,
+    last_position: i64,
+}
+
+impl ClockRow {
+    fn clock(self) -> SlaClock {
+        clock_of(&SlaClockFacts {
+            facts: SlaFacts {
+                first_response_due: self.first_response_due,
+                resolution_due: self.resolution_due,
+                first_response_at: self.first_response_at,
+                closed_at: self.closed_at,
+                first_response_breach_recorded: self.first_response_breach_recorded,
+                resolution_breach_recorded: self.resolution_breach_recorded,
+                pending_since: self.pending_since,
+                paused_seconds: self.paused_seconds,
+            },
+            priority: self.priority,
+            created_at: self.created_at,
+            pauses: self.pauses.0,
+            pending_until: self.pending_until,
+            next_response_since: self.next_response_since,
+            next_response_breach_recorded: self.next_response_breach_recorded,
+            first_response_warning_recorded: self.first_response_warning_recorded,
+            resolution_warning_recorded: self.resolution_warning_recorded,
+            next_response_warning_recorded: self.next_response_warning_recorded,
+        })
+    }
+}
+
+const CLOCK_COLUMNS: &str = "ticket_id, priority, created_at, pauses, pending_since, pending_until,
+    first_response_at, closed_at, first_response_due, resolution_due, paused_seconds,
+    first_response_breach_recorded, resolution_breach_recorded, next_response_breach_recorded,
+    first_response_warning_recorded, resolution_warning_recorded, next_response_warning_recorded,
+    next_response_since, last_position";
+
+/// What the timer knows: every open ticket's clock and the next instant it is due at, ordered.
+#[derive(Default)]
+pub struct Plan {
+    clocks: HashMap<Uuid, SlaClock>,
+    at: HashMap<Uuid, Timestamp>,
+    queue: BTreeSet<(Timestamp, Uuid)>,
+    /// The highest `ticket_view.last_position` read.
+    seen: i64,
+    /// A digest of the stored SLA configuration the plan was made with.
+    version: Option<String>,
+}
+
+impl Plan {
+    fn schedule(&mut self, id: Uuid, at: Option<Timestamp>) {
+        if let Some(old) = self.at.remove(&id) {
+            self.queue.remove(&(old, id));
         }
-        match sweep(&pool, &commands).await {
-            Ok(0) => {}
-            Ok(recorded) => tracing::info!(recorded, "SLA timer events recorded"),
-            Err(error) => tracing::warn!(error = %error, "SLA sweep failed; retrying next tick"),
+        if let Some(at) = at {
+            self.at.insert(id, at);
+            self.queue.insert((at, id));
+        }
+    }
+
+    fn put(&mut self, id: Uuid, clock: SlaClock, services: &TicketServices) {
+        let next = clock.next_instant(services);
+        if clock.closed {
+            self.clocks.remove(&id);
+        } else {
+            self.clocks.insert(id, clock);
+        }
+        self.schedule(id, next);
+    }
+
+    /// Every instant again, under `services` (the policy or a calendar changed).
+    fn replan(&mut self, services: &TicketServices) {
+        self.queue.clear();
+        self.at.clear();
+        let next: Vec<(Uuid, Option<Timestamp>)> = self
+            .clocks
+            .iter()
+            .map(|(id, c)| (*id, c.next_instant(services)))
+            .collect();
+        for (id, at) in next {
+            self.schedule(id, at);
+        }
+    }
+
+    /// The earliest planned instant.
+    pub fn next(&self) -> Option<Timestamp> {
+        self.queue.first().map(|(at, _)| *at)
+    }
+
+    /// The tickets due at `now`, earliest first, at most `limit`.
+    fn due(&self, now: Timestamp, limit: usize) -> Vec<Uuid> {
+        self.queue
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .map(|(_, id)| *id)
+            .collect()
+    }
+
+    /// Reads the rows the ticket view changed since the last look (all open tickets on the
+    /// first look) and plans them.
+    pub async fn catch_up(
+        &mut self,
+        pool: &PgPool,
+        services: &TicketServices,
+    ) -> Result<usize, sqlx::Error> {
+        let first = self.version.is_none() && self.seen == 0;
+        let mut read = 0;
+        loop {
+            let rows: Vec<ClockRow> = sqlx::query_as(&format!(
+                "SELECT {CLOCK_COLUMNS} FROM ticket_view
+                  WHERE last_position > $1 AND ($3 OR status <> 'closed')
+                  ORDER BY last_position LIMIT $2"
+            ))
+            .bind(self.seen)
+            .bind(PAGE)
+            .bind(!first)
+            .fetch_all(pool)
+            .await?;
+            let n = rows.len();
+            for row in rows {
+                self.seen = self.seen.max(row.last_position);
+                let id = row.ticket_id;
+                self.put(id, row.clock(), services);
+            }
+            read += n;
+            if (n as i64) < PAGE {
+                return Ok(read);
+            }
         }
     }
 }
 
-/// One sweep, if this instance gets the lock. Returns how many events were recorded.
-pub async fn sweep(pool: &PgPool, commands: &CommandService) -> Result<usize, sqlx::Error> {
+/// A digest of the stored SLA configuration: it changes with every policy or calendar write,
+/// on whichever instance it was taken.
+async fn configuration_version(pool: &PgPool) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT concat_ws('/',
+             (SELECT count(*) FROM sla_policies), (SELECT max(updated_at) FROM sla_policies),
+             (SELECT count(*) FROM calendars), (SELECT max(updated_at) FROM calendars))",
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// Runs until `shutdown`, sleeping at most `cap` at a time.
+pub async fn run(
+    pool: PgPool,
+    commands: Arc<CommandService>,
+    projections: Arc<Runner>,
+    cap: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut plan = Plan::default();
+    let mut applied = projections.subscribe_positions();
+    let mut sla_changes = commands.subscribe_sla_changes();
+    loop {
+        let wait = match pass(&pool, &commands, &mut plan, cap).await {
+            Ok(wait) => wait,
+            Err(error) => {
+                tracing::warn!(error = %error, "SLA timer pass failed; retrying");
+                cap
+            }
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep_until(deadline) => {}
+            changed = applied.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                // Under a stream of events, one look per `COALESCE` is enough: a new instant
+                // lies at least a target's 80 % ahead.
+                let soon = deadline.min(tokio::time::Instant::now() + COALESCE);
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep_until(soon) => {}
+                }
+            }
+            changed = sla_changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One look: follow the configuration and the ticket view, act on what is due if this
+/// instance gets the lock. Returns how long to sleep.
+pub async fn pass(
+    pool: &PgPool,
+    commands: &CommandService,
+    plan: &mut Plan,
+    cap: Duration,
+) -> Result<Duration, sqlx::Error> {
+    let version = configuration_version(pool).await?;
+    if plan.version.as_ref() != Some(&version) {
+        if plan.version.is_some() {
+            // Changed through another instance: read it now rather than within the second.
+            commands.sla_changed();
+        }
+        let services = commands.services().await;
+        plan.catch_up(pool, &services).await?;
+        plan.replan(&services);
+        plan.version = Some(version);
+    }
+    let services = commands.services().await;
+    plan.catch_up(pool, &services).await?;
+    let now = Timestamp::now();
+    let due = plan.due(now, PASS_LIMIT);
+    if !due.is_empty() {
+        let recorded = act(pool, commands, plan, &services, &due, now, cap).await?;
+        if recorded > 0 {
+            tracing::info!(recorded, "SLA timer events recorded");
+        }
+        if due.len() == PASS_LIMIT {
+            return Ok(Duration::ZERO);
+        }
+    }
+    Ok(until(plan.next(), cap))
+}
+
+/// How long to sleep before `next`, at most `cap`.
+fn until(next: Option<Timestamp>, cap: Duration) -> Duration {
+    let Some(next) = next else { return cap };
+    let left = next.as_datetime() - Utc::now();
+    // One millisecond past the instant: the command's clock must not read just before it.
+    left.to_std()
+        .map_or(Duration::ZERO, |d| d + Duration::from_millis(1))
+        .min(cap)
+}
+
+/// Issues what is due on `due` under the timer's lock. Returns how many events were recorded.
+async fn act(
+    pool: &PgPool,
+    commands: &CommandService,
+    plan: &mut Plan,
+    services: &TicketServices,
+    due: &[Uuid],
+    now: Timestamp,
+    cap: Duration,
+) -> Result<usize, sqlx::Error> {
     // The lock lives as long as this read-only transaction, which takes no transaction id and
     // so never holds back the sequencer.
     let mut tx = pool.begin().await?;
@@ -67,92 +315,36 @@ pub async fn sweep(pool: &PgPool, commands: &CommandService) -> Result<usize, sq
         .fetch_one(&mut *tx)
         .await?;
     if !leader {
+        // Another instance acts now; look again once its events have reached the view.
+        let later = now.plus(chrono::TimeDelta::from_std(cap).unwrap_or_default());
+        for id in due {
+            plan.schedule(*id, Some(later));
+        }
         return Ok(0);
     }
-    // The candidates' warning instants, as `Ticket::warning_at` computes them (the aggregate
-    // decides; this only finds the tickets worth asking).
-    let services = commands.services().await;
-    let policy = &services.sla;
-    let targets = PRIORITIES.map(|p| policy.targets(p));
-    let due: Vec<(Uuid, String)> = sqlx::query_as(
-        "(SELECT ticket_id, 'first_response' FROM ticket_view
-           WHERE status NOT IN ('closed', 'pending') AND first_response_at IS NULL
-             AND NOT first_response_breach_recorded AND first_response_due <= now()
-           ORDER BY first_response_due LIMIT $1)
-         UNION ALL
-         (SELECT ticket_id, 'resolution' FROM ticket_view
-           WHERE status NOT IN ('closed', 'pending') AND NOT resolution_breach_recorded AND resolution_due <= now()
-           ORDER BY resolution_due LIMIT $1)
-         UNION ALL
-         (SELECT v.ticket_id, 'warn_first_response'
-            FROM unnest($2::text[], $3::bigint[]) AS p(priority, secs)
-            CROSS JOIN LATERAL (
-              SELECT ticket_id, first_response_due FROM ticket_view
-               WHERE priority = p.priority AND status NOT IN ('closed', 'pending')
-                 AND first_response_at IS NULL AND NOT first_response_warning_recorded
-                 AND NOT first_response_breach_recorded
-                 AND first_response_due
-                     <= now() + make_interval(secs => (p.secs * $5 / 100)::double precision)
-               ORDER BY first_response_due LIMIT $1) v
-           ORDER BY v.first_response_due LIMIT $1)
-         UNION ALL
-         (SELECT v.ticket_id, 'warn_resolution'
-            FROM unnest($2::text[], $4::bigint[]) AS p(priority, secs)
-            CROSS JOIN LATERAL (
-              SELECT ticket_id, resolution_due FROM ticket_view
-               WHERE priority = p.priority AND status NOT IN ('closed', 'pending')
-                 AND NOT resolution_warning_recorded AND NOT resolution_breach_recorded
-                 AND resolution_due
-                     <= now() + make_interval(secs => (p.secs * $5 / 100)::double precision)
-               ORDER BY resolution_due LIMIT $1) v
-           ORDER BY v.resolution_due LIMIT $1)
-         UNION ALL
-         (SELECT ticket_id, 'resume' FROM ticket_view
-           WHERE status = 'pending' AND pending_until IS NOT NULL AND pending_until <= now()
-           ORDER BY pending_until LIMIT $1)",
-    )
-    .bind(SWEEP_LIMIT)
-    .bind(PRIORITIES.map(|p| p.as_str()))
-    .bind(targets.map(|t| t.first_response_secs))
-    .bind(targets.map(|t| t.resolution_secs))
-    .bind(100 - WARNING_PERCENT)
-    .fetch_all(&mut *tx)
-    .await?;
-    // A warning comes before its breach even when a late sweep finds both due.
-    let mut due = due;
-    due.sort_by_key(|(_, kind)| !kind.starts_with("warn"));
     let mut recorded = 0;
-    for (ticket, target) in due {
-        let at = Timestamp::now();
-        let command = match target.as_str() {
-            "resume" => TicketCommand::ResumeAtUntil(ResumeAtUntil { at }),
-            "warn_first_response" => TicketCommand::RecordSlaWarning(RecordSlaWarning {
-                target: SlaTarget::FirstResponse,
-                at,
-            }),
-            "warn_resolution" => TicketCommand::RecordSlaWarning(RecordSlaWarning {
-                target: SlaTarget::Resolution,
-                at,
-            }),
-            "first_response" => TicketCommand::RecordSlaBreach(RecordSlaBreach {
-                target: SlaTarget::FirstResponse,
-                at,
-            }),
-            _ => TicketCommand::RecordSlaBreach(RecordSlaBreach {
-                target: SlaTarget::Resolution,
-                at,
-            }),
+    let later = now.plus(chrono::TimeDelta::from_std(cap).unwrap_or_default());
+    for id in due {
+        let Some(clock) = plan.clocks.get(id) else {
+            plan.schedule(*id, None);
+            continue;
         };
-        let ctx = CommandContext {
-            correlation_id: format!("sla-timer:{}", Uuid::now_v7()),
-            ..CommandContext::default()
-        };
-        match commands.execute(ticket, command, &ctx).await {
-            Ok(outcome) => recorded += outcome.events,
-            Err(error) => {
-                tracing::warn!(%ticket, %target, error = %error, "SLA timer command failed")
+        for command in clock.due_commands(services, Timestamp::now()) {
+            let ctx = CommandContext {
+                correlation_id: format!("sla-timer:{}", Uuid::now_v7()),
+                ..CommandContext::default()
+            };
+            let name = command.name();
+            match commands.execute(*id, command, &ctx).await {
+                Ok(outcome) => recorded += outcome.events,
+                Err(error) => {
+                    tracing::warn!(ticket_id = %id, command = name, error = %error, "SLA timer command failed")
+                }
             }
         }
+        // Until the view shows what was recorded (and the plan moves on from it), ask again
+        // no sooner than `cap`: the aggregate answers a repeated question with nothing.
+        plan.schedule(*id, Some(later));
     }
     tx.commit().await?;
     Ok(recorded)

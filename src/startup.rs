@@ -179,10 +179,10 @@ impl Application {
             });
         }
         {
-            let (pool, commands) = (pool.clone(), commands.clone());
-            let interval = settings.sla_sweep_interval;
+            let (pool, commands, runner) = (pool.clone(), commands.clone(), projections.clone());
+            let cap = settings.sla_sweep_interval;
             background.spawn("sla_timer", move |stop| {
-                crate::sla_timer::run(pool.clone(), commands.clone(), interval, stop)
+                crate::sla_timer::run(pool.clone(), commands.clone(), runner.clone(), cap, stop)
             });
         }
         // Attachments (CONTRACT 10): files never listed by a comment go after 24 h.

@@ -274,7 +274,7 @@ pub struct TicketRated {
     pub assignee: Option<UserRef>,
 }
 
-/// Which SLA target a `ticket.sla_breached` is about.
+/// Which SLA target a `ticket.sla_breached` or `ticket.sla_warning` is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SlaTarget {
@@ -282,6 +282,8 @@ pub enum SlaTarget {
     FirstResponse,
     /// Closing the ticket.
     Resolution,
+    /// The next public staff reply after a requester's comment (CONTRACT 9).
+    NextResponse,
 }
 
 /// `ticket.sla_breached`, recorded by the engine itself.

@@ -312,6 +312,20 @@ fn samples() -> Vec<(TicketEvent, bool)> {
             }),
             true,
         ),
+        (
+            TicketEvent::SlaWarning(SlaWarning {
+                target: SlaTarget::NextResponse,
+                due_at: ts("2026-11-23T11:05:30.123Z"),
+            }),
+            true,
+        ),
+        (
+            TicketEvent::SlaBreached(SlaBreached {
+                target: SlaTarget::NextResponse,
+                due_at: ts("2026-11-23T11:05:30.123Z"),
+            }),
+            true,
+        ),
     ]
 }
 

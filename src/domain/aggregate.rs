@@ -104,6 +104,17 @@ pub struct Ticket {
     /// Its links and merges (see `links`).
     #[serde(default)]
     pub links: super::links::Links,
+    /// When the requester's public comment that started the next-response clock was recorded,
+    /// while that clock runs (until a public staff reply or a close); `None` otherwise, and for
+    /// a comment applied without a clock.
+    #[serde(default)]
+    pub next_response_since: Option<Timestamp>,
+    /// `ticket.sla_warning` was recorded for the next response of the clock running now.
+    #[serde(default)]
+    pub next_response_warned: bool,
+    /// `ticket.sla_breached` was recorded for the next response of the clock running now.
+    #[serde(default)]
+    pub next_response_breached: bool,
 }
 
 /// Why a command was refused. The HTTP layer maps these to 404, 403 and 409.
@@ -226,7 +237,7 @@ impl Ticket {
             TicketCommand::CloseTicket(c) => self.close(c),
             TicketCommand::ReopenTicket(c) => self.reopen(c),
             TicketCommand::RateTicket(c) => self.rate(c),
-            TicketCommand::RecordSlaBreach(c) => Ok(self.sla_breach(c)),
+            TicketCommand::RecordSlaBreach(c) => Ok(self.sla_breach(c, services)),
             TicketCommand::PendTicket(c) => self.pend(c),
             TicketCommand::ResumeTicket(c) => self.resume(c, services),
             TicketCommand::ResumeAtUntil(c) => Ok(self.resume_at_until(c, services)),
@@ -427,25 +438,38 @@ impl Ticket {
     }
 
     /// Whether the ticket still waits for `target` and its clock runs: not closed, not
-    /// pending, and for the first response, not yet answered.
+    /// pending, for the first response not yet answered, for the next response while a
+    /// requester's comment waits for a staff reply.
     pub(super) fn awaits(&self, target: SlaTarget) -> bool {
         let running = !self.is_closed() && !self.is_pending();
         match target {
             SlaTarget::FirstResponse => running && !self.responded,
             SlaTarget::Resolution => running,
+            SlaTarget::NextResponse => running && self.next_response_since.is_some(),
         }
     }
 
     /// The engine's SLA timer may fire late, early or twice; a breach is recorded once per
-    /// target, only once it is due and only while the ticket still waits for that target.
-    fn sla_breach(&self, c: RecordSlaBreach) -> Option<TicketEvent> {
+    /// target (for the next response, once per clock), only once it is due by the policy in
+    /// force and only while the ticket still waits for that target.
+    fn sla_breach(&self, c: RecordSlaBreach, services: &TicketServices) -> Option<TicketEvent> {
         if !self.created {
             return None;
         }
+        if let Some(clock) = self.sla_clock() {
+            let due_at = clock.due(c.target, services)?;
+            let due = c.at >= due_at && clock.awaits(c.target) && !clock.breached.get(c.target);
+            return due.then_some(TicketEvent::SlaBreached(SlaBreached {
+                target: c.target,
+                due_at,
+            }));
+        }
+        // Applied without a clock (bare events): the due times the events recorded.
         let sla = self.sla?;
         let (due_at, already) = match c.target {
             SlaTarget::FirstResponse => (sla.first_response_due, self.first_response_breached),
             SlaTarget::Resolution => (sla.resolution_due, self.resolution_breached),
+            SlaTarget::NextResponse => return None,
         };
         let waiting = self.awaits(c.target);
         (c.at >= due_at && !already && waiting).then_some(TicketEvent::SlaBreached(SlaBreached {
@@ -497,9 +521,12 @@ impl Aggregate for Ticket {
             TicketEvent::Commented(e) => {
                 let requester_id = self.requester.as_ref().map(|r| r.id);
                 // A requester-role author is the requester or a user merged into them.
-                if Some(e.author.id) != requester_id && e.author.role != Role::Requester.as_str() {
+                let by_requester =
+                    Some(e.author.id) == requester_id || e.author.role == Role::Requester.as_str();
+                if !by_requester {
                     self.responded = true;
                 }
+                self.apply_reply_clock(by_requester, e.internal);
             }
             TicketEvent::Assigned(e) => {
                 if e.team.is_some() {
@@ -545,6 +572,7 @@ impl Aggregate for Ticket {
             }
             TicketEvent::Closed(e) => {
                 self.end_pause();
+                self.next_response_since = None;
                 self.status = Status::Closed;
                 self.resolution = e.resolution;
             }
@@ -561,6 +589,7 @@ impl Aggregate for Ticket {
             TicketEvent::SlaBreached(e) => match e.target {
                 SlaTarget::FirstResponse => self.first_response_breached = true,
                 SlaTarget::Resolution => self.resolution_breached = true,
+                SlaTarget::NextResponse => self.next_response_breached = true,
             },
             TicketEvent::Pending(e) => self.apply_pending(e),
             TicketEvent::Resumed(e) => self.apply_resumed(e),

@@ -9,6 +9,7 @@ pub mod linking;
 pub mod links;
 pub mod pending;
 pub mod sla;
+pub mod sla_clock;
 pub mod sla_duration;
 pub mod sla_warning;
 pub mod tagging;

@@ -18,6 +18,10 @@ pub struct SlaTargets {
     pub first_response_secs: i64,
     /// Seconds from creation until resolution is due.
     pub resolution_secs: i64,
+    /// Seconds from a requester's comment until the next public staff reply is due; `None`:
+    /// no next-response target.
+    #[serde(default)]
+    pub next_response_secs: Option<i64>,
 }
 
 /// The targets of every priority.
@@ -41,18 +45,22 @@ impl Default for SlaPolicy {
             urgent: SlaTargets {
                 first_response_secs: 15 * 60,
                 resolution_secs: H,
+                next_response_secs: None,
             },
             high: SlaTargets {
                 first_response_secs: H,
                 resolution_secs: 4 * H,
+                next_response_secs: None,
             },
             medium: SlaTargets {
                 first_response_secs: 4 * H,
                 resolution_secs: 24 * H,
+                next_response_secs: None,
             },
             low: SlaTargets {
                 first_response_secs: 24 * H,
                 resolution_secs: 72 * H,
+                next_response_secs: None,
             },
         }
     }
@@ -101,8 +109,8 @@ impl SlaPolicy {
         }
     }
 
-    /// Parses `urgent=900/3600,high=3600/14400,…` (seconds, first response / resolution);
-    /// priorities left out keep their defaults.
+    /// Parses `urgent=900/3600,high=3600/14400/1800,…` (seconds: first response / resolution,
+    /// and optionally / next response); priorities left out keep their defaults.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut policy = Self::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -113,9 +121,14 @@ impl SlaPolicy {
                 .trim()
                 .parse()
                 .map_err(|e: UnknownName| e.to_string())?;
-            let (first, resolution) = targets
-                .split_once('/')
-                .ok_or_else(|| format!("'{targets}' is not first/resolution seconds"))?;
+            let mut parts = targets.split('/');
+            let (Some(first), Some(resolution), next, None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(format!(
+                    "'{targets}' is not first/resolution[/next] seconds"
+                ));
+            };
             let secs = |s: &str| {
                 s.trim()
                     .parse::<i64>()
@@ -126,6 +139,7 @@ impl SlaPolicy {
             let t = SlaTargets {
                 first_response_secs: secs(first)?,
                 resolution_secs: secs(resolution)?,
+                next_response_secs: next.map(secs).transpose()?,
             };
             match priority {
                 Priority::Urgent => policy.urgent = t,
@@ -207,5 +221,10 @@ mod tests {
         assert_eq!(policy.high, SlaPolicy::default().high);
         assert!(SlaPolicy::parse("urgent=0/4").is_err());
         assert!(SlaPolicy::parse("soon=1/2").is_err());
+        assert_eq!(policy.urgent.next_response_secs, None);
+        let with_next = SlaPolicy::parse("high=60/120/30").unwrap();
+        assert_eq!(with_next.high.next_response_secs, Some(30));
+        assert!(SlaPolicy::parse("high=60/120/0").is_err());
+        assert!(SlaPolicy::parse("high=60/120/30/1").is_err());
     }
 }

@@ -7,7 +7,6 @@ use ticket_nats::Timestamp;
 
 use super::aggregate::{Ticket, TicketServices};
 use super::commands::RecordSlaWarning;
-use super::sla::due_after;
 
 /// The share of a target's time after which it is warned, in percent.
 pub const WARNING_PERCENT: i64 = 80;
@@ -16,21 +15,17 @@ impl Ticket {
     /// When `target` is warned: once 80 % of its target's business time has passed since
     /// creation, pauses left out, on the same clock as the due times.
     pub fn warning_at(&self, target: SlaTarget, services: &TicketServices) -> Option<Timestamp> {
+        if let Some(clock) = self.sla_clock() {
+            return clock.warning_at(target, services);
+        }
         let sla = self.sla?;
         let targets = services.sla.targets(self.priority?);
         let (due, secs) = match target {
             SlaTarget::FirstResponse => (sla.first_response_due, targets.first_response_secs),
             SlaTarget::Resolution => (sla.resolution_due, targets.resolution_secs),
+            SlaTarget::NextResponse => return None,
         };
         let share = secs.saturating_mul(WARNING_PERCENT) / 100;
-        if let Some(created_at) = self.created_at {
-            return Some(due_after(
-                services.calendars.get(self.priority?),
-                created_at,
-                share,
-                &self.pauses,
-            ));
-        }
         // Applied without a clock (bare events): back from the due time on the 24×7 clock.
         Some(due.plus(TimeDelta::try_seconds(share - secs)?))
     }
@@ -46,6 +41,16 @@ impl Ticket {
         if !self.created || !self.awaits(c.target) {
             return None;
         }
+        if let Some(clock) = self.sla_clock() {
+            let from = clock.warning_at(c.target, services)?;
+            let due_at = clock.due(c.target, services)?;
+            let fresh = !clock.warned.get(c.target) && !clock.breached.get(c.target);
+            return (c.at >= from && fresh).then_some(TicketEvent::SlaWarning(SlaWarning {
+                target: c.target,
+                due_at,
+            }));
+        }
+        // Applied without a clock (bare events): the due times the events recorded.
         let sla = self.sla?;
         let (due_at, warned, breached) = match c.target {
             SlaTarget::FirstResponse => (
@@ -58,6 +63,7 @@ impl Ticket {
                 self.resolution_warned,
                 self.resolution_breached,
             ),
+            SlaTarget::NextResponse => return None,
         };
         let from = self.warning_at(c.target, services)?;
         (c.at >= from && !warned && !breached).then_some(TicketEvent::SlaWarning(SlaWarning {
@@ -70,6 +76,7 @@ impl Ticket {
         match e.target {
             SlaTarget::FirstResponse => self.first_response_warned = true,
             SlaTarget::Resolution => self.resolution_warned = true,
+            SlaTarget::NextResponse => self.next_response_warned = true,
         }
     }
 }

@@ -193,5 +193,7 @@ pub async fn update_calendar(
         .await?
         .ok_or_else(not_found)?;
     tracing::info!(calendar_id = %id, by = %caller.id, "calendar changed");
+    // Open tickets counting this calendar get their due times moved at once on this instance.
+    state.commands.sla_changed();
     Ok(Json(stored))
 }

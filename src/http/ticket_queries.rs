@@ -260,9 +260,12 @@ pub async fn get_ticket(
         wait_for_version(&state, id, version, viewer, deadline).await?;
     }
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
-    let view = tickets::get(&state.pool, id, viewer)
+    let mut view = tickets::get(&state.pool, id, viewer)
         .await?
         .ok_or_else(ApiError::ticket_not_found)?;
+    // Due times by the policy and calendars in force, not those of the last recomputing event.
+    let services = state.commands.services().await;
+    crate::sla_clocks::fill(&mut view, &services, chrono::Utc::now());
     let etag = HeaderValue::from_str(&format!("\"{}\"", view.version));
     let mut response = answer(position, view);
     if let Ok(etag) = etag {
@@ -314,7 +317,9 @@ pub async fn list_tickets(
     p.finish()?;
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
-    let page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
+    let mut page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
+    let services = state.commands.services().await;
+    crate::sla_clocks::fill_page(&mut page, &services, chrono::Utc::now());
     Ok(answer(position, page))
 }
 
@@ -461,7 +466,9 @@ pub async fn my_tickets(
     p.finish()?;
     let deadline = Instant::now() + state.settings.read_wait;
     let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
-    let page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
+    let mut page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
+    let services = state.commands.services().await;
+    crate::sla_clocks::fill_page(&mut page, &services, chrono::Utc::now());
     Ok(answer(position, page))
 }
 

@@ -152,7 +152,7 @@ pub async fn load(
     };
     let mut calendars = PriorityCalendars::all(default.clone());
     let rows = sqlx::query(
-        "SELECT p.priority, p.first_response_secs, p.resolution_secs,
+        "SELECT p.priority, p.first_response_secs, p.resolution_secs, p.next_response_secs,
                 c.time_zone, c.hours, c.holidays
            FROM sla_policies p LEFT JOIN calendars c ON c.id = p.calendar_id",
     )
@@ -167,6 +167,7 @@ pub async fn load(
             SlaTargets {
                 first_response_secs: r.try_get("first_response_secs")?,
                 resolution_secs: r.try_get("resolution_secs")?,
+                next_response_secs: r.try_get("next_response_secs")?,
             },
         );
         let zone: Option<String> = r.try_get("time_zone")?;

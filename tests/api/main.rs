@@ -23,6 +23,7 @@ mod login_holds;
 mod me;
 mod merged;
 mod nats;
+mod next_response;
 mod notifications;
 mod operations;
 mod ordering;

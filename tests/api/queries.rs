@@ -152,7 +152,7 @@ async fn the_ticket_view_shows_every_field_and_hides_internal_comments_from_the_
         "sla": {"first_response_due": data(1)["sla"]["first_response_due"],
                 "resolution_due": data(1)["sla"]["resolution_due"],
                 "first_response_breached": false, "resolution_breached": false,
-                "paused_seconds": 0},
+                "paused_seconds": 0, "next_response_due": null},
         "comments": [comment_json(2, &agent), comment_json(3, &agent), comment_json(5, &requester)],
         "version": 5,
         "metadata": {},

@@ -39,6 +39,37 @@ pub struct Sla {
     pub resolution_breached: bool,
     /// Wall-clock seconds spent pending, the pause in force included.
     pub paused_seconds: i64,
+    /// When the next public staff reply is due, while a requester's comment waits for one
+    /// and the policy has a next-response target; `null` otherwise. Filled by the engine,
+    /// which holds the policy in force (see [`SlaClockFacts`]).
+    pub next_response_due: Option<Timestamp>,
+}
+
+/// What a ticket's SLA clocks are computed from. The read model keeps these facts of the
+/// events; the engine turns them into due times with the policy and calendar in force, so a
+/// policy or calendar edit shows at once on every open ticket (CONTRACT 9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaClockFacts {
+    /// The facts `Sla` is decided from, with the due times the events recorded.
+    pub facts: SlaFacts,
+    /// The priority whose policy counts.
+    pub priority: Priority,
+    /// When the ticket was created.
+    pub created_at: DateTime<Utc>,
+    /// Every pause that ended, `[start, end]`, in order.
+    pub pauses: Vec<[DateTime<Utc>; 2]>,
+    /// When the pause in force ends by itself, if it does.
+    pub pending_until: Option<DateTime<Utc>>,
+    /// The requester's comment that started the next-response clock, while it runs.
+    pub next_response_since: Option<DateTime<Utc>>,
+    /// `ticket.sla_breached` was recorded for the next response of the clock running now.
+    pub next_response_breach_recorded: bool,
+    /// `ticket.sla_warning` was recorded for the first response.
+    pub first_response_warning_recorded: bool,
+    /// `ticket.sla_warning` was recorded for the resolution.
+    pub resolution_warning_recorded: bool,
+    /// `ticket.sla_warning` was recorded for the next response of the clock running now.
+    pub next_response_warning_recorded: bool,
 }
 
 /// The requester's latest rating.
@@ -129,6 +160,9 @@ pub struct TicketView {
     /// Custom field values by key (a requester reads only those visible to requesters).
     #[serde(default)]
     pub fields: std::collections::BTreeMap<String, serde_json::Value>,
+    /// What the SLA clocks are computed from; not part of the answer.
+    #[serde(skip)]
+    pub clock: Option<SlaClockFacts>,
 }
 
 /// A link of a ticket to another.
@@ -175,6 +209,9 @@ pub struct TicketListItem {
     /// `GET /me/tickets` only: something the caller has not read happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unread: Option<bool>,
+    /// What the SLA clocks are computed from; not part of the answer.
+    #[serde(skip)]
+    pub clock: Option<SlaClockFacts>,
 }
 
 /// A page of tickets.
@@ -255,6 +292,7 @@ impl SlaFacts {
             first_response_breached,
             resolution_breached,
             paused_seconds: self.paused_seconds.saturating_add(paused_now),
+            next_response_due: None,
         }
     }
 }

@@ -327,7 +327,9 @@ pub(crate) const LIST_COLUMNS: &str = "v.ticket_id, v.number, v.title, v.status,
      v.assignee_name, v.created_at, v.updated_at, v.first_response_at, v.closed_at, \
      v.first_response_due, v.resolution_due, v.first_response_breach_recorded, \
      v.resolution_breach_recorded, v.pending_since, v.paused_seconds, v.tags, v.team_id, \
-     v.team_name";
+     v.team_name, v.pauses, v.pending_until, v.next_response_since, \
+     v.first_response_warning_recorded, v.resolution_warning_recorded, \
+     v.next_response_warning_recorded, v.next_response_breach_recorded";
 
 /// A row of [`LIST_COLUMNS`] (plus `unread` when asked for).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -360,12 +362,23 @@ pub(crate) struct ListRow {
     pub(crate) tags: Vec<String>,
     pub(crate) team_id: Option<Uuid>,
     pub(crate) team_name: Option<String>,
+    pub(crate) pauses: sqlx::types::Json<Vec<[DateTime<Utc>; 2]>>,
+    pub(crate) pending_until: Option<DateTime<Utc>>,
+    pub(crate) next_response_since: Option<DateTime<Utc>>,
+    pub(crate) first_response_warning_recorded: bool,
+    pub(crate) resolution_warning_recorded: bool,
+    pub(crate) next_response_warning_recorded: bool,
+    pub(crate) next_response_breach_recorded: bool,
     #[sqlx(default)]
     pub(crate) unread: Option<bool>,
 }
 
 impl ListRow {
     pub(crate) fn sla(&self, now: DateTime<Utc>) -> Sla {
+        self.sla_facts().at(now)
+    }
+
+    fn sla_facts(&self) -> SlaFacts {
         SlaFacts {
             first_response_due: self.first_response_due,
             resolution_due: self.resolution_due,
@@ -376,7 +389,22 @@ impl ListRow {
             pending_since: self.pending_since,
             paused_seconds: self.paused_seconds,
         }
-        .at(now)
+    }
+
+    /// What the engine computes the SLA clocks from (see [`SlaClockFacts`]).
+    fn clock_facts(&self) -> SlaClockFacts {
+        SlaClockFacts {
+            facts: self.sla_facts(),
+            priority: self.priority,
+            created_at: self.created_at,
+            pauses: self.pauses.0.clone(),
+            pending_until: self.pending_until,
+            next_response_since: self.next_response_since,
+            next_response_breach_recorded: self.next_response_breach_recorded,
+            first_response_warning_recorded: self.first_response_warning_recorded,
+            resolution_warning_recorded: self.resolution_warning_recorded,
+            next_response_warning_recorded: self.next_response_warning_recorded,
+        }
     }
 
     pub(crate) fn requester(&self) -> Person {
@@ -393,6 +421,7 @@ impl ListRow {
     fn into_item(self, now: DateTime<Utc>) -> TicketListItem {
         TicketListItem {
             sla: self.sla(now),
+            clock: Some(self.clock_facts()),
             requester: self.requester(),
             assignee: self.assignee(),
             team: team(self.team_id, self.team_name),

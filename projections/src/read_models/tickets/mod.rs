@@ -22,7 +22,8 @@ pub mod tally;
 
 pub use business::{BusinessClock, BusinessTime, PauseMs};
 pub use dto::{
-    Author, Comment, Link, Person, Rating, Sla, SlaFacts, TicketListItem, TicketPage, TicketView,
+    Author, Comment, Link, Person, Rating, Sla, SlaClockFacts, SlaFacts, TicketListItem,
+    TicketPage, TicketView,
 };
 pub use fold::fold;
 pub use get::{get, hide_fields, hide_others_tickets, id_by_number, version};

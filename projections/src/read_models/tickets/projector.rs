@@ -86,8 +86,16 @@ pub(crate) struct ViewRow {
     fields: Json<BTreeMap<String, serde_json::Value>>,
     /// `key=value` of each custom field value, which the list filter matches (see `set_fields`).
     field_values: Vec<String>,
-    /// Every pause that ended, `[start, end)` in ms, in order (see [`super::business`]).
-    pauses: Json<Vec<PauseMs>>,
+    /// Every pause that ended, `[start, end]`, in order: the business-time clock leaves them out.
+    #[serde(default)]
+    pauses: Json<Vec<[DateTime<Utc>; 2]>>,
+    /// The requester's comment that started the next-response clock, while it runs.
+    #[serde(default)]
+    next_response_since: Option<DateTime<Utc>>,
+    #[serde(default)]
+    next_response_warning_recorded: bool,
+    #[serde(default)]
+    next_response_breach_recorded: bool,
     /// Business milliseconds from creation to the first response, once there is one.
     first_response_business_ms: Option<i64>,
     /// Business milliseconds from creation to the latest close, while closed.
@@ -95,7 +103,7 @@ pub(crate) struct ViewRow {
 }
 
 /// The columns of [`ViewRow`], in its order (generated columns excluded).
-pub(super) const VIEW_COLUMNS: [&str; 48] = [
+pub(super) const VIEW_COLUMNS: [&str; 51] = [
     "ticket_id",
     "number",
     "title",
@@ -144,6 +152,9 @@ pub(super) const VIEW_COLUMNS: [&str; 48] = [
     "pauses",
     "first_response_business_ms",
     "resolution_business_ms",
+    "next_response_since",
+    "next_response_warning_recorded",
+    "next_response_breach_recorded",
 ];
 
 static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
@@ -280,6 +291,9 @@ impl ViewRow {
             pauses: Json(Vec::new()),
             first_response_business_ms: None,
             resolution_business_ms: None,
+            next_response_since: None,
+            next_response_warning_recorded: false,
+            next_response_breach_recorded: false,
         }
         .with_fields(e.fields.clone().unwrap_or_default())
     }
@@ -310,6 +324,17 @@ impl ViewRow {
                 let by_requester = e.author.id == self.requester_id || e.author.role == "requester";
                 if !by_requester && self.first_response_at.is_none() {
                     self.first_response_at = Some(at);
+                }
+                // The aggregate's next-response clock: started by the requester's public
+                // comment unless one runs, stopped by a public staff reply.
+                if !e.internal {
+                    if !by_requester {
+                        self.next_response_since = None;
+                    } else if self.next_response_since.is_none() {
+                        self.next_response_since = Some(at);
+                        self.next_response_warning_recorded = false;
+                        self.next_response_breach_recorded = false;
+                    }
                 }
                 comments.push(CommentRow {
                     comment_id: e.comment_id,
@@ -367,6 +392,7 @@ impl ViewRow {
             }
             TicketEvent::Closed(e) => {
                 self.end_pause(at);
+                self.next_response_since = None;
                 self.status = Status::Closed;
                 self.closed_at = Some(at);
                 // Counted again for this close (`count_business`).
@@ -391,10 +417,12 @@ impl ViewRow {
             TicketEvent::SlaBreached(e) => match e.target {
                 SlaTarget::FirstResponse => self.first_response_breach_recorded = true,
                 SlaTarget::Resolution => self.resolution_breach_recorded = true,
+                SlaTarget::NextResponse => self.next_response_breach_recorded = true,
             },
             TicketEvent::SlaWarning(e) => match e.target {
                 SlaTarget::FirstResponse => self.first_response_warning_recorded = true,
                 SlaTarget::Resolution => self.resolution_warning_recorded = true,
+                SlaTarget::NextResponse => self.next_response_warning_recorded = true,
             },
             TicketEvent::Pending(e) => {
                 self.status = Status::Pending;
@@ -463,11 +491,9 @@ impl ViewRow {
     /// `paused_seconds` and moves the due times later (`ticket.resumed` then states them too).
     fn end_pause(&mut self, at: DateTime<Utc>) {
         if let Some(since) = self.pending_since.take() {
-            self.pauses
-                .0
-                .push([since.timestamp_millis(), at.timestamp_millis()]);
             let paused = (at - since).num_seconds().max(0);
             let by = chrono::TimeDelta::seconds(paused);
+            self.pauses.0.push([since, at.max(since)]);
             self.paused_seconds += paused;
             self.first_response_due += by;
             self.resolution_due += by;
@@ -492,7 +518,9 @@ impl ViewRow {
             return;
         }
         let created = self.created_at.timestamp_millis();
-        let mut pauses = self.pauses.0.clone();
+        let mut pauses: Vec<PauseMs> = (self.pauses.0.iter())
+            .map(|[start, end]| [start.timestamp_millis(), end.timestamp_millis()])
+            .collect();
         if let Some(since) = self.pending_since {
             pauses.push([since.timestamp_millis(), i64::MAX]);
         }
@@ -545,8 +573,25 @@ impl ViewRow {
         }
     }
 
+    /// What the engine computes the ticket's SLA clocks from (see [`SlaClockFacts`]).
+    fn clock_facts(&self) -> SlaClockFacts {
+        SlaClockFacts {
+            facts: self.sla_facts(),
+            priority: self.priority,
+            created_at: self.created_at,
+            pauses: self.pauses.0.clone(),
+            pending_until: self.pending_until,
+            next_response_since: self.next_response_since,
+            next_response_breach_recorded: self.next_response_breach_recorded,
+            first_response_warning_recorded: self.first_response_warning_recorded,
+            resolution_warning_recorded: self.resolution_warning_recorded,
+            next_response_warning_recorded: self.next_response_warning_recorded,
+        }
+    }
+
     pub(super) fn into_view(self, comments: Vec<CommentRow>, now: DateTime<Utc>) -> TicketView {
         let sla = self.sla_facts().at(now);
+        let clock = self.clock_facts();
         let rating = match (self.rating_score, self.rated_at) {
             (Some(score), Some(rated_at)) => Some(Rating {
                 score,
@@ -584,6 +629,7 @@ impl ViewRow {
             links: self.links.0,
             merged_into: self.merged_into,
             fields: self.fields.0,
+            clock: Some(clock),
         }
     }
 }
