@@ -144,10 +144,7 @@ impl PartialSchema for When {
                     )))
                     .description(Some("the ticket is assigned to this user")),
             )
-            .property(
-                "tags",
-                list("the ticket carries any of these tags", tag()),
-            )
+            .property("tags", list("the ticket carries any of these tags", tag()))
             .property(
                 "team_id",
                 ObjectBuilder::new()

@@ -257,9 +257,7 @@ impl Deliverer {
         let mut look_at = Instant::now();
         loop {
             let now = Instant::now();
-            if outcomes.len() >= RECORD_BATCH
-                || outcomes.deadline().is_some_and(|at| at <= now)
-            {
+            if outcomes.len() >= RECORD_BATCH || outcomes.deadline().is_some_and(|at| at <= now) {
                 match self.record(endpoint, &mut outcomes, &mut sending).await? {
                     Recorded::Enabled { retry_in } => {
                         if let Some(retry_in) = retry_in {
@@ -303,7 +301,13 @@ impl Deliverer {
                     (position, attempts, this.attempt(&endpoint, due).await)
                 });
             }
-            let mut wake = look_at;
+            // Looking for due deliveries waits while enough are queued: a wake-up for it then
+            // would find nothing to do, again and again until the queue drains.
+            let mut wake = if queued.len() < low {
+                look_at
+            } else {
+                Instant::now() + WORKER_POLL
+            };
             if let Some(deadline) = outcomes.deadline() {
                 wake = wake.min(deadline);
             }
@@ -367,8 +371,7 @@ impl Deliverer {
             recorded = Recorded::Disabled;
         }
         if !succeeded.is_empty() {
-            let (positions, statuses): (Vec<i64>, Vec<Option<i32>>) =
-                succeeded.into_iter().unzip();
+            let (positions, statuses): (Vec<i64>, Vec<Option<i32>>) = succeeded.into_iter().unzip();
             queue::record_successes(&self.pool, endpoint.id, &positions, &statuses).await?;
         }
         sending.retain(|p| !done.contains(p));
@@ -411,7 +414,11 @@ impl Deliverer {
             return;
         };
         let retry_in = self.retry_delay(attempts);
-        let outcome = if retry_in.is_some() { "retrying" } else { "failed" };
+        let outcome = if retry_in.is_some() {
+            "retrying"
+        } else {
+            "failed"
+        };
         metrics::counter!(METRIC_ATTEMPTS, "outcome" => outcome).increment(1);
         tracing::debug!(webhook_id = %endpoint.id, position, %error, ?retry_in, "webhook attempt failed");
         outcomes.push_failure(Failure {

@@ -65,7 +65,11 @@ async fn add_tags_acts_once_as_automation_and_not_on_its_own_tagging() {
     // Another tagging by staff: the rule answers it, and its tags are all there.
     let response = put_tags(&app, ticket, &agent, json!(["vip", "vip-care", "floor-3"])).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(settled_events(&app, ticket).await.len(), 4, "nothing to add");
+    assert_eq!(
+        settled_events(&app, ticket).await.len(),
+        4,
+        "nothing to add"
+    );
 
     // The batch read again, as after a crash before the checkpoint: nothing acts twice.
     sqlx::query("UPDATE relay_checkpoints SET position = 0 WHERE name = 'rules'")

@@ -123,7 +123,11 @@ async fn an_admin_adds_a_rule_that_tags_the_tickets_given_to_a_team() {
                 json!({"team_id": team["id"]}),
             )
             .await;
-        ensure!(response.status().is_success(), "assign: {}", response.status());
+        ensure!(
+            response.status().is_success(),
+            "assign: {}",
+            response.status()
+        );
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let events = app.stored_events(ticket).await;
