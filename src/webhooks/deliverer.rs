@@ -49,6 +49,8 @@ pub const METRIC_BACKLOG: &str = "ticketd_webhook_backlog";
 const ENQUEUE_BATCH: i64 = 1000;
 /// How often the leader looks for new, changed or removed endpoints.
 const ENDPOINTS_POLL: Duration = Duration::from_millis(500);
+/// The least time between two looks at the endpoints when woken by positionings.
+const ENDPOINTS_GAP: Duration = Duration::from_millis(20);
 /// Due deliveries fetched at once, per request the endpoint may have in flight; below as many
 /// waiting, the worker reads the log again.
 const DUE_BATCH_PER_SLOT: usize = 8;
@@ -166,6 +168,7 @@ impl Deliverer {
     ) -> Result<(), sqlx::Error> {
         let mut workers: HashMap<Uuid, (chrono::DateTime<chrono::Utc>, JoinHandle<()>)> =
             HashMap::new();
+        let mut positioned = notifications.positioned();
         let result = loop {
             // The lock lives with this connection: if it broke, another instance may lead.
             if let Err(error) = sqlx::query("SELECT 1").execute(&mut *lock).await {
@@ -196,8 +199,16 @@ impl Deliverer {
                     .work(endpoint, notifications.clone(), shutdown.clone());
                 workers.insert(id, (updated_at, tokio::spawn(worker)));
             }
-            if sleep_or_cancel(ENDPOINTS_POLL, shutdown).await {
-                break Ok(());
+            // Also on each positioning (at most every ENDPOINTS_GAP): an endpoint created just
+            // before an event gets its worker for that event, rather than up to a poll later.
+            let read_at = Instant::now();
+            let notified = tokio::select! {
+                () = shutdown.cancelled() => break Ok(()),
+                () = tokio::time::sleep(ENDPOINTS_POLL) => false,
+                _ = positioned.next() => true,
+            };
+            if notified {
+                tokio::time::sleep_until(read_at + ENDPOINTS_GAP).await;
             }
         };
         for (_, (_, handle)) in workers {
