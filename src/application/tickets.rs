@@ -333,16 +333,19 @@ pub async fn pend(
     .await
 }
 
-/// Replaces a ticket's tags with `tags` (the aggregate records only the difference).
+/// Replaces a ticket's tags with `tags`, or with `add_only` adds them to those it carries (the
+/// aggregate records only the difference).
 pub async fn tag(
     service: &CommandService,
     issued: Issued<'_>,
     ticket: Uuid,
     tags: std::collections::BTreeSet<Tag>,
+    add_only: bool,
 ) -> Result<Outcome, CommandError> {
     issue(service, issued, ticket, |by| {
         TicketCommand::TagTicket(TagTicket {
             tags,
+            add_only,
             by,
             at: now(),
         })

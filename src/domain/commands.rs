@@ -302,11 +302,16 @@ impl TicketCommand {
 
 // ---- tags, links and merges (rules: `tagging`, `linking`) ----------------------------------
 
-/// Replaces a ticket's tags with `tags` (agents and admins; checked: at most [`TAGS_MAX`]).
+/// Replaces a ticket's tags with `tags` (agents and admins; checked: at most [`TAGS_MAX`]),
+/// or only adds them to those it carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TagTicket {
-    /// The whole new set; repeats in the request collapse.
+    /// The whole new set, or the tags to add; repeats in the request collapse.
     pub tags: std::collections::BTreeSet<Tag>,
+    /// Adds `tags` to the ticket's own instead of replacing them (a rule's `add_tags`): the
+    /// union is taken from the ticket as the command finds it, so a tag put on since the
+    /// rule's event was read is kept.
+    pub add_only: bool,
     /// Who asks.
     pub by: Issuer,
     /// When.

@@ -7,11 +7,21 @@ use ticket_nats::events::TicketTagged;
 
 use super::*;
 use crate::domain::commands::TagTicket;
-use crate::domain::tags::Tag;
+use crate::domain::tags::{Tag, TAGS_MAX};
 
 fn tag(by: Issuer, tags: &[&str]) -> TicketCommand {
     TicketCommand::TagTicket(TagTicket {
         tags: tags.iter().map(|t| Tag::parse(t).unwrap()).collect(),
+        add_only: false,
+        by,
+        at: later(),
+    })
+}
+
+fn add(by: Issuer, tags: &[&str]) -> TicketCommand {
+    TicketCommand::TagTicket(TagTicket {
+        tags: tags.iter().map(|t| Tag::parse(t).unwrap()).collect(),
+        add_only: true,
         by,
         at: later(),
     })
@@ -46,6 +56,34 @@ fn the_same_set_again_is_a_no_op() {
         .given(vec![created(), tagged(&["printer", "vip"], &[])])
         .when(tag(agent(), &["vip", "printer"]))
         .then_expect_events(vec![]);
+}
+
+#[test]
+fn adding_only_keeps_the_tags_the_ticket_carries() {
+    framework()
+        .given(vec![created(), tagged(&["printer", "vip"], &[])])
+        .when(add(agent(), &["vip", "floor-3"]))
+        .then_expect_events(vec![tagged(&["floor-3"], &[])]);
+}
+
+#[test]
+fn adding_tags_already_carried_records_nothing() {
+    framework()
+        .given(vec![created(), tagged(&["printer", "vip"], &[])])
+        .when(add(agent(), &["vip"]))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn adding_past_the_most_tags_a_ticket_carries_is_refused() {
+    let twenty: Vec<String> = (0..TAGS_MAX).map(|i| format!("t{i}")).collect();
+    let twenty: Vec<&str> = twenty.iter().map(String::as_str).collect();
+    framework()
+        .given(vec![created(), tagged(&twenty, &[])])
+        .when(add(agent(), &["one-more"]))
+        .then_expect_error(TicketError::Conflict(format!(
+            "the ticket would carry more than {TAGS_MAX} tags"
+        )));
 }
 
 #[test]
@@ -111,6 +149,7 @@ proptest! {
         for set in sets {
             let command = TagTicket {
                 tags: set.iter().map(|t| Tag::parse(t).unwrap()).collect(),
+                add_only: false,
                 by: agent(),
                 at: later(),
             };

@@ -13,6 +13,7 @@ use utoipa::{PartialSchema, ToSchema};
 use super::error::FieldError;
 use super::form::request_body;
 use super::members::{string, Context, FromJson, MemberError, NO_NUL};
+use crate::domain::tags::{TAGS_MAX, TAG_PATTERN};
 use crate::domain::{Channel, Priority, Status};
 use crate::notify::channel::{self, KINDS};
 use crate::rules::model::{self, Action, Conditions, ACTIONS_MAX};
@@ -60,6 +61,13 @@ impl PartialSchema for Name {
     }
 }
 named!(Name);
+
+/// A tag, as tickets carry them.
+fn tag() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(TAG_PATTERN))
+}
 
 /// `when`: event types and conditions on the ticket after the event.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,9 +137,22 @@ impl PartialSchema for When {
             )
             .property(
                 "assignee_id",
-                ObjectBuilder::new().schema_type(Type::String).format(Some(
-                    utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid),
-                )),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Uuid,
+                    )))
+                    .description(Some("the ticket is assigned to this user")),
+            )
+            .property("tags", list("the ticket carries any of these tags", tag()))
+            .property(
+                "team_id",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Uuid,
+                    )))
+                    .description(Some("the ticket is given to this team (an existing one)")),
             )
             .additional_properties(Some(
                 utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
@@ -197,6 +218,19 @@ impl PartialSchema for Then {
                         .enum_values(Some(["low", "medium", "high", "urgent"])),
                 ),
                 "set_priority",
+            ))
+            .item(one(
+                ObjectBuilder::new().property(
+                    "add_tags",
+                    ArrayBuilder::new()
+                        .items(tag())
+                        .min_items(Some(1))
+                        .max_items(Some(TAGS_MAX))
+                        .description(Some(
+                            "tags added to those the ticket carries (none removed)",
+                        )),
+                ),
+                "add_tags",
             ))
             .item(one(
                 ObjectBuilder::new().property("comment", text()).property(

@@ -14,12 +14,12 @@ use super::extract::TicketId;
 use super::form::Form;
 use super::members::Context;
 use super::params::Params;
-use super::rule_bodies::Then;
 pub use super::rule_bodies::{CreateRuleRequest, UpdateRuleRequest};
+use super::rule_bodies::{Then, When};
 use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::Role;
-use crate::rules::model::Action;
+use crate::rules::model::{Action, Conditions};
 use crate::rules::store::{self, Changes, Rule};
 use crate::users;
 
@@ -75,7 +75,17 @@ async fn check_targets(form: &mut Form<'_>, then: &[Action], state: &AppState) -
                     );
                 }
             }
-            Action::SetPriority { .. } | Action::Comment { .. } => {}
+            Action::SetPriority { .. } | Action::Comment { .. } | Action::AddTags { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+/// Records on the form a `team_id` condition naming no team: such a rule could never match.
+async fn check_team(form: &mut Form<'_>, when: &Conditions, state: &AppState) -> Result<()> {
+    if let Some(team) = when.team_id {
+        if crate::teams::find(&state.pool, team).await?.is_none() {
+            form.fail("when.team_id", "names no team");
         }
     }
     Ok(())
@@ -104,6 +114,9 @@ pub async fn create_rule(
     let body = JsonBody::read(request, BodyKind::Required).await?;
     let mut form = Form::new(&body)?;
     let draft = CreateRuleRequest::read(&mut form, &Context::from(&state));
+    if let Some(When(when)) = &draft.when {
+        check_team(&mut form, when, &state).await?;
+    }
     if let Some(Then(then)) = &draft.then {
         check_targets(&mut form, then, &state).await?;
     }
@@ -180,6 +193,9 @@ pub async fn update_rule(
     let body = JsonBody::read(request, BodyKind::Required).await?;
     let mut form = Form::new(&body)?;
     let draft = UpdateRuleRequest::read(&mut form, &Context::from(&state));
+    if let Some(Some(When(when))) = &draft.when {
+        check_team(&mut form, when, &state).await?;
+    }
     if let Some(Some(Then(then))) = &draft.then {
         check_targets(&mut form, then, &state).await?;
     }

@@ -120,7 +120,7 @@ pub async fn put_tags(
     let (id, req) = req.on_ticket(&state, id, BodyKind::Required).await?;
     req.require_staff("tag tickets")?;
     let body = TagsRequest::parse(req.body(), &Context::from(&state))?;
-    req.answer(use_cases::tag(&state.commands, req.issued(), id, body.tags.0).await)
+    req.answer(use_cases::tag(&state.commands, req.issued(), id, body.tags.0, false).await)
 }
 
 /// One entry of `GET /tags`.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::domain::tags::{Tag, TAGS_MAX};
 use crate::domain::{Channel, Priority, Status, Ticket};
 use crate::webhooks::input::check_event_types;
 
@@ -44,12 +45,15 @@ pub struct Conditions {
     /// The ticket is assigned to this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee_id: Option<Uuid>,
-    // `tags` (CONTRACT 8) joins these once tickets carry tags: one more list, matched against
-    // the ticket's tags after the event.
+    /// The ticket carries one of these tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// The ticket is given to this team (CONTRACT 11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<Uuid>,
 }
 
-/// One step of `then`. The wire form is an object named by its action member (`{assign: …}`);
-/// `add_tags` (CONTRACT 8) is one more variant once tickets carry tags.
+/// One step of `then`. The wire form is an object named by its action member (`{assign: …}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Action {
@@ -78,6 +82,11 @@ pub enum Action {
         /// Hidden from the requester (the default).
         internal: bool,
     },
+    /// `{add_tags: […]}`: tags added to those the ticket carries (none removed).
+    AddTags {
+        /// 1 to [`TAGS_MAX`] tags.
+        add_tags: Vec<String>,
+    },
 }
 
 impl Conditions {
@@ -101,6 +110,13 @@ impl Conditions {
             && self
                 .assignee_id
                 .is_none_or(|id| ticket.assignee.as_ref().is_some_and(|a| a.id == id))
+            && self
+                .tags
+                .as_ref()
+                .is_none_or(|tags| tags.iter().any(|t| ticket.tags.contains(t)))
+            && self
+                .team_id
+                .is_none_or(|id| ticket.team.as_ref().is_some_and(|t| t.id == id))
     }
 
     /// Reads `when`; `categories` are the configured ones.
@@ -119,12 +135,10 @@ impl Conditions {
                 "status",
                 "assignee_id",
                 "tags",
+                "team_id",
             ],
             &mut refused,
         );
-        if object.contains_key("tags") {
-            refused.push(("tags".into(), "is not supported by this engine yet".into()));
-        }
         let event_types = match object.get("event_types").filter(|v| !v.is_null()) {
             None => {
                 refused.push(("event_types".into(), "is required".into()));
@@ -146,16 +160,18 @@ impl Conditions {
         });
         let channel = named_list(object, "channel", &mut refused, |s| s.parse().ok());
         let status = named_list(object, "status", &mut refused, |s| s.parse().ok());
-        let assignee_id = match object.get("assignee_id").filter(|v| !v.is_null()) {
-            None => None,
-            Some(value) => {
-                let id = value.as_str().and_then(|s| Uuid::parse_str(s).ok());
-                if id.is_none() {
-                    refused.push(("assignee_id".into(), "must be a UUID string".into()));
-                }
-                id
-            }
+        let tags = object
+            .get("tags")
+            .filter(|v| !v.is_null())
+            .and_then(|value| tag_list(value, "tags", VALUES_MAX, &mut refused));
+        let id = |field: &str, refused: &mut Vec<Refusal>| {
+            object
+                .get(field)
+                .filter(|v| !v.is_null())
+                .and_then(|value| uuid(value, field, refused))
         };
+        let assignee_id = id("assignee_id", &mut refused);
+        let team_id = id("team_id", &mut refused);
         match event_types {
             Some(event_types) if refused.is_empty() => Ok(Conditions {
                 event_types,
@@ -164,6 +180,8 @@ impl Conditions {
                 channel,
                 status,
                 assignee_id,
+                tags,
+                team_id,
             }),
             _ => Err(refused),
         }
@@ -214,10 +232,14 @@ impl Action {
             comment
                 .zip(internal)
                 .map(|(comment, internal)| Action::Comment { comment, internal })
+        } else if let Some(tags) = object.get("add_tags") {
+            unknown(object, &["add_tags"], &mut refused);
+            tag_list(tags, "add_tags", TAGS_MAX, &mut refused)
+                .map(|add_tags| Action::AddTags { add_tags })
         } else {
             return Err(one(
                 "",
-                "must name one action: notify, assign, set_priority or comment",
+                "must name one action: notify, assign, set_priority, add_tags or comment",
             ));
         };
         match action {
@@ -326,6 +348,30 @@ fn named_list<T>(
     Some(values)
 }
 
+/// 1 to `max` tags of the shape tickets' tags have (a condition's `tags`, `add_tags`).
+fn tag_list(
+    value: &Value,
+    field: &str,
+    max: usize,
+    refused: &mut Vec<Refusal>,
+) -> Option<Vec<String>> {
+    let shape = format!("must be an array of 1 to {max} tags (a-z, 0-9, _ and -)");
+    let Some(names) = strings(value).filter(|n| !n.is_empty() && n.len() <= max) else {
+        refused.push((field.into(), shape));
+        return None;
+    };
+    match names.iter().find(|name| Tag::parse(name).is_err()) {
+        Some(bad) => {
+            refused.push((
+                field.into(),
+                format!("'{}' is not a tag: {shape}", bad.escape_debug()),
+            ));
+            None
+        }
+        None => Some(names),
+    }
+}
+
 fn uuid(value: &Value, field: &str, refused: &mut Vec<Refusal>) -> Option<Uuid> {
     let id = value.as_str().and_then(|s| Uuid::parse_str(s).ok());
     if id.is_none() {
@@ -402,13 +448,46 @@ mod tests {
     }
 
     #[test]
-    fn tags_are_refused_until_tickets_carry_them() {
+    fn tags_match_any_listed_and_the_team_by_id() {
+        let team = Uuid::now_v7();
+        let when = Conditions::parse(
+            &json!({"event_types": ["*"], "tags": ["vip", "printer"], "team_id": team}),
+            &categories(),
+        )
+        .unwrap();
+        let mut ticket = Ticket {
+            tags: ["printer".to_string()].into(),
+            team: Some(ticket_nats::events::TeamRef {
+                id: team,
+                name: "Desk".into(),
+            }),
+            ..Ticket::default()
+        };
+        assert!(when.hold_for(&ticket));
+        ticket.tags.clear();
+        assert!(!when.hold_for(&ticket), "no listed tag");
+        ticket.tags.insert("vip".into());
+        ticket.team = None;
+        assert!(!when.hold_for(&ticket), "no team");
+    }
+
+    #[test]
+    fn bad_tags_and_team_ids_are_refused_naming_the_member() {
         let refused = Conditions::parse(
-            &json!({"event_types": ["*"], "tags": ["vip"]}),
+            &json!({"event_types": ["*"], "tags": ["VIP"], "team_id": "desk"}),
             &categories(),
         )
         .unwrap_err();
-        assert!(refused.iter().any(|(f, _)| f == "tags"));
+        let fields: Vec<&str> = refused.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["tags", "team_id"]);
+        let refused = Action::parse_all(&json!([
+            {"add_tags": []},
+            {"add_tags": ["ok", "Not ok"]},
+            {"add_tags": ["vip"], "also": 1},
+        ]))
+        .unwrap_err();
+        let fields: Vec<&str> = refused.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["0.add_tags", "1.add_tags", "2.also"]);
     }
 
     fn action() -> impl Strategy<Value = Value> {
@@ -421,6 +500,8 @@ mod tests {
                 .prop_map(|p| json!({"set_priority": p})),
             ("[a-z][a-z ]{0,39}", any::<bool>())
                 .prop_map(|(text, internal)| json!({"comment": text, "internal": internal})),
+            prop::collection::vec("[a-z0-9_-]{1,40}", 1..=TAGS_MAX)
+                .prop_map(|tags| json!({"add_tags": tags})),
         ]
     }
 

@@ -9,9 +9,10 @@
 //! in one transaction, under a unique (rule, event, action).
 //!
 //! No loops: events whose actor role is `automation` (caused by a rule) are not given to any
-//! rule, so two rules assigning back and forth act once each and stop.
+//! rule, so two rules assigning back and forth act once each and stop, and a rule that tags on
+//! `ticket.tagged` does not answer its own tagging.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +34,7 @@ use super::template::{self, Facts};
 use crate::application::tickets::{self, Changes, Issued};
 use crate::checkpoints;
 use crate::command_service::{CommandContext, CommandError, CommandService, Idempotency};
+use crate::domain::tags::Tag;
 use crate::domain::{Issuer, Role, Ticket};
 use crate::notify::NotifySettings;
 use crate::users;
@@ -444,6 +446,16 @@ impl Processor {
             Action::Comment { comment, internal } => {
                 let body = template::render(comment, facts);
                 tickets::comment(&self.commands, issued, ticket_id, body, *internal).await
+            }
+            Action::AddTags { add_tags } => {
+                // Read when the rule was stored; a tag that no longer parses is the rule's
+                // failure, not the processor's.
+                let tags: Result<BTreeSet<Tag>, _> =
+                    add_tags.iter().map(|t| Tag::parse(t)).collect();
+                match tags {
+                    Ok(tags) => tickets::tag(&self.commands, issued, ticket_id, tags, true).await,
+                    Err(error) => return Ok(Err(error.to_string())),
+                }
             }
         };
         match outcome {

@@ -14,16 +14,20 @@ export function rulesView(main) {
   const types = h("input", { type: "text", name: "event_types", autocomplete: "off", value: "ticket.created" });
   const priority = h("input", { type: "text", name: "priority", autocomplete: "off" });
   const category = h("input", { type: "text", name: "category", autocomplete: "off" });
+  const tags = h("input", { type: "text", name: "tags", autocomplete: "off" });
+  const team = h("select", { name: "team_id" });
   const action = h("select", { name: "action" }, options([
     ["notify", t("rules.action.notify")],
     ["assign", t("rules.action.assign")],
     ["set_priority", t("rules.action.set_priority")],
+    ["add_tags", t("rules.action.add_tags")],
     ["comment", t("rules.action.comment")],
   ], "notify"));
   const channel = h("select", { name: "notify" });
   const template = h("textarea", { name: "template", rows: 3 });
   const assignee = h("select", { name: "assign" });
   const newPriority = h("select", { name: "set_priority" }, options(PRIORITIES.map((p) => [p, t(`priority.${p}`)]), "high"));
+  const addTags = h("input", { type: "text", name: "add_tags", autocomplete: "off" });
   const comment = h("textarea", { name: "comment", rows: 3 });
   const groups = {
     notify: h("div", { class: "row" },
@@ -31,6 +35,8 @@ export function rulesView(main) {
       field(t("rules.template"), template, { name: "then.0.template", hint: t("rules.template_hint") })),
     assign: h("div", { class: "row" }, field(t("rules.assignee"), assignee, { name: "then.0.assign" })),
     set_priority: h("div", { class: "row" }, field(t("rules.new_priority"), newPriority, { name: "then.0.set_priority" })),
+    add_tags: h("div", { class: "row" },
+      field(t("rules.add_tags"), addTags, { name: "then.0.add_tags", hint: t("rules.tags_hint") })),
     comment: h("div", { class: "row" },
       field(t("rules.comment"), comment, { name: "then.0.comment", hint: t("rules.template_hint") })),
   };
@@ -48,8 +54,11 @@ export function rulesView(main) {
     h("div", { class: "row" },
       field(t("rules.priority"), priority, { name: "when.priority", hint: t("rules.list_hint") }),
       field(t("rules.category"), category, { name: "when.category", hint: t("rules.list_hint") })),
+    h("div", { class: "row" },
+      field(t("rules.tags"), tags, { name: "when.tags", hint: t("rules.list_hint") }),
+      field(t("rules.team"), team, { name: "when.team_id" })),
     h("div", { class: "row" }, field(t("rules.action"), action, { name: "then" })),
-    groups.notify, groups.assign, groups.set_priority, groups.comment,
+    groups.notify, groups.assign, groups.set_priority, groups.add_tags, groups.comment,
     h("button", { type: "submit", class: "primary", text: t("rules.submit") }),
   );
   const status = h("p", { class: "notice", role: "status" });
@@ -60,12 +69,15 @@ export function rulesView(main) {
     const when = { event_types: list(types.value) };
     if (list(priority.value).length) when.priority = list(priority.value);
     if (list(category.value).length) when.category = list(category.value);
+    if (list(tags.value).length) when.tags = list(tags.value);
+    if (team.value) when.team_id = team.value;
     let step;
     if (action.value === "notify") {
       step = { notify: channel.value };
       if (template.value.trim()) step.template = template.value;
     } else if (action.value === "assign") step = { assign: assignee.value };
     else if (action.value === "set_priority") step = { set_priority: newPriority.value };
+    else if (action.value === "add_tags") step = { add_tags: list(addTags.value) };
     else step = { comment: comment.value, internal: true };
     const created = await api.post("/rules", { name: name.value, when, then: [step] });
     form.reset();
@@ -79,6 +91,7 @@ export function rulesView(main) {
     if (step.notify) return t("rules.does.notify");
     if (step.assign) return t("rules.does.assign");
     if (step.set_priority) return t("rules.does.set_priority", { priority: t(`priority.${step.set_priority}`) });
+    if (step.add_tags) return t("rules.does.add_tags", { tags: step.add_tags.join(", ") });
     return t("rules.does.comment", { text: step.comment });
   }
 
@@ -139,18 +152,20 @@ export function rulesView(main) {
   }
 
   async function reload() {
-    let rules, channels, staff;
+    let rules, channels, staff, teams;
     try {
-      [rules, channels, staff] = await Promise.all([
+      [rules, channels, staff, teams] = await Promise.all([
         api.get("/rules"),
         api.get("/notification-channels"),
         api.get(`/users${api.query({ role: "agent" })}`),
+        api.get("/teams"),
       ]);
     } catch (error) {
       if (error.status !== 401) fill(table, h("p", { role: "alert", text: failureText(error) }));
       return;
     }
     fill(channel, options(channels.items.map((c) => [c.id, c.name]), channel.value));
+    fill(team, options([["", t("rules.any_team")], ...teams.items.map((m) => [m.id, m.name])], team.value));
     fill(assignee, options(staff.items.filter((u) => u.active !== false).map((u) => [u.id, u.name]), assignee.value));
     if (!rules.items.length) {
       fill(table, h("p", { text: t("rules.none") }));

@@ -2,11 +2,19 @@
 //! enabled endpoint, so that a slow or dead endpoint only ever holds up its own deliveries.
 //!
 //! Leadership works as for the NATS relay: a session-level advisory lock on a dedicated
-//! connection ([`lead`]); the others stand by and retry every poll interval. Each worker
-//! follows the event log from its endpoint's checkpoint ([`queue::enqueue`]: delivery rows and
-//! the checkpoint move in one statement), then sends what is due, at most
-//! [`WebhookSettings::concurrency`] requests at once, and records each outcome (failures at
-//! once, successes in batches, with the bodies of due deliveries read in one query per batch).
+//! connection ([`lead`]); the others stand by and retry every poll interval. Each worker wakes
+//! on the event log's positioned notification and follows the log from its endpoint's
+//! checkpoint ([`queue::enqueue`]: delivery rows and the checkpoint move in one statement, which
+//! answers the new deliveries, whose bodies are read in one more query), sends them at once, at
+//! most [`WebhookSettings::concurrency`] requests at a time, and records the outcomes in
+//! batches (successes and failures alike, at most [`RECORD_AFTER`] late). Retries and replays
+//! are looked for when one is due and every [`WORKER_POLL`].
+//!
+//! The cost of a delivery in database round trips is therefore two per notification and
+//! endpoint, shared by the events it brings, plus a share of a batch record: at a steady
+//! command rate the database is not what the next event waits for, and an endpoint that fails
+//! every attempt costs no more than one that succeeds, so it does not slow the others.
+//!
 //! A crash loses nothing: a delivery is pending until an attempt is recorded, so the next leader
 //! sends it again with the same `webhook-id`.
 
@@ -14,6 +22,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use rand::Rng;
 use sqlx::PgPool;
@@ -25,7 +35,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use uuid::Uuid;
 
 use super::config::WebhookSettings;
-use super::queue::{self, Attempt, Due, Endpoint};
+use super::queue::{self, Attempt, Due, Endpoint, Failure};
 use super::send::Sender;
 
 /// Advisory lock key of the webhook deliverer (ASCII "tktdwhk1").
@@ -39,23 +49,56 @@ pub const METRIC_BACKLOG: &str = "ticketd_webhook_backlog";
 const ENQUEUE_BATCH: i64 = 1000;
 /// How often the leader looks for new, changed or removed endpoints.
 const ENDPOINTS_POLL: Duration = Duration::from_millis(500);
-/// Due deliveries fetched at once, per request the endpoint may have in flight.
+/// The least time between two looks at the endpoints when woken by positionings.
+const ENDPOINTS_GAP: Duration = Duration::from_millis(20);
+/// Due deliveries fetched at once, per request the endpoint may have in flight; below as many
+/// waiting, the worker reads the log again.
 const DUE_BATCH_PER_SLOT: usize = 8;
-/// The longest a worker sleeps without looking at its endpoint's due deliveries.
-const WORKER_POLL: Duration = Duration::from_secs(1);
+/// The longest a worker goes without looking for due retries and replays.
+pub const WORKER_POLL: Duration = Duration::from_secs(1);
 
-/// Successes recorded together at most.
-const SUCCESS_BATCH: usize = 64;
+/// Outcomes recorded together at most.
+const RECORD_BATCH: usize = 64;
+/// The longest an outcome waits to be recorded: a success recorded late is only sent again if
+/// the engine dies meanwhile (at least once), and a failure's retry is timed from its record.
+pub const RECORD_AFTER: Duration = Duration::from_millis(50);
 
-/// What an attempt left to do.
-enum Done {
-    /// A success, with the receiver's status, to be recorded with others.
-    Succeeded(Option<i32>),
-    /// A failure, recorded; whether the endpoint is still enabled.
-    Recorded {
-        /// The endpoint stays enabled.
-        enabled: bool,
-    },
+/// Outcomes not recorded yet; their positions stay held, so that they are not fetched again.
+#[derive(Default)]
+struct Outcomes {
+    succeeded: Vec<(i64, Option<i32>)>,
+    failed: Vec<Failure>,
+    /// When the oldest of them came.
+    since: Option<Instant>,
+}
+
+impl Outcomes {
+    fn len(&self) -> usize {
+        self.succeeded.len() + self.failed.len()
+    }
+
+    fn push_success(&mut self, position: i64, status: Option<i32>) {
+        self.since.get_or_insert_with(Instant::now);
+        self.succeeded.push((position, status));
+    }
+
+    fn push_failure(&mut self, failure: Failure) {
+        self.since.get_or_insert_with(Instant::now);
+        self.failed.push(failure);
+    }
+
+    /// When they must be recorded at the latest.
+    fn deadline(&self) -> Option<Instant> {
+        self.since.map(|since| since + RECORD_AFTER)
+    }
+}
+
+/// What recording outcomes found.
+enum Recorded {
+    /// The endpoint stays enabled; the shortest pause before a retry just recorded.
+    Enabled { retry_in: Option<Duration> },
+    /// Failing too long, the endpoint was disabled.
+    Disabled,
 }
 
 /// The engine's webhook deliverer.
@@ -125,6 +168,7 @@ impl Deliverer {
     ) -> Result<(), sqlx::Error> {
         let mut workers: HashMap<Uuid, (chrono::DateTime<chrono::Utc>, JoinHandle<()>)> =
             HashMap::new();
+        let mut positioned = notifications.positioned();
         let result = loop {
             // The lock lives with this connection: if it broke, another instance may lead.
             if let Err(error) = sqlx::query("SELECT 1").execute(&mut *lock).await {
@@ -155,8 +199,16 @@ impl Deliverer {
                     .work(endpoint, notifications.clone(), shutdown.clone());
                 workers.insert(id, (updated_at, tokio::spawn(worker)));
             }
-            if sleep_or_cancel(ENDPOINTS_POLL, shutdown).await {
-                break Ok(());
+            // Also on each positioning (at most every ENDPOINTS_GAP): an endpoint created just
+            // before an event gets its worker for that event, rather than up to a poll later.
+            let read_at = Instant::now();
+            let notified = tokio::select! {
+                () = shutdown.cancelled() => break Ok(()),
+                () = tokio::time::sleep(ENDPOINTS_POLL) => false,
+                _ = positioned.next() => true,
+            };
+            if notified {
+                tokio::time::sleep_until(read_at + ENDPOINTS_GAP).await;
             }
         };
         for (_, (_, handle)) in workers {
@@ -192,7 +244,8 @@ impl Deliverer {
 
     /// Schedules new events and starts the attempts that are due while there is room; returns
     /// when the endpoint is disabled or the engine stops. Each attempt is a task of its own, so
-    /// that it moves on (and gives back its database connection) while the worker waits.
+    /// that it moves on while the worker waits; it touches no database, the worker records
+    /// outcomes in batches.
     async fn follow(
         self: &Arc<Self>,
         endpoint: &Endpoint,
@@ -200,38 +253,52 @@ impl Deliverer {
         shutdown: &CancellationToken,
     ) -> Result<(), sqlx::Error> {
         let concurrency = self.settings.concurrency.max(1);
+        let low = concurrency * DUE_BATCH_PER_SLOT;
         let mut positioned = notifications.positioned();
-        let mut in_flight: JoinSet<(i64, Result<Done, sqlx::Error>)> = JoinSet::new();
-        // Successes not recorded yet (their positions stay in `sending`): recorded together,
-        // before the next due deliveries are read.
-        let mut succeeded: Vec<(i64, Option<i32>)> = Vec::new();
-        // Positions being attempted, and deliveries due but waiting for a free slot: fetched
-        // several at a time, so that a delivery costs no query of its own to be found.
+        let mut in_flight: JoinSet<(i64, i32, Attempt)> = JoinSet::new();
+        let mut outcomes = Outcomes::default();
+        // Positions the worker holds: attempted and not recorded yet. With `queued` (due, with
+        // their bodies, waiting for a free slot) they are left out when looking for due ones.
         let mut sending: Vec<i64> = Vec::new();
         let mut queued: VecDeque<Due> = VecDeque::new();
         // Whether the log may hold events the endpoint has not scheduled yet.
         let mut unread = true;
+        // When to look for due retries and replays next (a worker that starts looks at once:
+        // what its predecessor left pending is due).
+        let mut look_at = Instant::now();
         loop {
-            if !succeeded.is_empty()
-                && (succeeded.len() >= SUCCESS_BATCH || queued.is_empty() || in_flight.is_empty())
-            {
-                self.flush(endpoint, &mut succeeded, &mut sending).await?;
-            }
-            if unread {
-                let read = queue::enqueue(&self.pool, endpoint.id, ENQUEUE_BATCH).await?;
-                unread = read >= ENQUEUE_BATCH;
-            }
-            let mut wait = WORKER_POLL;
-            if queued.is_empty() && in_flight.len() < concurrency {
-                let limit = (concurrency * DUE_BATCH_PER_SLOT) as i64;
-                queued.extend(queue::due(&self.pool, endpoint.id, limit, &sending).await?);
-                if queued.is_empty() {
-                    if let Some(at) = queue::next_due(&self.pool, endpoint.id, &sending).await? {
-                        wait = (at - chrono::Utc::now())
-                            .to_std()
-                            .unwrap_or_default()
-                            .min(WORKER_POLL);
+            let now = Instant::now();
+            if outcomes.len() >= RECORD_BATCH || outcomes.deadline().is_some_and(|at| at <= now) {
+                match self.record(endpoint, &mut outcomes, &mut sending).await? {
+                    Recorded::Enabled { retry_in } => {
+                        if let Some(retry_in) = retry_in {
+                            look_at = look_at.min(Instant::now() + retry_in);
+                        }
                     }
+                    Recorded::Disabled => return Ok(()),
+                }
+            }
+            if unread && queued.len() < low {
+                let enqueued = queue::enqueue(&self.pool, endpoint.id, ENQUEUE_BATCH).await?;
+                unread = enqueued.read >= ENQUEUE_BATCH;
+                queued.extend(enqueued.fresh);
+            }
+            if look_at <= Instant::now() && queued.len() < low {
+                let held: Vec<i64> = sending
+                    .iter()
+                    .copied()
+                    .chain(queued.iter().map(|d| d.position))
+                    .collect();
+                let limit = (low - queued.len()) as i64;
+                let due = queue::due(&self.pool, endpoint.id, limit, &held).await?;
+                let full = due.len() as i64 >= limit;
+                queued.extend(due);
+                look_at = Instant::now() + WORKER_POLL;
+                if full {
+                    look_at = Instant::now();
+                } else if let Some(at) = queue::next_due(&self.pool, endpoint.id, &held).await? {
+                    let wait = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+                    look_at = look_at.min(Instant::now() + wait);
                 }
             }
             while in_flight.len() < concurrency {
@@ -241,66 +308,90 @@ impl Deliverer {
                 sending.push(due.position);
                 let (this, endpoint) = (self.clone(), endpoint.clone());
                 in_flight.spawn(async move {
-                    let position = due.position;
-                    (position, this.attempt(&endpoint, due).await)
+                    let (position, attempts) = (due.position, due.attempts);
+                    (position, attempts, this.attempt(&endpoint, due).await)
                 });
             }
-            if unread {
-                wait = Duration::ZERO;
+            // Looking for due deliveries waits while enough are queued: a wake-up for it then
+            // would find nothing to do, again and again until the queue drains.
+            let mut wake = if queued.len() < low {
+                look_at
+            } else {
+                Instant::now() + WORKER_POLL
+            };
+            if let Some(deadline) = outcomes.deadline() {
+                wake = wake.min(deadline);
+            }
+            if unread && queued.len() < low {
+                wake = Instant::now();
             }
             let free = in_flight.len() < concurrency;
             tokio::select! {
                 () = shutdown.cancelled() => {
-                    return self.flush(endpoint, &mut succeeded, &mut sending).await;
+                    self.record(endpoint, &mut outcomes, &mut sending).await?;
+                    return Ok(());
                 }
                 Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
-                    let (position, outcome) = match joined {
+                    let (position, attempts, attempt) = match joined {
                         Ok(done) => done,
                         // A panicking attempt is made again: its delivery is still pending.
                         Err(error) => {
                             tracing::error!(webhook_id = %endpoint.id, %error, "a webhook attempt panicked");
+                            self.record(endpoint, &mut outcomes, &mut sending).await?;
                             sending.clear();
                             queued.clear();
                             in_flight.abort_all();
+                            look_at = Instant::now();
                             continue;
                         }
                     };
-                    match outcome? {
-                        Done::Succeeded(status) => succeeded.push((position, status)),
-                        Done::Recorded { enabled } => {
-                            sending.retain(|p| *p != position);
-                            if !enabled {
-                                return self.flush(endpoint, &mut succeeded, &mut sending).await;
-                            }
-                        }
-                    }
+                    self.judge(endpoint, position, attempts, attempt, &mut outcomes);
                 }
                 _ = positioned.next() => unread = true,
-                () = tokio::time::sleep(wait), if free => unread = true,
+                () = tokio::time::sleep_until(wake), if free || outcomes.len() > 0 => {}
             }
         }
     }
 
-    /// Records the successes gathered so far and frees their positions.
-    async fn flush(
+    /// Records the outcomes gathered so far and frees their positions.
+    async fn record(
         &self,
         endpoint: &Endpoint,
-        succeeded: &mut Vec<(i64, Option<i32>)>,
+        outcomes: &mut Outcomes,
         sending: &mut Vec<i64>,
-    ) -> Result<(), sqlx::Error> {
-        if succeeded.is_empty() {
-            return Ok(());
+    ) -> Result<Recorded, sqlx::Error> {
+        let Outcomes {
+            succeeded, failed, ..
+        } = std::mem::take(outcomes);
+        let done: Vec<i64> = (succeeded.iter().map(|s| s.0))
+            .chain(failed.iter().map(|f| f.position))
+            .collect();
+        let mut recorded = Recorded::Enabled {
+            retry_in: failed.iter().filter_map(|f| f.retry_in).min(),
+        };
+        // Failures first: a success recorded with them leaves the endpoint not failing.
+        if !failed.is_empty()
+            && !queue::record_failures(
+                &self.pool,
+                endpoint.id,
+                &failed,
+                self.settings.disable_after,
+            )
+            .await?
+        {
+            recorded = Recorded::Disabled;
         }
-        let (positions, statuses): (Vec<i64>, Vec<Option<i32>>) = succeeded.drain(..).unzip();
-        queue::record_successes(&self.pool, endpoint.id, &positions, &statuses).await?;
-        sending.retain(|p| !positions.contains(p));
-        Ok(())
+        if !succeeded.is_empty() {
+            let (positions, statuses): (Vec<i64>, Vec<Option<i32>>) = succeeded.into_iter().unzip();
+            queue::record_successes(&self.pool, endpoint.id, &positions, &statuses).await?;
+        }
+        sending.retain(|p| !done.contains(p));
+        Ok(recorded)
     }
 
-    /// Sends one delivery; records a failure at once, and leaves a success to the worker, which
-    /// records successes in batches.
-    async fn attempt(&self, endpoint: &Endpoint, due: Due) -> Result<Done, sqlx::Error> {
-        let attempt = match due.body {
+    /// Sends one delivery.
+    async fn attempt(&self, endpoint: &Endpoint, due: Due) -> Attempt {
+        match due.body {
             Some(Ok(body)) => {
                 self.sender
                     .send(&endpoint.url, &endpoint.secret, &due.event_id, body)
@@ -314,31 +405,39 @@ impl Deliverer {
                 status: None,
                 error: Some("the event is no longer in the log".into()),
             },
+        }
+    }
+
+    /// Counts an attempt's outcome and keeps it to be recorded; a failure is retried on the
+    /// schedule, after `attempts` earlier attempts.
+    fn judge(
+        &self,
+        endpoint: &Endpoint,
+        position: i64,
+        attempts: i32,
+        attempt: Attempt,
+        outcomes: &mut Outcomes,
+    ) {
+        let status = attempt.status.map(i32::from);
+        let Some(error) = attempt.error else {
+            metrics::counter!(METRIC_ATTEMPTS, "outcome" => "succeeded").increment(1);
+            outcomes.push_success(position, status);
+            return;
         };
-        let retry_in = match attempt.error {
-            None => None,
-            Some(_) => self.retry_delay(due.attempts),
-        };
-        let outcome = match (&attempt.error, retry_in) {
-            (None, _) => "succeeded",
-            (Some(_), Some(_)) => "retrying",
-            (Some(_), None) => "failed",
+        let retry_in = self.retry_delay(attempts);
+        let outcome = if retry_in.is_some() {
+            "retrying"
+        } else {
+            "failed"
         };
         metrics::counter!(METRIC_ATTEMPTS, "outcome" => outcome).increment(1);
-        let Some(error) = &attempt.error else {
-            return Ok(Done::Succeeded(attempt.status.map(i32::from)));
-        };
-        tracing::debug!(webhook_id = %endpoint.id, event_id = %due.event_id, %error, ?retry_in, "webhook attempt failed");
-        let enabled = queue::record(
-            &self.pool,
-            endpoint.id,
-            due.position,
-            &attempt,
+        tracing::debug!(webhook_id = %endpoint.id, position, %error, ?retry_in, "webhook attempt failed");
+        outcomes.push_failure(Failure {
+            position,
+            status,
+            error,
             retry_in,
-            self.settings.disable_after,
-        )
-        .await?;
-        Ok(Done::Recorded { enabled })
+        });
     }
 
     /// The pause before the retry that follows `attempts` earlier attempts plus the failed one,

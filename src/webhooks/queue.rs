@@ -65,12 +65,35 @@ pub async fn enabled(pool: &PgPool) -> Result<Vec<Endpoint>, sqlx::Error> {
         .collect()
 }
 
+/// What [`enqueue`] read.
+#[derive(Debug, Default)]
+pub struct Enqueued {
+    /// Events read: the batch size means there may be more.
+    pub read: i64,
+    /// The deliveries it wrote, due now, with their bodies: the worker may send them without
+    /// looking for them again.
+    pub fresh: Vec<Due>,
+}
+
+/// An attempt that failed, to be recorded with others by [`record_failures`].
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The delivery's position.
+    pub position: i64,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<i32>,
+    /// What went wrong.
+    pub error: String,
+    /// The pause before the next attempt; `None`: the delivery is `failed`.
+    pub retry_in: Option<Duration>,
+}
+
 /// Reads up to `batch` events after the endpoint's checkpoint, writes a pending delivery for
 /// each matching one and moves the checkpoint past them, in one statement (so an event is never
-/// skipped, nor scheduled twice). Answers how many events it read: `batch` means there may be
-/// more. A disabled endpoint reads nothing.
-pub async fn enqueue(pool: &PgPool, id: Uuid, batch: i64) -> Result<i64, sqlx::Error> {
-    let read: Option<i64> = sqlx::query_scalar(
+/// skipped, nor scheduled twice), then reads the new deliveries' bodies. A disabled endpoint
+/// reads nothing.
+pub async fn enqueue(pool: &PgPool, id: Uuid, batch: i64) -> Result<Enqueued, sqlx::Error> {
+    let row = sqlx::query(
         "WITH w AS (
              SELECT position, event_types, created_snapshot FROM webhooks
              WHERE id = $1 AND status = 'enabled' FOR UPDATE
@@ -87,26 +110,46 @@ pub async fn enqueue(pool: &PgPool, id: Uuid, batch: i64) -> Result<i64, sqlx::E
              WHERE ('*' = ANY(w.event_types) OR b.event_type = ANY(w.event_types))
                AND NOT pg_visible_in_snapshot(b.transaction_id, w.created_snapshot)
              ON CONFLICT (webhook_id, position) DO NOTHING
-             RETURNING 1
+             RETURNING position, event_id
+         ), moved AS (
+             UPDATE webhooks SET position = (SELECT max(position) FROM batch)
+             WHERE id = $1 AND EXISTS (SELECT 1 FROM batch)
          )
-         UPDATE webhooks SET position = (SELECT max(position) FROM batch)
-         WHERE id = $1 AND EXISTS (SELECT 1 FROM batch)
-         RETURNING (SELECT count(*) FROM batch)",
+         SELECT (SELECT count(*) FROM batch) AS read,
+                coalesce((SELECT array_agg(position ORDER BY position) FROM inserted), '{}')
+                    AS positions,
+                coalesce((SELECT array_agg(event_id ORDER BY position) FROM inserted), '{}')
+                    AS event_ids",
     )
     .bind(id)
     .bind(batch)
-    .fetch_optional(pool)
+    .fetch_one(pool)
     .await?;
-    Ok(read.unwrap_or(0))
+    let positions: Vec<i64> = row.try_get("positions")?;
+    let event_ids: Vec<String> = row.try_get("event_ids")?;
+    let fresh = positions
+        .into_iter()
+        .zip(event_ids)
+        .map(|(position, event_id)| Due {
+            position,
+            event_id,
+            attempts: 0,
+            body: None,
+        })
+        .collect();
+    Ok(Enqueued {
+        read: row.try_get("read")?,
+        fresh: with_bodies(pool, fresh).await?,
+    })
 }
 
 /// Up to `limit` deliveries of the endpoint due now, oldest due first, but those at the
-/// positions `sending` (attempts in flight).
+/// positions `held` (the worker has them already).
 pub async fn due(
     pool: &PgPool,
     id: Uuid,
     limit: i64,
-    sending: &[i64],
+    held: &[i64],
 ) -> Result<Vec<Due>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT position, event_id, attempts FROM webhook_deliveries
@@ -116,10 +159,10 @@ pub async fn due(
     )
     .bind(id)
     .bind(limit)
-    .bind(sending)
+    .bind(held)
     .fetch_all(pool)
     .await?;
-    let mut due: Vec<Due> = rows
+    let due: Vec<Due> = rows
         .iter()
         .map(|row| {
             Ok(Due {
@@ -130,6 +173,11 @@ pub async fn due(
             })
         })
         .collect::<Result<_, sqlx::Error>>()?;
+    with_bodies(pool, due).await
+}
+
+/// Reads the bodies of `due`.
+async fn with_bodies(pool: &PgPool, mut due: Vec<Due>) -> Result<Vec<Due>, sqlx::Error> {
     if due.is_empty() {
         return Ok(due);
     }
@@ -184,90 +232,78 @@ pub async fn record_successes(
     Ok(())
 }
 
-/// When the endpoint's next pending delivery (not in `sending`) is due, if it has one.
+/// When the endpoint's next pending delivery (not in `held`) is due, if it has one.
 pub async fn next_due(
     pool: &PgPool,
     id: Uuid,
-    sending: &[i64],
+    held: &[i64],
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT min(next_attempt_at) FROM webhook_deliveries
          WHERE webhook_id = $1 AND status = 'pending' AND position <> ALL($2)",
     )
     .bind(id)
-    .bind(sending)
+    .bind(held)
     .fetch_one(pool)
     .await
 }
 
-/// Records an attempt. A failure is retried after `retry_in`, or is final without one; it
-/// starts the endpoint's failure clock, and an endpoint failing for `disable_after` is
-/// disabled. Answers whether the endpoint is still enabled.
-pub async fn record(
+/// Records failed attempts (one statement for the lot, so that an endpoint that fails every
+/// attempt costs no more round trips than one that succeeds): each is retried after its
+/// `retry_in`, or is final without one. Failures start the endpoint's failure clock, and an
+/// endpoint failing for `disable_after` is disabled. Answers whether the endpoint is still
+/// enabled.
+pub async fn record_failures(
     pool: &PgPool,
     id: Uuid,
-    position: i64,
-    attempt: &Attempt,
-    retry_in: Option<Duration>,
+    failures: &[Failure],
     disable_after: Duration,
 ) -> Result<bool, sqlx::Error> {
-    let status = attempt.status.map(i32::from);
-    let Some(error) = &attempt.error else {
-        // One statement: a success is the common case, and one round trip keeps it cheap.
-        sqlx::query(
-            "WITH delivered AS (
-                 UPDATE webhook_deliveries SET status = 'succeeded', attempts = attempts + 1,
-                     last_status_code = $3, last_error = NULL, last_attempt_at = now(),
-                     next_attempt_at = NULL
-                 WHERE webhook_id = $1 AND position = $2
-             )
-             UPDATE webhooks SET failing_since = NULL
-             WHERE id = $1 AND failing_since IS NOT NULL",
-        )
-        .bind(id)
-        .bind(position)
-        .bind(status)
-        .execute(pool)
-        .await?;
+    let Some(last) = failures.last() else {
         return Ok(true);
     };
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "UPDATE webhook_deliveries SET
-             status = CASE WHEN $5::double precision IS NULL THEN 'failed' ELSE 'pending' END,
-             attempts = attempts + 1, last_status_code = $3, last_error = $4,
-             last_attempt_at = now(),
-             next_attempt_at = now() + make_interval(secs => $5)
-         WHERE webhook_id = $1 AND position = $2",
-    )
-    .bind(id)
-    .bind(position)
-    .bind(status)
-    .bind(error)
-    .bind(retry_in.map(|d| d.as_secs_f64()))
-    .execute(&mut *tx)
-    .await?;
+    let positions: Vec<i64> = failures.iter().map(|f| f.position).collect();
+    let statuses: Vec<Option<i32>> = failures.iter().map(|f| f.status).collect();
+    let errors: Vec<&str> = failures.iter().map(|f| f.error.as_str()).collect();
+    let retries: Vec<Option<f64>> = failures
+        .iter()
+        .map(|f| f.retry_in.map(|d| d.as_secs_f64()))
+        .collect();
     let state: Option<String> = sqlx::query_scalar(
-        "UPDATE webhooks SET
+        "WITH f AS (
+             SELECT * FROM UNNEST($2::bigint[], $3::int[], $4::text[], $5::double precision[])
+                 AS f(position, status, error, retry)
+         ), failed AS (
+             UPDATE webhook_deliveries d SET
+                 status = CASE WHEN f.retry IS NULL THEN 'failed' ELSE 'pending' END,
+                 attempts = d.attempts + 1, last_status_code = f.status, last_error = f.error,
+                 last_attempt_at = now(),
+                 next_attempt_at = now() + make_interval(secs => f.retry)
+             FROM f WHERE d.webhook_id = $1 AND d.position = f.position
+         )
+         UPDATE webhooks SET
              failing_since = coalesce(failing_since, now()),
-             status = CASE WHEN coalesce(failing_since, now()) <= now() - make_interval(secs => $2)
+             status = CASE WHEN coalesce(failing_since, now()) <= now() - make_interval(secs => $6)
                            THEN 'disabled' ELSE status END,
-             disabled_reason = CASE WHEN coalesce(failing_since, now()) <= now() - make_interval(secs => $2)
+             disabled_reason = CASE WHEN coalesce(failing_since, now()) <= now() - make_interval(secs => $6)
                            THEN format('failing since %s without a success; last error: %s',
-                                       to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), $3::text)
+                                       to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), $7::text)
                            ELSE disabled_reason END,
-             updated_at = CASE WHEN coalesce(failing_since, now()) <= now() - make_interval(secs => $2)
+             updated_at = CASE WHEN coalesce(failing_since, now()) <= now() - make_interval(secs => $6)
                            THEN now() ELSE updated_at END
          WHERE id = $1 RETURNING status",
     )
     .bind(id)
+    .bind(&positions)
+    .bind(&statuses)
+    .bind(&errors)
+    .bind(&retries)
     .bind(disable_after.as_secs_f64())
-    .bind(error)
-    .fetch_optional(&mut *tx)
+    .bind(&last.error)
+    .fetch_optional(pool)
     .await?;
-    tx.commit().await?;
     if state.as_deref() == Some("disabled") {
-        tracing::warn!(webhook_id = %id, %error, "webhook endpoint disabled after failing too long");
+        tracing::warn!(webhook_id = %id, error = %last.error, "webhook endpoint disabled after failing too long");
     }
     Ok(state.as_deref() == Some("enabled"))
 }

@@ -39,6 +39,7 @@ mod rebuilt;
 mod refresh_limit;
 mod retries;
 mod rule_restarts;
+mod rule_tags;
 mod rules;
 mod sessions;
 mod sla;

@@ -11,14 +11,14 @@ use crate::helpers::{failing_fields, problem, spawn_app, TestApp, TestUser};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-async fn create_rule(app: &TestApp, admin: &TestUser, body: Value) -> Value {
+pub(crate) async fn create_rule(app: &TestApp, admin: &TestUser, body: Value) -> Value {
     let response = app.post("/rules", admin, body).await;
     assert_eq!(response.status(), StatusCode::CREATED, "create a rule");
     response.json().await.expect("a rule")
 }
 
 /// Waits until the rule processor has read every event committed so far.
-async fn rules_caught_up(app: &TestApp) {
+pub(crate) async fn rules_caught_up(app: &TestApp) {
     let deadline = Instant::now() + WAIT;
     loop {
         let (unpositioned, head, checkpoint): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
@@ -41,7 +41,7 @@ async fn rules_caught_up(app: &TestApp) {
 }
 
 /// The ticket's events once the rule processor caught up: (type, payload, metadata).
-async fn settled_events(app: &TestApp, ticket: Uuid) -> Vec<(String, Value, Value)> {
+pub(crate) async fn settled_events(app: &TestApp, ticket: Uuid) -> Vec<(String, Value, Value)> {
     // Twice: a rule's own commands add events that must be positioned and read too.
     rules_caught_up(app).await;
     rules_caught_up(app).await;
@@ -52,7 +52,7 @@ async fn settled_events(app: &TestApp, ticket: Uuid) -> Vec<(String, Value, Valu
         .collect()
 }
 
-fn types(events: &[(String, Value, Value)]) -> Vec<&str> {
+pub(crate) fn types(events: &[(String, Value, Value)]) -> Vec<&str> {
     events.iter().map(|(kind, _, _)| kind.as_str()).collect()
 }
 
