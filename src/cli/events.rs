@@ -60,20 +60,37 @@ pub async fn verify(pool: &sqlx::PgPool, args: VerifyArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-/// `ticketd projections rebuild [NAME]`.
+/// `ticketd projections rebuild [NAME]`: every read model, and the field definitions (the
+/// projection of the field streams), or the one named.
 pub async fn rebuild(pool: &sqlx::PgPool, name: Option<&str>) -> anyhow::Result<()> {
     let all = ticket_projections::read_models::all();
+    let definitions = name.is_none_or(|n| n == FIELD_DEFINITIONS);
     let chosen: Vec<_> = match name {
+        Some(FIELD_DEFINITIONS) => Vec::new(),
         Some(name) => {
             let found: Vec<_> = all.iter().filter(|p| p.name() == name).cloned().collect();
             if found.is_empty() {
-                let known: Vec<_> = all.iter().map(|p| p.name()).collect();
+                let known: Vec<_> = all
+                    .iter()
+                    .map(|p| p.name())
+                    .chain([FIELD_DEFINITIONS])
+                    .collect();
                 anyhow::bail!("no read model named '{name}' (known: {})", known.join(", "));
             }
             found
         }
         None => all,
     };
+    if definitions {
+        let events = crate::field_definitions::rebuild(pool)
+            .await
+            .context("rebuilding field_definitions failed")?;
+        // Stdout carries the read models' reports, one JSON line each, as before.
+        eprintln!("{FIELD_DEFINITIONS}: rebuilt from {events} field event(s)");
+    }
+    if chosen.is_empty() {
+        return Ok(());
+    }
     let chosen: Vec<&dyn Projection> = chosen.iter().map(|p| p.as_ref()).collect();
     let names: Vec<_> = chosen.iter().map(|p| p.name()).collect();
     let reports = ticket_projections::rebuild::rebuild_all(pool, &chosen)
@@ -84,3 +101,6 @@ pub async fn rebuild(pool: &sqlx::PgPool, name: Option<&str>) -> anyhow::Result<
     }
     Ok(())
 }
+
+/// The name `projections rebuild` knows the field definitions' table by.
+const FIELD_DEFINITIONS: &str = "field_definitions";
