@@ -100,6 +100,9 @@ impl Application {
     /// Like [`Application::build`] on an existing, migrated pool.
     pub async fn build_with_pool(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         crate::telemetry::metrics_handle();
+        crate::field_definitions::record_unrecorded(&pool, &settings.source)
+            .await
+            .context("cannot record the earlier field definitions as events")?;
         let listener = TcpListener::bind(settings.bind_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;

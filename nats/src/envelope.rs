@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::events::{kind_of, TicketEvent};
-use crate::subject::users_prefix;
+use crate::field_events::is_field_event;
+use crate::subject::{fields_prefix, users_prefix};
 use crate::time::Timestamp;
 use crate::user_events::is_user_event;
 
@@ -135,7 +136,8 @@ impl Envelope {
 
     /// The NATS subject, `tickets.v1.<ticket_id>.<kind>` under the default prefix; a user
     /// stream's event goes under the matching users prefix ([`crate::subject::users_prefix`]):
-    /// `users.v1.<user_id>.<kind>`.
+    /// `users.v1.<user_id>.<kind>`, a field stream's under the fields prefix:
+    /// `fields.v1.<field_id>.<kind>`.
     pub fn subject_under(&self, prefix: &str) -> String {
         if is_user_event(&self.event_type) {
             let kind = self
@@ -143,6 +145,13 @@ impl Envelope {
                 .strip_prefix("user.")
                 .unwrap_or(&self.event_type);
             return format!("{}.v1.{}.{kind}", users_prefix(prefix), self.subject);
+        }
+        if is_field_event(&self.event_type) {
+            let kind = self
+                .event_type
+                .strip_prefix("field.")
+                .unwrap_or(&self.event_type);
+            return format!("{}.v1.{}.{kind}", fields_prefix(prefix), self.subject);
         }
         format!("{prefix}.v1.{}.{}", self.subject, kind_of(&self.event_type))
     }

@@ -72,6 +72,8 @@
 //! # Layout
 //! - [`events`]: the typed events ([`TicketEvent`]) and their data.
 //! - [`user_events`]: the user streams' events ([`UserEvent`]), on `users.v1.<user_id>.<kind>`.
+//! - [`field_events`]: the custom field streams' events ([`FieldEvent`]), on
+//!   `fields.v1.<field_id>.<kind>`.
 //! - [`envelope`]: the CloudEvents envelope ([`Envelope`]) and its hash chain.
 //! - [`time`]: millisecond RFC 3339 timestamps.
 //! - [`subject`]: subject names.
@@ -90,6 +92,7 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod events;
+pub mod field_events;
 pub mod publish;
 pub mod relay;
 pub mod stream;
@@ -103,6 +106,7 @@ pub use config::Config;
 pub use envelope::{Actor, Envelope, EnvelopeHeader, GENESIS_HASH};
 pub use error::Error;
 pub use events::TicketEvent;
+pub use field_events::FieldEvent;
 pub use publish::{publish, CONTENT_TYPE};
 pub use relay::{Relay, RelayStatus};
 pub use stream::{connect, ensure_stream, jetstream};

@@ -116,29 +116,44 @@ pub async fn ensure_stream(
         .map_err(|e| Error::nats(format!("cannot read stream {}", config.stream), e))?
         .clone();
     check_existing(&info.config, config)?;
-    add_user_subjects(context, info, config).await
+    add_sibling_subjects(context, info, config).await
 }
 
-/// A stream made before users had streams of their own captures tickets only: it gets the
-/// users subjects added, so that publishing a user event never fails for want of a stream.
-async fn add_user_subjects(
+/// A stream made before users (or custom fields) had streams of their own captures tickets
+/// only: it gets the missing subjects added, so that publishing such an event never fails for
+/// want of a stream.
+async fn add_sibling_subjects(
     context: &jetstream::Context,
     info: stream::Info,
     config: &Config,
 ) -> Result<stream::Info, Error> {
-    let users = subject::all(&subject::users_prefix(&config.subject_prefix));
-    let covered =
-        |s: &String| s == ">" || *s == users || users.starts_with(s.trim_end_matches('>'));
-    if info.config.subjects.iter().any(covered) {
+    let missing = missing_subjects(&info.config.subjects, &config.subject_prefix);
+    if missing.is_empty() {
         return Ok(info);
     }
     let mut updated = info.config.clone();
-    updated.subjects.push(users);
-    tracing::info!(stream = %config.stream, subjects = ?updated.subjects, "adding the users subjects to the stream");
+    updated.subjects.extend(missing);
+    tracing::info!(stream = %config.stream, subjects = ?updated.subjects, "adding the users and fields subjects to the stream");
     context
         .update_stream(&updated)
         .await
         .map_err(|e| Error::nats(format!("cannot update stream {}", config.stream), e))
+}
+
+/// The users and fields subjects that none of `subjects` captures.
+fn missing_subjects(subjects: &[String], prefix: &str) -> Vec<String> {
+    [
+        subject::users_prefix(prefix),
+        subject::fields_prefix(prefix),
+    ]
+    .iter()
+    .map(|sibling| subject::all(sibling))
+    .filter(|wanted| {
+        !subjects
+            .iter()
+            .any(|s| s == ">" || s == wanted || wanted.starts_with(s.trim_end_matches('>')))
+    })
+    .collect()
 }
 
 fn check_existing(existing: &stream::Config, config: &Config) -> Result<(), Error> {
@@ -174,10 +189,25 @@ mod tests {
     fn the_created_stream_follows_the_contract() {
         let created = stream_config(&Config::default());
         assert_eq!(created.name, "TICKETS");
-        assert_eq!(created.subjects, ["tickets.>", "users.>"]);
+        assert_eq!(created.subjects, ["tickets.>", "users.>", "fields.>"]);
         assert_eq!(created.storage, stream::StorageType::File);
         assert!(created.duplicate_window >= MIN_DUPLICATE_WINDOW);
         check_existing(&created, &Config::default()).unwrap();
+    }
+
+    #[test]
+    fn an_older_stream_gets_the_subjects_it_lacks() {
+        let subjects = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            missing_subjects(&subjects(&["tickets.>", "users.>"]), "tickets"),
+            ["fields.>"]
+        );
+        assert_eq!(
+            missing_subjects(&subjects(&["tickets.>"]), "tickets"),
+            ["users.>", "fields.>"]
+        );
+        assert!(missing_subjects(&subjects(&[">"]), "tickets").is_empty());
+        assert!(missing_subjects(&subjects(&["t1.>"]), "t1").is_empty());
     }
 
     #[test]

@@ -40,21 +40,33 @@ pub fn all(prefix: &str) -> String {
 /// prefix gets a `users` token appended (`t1` → `t1.users`), which no ticket subject can take,
 /// since those continue with the version token.
 pub fn users_prefix(prefix: &str) -> String {
+    sibling_prefix(prefix, "users")
+}
+
+/// The prefix of the custom field streams' subjects, built as [`users_prefix`] builds the
+/// users': `tickets` → `fields`, `acme.tickets` → `acme.fields`, `t1` → `t1.fields`.
+pub fn fields_prefix(prefix: &str) -> String {
+    sibling_prefix(prefix, "fields")
+}
+
+fn sibling_prefix(prefix: &str, token: &str) -> String {
     match prefix.rsplit_once('.') {
-        Some((head, "tickets")) => format!("{head}.users"),
-        None if prefix == "tickets" => "users".to_string(),
-        _ => format!("{prefix}.users"),
+        Some((head, "tickets")) => format!("{head}.{token}"),
+        None if prefix == "tickets" => token.to_string(),
+        _ => format!("{prefix}.{token}"),
     }
 }
 
-/// What the stream captures: `<prefix>.>` and, unless that covers it, `<users prefix>.>`.
+/// What the stream captures: `<prefix>.>` and, unless that covers them, `<users prefix>.>`
+/// and `<fields prefix>.>`.
 pub fn stream_subjects(prefix: &str) -> Vec<String> {
-    let users = users_prefix(prefix);
-    if users.starts_with(&format!("{prefix}.")) {
-        vec![all(prefix)]
-    } else {
-        vec![all(prefix), all(&users)]
+    let mut subjects = vec![all(prefix)];
+    for sibling in [users_prefix(prefix), fields_prefix(prefix)] {
+        if !sibling.starts_with(&format!("{prefix}.")) {
+            subjects.push(all(&sibling));
+        }
     }
+    subjects
 }
 
 /// The ticket id and kind of an event subject under `prefix`, if it is one.
@@ -89,9 +101,15 @@ mod tests {
         assert_eq!(users_prefix("tickets"), "users");
         assert_eq!(users_prefix("acme.tickets"), "acme.users");
         assert_eq!(users_prefix("t1"), "t1.users");
-        assert_eq!(stream_subjects("tickets"), ["tickets.>", "users.>"]);
+        assert_eq!(fields_prefix("acme.tickets"), "acme.fields");
+        assert_eq!(fields_prefix("t1"), "t1.fields");
+        assert_eq!(
+            stream_subjects("tickets"),
+            ["tickets.>", "users.>", "fields.>"]
+        );
         assert_eq!(stream_subjects("t1"), ["t1.>"]);
         assert_eq!(parse("t1", "t1.users.v1.x.created"), None);
+        assert_eq!(parse("t1", "t1.fields.v1.x.defined"), None);
     }
 
     #[test]

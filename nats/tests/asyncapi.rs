@@ -13,10 +13,11 @@ use ticket_nats::events::{
     TicketCommented, TicketCreated, TicketLinked, TicketMerged, TicketMergedFrom, TicketPending,
     TicketRated, TicketReopened, TicketResumed, TicketTagged, TicketUpdated, UserRef, Via,
 };
+use ticket_nats::field_events::FieldDefinitionData;
 use ticket_nats::publish::OutgoingMessage;
 use ticket_nats::user_events::{UserCreated, UserMerged, UserUpdated};
-use ticket_nats::UserEvent;
 use ticket_nats::{subject, Channel, Envelope, Priority, TicketEvent, Timestamp, GENESIS_HASH};
+use ticket_nats::{FieldEvent, UserEvent};
 use uuid::Uuid;
 
 fn document() -> Value {
@@ -493,6 +494,7 @@ fn every_event_type_has_a_channel_a_message_and_an_operation_and_nothing_else_do
         .collect();
     let mut kinds: BTreeSet<String> = subject::kinds().map(str::to_string).collect();
     kinds.extend(UserEvent::TYPES.map(|t| t.replace('.', "_")));
+    kinds.extend(FieldEvent::TYPES.map(|t| t.replace('.', "_")));
     assert_eq!(
         channels,
         kinds.iter().map(String::as_str).collect(),
@@ -506,6 +508,7 @@ fn every_event_type_has_a_channel_a_message_and_an_operation_and_nothing_else_do
         .collect();
     let mut all_types = types.clone();
     all_types.extend(UserEvent::TYPES);
+    all_types.extend(FieldEvent::TYPES);
     assert_eq!(names, all_types, "no message for an unknown type");
     let enumerated: BTreeSet<&str> = doc["components"]["schemas"]["Envelope"]["properties"]["type"]
         ["enum"]
@@ -585,6 +588,79 @@ fn user_events_from_the_rust_types_validate_against_their_messages() {
         );
         assert_eq!(
             UserEvent::from_data(event.event_type(), &event.data()).expect("known"),
+            event
+        );
+    }
+}
+
+#[test]
+fn field_events_from_the_rust_types_validate_against_their_messages() {
+    let doc = document();
+    let actor = Actor {
+        id: Uuid::now_v7().to_string(),
+        name: "Ada Admin".into(),
+        role: "admin".into(),
+    };
+    let definition = FieldDefinitionData {
+        key: "sector".into(),
+        label: "Sector".into(),
+        kind: "select".into(),
+        options: vec!["finance".into(), "health".into()],
+        required_for: vec!["create".into()],
+        visible_to_requester: false,
+    };
+    let samples = [
+        FieldEvent::Defined(definition.clone()),
+        FieldEvent::Updated(FieldDefinitionData {
+            options: Vec::new(),
+            required_for: Vec::new(),
+            kind: "text".into(),
+            ..definition
+        }),
+    ];
+    for (seq, event) in (1..).zip(samples) {
+        let channel = event.event_type().replace('.', "_");
+        let field_id = Uuid::now_v7();
+        let mut envelope = Envelope::seal_data(
+            EnvelopeHeader {
+                source: "ticketd",
+                ticket_id: field_id,
+                seq,
+                time: ts("2026-11-23T10:15:30.123Z"),
+                actor: &actor,
+                correlation_id: "req-1",
+            },
+            event.event_type(),
+            event.data(),
+            GENESIS_HASH,
+        );
+        envelope.position = 7;
+        let key = doc["channels"][&channel]["messages"]
+            .as_object()
+            .and_then(|m| m.values().next())
+            .and_then(|m| m["$ref"].as_str())
+            .and_then(|r| r.strip_prefix("#/components/messages/"))
+            .unwrap_or_else(|| panic!("the {channel} channel has a message"))
+            .to_string();
+        let payload = validator(&doc, &format!("/components/messages/{key}/payload"));
+        let value = serde_json::to_value(&envelope).expect("an envelope serializes");
+        assert_eq!(errors(&payload, &value), Vec::<String>::new(), "{value}");
+        same_members(
+            &doc,
+            &doc["components"]["schemas"]["FieldDefinition"],
+            &event.data(),
+            true,
+            event.event_type(),
+        );
+        let message = OutgoingMessage::new(&envelope, "tickets").expect("a message");
+        let kind = event.event_type().trim_start_matches("field.");
+        assert_eq!(message.subject, format!("fields.v1.{field_id}.{kind}"));
+        assert_eq!(
+            doc["channels"][&channel]["address"],
+            format!("fields.v1.{{field_id}}.{kind}")
+        );
+        assert_eq!(
+            FieldEvent::from_data(event.event_type(), &event.data()).expect("known"),
             event
         );
     }

@@ -363,7 +363,7 @@ async fn a_durable_consumer_follows_one_kind_and_resumes_after_its_last_ack() {
 }
 
 #[tokio::test]
-async fn a_stream_made_for_tickets_only_gets_the_users_subjects_added() {
+async fn a_stream_made_for_tickets_only_gets_the_users_and_fields_subjects_added() {
     // Arrange: a stream as an engine before user streams made it (`<x>.tickets.>` only).
     let mut stream = TestStream::new().await;
     stream.config.subject_prefix = format!("{}.tickets", stream.config.subject_prefix);
@@ -379,5 +379,6 @@ async fn a_stream_made_for_tickets_only_gets_the_users_subjects_added() {
 
     // Assert
     let users = subject::all(&subject::users_prefix(&prefix));
-    assert_eq!(info.config.subjects, [subject::all(&prefix), users]);
+    let fields = subject::all(&subject::fields_prefix(&prefix));
+    assert_eq!(info.config.subjects, [subject::all(&prefix), users, fields]);
 }

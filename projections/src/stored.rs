@@ -304,9 +304,9 @@ pub struct ReadBatch {
 
 /// Like [`read_after`], for read models: every text holding U+0000 has it replaced by U+FFFD
 /// (see [`holdable`]). Projectors and rebuilds read through this one function, so that no
-/// read model has to think of it. The read models are ticket read models: user streams'
-/// events (the directory is its own table) are skipped, but counted in [`ReadBatch::last`], so
-/// that a checkpoint moves past them.
+/// read model has to think of it. The read models are ticket read models: user and field
+/// streams' events (the directory and the field definitions are tables of their own) are
+/// skipped, but counted in [`ReadBatch::last`], so that a checkpoint moves past them.
 pub async fn read_for_read_models<'e, E: PgExecutor<'e>>(
     executor: E,
     after: i64,
@@ -340,7 +340,12 @@ async fn read_batch<'e, E: PgExecutor<'e>>(
     let read = envelopes.len();
     let events = envelopes
         .into_iter()
-        .filter(|envelope| !ticket_nats::user_events::is_user_event(&envelope.event_type))
+        // User and field streams' events are for the directory and the field definitions,
+        // which keep their own tables.
+        .filter(|envelope| {
+            !ticket_nats::user_events::is_user_event(&envelope.event_type)
+                && !ticket_nats::field_events::is_field_event(&envelope.event_type)
+        })
         .map(|mut envelope| {
             prepare(&mut envelope);
             let id = envelope.id.clone();

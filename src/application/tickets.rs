@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::command_service::{now, CommandContext, CommandError, CommandService, Outcome};
 use crate::domain::commands::TagTicket;
 use crate::domain::commands::{
-    AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, PendTicket, RateTicket, ReopenTicket,
-    ResumeTicket, UpdateTicket,
+    AssignTicket, CloseTicket, CommentOnTicket, CreateTicket, OpeningFiles, PendTicket, RateTicket,
+    ReopenTicket, ResumeTicket, UpdateTicket,
 };
 use crate::domain::tags::Tag;
 use crate::domain::{Channel, Issuer, Priority, Role, TicketCommand, Title};
@@ -134,6 +134,28 @@ pub async fn open_as(
     number: i64,
     ticket: NewTicket,
 ) -> Result<Outcome, CommandError> {
+    open_with_files(service, issued, id, number, ticket, None).await
+}
+
+/// [`open_as`] with files stored beforehand for ticket `id` (an opening mail's), listed on a
+/// public comment by the opener recorded with the creation; `via` names the mail.
+pub async fn open_with_files(
+    service: &CommandService,
+    issued: Issued<'_>,
+    id: Uuid,
+    number: i64,
+    ticket: NewTicket,
+    files: Option<(Option<Via>, Vec<AttachmentRef>)>,
+) -> Result<Outcome, CommandError> {
+    let files = files
+        .filter(|(_, attachments)| !attachments.is_empty())
+        .map(|(via, attachments)| {
+            Box::new(OpeningFiles {
+                comment_id: Uuid::now_v7(),
+                via,
+                attachments,
+            })
+        });
     issue(service, issued, id, |by| {
         TicketCommand::CreateTicket(CreateTicket {
             number,
@@ -146,6 +168,7 @@ pub async fn open_as(
             integration: ticket.integration,
             metadata: ticket.metadata,
             fields: ticket.fields,
+            files,
             by,
             at: now(),
         })

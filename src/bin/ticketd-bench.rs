@@ -36,6 +36,8 @@ mod scale;
 mod sla;
 #[path = "bench/stats.rs"]
 mod stats;
+#[path = "bench/upload.rs"]
+mod upload;
 #[path = "bench/viewers.rs"]
 mod viewers;
 #[path = "bench/webhooks.rs"]
@@ -102,7 +104,7 @@ struct Args {
     nats_url: String,
     /// Run only these parts (repeat or comma-separate): ceiling, cqrs-es, ticketd, rebuild,
     /// relay, email, intake, webhooks, rules, sla (and `reads`, which runs only with
-    /// `--tickets`). Default: all.
+    /// `--tickets`, and `upload`, which runs only when named). Default: all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Events for the webhook backlog measurement, each delivered to every endpoint (default
@@ -129,6 +131,9 @@ struct Args {
     /// viewers at the largest. Runs only when given (part `reads`).
     #[arg(long, value_delimiter = ',')]
     tickets: Vec<usize>,
+    /// Uploads of 20 MiB timed in the upload part (after one warm-up).
+    #[arg(long, default_value_t = 5)]
+    uploads: usize,
     /// Requests per question at each size.
     #[arg(long, default_value_t = 200)]
     read_samples: usize,
@@ -289,9 +294,9 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency
     );
 
-    const PARTS: [&str; 11] = [
+    const PARTS: [&str; 12] = [
         "ceiling", "cqrs-es", "ticketd", "rebuild", "relay", "email", "intake", "webhooks",
-        "rules", "reads", "sla",
+        "rules", "reads", "sla", "upload",
     ];
     if let Some(unknown) = args.only.iter().find(|p| !PARTS.contains(&p.as_str())) {
         anyhow::bail!("--only {unknown}: the parts are {}", PARTS.join(", "));
@@ -317,6 +322,16 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("write {}", path.display()))?;
         }
         return Ok(());
+    }
+    if args.only.iter().any(|p| p == "upload") {
+        let r = run_upload(&args).await?;
+        if args.only.iter().all(|p| p == "upload") {
+            if let Some(path) = &args.json {
+                std::fs::write(path, serde_json::to_vec_pretty(&json!({"upload": r}))?)
+                    .with_context(|| format!("write {}", path.display()))?;
+            }
+            return Ok(());
+        }
     }
     let reads = if wants("reads") && !args.tickets.is_empty() {
         scale::run(scale::Plan {
@@ -483,6 +498,30 @@ async fn run_email(args: &Args) -> anyhow::Result<email::EmailResult> {
     println!(
         "email: {} messages over SMTP ({} tickets, {} comments): all accepted in {:.2} s, all in the read model in {:.2} s ({:.0} messages/s)",
         r.messages, r.tickets, r.comments, r.smtp_seconds, r.visible_seconds, r.messages_per_s
+    );
+    Ok(r)
+}
+
+/// A 20 MiB upload to an engine process: time and resident memory growth (part `upload`).
+async fn run_upload(args: &Args) -> anyhow::Result<upload::UploadResult> {
+    let db = BenchDb::create(&args.database_url, "upload").await?;
+    let result = upload::run(&db.url, args.uploads).await;
+    db.drop_db().await;
+    let r = result?;
+    let seconds: Vec<String> = r.seconds.iter().map(|s| format!("{s:.3}")).collect();
+    let growth: Vec<String> = r
+        .rss_growth_kib
+        .iter()
+        .map(|k| format!("{:.1}", *k as f64 / 1024.0))
+        .collect();
+    println!(
+        "upload: {} MiB, {} uploads after a warm-up: {} s (median {:.3} s), resident memory growth {} MiB (median {:.1} MiB)",
+        r.bytes / (1024 * 1024),
+        r.seconds.len(),
+        seconds.join(", "),
+        r.median_seconds,
+        growth.join(", "),
+        r.median_rss_growth_mib
     );
     Ok(r)
 }

@@ -60,8 +60,9 @@ pub async fn verify(pool: &sqlx::PgPool, args: VerifyArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-/// `ticketd projections rebuild [NAME]`: business time is counted on the SLA calendars in
-/// force now.
+/// `ticketd projections rebuild [NAME]`: every read model, and the field definitions (the
+/// projection of the field streams), or the one named; business time is counted on the SLA
+/// calendars in force now.
 pub async fn rebuild(
     pool: &sqlx::PgPool,
     settings: &crate::settings::Settings,
@@ -75,17 +76,33 @@ pub async fn rebuild(
     .await
     .context("cannot read the SLA policies and calendars")?;
     let all = ticket_projections::read_models::all(std::sync::Arc::new(calendars));
+    let definitions = name.is_none_or(|n| n == FIELD_DEFINITIONS);
     let chosen: Vec<_> = match name {
+        Some(FIELD_DEFINITIONS) => Vec::new(),
         Some(name) => {
             let found: Vec<_> = all.iter().filter(|p| p.name() == name).cloned().collect();
             if found.is_empty() {
-                let known: Vec<_> = all.iter().map(|p| p.name()).collect();
+                let known: Vec<_> = all
+                    .iter()
+                    .map(|p| p.name())
+                    .chain([FIELD_DEFINITIONS])
+                    .collect();
                 anyhow::bail!("no read model named '{name}' (known: {})", known.join(", "));
             }
             found
         }
         None => all,
     };
+    if definitions {
+        let events = crate::field_definitions::rebuild(pool)
+            .await
+            .context("rebuilding field_definitions failed")?;
+        // Stdout carries the read models' reports, one JSON line each, as before.
+        eprintln!("{FIELD_DEFINITIONS}: rebuilt from {events} field event(s)");
+    }
+    if chosen.is_empty() {
+        return Ok(());
+    }
     let chosen: Vec<&dyn Projection> = chosen.iter().map(|p| p.as_ref()).collect();
     let names: Vec<_> = chosen.iter().map(|p| p.name()).collect();
     let reports = ticket_projections::rebuild::rebuild_all(pool, &chosen)
@@ -96,3 +113,6 @@ pub async fn rebuild(
     }
     Ok(())
 }
+
+/// The name `projections rebuild` knows the field definitions' table by.
+const FIELD_DEFINITIONS: &str = "field_definitions";

@@ -80,6 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let pool = db::connect(&settings.database_url).await?;
             db::migrate(&pool).await?;
+            crate::field_definitions::record_unrecorded(&pool, &settings.source).await?;
             println!("migrations applied");
             Ok(())
         }

@@ -20,6 +20,7 @@ use super::commands::{
     ReopenTicket, TicketCommand, UpdateTicket,
 };
 use super::fields::custom_changes;
+use super::opening_files::opening_comment;
 use super::sla::{PriorityCalendars, SlaPolicy};
 use super::values::{Channel, Priority, Role, Status};
 
@@ -200,8 +201,8 @@ impl Ticket {
         }
     }
 
-    /// Every event `command` records, in order: its own (a merge records two on each side, every
-    /// other command at most one), each followed by what follows from it by rule (see
+    /// Every event `command` records, in order: its own (a merge records two on each side, a
+    /// creation with files two, every other command at most one), each followed by what follows from it by rule (see
     /// [`Ticket::follow_up`]). Empty for an accepted no-op.
     pub(super) fn decisions(
         &self,
@@ -212,6 +213,13 @@ impl Ticket {
         let own: Vec<TicketEvent> = match command {
             TicketCommand::MergeTicket(c) => self.merge(c)?,
             TicketCommand::MergeFrom(c) => self.merge_from(c)?,
+            TicketCommand::CreateTicket(mut c) if c.files.is_some() => {
+                let files = c.files.take();
+                let by = c.by.clone();
+                let mut events: Vec<_> = self.create(c, services)?.into_iter().collect();
+                events.extend(files.and_then(|f| opening_comment(&by, *f)));
+                events
+            }
             other => self.decide(other, services)?.into_iter().collect(),
         };
         let mut events = Vec::with_capacity(own.len() + 1);

@@ -150,6 +150,7 @@ fn create_by(by: Issuer, for_whom: &Issuer) -> TicketCommand {
         integration: None,
         metadata: None,
         fields: None,
+        files: None,
         by,
         at: t0(),
     })

@@ -59,3 +59,57 @@ fn listed_files_are_part_of_the_data_the_hash_covers() {
         serde_json_canonicalizer::to_string(&altered).ok()
     );
 }
+
+#[test]
+fn a_ticket_opened_with_files_records_them_on_a_comment_by_its_opener_in_the_same_command() {
+    let TicketCommand::CreateTicket(mut command) = create_by(requester(), &requester()) else {
+        unreachable!("create_by() builds a creation")
+    };
+    let via = ticket_nats::events::Via {
+        channel: "email".into(),
+        message_id: "first@client.test".into(),
+    };
+    let log = AttachmentRef {
+        id: Uuid::from_u128(701),
+        filename: "log.txt".into(),
+        ..file()
+    };
+    command.files = Some(Box::new(crate::domain::commands::OpeningFiles {
+        comment_id: Uuid::from_u128(100),
+        via: Some(via.clone()),
+        attachments: vec![file(), log.clone()],
+    }));
+    let by = requester();
+    let listed = TicketEvent::Commented(TicketCommented {
+        comment_id: Uuid::from_u128(100),
+        author: AuthorRef {
+            id: by.id,
+            name: by.name.clone(),
+            role: "requester".into(),
+        },
+        body: "screenshot.png, log.txt".into(),
+        internal: false,
+        via: Some(via),
+        attachments: vec![file(), log],
+    });
+    framework()
+        .given_no_previous_events()
+        .when(TicketCommand::CreateTicket(command))
+        .then_expect_events(vec![created(), listed]);
+}
+
+#[test]
+fn a_ticket_opened_with_no_file_records_its_creation_alone() {
+    let TicketCommand::CreateTicket(mut command) = create_by(requester(), &requester()) else {
+        unreachable!("create_by() builds a creation")
+    };
+    command.files = Some(Box::new(crate::domain::commands::OpeningFiles {
+        comment_id: Uuid::from_u128(100),
+        via: None,
+        attachments: Vec::new(),
+    }));
+    framework()
+        .given_no_previous_events()
+        .when(TicketCommand::CreateTicket(command))
+        .then_expect_events(vec![created()]);
+}

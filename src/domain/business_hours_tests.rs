@@ -64,6 +64,7 @@ fn create(at: &str) -> (Ticket, Vec<TicketEvent>) {
         &mut ticket,
         TicketCommand::CreateTicket(CreateTicket {
             fields: Default::default(),
+            files: None,
             number: 1,
             title: Title::parse("Printer jam").unwrap(),
             description: String::new(),

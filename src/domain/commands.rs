@@ -89,10 +89,24 @@ pub struct CreateTicket {
     pub metadata: Option<std::collections::BTreeMap<String, String>>,
     /// Custom field values, already checked against the definitions, if any.
     pub fields: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    /// Files that came with it (an opening mail's), stored beforehand: listed on a public
+    /// comment by whoever opens it, recorded with the creation.
+    pub files: Option<Box<OpeningFiles>>,
     /// Who asks.
     pub by: Issuer,
     /// When.
     pub at: Timestamp,
+}
+
+/// The files a ticket is opened with, and the comment that lists them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpeningFiles {
+    /// The comment's id.
+    pub comment_id: Uuid,
+    /// The mail they came in, when they came by e-mail.
+    pub via: Option<Via>,
+    /// The files (their content hashed); at least one.
+    pub attachments: Vec<AttachmentRef>,
 }
 
 /// Adds a comment.

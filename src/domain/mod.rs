@@ -7,6 +7,7 @@ pub mod commands;
 pub mod fields;
 pub mod linking;
 pub mod links;
+mod opening_files;
 pub mod pending;
 pub mod sla;
 pub mod sla_clock;

@@ -69,7 +69,7 @@ pub struct Inbox {
     category: String,
     /// The CloudEvents `source` of the user events a new sender causes.
     source: String,
-    /// Where the files of follow-up mails go; none → their files are dropped.
+    /// Where mails' files go; none → their files are dropped.
     files: Option<Attachments>,
 }
 
@@ -92,7 +92,8 @@ impl Inbox {
         }
     }
 
-    /// Stores the files of follow-up mails in `files`, listed on their comments.
+    /// Stores mails' files in `files`, listed on their comments (for a mail that opens a
+    /// ticket, on a comment recorded with the creation).
     pub fn with_files(mut self, files: Attachments) -> Self {
         self.files = Some(files);
         self
@@ -299,7 +300,26 @@ impl Inbox {
             metadata: None,
             fields: None,
         };
-        match tickets::open(&self.commands, issued, new).await {
+        // The files are stored under the new ticket's id first, then listed on a comment
+        // recorded with the creation; if the creation is refused or repeated they are orphans,
+        // which the janitor removes.
+        let id = Uuid::now_v7();
+        let files = self.store_files(mail, id, user.id).await?;
+        let number = self.commands.next_number().await?;
+        let via = Via {
+            channel: "email".into(),
+            message_id: mail.message_id.clone(),
+        };
+        let opened = tickets::open_with_files(
+            &self.commands,
+            issued,
+            id,
+            number,
+            new,
+            Some((Some(via), files)),
+        )
+        .await;
+        match opened {
             Ok(outcome) => {
                 self.record(self.row(
                     mail,

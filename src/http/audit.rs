@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
 use sqlx::PgPool;
-use ticket_nats::{Envelope, TicketEvent, UserEvent};
+use ticket_nats::{Envelope, FieldEvent, TicketEvent, UserEvent};
 use ticket_projections::stored::{head_position, read_envelopes_after, read_ticket_rows, RawEvent};
 use ticket_projections::verify::verify_chain;
 use tokio::time::Instant;
@@ -297,13 +297,17 @@ pub async fn events(State(state): State<AppState>, caller: Caller, uri: Uri) -> 
     let limit = p.integer("limit", 1, MAX_PAGE).unwrap_or(DEFAULT_PAGE);
     let min_position = p.min_position();
     let types = p.list("type", |t| {
-        if TicketEvent::TYPES.contains(&t) || UserEvent::TYPES.contains(&t) {
+        if TicketEvent::TYPES.contains(&t)
+            || UserEvent::TYPES.contains(&t)
+            || FieldEvent::TYPES.contains(&t)
+        {
             Ok(())
         } else {
             Err(format!(
-                "type must be one of {}, {}",
+                "type must be one of {}, {}, {}",
                 TicketEvent::TYPES.join(", "),
-                UserEvent::TYPES.join(", ")
+                UserEvent::TYPES.join(", "),
+                FieldEvent::TYPES.join(", ")
             ))
         }
     });

@@ -1,5 +1,6 @@
 //! Custom fields (CONTRACT 10): `POST /fields` (admins) defines a field or records a new
-//! version of its definition, `GET /fields` lists the current ones; values arrive on
+//! version of its definition (an event of the field's stream), `GET /fields` lists the current
+//! ones or those in force `as_of` an instant; values arrive on
 //! `POST /tickets` and `PATCH /tickets/{id}` as `fields`.
 
 use std::borrow::Cow;
@@ -373,7 +374,8 @@ impl From<Stored> for FieldDefinitionView {
 /// `GET /fields`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FieldList {
-    /// The current definitions by key (a requester gets only those visible to requesters).
+    /// The definitions by key, current or as of the instant asked (a requester gets only those
+    /// visible to requesters).
     pub items: Vec<FieldDefinitionView>,
 }
 
@@ -393,6 +395,7 @@ pub async fn define_field(
     if caller.role != Role::Admin {
         return Err(ApiError::Forbidden("only admins may define fields".into()));
     }
+    let recorder = super::user_routes::recorder(&state, &caller, request.headers());
     let body = JsonBody::read(request, BodyKind::Required).await?;
     let mut form = Form::new(&body)?;
     let draft = DefineFieldRequest::read(&mut form, &Context::from(&state));
@@ -414,7 +417,7 @@ pub async fn define_field(
         required_on_create: body.required_for.is_some_and(|r| r.0),
         visible_to_requester: body.visible_to_requester.unwrap_or(true),
     };
-    let stored = field_definitions::define(&state.pool, definition, caller.id)
+    let stored = field_definitions::define(&state.pool, definition, &recorder)
         .await
         .map_err(|e| match e {
             DefineError::TypeChange { .. } => ApiError::Conflict(e.to_string()),
@@ -424,8 +427,12 @@ pub async fn define_field(
     Ok((StatusCode::CREATED, Json(FieldDefinitionView::from(stored))).into_response())
 }
 
-/// The current field definitions (every role; a requester gets those visible to requesters).
+/// The current field definitions, or those in force at `as_of` (every role; a requester gets
+/// those visible to requesters).
 #[utoipa::path(get, path = "/api/v1/fields", tag = "fields",
+    params(
+        ("as_of" = Option<String>, Query, description = "RFC 3339 instant: the definitions in force then (each field's latest version recorded by then)"),
+    ),
     responses((status = 200, body = FieldList), (status = 422)),
     security(("bearer" = [])))]
 pub async fn list_fields(
@@ -433,8 +440,10 @@ pub async fn list_fields(
     caller: Caller,
     uri: Uri,
 ) -> Result<Json<FieldList>> {
-    Params::new(&uri, &[])?.finish()?;
-    let items = field_definitions::current(&state.pool)
+    let mut p = Params::new(&uri, &["as_of"])?;
+    let as_of = p.time("as_of");
+    p.finish()?;
+    let items = field_definitions::in_force_at(&state.pool, as_of.map(|t| t.as_datetime()))
         .await?
         .into_values()
         .filter(|s| caller.role != Role::Requester || s.definition.visible_to_requester)

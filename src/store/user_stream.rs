@@ -49,13 +49,40 @@ pub async fn append(
     user_id: Uuid,
     event: &UserEvent,
 ) -> Result<Envelope, sqlx::Error> {
+    append_to_stream(
+        tx,
+        recorder,
+        USER_AGGREGATE,
+        user_id,
+        event.event_type(),
+        event.data(),
+        Timestamp::now(),
+    )
+    .await
+}
+
+/// Appends an event of `event_type` carrying `data` to stream `id` of `aggregate` (a stream
+/// other than a ticket's: a user's, a field's) inside the caller's transaction, after its last
+/// event, and asks the sequencers to position it once the transaction commits. `time` is the
+/// envelope's (now, but for a change recorded before it had events). The caller orders the
+/// writers of one stream (a row lock, an advisory lock); the primary key refuses a racing
+/// append all the same.
+pub async fn append_to_stream(
+    tx: &mut PgConnection,
+    recorder: &Recorder,
+    aggregate: &str,
+    id: Uuid,
+    event_type: &str,
+    data: serde_json::Value,
+    time: Timestamp,
+) -> Result<Envelope, sqlx::Error> {
     let last: Option<(i64, Option<String>)> = sqlx::query_as(
         "SELECT sequence, metadata->>'hash' FROM events
          WHERE aggregate_type = $1 AND aggregate_id = $2
          ORDER BY sequence DESC LIMIT 1",
     )
-    .bind(USER_AGGREGATE)
-    .bind(user_id.to_string())
+    .bind(aggregate)
+    .bind(id.to_string())
     .fetch_optional(&mut *tx)
     .await?;
     let (seq, prevhash) = match last {
@@ -65,14 +92,14 @@ pub async fn append(
     let envelope = Envelope::seal_data(
         EnvelopeHeader {
             source: &recorder.source,
-            ticket_id: user_id,
+            ticket_id: id,
             seq,
-            time: Timestamp::now(),
+            time,
             actor: &recorder.actor,
             correlation_id: &recorder.correlation_id,
         },
-        event.event_type(),
-        event.data(),
+        event_type,
+        data,
         &prevhash,
     );
     sqlx::query(
@@ -80,8 +107,8 @@ pub async fn append(
                              payload, metadata, actor_id)
          VALUES ($1, $2, $3, $4, $5, $6::json, $7::json, $8)",
     )
-    .bind(USER_AGGREGATE)
-    .bind(user_id.to_string())
+    .bind(aggregate)
+    .bind(id.to_string())
     .bind(seq)
     .bind(&envelope.event_type)
     .bind(ticket_nats::events::EVENT_VERSION)

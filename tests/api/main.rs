@@ -11,6 +11,7 @@ mod commands;
 mod credential_sweep;
 mod dashboard;
 mod email;
+mod field_streams;
 mod fields;
 mod hardening;
 mod helpers;

@@ -106,6 +106,7 @@ pub async fn seed(cqrs: &Framework, tickets: usize) -> anyhow::Result<Vec<Uuid>>
             integration: None,
             metadata: None,
             fields: None,
+            files: None,
             by: agent(),
             at: Timestamp::now(),
         });

@@ -349,6 +349,7 @@ fn parameter_schema(path: &str, location: &str, name: &str, categories: &[Value]
             &TicketEvent::TYPES
                 .iter()
                 .chain(UserEvent::TYPES.iter())
+                .chain(ticket_nats::FieldEvent::TYPES.iter())
                 .map(|t| json!(t))
                 .collect::<Vec<_>>(),
         ),

@@ -677,3 +677,82 @@ async fn a_replys_attached_file_is_stored_and_listed_on_its_comment_with_its_has
         hex::encode(Sha256::digest(png))
     );
 }
+
+#[tokio::test]
+async fn a_mail_that_opens_a_ticket_has_its_files_listed_with_their_hashes_on_a_comment_recorded_with_it(
+) {
+    use sha2::{Digest, Sha256};
+    // Arrange
+    let app = spawn_app_with(listening).await;
+    let port = smtp_port(&app).await;
+    let agent = app.user("agent").await;
+    let first = message_id();
+    let headers = "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n";
+    let body = "--b\r\nContent-Type: text/plain\r\n\r\nIt blinks, photo attached.\r\n--b\r\n\
+                Content-Type: image/png; name=\"jam.png\"\r\n\
+                Content-Disposition: attachment; filename=\"jam.png\"\r\n\
+                Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--";
+
+    // Act
+    let raw = mail("rita@client.test", "Printer jammed", &first, headers, body);
+    deliver(port, "rita@client.test", raw.as_bytes())
+        .await
+        .expect("accepted");
+
+    // Assert
+    let (outcome, _, ticket) = recorded(&app, &first).await;
+    assert_eq!(outcome, "created");
+    let ticket = ticket.expect("a ticket");
+    let events = events_of(&app, ticket).await;
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["ticket.created", "ticket.commented"]);
+    let (created, comment) = (&events[0].1, &events[1].1);
+    assert_eq!(created["description"], "It blinks, photo attached.");
+    let png = [0x89u8, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+    assert_eq!(comment["author"]["id"], created["requester"]["id"]);
+    assert_eq!(comment["internal"], false);
+    assert_eq!(comment["via"]["message_id"], first);
+    assert_eq!(comment["body"], "jam.png");
+    let file = &comment["attachments"][0];
+    assert_eq!(file["filename"], "jam.png");
+    assert_eq!(file["content_type"], "image/png");
+    assert_eq!(file["size"], png.len());
+    assert_eq!(file["sha256"], hex::encode(Sha256::digest(png)));
+    let download = app
+        .get(
+            &format!("/attachments/{}", file["id"].as_str().unwrap()),
+            &agent,
+        )
+        .await;
+    assert_eq!(download.status(), reqwest::StatusCode::OK);
+    assert_eq!(download.bytes().await.unwrap().as_ref(), png);
+
+    // A second delivery of the same mail changes nothing.
+    deliver(port, "rita@client.test", raw.as_bytes())
+        .await
+        .expect("accepted");
+    assert_eq!(events_of(&app, ticket).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_mail_that_opens_a_ticket_without_files_records_its_creation_alone() {
+    // Arrange
+    let app = spawn_app_with(listening).await;
+    let port = smtp_port(&app).await;
+    let first = message_id();
+
+    // Act
+    let raw = mail("rita@client.test", "VPN down", &first, "", "Since noon.");
+    deliver(port, "rita@client.test", raw.as_bytes())
+        .await
+        .expect("accepted");
+
+    // Assert
+    let ticket = recorded(&app, &first).await.2.expect("a ticket");
+    let kinds: Vec<String> = events_of(&app, ticket)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(kinds, ["ticket.created"]);
+}
