@@ -9,8 +9,11 @@ use crate::fields::{create, created_id, define, define_all};
 use crate::helpers::{failing_fields, problem, spawn_app};
 use crate::queries::{assign, close, ids, read};
 
-/// A group as (value, [(status, count, card ids)]) for the statuses holding tickets.
-fn summary(group: &Value) -> (Value, Vec<(String, i64, Vec<Uuid>)>) {
+/// A column as (status, count, card ids).
+type Col = (String, i64, Vec<Uuid>);
+
+/// A group as (value, its columns holding tickets).
+fn summary(group: &Value) -> (Value, Vec<Col>) {
     let columns = group["columns"]
         .as_array()
         .unwrap()
@@ -27,7 +30,7 @@ fn summary(group: &Value) -> (Value, Vec<(String, i64, Vec<Uuid>)>) {
     (group["value"].clone(), columns)
 }
 
-fn groups(board: &Value) -> Vec<(Value, Vec<(String, i64, Vec<Uuid>)>)> {
+fn groups(board: &Value) -> Vec<(Value, Vec<Col>)> {
     board["group_by"]["groups"]
         .as_array()
         .unwrap()
@@ -36,7 +39,7 @@ fn groups(board: &Value) -> Vec<(Value, Vec<(String, i64, Vec<Uuid>)>)> {
         .collect()
 }
 
-fn column(status: &str, count: i64, cards: &[Uuid]) -> (String, i64, Vec<Uuid>) {
+fn column(status: &str, count: i64, cards: &[Uuid]) -> Col {
     (status.to_string(), count, cards.to_vec())
 }
 
