@@ -177,12 +177,16 @@ async fn an_intake_lists_only_its_own_integrations_unused_uploads() {
         .collect();
     assert_eq!(files, [mine["id"].clone(), spare["id"].clone()]);
     assert!(message.is_object());
+    // A refused intake opened nothing: the same external id, sent again without the file,
+    // opens its ticket.
+    let retried = intake(&app, &key, "/intake/tickets", with(json!([]), "a")).await;
+    assert_eq!(retried.status(), StatusCode::CREATED);
     let opened: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'ticket.created'")
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    assert_eq!(opened, 1, "no ticket opened by a refused intake");
+    assert_eq!(opened, 2, "no ticket opened by a refused intake");
 }
 
 #[tokio::test]
