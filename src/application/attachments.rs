@@ -20,12 +20,12 @@ pub struct Declared {
     pub content_type: Option<String>,
 }
 
-/// Streams a file into the store for `ticket` and records it; nothing stays stored when it
-/// fails.
+/// Streams a file into the store for `ticket` (`None`: an integration's, for an intake to list)
+/// and records it; nothing stays stored when it fails.
 pub async fn store<E: std::fmt::Display>(
     pool: &PgPool,
     attachments: &Attachments,
-    ticket: Uuid,
+    ticket: Option<Uuid>,
     uploader: Uuid,
     declared: Declared,
     body: impl Stream<Item = Result<Bytes, E>>,
@@ -49,7 +49,7 @@ pub async fn store<E: std::fmt::Display>(
             anyhow::Error::new(e).context("cannot record the attachment"),
         ));
     }
-    tracing::info!(attachment_id = %id, ticket_id = %ticket, size = record.size, "attachment stored");
+    tracing::info!(attachment_id = %id, ticket_id = ?ticket, size = record.size, "attachment stored");
     Ok(record)
 }
 

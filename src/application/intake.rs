@@ -10,12 +10,13 @@
 use std::collections::BTreeMap;
 
 use sqlx::PgPool;
-use ticket_nats::events::IntegrationRef;
+use ticket_nats::events::{AttachmentRef, IntegrationRef};
 use uuid::Uuid;
 
 use super::intake_record;
 use super::people::{self, Contact, Resolved};
 use super::tickets::{self, Issued, NewTicket};
+use crate::attachments::records;
 use crate::command_service::{CommandContext, CommandError, CommandService, Outcome};
 use crate::domain::values::{ValueError, TITLE_MAX};
 use crate::domain::{Issuer, Priority, Role, Status, Title};
@@ -43,6 +44,8 @@ pub struct IntakeTicket {
     pub external_id: Option<String>,
     /// Flat string metadata (≤ 20 keys).
     pub metadata: Option<BTreeMap<String, String>>,
+    /// The integration's uploads (`POST /intake/attachments`) the ticket opens with.
+    pub attachment_ids: Vec<Uuid>,
 }
 
 /// What an intake of a ticket answers.
@@ -81,6 +84,42 @@ pub enum IntakeError {
     /// A value made from the request cannot be one (a message's first line as a title).
     #[error(transparent)]
     Invalid(#[from] ValueError),
+    /// This file is not an upload of this integration that no intake listed yet.
+    #[error("attachment {0} is not an unused upload of this integration")]
+    FileNotUsable(Uuid),
+}
+
+/// Gives the integration's uploads `ids` to `ticket` (all or none, each once), for the
+/// comment the intake records to list.
+async fn claim_files(
+    pool: &PgPool,
+    ticket: Uuid,
+    integration: &Integration,
+    ids: &[Uuid],
+) -> Result<Vec<AttachmentRef>, IntakeError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    records::claim_for_intake(pool, ticket, integration.id, ids)
+        .await?
+        .map_err(IntakeError::FileNotUsable)
+}
+
+/// After the command that was to list the files `ids` claimed for `ticket`: marks them listed
+/// when it was recorded, else hands them back to the integration for another intake.
+async fn settle_files(pool: &PgPool, ticket: Uuid, ids: &[Uuid], recorded: bool) {
+    if ids.is_empty() {
+        return;
+    }
+    // Only a shortcut for the janitor, which checks the event log before removing anything.
+    let settled = if recorded {
+        records::mark_referenced(pool, ids).await
+    } else {
+        records::release_intake(pool, ticket, ids).await
+    };
+    if let Err(e) = settled {
+        tracing::warn!(ticket_id = %ticket, recorded, error = %e, "cannot settle an intake's files");
+    }
 }
 
 /// Who the events of an integration's intake name as their actor: the requester.
@@ -219,30 +258,41 @@ pub async fn open_ticket(
         metadata: intake.metadata,
         fields: None,
     };
-    let outcome =
-        match tickets::open_as(service, Issued { by: &by, ctx }, ticket_id, number, ticket).await {
-            Ok(outcome) => outcome,
-            // The ticket recorded for the external id may be created by any intake of it: the
-            // one that recorded it, or a concurrent one that found the record before the
-            // ticket and completed it. Whichever lost is a repeat of the one that won.
-            Err(error)
-                if intake.external_id.is_some()
-                    && intake_record::ticket_exists(pool, ticket_id).await? =>
-            {
-                tracing::debug!(%ticket_id, %error, "a concurrent intake created the ticket");
-                return Ok(match resumed {
-                    Some(found) => repeat_of(found),
-                    None => IntakeAnswer {
-                        ticket_id,
-                        number,
-                        requester_id: resolved.user.id,
-                        requester_created: resolved.created,
-                        created: false,
-                    },
-                });
-            }
-            Err(error) => return Err(error.into()),
-        };
+    let files = claim_files(pool, ticket_id, integration, &intake.attachment_ids).await?;
+    let files = (!files.is_empty()).then_some((None, files));
+    let opened = tickets::open_with_files(
+        service,
+        Issued { by: &by, ctx },
+        ticket_id,
+        number,
+        ticket,
+        files,
+    )
+    .await;
+    settle_files(pool, ticket_id, &intake.attachment_ids, opened.is_ok()).await;
+    let outcome = match opened {
+        Ok(outcome) => outcome,
+        // The ticket recorded for the external id may be created by any intake of it: the
+        // one that recorded it, or a concurrent one that found the record before the
+        // ticket and completed it. Whichever lost is a repeat of the one that won.
+        Err(error)
+            if intake.external_id.is_some()
+                && intake_record::ticket_exists(pool, ticket_id).await? =>
+        {
+            tracing::debug!(%ticket_id, %error, "a concurrent intake created the ticket");
+            return Ok(match resumed {
+                Some(found) => repeat_of(found),
+                None => IntakeAnswer {
+                    ticket_id,
+                    number,
+                    requester_id: resolved.user.id,
+                    requester_created: resolved.created,
+                    created: false,
+                },
+            });
+        }
+        Err(error) => return Err(error.into()),
+    };
     Ok(IntakeAnswer {
         ticket_id: outcome.ticket_id,
         number: outcome.number,
@@ -297,6 +347,7 @@ pub enum MessageAnswer {
 /// reply by someone else does (CONTRACT 7), never a comment on another requester's ticket.
 /// Without a sender the ticket's requester speaks. On a closed ticket, `ticket.reopened`
 /// (reason "new message") comes before the comment.
+#[allow(clippy::too_many_arguments)]
 pub async fn message(
     service: &CommandService,
     recorder: &Recorder,
@@ -304,6 +355,7 @@ pub async fn message(
     external_id: &str,
     from: Option<Sender>,
     body: String,
+    attachment_ids: &[Uuid],
     ctx: &CommandContext,
 ) -> Result<MessageAnswer, IntakeError> {
     let pool = service.pool();
@@ -336,26 +388,42 @@ pub async fn message(
                     ..actor_of(user)
                 }
             } else {
-                let opened = open_from_message(service, integration, resolved, body, ctx).await?;
+                let opened =
+                    open_from_message(service, integration, resolved, body, attachment_ids, ctx)
+                        .await?;
                 return Ok(MessageAnswer::Opened(opened));
             }
         }
     };
     let issued = Issued { by: &by, ctx };
+    // Before a reopen, so that a file refused leaves the ticket as it was.
+    let files = claim_files(pool, ticket_id, integration, attachment_ids).await?;
+    let commented = comment_reopening(service, issued, ticket_id, body, files).await;
+    settle_files(pool, ticket_id, attachment_ids, commented.is_ok()).await;
+    Ok(MessageAnswer::Commented(commented?))
+}
+
+/// Comments with `files` on `ticket`, reopening it first when it is closed.
+async fn comment_reopening(
+    service: &CommandService,
+    issued: Issued<'_>,
+    ticket_id: Uuid,
+    body: String,
+    files: Vec<AttachmentRef>,
+) -> Result<Outcome, IntakeError> {
     if service.current(ticket_id).await?.status == Status::Closed {
         let reopen_ctx = CommandContext {
-            correlation_id: ctx.correlation_id.clone(),
+            correlation_id: issued.ctx.correlation_id.clone(),
             expected_version: None,
             idempotency: None,
         };
         let reopened = Issued {
-            by: &by,
+            by: issued.by,
             ctx: &reopen_ctx,
         };
         tickets::reopen(service, reopened, ticket_id, Some(REOPEN_REASON.into())).await?;
     }
-    let outcome = tickets::comment(service, issued, ticket_id, body, false).await?;
-    Ok(MessageAnswer::Commented(outcome))
+    Ok(tickets::comment_with(service, issued, ticket_id, body, false, files).await?)
 }
 
 /// The title of a ticket a message opens: its first line with text, cut to a title's length.
@@ -376,6 +444,7 @@ async fn open_from_message(
     integration: &Integration,
     resolved: Resolved,
     body: String,
+    attachment_ids: &[Uuid],
     ctx: &CommandContext,
 ) -> Result<IntakeAnswer, IntakeError> {
     let by = actor_of(&resolved.user);
@@ -396,7 +465,21 @@ async fn open_from_message(
         }),
         metadata: None,
     };
-    let outcome = tickets::open(service, Issued { by: &by, ctx }, ticket).await?;
+    let (pool, ticket_id) = (service.pool(), Uuid::now_v7());
+    let number = service.next_number().await?;
+    let files = claim_files(pool, ticket_id, integration, attachment_ids).await?;
+    let files = (!files.is_empty()).then_some((None, files));
+    let opened = tickets::open_with_files(
+        service,
+        Issued { by: &by, ctx },
+        ticket_id,
+        number,
+        ticket,
+        files,
+    )
+    .await;
+    settle_files(pool, ticket_id, attachment_ids, opened.is_ok()).await;
+    let outcome = opened?;
     Ok(IntakeAnswer {
         ticket_id: outcome.ticket_id,
         number: outcome.number,

@@ -142,7 +142,7 @@ pub async fn sweep_orphans(
         records::delete(pool, *id)
             .await
             .with_context(|| format!("cannot forget attachment {id}"))?;
-        tracing::info!(attachment_id = %id, ticket_id = %ticket, "orphan attachment removed");
+        tracing::info!(attachment_id = %id, ticket_id = ?ticket, "orphan attachment removed");
     }
     Ok(orphans.len())
 }

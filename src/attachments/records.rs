@@ -14,7 +14,8 @@ use crate::domain::Ticket;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Record {
     pub id: Uuid,
-    pub ticket_id: Uuid,
+    /// `None` for an integration's upload until an intake lists it.
+    pub ticket_id: Option<Uuid>,
     pub filename: String,
     pub content_type: String,
     pub size: i64,
@@ -96,7 +97,7 @@ pub async fn claimable(
     let mut refs = Vec::with_capacity(ids.len());
     for id in ids {
         let usable = match find(pool, *id).await? {
-            Some(r) if r.ticket_id == ticket && r.uploaded_by == uploader => {
+            Some(r) if r.ticket_id == Some(ticket) && r.uploaded_by == uploader => {
                 listing_comment_internal(pool, ticket, *id)
                     .await?
                     .is_none()
@@ -110,6 +111,50 @@ pub async fn claimable(
         }
     }
     Ok(Ok(refs))
+}
+
+/// Gives `integration`'s uploads `ids`, on no ticket yet, to `ticket`, all or none, so that
+/// each is listed once: `Err(id)` names the first that is not such an upload.
+pub async fn claim_for_intake(
+    pool: &PgPool,
+    ticket: Uuid,
+    integration: Uuid,
+    ids: &[Uuid],
+) -> Result<Result<Vec<AttachmentRef>, Uuid>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut refs = Vec::with_capacity(ids.len());
+    for id in ids {
+        let claimed: Option<Record> = sqlx::query_as(
+            "UPDATE attachments SET ticket_id = $1
+             WHERE id = $2 AND ticket_id IS NULL AND uploaded_by = $3
+             RETURNING id, ticket_id, filename, content_type, size, sha256, uploaded_by",
+        )
+        .bind(ticket)
+        .bind(id)
+        .bind(integration)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match claimed {
+            Some(r) => refs.push(r.as_ref()),
+            None => return Ok(Err(*id)),
+        }
+    }
+    tx.commit().await?;
+    Ok(Ok(refs))
+}
+
+/// Hands uploads claimed for `ticket` back to their integration, when the intake that claimed
+/// them recorded nothing.
+pub async fn release_intake(pool: &PgPool, ticket: Uuid, ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE attachments SET ticket_id = NULL
+         WHERE id = ANY($1) AND ticket_id = $2 AND referenced_at IS NULL",
+    )
+    .bind(ids)
+    .bind(ticket)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Marks files as listed by a comment.
@@ -126,7 +171,7 @@ pub async fn mark_referenced(pool: &PgPool, ids: &[Uuid]) -> Result<(), sqlx::Er
 pub async fn orphans(
     pool: &PgPool,
     age: std::time::Duration,
-) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+) -> Result<Vec<(Uuid, Option<Uuid>)>, sqlx::Error> {
     let secs = age.as_secs_f64();
     sqlx::query_as(
         "SELECT a.id, a.ticket_id FROM attachments a

@@ -119,7 +119,7 @@ impl Inbox {
             let body = futures::stream::once(async {
                 Ok::<_, std::convert::Infallible>(bytes::Bytes::copy_from_slice(&file.content))
             });
-            match attachments::store(&self.pool, store, ticket, by, declared, body).await {
+            match attachments::store(&self.pool, store, Some(ticket), by, declared, body).await {
                 Ok(record) => refs.push(record.as_ref()),
                 Err(UploadError::TooLarge { limit }) => {
                     tracing::warn!(ticket_id = %ticket, limit, "a mail's file over the limit left out");

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, FieldError, Result};
 use super::extract::TicketId;
+use super::integrations::IntegrationCaller;
 use super::members::{Context, FromJson, MemberError};
 use super::state::AppState;
 use crate::application::attachments::{self, Declared};
@@ -35,6 +36,10 @@ pub fn router() -> Router<AppState> {
             "/tickets/{id}/attachments",
             // The file's own limit is checked while it streams in, not the JSON bodies' 64 KiB.
             post(upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/intake/attachments",
+            post(intake_upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/attachments/{id}", get(download))
 }
@@ -148,6 +153,34 @@ pub async fn upload(
 ) -> Result<Response> {
     let ticket = id.id()?;
     require_commenter(&state, &caller, ticket).await?;
+    receive(&state, Some(ticket), caller.id, req).await
+}
+
+/// Uploads a file for an intake (`POST /intake/tickets` or `/intake/messages` then lists it in
+/// `attachment_ids`): on no ticket until then, usable only by this integration, once.
+#[utoipa::path(post, path = "/api/v1/intake/attachments", tag = "intake",
+    request_body(content_type = "multipart/form-data", description = "the file in a part named `file`"),
+    responses((status = 201, body = AttachmentInfo), (status = 400),
+        (status = 401, description = "no valid integration key", body = super::error::Problem),
+        (status = 413), (status = 415), (status = 422)),
+    security(("integration_key" = [])))]
+pub async fn intake_upload(
+    State(state): State<AppState>,
+    caller: IntegrationCaller,
+    req: Request,
+) -> Result<Response> {
+    caller.confirm(&state).await?;
+    receive(&state, None, caller.integration.id, req).await
+}
+
+/// Streams the multipart body's `file` part into the store, for `ticket` (`None`: for an
+/// intake), as `uploader`'s: 201 with what a comment then lists.
+async fn receive(
+    state: &AppState,
+    ticket: Option<Uuid>,
+    uploader: Uuid,
+    req: Request,
+) -> Result<Response> {
     let max = state.attachments.max_bytes;
     let too_large = || ApiError::PayloadTooLarge {
         limit: usize::try_from(max).unwrap_or(usize::MAX),
@@ -161,7 +194,7 @@ pub async fn upload(
     if declared.is_some_and(|len| len > max.saturating_add(FRAMING)) {
         return Err(too_large());
     }
-    let mut multipart = Multipart::from_request(req, &state)
+    let mut multipart = Multipart::from_request(req, state)
         .await
         .map_err(|e| ApiError::UnsupportedMediaType(e.body_text()))?;
     loop {
@@ -185,7 +218,7 @@ pub async fn upload(
             &state.pool,
             &state.attachments,
             ticket,
-            caller.id,
+            uploader,
             declared,
             field,
         )
@@ -222,11 +255,12 @@ pub async fn download(
     let record = records::find(&state.pool, id)
         .await?
         .ok_or_else(not_found)?;
-    let internal = records::listing_comment_internal(&state.pool, record.ticket_id, id)
+    let ticket = record.ticket_id.ok_or_else(not_found)?;
+    let internal = records::listing_comment_internal(&state.pool, ticket, id)
         .await?
         .ok_or_else(not_found)?;
     let viewer = policy::viewer(&caller);
-    let requester = views::requester_of(&state.pool, record.ticket_id).await?;
+    let requester = views::requester_of(&state.pool, ticket).await?;
     if !policy::may_read_ticket(viewer, requester) || !policy::may_read_comment(viewer, internal) {
         return Err(not_found());
     }

@@ -15,6 +15,7 @@ use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
+use super::attachments::AttachmentIds;
 use super::body::{BodyKind, JsonBody};
 use super::command_request::{command_context, respond};
 use super::error::{ApiError, FieldError, Result};
@@ -119,6 +120,9 @@ request_body! {
         pub external_id: Option<ExternalId>,
         /// A flat object of strings, at most 20 keys.
         pub metadata: Option<Metadata>,
+        /// Files this integration uploaded (`POST /intake/attachments`), each listed once: on a
+        /// public comment by the requester recorded with the creation.
+        pub attachment_ids: Option<AttachmentIds>,
     }
 }
 
@@ -152,6 +156,9 @@ fn intake_error(error: IntakeError) -> ApiError {
         IntakeError::People(e) => ApiError::Internal(anyhow::Error::new(e)),
         IntakeError::Invalid(e) => {
             ApiError::Unprocessable(vec![FieldError::new("body", e.to_string())])
+        }
+        e @ IntakeError::FileNotUsable(_) => {
+            ApiError::Unprocessable(vec![FieldError::new("attachment_ids", e.to_string())])
         }
     }
 }
@@ -198,6 +205,7 @@ pub async fn intake_ticket(
         priority,
         external_id,
         metadata,
+        attachment_ids,
     } = match parsed {
         Ok(parsed) => parsed,
         Err(error) => return Err(caller.refuse(&state, error).await),
@@ -214,6 +222,7 @@ pub async fn intake_ticket(
         priority,
         external_id: external_id.map(|e| e.0),
         metadata: metadata.map(|m| m.0),
+        attachment_ids: attachment_ids.map(|a| a.0).unwrap_or_default(),
     };
     let integration = &caller.integration;
     let recorder = recorder(&state, integration, &ctx);
@@ -279,6 +288,9 @@ request_body! {
         pub from: Option<MessageSender>,
         /// 1–20,000 characters.
         pub body: CommentBody,
+        /// Files this integration uploaded (`POST /intake/attachments`), each listed once, on
+        /// the comment.
+        pub attachment_ids: Option<AttachmentIds>,
     }
 }
 
@@ -306,6 +318,7 @@ pub async fn intake_message(
         external_id: Text(external_id),
         from,
         body: text,
+        attachment_ids,
     } = match IntakeMessageRequest::parse(&body, &Context::from(&state)) {
         Ok(parsed) => parsed,
         Err(error) => return Err(caller.refuse(&state, error).await),
@@ -324,6 +337,7 @@ pub async fn intake_message(
         &external_id,
         from,
         text.into_inner(),
+        &attachment_ids.map(|a| a.0).unwrap_or_default(),
         &ctx,
     )
     .await

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use ticket_projections::read_models::board::{self, BoardQuery};
+use ticket_projections::read_models::board_groups;
 use ticket_projections::read_models::requesters;
 use ticket_projections::read_models::stats::{self, StatsQuery};
 use ticket_projections::read_models::tickets::{self, Involvement, ListFilter, ListQuery, Sort};
@@ -331,11 +332,12 @@ pub async fn list_tickets(
         ("category" = Option<String>, Query, description = "one configured category"),
         ("tag" = Option<String>, Query, description = "only tickets carrying this tag", pattern = "^[a-z0-9_-]{1,40}$"),
         ("limit_per_column" = Option<i64>, Query, description = "1 to 500, default 50"),
+        ("group_by" = Option<String>, Query, description = "field.<key> of a select field: adds group_by {by, groups: [{value, columns}]} beside the columns, the same columns under the same filters once per option in the definition's order, then once per value no longer an option, then once (value null) for tickets without a value"),
         ("min_position" = Option<i64>, Query, description = "wait up to 5 s until the read model applied this position"),
         ("If-None-Match" = Option<String>, Header, description = "the ETag of an answer already held: 304 while it is still the answer"),
     ),
     responses(
-        (status = 200, description = "{columns: [{status, count, cards}]}", body = Object,
+        (status = 200, description = "{columns: [{status, count, cards}]}, and with group_by, group_by {by, groups: [{value, columns}]}", body = Object,
             headers(("X-Projection-Position" = i64), ("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "the answer is the one named in If-None-Match",
             headers(("X-Projection-Position" = i64), ("ETag" = String), ("Cache-Control" = String))),
@@ -357,8 +359,19 @@ pub async fn get_board(
             "limit_per_column",
             "min_position",
             "tag",
+            "group_by",
         ],
     )?;
+    let group_by = match p.one("group_by") {
+        Some(by) => select_field(&state, &by).await?.or_else(|| {
+            p.fail(
+                "group_by",
+                "must be field.<key> of a select field (see GET /fields)",
+            );
+            None
+        }),
+        None => None,
+    };
     let assignee_id = p.uuid("assignee_id");
     let team_id = p.uuid("team_id");
     let tag = p.parsed("tag", tag);
@@ -386,10 +399,30 @@ pub async fn get_board(
     let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
     let viewer = policy::viewer(&caller);
     let question = format!(
-        "{:?} {:?} {:?} {:?} {}",
-        query.assignee_id, query.team_id, query.category, query.tag, query.limit_per_column
+        "{:?} {:?} {:?} {:?} {} {:?}",
+        query.assignee_id,
+        query.team_id,
+        query.category,
+        query.tag,
+        query.limit_per_column,
+        group_by
     );
-    let compute = || async { Ok(board::board(&state.pool, &query, viewer).await?) };
+    let compute = || async {
+        Ok(match &group_by {
+            Some((key, options)) => {
+                let (board, groups) =
+                    board_groups::grouped_board(&state.pool, &query, viewer, key, options).await?;
+                BoardAnswer {
+                    board,
+                    group_by: Some(groups),
+                }
+            }
+            None => BoardAnswer {
+                board: board::board(&state.pool, &query, viewer).await?,
+                group_by: None,
+            },
+        })
+    };
     state
         .answers
         .answer(
@@ -583,6 +616,16 @@ pub async fn get_stats(
         .answers
         .answer("stats", question, scope, position, &headers, compute)
         .await
+}
+
+/// `GET /board`: the columns and, with `group_by`, the same columns per value beside them.
+#[derive(serde::Serialize)]
+struct BoardAnswer {
+    #[serde(flatten)]
+    board: board::Board,
+    /// With `group_by=field.<key>` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_by: Option<board_groups::BoardGroups>,
 }
 
 /// `GET /stats`: the ticket statistics and, beside them, the channel and requester ones.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::helpers::{failing_fields, problem, spawn_app, TestApp, TestUser};
 use crate::queries::{done, ids, read, tick};
 
-async fn define(app: &TestApp, admin: &TestUser, body: Value) -> Value {
+pub(crate) async fn define(app: &TestApp, admin: &TestUser, body: Value) -> Value {
     let response = app.post("/fields", admin, body).await;
     assert_eq!(response.status(), StatusCode::CREATED, "define a field");
     response.json().await.unwrap()
@@ -17,7 +17,7 @@ async fn define(app: &TestApp, admin: &TestUser, body: Value) -> Value {
 
 /// `sector` (select, required on create), `complexity` (number), `due` (date), `owner` (user),
 /// `margin` (text, hidden from requesters).
-async fn define_all(app: &TestApp, admin: &TestUser) {
+pub(crate) async fn define_all(app: &TestApp, admin: &TestUser) {
     define(
         app,
         admin,
@@ -51,7 +51,7 @@ async fn define_all(app: &TestApp, admin: &TestUser) {
     .await;
 }
 
-async fn create(app: &TestApp, by: &TestUser, fields: Value) -> reqwest::Response {
+pub(crate) async fn create(app: &TestApp, by: &TestUser, fields: Value) -> reqwest::Response {
     app.post(
         "/tickets",
         by,
@@ -61,7 +61,7 @@ async fn create(app: &TestApp, by: &TestUser, fields: Value) -> reqwest::Respons
     .await
 }
 
-async fn created_id(response: reqwest::Response) -> Uuid {
+pub(crate) async fn created_id(response: reqwest::Response) -> Uuid {
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.unwrap();
     body["id"].as_str().unwrap().parse().unwrap()

@@ -5,6 +5,7 @@ mod attachments;
 mod audit;
 mod auth;
 mod board;
+mod board_groups;
 mod calendars;
 mod chat_api;
 mod commands;

@@ -83,7 +83,18 @@ pub struct BoardQuery {
     pub limit_per_column: i64,
 }
 
-fn push_columns_filters(qb: &mut QueryBuilder<'_, Postgres>, query: &BoardQuery, viewer: Viewer) {
+/// One value of the field the board is grouped by: `None` for the tickets without a value.
+pub(crate) struct GroupValue<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) value: Option<&'a str>,
+}
+
+fn push_columns_filters(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    query: &BoardQuery,
+    viewer: Viewer,
+    group: Option<&GroupValue<'_>>,
+) {
     let filter = ListFilter {
         assignee_id: query.assignee_id,
         team_id: query.team_id,
@@ -92,6 +103,21 @@ fn push_columns_filters(qb: &mut QueryBuilder<'_, Postgres>, query: &BoardQuery,
         ..ListFilter::default()
     };
     push_filters(qb, &filter, viewer);
+    match group {
+        // Containment, which the GIN index on `field_values` serves, as the list filter does.
+        Some(GroupValue {
+            key,
+            value: Some(value),
+        }) => {
+            qb.push(" AND v.field_values @> ARRAY[")
+                .push_bind(format!("{key}={value}"))
+                .push("]::text[]");
+        }
+        Some(GroupValue { key, value: None }) => {
+            qb.push(" AND NOT v.fields ? ").push_bind(key.to_string());
+        }
+        None => {}
+    }
 }
 
 /// Every ticket's count by status under `query`'s filters, summed from the kept counts.
@@ -132,16 +158,31 @@ pub async fn board(
 ) -> Result<Board, sqlx::Error> {
     // Counts and cards from one snapshot, so that a count never disagrees with its cards.
     let mut tx = snapshot(pool).await?;
+    let board = board_in(&mut tx, query, viewer, None).await?;
+    tx.commit().await?;
+    Ok(board)
+}
 
-    // The kept counts are by assignee, status and category only: a team or tag filter counts
-    // tickets, through the view's team index or the GIN index on `tags`.
-    let counts = if viewer.reads_everything && query.team_id.is_none() && query.tag.is_none() {
-        kept_counts(&mut tx, query).await?
+/// The board's columns in `tx`, of one group's tickets only when `group` is given.
+pub(crate) async fn board_in(
+    tx: &mut sqlx::PgConnection,
+    query: &BoardQuery,
+    viewer: Viewer,
+    group: Option<&GroupValue<'_>>,
+) -> Result<Board, sqlx::Error> {
+    // The kept counts are by assignee, status and category only: a team, tag or field filter
+    // counts tickets, through the view's team index or the GIN index on `tags`.
+    let kept = viewer.reads_everything
+        && query.team_id.is_none()
+        && query.tag.is_none()
+        && group.is_none();
+    let counts = if kept {
+        kept_counts(&mut *tx, query).await?
     } else {
         // A requester's own tickets are few; the kept counts are of everyone's.
         let mut counts =
             QueryBuilder::new("SELECT v.status, count(*) FROM ticket_view v WHERE true");
-        push_columns_filters(&mut counts, query, viewer);
+        push_columns_filters(&mut counts, query, viewer, group);
         counts.push(" GROUP BY v.status");
         counts.build_query_as().fetch_all(&mut *tx).await?
     };
@@ -159,13 +200,12 @@ pub async fn board(
         .push("::text[]) WITH ORDINALITY AS s(status, ord) CROSS JOIN LATERAL (SELECT ")
         .push(LIST_COLUMNS)
         .push(" FROM ticket_view v WHERE v.status = s.status");
-    push_columns_filters(&mut cards, query, viewer);
+    push_columns_filters(&mut cards, query, viewer, group);
     cards
         .push(" ORDER BY v.priority_rank DESC, v.created_at, v.ticket_id LIMIT ")
         .push_bind(query.limit_per_column)
         .push(") c ORDER BY s.ord, c.priority_rank DESC, c.created_at, c.ticket_id");
     let rows: Vec<ListRow> = cards.build_query_as().fetch_all(&mut *tx).await?;
-    tx.commit().await?;
 
     let now = Utc::now();
     let mut columns: Vec<Column> = query

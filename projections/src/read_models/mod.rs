@@ -3,7 +3,8 @@
 //! serde structs that the HTTP layer serializes as they are.
 //!
 //! - [`tickets`]: the ticket view and list (`ticket_view`, `ticket_comments`).
-//! - [`board`]: the Kanban board, served from `ticket_view`.
+//! - [`board`]: the Kanban board, served from `ticket_view`; [`board_groups`]: the same, grouped
+//!   by a `select` field.
 //! - [`me`]: per-user counts and unread state (`ticket_activity`, plus the user-owned
 //!   `ticket_reads`).
 //! - [`stats`]: statistics over a creation window, summed from `ticket_stats` (kept by the
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use crate::runtime::Projection;
 
 pub mod board;
+pub mod board_groups;
 pub mod cursor;
 pub mod histogram;
 pub mod me;

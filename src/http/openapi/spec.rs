@@ -45,6 +45,7 @@ impl Modify for BearerAuth {
         crate::http::ticket_commands::pend_ticket,
         crate::http::ticket_commands::resume_ticket,
         crate::http::attachments::upload,
+        crate::http::attachments::intake_upload,
         crate::http::attachments::download,
         crate::http::tags::put_tags,
         crate::http::tags::list_tags,

@@ -3,6 +3,7 @@
 //! `ticketd verify --files`, and an S3-compatible store.
 
 mod hostile;
+mod intake;
 mod s3;
 mod support;
 

@@ -52,14 +52,25 @@ impl Upload {
 
 /// `POST /tickets/{id}/attachments`.
 pub async fn upload(app: &TestApp, ticket: Uuid, by: &TestUser, file: Upload) -> Response {
-    let request = app
-        .client
-        .post(app.api(&format!("/tickets/{ticket}/attachments")))
-        .bearer_auth(&by.token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        );
+    upload_to(
+        app,
+        &format!("/tickets/{ticket}/attachments"),
+        &by.token,
+        file,
+    )
+    .await
+}
+
+/// `POST /intake/attachments` with an integration's key.
+pub async fn intake_upload(app: &TestApp, key: &str, file: Upload) -> Response {
+    upload_to(app, "/intake/attachments", key, file).await
+}
+
+async fn upload_to(app: &TestApp, path: &str, token: &str, file: Upload) -> Response {
+    let request = app.client.post(app.api(path)).bearer_auth(token).header(
+        "content-type",
+        format!("multipart/form-data; boundary={BOUNDARY}"),
+    );
     let request = if file.chunked {
         let chunks: Vec<Result<Vec<u8>, std::io::Error>> = file
             .body
