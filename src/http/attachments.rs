@@ -44,7 +44,8 @@ pub fn router() -> Router<AppState> {
         .route("/attachments/{id}", get(download))
 }
 
-/// `attachment_ids` of a comment: stored files (uploaded by its author to its ticket), at most 20.
+/// `attachment_ids` of a comment or an intake: stored files, not yet on a comment, uploaded by
+/// its author (to its ticket) or its integration, at most 20.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachmentIds(pub Vec<Uuid>);
 
@@ -92,7 +93,7 @@ impl utoipa::PartialSchema for AttachmentIds {
             .max_items(Some(MAX_FILES_PER_COMMENT))
             .unique_items(true)
             .description(Some(
-                "ids of files uploaded to this ticket by the comment's author",
+                "ids of stored files not yet on a comment, uploaded by the comment's author to its ticket (or, for an intake, by the integration)",
             ))
             .into()
     }
