@@ -58,12 +58,11 @@ pub async fn refresh(
             })
             .collect();
         let stored = store_due_times(&mut tx, &due).await?;
-        if stored > 0 {
-            // Rows the projector keeps in memory carry the due times just replaced; forgotten
-            // before the lock is released, so its next step reads the table.
-            for projection in projections {
-                projection.forget_cached_rows();
-            }
+        // Rows the projector keeps in memory may carry the due times replaced here or by
+        // another instance; forgotten before the lock is released, so its next step reads the
+        // table.
+        for projection in projections {
+            projection.forget_cached_rows();
         }
         tx.commit().await?;
         changed += stored;

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, TestApp, TestUser};
+use crate::helpers::{read_models, spawn_app, TestApp, TestUser};
 use crate::sla_policies::put;
 
 async fn read(app: &TestApp, path: &str, user: &TestUser) -> Value {
@@ -130,6 +130,20 @@ async fn a_policy_edit_moves_the_boards_due_times_and_a_rebuild_gives_the_same_r
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stored(&app).await, live);
     board_agrees(&app, &agent, &tickets).await;
+
+    // Run again, as a second instance would on the same edit: nothing left to write.
+    let loaded = ticketd::business_clock::LoadedCalendars::load(
+        &app.pool,
+        &app.settings.sla,
+        app.settings.sla_default_calendar,
+    )
+    .await
+    .expect("the configuration");
+    let again = ticketd::sla_due_times::refresh(&app.pool, &read_models(), loaded.services())
+        .await
+        .expect("a refresh");
+    assert_eq!(again, 0);
+    assert_eq!(stored(&app).await, live);
 }
 
 #[tokio::test]
