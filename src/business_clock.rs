@@ -57,6 +57,11 @@ impl LoadedCalendars {
             sla_policies::load(pool, base, default_calendar).await?,
         )))
     }
+
+    /// The policies and calendars loaded.
+    pub fn services(&self) -> &TicketServices {
+        &self.0
+    }
 }
 
 #[async_trait::async_trait]

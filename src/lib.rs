@@ -52,6 +52,7 @@ pub mod relay;
 pub mod rules;
 pub mod settings;
 pub mod sla_clocks;
+pub mod sla_due_times;
 pub mod sla_timer;
 pub mod startup;
 pub mod store;

@@ -5,10 +5,13 @@
 //! events recorded: its figures are history.
 
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use ticket_nats::events::SlaTarget;
+use ticket_nats::Priority;
 use ticket_projections::read_models::tickets::{
     Sla, SlaClockFacts, SlaFacts, TicketPage, TicketView,
 };
+use uuid::Uuid;
 
 use crate::domain::business_time::Pause;
 use crate::domain::sla_clock::{PerTarget, SlaClock};
@@ -62,24 +65,100 @@ pub fn fill_page(page: &mut TicketPage, services: &TicketServices, now: DateTime
     }
 }
 
-fn fill_sla(sla: &mut Sla, facts: &SlaClockFacts, services: &TicketServices, now: DateTime<Utc>) {
+/// The first-response and resolution due times of an open ticket under `services`, or `None`
+/// when the recorded ones stand: a closed ticket (its figures are history), or a row
+/// projected before the view kept its pauses (its recorded due times count them, a
+/// recomputation would not; a rebuild gives it the pauses).
+pub fn open_due_times(
+    facts: &SlaClockFacts,
+    services: &TicketServices,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let clock = clock_of(facts);
-    if clock.closed {
-        return;
-    }
-    if facts.pauses.is_empty() && facts.facts.paused_seconds > 0 {
-        // Projected before the view kept its pauses: the recorded due times count them, a
-        // recomputation would not (a rebuild gives it the pauses).
-        return;
+    if clock.closed || (facts.pauses.is_empty() && facts.facts.paused_seconds > 0) {
+        return None;
     }
     let due = |target| clock.due(target, services).map(DateTime::<Utc>::from);
+    Some((
+        due(SlaTarget::FirstResponse).unwrap_or(facts.facts.first_response_due),
+        due(SlaTarget::Resolution).unwrap_or(facts.facts.resolution_due),
+    ))
+}
+
+fn fill_sla(sla: &mut Sla, facts: &SlaClockFacts, services: &TicketServices, now: DateTime<Utc>) {
+    let Some((first_response_due, resolution_due)) = open_due_times(facts, services) else {
+        return;
+    };
     let recomputed = SlaFacts {
-        first_response_due: due(SlaTarget::FirstResponse).unwrap_or(facts.facts.first_response_due),
-        resolution_due: due(SlaTarget::Resolution).unwrap_or(facts.facts.resolution_due),
+        first_response_due,
+        resolution_due,
         ..facts.facts
     };
     *sla = recomputed.at(now);
-    sla.next_response_due = clock
+    sla.next_response_due = clock_of(facts)
         .due(SlaTarget::NextResponse, services)
         .filter(|_| facts.next_response_since.is_some());
 }
+
+/// The SLA facts of a ticket view row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClockRow {
+    pub(crate) ticket_id: Uuid,
+    #[sqlx(try_from = "String")]
+    priority: Priority,
+    created_at: DateTime<Utc>,
+    pauses: Json<Vec<[DateTime<Utc>; 2]>>,
+    pending_since: Option<DateTime<Utc>>,
+    pending_until: Option<DateTime<Utc>>,
+    first_response_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    first_response_due: DateTime<Utc>,
+    resolution_due: DateTime<Utc>,
+    paused_seconds: i64,
+    first_response_breach_recorded: bool,
+    resolution_breach_recorded: bool,
+    next_response_breach_recorded: bool,
+    first_response_warning_recorded: bool,
+    resolution_warning_recorded: bool,
+    next_response_warning_recorded: bool,
+    next_response_since: Option<DateTime<Utc>>,
+    pub(crate) last_position: i64,
+}
+
+impl ClockRow {
+    /// The ticket's clock.
+    pub(crate) fn clock(self) -> SlaClock {
+        clock_of(&self.facts())
+    }
+
+    /// What the clock depends on, as the ticket view keeps it.
+    pub(crate) fn facts(self) -> SlaClockFacts {
+        SlaClockFacts {
+            facts: SlaFacts {
+                first_response_due: self.first_response_due,
+                resolution_due: self.resolution_due,
+                first_response_at: self.first_response_at,
+                closed_at: self.closed_at,
+                first_response_breach_recorded: self.first_response_breach_recorded,
+                resolution_breach_recorded: self.resolution_breach_recorded,
+                pending_since: self.pending_since,
+                paused_seconds: self.paused_seconds,
+            },
+            priority: self.priority,
+            created_at: self.created_at,
+            pauses: self.pauses.0,
+            pending_until: self.pending_until,
+            next_response_since: self.next_response_since,
+            next_response_breach_recorded: self.next_response_breach_recorded,
+            first_response_warning_recorded: self.first_response_warning_recorded,
+            resolution_warning_recorded: self.resolution_warning_recorded,
+            next_response_warning_recorded: self.next_response_warning_recorded,
+        }
+    }
+}
+
+pub(crate) const CLOCK_COLUMNS: &str =
+    "ticket_id, priority, created_at, pauses, pending_since, pending_until,
+    first_response_at, closed_at, first_response_due, resolution_due, paused_seconds,
+    first_response_breach_recorded, resolution_breach_recorded, next_response_breach_recorded,
+    first_response_warning_recorded, resolution_warning_recorded, next_response_warning_recorded,
+    next_response_since, last_position";

@@ -18,18 +18,16 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use sqlx::types::Json;
+use chrono::Utc;
 use sqlx::PgPool;
-use ticket_nats::{Priority, Timestamp};
-use ticket_projections::read_models::tickets::{SlaClockFacts, SlaFacts};
+use ticket_nats::Timestamp;
 use ticket_projections::{CancellationToken, Runner};
 use uuid::Uuid;
 
 use crate::command_service::{CommandContext, CommandService};
 use crate::domain::sla_clock::SlaClock;
 use crate::domain::TicketServices;
-use crate::sla_clocks::clock_of;
+use crate::sla_clocks::{ClockRow, CLOCK_COLUMNS};
 
 /// Advisory lock key of the SLA timer (ASCII "tktdsla1"); advisory locks are per database.
 pub const SLA_LOCK: i64 = 0x746b_7464_736c_6131;
@@ -42,63 +40,6 @@ const COALESCE: Duration = Duration::from_millis(50);
 
 /// Rows read from the ticket view per query.
 const PAGE: i64 = 5000;
-
-/// The SLA facts of a ticket view row.
-#[derive(sqlx::FromRow)]
-struct ClockRow {
-    ticket_id: Uuid,
-    #[sqlx(try_from = "String")]
-    priority: Priority,
-    created_at: DateTime<Utc>,
-    pauses: Json<Vec<[DateTime<Utc>; 2]>>,
-    pending_since: Option<DateTime<Utc>>,
-    pending_until: Option<DateTime<Utc>>,
-    first_response_at: Option<DateTime<Utc>>,
-    closed_at: Option<DateTime<Utc>>,
-    first_response_due: DateTime<Utc>,
-    resolution_due: DateTime<Utc>,
-    paused_seconds: i64,
-    first_response_breach_recorded: bool,
-    resolution_breach_recorded: bool,
-    next_response_breach_recorded: bool,
-    first_response_warning_recorded: bool,
-    resolution_warning_recorded: bool,
-    next_response_warning_recorded: bool,
-    next_response_since: Option<DateTime<Utc>>,
-    last_position: i64,
-}
-
-impl ClockRow {
-    fn clock(self) -> SlaClock {
-        clock_of(&SlaClockFacts {
-            facts: SlaFacts {
-                first_response_due: self.first_response_due,
-                resolution_due: self.resolution_due,
-                first_response_at: self.first_response_at,
-                closed_at: self.closed_at,
-                first_response_breach_recorded: self.first_response_breach_recorded,
-                resolution_breach_recorded: self.resolution_breach_recorded,
-                pending_since: self.pending_since,
-                paused_seconds: self.paused_seconds,
-            },
-            priority: self.priority,
-            created_at: self.created_at,
-            pauses: self.pauses.0,
-            pending_until: self.pending_until,
-            next_response_since: self.next_response_since,
-            next_response_breach_recorded: self.next_response_breach_recorded,
-            first_response_warning_recorded: self.first_response_warning_recorded,
-            resolution_warning_recorded: self.resolution_warning_recorded,
-            next_response_warning_recorded: self.next_response_warning_recorded,
-        })
-    }
-}
-
-const CLOCK_COLUMNS: &str = "ticket_id, priority, created_at, pauses, pending_since, pending_until,
-    first_response_at, closed_at, first_response_due, resolution_due, paused_seconds,
-    first_response_breach_recorded, resolution_breach_recorded, next_response_breach_recorded,
-    first_response_warning_recorded, resolution_warning_recorded, next_response_warning_recorded,
-    next_response_since, last_position";
 
 /// What the timer knows: every open ticket's clock and the next instant it is due at, ordered.
 #[derive(Default)]
@@ -217,9 +158,14 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut plan = Plan::default();
+    let mut refreshed: Option<String> = None;
     let mut applied = projections.subscribe_positions();
     let mut sla_changes = commands.subscribe_sla_changes();
     loop {
+        if let Err(error) = refresh_due_times(&pool, &commands, &projections, &mut refreshed).await
+        {
+            tracing::warn!(error = %error, "refreshing stored SLA due times failed; retrying");
+        }
         let wait = match pass(&pool, &commands, &mut plan, cap).await {
             Ok(wait) => wait,
             Err(error) => {
@@ -250,6 +196,32 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Brings the open tickets' stored due times to the configuration in force when its digest
+/// differs from the one `done` was made with (the first time on every start: a rebuild
+/// replays the due times the events recorded).
+async fn refresh_due_times(
+    pool: &PgPool,
+    commands: &CommandService,
+    projections: &Runner,
+    done: &mut Option<String>,
+) -> Result<(), sqlx::Error> {
+    let version = configuration_version(pool).await?;
+    if done.as_ref() == Some(&version) {
+        return Ok(());
+    }
+    commands.sla_changed();
+    let services = commands.services().await;
+    let changed = crate::sla_due_times::refresh(pool, projections.projections(), &services).await?;
+    if changed > 0 {
+        tracing::info!(
+            changed,
+            "stored SLA due times follow the configuration in force"
+        );
+    }
+    *done = Some(version);
+    Ok(())
 }
 
 /// One look: follow the configuration and the ticket view, act on what is due if this

@@ -45,6 +45,10 @@ pub trait Projection: Send + Sync + 'static {
         conn: &mut PgConnection,
         batch: &[StoredEvent],
     ) -> Result<(), sqlx::Error>;
+
+    /// Forgets any rows kept in memory between steps: something other than the events (the
+    /// SLA configuration, see [`crate::read_models::tickets::due_times`]) changed stored rows.
+    fn forget_cached_rows(&self) {}
 }
 
 /// Why the runtime could not do what was asked.

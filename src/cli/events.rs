@@ -75,7 +75,8 @@ pub async fn rebuild(
     )
     .await
     .context("cannot read the SLA policies and calendars")?;
-    let all = ticket_projections::read_models::all(std::sync::Arc::new(calendars));
+    let calendars = std::sync::Arc::new(calendars);
+    let all = ticket_projections::read_models::all(calendars.clone());
     let definitions = name.is_none_or(|n| n == FIELD_DEFINITIONS);
     let chosen: Vec<_> = match name {
         Some(FIELD_DEFINITIONS) => Vec::new(),
@@ -110,6 +111,14 @@ pub async fn rebuild(
         .with_context(|| format!("rebuilding {} failed", names.join(", ")))?;
     for report in reports {
         println!("{}", serde_json::to_string(&report)?);
+    }
+    if names.contains(&ticket_projections::read_models::tickets::NAME) {
+        // The events recorded the due times of their day; open tickets follow the policies and
+        // calendars in force, as the live read model does after an edit.
+        let changed = crate::sla_due_times::refresh(pool, &[], calendars.services())
+            .await
+            .context("bringing open tickets' due times to the SLA configuration failed")?;
+        eprintln!("ticket_view: {changed} open ticket(s) given the due times in force");
     }
     Ok(())
 }

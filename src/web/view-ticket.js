@@ -94,6 +94,7 @@ export function ticketView(main, ctx, id) {
         row(t("ticket.created"), date(ticket.created_at)),
         row(t("ticket.updated"), date(ticket.updated_at)),
         ticket.sla ? row(t("ticket.resolution_due"), date(ticket.sla.resolution_due)) : null,
+        ticket.sla && ticket.sla.next_response_due ? row(t("ticket.next_response_due"), date(ticket.sla.next_response_due)) : null,
         ticket.sla && ticket.sla.paused_seconds ? row(t("ticket.paused"), t("ticket.paused_minutes", { minutes: number(Math.round(ticket.sla.paused_seconds / 60)) })) : null,
         ticket.resolution ? row(t("ticket.resolution"), ticket.resolution) : null,
         ticket.rating ? row(t("ticket.rating"), t("ticket.rated", { score: ticket.rating.score })) : null,

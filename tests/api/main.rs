@@ -45,6 +45,7 @@ mod rule_tags;
 mod rules;
 mod sessions;
 mod sla;
+mod sla_due_refresh;
 mod sla_policies;
 mod stats;
 mod stats_business;

@@ -1,5 +1,6 @@
 //! An agent asks the requester for information from the web app; the requester's answer
-//! resumes the ticket live, and staff can resume it themselves.
+//! resumes the ticket live and starts the next-response clock the page shows, and staff can
+//! resume it themselves.
 
 use anyhow::Result;
 use serde_json::json;
@@ -7,6 +8,7 @@ use ticketd::domain::Role;
 
 use super::browser::{finish, person, Driver};
 use crate::helpers::spawn_app;
+use crate::sla_policies::put;
 
 #[tokio::test]
 async fn an_agent_sets_a_ticket_pending_and_the_requesters_answer_resumes_it_live() {
@@ -14,8 +16,20 @@ async fn an_agent_sets_a_ticket_pending_and_the_requesters_answer_resumes_it_liv
     let app = spawn_app().await;
     let agent = person(&app, Role::Agent, "Alan Agent").await;
     let requester = app.user("requester").await;
+    let admin = app.user("admin").await;
+    let policy = put(
+        &app,
+        &admin,
+        "high",
+        json!({"first_response": "4h", "resolution": "1d", "next_response": "2h"}),
+    )
+    .await;
+    assert!(policy.status().is_success(), "{policy:?}");
     let ticket = app
-        .create_ticket_with(&requester, json!({"title": "Laptop will not boot"}))
+        .create_ticket_with(
+            &requester,
+            json!({"title": "Laptop will not boot", "priority": "high"}),
+        )
         .await;
     let mut driver = Driver::start().await;
     let alan = driver.open(&app, "en-US").await;
@@ -45,6 +59,7 @@ async fn an_agent_sets_a_ticket_pending_and_the_requesters_answer_resumes_it_liv
 
         // Assert: resumed on screen without a reload; pending again, then resumed by staff.
         alan.sees_detail("Status", "Open").await?;
+        alan.sees("Next response due").await?;
         alan.press("Set pending").await?;
         alan.sees_detail("Status", "Pending").await?;
         alan.press("Resume").await?;

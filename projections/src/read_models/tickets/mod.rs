@@ -3,6 +3,7 @@
 //!
 //! - [`business`]: how the projection counts business time (the engine's calendars).
 //! - [`dto`]: the answers (`TicketView`, `TicketListItem`, `TicketPage`, …).
+//! - [`due_times`]: open tickets' stored due times brought to the SLA configuration in force.
 //! - [`projector`]: the projection that keeps the tables, with its row cache; [`fold`](mod@fold):
 //!   the same fold of one ticket's events, for point-in-time views.
 //! - [`mine`]: each user's rows of their tickets and their counts (`my_tickets`, `my_counts`).
@@ -12,6 +13,7 @@
 
 pub mod business;
 pub mod dto;
+pub mod due_times;
 pub mod fold;
 pub mod get;
 pub mod list;
@@ -25,6 +27,7 @@ pub use dto::{
     Author, Comment, Link, Person, Rating, Sla, SlaClockFacts, SlaFacts, TicketListItem,
     TicketPage, TicketView,
 };
+pub use due_times::{lock_ticket_view, store_due_times, DueTimes};
 pub use fold::fold;
 pub use get::{get, hide_fields, hide_others_tickets, id_by_number, version};
 pub use list::{list, After, Involvement, ListFilter, ListQuery, Sort};

@@ -734,6 +734,10 @@ impl Projection for TicketViewProjection {
         NAME
     }
 
+    fn forget_cached_rows(&self) {
+        self.cache().clear();
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &[
             "ticket_view",
