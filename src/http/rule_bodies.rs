@@ -90,6 +90,10 @@ impl PartialSchema for When {
                 .max_items(Some(model::VALUES_MAX))
                 .description(Some(description))
         };
+        // A condition given as null is no condition, as if left out (the rule model reads it so).
+        let optional = |description: &str, item: ObjectBuilder| {
+            list(description, item).schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        };
         let named = |names: Vec<&'static str>| {
             ObjectBuilder::new()
                 .schema_type(Type::String)
@@ -109,28 +113,28 @@ impl PartialSchema for When {
             .required("event_types")
             .property(
                 "priority",
-                list(
+                optional(
                     "any of these priorities",
                     named(Priority::ALL.iter().map(|p| p.as_str()).collect()),
                 ),
             )
             .property(
                 "category",
-                list(
+                optional(
                     "any of these (configured) categories",
                     ObjectBuilder::new().schema_type(Type::String),
                 ),
             )
             .property(
                 "channel",
-                list(
+                optional(
                     "any of these channels",
                     named(Channel::ALL.iter().map(|c| c.as_str()).collect()),
                 ),
             )
             .property(
                 "status",
-                list(
+                optional(
                     "any of these statuses",
                     named(Status::ALL.iter().map(|s| s.as_str()).collect()),
                 ),
@@ -138,17 +142,20 @@ impl PartialSchema for When {
             .property(
                 "assignee_id",
                 ObjectBuilder::new()
-                    .schema_type(Type::String)
+                    .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
                     .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
                         utoipa::openapi::KnownFormat::Uuid,
                     )))
                     .description(Some("the ticket is assigned to this user")),
             )
-            .property("tags", list("the ticket carries any of these tags", tag()))
+            .property(
+                "tags",
+                optional("the ticket carries any of these tags", tag()),
+            )
             .property(
                 "team_id",
                 ObjectBuilder::new()
-                    .schema_type(Type::String)
+                    .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
                     .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
                         utoipa::openapi::KnownFormat::Uuid,
                     )))
