@@ -105,6 +105,32 @@ async fn claim_files(
         .map_err(IntakeError::FileNotUsable)
 }
 
+/// Opens a ticket with the integration's uploads `ids` on its opening comment: claims them,
+/// runs the command, and settles them by its outcome. A claim that fails is the outer error;
+/// the command's own is the inner one, for the caller to weigh (a concurrent creation).
+async fn open_with_claimed(
+    service: &CommandService,
+    issued: Issued<'_>,
+    integration: &Integration,
+    (ticket_id, number): (Uuid, i64),
+    ticket: NewTicket,
+    ids: &[Uuid],
+) -> Result<Result<Outcome, CommandError>, IntakeError> {
+    let pool = service.pool();
+    let files = claim_files(pool, ticket_id, integration, ids).await?;
+    let opened = tickets::open_with_files(
+        service,
+        issued,
+        ticket_id,
+        number,
+        ticket,
+        Some((None, files)),
+    )
+    .await;
+    settle_files(pool, ticket_id, ids, opened.is_ok()).await;
+    Ok(opened)
+}
+
 /// After the command that was to list the files `ids` claimed for `ticket`: marks them listed
 /// when it was recorded, else hands them back to the integration for another intake.
 async fn settle_files(pool: &PgPool, ticket: Uuid, ids: &[Uuid], recorded: bool) {
@@ -258,18 +284,15 @@ pub async fn open_ticket(
         metadata: intake.metadata,
         fields: None,
     };
-    let files = claim_files(pool, ticket_id, integration, &intake.attachment_ids).await?;
-    let files = (!files.is_empty()).then_some((None, files));
-    let opened = tickets::open_with_files(
+    let opened = open_with_claimed(
         service,
         Issued { by: &by, ctx },
-        ticket_id,
-        number,
+        integration,
+        (ticket_id, number),
         ticket,
-        files,
+        &intake.attachment_ids,
     )
-    .await;
-    settle_files(pool, ticket_id, &intake.attachment_ids, opened.is_ok()).await;
+    .await?;
     let outcome = match opened {
         Ok(outcome) => outcome,
         // The ticket recorded for the external id may be created by any intake of it: the
@@ -465,21 +488,17 @@ async fn open_from_message(
         }),
         metadata: None,
     };
-    let (pool, ticket_id) = (service.pool(), Uuid::now_v7());
+    let ticket_id = Uuid::now_v7();
     let number = service.next_number().await?;
-    let files = claim_files(pool, ticket_id, integration, attachment_ids).await?;
-    let files = (!files.is_empty()).then_some((None, files));
-    let opened = tickets::open_with_files(
+    let outcome = open_with_claimed(
         service,
         Issued { by: &by, ctx },
-        ticket_id,
-        number,
+        integration,
+        (ticket_id, number),
         ticket,
-        files,
+        attachment_ids,
     )
-    .await;
-    settle_files(pool, ticket_id, attachment_ids, opened.is_ok()).await;
-    let outcome = opened?;
+    .await??;
     Ok(IntakeAnswer {
         ticket_id: outcome.ticket_id,
         number: outcome.number,
