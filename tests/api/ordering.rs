@@ -334,7 +334,7 @@ async fn stored_events_cannot_be_updated_or_deleted_through_sql() {
 /// A test read model: a log of every applied event (no unique key, so a second application
 /// would show as a duplicate) and a count per ticket. It can fail once, on purpose, after
 /// writing part of a batch.
-struct EventLog {
+pub(crate) struct EventLog {
     fail_at: Option<i64>,
     failed: AtomicBool,
     /// Slows every batch a little, so that a kill lands mid-batch.
@@ -343,7 +343,7 @@ struct EventLog {
 }
 
 impl EventLog {
-    fn new(fail_at: Option<i64>, delay: Duration) -> Arc<Self> {
+    pub(crate) fn new(fail_at: Option<i64>, delay: Duration) -> Arc<Self> {
         Arc::new(Self {
             fail_at,
             failed: AtomicBool::new(false),
@@ -396,7 +396,7 @@ impl Projection for EventLog {
     }
 }
 
-async fn create_log_tables(pool: &PgPool) {
+pub(crate) async fn create_log_tables(pool: &PgPool) {
     sqlx::query(
         "CREATE TABLE test_event_log (position bigint NOT NULL, event_id text NOT NULL,
                                       event_type text NOT NULL)",
@@ -454,7 +454,6 @@ fn options(batch_size: i64) -> RunnerOptions {
     RunnerOptions {
         batch_size,
         poll_interval: Duration::from_millis(100),
-        ..RunnerOptions::default()
     }
 }
 
