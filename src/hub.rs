@@ -4,7 +4,8 @@
 //! # The feed
 //!
 //! One task per instance `LISTEN`s on `ticketd_events_positioned` (the sequencer notifies it,
-//! with the new head, whenever it has given events their positions), polls every
+//! with the new head, whenever it has given events their positions; this instance's own
+//! sequencer wakes it in-process as soon as its batch committed), polls every
 //! [`HubConfig::poll_interval`] as a fallback, and reads `position > last` in position order with
 //! [`read_after`]. Each event is broadcast, once, on a [`tokio::sync::broadcast`] channel.
 //!

@@ -4,7 +4,8 @@
 //! the acknowledged prefix only, back-off on NATS errors). This module gives it a
 //! [`Source`](ticket_nats::relay::Source) over the store: events `WHERE position > checkpoint
 //! ORDER BY position`, the checkpoint row in `relay_checkpoints`, wake-ups from the sequencer's
-//! `ticketd_events_positioned` notification with a poll as fallback.
+//! `ticketd_events_positioned` notification (in-process from this instance's sequencer) with a
+//! poll as fallback.
 //!
 //! # One leader
 //!

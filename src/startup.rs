@@ -110,7 +110,9 @@ impl Application {
         let auth = Authenticator::new(&settings.auth, pool.clone())
             .await?
             .with_source(&settings.source);
-        let announcer = Announcer::default();
+        // One per process: the listener's wake-ups, and the in-process ones that skip it.
+        let notifications = Notifications::new();
+        let announcer = Announcer::new(&notifications);
         let store = TicketStore::new(pool.clone(), settings.source.clone(), announcer.clone());
         let commands = Arc::new(
             CommandService::new(
@@ -133,7 +135,6 @@ impl Application {
         // checkpoint row locks make the instances take turns. Every loop is supervised: a panic
         // is logged and the loop restarted (see `supervisor`).
         let mut background = Background::default();
-        let notifications = Notifications::new();
         {
             let (notifications, pool) = (notifications.clone(), pool.clone());
             background.spawn("listener", move |stop| {

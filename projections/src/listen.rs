@@ -6,7 +6,15 @@
 //! the loops it wakes never drop a half-read `recv` future inside a `select!`. A notification can
 //! be lost while the connection is down, so subscribers also hear `Wake::Reconnected`: they then
 //! catch up as if notified (their poll fallback covers the time the database is unreachable).
+//!
+//! The same wake-ups are also given in-process, without the round trip through Postgres: the
+//! append workers wake this process's sequencer right after their commit
+//! ([`Notifications::committed_here`]), and the sequencer wakes this process's followers right
+//! after its batch committed ([`Notifications::positioned_here`]). The `NOTIFY`s still go out for
+//! the other instances; a head that was already announced wakes nobody a second time.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
@@ -36,7 +44,35 @@ pub enum Wake {
 #[derive(Debug, Clone)]
 pub struct Notifications {
     inserted: watch::Sender<Wake>,
-    positioned: watch::Sender<Wake>,
+    positioned: watch::Sender<Positioned>,
+    /// Whether this process's sequencer holds the lead: then it is the only one that needs to
+    /// hear of this process's commits, and hears of them in-process.
+    sequencing_here: Arc<AtomicBool>,
+}
+
+/// The latest wake-up on the positioned channel and the highest head announced so far, kept
+/// together so that a head is compared and announced under the channel's lock.
+#[derive(Debug, Clone)]
+struct Positioned {
+    wake: Wake,
+    head: i64,
+}
+
+impl Positioned {
+    /// Takes `wake`, unless it announces a head no higher than one already announced (the
+    /// sequencer's own in-process wake-up and its `NOTIFY` say the same thing): true when taken.
+    fn take(&mut self, wake: Wake) -> bool {
+        if let Wake::Notified(payload) = &wake {
+            if let Ok(head) = payload.parse::<i64>() {
+                if head <= self.head {
+                    return false;
+                }
+                self.head = head;
+            }
+        }
+        self.wake = wake;
+        true
+    }
 }
 
 impl Notifications {
@@ -52,7 +88,11 @@ impl Notifications {
     pub fn new() -> Self {
         Self {
             inserted: watch::Sender::new(Wake::Reconnected),
-            positioned: watch::Sender::new(Wake::Reconnected),
+            positioned: watch::Sender::new(Positioned {
+                wake: Wake::Reconnected,
+                head: 0,
+            }),
+            sequencing_here: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -63,35 +103,60 @@ impl Notifications {
         pool: PgPool,
         shutdown: CancellationToken,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let senders = self.clone();
         listen(
             pool,
             &[INSERTED_CHANNEL, POSITIONED_CHANNEL],
             shutdown,
-            move |channel, wake| match channel {
-                Some(INSERTED_CHANNEL) => {
-                    senders.inserted.send_replace(wake);
-                }
-                Some(_) => {
-                    senders.positioned.send_replace(wake);
-                }
-                None => {
-                    senders.inserted.send_replace(wake.clone());
-                    senders.positioned.send_replace(wake);
-                }
-            },
+            self.listen_dispatch(),
         )
+    }
+
+    /// Hands what the listener saw (the channel, or `None` after a reconnection) to the
+    /// subscribers.
+    fn listen_dispatch(&self) -> impl FnMut(Option<&str>, Wake) + Send + 'static {
+        let senders = self.clone();
+        move |channel, wake| match channel {
+            Some(INSERTED_CHANNEL) => {
+                senders.inserted.send_replace(wake);
+            }
+            Some(_) => {
+                senders.positioned.send_if_modified(|p| p.take(wake));
+            }
+            None => {
+                senders.inserted.send_replace(wake.clone());
+                senders.positioned.send_if_modified(|p| p.take(wake));
+            }
+        }
     }
 
     /// Wakes whenever events were committed (`ticketd_events_inserted`): the sequencer's cue.
     pub fn inserted(&self) -> Wakeups {
-        Wakeups(self.inserted.subscribe())
+        Wakeups(Channel::Inserted(self.inserted.subscribe()))
     }
 
     /// Wakes whenever events were positioned (`ticketd_events_positioned`, the payload is the
     /// new head): the cue of everything that follows positions.
     pub fn positioned(&self) -> Wakeups {
-        Wakeups(self.positioned.subscribe())
+        Wakeups(Channel::Positioned(self.positioned.subscribe()))
+    }
+
+    /// Tells this process's sequencer that events were committed (call after the commit).
+    /// Returns whether that sequencer leads: then no other instance needs to be told.
+    pub fn committed_here(&self) -> bool {
+        self.inserted.send_replace(Wake::Notified(String::new()));
+        self.sequencing_here.load(Ordering::Acquire)
+    }
+
+    /// Tells this process's followers that events up to `head` were positioned (call after the
+    /// batch committed: a follower woken by it reads the store at once).
+    pub fn positioned_here(&self, head: i64) {
+        self.positioned
+            .send_if_modified(|p| p.take(Wake::Notified(head.to_string())));
+    }
+
+    /// Records whether this process's sequencer holds the lead.
+    pub fn set_sequencing_here(&self, leading: bool) {
+        self.sequencing_here.store(leading, Ordering::Release);
     }
 }
 
@@ -103,21 +168,41 @@ impl Default for Notifications {
 
 /// One subscriber's view of a channel.
 #[derive(Debug)]
-pub struct Wakeups(watch::Receiver<Wake>);
+pub struct Wakeups(Channel);
+
+#[derive(Debug)]
+enum Channel {
+    Inserted(watch::Receiver<Wake>),
+    Positioned(watch::Receiver<Positioned>),
+}
 
 impl Wakeups {
     /// Waits for the next wake-up after the last one seen, and returns it. Pends forever once the
     /// listener is gone (at shutdown), so callers keep their own timeouts.
     pub async fn next(&mut self) -> Wake {
-        if self.0.changed().await.is_err() {
+        let changed = match &mut self.0 {
+            Channel::Inserted(rx) => rx.changed().await,
+            Channel::Positioned(rx) => rx.changed().await,
+        };
+        if changed.is_err() {
             std::future::pending::<()>().await;
         }
-        self.0.borrow_and_update().clone()
+        match &mut self.0 {
+            Channel::Inserted(rx) => rx.borrow_and_update().clone(),
+            Channel::Positioned(rx) => rx.borrow_and_update().wake.clone(),
+        }
     }
 
     /// Marks everything so far as seen: what arrives from now on wakes [`Wakeups::next`].
     pub fn mark_seen(&mut self) {
-        self.0.borrow_and_update();
+        match &mut self.0 {
+            Channel::Inserted(rx) => {
+                rx.borrow_and_update();
+            }
+            Channel::Positioned(rx) => {
+                rx.borrow_and_update();
+            }
+        }
     }
 }
 
@@ -197,5 +282,55 @@ pub async fn sleep_or_cancel(duration: Duration, shutdown: &CancellationToken) -
     tokio::select! {
         () = shutdown.cancelled() => true,
         () = tokio::time::sleep(duration) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+
+    #[test]
+    fn this_processs_commits_wake_its_sequencer_without_the_listener() {
+        let notifications = Notifications::new();
+        let mut inserted = notifications.inserted();
+
+        assert!(
+            !notifications.committed_here(),
+            "no sequencer leads here yet"
+        );
+        assert!(inserted.next().now_or_never().is_some(), "woken at once");
+        notifications.set_sequencing_here(true);
+        assert!(notifications.committed_here(), "the leader is here");
+        assert!(inserted.next().now_or_never().is_some(), "woken at once");
+        assert!(inserted.next().now_or_never().is_none(), "one wake-up each");
+    }
+
+    #[test]
+    fn a_head_announced_in_process_wakes_followers_once() {
+        let notifications = Notifications::new();
+        let mut positioned = notifications.positioned();
+
+        notifications.positioned_here(7);
+        let first = positioned.next().now_or_never();
+        // The sequencer's own `NOTIFY` of the same batch, then of an older one, arrive later.
+        let mut listen = notifications.listen_dispatch();
+        listen(Some(POSITIONED_CHANNEL), Wake::Notified("7".into()));
+        listen(Some(POSITIONED_CHANNEL), Wake::Notified("5".into()));
+        let repeated = positioned.next().now_or_never();
+        listen(Some(POSITIONED_CHANNEL), Wake::Notified("9".into()));
+        let newer = positioned.next().now_or_never();
+        listen(None, Wake::Reconnected);
+        let reconnected = positioned.next().now_or_never();
+
+        assert_eq!(first, Some(Wake::Notified("7".into())));
+        assert_eq!(repeated, None, "a head already announced wakes nobody");
+        assert_eq!(newer, Some(Wake::Notified("9".into())));
+        assert_eq!(
+            reconnected,
+            Some(Wake::Reconnected),
+            "a reconnection always wakes"
+        );
     }
 }

@@ -29,8 +29,9 @@ use crate::listen::{sleep_or_cancel, Notifications, Wakeups};
 /// Advisory lock key of the sequencer (ASCII "tktdseq1"); advisory locks are per database.
 pub const SEQUENCER_LOCK: i64 = 0x746b_7464_7365_7131;
 
-/// Tells the sequencers of every instance that events were committed: a `NOTIFY` on
-/// [`INSERTED_CHANNEL`] sent after the commit, from its own statement.
+/// Tells the sequencer that events were committed: in-process when this instance's sequencer
+/// leads, else by a `NOTIFY` on [`INSERTED_CHANNEL`] sent after the commit, from its own
+/// statement, for the leader of another instance.
 ///
 /// Not from the writing transaction: committing a transaction that notified holds a
 /// database-wide lock until the commit is durable, which would make every writer's commit wait
@@ -39,11 +40,29 @@ pub const SEQUENCER_LOCK: i64 = 0x746b_7464_7365_7131;
 #[derive(Debug, Clone, Default)]
 pub struct Announcer {
     wake: Arc<Notify>,
+    /// This process's notifications, to wake its own sequencer without a round trip.
+    local: Option<Notifications>,
 }
 
 impl Announcer {
+    /// An announcer that wakes this process's sequencer (which follows `notifications`)
+    /// in-process, and the other instances' by `NOTIFY` only when it does not lead.
+    pub fn new(notifications: &Notifications) -> Self {
+        Self {
+            wake: Arc::default(),
+            local: Some(notifications.clone()),
+        }
+    }
+
     /// Asks for an announcement; returns at once.
     pub fn announce(&self) {
+        if self
+            .local
+            .as_ref()
+            .is_some_and(Notifications::committed_here)
+        {
+            return;
+        }
         self.wake.notify_one();
     }
 
@@ -183,8 +202,9 @@ pub async fn sequence_batch(pool: &PgPool, limit: i64) -> Result<Batch, sqlx::Er
 /// Runs the sequencer until `shutdown`. Every instance runs this; the one holding the session
 /// lock on a dedicated connection positions events, one autocommit statement per batch (a round
 /// trip and a commit, holding no transaction id between batches); the others stand by and try
-/// to take over every `idle_poll`. The leader wakes on insert notifications and polls as a
-/// fallback; a failing connection makes it step down and back off.
+/// to take over every `idle_poll`. The leader wakes on insert notifications (in-process for this
+/// instance's commits, see [`Announcer`]) and polls as a fallback; a failing connection makes it
+/// step down and back off.
 pub async fn run(
     pool: PgPool,
     options: SequencerOptions,
@@ -206,7 +226,17 @@ pub async fn run(
                 }
                 failures = 0;
                 tracing::debug!("sequencing (leader)");
-                let result = lead_until(&mut conn, &options, &mut inserted, &shutdown).await;
+                notifications.set_sequencing_here(true);
+                let result = lead_until(
+                    &mut conn,
+                    &options,
+                    &notifications,
+                    &mut inserted,
+                    &shutdown,
+                )
+                .await;
+                // Before the lock goes: from here on, commits are announced to every instance.
+                notifications.set_sequencing_here(false);
                 // Closing the connection releases the lock at once.
                 let _ = sqlx::Connection::close(conn).await;
                 match result {
@@ -240,6 +270,7 @@ pub async fn run(
 async fn lead_until(
     conn: &mut PgConnection,
     options: &SequencerOptions,
+    notifications: &Notifications,
     inserted: &mut Wakeups,
     shutdown: &CancellationToken,
 ) -> Result<(), sqlx::Error> {
@@ -251,6 +282,9 @@ async fn lead_until(
         inserted.mark_seen();
         let batch = sequence_on(conn, options.batch_size).await?;
         if batch.positioned > 0 {
+            // The statement committed: this process's followers may read the batch now; the
+            // other instances hear of it from the statement's `NOTIFY`.
+            notifications.positioned_here(batch.head);
             tracing::trace!(
                 positioned = batch.positioned,
                 head = batch.head,

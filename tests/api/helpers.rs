@@ -33,7 +33,7 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn database_url(admin: &str, name: &str) -> String {
+pub fn database_url(admin: &str, name: &str) -> String {
     match admin.rfind('/') {
         Some(i) if !admin[..i].ends_with('/') => format!("{}/{}", &admin[..i], name),
         _ => format!("{admin}/{name}"),

@@ -54,6 +54,7 @@ mod team_assignment;
 mod team_stats;
 mod teams;
 mod users;
+mod wakeups;
 mod web;
 mod webhook_receiver;
 mod webhook_restarts;
