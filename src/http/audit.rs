@@ -4,8 +4,6 @@
 //! These read the `events` table, not a read model, so their `X-Projection-Position` is the
 //! store's head position: everything up to it is visible to them.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::Response;
@@ -170,19 +168,28 @@ pub async fn history(
         let deadline = Instant::now() + state.settings.read_wait;
         let mut head = state.projections.subscribe_head();
         while (positioned_prefix(&rows) as i64) < version {
-            let now = Instant::now();
-            if now >= deadline {
+            // Seen before the look: a head that moves after it ends the wait below at once.
+            head.borrow_and_update();
+            rows = read_ticket_rows(&state.pool, id).await?;
+            if positioned_prefix(&rows) as i64 >= version {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return Err(ApiError::not_visible_yet(format!(
                     "version {version} of the ticket is not visible yet; retry shortly"
                 )));
             }
-            // Woken by the sequencer's notification; the short poll covers a missed one.
-            let _ = tokio::time::timeout(
-                (deadline - now).min(Duration::from_millis(50)),
-                head.changed(),
-            )
-            .await;
-            rows = read_ticket_rows(&state.pool, id).await?;
+            // Woken by the sequencer's batch (in-process, or its notification from another
+            // instance); the runner's own poll covers a notification lost on a reconnect.
+            if tokio::time::timeout(left, head.changed())
+                .await
+                .is_ok_and(|changed| changed.is_err())
+            {
+                return Err(ApiError::not_visible_yet(
+                    "the engine is stopping; retry shortly".to_string(),
+                ));
+            }
         }
     }
     wait_min_position(&state, min_position).await?;

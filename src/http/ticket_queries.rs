@@ -4,8 +4,6 @@
 //! Each handler reads its query string field by field, so that a 422 names every invalid or
 //! unknown parameter, then asks its read model in `ticket_projections::read_models`.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -44,9 +42,6 @@ pub fn router() -> Router<AppState> {
         .route("/categories", get(list_categories))
 }
 
-/// Longest single wait between two looks at a ticket's version (another instance may move the
-/// read model without this one's runner hearing of it at once).
-const VERSION_POLL: Duration = Duration::from_millis(200);
 /// The read models behind the ticket view, list, board and statistics.
 pub(crate) const TICKET_MODELS: &[&str] = &[tickets::NAME];
 /// The read models behind the per-user queries.
@@ -213,9 +208,11 @@ async fn wait_for_version(
                 "the read models have not caught up with version {version} of the ticket yet; retry shortly"
             )));
         }
+        // Woken by the end of the step that applies past `position`, this instance's or (once
+        // this runner hears of it, as its own step finds the checkpoint moved) another's.
         state
             .projections
-            .wait_for(Some(tickets::NAME), position + 1, left.min(VERSION_POLL))
+            .wait_for(Some(tickets::NAME), position + 1, left)
             .await;
     }
 }
