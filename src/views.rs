@@ -95,11 +95,33 @@ pub async fn ticket_requester(
 /// leads with it, would otherwise compete).
 pub const REQUESTED_BY: &str = "SELECT aggregate_id FROM events
      WHERE event_type = 'ticket.created' AND event_member_id(payload, 'requester') = ANY(ARRAY(
-         SELECT $1 UNION ALL SELECT id::text FROM users WHERE merged_into::text = $1))";
+         SELECT $1 UNION ALL SELECT id::text FROM users WHERE merged_into = $1::uuid))";
 
-/// The tickets whose latest assignment up to position `$3` names `$2`: the tickets ever
-/// assigned to them through the partial index `events_ticket_assignee`, then each one's
-/// assignments through the primary key.
+/// The tickets the ticket view shows assigned to `$1` and the position it stands at, in one
+/// snapshot (the step that writes `my_tickets` moves the checkpoint `$2`): an index range of
+/// `my_tickets`' primary key, no event read.
+pub const ASSIGNED_IN_VIEW: &str = "SELECT
+        coalesce((SELECT position FROM projection_checkpoints WHERE name = $2), 0)::bigint,
+        ARRAY(SELECT ticket_id FROM my_tickets WHERE user_id = $1 AND assigned)";
+
+/// Each ticket assigned in positions (`$1`, `$2`], with its assignee as of position `$3` (NULL:
+/// none): the positions between the ticket view and the wanted one, by the position index,
+/// then each ticket's latest assignment by the primary key.
+pub const ASSIGNEES_AS_OF: &str = "SELECT t.aggregate_id,
+            (SELECT event_member_id(e.payload, 'assignee') FROM events e
+             WHERE e.aggregate_type = $4 AND e.aggregate_id = t.aggregate_id
+               AND e.event_type = 'ticket.assigned' AND e.position <= $3
+             ORDER BY e.sequence DESC LIMIT 1)
+     FROM (SELECT DISTINCT aggregate_id FROM events
+           WHERE position > $1 AND position <= $2 AND event_type = 'ticket.assigned') t";
+
+/// Positions between the ticket view and the wanted one past which the store is asked instead
+/// (the view is being rebuilt, or a `since` lies far back).
+const VIEW_GAP_LIMIT: i64 = 10_000;
+
+/// The tickets whose latest assignment up to position `$3` names `$2`, from the store alone:
+/// the tickets ever assigned to them through the partial index `events_ticket_assignee`, then
+/// each one's assignments through the primary key (every assignment's document is read).
 pub const ASSIGNED_TO: &str = "SELECT aggregate_id FROM (
              SELECT DISTINCT ON (aggregate_id) aggregate_id,
                     event_member_id(payload, 'assignee') AS assignee
@@ -123,8 +145,51 @@ pub async fn tickets_requested_by(pool: &PgPool, user: Uuid) -> Result<HashSet<U
     Ok(ids(rows))
 }
 
-/// The tickets whose latest assignment up to `position` names `user`.
+/// The tickets whose latest assignment up to `position` names `user`: the ticket view's
+/// (`my_tickets`), set right for the tickets assigned between its position and `position`.
+///
+/// The view and the store agree at every position: the view's `assigned` follows exactly the
+/// `ticket.assigned` events, so a ticket not assigned in between has the same latest
+/// assignment at both positions, and each one that was is looked up as of `position`.
 pub async fn tickets_assigned_to(
+    pool: &PgPool,
+    user: Uuid,
+    position: i64,
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let (at, assigned): (i64, Vec<Uuid>) = sqlx::query_as(ASSIGNED_IN_VIEW)
+        .bind(user)
+        .bind(tickets::NAME)
+        .fetch_one(pool)
+        .await?;
+    if at.abs_diff(position) > VIEW_GAP_LIMIT.unsigned_abs() {
+        return tickets_assigned_to_in_store(pool, user, position).await;
+    }
+    let mut assigned: HashSet<Uuid> = assigned.into_iter().collect();
+    if at != position {
+        let changed: Vec<(String, Option<String>)> = sqlx::query_as(ASSIGNEES_AS_OF)
+            .bind(at.min(position))
+            .bind(at.max(position))
+            .bind(position)
+            .bind(Ticket::TYPE)
+            .fetch_all(pool)
+            .await?;
+        let me = user.to_string();
+        for (ticket, assignee) in changed {
+            let Ok(ticket) = Uuid::parse_str(&ticket) else {
+                continue;
+            };
+            if assignee.as_deref() == Some(me.as_str()) {
+                assigned.insert(ticket);
+            } else {
+                assigned.remove(&ticket);
+            }
+        }
+    }
+    Ok(assigned)
+}
+
+/// [`tickets_assigned_to`] from the store alone ([`ASSIGNED_TO`]).
+pub async fn tickets_assigned_to_in_store(
     pool: &PgPool,
     user: Uuid,
     position: i64,

@@ -1,5 +1,7 @@
 //! Per-user queries (CONTRACT 2.5): `/me` counts, `/me/tickets`, and the unread rule.
 
+use std::collections::HashSet;
+
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -244,4 +246,82 @@ async fn the_me_channel_finds_a_users_tickets_in_the_store_through_indexes() {
     // Assert
     assert!(plans[0].contains("events_ticket_requester"), "{}", plans[0]);
     assert!(plans[1].contains("events_ticket_assignee"), "{}", plans[1]);
+}
+
+/// The tickets assigned to `user` at every position up to the head, by the ticket view (set
+/// right for the positions in between) and by the store alone.
+async fn assigned_both_ways(
+    app: &TestApp,
+    user: &TestUser,
+    head: i64,
+) -> Vec<(HashSet<Uuid>, HashSet<Uuid>)> {
+    let mut answers = Vec::new();
+    for position in 0..=head {
+        let view = ticketd::views::tickets_assigned_to(&app.pool, user.id, position)
+            .await
+            .unwrap();
+        let store = ticketd::views::tickets_assigned_to_in_store(&app.pool, user.id, position)
+            .await
+            .unwrap();
+        answers.push((view, store));
+    }
+    answers
+}
+
+#[tokio::test]
+async fn the_me_channel_reads_assignments_from_the_ticket_view_as_of_any_position() {
+    // Arrange: two tickets assigned and reassigned between two agents.
+    let app = spawn_app().await;
+    let requester = app.user("requester").await;
+    let (a, b) = (app.user("agent").await, app.user("agent").await);
+    let t1 = app.create_ticket(&requester).await;
+    let t2 = app.create_ticket(&requester).await;
+    assign(&app, t1, &a, &a).await;
+    assign(&app, t2, &a, &b).await;
+    assign(&app, t1, &a, &b).await;
+    comment(&app, t2, &requester, false).await;
+    assign(&app, t2, &b, &a).await;
+    let settled_at = crate::queries::head(&app).await;
+    read(&app, "/me", &a).await;
+
+    // Act 1: the view stands at the head; every earlier position is asked for.
+    let behind = [
+        assigned_both_ways(&app, &a, settled_at).await,
+        assigned_both_ways(&app, &b, settled_at).await,
+    ];
+
+    // Act 2: the view is held back (its projector waits for its lock) while more happens.
+    let mut hold = app.pool.begin().await.unwrap();
+    // The runner's lock of a projection: class "tp", then the hashed name.
+    sqlx::query("SELECT pg_advisory_xact_lock(29808, hashtext('ticket_view'))")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    assign(&app, t1, &b, &a).await;
+    assign(&app, t2, &a, &b).await;
+    let head = crate::ordering::wait_all_positioned(&app.pool).await;
+    let view_at: i64 = sqlx::query_scalar(
+        "SELECT position FROM projection_checkpoints WHERE name = 'ticket_view'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let ahead = [
+        assigned_both_ways(&app, &a, head).await,
+        assigned_both_ways(&app, &b, head).await,
+    ];
+    hold.rollback().await.unwrap();
+
+    // Assert
+    assert!(view_at < head, "the view was behind ({view_at} < {head})");
+    for answers in behind.iter().chain(ahead.iter()) {
+        for (position, (view, store)) in answers.iter().enumerate() {
+            assert_eq!(view, store, "at position {position}");
+        }
+    }
+    let last = |answers: &[(HashSet<Uuid>, HashSet<Uuid>)]| answers.last().unwrap().0.clone();
+    assert_eq!(last(&ahead[0]), HashSet::from([t1]));
+    assert_eq!(last(&ahead[1]), HashSet::from([t2]));
+    assert_eq!(last(&behind[0]), HashSet::from([t2]));
+    assert_eq!(last(&behind[1]), HashSet::from([t1]));
 }
