@@ -73,8 +73,9 @@ struct Args {
     /// Events for the rebuild measurement (default 1,000,000, or 100,000 with --short).
     #[arg(long)]
     rebuild_events: Option<usize>,
-    /// In the rebuild part, rebuild a second time with every priority's targets on a
-    /// business-hours calendar, and report both rates (the issue's target: within 10 %).
+    /// In the rebuild part, also rebuild with every priority's targets on a business-hours
+    /// calendar: four rebuilds (24×7, business hours, business hours, 24×7), each clock's mean
+    /// reported (the issue's target: within 10 %).
     #[arg(long)]
     rebuild_business_hours: bool,
     /// Events for the relay measurement (default 400,000, or 20,000 with --short). The relay's
@@ -646,32 +647,50 @@ async fn run_engine(
 }
 
 /// Full rebuild of every read model over `events` generated events: (events, events/s, and
-/// with `--rebuild-business-hours` events/s of a second rebuild on a business-hours calendar).
+/// with `--rebuild-business-hours` events/s on a business-hours calendar).
+///
+/// With `--rebuild-business-hours` it rebuilds four times, 24×7, business hours, business hours,
+/// 24×7, and reports each clock's mean: a rebuild right after the generation, or one late in a
+/// run, is not like the others (hint bits, autovacuum), and the symmetric order cancels that drift.
 async fn run_rebuild(args: &Args, events: usize) -> anyhow::Result<(usize, f64, Option<f64>)> {
     let db = BenchDb::create(&args.database_url, "rebuild").await?;
     let pool = db.pool(8).await?;
     ticketd::startup::migrate(&pool).await?;
     let generated = rebuild::generate(&pool, events).await?;
-    let took = rebuild::rebuild_all(&pool).await?;
-    let per_s = generated as f64 / took.as_secs_f64();
-    eprintln!(
-        "rebuild    {generated} events in {:.1} s: {per_s:.0} events/s",
-        took.as_secs_f64()
-    );
-    let business = if args.rebuild_business_hours {
-        rebuild::business_hours(&pool).await?;
+    let order: &[bool] = if args.rebuild_business_hours {
+        &[false, true, true, false]
+    } else {
+        &[false]
+    };
+    let (mut round_the_clock, mut business) = (Vec::new(), Vec::new());
+    for &on_business_hours in order {
+        rebuild::use_calendar(&pool, on_business_hours).await?;
         let took = rebuild::rebuild_all(&pool).await?;
-        let business = generated as f64 / took.as_secs_f64();
+        let per_s = generated as f64 / took.as_secs_f64();
+        let clock = if on_business_hours {
+            "business hours"
+        } else {
+            "24x7"
+        };
         eprintln!(
-            "rebuild    {generated} events on business hours in {:.1} s: {business:.0} events/s \
-             ({:.1} % of 24x7)",
-            took.as_secs_f64(),
+            "rebuild    {generated} events on {clock} in {:.1} s: {per_s:.0} events/s",
+            took.as_secs_f64()
+        );
+        if on_business_hours {
+            business.push(per_s);
+        } else {
+            round_the_clock.push(per_s);
+        }
+    }
+    let mean = |rates: &[f64]| rates.iter().sum::<f64>() / rates.len() as f64;
+    let per_s = mean(&round_the_clock);
+    let business = (!business.is_empty()).then(|| mean(&business));
+    if let Some(business) = business {
+        eprintln!(
+            "rebuild    means: 24x7 {per_s:.0}, business hours {business:.0} events/s ({:.1} % of 24x7)",
             business * 100.0 / per_s
         );
-        Some(business)
-    } else {
-        None
-    };
+    }
     pool.close().await;
     db.drop_db().await;
     Ok((generated, per_s, business))

@@ -174,10 +174,22 @@ pub async fn generate(pool: &PgPool, events: usize) -> anyhow::Result<usize> {
     Ok(position as usize)
 }
 
-/// Puts every priority's targets on a business-hours calendar, as an IT desk would: Berlin,
-/// weekdays 08:00–12:00 and 13:00–18:00, with a year of public holidays. The statistics then
-/// count each first response and resolution through the business-time walk.
-pub async fn business_hours(pool: &PgPool) -> anyhow::Result<()> {
+/// Puts every priority's targets on a business-hours calendar, as an IT desk would (Berlin,
+/// weekdays 08:00–12:00 and 13:00–18:00, with a year of public holidays: the statistics then
+/// count each first response and resolution through the business-time walk), or, with
+/// `business_hours` false, back on the 24×7 clock without a stored policy.
+pub async fn use_calendar(pool: &PgPool, business_hours: bool) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM sla_policies")
+        .execute(pool)
+        .await
+        .context("remove the SLA policies")?;
+    sqlx::query("DELETE FROM calendars")
+        .execute(pool)
+        .await
+        .context("remove the calendars")?;
+    if !business_hours {
+        return Ok(());
+    }
     let calendar = Uuid::now_v7();
     let day = serde_json::json!([["08:00", "12:00"], ["13:00", "18:00"]]);
     let hours = serde_json::json!({"mon": day, "tue": day, "wed": day, "thu": day, "fri": day});
@@ -200,8 +212,7 @@ pub async fn business_hours(pool: &PgPool) -> anyhow::Result<()> {
     .context("insert the business-hours calendar")?;
     sqlx::query(
         "INSERT INTO sla_policies (priority, first_response_secs, resolution_secs, calendar_id)
-         SELECT p, 4 * 3600, 24 * 3600, $1 FROM UNNEST(ARRAY['low', 'medium', 'high', 'urgent']) p
-         ON CONFLICT (priority) DO UPDATE SET calendar_id = $1",
+         SELECT p, 4 * 3600, 24 * 3600, $1 FROM UNNEST(ARRAY['low', 'medium', 'high', 'urgent']) p",
     )
     .bind(calendar)
     .execute(pool)
