@@ -10,11 +10,8 @@
 //! and then runs this step; the SLA timer runs it on its first pass and whenever the
 //! configuration's digest changes.
 
-use std::sync::Arc;
-
 use sqlx::PgPool;
 use ticket_projections::read_models::tickets::{lock_ticket_view, store_due_times, DueTimes};
-use ticket_projections::Projection;
 use uuid::Uuid;
 
 use crate::domain::TicketServices;
@@ -23,13 +20,8 @@ use crate::sla_clocks::{open_due_times, ClockRow, CLOCK_COLUMNS};
 /// Open tickets read and written per transaction.
 pub const BATCH: i64 = 500;
 
-/// Brings every open ticket's stored due times to `services`; `projections` (those running in
-/// this process) forget the rows they keep in memory. Returns how many rows changed.
-pub async fn refresh(
-    pool: &PgPool,
-    projections: &[Arc<dyn Projection>],
-    services: &TicketServices,
-) -> Result<usize, sqlx::Error> {
+/// Brings every open ticket's stored due times to `services`. Returns how many rows changed.
+pub async fn refresh(pool: &PgPool, services: &TicketServices) -> Result<usize, sqlx::Error> {
     let mut after = Uuid::nil();
     let mut changed = 0;
     loop {
@@ -57,13 +49,9 @@ pub async fn refresh(
                 })
             })
             .collect();
+        // A write moves the checkpoint's generation: every instance's projector forgets the
+        // rows it cached before its next step.
         let stored = store_due_times(&mut tx, &due).await?;
-        // Rows the projector keeps in memory may carry the due times replaced here or by
-        // another instance; forgotten before the lock is released, so its next step reads the
-        // table.
-        for projection in projections {
-            projection.forget_cached_rows();
-        }
         tx.commit().await?;
         changed += stored;
         if (read as i64) < BATCH {

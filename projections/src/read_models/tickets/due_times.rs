@@ -6,6 +6,8 @@
 //! projection's own lock so that no projector step interleaves, and moves the statistics'
 //! tallies with the row in the same transaction, as the projector does. Writing the same
 //! values again changes nothing, so the step is idempotent and two instances may both run it.
+//! A write moves the checkpoint's generation in the same transaction, so that every instance's
+//! projector forgets the rows it cached before its next step.
 
 use std::collections::HashMap;
 
@@ -15,7 +17,7 @@ use uuid::Uuid;
 
 use super::projector::NAME;
 use super::tally::{Delta, TicketFacts, FACT_COLUMNS};
-use crate::runtime::lock_checkpoint;
+use crate::runtime::{lock_checkpoint, rows_changed_without_events};
 
 /// The due times an open ticket has under the configuration in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,5 +94,6 @@ pub async fn store_due_times(
     .execute(&mut *conn)
     .await?;
     delta.write(conn).await?;
+    rows_changed_without_events(conn, NAME).await?;
     Ok(changed.len())
 }

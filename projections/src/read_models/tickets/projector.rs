@@ -657,10 +657,12 @@ const ROW_CACHE: usize = 10_000;
 /// Keeps `ticket_view` and `ticket_comments`.
 ///
 /// Rows it wrote stay in memory, so that a step reads from `ticket_view` only the tickets it
-/// has not seen lately. A row is a function of its ticket's events alone, so a cached row at
-/// version `seq - 1` is the stored row, whoever stored it (another instance, a rebuild's swap);
-/// a row at any other version is read from the table. A row cached by a step whose
-/// transaction then rolled back is ahead of the table, so the retry reads the table.
+/// has not seen lately. Through events, a cached row at version `seq - 1` is the stored row,
+/// whoever stored it (another instance); a row at any other version is read from the table. A
+/// row cached by a step whose transaction then rolled back is ahead of the table, so the retry
+/// reads the table. What changes rows without an event (the SLA configuration's due times, a
+/// rebuild's swap) moves the checkpoint's generation, and the runner then has every instance's
+/// projection forget its rows ([`Projection::forget_cached_rows`]).
 pub struct TicketViewProjection {
     rows: Mutex<LruCache<Uuid, ViewRow>>,
     clock: Arc<dyn BusinessClock>,
