@@ -1,6 +1,8 @@
-//! Two engine instances project the ticket view in turns. After an SLA policy edit one instance
-//! rewrites the stored due times; the other's projector, which cached the row before the edit,
-//! must not write the old due times back when it applies the next event.
+//! Rows changed without an event reach every projector's cache. Two engine instances project
+//! the ticket view in turns: after an SLA policy edit one instance rewrites the stored due
+//! times, and the other's projector, which cached the row before the edit, must not write the
+//! old due times back when it applies the next event. Likewise a rebuild's swap: the live
+//! projector applies the next event to the swapped-in row, not to the one it cached.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -168,6 +170,69 @@ async fn a_due_time_edit_reaches_the_projector_of_another_instance() {
     assert_eq!(page["resolution_due"], row.as_str());
     let live = stored(&app).await;
     only_projector(&app.pool, None).await;
+    let out = app.run_ticketd(&["projections", "rebuild"]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stored(&app).await, live);
+}
+
+#[tokio::test]
+async fn a_rebuild_swap_makes_the_live_projector_read_the_new_tables() {
+    // Arrange: the live projector holds a row with the due times of an edited policy.
+    let app = spawn_app().await;
+    let admin = app.user("admin").await;
+    let agent = app.user("agent").await;
+    let requester = app.user("requester").await;
+    let policy = |resolution: &str| json!({"first_response": "4h", "resolution": resolution});
+    assert_eq!(
+        put(&app, &admin, "urgent", policy("1d")).await.status(),
+        StatusCode::OK
+    );
+    let ticket = app
+        .create_ticket_with(&requester, json!({"priority": "urgent"}))
+        .await;
+    page_sla(&app, &agent, ticket).await;
+    let recorded = resolution_due(&app.pool, ticket).await;
+    assert_eq!(
+        put(&app, &admin, "urgent", policy("2d")).await.status(),
+        StatusCode::OK
+    );
+    let started = Instant::now();
+    while resolution_due(&app.pool, ticket).await == recorded {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the due times are not rewritten"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    comment(&app, &agent, ticket, true).await;
+    page_sla(&app, &agent, ticket).await;
+
+    // Act: a rebuild swaps in rows replayed from the events (the due times they recorded),
+    // and the live projector applies the ticket's next event.
+    let projection = crate::helpers::read_models()
+        .into_iter()
+        .find(|p| p.name() == NAME)
+        .expect("the ticket view");
+    ticket_projections::rebuild::rebuild(&app.pool, projection.as_ref())
+        .await
+        .expect("a rebuild");
+    comment(&app, &agent, ticket, true).await;
+    page_sla(&app, &agent, ticket).await;
+
+    // Assert: the event was applied to the swapped-in row, not to the one cached before; the
+    // due-time step then gives what a full rebuild gives.
+    assert_eq!(resolution_due(&app.pool, ticket).await, recorded);
+    let calendars = ticketd::business_clock::LoadedCalendars::load(
+        &app.pool,
+        &app.settings.sla,
+        app.settings.sla_default_calendar,
+    )
+    .await
+    .expect("the configuration");
+    ticketd::sla_due_times::refresh(&app.pool, calendars.services())
+        .await
+        .expect("the due-time step");
+    let live = stored(&app).await;
     let out = app.run_ticketd(&["projections", "rebuild"]).await;
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stored(&app).await, live);
