@@ -13,9 +13,7 @@ use crate::domain::{Priority, SlaPolicy, TicketServices};
 use crate::store::sla_policies;
 
 /// Business time on the calendars of one SLA configuration.
-struct Calendars(Arc<TicketServices>);
-
-impl BusinessTime for Calendars {
+impl BusinessTime for TicketServices {
     fn elapsed_ms(
         &self,
         priority: Priority,
@@ -27,7 +25,22 @@ impl BusinessTime for Calendars {
             .iter()
             .map(|&[start_ms, end_ms]| Pause { start_ms, end_ms })
             .collect();
-        elapsed_ms(start_ms, end_ms, self.0.calendars.get(priority), &pauses)
+        elapsed_ms(start_ms, end_ms, self.calendars.get(priority), &pauses)
+    }
+}
+
+/// The calendars of one SLA configuration, shared.
+struct Calendars(Arc<TicketServices>);
+
+impl BusinessTime for Calendars {
+    fn elapsed_ms(
+        &self,
+        priority: Priority,
+        start_ms: i64,
+        end_ms: i64,
+        pauses: &[PauseMs],
+    ) -> i64 {
+        self.0.elapsed_ms(priority, start_ms, end_ms, pauses)
     }
 }
 

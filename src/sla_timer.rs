@@ -162,8 +162,7 @@ pub async fn run(
     let mut applied = projections.subscribe_positions();
     let mut sla_changes = commands.subscribe_sla_changes();
     loop {
-        if let Err(error) = refresh_due_times(&pool, &commands, &projections, &mut refreshed).await
-        {
+        if let Err(error) = refresh_due_times(&pool, &commands, &mut refreshed).await {
             tracing::warn!(error = %error, "refreshing stored SLA due times failed; retrying");
         }
         let wait = match pass(&pool, &commands, &mut plan, cap).await {
@@ -204,7 +203,6 @@ pub async fn run(
 async fn refresh_due_times(
     pool: &PgPool,
     commands: &CommandService,
-    projections: &Runner,
     done: &mut Option<String>,
 ) -> Result<(), sqlx::Error> {
     let version = configuration_version(pool).await?;
@@ -213,7 +211,7 @@ async fn refresh_due_times(
     }
     commands.sla_changed();
     let services = commands.services().await;
-    let changed = crate::sla_due_times::refresh(pool, projections.projections(), &services).await?;
+    let changed = crate::sla_due_times::refresh(pool, &services).await?;
     if changed > 0 {
         tracing::info!(
             changed,

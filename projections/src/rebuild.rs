@@ -7,7 +7,8 @@
 //! takes the live projector's lock (pausing the live projectors of every instance), applies what
 //! arrived meanwhile, drops the live tables, moves the new ones into `public`, sets the checkpoint
 //! and drops the schema. Readers see the old model until that commit and the new one after it,
-//! never a half-built one.
+//! never a half-built one. The swap moves the checkpoint's generation, so that the live
+//! projectors forget the rows they cached from the old tables.
 //!
 //! Several projections are rebuilt in one pass over the store: each batch is read and decoded
 //! once, by a reader task that runs one batch ahead of the applying, and applied to every shadow
@@ -31,7 +32,9 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 
-use crate::runtime::{lock_checkpoint, save_checkpoint, Projection, RuntimeError};
+use crate::runtime::{
+    lock_checkpoint, rows_changed_without_events, save_checkpoint, Projection, RuntimeError,
+};
 use crate::stored::{read_for_read_models, StoredEvent};
 
 /// What a rebuild did.
@@ -248,6 +251,9 @@ impl<'a> Shadow<'a> {
             .await?;
         }
         save_checkpoint(&mut tx, name, position).await?;
+        // Rows the live projectors cached may hold what no replay gives (due times or
+        // business figures of a configuration since edited): they read the new tables.
+        rows_changed_without_events(&mut tx, name).await?;
         sqlx::query(&format!("DROP SCHEMA \"{}\"", self.schema))
             .execute(&mut *tx)
             .await?;
@@ -257,7 +263,7 @@ impl<'a> Shadow<'a> {
             projection = name,
             events,
             position,
-            live_was = live,
+            live_was = live.position,
             "rebuild swapped in"
         );
         Ok(RebuildReport {

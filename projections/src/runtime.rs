@@ -50,8 +50,11 @@ pub trait Projection: Send + Sync + 'static {
         batch: &[StoredEvent],
     ) -> Result<(), sqlx::Error>;
 
-    /// Forgets any rows kept in memory between steps: something other than the events (the
-    /// SLA configuration, see [`crate::read_models::tickets::due_times`]) changed stored rows.
+    /// Forgets any rows kept in memory between steps. The runner calls it, under the
+    /// projection's lock, when the checkpoint's generation moved: something other than the
+    /// events (the SLA configuration, see [`crate::read_models::tickets::due_times`], or a
+    /// rebuild's swap) changed stored rows, on this instance or another (see
+    /// [`rows_changed_without_events`]).
     fn forget_cached_rows(&self) {}
 }
 
@@ -186,6 +189,9 @@ pub struct Runner {
     positions: watch::Sender<Vec<i64>>,
     /// Each projection's stall, if it is stuck on an event, in registration order.
     stalls: std::sync::Mutex<Vec<Option<Stall>>>,
+    /// The checkpoint generation each projection's cached rows belong to, in registration
+    /// order (`None` before its first step).
+    generations: std::sync::Mutex<Vec<Option<i64>>>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -231,6 +237,7 @@ impl Runner {
             head: watch::Sender::new(0),
             positions: watch::Sender::new(vec![0; n]),
             stalls: std::sync::Mutex::new(vec![None; n]),
+            generations: std::sync::Mutex::new(vec![None; n]),
         })
     }
 
@@ -333,6 +340,20 @@ impl Runner {
         if first_report {
             tracing::error!(projection = name, event_id = %event_id, position = attempt.first,
                 %error, attempts, "projection stalled: it fails on this event again and again");
+        }
+    }
+
+    /// Makes projection `index` forget its cached rows unless they belong to `generation`
+    /// (called under its lock, before it applies anything).
+    fn follow_generation(&self, index: usize, generation: i64) {
+        // Entries are replaced whole: a panic elsewhere cannot leave one half-written.
+        let mut generations = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(known) = generations.get_mut(index) else {
+            return;
+        };
+        if *known != Some(generation) {
+            self.projections[index].forget_cached_rows();
+            *known = Some(generation);
         }
     }
 
@@ -683,7 +704,11 @@ impl Runner {
             }
         }
         let mut tx = conn.begin().await?;
-        let checkpoint = lock_checkpoint(&mut tx, name).await?;
+        let Checkpoint {
+            position: checkpoint,
+            generation,
+        } = lock_checkpoint(&mut tx, name).await?;
+        self.follow_generation(index, generation);
         // Positions are dense: the batch is the next `limit` of them, or fewer.
         *attempt = Some(Attempt {
             first: checkpoint + 1,
@@ -722,6 +747,16 @@ impl Runner {
     }
 }
 
+/// A projection's row in `projection_checkpoints`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub(crate) struct Checkpoint {
+    /// The last position applied.
+    pub(crate) position: i64,
+    /// How many times its stored rows changed without an event (see
+    /// [`rows_changed_without_events`]).
+    pub(crate) generation: i64,
+}
+
 /// Takes a projection's lock for the rest of the transaction and returns its checkpoint
 /// (creating the row at 0 if missing).
 ///
@@ -734,19 +769,19 @@ impl Runner {
 pub(crate) async fn lock_checkpoint(
     conn: &mut PgConnection,
     name: &str,
-) -> Result<i64, sqlx::Error> {
+) -> Result<Checkpoint, sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
         .bind(PROJECTION_LOCK_CLASS)
         .bind(name)
         .execute(&mut *conn)
         .await?;
-    const SELECT: &str = "SELECT position FROM projection_checkpoints WHERE name = $1";
-    if let Some(position) = sqlx::query_scalar(SELECT)
+    const SELECT: &str = "SELECT position, generation FROM projection_checkpoints WHERE name = $1";
+    if let Some(checkpoint) = sqlx::query_as(SELECT)
         .bind(name)
         .fetch_optional(&mut *conn)
         .await?
     {
-        return Ok(position);
+        return Ok(checkpoint);
     }
     sqlx::query(
         "INSERT INTO projection_checkpoints (name, position, updated_at) VALUES ($1, 0, now())
@@ -755,7 +790,22 @@ pub(crate) async fn lock_checkpoint(
     .bind(name)
     .execute(&mut *conn)
     .await?;
-    sqlx::query_scalar(SELECT).bind(name).fetch_one(conn).await
+    sqlx::query_as(SELECT).bind(name).fetch_one(conn).await
+}
+
+/// Records, inside the caller's transaction (which holds the projection's lock), that stored
+/// rows of the projection changed without an event. Every runner of the projection, on any
+/// instance, then forgets the rows it keeps in memory before its next step applies anything:
+/// a cached row is the stored one only while rows change through events alone.
+pub async fn rows_changed_without_events(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE projection_checkpoints SET generation = generation + 1 WHERE name = $1")
+        .bind(name)
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 /// Moves a projection's checkpoint, inside the caller's transaction (which holds its lock).

@@ -249,9 +249,15 @@ pub async fn get_ticket(
     if let Some(at) = as_of {
         // Rebuilt from the event store, which the read models only follow.
         let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
-        let view = views::ticket_as_of(&state.pool, id, at, viewer)
+        let mut view = views::ticket_as_of(&state.pool, id, at, viewer)
             .await?
             .ok_or_else(ApiError::ticket_not_found)?;
+        // The state folded at `as_of`, its clocks as the live answer computes them (the
+        // configuration in force): so a view as of now is the live view, next response
+        // included.
+        let services = state.commands.services().await;
+        let then = at.as_datetime().min(chrono::Utc::now());
+        crate::sla_clocks::fill(&mut view, &services, then);
         return Ok(answer(position, view));
     }
     if let Some(version) = min_version {

@@ -47,6 +47,8 @@ mod sessions;
 mod sla;
 mod sla_due_refresh;
 mod sla_policies;
+mod sla_recount;
+mod sla_two_instances;
 mod stats;
 mod stats_business;
 mod tags;

@@ -225,3 +225,56 @@ async fn a_policy_edit_moves_an_open_tickets_due_times_and_the_timer_records_at_
         );
     }
 }
+
+/// `sla` of the ticket as it stood at `at`.
+async fn sla_as_of(app: &TestApp, user: &TestUser, ticket: Uuid, at: DateTime<Utc>) -> Value {
+    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let response = app
+        .get(&format!("/tickets/{ticket}?as_of={at}"), user)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let view: Value = response.json().await.expect("a ticket");
+    view["sla"].clone()
+}
+
+#[tokio::test]
+async fn a_view_as_of_an_instant_shows_the_next_response_due_then() {
+    // Arrange: urgent tickets get an hour for the next response.
+    let app = spawn_app().await;
+    let admin = app.user("admin").await;
+    let agent = app.user("agent").await;
+    let requester = app.user("requester").await;
+    let response = crate::sla_policies::put(
+        &app,
+        &admin,
+        "urgent",
+        json!({"first_response": "4h", "next_response": "1h", "resolution": "1d"}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let ticket = app
+        .create_ticket_with(&requester, json!({"priority": "urgent"}))
+        .await;
+    comment(&app, &agent, ticket, false).await;
+    sla_of(&app, &agent, ticket).await;
+    let answered = Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    // Act: the requester writes back (the clock starts), then staff reply (it stops).
+    comment(&app, &requester, ticket, false).await;
+    let waiting = sla_of(&app, &agent, ticket).await;
+    let asked = Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    comment(&app, &agent, ticket, false).await;
+    let replied = sla_of(&app, &agent, ticket).await;
+
+    // Assert: each instant shows the clock running then, as the live view did.
+    assert!(waiting["next_response_due"].is_string(), "{waiting}");
+    assert_eq!(sla_as_of(&app, &agent, ticket, asked).await, waiting);
+    assert_eq!(
+        sla_as_of(&app, &agent, ticket, answered).await["next_response_due"],
+        Value::Null
+    );
+    assert_eq!(replied["next_response_due"], Value::Null);
+    assert_eq!(sla_as_of(&app, &agent, ticket, Utc::now()).await, replied);
+}

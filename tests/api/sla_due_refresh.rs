@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{read_models, spawn_app, TestApp, TestUser};
+use crate::helpers::{spawn_app, TestApp, TestUser};
 use crate::sla_policies::put;
 
 async fn read(app: &TestApp, path: &str, user: &TestUser) -> Value {
@@ -19,7 +19,7 @@ async fn read(app: &TestApp, path: &str, user: &TestUser) -> Value {
 }
 
 /// The ticket's `sla` on its own page, once the view shows every event stored so far.
-async fn page_sla(app: &TestApp, user: &TestUser, ticket: Uuid) -> Value {
+pub(crate) async fn page_sla(app: &TestApp, user: &TestUser, ticket: Uuid) -> Value {
     let version = app.stored_events(ticket).await.len();
     read(
         app,
@@ -70,11 +70,14 @@ async fn board_agrees(app: &TestApp, user: &TestUser, tickets: &[Uuid]) {
     }
 }
 
-/// The open rows' due times and the statistics' tallies, in a stable order.
-async fn stored(app: &TestApp) -> (Vec<String>, Vec<String>) {
+/// Every row's version, due times and business-time figures, and the statistics' tallies, in a
+/// stable order: what a rebuild followed by the due-time step must give again.
+pub(crate) async fn stored(app: &TestApp) -> (Vec<String>, Vec<String>) {
     let rows = sqlx::query_scalar(
-        "SELECT concat_ws('|', ticket_id, first_response_due, resolution_due) FROM ticket_view
-          ORDER BY ticket_id",
+        "SELECT concat_ws('|', ticket_id, version, first_response_due, resolution_due,
+                          coalesce(first_response_business_ms, -1),
+                          coalesce(resolution_business_ms, -1))
+           FROM ticket_view ORDER BY ticket_id",
     )
     .fetch_all(&app.pool)
     .await
@@ -139,7 +142,7 @@ async fn a_policy_edit_moves_the_boards_due_times_and_a_rebuild_gives_the_same_r
     )
     .await
     .expect("the configuration");
-    let again = ticketd::sla_due_times::refresh(&app.pool, &read_models(), loaded.services())
+    let again = ticketd::sla_due_times::refresh(&app.pool, loaded.services())
         .await
         .expect("a refresh");
     assert_eq!(again, 0);

@@ -3,7 +3,8 @@
 //!
 //! - [`business`]: how the projection counts business time (the engine's calendars).
 //! - [`dto`]: the answers (`TicketView`, `TicketListItem`, `TicketPage`, …).
-//! - [`due_times`]: open tickets' stored due times brought to the SLA configuration in force.
+//! - [`due_times`]: open tickets' stored due times and every ticket's business figures brought
+//!   to the SLA configuration in force.
 //! - [`projector`]: the projection that keeps the tables, with its row cache; [`fold`](mod@fold):
 //!   the same fold of one ticket's events, for point-in-time views.
 //! - [`mine`]: each user's rows of their tickets and their counts (`my_tickets`, `my_counts`).
@@ -27,7 +28,7 @@ pub use dto::{
     Author, Comment, Link, Person, Rating, Sla, SlaClockFacts, SlaFacts, TicketListItem,
     TicketPage, TicketView,
 };
-pub use due_times::{lock_ticket_view, store_due_times, DueTimes};
+pub use due_times::{lock_ticket_view, store_recounted, DueTimes, Recount};
 pub use fold::fold;
 pub use get::{get, hide_fields, hide_others_tickets, id_by_number, version};
 pub use list::{list, After, Involvement, ListFilter, ListQuery, Sort};

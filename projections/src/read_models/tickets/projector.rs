@@ -19,7 +19,7 @@ use ticket_nats::events::{SlaTarget, TicketCreated};
 use ticket_nats::{Channel, Priority, Status, TicketEvent};
 use uuid::Uuid;
 
-use super::business::{BusinessClock, BusinessTime, PauseMs};
+use super::business::{BusinessClock, BusinessSpan, BusinessTime};
 use super::dto::*;
 use super::mine::{Actors, MyTicket, MyTicketsDelta};
 use super::tag_counts::TagCounts;
@@ -373,6 +373,10 @@ impl ViewRow {
                 }
                 if let Some(c) = &e.changes.priority {
                     self.priority = c.to;
+                    // Counted again on the new priority's calendar (`count_business`): a
+                    // ticket's calendar is its priority's, from its creation (CONTRACT 9).
+                    self.first_response_business_ms = None;
+                    self.resolution_business_ms = None;
                 }
                 if !e.changes.custom.is_empty() {
                     let mut fields = self.fields.0.clone();
@@ -503,10 +507,11 @@ impl ViewRow {
 
     /// Counts the business time of a first response or close not counted yet, on the calendar
     /// of the ticket's priority in force now. Once counted, a figure stays (the tally is a
-    /// function of the row); a reopen or a new close clears the resolution's.
+    /// function of the row) until a priority change clears both, or a reopen or a new close
+    /// the resolution's; an SLA edit counts them again ([`super::due_times`]).
     ///
-    /// Called after each event, so that a figure is counted on the priority the ticket had
-    /// when it was answered or closed, however the events were batched.
+    /// Called after each event, so that a figure is counted on the ticket's current priority
+    /// however the events were batched.
     fn count_business(&mut self, clock: &dyn BusinessTime) {
         let first_response = self
             .first_response_at
@@ -517,21 +522,18 @@ impl ViewRow {
         if first_response.is_none() && resolution.is_none() {
             return;
         }
-        let created = self.created_at.timestamp_millis();
-        let mut pauses: Vec<PauseMs> = (self.pauses.0.iter())
-            .map(|[start, end]| [start.timestamp_millis(), end.timestamp_millis()])
-            .collect();
-        if let Some(since) = self.pending_since {
-            pauses.push([since.timestamp_millis(), i64::MAX]);
-        }
-        let elapsed = |end: DateTime<Utc>| {
-            clock.elapsed_ms(self.priority, created, end.timestamp_millis(), &pauses)
-        };
+        let span = BusinessSpan::new(
+            clock,
+            self.priority,
+            self.created_at,
+            &self.pauses.0,
+            self.pending_since,
+        );
         if let Some(at) = first_response {
-            self.first_response_business_ms = Some(elapsed(at));
+            self.first_response_business_ms = Some(span.to(at));
         }
         if let Some(at) = resolution {
-            self.resolution_business_ms = Some(elapsed(at));
+            self.resolution_business_ms = Some(span.to(at));
         }
     }
 
@@ -657,10 +659,12 @@ const ROW_CACHE: usize = 10_000;
 /// Keeps `ticket_view` and `ticket_comments`.
 ///
 /// Rows it wrote stay in memory, so that a step reads from `ticket_view` only the tickets it
-/// has not seen lately. A row is a function of its ticket's events alone, so a cached row at
-/// version `seq - 1` is the stored row, whoever stored it (another instance, a rebuild's swap);
-/// a row at any other version is read from the table. A row cached by a step whose
-/// transaction then rolled back is ahead of the table, so the retry reads the table.
+/// has not seen lately. Through events, a cached row at version `seq - 1` is the stored row,
+/// whoever stored it (another instance); a row at any other version is read from the table. A
+/// row cached by a step whose transaction then rolled back is ahead of the table, so the retry
+/// reads the table. What changes rows without an event (the SLA configuration's due times, a
+/// rebuild's swap) moves the checkpoint's generation, and the runner then has every instance's
+/// projection forget its rows ([`Projection::forget_cached_rows`]).
 pub struct TicketViewProjection {
     rows: Mutex<LruCache<Uuid, ViewRow>>,
     clock: Arc<dyn BusinessClock>,

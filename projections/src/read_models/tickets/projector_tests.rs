@@ -7,6 +7,7 @@ use ticket_nats::events::TicketCreated;
 use ticket_nats::TicketEvent;
 use uuid::Uuid;
 
+use crate::read_models::tickets::PauseMs;
 use crate::stored::StoredEvent;
 use ticket_nats::envelope::{Actor, EnvelopeHeader};
 use ticket_nats::events::{
@@ -360,4 +361,51 @@ fn business_times_are_counted_once_with_the_pauses_left_out_and_a_reopen_clears_
     row.count_business(&HalfForHigh);
     assert_eq!(row.resolution_business_ms, None, "not closed any more");
     assert_eq!(row.first_response_business_ms, Some(20 * 60_000));
+}
+
+#[test]
+fn a_priority_change_counts_the_business_times_again_on_the_new_priority_calendar() {
+    use ticket_nats::events::{FieldChange, TicketChanges, TicketUpdated};
+    let first = stored(
+        1,
+        "2026-11-23T10:00:00.000Z",
+        TicketEvent::Created(created()),
+    );
+    let mut row = ViewRow::created(Uuid::nil(), &created(), &first);
+    let mut comments = Vec::new();
+    let at = |seq, time, event| stored(seq, time, event);
+    row.apply(
+        &at(2, "2026-11-23T11:40:00.000Z", comment(2, "agent")),
+        &mut comments,
+    );
+    row.apply(
+        &at(
+            3,
+            "2026-11-23T12:00:00.000Z",
+            TicketEvent::Closed(TicketClosed { resolution: None }),
+        ),
+        &mut comments,
+    );
+    row.count_business(&HalfForHigh);
+    // Created high: 100 and 120 minutes, halved.
+    assert_eq!(row.first_response_business_ms, Some(50 * 60_000));
+    assert_eq!(row.resolution_business_ms, Some(60 * 60_000));
+    let lowered = TicketUpdated {
+        changes: TicketChanges {
+            priority: Some(FieldChange {
+                from: Priority::High,
+                to: Priority::Low,
+            }),
+            ..TicketChanges::default()
+        },
+        sla: None,
+    };
+    row.apply(
+        &at(4, "2026-11-23T12:30:00.000Z", TicketEvent::Updated(lowered)),
+        &mut comments,
+    );
+    row.count_business(&HalfForHigh);
+    // The ticket's calendar is its priority's, from its creation: the low one counts whole.
+    assert_eq!(row.first_response_business_ms, Some(100 * 60_000));
+    assert_eq!(row.resolution_business_ms, Some(120 * 60_000));
 }
