@@ -127,6 +127,12 @@ impl CommandService {
         &self.pool
     }
 
+    /// What the SLA configuration in force rests on besides the stored policies and calendars:
+    /// the configured targets (`TICKETD_SLA`) and default calendar, which a restart may change.
+    pub fn configured_sla(&self) -> String {
+        format!("{:?}|{:?}", self.base.sla, self.default_calendar)
+    }
+
     /// What the aggregate is given: the SLA targets and calendars in force, read again from
     /// the stored policies when older than a second. A read that fails keeps the last
     /// configuration (or the configured one) and is logged, so an outage of that one query

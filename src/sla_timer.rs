@@ -139,7 +139,7 @@ impl Plan {
 
 /// A digest of the stored SLA configuration: it changes with every policy or calendar write,
 /// on whichever instance it was taken.
-async fn configuration_version(pool: &PgPool) -> Result<String, sqlx::Error> {
+pub async fn configuration_version(pool: &PgPool) -> Result<String, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT concat_ws('/',
              (SELECT count(*) FROM sla_policies), (SELECT max(updated_at) FROM sla_policies),
@@ -211,7 +211,9 @@ async fn refresh_due_times(
     }
     commands.sla_changed();
     let services = commands.services().await;
-    let changed = crate::sla_due_times::refresh(pool, &services).await?;
+    // The stored mark outlives this process: it names the configured targets too.
+    let configuration = format!("{version}|{}", commands.configured_sla());
+    let changed = crate::sla_due_times::refresh(pool, &services, Some(&configuration)).await?;
     if changed > 0 {
         tracing::info!(
             changed,

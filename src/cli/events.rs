@@ -116,7 +116,7 @@ pub async fn rebuild(
         // The events recorded the due times of their day; open tickets follow the policies and
         // calendars in force, as the live read model does after an edit (and an edit made
         // during the rebuild reaches the business figures it counted).
-        let changed = crate::sla_due_times::refresh(pool, calendars.services())
+        let changed = crate::sla_due_times::refresh(pool, calendars.services(), None)
             .await
             .context("bringing the tickets' SLA figures to the SLA configuration failed")?;
         eprintln!("ticket_view: {changed} ticket(s) given the SLA figures in force");

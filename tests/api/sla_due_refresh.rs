@@ -142,7 +142,7 @@ async fn a_policy_edit_moves_the_boards_due_times_and_a_rebuild_gives_the_same_r
     )
     .await
     .expect("the configuration");
-    let again = ticketd::sla_due_times::refresh(&app.pool, loaded.services())
+    let again = ticketd::sla_due_times::refresh(&app.pool, loaded.services(), None)
         .await
         .expect("a refresh");
     assert_eq!(again, 0);
@@ -208,4 +208,85 @@ async fn a_shorter_target_already_past_counts_in_the_statistics_as_on_the_ticket
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn a_start_on_the_configuration_the_rows_follow_walks_nothing_until_something_changes_them() {
+    // Arrange: an open urgent ticket under a policy, the rows brought to it (digest "one").
+    let app = spawn_app().await;
+    let admin = app.user("admin").await;
+    let requester = app.user("requester").await;
+    set_policy(
+        &app,
+        &admin,
+        json!({"first_response": "4h", "resolution": "1d"}),
+    )
+    .await;
+    let ticket = app
+        .create_ticket_with(&requester, json!({"priority": "urgent"}))
+        .await;
+    let loaded = ticketd::business_clock::LoadedCalendars::load(
+        &app.pool,
+        &app.settings.sla,
+        app.settings.sla_default_calendar,
+    )
+    .await
+    .expect("the configuration");
+    let refresh = |configuration: &'static str| {
+        ticketd::sla_due_times::refresh(&app.pool, loaded.services(), Some(configuration))
+    };
+    // The engine's own timer brings the rows to its configuration once, after the policy
+    // write; wait for it, so that only this test's refreshes run from here on.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let version = ticketd::sla_timer::configuration_version(&app.pool)
+            .await
+            .expect("the digest");
+        let marked: Option<String> = sqlx::query_scalar(
+            "SELECT sla_configuration FROM projection_checkpoints WHERE name = 'ticket_view'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .expect("the checkpoint");
+        if marked.is_some_and(|m| m.starts_with(&format!("{version}|"))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the timer never refreshed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    refresh("one").await.expect("a refresh");
+    let due = || async {
+        sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
+            "SELECT resolution_due FROM ticket_view WHERE ticket_id = $1",
+        )
+        .bind(ticket)
+        .fetch_one(&app.pool)
+        .await
+        .expect("the row")
+    };
+    let right = due().await;
+    // A row the step would correct, so that a walk shows.
+    let wrong = || async {
+        sqlx::query("UPDATE ticket_view SET resolution_due = resolution_due + interval '1 day' WHERE ticket_id = $1")
+            .bind(ticket)
+            .execute(&app.pool)
+            .await
+            .expect("the update");
+    };
+    wrong().await;
+
+    // Act & assert: the same digest, nothing changed since: no walk.
+    assert_eq!(refresh("one").await.expect("a refresh"), 0);
+    assert_ne!(due().await, right);
+
+    // Another digest walks and corrects the row.
+    assert_eq!(refresh("two").await.expect("a refresh"), 1);
+    assert_eq!(due().await, right);
+
+    // A rebuild's swap moves the generation: the same digest walks again.
+    let out = app.run_ticketd(&["projections", "rebuild"]).await;
+    assert!(out.status.success(), "{out:?}");
+    wrong().await;
+    assert_eq!(refresh("two").await.expect("a refresh"), 1);
+    assert_eq!(due().await, right);
 }

@@ -229,7 +229,7 @@ async fn a_rebuild_swap_makes_the_live_projector_read_the_new_tables() {
     )
     .await
     .expect("the configuration");
-    ticketd::sla_due_times::refresh(&app.pool, calendars.services())
+    ticketd::sla_due_times::refresh(&app.pool, calendars.services(), None)
         .await
         .expect("the due-time step");
     let live = stored(&app).await;

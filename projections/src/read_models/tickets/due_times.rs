@@ -56,6 +56,41 @@ pub async fn lock_ticket_view(conn: &mut PgConnection) -> Result<(), sqlx::Error
     lock_checkpoint(conn, NAME).await.map(|_| ())
 }
 
+/// Whether the stored rows were brought to `configuration` (a digest of the SLA configuration)
+/// by [`mark_brought_to`] and nothing has changed them without an event since (no rebuild swap,
+/// no other configuration's step, no truncation).
+pub async fn brought_to(conn: &mut PgConnection, configuration: &str) -> Result<bool, sqlx::Error> {
+    let checkpoint = lock_checkpoint(&mut *conn, NAME).await?;
+    let applied: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
+        "SELECT sla_configuration, sla_configuration_generation
+           FROM projection_checkpoints WHERE name = $1",
+    )
+    .bind(NAME)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(matches!(applied, Some((Some(c), Some(g)))
+        if c == configuration && g == checkpoint.generation))
+}
+
+/// Records, in its own transaction under the projection's lock, that the stored rows now follow
+/// `configuration`, as of the checkpoint's generation.
+pub async fn mark_brought_to(
+    conn: &mut PgConnection,
+    configuration: &str,
+) -> Result<(), sqlx::Error> {
+    lock_checkpoint(&mut *conn, NAME).await?;
+    sqlx::query(
+        "UPDATE projection_checkpoints
+            SET sla_configuration = $2, sla_configuration_generation = generation
+          WHERE name = $1",
+    )
+    .bind(NAME)
+    .bind(configuration)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
 /// Writes, inside the caller's transaction (which holds [`lock_ticket_view`]), the due times of
 /// `recounts` to the rows of tickets still open, and every one's business figures counted on
 /// `clock`, where they differ from the stored ones. Returns how many rows changed.

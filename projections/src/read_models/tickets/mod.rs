@@ -28,7 +28,9 @@ pub use dto::{
     Author, Comment, Link, Person, Rating, Sla, SlaClockFacts, SlaFacts, TicketListItem,
     TicketPage, TicketView,
 };
-pub use due_times::{lock_ticket_view, store_recounted, DueTimes, Recount};
+pub use due_times::{
+    brought_to, lock_ticket_view, mark_brought_to, store_recounted, DueTimes, Recount,
+};
 pub use fold::fold;
 pub use get::{get, hide_fields, hide_others_tickets, id_by_number, version};
 pub use list::{list, After, Involvement, ListFilter, ListQuery, Sort};
