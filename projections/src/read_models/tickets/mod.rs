@@ -9,7 +9,8 @@
 //! - [`mine`]: each user's rows of their tickets and their counts (`my_tickets`, `my_counts`).
 //! - [`tag_counts`](mod@tag_counts): how many tickets carry each tag (`GET /tags`).
 //! - [`tally`]: what a ticket adds to the statistics of its creation day (`ticket_stats`).
-//! - [`get`](mod@get): one ticket; [`list`](mod@list): lists, their filters and sort orders.
+//! - [`get`](mod@get): one ticket; [`list`](mod@list): lists, their filters and sort orders;
+//!   [`search`]: free-text search and how a search finds its page.
 
 pub mod business;
 pub mod dto;
@@ -19,6 +20,7 @@ pub mod get;
 pub mod list;
 pub mod mine;
 pub mod projector;
+mod search;
 pub mod tag_counts;
 pub mod tally;
 

@@ -186,12 +186,15 @@ static UPSERT_ROWS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Writes the searchable text of tickets whose title or description is new or changed.
-const UPSERT_SEARCH: &str = "INSERT INTO ticket_search (ticket_id, title, description, created_at)
-     SELECT ticket_id, title, description, created_at
-     FROM jsonb_populate_recordset(NULL::ticket_search, $1)
-     ON CONFLICT (ticket_id) DO UPDATE SET title = EXCLUDED.title,
-                                           description = EXCLUDED.description";
+/// Writes the searchable text of tickets whose title or description is new or changed,
+/// lowered by the database as `ILIKE` would lower it (see [`super::list`]'s search).
+const UPSERT_SEARCH: &str =
+    "INSERT INTO ticket_search (ticket_id, lower_title, lower_description, created_at)
+     SELECT ticket_id, lower(title), lower(description), created_at
+     FROM jsonb_to_recordset($1)
+         AS r(ticket_id uuid, title text, description text, created_at timestamptz)
+     ON CONFLICT (ticket_id) DO UPDATE SET lower_title = EXCLUDED.lower_title,
+                                           lower_description = EXCLUDED.lower_description";
 
 /// One `ticket_search` row.
 #[derive(Debug, Serialize)]
