@@ -39,6 +39,7 @@ mod positions;
 mod queries;
 mod rebuilt;
 mod refresh_limit;
+mod requester_windows;
 mod retries;
 mod rule_restarts;
 mod rule_tags;

@@ -3,6 +3,7 @@
 //! or older ones, than a test can open through the API.
 
 use chrono::{DateTime, Duration, Utc};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use ticket_nats::envelope::{Actor, EnvelopeHeader};
 use ticket_nats::events::{RequesterRef, SlaDue, TicketCreated};
@@ -10,7 +11,7 @@ use ticket_nats::{Channel, Envelope, Priority, TicketEvent, GENESIS_HASH};
 use ticket_projections::StoredEvent;
 use uuid::Uuid;
 
-use crate::helpers::{read_models, test_pool};
+use crate::helpers::read_models;
 use crate::webhook_restarts::Database;
 
 /// One ticket to open.
@@ -45,7 +46,13 @@ pub(crate) struct Desk {
 impl Desk {
     pub(crate) async fn new() -> Self {
         let database = Database::create().await;
-        let pool = test_pool(&database.url).await;
+        // Patient: the batches are large and the machine may be busy with other tests.
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(std::time::Duration::from_secs(60))
+            .connect(&database.url)
+            .await
+            .expect("connect to the test database");
         Self {
             _database: database,
             pool,

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::business::{BusinessClock, BusinessTime, PauseMs};
 use super::dto::*;
 use super::mine::{Actors, MyTicket, MyTicketsDelta};
+use super::requester_chain;
 use super::tag_counts::TagCounts;
 use super::tally::{Delta, TicketFacts};
 use crate::runtime::Projection;
@@ -751,6 +752,8 @@ impl Projection for TicketViewProjection {
             "my_tickets",
             "my_counts",
             "ticket_tag_counts",
+            "requester_tickets",
+            "requester_gaps",
         ]
     }
 
@@ -770,6 +773,7 @@ impl Projection for TicketViewProjection {
         let mut new_text = HashSet::new();
         let mut comments = Vec::new();
         let mut tag_counts = TagCounts::default();
+        let mut opened = Vec::new();
         for stored in batch {
             let Some(id) = ticket_id(stored) else {
                 continue;
@@ -795,7 +799,9 @@ impl Projection for TicketViewProjection {
                 (None, TicketEvent::Created(e)) => {
                     counted.entry(id).or_insert(None);
                     mine_before.entry(id).or_default();
-                    rows.insert(id, ViewRow::created(id, e, stored));
+                    let row = ViewRow::created(id, e, stored);
+                    opened.push((id, row.requester_id, row.created_at));
+                    rows.insert(id, row);
                     changed_ids.insert(id);
                     new_text.insert(id);
                 }
@@ -818,6 +824,7 @@ impl Projection for TicketViewProjection {
         delta.write(conn).await?;
         mine.write(conn).await?;
         tag_counts.write(conn).await?;
+        requester_chain::record(conn, &opened).await?;
         if !changed.is_empty() {
             sqlx::query(&UPSERT_ROWS)
                 .bind(Json(&changed))
