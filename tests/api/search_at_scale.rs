@@ -57,6 +57,17 @@ async fn desk() -> Desk {
 
 /// Every page of `q` in `sort`, `limit` at a time, as ids.
 async fn search(desk: &Desk, q: &str, sort: Sort, limit: i64) -> Vec<Uuid> {
+    search_by(desk, q, None, sort, limit).await
+}
+
+/// The same, of one requester's tickets when `requester` is given.
+async fn search_by(
+    desk: &Desk,
+    q: &str,
+    requester: Option<Uuid>,
+    sort: Sort,
+    limit: i64,
+) -> Vec<Uuid> {
     let viewer = Viewer {
         user_id: Uuid::from_u128(999),
         reads_everything: true,
@@ -66,6 +77,7 @@ async fn search(desk: &Desk, q: &str, sort: Sort, limit: i64) -> Vec<Uuid> {
         let query = ListQuery {
             filter: ListFilter {
                 q: Some(q.to_string()),
+                requester_id: requester,
                 ..Default::default()
             },
             sort,
@@ -140,6 +152,31 @@ async fn common_rare_old_and_absent_texts_are_found_exactly_in_creation_order() 
                     );
                 }
             }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_search_with_another_filter_finds_the_same_tickets() {
+    let desk = desk().await;
+    // Tickets 10, 50, 90, 130, …: one of each text.
+    let requester = Uuid::from_u128(11);
+    for q in ["printer", "headset", "vpn"] {
+        let want: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT ticket_id FROM ticket_view
+             WHERE requester_id = $2
+               AND (strpos(lower(title), $1) > 0 OR strpos(lower(description), $1) > 0)
+             ORDER BY created_at DESC, ticket_id DESC",
+        )
+        .bind(q)
+        .bind(requester)
+        .fetch_all(&desk.pool)
+        .await
+        .unwrap();
+        assert!(!want.is_empty(), "{q}: the data set");
+        for limit in [1, 5, 200] {
+            let got = search_by(&desk, q, Some(requester), Sort::CreatedAtDesc, limit).await;
+            assert_eq!(got, want, "q={q} requester_id limit={limit}");
         }
     }
 }

@@ -7,9 +7,11 @@
 //! thousands of tickets for every match (a word in one ticket of 200 reads 10,000 to fill a page
 //! of 50), where the trigram indexes list its matches directly and the page is the newest of
 //! them. Which of the two is cheaper depends on how often the text occurs, which the planner
-//! cannot tell from a `LIKE` pattern; so the search first tests the newest [`PROBE`] tickets
-//! (which fills the page for a common word), and from the share of them that matched chooses
-//! between walking on and reading every match through the indexes.
+//! cannot tell from a `LIKE` pattern; so a search by text alone first tests the newest
+//! [`PROBE`] tickets (which fills the page for a common word), and from the share of them that
+//! matched chooses between walking on and reading every match through the indexes. A search
+//! with another filter is left to the planner, which may read the few tickets that filter
+//! selects first.
 
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
