@@ -5,7 +5,9 @@
 //! tickets: the targets that passed while still awaited, over the tickets still open.
 //!
 //! The channel and requester statistics come from the same rows ([`people`]), and so do the
-//! team ones (by the team a ticket is given to, as the agents' are by its assignee).
+//! team ones (by the team a ticket is given to, as the agents' are by its assignee); the
+//! requester figures of a window of up to a quarter starting at an instant come from each
+//! ticket's earlier tickets instead ([`requester_window`]), which no row per requester holds.
 //!
 //! Counts, sums and averages are exact; percentiles come from mergeable histograms and are
 //! within 1 % of `percentile_cont` over the same tickets ([`super::histogram`]).
@@ -20,6 +22,7 @@ use super::tickets::tally::{self, TicketFacts, FACT_COLUMNS};
 mod answer;
 mod groups;
 mod people;
+mod requester_window;
 mod sums;
 mod window;
 
@@ -52,6 +55,13 @@ fn resolution_breached(at: &str) -> String {
 /// The statistics of the tickets created in the window, and its channel and requester ones.
 pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleStats), sqlx::Error> {
     let plan = window::plan(query.from, query.to);
+    // The requester figures of such a window come from the chains, not the per-requester rows
+    // (a tagged subset is counted over its tickets either way).
+    let chained = query
+        .tag
+        .is_none()
+        .then(|| requester_window::Window::of(query.from, query.to, chrono::Utc::now()))
+        .flatten();
     let mut sums = Sums::default();
     let mut tx = snapshot(pool).await?;
 
@@ -71,7 +81,7 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
         }
     } else if plan.months.is_some() || !plan.days.is_empty() {
         let mut qb = QueryBuilder::<Postgres>::new(
-            "SELECT metric, key, sum(n)::bigint, sum(total)::text FROM ticket_stats WHERE false",
+            "SELECT metric, key, sum(n)::bigint, sum(total)::text FROM ticket_stats WHERE (false",
         );
         if plan.months == Some((None, None)) {
             qb.push(" OR (grain = 'all' AND metric <> ")
@@ -99,6 +109,10 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
                 .push(" AND period < ")
                 .push_bind(*to)
                 .push(")");
+        }
+        qb.push(")");
+        if chained.is_some() {
+            qb.push(" AND metric <> ").push_bind(tally::REQUESTER);
         }
         qb.push(" GROUP BY metric, key");
         let rows: Vec<(String, String, i64, String)> =
@@ -155,8 +169,15 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
     let teams: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, name FROM teams")
         .fetch_all(&mut *tx)
         .await?;
-    let people =
-        people::people_stats(&mut tx, &sums, query.from, query.to, &query.channels).await?;
+    let people = people::people_stats(
+        &mut tx,
+        &sums,
+        query.from,
+        query.to,
+        chained,
+        &query.channels,
+    )
+    .await?;
     tx.commit().await?;
 
     Ok((

@@ -1,14 +1,15 @@
 //! The channel and requester members of `GET /stats`, from the same summed rows as the rest
-//! of the statistics ([`super::super::tickets::tally`]'s `channel_*` and `requester` metrics).
+//! of the statistics ([`super::super::tickets::tally`]'s `channel_*` and `requester` metrics),
+//! or, for the requesters of a window of up to a quarter that starts at an instant, from each
+//! ticket's earlier tickets ([`super::requester_window`]).
 //!
 //! Ticket counts, closed counts, `resolved_pct` and every requester figure (`unique`,
 //! `recurring`, `top`) are exact: the tally keeps one count per requester and period, so a
 //! window's distinct requesters are the distinct keys of its rows, and merges are applied when
 //! reading. Medians come from the per-channel histograms and are within 1 % of
 //! `percentile_cont` over the same tickets ([`crate::read_models::histogram`]). A window
-//! reads about one row per channel and histogram bucket, and one per requester with tickets in
-//! it (per week or month piece): the requester part grows with the people in the window, not
-//! with their tickets.
+//! reads about one row per channel and histogram bucket, and, when the per-requester rows
+//! answer it, one per requester with tickets in it (per week or month piece).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,13 +17,14 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::requester_window::{self, Window};
 use super::sums::{pct, seconds, Sums};
 use crate::read_models::histogram::Histogram;
 use crate::read_models::requesters::{ChannelStats, PeopleStats, RequesterStats, TopRequester};
 use crate::read_models::tickets::tally::{self, parse_channel_key};
 
 /// How many requesters `top` lists.
-const TOP: usize = 10;
+pub(super) const TOP: usize = 10;
 
 fn channel_histograms(sums: &Sums, metric: &str) -> HashMap<String, Histogram> {
     let mut out: HashMap<String, Histogram> = HashMap::new();
@@ -63,7 +65,8 @@ pub(super) fn channel_stats(sums: &Sums, channels: &[String]) -> BTreeMap<String
 }
 
 /// Requesters of the window's tickets, a merged user's tickets counted for the user they were
-/// merged into; names are the directory's, else the latest recorded on a ticket of the window.
+/// merged into (from the per-requester rows: windows [`super::requester_window`] does not
+/// answer, and tagged subsets).
 pub(super) async fn requester_stats(
     conn: &mut PgConnection,
     sums: &Sums,
@@ -90,14 +93,29 @@ pub(super) async fn requester_stats(
     people.retain(|_, n| *n > 0);
     let unique = people.len() as i64;
     let recurring = people.values().filter(|n| **n >= 2).count() as i64;
+    let top = named_top(conn, people, from, to).await?;
+    Ok(RequesterStats {
+        unique,
+        recurring,
+        top,
+    })
+}
 
+/// The [`TOP`] requesters of `people` (tickets in the window by user), with their names: the
+/// directory's, else the latest recorded on a ticket of the window.
+pub(super) async fn named_top(
+    conn: &mut PgConnection,
+    people: HashMap<Uuid, i64>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Vec<TopRequester>, sqlx::Error> {
     // Everyone tied with the tenth may be listed: their names decide, in the database's order.
     let mut counts: Vec<i64> = people.values().copied().collect();
     counts.sort_unstable_by(|a, b| b.cmp(a));
     let least = counts.get(TOP - 1).copied().unwrap_or(1);
     let (ids, tickets): (Vec<Uuid>, Vec<i64>) =
         people.into_iter().filter(|(_, n)| *n >= least).unzip();
-    let top: Vec<TopRequester> = sqlx::query_as(
+    sqlx::query_as(
         "SELECT p.id,
                 coalesce(u.name, (SELECT max(v.requester_name) FROM ticket_view v
                                   WHERE v.requester_id = p.id
@@ -114,25 +132,25 @@ pub(super) async fn requester_stats(
     .bind(tickets)
     .bind(TOP as i64)
     .fetch_all(&mut *conn)
-    .await?;
-    Ok(RequesterStats {
-        unique,
-        recurring,
-        top,
-    })
+    .await
 }
 
-/// Both members.
+/// Both members; the requester figures from the kept chains when they answer `window`.
 pub(super) async fn people_stats(
     conn: &mut PgConnection,
     sums: &Sums,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
+    window: Option<Window>,
     channels: &[String],
 ) -> Result<PeopleStats, sqlx::Error> {
+    let requesters = match window {
+        Some(window) => requester_window::requester_stats(conn, &window).await?,
+        None => requester_stats(conn, sums, from, to).await?,
+    };
     Ok(PeopleStats {
         channels: channel_stats(sums, channels),
-        requesters: requester_stats(conn, sums, from, to).await?,
+        requesters,
     })
 }
 

@@ -9,6 +9,7 @@ use ticket_nats::{Channel, Priority, Status};
 use uuid::Uuid;
 
 use super::dto::*;
+use super::search::{self, push_search, Scan};
 use crate::read_models::cursor::{Cursor, InvalidCursor};
 use crate::read_models::me;
 use crate::read_models::query::{push_requested_by, Viewer};
@@ -440,31 +441,6 @@ impl ListRow {
     }
 }
 
-/// Escapes `%`, `_` and `\` for a `LIKE` pattern.
-fn like_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
-/// Appends whether `ticket_search s` matches `q` (a substring of the title or the
-/// description). Two trigram indexes, one per column, serve the two halves.
-fn push_search(qb: &mut QueryBuilder<'_, Postgres>, q: &str) {
-    let pattern = like_pattern(q);
-    qb.push("(s.title ILIKE ")
-        .push_bind(pattern.clone())
-        .push(" OR s.description ILIKE ")
-        .push_bind(pattern)
-        .push(")");
-}
-
 /// Appends ` AND …` for every filter, and restricts requesters to their own tickets.
 pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, viewer: Viewer) {
     if let Some(requester) = viewer.only_requester() {
@@ -559,17 +535,6 @@ pub async fn list(
     query: &ListQuery,
     viewer: Viewer,
 ) -> Result<TicketPage, sqlx::Error> {
-    let mut qb = QueryBuilder::new("SELECT ");
-    qb.push(LIST_COLUMNS);
-    if query.with_unread {
-        qb.push(", ");
-        me::push_unread(&mut qb, viewer);
-        qb.push(" AS unread");
-    }
-    qb.push(" FROM ticket_view v");
-    if query.sort.by_recency() {
-        qb.push(" JOIN ticket_recency r ON r.ticket_id = v.ticket_id");
-    }
     // A search in creation order reads its matches' keys from `ticket_search` and orders them
     // there, so that only a page of `ticket_view` rows is read however many tickets match (a
     // rare word at 1,000,000 tickets matches thousands).
@@ -578,23 +543,20 @@ pub async fn list(
         .q
         .as_deref()
         .filter(|_| query.sort.drives_search());
-    let mut filter = std::borrow::Cow::Borrowed(&query.filter);
-    if let Some(q) = search {
-        qb.push(" JOIN ticket_search s ON s.ticket_id = v.ticket_id WHERE ");
-        push_search(&mut qb, q);
-        filter.to_mut().q = None;
-    } else {
-        qb.push(" WHERE true");
-    }
-    push_filters(&mut qb, &filter, viewer);
-    let searched = search.is_some();
-    if let Some(after) = &query.after {
-        query.sort.push_after(&mut qb, after, searched);
-    }
-    query.sort.push_order(&mut qb, searched);
-    // One more than the page: whether it exists says whether there is a next page.
-    qb.push(" LIMIT ").push_bind(query.limit + 1);
-    let mut rows: Vec<ListRow> = qb.build_query_as().fetch_all(pool).await?;
+    // Only the text restricts the tickets: the share of the newest that match says how to
+    // find the page. Another filter (or a requester's own tickets) may select few tickets,
+    // which the planner then reads first by their own index.
+    let text_alone = viewer.reads_everything
+        && query.filter
+            == ListFilter {
+                q: query.filter.q.clone(),
+                ..ListFilter::default()
+            };
+    let mut rows = match search {
+        Some(q) if text_alone => search::newest_matches(pool, query, viewer, q).await?,
+        Some(q) => fetch(pool, query, viewer, Some((q, Scan::Walk))).await?,
+        None => fetch(pool, query, viewer, None).await?,
+    };
     let limit = usize::try_from(query.limit).unwrap_or(0);
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
@@ -607,6 +569,83 @@ pub async fn list(
         items: rows.into_iter().map(|row| row.into_item(now)).collect(),
         next_cursor,
     })
+}
+
+/// The rows of the page and one more (whether it exists says whether there is a next page);
+/// `search`: the text of a search in creation order and where its matches are read from.
+pub(super) async fn fetch(
+    pool: &PgPool,
+    query: &ListQuery,
+    viewer: Viewer,
+    search: Option<(&str, Scan)>,
+) -> Result<Vec<ListRow>, sqlx::Error> {
+    let mut qb = QueryBuilder::new("SELECT ");
+    qb.push(LIST_COLUMNS);
+    if query.with_unread {
+        qb.push(", ");
+        me::push_unread(&mut qb, viewer);
+        qb.push(" AS unread");
+    }
+    qb.push(" FROM ticket_view v");
+    if query.sort.by_recency() {
+        qb.push(" JOIN ticket_recency r ON r.ticket_id = v.ticket_id");
+    }
+    let mut filter = std::borrow::Cow::Borrowed(&query.filter);
+    match search {
+        None => {
+            qb.push(" WHERE true");
+        }
+        Some((q, scan)) => {
+            filter.to_mut().q = None;
+            match scan {
+                Scan::Walk => {
+                    qb.push(" JOIN ticket_search s ON s.ticket_id = v.ticket_id WHERE ");
+                    push_search(&mut qb, q);
+                }
+                Scan::Newest(n) => {
+                    qb.push(
+                        " JOIN (SELECT s.ticket_id, s.created_at, s.lower_title, \
+                         s.lower_description FROM ticket_search s WHERE true",
+                    );
+                    if let Some(after) = &query.after {
+                        query.sort.push_after(&mut qb, after, true);
+                    }
+                    query.sort.push_order(&mut qb, true);
+                    qb.push(" LIMIT ")
+                        .push_bind(n)
+                        .push(") s ON s.ticket_id = v.ticket_id WHERE ");
+                    push_search(&mut qb, q);
+                }
+                Scan::Matches => {
+                    // Sorted apart (`OFFSET 0` keeps the planner from merging it into the
+                    // outer query), so that the planner lists the matches through the trigram
+                    // indexes instead of walking the creation order, and reads `ticket_view`
+                    // rows in the page's order until the page is full.
+                    qb.push(" JOIN (SELECT s.ticket_id, s.created_at FROM ticket_search s WHERE ");
+                    push_search(&mut qb, q);
+                    if let Some(after) = &query.after {
+                        query.sort.push_after(&mut qb, after, true);
+                    }
+                    query.sort.push_order(&mut qb, true);
+                    qb.push(" OFFSET 0) s ON s.ticket_id = v.ticket_id WHERE true");
+                }
+            }
+        }
+    }
+    push_filters(&mut qb, &filter, viewer);
+    let searched = search.is_some();
+    if let Some(after) = &query.after {
+        query.sort.push_after(&mut qb, after, searched);
+    }
+    query.sort.push_order(&mut qb, searched);
+    qb.push(" LIMIT ").push_bind(query.limit + 1);
+    // A search is planned with its text (an unnamed statement): a plan made once for any
+    // pattern cannot tell whether the trigram indexes or the creation order serve it.
+    let persistent = query.filter.q.is_none();
+    qb.build_query_as()
+        .persistent(persistent)
+        .fetch_all(pool)
+        .await
 }
 
 impl FromStr for Sort {
@@ -665,11 +704,6 @@ mod tests {
             assert_eq!(sort.as_str().parse::<Sort>(), Ok(sort));
         }
         assert!("-number".parse::<Sort>().is_err());
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
     }
 
     #[test]

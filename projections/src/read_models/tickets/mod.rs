@@ -9,8 +9,11 @@
 //!   the same fold of one ticket's events, for point-in-time views.
 //! - [`mine`]: each user's rows of their tickets and their counts (`my_tickets`, `my_counts`).
 //! - [`tag_counts`](mod@tag_counts): how many tickets carry each tag (`GET /tags`).
+//! - [`requester_chain`]: each ticket's earlier tickets of its requester, for the requester
+//!   statistics of a window (`requester_tickets`, `requester_gaps`).
 //! - [`tally`]: what a ticket adds to the statistics of its creation day (`ticket_stats`).
-//! - [`get`](mod@get): one ticket; [`list`](mod@list): lists, their filters and sort orders.
+//! - [`get`](mod@get): one ticket; [`list`](mod@list): lists, their filters and sort orders;
+//!   [`search`]: free-text search and how a search finds its page.
 
 pub mod business;
 pub mod dto;
@@ -20,6 +23,8 @@ pub mod get;
 pub mod list;
 pub mod mine;
 pub mod projector;
+pub mod requester_chain;
+mod search;
 pub mod tag_counts;
 pub mod tally;
 

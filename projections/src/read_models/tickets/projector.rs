@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::business::{BusinessClock, BusinessSpan, BusinessTime};
 use super::dto::*;
 use super::mine::{Actors, MyTicket, MyTicketsDelta};
+use super::requester_chain;
 use super::tag_counts::TagCounts;
 use super::tally::{Delta, TicketFacts};
 use crate::runtime::Projection;
@@ -186,12 +187,15 @@ static UPSERT_ROWS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Writes the searchable text of tickets whose title or description is new or changed.
-const UPSERT_SEARCH: &str = "INSERT INTO ticket_search (ticket_id, title, description, created_at)
-     SELECT ticket_id, title, description, created_at
-     FROM jsonb_populate_recordset(NULL::ticket_search, $1)
-     ON CONFLICT (ticket_id) DO UPDATE SET title = EXCLUDED.title,
-                                           description = EXCLUDED.description";
+/// Writes the searchable text of tickets whose title or description is new or changed,
+/// lowered by the database as `ILIKE` would lower it (see [`super::list`]'s search).
+const UPSERT_SEARCH: &str =
+    "INSERT INTO ticket_search (ticket_id, lower_title, lower_description, created_at)
+     SELECT ticket_id, lower(title), lower(description), created_at
+     FROM jsonb_to_recordset($1)
+         AS r(ticket_id uuid, title text, description text, created_at timestamptz)
+     ON CONFLICT (ticket_id) DO UPDATE SET lower_title = EXCLUDED.lower_title,
+                                           lower_description = EXCLUDED.lower_description";
 
 /// One `ticket_search` row.
 #[derive(Debug, Serialize)]
@@ -752,6 +756,8 @@ impl Projection for TicketViewProjection {
             "my_tickets",
             "my_counts",
             "ticket_tag_counts",
+            "requester_tickets",
+            "requester_gaps",
         ]
     }
 
@@ -771,6 +777,7 @@ impl Projection for TicketViewProjection {
         let mut new_text = HashSet::new();
         let mut comments = Vec::new();
         let mut tag_counts = TagCounts::default();
+        let mut opened = Vec::new();
         for stored in batch {
             let Some(id) = ticket_id(stored) else {
                 continue;
@@ -796,7 +803,9 @@ impl Projection for TicketViewProjection {
                 (None, TicketEvent::Created(e)) => {
                     counted.entry(id).or_insert(None);
                     mine_before.entry(id).or_default();
-                    rows.insert(id, ViewRow::created(id, e, stored));
+                    let row = ViewRow::created(id, e, stored);
+                    opened.push((id, row.requester_id, row.created_at));
+                    rows.insert(id, row);
                     changed_ids.insert(id);
                     new_text.insert(id);
                 }
@@ -819,6 +828,7 @@ impl Projection for TicketViewProjection {
         delta.write(conn).await?;
         mine.write(conn).await?;
         tag_counts.write(conn).await?;
+        requester_chain::record(conn, &opened).await?;
         if !changed.is_empty() {
             sqlx::query(&UPSERT_ROWS)
                 .bind(Json(&changed))
