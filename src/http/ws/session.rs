@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use ticket_projections::read_models::Viewer;
 use ticket_projections::stored::read_after;
 use ticket_projections::StoredEvent;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
@@ -177,6 +177,9 @@ pub(super) async fn run(
     tracing::debug!("WebSocket closed");
 }
 
+/// Most live events a session handles before it looks at its other inputs again.
+const MAX_BURST: usize = 64;
+
 /// Why the broadcast gave no event: the connection fell behind it, or the hub is gone.
 fn lost(error: RecvError) -> End {
     match error {
@@ -232,7 +235,7 @@ impl Session {
             let step = match input {
                 Input::Stop => Err(End::Shutdown),
                 Input::Expired => Err(End::Expired),
-                Input::Live(Ok(event)) => self.on_live(&event),
+                Input::Live(Ok(event)) => self.on_live_burst(&event, &mut events),
                 Input::Live(Err(error)) => Err(lost(error)),
                 Input::Frame(Some(Ok(Message::Text(text)))) => {
                     self.on_text(text.as_str(), &mut shutdown).await
@@ -478,6 +481,26 @@ impl Session {
             stored,
             ticket,
         )
+    }
+
+    /// Handles `first` and the events already broadcast after it (a feed page arrives at
+    /// once), before looking at anything else: their frames are queued together, so the writer
+    /// sends them in one write, and the other inputs are not polled once per event.
+    fn on_live_burst(
+        &mut self,
+        first: &FeedEvent,
+        events: &mut broadcast::Receiver<Arc<FeedEvent>>,
+    ) -> Result<(), End> {
+        self.on_live(first)?;
+        for _ in 1..MAX_BURST {
+            match events.try_recv() {
+                Ok(event) => self.on_live(&event)?,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Lagged(skipped)) => return Err(lost(RecvError::Lagged(skipped))),
+                Err(TryRecvError::Closed) => return Err(lost(RecvError::Closed)),
+            }
+        }
+        Ok(())
     }
 
     fn on_live(&mut self, event: &FeedEvent) -> Result<(), End> {
