@@ -30,7 +30,7 @@
 //! [`Hub::closed`] waits (bounded) until the connections are gone.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
@@ -43,6 +43,7 @@ use ticket_projections::stored::{head_position, read_tickets_after};
 use ticket_projections::StoredEvent;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
 /// Gauge: open WebSocket connections of this instance.
 pub const METRIC_CONNECTIONS: &str = "ticketd_websocket_connections";
@@ -97,14 +98,34 @@ impl Default for HubConfig {
 /// One positioned event as the hub hands it to connections: the stored event, its envelope
 /// already serialized, and its `event` frames, built once per channel and shared by every
 /// connection that pushes them, so that N connections neither serialize nor copy it N times.
+///
+/// An event goes to at most four channels: `board`, `stats`, `me` and the `ticket:<id>` of its
+/// own ticket. Each has a slot of its own, filled by the first connection that needs it; the
+/// others clone the frame (a reference count), with no lock, lookup or allocation.
 #[derive(Debug)]
 pub struct FeedEvent {
     /// The event.
     pub stored: StoredEvent,
     /// `stored.envelope` as JSON.
     pub envelope_json: String,
-    /// The frames built so far, by channel name (an event goes to a handful of channels).
-    frames: Mutex<Vec<(String, Utf8Bytes)>>,
+    /// The ticket the event is about; `None` when its subject is not a ticket id (no channel
+    /// carries it then).
+    pub ticket: Option<Uuid>,
+    /// The frames, by [`Route`].
+    frames: [OnceLock<Utf8Bytes>; 4],
+}
+
+/// A channel an event can go to, relative to the event: `Ticket` is its own ticket's channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `board`.
+    Board,
+    /// `stats`.
+    Stats,
+    /// `me`.
+    Me,
+    /// `ticket:<the event's ticket>`.
+    Ticket,
 }
 
 impl FeedEvent {
@@ -112,10 +133,12 @@ impl FeedEvent {
     pub fn new(stored: StoredEvent) -> Self {
         // An envelope of plain members always serializes.
         let envelope_json = serde_json::to_string(&stored.envelope).unwrap_or_default();
+        let ticket = Uuid::parse_str(&stored.envelope.subject).ok();
         Self {
             stored,
             envelope_json,
-            frames: Mutex::new(Vec::new()),
+            ticket,
+            frames: Default::default(),
         }
     }
 
@@ -124,16 +147,22 @@ impl FeedEvent {
         self.stored.position
     }
 
-    /// The `event` frame of this event on `channel` (a cheap, shared copy).
-    pub fn frame(&self, channel: &str) -> Utf8Bytes {
-        // A poisoned lock only means a panic elsewhere mid-push; the entries are whole.
-        let mut frames = self.frames.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, frame)) = frames.iter().find(|(name, _)| name == channel) {
-            return frame.clone();
-        }
-        let frame = Utf8Bytes::from(event_frame(channel, &self.envelope_json));
-        frames.push((channel.to_string(), frame.clone()));
-        frame
+    /// The `event` frame of this event on `route` (a cheap, shared copy).
+    pub fn frame(&self, route: Route) -> Utf8Bytes {
+        let slot = &self.frames[route as usize];
+        slot.get_or_init(|| {
+            let text = match route {
+                Route::Board => event_frame("board", &self.envelope_json),
+                Route::Stats => event_frame("stats", &self.envelope_json),
+                Route::Me => event_frame("me", &self.envelope_json),
+                Route::Ticket => {
+                    let ticket = self.ticket.unwrap_or_default();
+                    event_frame(&format!("ticket:{ticket}"), &self.envelope_json)
+                }
+            };
+            Utf8Bytes::from(text)
+        })
+        .clone()
     }
 }
 
@@ -415,10 +444,11 @@ mod tests {
             name: "U".into(),
             role: "agent".into(),
         };
+        let ticket = uuid::Uuid::now_v7();
         let mut envelope = Envelope::seal(
             EnvelopeHeader {
                 source: "ticketd",
-                ticket_id: uuid::Uuid::now_v7(),
+                ticket_id: ticket,
                 seq: 1,
                 time: Timestamp::now(),
                 actor: &actor,
@@ -429,13 +459,23 @@ mod tests {
         );
         envelope.position = 9;
         let event = FeedEvent::new(StoredEvent::from_envelope(envelope).unwrap());
-        let board = event.frame("board");
+        assert_eq!(event.ticket, Some(ticket));
+        let board = event.frame(Route::Board);
         assert_eq!(board.as_str(), event_frame("board", &event.envelope_json));
         // The same bytes, not a copy.
         assert_eq!(
             board.as_str().as_ptr(),
-            event.frame("board").as_str().as_ptr()
+            event.frame(Route::Board).as_str().as_ptr()
         );
-        assert_ne!(board.as_str(), event.frame("stats").as_str());
+        for (route, channel) in [
+            (Route::Stats, "stats".to_string()),
+            (Route::Me, "me".to_string()),
+            (Route::Ticket, format!("ticket:{ticket}")),
+        ] {
+            assert_eq!(
+                event.frame(route).as_str(),
+                event_frame(&channel, &event.envelope_json)
+            );
+        }
     }
 }

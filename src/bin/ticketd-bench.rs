@@ -18,6 +18,8 @@ mod db;
 mod email;
 #[path = "bench/engine.rs"]
 mod engine;
+#[path = "bench/fanout.rs"]
+mod fanout;
 #[path = "bench/intake.rs"]
 mod intake;
 #[path = "bench/plain.rs"]
@@ -86,6 +88,13 @@ struct Args {
     /// WebSocket clients connected during the open-loop run (default 1000, or 200 with --short).
     #[arg(long)]
     ws_clients: Option<usize>,
+    /// Board clients of the fan-out runs (part `ticketd`), each run against the same commands
+    /// without clients: the engine's CPU time per delivered frame. `0` for none.
+    #[arg(long, value_delimiter = ',', default_value = "200,1000")]
+    fanout_clients: Vec<usize>,
+    /// Commands per second of the fan-out runs.
+    #[arg(long, default_value_t = 400.0)]
+    fanout_rate: f64,
     /// Commands per second of the open-loop run (default: half the 16-client peak, which is
     /// measured without WebSocket clients). Lower it to find the rate at which many WebSocket
     /// clients still get their pushes in time.
@@ -365,10 +374,14 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
-    let (engine_results, open) = if wants("ticketd") {
+    let (engine_results, open, fanout_result) = if wants("ticketd") {
         run_engine(&args, tickets / 5, seconds, ws_clients, nats_url).await?
     } else {
-        (Vec::new(), engine::OpenLoop::default())
+        (
+            Vec::new(),
+            engine::OpenLoop::default(),
+            fanout::FanoutResult::default(),
+        )
     };
     let levels: Vec<Level> = args
         .concurrency
@@ -437,6 +450,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     print_table(&levels, &open, generated, rebuild_events_per_s);
+    fanout::print(&fanout_result);
     println!(
         "relay: {} events, {:.0} events/s through the relay, {:.0} raw pipelined publishes/s, ratio {:.2}",
         relay_result.events, relay_result.relay_events_per_s, relay_result.raw_publish_per_s,
@@ -469,6 +483,7 @@ async fn main() -> anyhow::Result<()> {
             "ack_p99_ms": open.ack.p99_ms,
             "ack_p50_ms": open.ack.p50_ms,
             "read_model_p99_ms": open.read_model.p99_ms,
+            "fanout": fanout_result,
             "rebuild_events": generated,
             "rebuild_events_per_s": rebuild_events_per_s,
             "rebuild_business_hours_events_per_s": rebuild_business_hours_events_per_s,
@@ -598,14 +613,14 @@ async fn run_plain(
 
 /// ticketd through HTTP (projectors, relay and hub running): closed loop at every level, then
 /// an open loop (at half the 16-client peak unless `--open-rate`) with WebSocket clients and a
-/// NATS subscriber.
+/// NATS subscriber, then the fan-out runs.
 async fn run_engine(
     args: &Args,
     tickets: usize,
     seconds: Duration,
     ws_clients: usize,
     nats_url: Option<&str>,
-) -> anyhow::Result<(Vec<LoadResult>, engine::OpenLoop)> {
+) -> anyhow::Result<(Vec<LoadResult>, engine::OpenLoop, fanout::FanoutResult)> {
     let db = BenchDb::create(&args.database_url, "engine").await?;
     let engine = engine::Engine::start(&db.url, nats_url).await?;
     let ids = engine.seed(tickets).await?;
@@ -637,13 +652,26 @@ async fn run_engine(
         "open loop  {:.0}/s: p99 {:.2} ms, push p99 {:.2} ms, ack p99 {:.2} ms",
         open.rate_per_s, open.latency.p99_ms, open.push.p99_ms, open.ack.p99_ms
     );
+    let fanout_clients: Vec<usize> = args
+        .fanout_clients
+        .iter()
+        .copied()
+        .filter(|&n| n > 0)
+        .collect();
+    let fanout_result = if fanout_clients.is_empty() {
+        fanout::FanoutResult::default()
+    } else {
+        fanout::measure(&engine, &ids, args.fanout_rate, seconds, &fanout_clients)
+            .await
+            .context("fan-out runs")?
+    };
     let stream = engine.nats_stream.clone();
     engine.stop().await;
     if let Some(url) = nats_url {
         engine::delete_stream(url, &stream).await;
     }
     db.drop_db().await;
-    Ok((results, open))
+    Ok((results, open, fanout_result))
 }
 
 /// Full rebuild of every read model over `events` generated events: (events, events/s, and

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
+use super::cpu::process_seconds;
 use super::stats::{summarize, Summary};
 use super::{closed_loop, LoadResult, Rng};
 
@@ -207,6 +209,11 @@ pub struct OpenLoop {
     /// Command response → WebSocket push received (measuring clients).
     pub push: Summary,
     pub ws_clients: usize,
+    /// `event` frames received by all WebSocket clients together.
+    pub frames: u64,
+    /// The engine process's CPU seconds (user + system) from the first command until the last
+    /// pushes had time to arrive; the clients run in this process, not the engine's.
+    pub engine_cpu_seconds: f64,
 }
 
 type Responses = Arc<Mutex<HashMap<String, Instant>>>;
@@ -216,6 +223,7 @@ async fn ws_client(
     url: String,
     measure: bool,
     arrivals: Arrivals,
+    frames: Arc<AtomicU64>,
     stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     let (mut socket, _) = tokio_tungstenite::connect_async(&url)
@@ -232,6 +240,11 @@ async fn ws_client(
             frame = socket.next() => {
                 let Some(frame) = frame else { return Ok(()) };
                 let frame = frame?;
+                if let tokio_tungstenite::tungstenite::Message::Text(text) = &frame {
+                    if text.as_str().starts_with(r#"{"type":"event""#) {
+                        frames.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 if !measure {
                     continue;
                 }
@@ -263,6 +276,7 @@ impl Engine {
         let push_arrivals: Arrivals = Arc::default();
         let ack_arrivals: Arrivals = Arc::default();
         let stop = tokio_util::sync::CancellationToken::new();
+        let frames = Arc::new(AtomicU64::new(0));
 
         let ws_url = format!(
             "ws://127.0.0.1:{}/api/v1/ws?access_token={}",
@@ -276,6 +290,7 @@ impl Engine {
                 ws_url.clone(),
                 measure,
                 push_arrivals.clone(),
+                frames.clone(),
                 stop.clone(),
             )));
             if i % 100 == 99 {
@@ -305,6 +320,8 @@ impl Engine {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
 
+        let engine_cpu = || self.pid.and_then(process_seconds).unwrap_or(0.0);
+        let cpu_before = engine_cpu();
         let total = (rate * duration.as_secs_f64()) as usize;
         let gate = Arc::new(Semaphore::new(2048));
         let start = Instant::now();
@@ -364,6 +381,7 @@ impl Engine {
         }
         // Let the last pushes and acks arrive.
         tokio::time::sleep(Duration::from_secs(2)).await;
+        let engine_cpu_seconds = engine_cpu() - cpu_before;
         stop.cancel();
         for c in clients {
             let _ = c.await;
@@ -397,6 +415,8 @@ impl Engine {
             ack: summarize(&mut ack),
             push: summarize(&mut push),
             ws_clients,
+            frames: frames.load(Ordering::Relaxed),
+            engine_cpu_seconds,
         })
     }
 }

@@ -1,7 +1,8 @@
 //! `GET /api/v1/ws`: live ticket events over a WebSocket (CONTRACT 3).
 //!
-//! This module holds the handshake; `protocol` the frames, channels and close codes;
-//! `session` one connection's loop; `writer` its writer and reader tasks.
+//! This module holds the handshake; `protocol` the frames, channels and close codes; `routing`
+//! which channels of a connection an event goes to; `session` one connection's loop; `writer`
+//! its writer and reader tasks.
 //!
 //! # Handshake
 //!
@@ -67,6 +68,7 @@
 //! [`HubConfig::queue_capacity`]: crate::hub::HubConfig::queue_capacity
 
 mod protocol;
+mod routing;
 mod session;
 mod writer;
 

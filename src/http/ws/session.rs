@@ -9,19 +9,19 @@ use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::StreamExt;
 use sqlx::PgPool;
-use ticket_nats::TicketEvent;
+use ticket_projections::read_models::Viewer;
 use ticket_projections::stored::read_after;
 use ticket_projections::StoredEvent;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::protocol::{code, error_frame, subscribed_frame, ClientFrame, Refusal, WsChannel, PONG};
+use super::routing::{redacted, route_name, MeTickets, Redacted, Routes};
 use super::writer::{read, write, Flow};
 use crate::auth::Caller;
-use crate::domain::Role;
 use crate::hub::{event_frame, FeedEvent, Hub, METRIC_PUSHED};
 use crate::{policy, views};
 
@@ -45,55 +45,6 @@ enum End {
     Unavailable,
 }
 
-/// The tickets behind the `me` channel.
-#[derive(Debug, Default)]
-struct MeTickets {
-    requested: HashSet<Uuid>,
-    assigned: HashSet<Uuid>,
-    /// Requesters are never assignees; a requester token for a user who once was an agent must
-    /// not see those tickets, so assignments are not followed for them.
-    follow_assignments: bool,
-}
-
-impl MeTickets {
-    /// The caller's tickets as of `position`: those they requested, and (for everyone but
-    /// requesters) those whose latest assignment up to `position` names them.
-    async fn load(pool: &PgPool, caller: &Caller, position: i64) -> Result<Self, sqlx::Error> {
-        let follow_assignments = caller.role != Role::Requester;
-        let requested = views::tickets_requested_by(pool, caller.id).await?;
-        let assigned = if follow_assignments {
-            views::tickets_assigned_to(pool, caller.id, position).await?
-        } else {
-            HashSet::new()
-        };
-        Ok(Self {
-            requested,
-            assigned,
-            follow_assignments,
-        })
-    }
-
-    fn contains(&self, ticket: &Uuid) -> bool {
-        self.requested.contains(ticket) || self.assigned.contains(ticket)
-    }
-
-    fn apply(&mut self, ticket: Uuid, event: &TicketEvent, me: Uuid) {
-        match event {
-            TicketEvent::Created(created) if created.requester.id == me => {
-                self.requested.insert(ticket);
-            }
-            TicketEvent::Assigned(assigned) if self.follow_assignments => {
-                if assigned.assignee.as_ref().is_some_and(|a| a.id == me) {
-                    self.assigned.insert(ticket);
-                } else {
-                    self.assigned.remove(&ticket);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 /// One connection's state.
 struct Session {
     hub: Hub,
@@ -112,6 +63,11 @@ struct Session {
     out: mpsc::Sender<Message>,
     /// How many of them the client has read.
     flow: Arc<Flow>,
+    /// Who the caller is to the read policy: a token's role does not change while the
+    /// connection is open, so this is decided once.
+    audience: Viewer,
+    /// [`METRIC_PUSHED`], resolved once rather than per frame.
+    pushed: metrics::Counter,
 }
 
 /// One span per connection; the session loop over the broadcast, client frames and shutdown.
@@ -152,6 +108,7 @@ pub(super) async fn run(
     let mut session = Session {
         hub,
         pool,
+        audience: policy::viewer(&caller),
         caller,
         channels: BTreeMap::new(),
         cursor: None,
@@ -159,6 +116,7 @@ pub(super) async fn run(
         me: None,
         out,
         flow,
+        pushed: metrics::counter!(METRIC_PUSHED),
     };
     let end = session.serve(incoming, events, expires_at).await;
     let close = |code: u16, reason: &'static str| CloseFrame {
@@ -219,6 +177,20 @@ pub(super) async fn run(
     tracing::debug!("WebSocket closed");
 }
 
+/// Most live events a session handles before it looks at its other inputs again.
+const MAX_BURST: usize = 64;
+
+/// Why the broadcast gave no event: the connection fell behind it, or the hub is gone.
+fn lost(error: RecvError) -> End {
+    match error {
+        RecvError::Lagged(skipped) => {
+            tracing::debug!(skipped, "fell behind the hub's broadcast");
+            End::Slow
+        }
+        RecvError::Closed => End::Shutdown,
+    }
+}
+
 /// Client frames (other than Pongs) the reader hands to the session ahead of it.
 const CLIENT_FRAMES_WAITING: usize = 16;
 
@@ -263,12 +235,8 @@ impl Session {
             let step = match input {
                 Input::Stop => Err(End::Shutdown),
                 Input::Expired => Err(End::Expired),
-                Input::Live(Ok(event)) => self.on_live(&event),
-                Input::Live(Err(RecvError::Lagged(skipped))) => {
-                    tracing::debug!(skipped, "fell behind the hub's broadcast");
-                    Err(End::Slow)
-                }
-                Input::Live(Err(RecvError::Closed)) => Err(End::Shutdown),
+                Input::Live(Ok(event)) => self.on_live_burst(&event, &mut events),
+                Input::Live(Err(error)) => Err(lost(error)),
                 Input::Frame(Some(Ok(Message::Text(text)))) => {
                     self.on_text(text.as_str(), &mut shutdown).await
                 }
@@ -503,53 +471,36 @@ impl Session {
         }
     }
 
-    /// A requester receives no custom field value over the socket (which fields are hidden
-    /// may change while it is open; their ticket's view shows the visible ones).
-    fn redacted(&self, envelope: &ticket_nats::Envelope) -> Redacted {
-        if self.caller.role != Role::Requester {
-            return Redacted::Same;
-        }
-        match policy::without_hidden_fields(envelope, |_| false) {
-            None => Redacted::Dropped,
-            Some(std::borrow::Cow::Borrowed(_)) => Redacted::Same,
-            Some(std::borrow::Cow::Owned(e)) => {
-                Redacted::Changed(serde_json::to_string(&e).unwrap_or_default())
-            }
-        }
+    /// The channels an event of `ticket` goes to, following `me`'s tickets on the way. Call
+    /// once per event, in position order.
+    fn route(&mut self, stored: &StoredEvent, ticket: Uuid) -> Routes {
+        super::routing::route(
+            &self.channels,
+            self.me.as_mut(),
+            self.audience,
+            stored,
+            ticket,
+        )
     }
 
-    /// The channels an event goes to, following `me`'s tickets on the way. Call once per event,
-    /// in position order.
-    fn route(&mut self, stored: &StoredEvent) -> Vec<WsChannel> {
-        let position = stored.position;
-        let Ok(ticket) = Uuid::parse_str(&stored.envelope.subject) else {
-            return Vec::new();
-        };
-        let me_id = self.caller.id;
-        let (mine_before, mine_after) = match self.me.as_mut() {
-            Some(me) => {
-                let before = me.contains(&ticket);
-                me.apply(ticket, &stored.event, me_id);
-                (before, me.contains(&ticket))
+    /// Handles `first` and the events already broadcast after it (a feed page arrives at
+    /// once), before looking at anything else: their frames are queued together, so the writer
+    /// sends them in one write, and the other inputs are not polled once per event.
+    fn on_live_burst(
+        &mut self,
+        first: &FeedEvent,
+        events: &mut broadcast::Receiver<Arc<FeedEvent>>,
+    ) -> Result<(), End> {
+        self.on_live(first)?;
+        for _ in 1..MAX_BURST {
+            match events.try_recv() {
+                Ok(event) => self.on_live(&event)?,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Lagged(skipped)) => return Err(lost(RecvError::Lagged(skipped))),
+                Err(TryRecvError::Closed) => return Err(lost(RecvError::Closed)),
             }
-            None => (false, false),
-        };
-        // A requester never sees an internal comment, on any channel.
-        if !policy::may_read_event(policy::viewer(&self.caller), &stored.envelope) {
-            return Vec::new();
         }
-        self.channels
-            .iter()
-            .filter(|(_, from)| position > **from)
-            .filter(|(channel, _)| match channel {
-                // Only agents, admins and auditors hold these (see `authorize`).
-                WsChannel::Board | WsChannel::Stats => true,
-                // Also the event that assigns the ticket away, so the assignee hears of it.
-                WsChannel::Me => mine_before || mine_after,
-                WsChannel::Ticket(id) => *id == ticket,
-            })
-            .map(|(channel, _)| *channel)
-            .collect()
+        Ok(())
     }
 
     fn on_live(&mut self, event: &FeedEvent) -> Result<(), End> {
@@ -561,16 +512,23 @@ impl Session {
             Some(_) => {}
         }
         self.cursor = Some(position);
-        let redacted = self.redacted(&event.stored.envelope);
-        for channel in self.route(&event.stored) {
+        let Some(ticket) = event.ticket else {
+            return Ok(());
+        };
+        let routes = self.route(&event.stored, ticket);
+        if routes.is_empty() {
+            return Ok(());
+        }
+        let redacted = redacted(self.audience, &event.stored.envelope);
+        for route in routes.iter() {
             let frame = match &redacted {
-                Redacted::Same => event.frame(&channel.name()),
-                Redacted::Dropped => continue,
-                Redacted::Changed(json) => event_frame(&channel.name(), json).into(),
+                Redacted::Same => event.frame(route),
+                Redacted::Dropped => return Ok(()),
+                Redacted::Changed(json) => event_frame(&route_name(route, ticket), json).into(),
             };
             self.push(Message::Text(frame))?;
             self.last_sent = position;
-            metrics::counter!(METRIC_PUSHED).increment(1);
+            self.pushed.increment(1);
         }
         Ok(())
     }
@@ -595,21 +553,33 @@ impl Session {
             let full = page.len() as i64 >= batch;
             for stored in page {
                 after = stored.position;
-                let channels = self.route(&stored);
-                let redacted = self.redacted(&stored.envelope);
-                if !channels.is_empty() && !matches!(redacted, Redacted::Dropped) {
+                // A subject that is not a ticket id is carried by no channel.
+                let ticket = Uuid::parse_str(&stored.envelope.subject).ok();
+                let routes = match ticket {
+                    Some(ticket) => self.route(&stored, ticket),
+                    None => Routes::default(),
+                };
+                let redacted = if routes.is_empty() {
+                    Redacted::Dropped
+                } else {
+                    redacted(self.audience, &stored.envelope)
+                };
+                if !matches!(redacted, Redacted::Dropped) {
                     let json = match redacted {
                         Redacted::Changed(json) => json,
                         _ => serde_json::to_string(&stored.envelope).unwrap_or_default(),
                     };
-                    for channel in channels {
+                    for route in routes.iter() {
                         self.push_replay(
-                            Message::text(event_frame(&channel.name(), &json)),
+                            Message::text(event_frame(
+                                &route_name(route, ticket.unwrap_or_default()),
+                                &json,
+                            )),
                             shutdown,
                         )
                         .await?;
                         self.last_sent = stored.position;
-                        metrics::counter!(METRIC_PUSHED).increment(1);
+                        self.pushed.increment(1);
                     }
                 }
                 if self.cursor.is_none_or(|c| stored.position > c) {
@@ -621,14 +591,4 @@ impl Session {
             }
         }
     }
-}
-
-/// An event as a session's caller may receive it (see `Session::redacted`).
-enum Redacted {
-    /// As stored.
-    Same,
-    /// Not at all.
-    Dropped,
-    /// This envelope JSON instead.
-    Changed(String),
 }
