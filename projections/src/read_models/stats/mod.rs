@@ -24,6 +24,7 @@ mod groups;
 mod people;
 mod requester_window;
 mod sums;
+mod top_requesters;
 mod window;
 
 pub use answer::*;

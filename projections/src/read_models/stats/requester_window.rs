@@ -25,7 +25,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::people::{named_top, TOP};
+use super::top_requesters::{named_top, TOP};
 use crate::read_models::requesters::RequesterStats;
 use crate::read_models::tickets::requester_chain::{DEPTHS, GAP_DAYS};
 

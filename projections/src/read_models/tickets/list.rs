@@ -553,7 +553,14 @@ pub async fn list(
                 ..ListFilter::default()
             };
     let mut rows = match search {
-        Some(q) if text_alone => search::newest_matches(pool, query, viewer, q).await?,
+        Some(q) if text_alone => {
+            let probe = Some((q, Scan::Newest(search::PROBE)));
+            let probed = fetch(pool, query, viewer, probe).await?;
+            match search::after_probe_of(pool, probed.len(), query.limit + 1).await? {
+                None => probed,
+                Some(scan) => fetch(pool, query, viewer, Some((q, scan))).await?,
+            }
+        }
         Some(q) => fetch(pool, query, viewer, Some((q, Scan::Walk))).await?,
         None => fetch(pool, query, viewer, None).await?,
     };

@@ -15,9 +15,6 @@
 
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
-use super::list::{fetch, ListQuery, ListRow};
-use crate::read_models::query::Viewer;
-
 /// How many of the newest tickets the first step tests.
 pub(super) const PROBE: i64 = 1_000;
 
@@ -72,20 +69,17 @@ pub(super) fn after_probe(found: i64, wanted: i64, tickets: i64) -> Scan {
     }
 }
 
-/// The rows of a search page in creation order (one more than the page, as [`fetch`] reads).
-pub(super) async fn newest_matches(
+/// After the probe (the newest [`PROBE`] tickets, tested) found `found` of the `wanted` rows a
+/// page reads: `None` when they are the page (they are the newest matches of all), else the
+/// scan that finishes it.
+pub(super) async fn after_probe_of(
     pool: &PgPool,
-    query: &ListQuery,
-    viewer: Viewer,
-    q: &str,
-) -> Result<Vec<ListRow>, sqlx::Error> {
-    let wanted = query.limit + 1;
-    let probed = fetch(pool, query, viewer, Some((q, Scan::Newest(PROBE)))).await?;
-    let found = i64::try_from(probed.len()).unwrap_or(i64::MAX);
-    // The page's rows are the newest matches among tickets the probe tested, so they are the
-    // newest matches of all.
+    found: usize,
+    wanted: i64,
+) -> Result<Option<Scan>, sqlx::Error> {
+    let found = i64::try_from(found).unwrap_or(i64::MAX);
     if found >= wanted {
-        return Ok(probed);
+        return Ok(None);
     }
     // The planner's own count, kept by `ANALYZE` and autovacuum: an estimate is enough to
     // choose. Never analyzed (-1): as if small, so the indexes list the matches.
@@ -94,8 +88,7 @@ pub(super) async fn newest_matches(
     )
     .fetch_one(pool)
     .await?;
-    let scan = after_probe(found, wanted, tickets as i64);
-    fetch(pool, query, viewer, Some((q, scan))).await
+    Ok(Some(after_probe(found, wanted, tickets as i64)))
 }
 
 #[cfg(test)]
