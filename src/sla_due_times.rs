@@ -37,18 +37,13 @@ pub async fn refresh(
     configuration: Option<&str>,
 ) -> Result<usize, sqlx::Error> {
     if let Some(configuration) = configuration {
-        let mut tx = pool.begin().await?;
-        let done = brought_to(&mut tx, configuration).await?;
-        tx.commit().await?;
-        if done {
+        if brought_to(&mut *pool.acquire().await?, configuration).await? {
             return Ok(0);
         }
     }
     let changed = walk(pool, services).await?;
     if let Some(configuration) = configuration {
-        let mut tx = pool.begin().await?;
-        mark_brought_to(&mut tx, configuration).await?;
-        tx.commit().await?;
+        mark_brought_to(&mut *pool.acquire().await?, configuration).await?;
     }
     Ok(changed)
 }

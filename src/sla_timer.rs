@@ -162,13 +162,24 @@ pub async fn run(
     let mut applied = projections.subscribe_positions();
     let mut sla_changes = commands.subscribe_sla_changes();
     loop {
-        if let Err(error) = refresh_due_times(&pool, &commands, &mut refreshed).await {
-            tracing::warn!(error = %error, "refreshing stored SLA due times failed; retrying");
-        }
-        let wait = match pass(&pool, &commands, &mut plan, cap).await {
-            Ok(wait) => wait,
+        // One read of the digest per look serves both the stored rows and the plan.
+        let wait = match configuration_version(&pool).await {
+            Ok(version) => {
+                if let Err(error) =
+                    refresh_due_times(&pool, &commands, &version, &mut refreshed).await
+                {
+                    tracing::warn!(error = %error, "refreshing stored SLA due times failed; retrying");
+                }
+                match pass(&pool, &commands, &mut plan, &version, cap).await {
+                    Ok(wait) => wait,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "SLA timer pass failed; retrying");
+                        cap
+                    }
+                }
+            }
             Err(error) => {
-                tracing::warn!(error = %error, "SLA timer pass failed; retrying");
+                tracing::warn!(error = %error, "reading the SLA configuration failed; retrying");
                 cap
             }
         };
@@ -203,10 +214,10 @@ pub async fn run(
 async fn refresh_due_times(
     pool: &PgPool,
     commands: &CommandService,
+    version: &str,
     done: &mut Option<String>,
 ) -> Result<(), sqlx::Error> {
-    let version = configuration_version(pool).await?;
-    if done.as_ref() == Some(&version) {
+    if done.as_deref() == Some(version) {
         return Ok(());
     }
     commands.sla_changed();
@@ -220,20 +231,20 @@ async fn refresh_due_times(
             "stored SLA due times follow the configuration in force"
         );
     }
-    *done = Some(version);
+    *done = Some(version.to_string());
     Ok(())
 }
 
-/// One look: follow the configuration and the ticket view, act on what is due if this
-/// instance gets the lock. Returns how long to sleep.
+/// One look: follow the configuration (`version`, its digest) and the ticket view, act on what
+/// is due if this instance gets the lock. Returns how long to sleep.
 pub async fn pass(
     pool: &PgPool,
     commands: &CommandService,
     plan: &mut Plan,
+    version: &str,
     cap: Duration,
 ) -> Result<Duration, sqlx::Error> {
-    let version = configuration_version(pool).await?;
-    if plan.version.as_ref() != Some(&version) {
+    if plan.version.as_deref() != Some(version) {
         if plan.version.is_some() {
             // Changed through another instance: read it now rather than within the second.
             commands.sla_changed();
@@ -241,7 +252,7 @@ pub async fn pass(
         let services = commands.services().await;
         plan.catch_up(pool, &services).await?;
         plan.replan(&services);
-        plan.version = Some(version);
+        plan.version = Some(version.to_string());
     }
     let services = commands.services().await;
     plan.catch_up(pool, &services).await?;

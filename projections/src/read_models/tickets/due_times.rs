@@ -58,27 +58,26 @@ pub async fn lock_ticket_view(conn: &mut PgConnection) -> Result<(), sqlx::Error
 
 /// Whether the stored rows were brought to `configuration` (a digest of the SLA configuration)
 /// by [`mark_brought_to`] and nothing has changed them without an event since (no rebuild swap,
-/// no other configuration's step, no truncation).
+/// no other configuration's step, no truncation): both are read from the checkpoint row in one
+/// statement, so no lock is needed.
 pub async fn brought_to(conn: &mut PgConnection, configuration: &str) -> Result<bool, sqlx::Error> {
-    let checkpoint = lock_checkpoint(&mut *conn, NAME).await?;
-    let applied: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
-        "SELECT sla_configuration, sla_configuration_generation
-           FROM projection_checkpoints WHERE name = $1",
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM projection_checkpoints
+                         WHERE name = $1 AND sla_configuration = $2
+                           AND sla_configuration_generation = generation)",
     )
     .bind(NAME)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(matches!(applied, Some((Some(c), Some(g)))
-        if c == configuration && g == checkpoint.generation))
+    .bind(configuration)
+    .fetch_one(conn)
+    .await
 }
 
-/// Records, in its own transaction under the projection's lock, that the stored rows now follow
-/// `configuration`, as of the checkpoint's generation.
+/// Records that the stored rows now follow `configuration`, as of the checkpoint's generation
+/// (read and written in the one statement).
 pub async fn mark_brought_to(
     conn: &mut PgConnection,
     configuration: &str,
 ) -> Result<(), sqlx::Error> {
-    lock_checkpoint(&mut *conn, NAME).await?;
     sqlx::query(
         "UPDATE projection_checkpoints
             SET sla_configuration = $2, sla_configuration_generation = generation
