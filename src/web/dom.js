@@ -53,6 +53,41 @@ export function debounce(fn, ms) {
   };
 }
 
+/**
+ * Makes `nodes` the children of `el`, in order, leaving in place the ones already there. A live
+ * update must not replace a node someone is clicking: a mousedown on a node that is gone by the
+ * mouseup clicks nothing, and the click is lost.
+ */
+export function arrange(el, nodes) {
+  nodes.forEach((node, i) => {
+    const at = el.childNodes[i] || null;
+    if (at !== node) el.insertBefore(node, at);
+  });
+  while (el.childNodes.length > nodes.length) el.lastChild.remove();
+}
+
+/**
+ * Draws items (with an `id`) through `make`, giving back the node drawn last time for an item
+ * that has not changed since: call `node` for each item shown, then `done` once all are.
+ */
+export function keeper(make) {
+  let kept = new Map();
+  let drawn = new Map();
+  return {
+    node(item) {
+      const key = JSON.stringify(item);
+      const last = kept.get(item.id);
+      const node = last && last.key === key ? last.node : make(item);
+      drawn.set(item.id, { key, node });
+      return node;
+    },
+    done() {
+      kept = drawn;
+      drawn = new Map();
+    },
+  };
+}
+
 /** Replaces the children of `el` (skipping null, undefined and false, unlike replaceChildren). */
 export function fill(el, ...children) {
   el.replaceChildren();

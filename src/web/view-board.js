@@ -5,7 +5,7 @@
 // holds (a ticket not shown changes column, or a shown one leaves a column with cards not shown)
 // and after each (re)subscription; such fetches send the ETag held and are mostly 304s.
 import * as api from "./api.js";
-import { h, debounce, fill } from "./dom.js";
+import { h, arrange, debounce, fill, keeper } from "./dom.js";
 import { t, term, date, number } from "./i18n.js";
 import { failureText, field, options } from "./forms.js";
 
@@ -176,19 +176,38 @@ export function boardView(main, ctx) {
     );
   }
 
+  // Drawn nodes are kept while what they show is the same (see `arrange`): a card by its id and
+  // content, a column by its status.
+  const cards = keeper(card);
+  const sections = new Map();
+
+  function section(status) {
+    let s = sections.get(status);
+    if (!s) {
+      const headingId = `col-${status}`;
+      const heading = h("h2", { id: headingId });
+      s = {
+        heading,
+        list: h("ul", { class: "cards" }),
+        empty: h("p", { class: "empty", text: t("board.empty") }),
+        el: h("section", { class: `column column-${status}`, "aria-labelledby": headingId }, heading),
+      };
+      sections.set(status, s);
+    }
+    return s;
+  }
+
   function draw(board) {
-    const sections = board.columns.map((column) => {
-      const headingId = `col-${column.status}`;
-      return h(
-        "section",
-        { class: `column column-${column.status}`, "aria-labelledby": headingId },
-        h("h2", { id: headingId, text: t("board.column", { status: term("status", column.status), count: number(column.count) }) }),
-        column.cards.length
-          ? h("ul", { class: "cards" }, column.cards.map(card))
-          : h("p", { class: "empty", text: t("board.empty") }),
-      );
+    const shown = board.columns.map((column) => {
+      const s = section(column.status);
+      const text = t("board.column", { status: term("status", column.status), count: number(column.count) });
+      if (s.heading.textContent !== text) s.heading.textContent = text;
+      arrange(s.list, column.cards.map(cards.node));
+      arrange(s.el, [s.heading, column.cards.length ? s.list : s.empty]);
+      return s.el;
     });
-    fill(columns, ...sections);
+    cards.done();
+    arrange(columns, shown);
   }
 
   reload();

@@ -1,7 +1,7 @@
 // Ticket lists: everything (staff and auditors: GET /tickets), mine (GET /me/tickets, with
 // unread markers), assigned to me. Filters, search, keyset paging ("Show more"), live.
 import * as api from "./api.js";
-import { h, debounce, fill } from "./dom.js";
+import { h, arrange, debounce, fill, keeper } from "./dom.js";
 import { t, term, date, number } from "./i18n.js";
 import { CATEGORIES, PRIORITIES, STATUSES, readsAll } from "./model.js";
 import { failureText, field, options } from "./forms.js";
@@ -108,42 +108,49 @@ export function ticketsView(main, ctx, mode) {
     }
   }
 
+  // Rows are kept while what they show is the same (see `arrange`): a live update then leaves
+  // alone the row someone is clicking or has focused by keyboard.
+  const head = h(
+    "tr",
+    {},
+    ["number", "title", "status", "priority", "category", "requester", "assignee", "team", "updated"].map((c) =>
+      h("th", { scope: "col", text: t(`list.col.${c}`) }),
+    ),
+  );
+  const body = h("tbody");
+  const table = h("table", { class: "tickets" }, h("thead", {}, head), body);
+  const empty = h("p", { text: t("list.empty") });
+
+  function row(item) {
+    return h(
+      "tr",
+      { class: item.unread ? "unread" : "" },
+      h("td", { class: "num", text: `#${item.number}` }),
+      h(
+        "td",
+        { class: "title-cell" },
+        h("a", { href: `#/tickets/${item.id}`, text: item.title }),
+        item.unread ? h("span", { class: "badge unread-badge", text: t("common.unread") }) : null,
+        item.tags && item.tags.length ? tagList(item.tags) : null,
+      ),
+      h("td", {}, h("span", { class: `status status-${item.status}`, text: term("status", item.status) })),
+      h("td", {}, h("span", { class: `priority priority-${item.priority}`, text: term("priority", item.priority) })),
+      h("td", { text: term("category", item.category) }),
+      h("td", { text: item.requester ? item.requester.name : t("common.none") }),
+      h("td", { text: item.assignee ? item.assignee.name : t("common.unassigned") }),
+      h("td", { text: item.team ? item.team.name : t("common.none") }),
+      h("td", { text: date(item.updated_at) }),
+    );
+  }
+
+  const rows = keeper(row);
+
   function draw() {
     count.textContent = t("list.count", { count: number(state.items.length) });
     more.hidden = !state.next;
-    if (!state.items.length) {
-      fill(results, h("p", { text: t("list.empty") }));
-      return;
-    }
-    const head = h(
-      "tr",
-      {},
-      ["number", "title", "status", "priority", "category", "requester", "assignee", "team", "updated"].map((c) =>
-        h("th", { scope: "col", text: t(`list.col.${c}`) }),
-      ),
-    );
-    const rows = state.items.map((item) =>
-      h(
-        "tr",
-        { class: item.unread ? "unread" : "" },
-        h("td", { class: "num", text: `#${item.number}` }),
-        h(
-          "td",
-          { class: "title-cell" },
-          h("a", { href: `#/tickets/${item.id}`, text: item.title }),
-          item.unread ? h("span", { class: "badge unread-badge", text: t("common.unread") }) : null,
-          item.tags && item.tags.length ? tagList(item.tags) : null,
-        ),
-        h("td", {}, h("span", { class: `status status-${item.status}`, text: term("status", item.status) })),
-        h("td", {}, h("span", { class: `priority priority-${item.priority}`, text: term("priority", item.priority) })),
-        h("td", { text: term("category", item.category) }),
-        h("td", { text: item.requester ? item.requester.name : t("common.none") }),
-        h("td", { text: item.assignee ? item.assignee.name : t("common.unassigned") }),
-        h("td", { text: item.team ? item.team.name : t("common.none") }),
-        h("td", { text: date(item.updated_at) }),
-      ),
-    );
-    fill(results, h("table", { class: "tickets" }, h("thead", {}, head), h("tbody", {}, rows)));
+    arrange(body, state.items.map(rows.node));
+    rows.done();
+    arrange(results, [state.items.length ? table : empty]);
   }
 
   if (staffList && readsAll(ctx.user)) {

@@ -265,14 +265,38 @@ impl Browser {
         // A list re-rendered by a live update between finding the link and clicking it leaves a
         // stale element behind: a person would simply click the new one, so look again.
         for _ in 0..20 {
-            match self.by_role("link", name).await?.click().await {
+            let link = self.by_role("link", name).await?;
+            let href = link.attr("href").await.unwrap_or_default();
+            match link.click().await {
                 Err(e) if e.to_string().contains("stale element") => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                other => return other.with_context(|| format!("follow {name:?}")),
+                Err(e) => return Err(e).with_context(|| format!("follow {name:?}")),
+                Ok(()) => return self.arrived(name, href.as_deref()).await,
             }
         }
         bail!("follow {name:?}: the link kept being replaced")
+    }
+
+    /// Waits for the page to be at the in-app route `href` (`#/…`) a link led to; a click that
+    /// went nowhere fails here, naming the page it stayed on, rather than as a missing heading.
+    async fn arrived(&self, name: &str, href: Option<&str>) -> Result<()> {
+        let Some(route) = href.filter(|h| h.starts_with('#')) else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let url = self.client.current_url().await?;
+            if url.fragment().map(|f| format!("#{f}")).as_deref() == Some(route) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "follow {name:?}: the click did not lead to {route}, the page stayed at {url}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Types `text` into the field labelled `label`, replacing what it held.
