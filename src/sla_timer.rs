@@ -47,7 +47,7 @@ pub struct Plan {
     clocks: HashMap<Uuid, SlaClock>,
     at: HashMap<Uuid, Timestamp>,
     queue: BTreeSet<(Timestamp, Uuid)>,
-    /// The highest `ticket_view.last_position` read.
+    /// The highest `last_position` read (kept indexed in `ticket_recency`, see its migration).
     seen: i64,
     /// A digest of the stored SLA configuration the plan was made with.
     version: Option<String>,
@@ -115,8 +115,10 @@ impl Plan {
         loop {
             let rows: Vec<ClockRow> = sqlx::query_as(&format!(
                 "SELECT {CLOCK_COLUMNS} FROM ticket_view
-                  WHERE last_position > $1 AND ($3 OR status <> 'closed')
-                  ORDER BY last_position LIMIT $2"
+                   JOIN (SELECT ticket_id, last_position AS changed FROM ticket_recency
+                          WHERE last_position > $1) r USING (ticket_id)
+                  WHERE $3 OR status <> 'closed'
+                  ORDER BY changed LIMIT $2"
             ))
             .bind(self.seen)
             .bind(PAGE)

@@ -166,7 +166,8 @@ static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Writes a JSON array of rows back, inserting new tickets and replacing changed ones, and
-/// their `ticket_recency` rows with them.
+/// their `ticket_recency` rows with them. The columns every event changes are indexed only
+/// there, so that the update of a wide `ticket_view` row stays HOT (no index entry written).
 static UPSERT_ROWS: LazyLock<String> = LazyLock::new(|| {
     let columns = VIEW_COLUMNS.join(", ");
     let updates = VIEW_COLUMNS[1..]
@@ -179,11 +180,12 @@ static UPSERT_ROWS: LazyLock<String> = LazyLock::new(|| {
              INSERT INTO ticket_view ({columns})
              SELECT {columns} FROM jsonb_populate_recordset(NULL::ticket_view, $1)
              ON CONFLICT (ticket_id) DO UPDATE SET {updates}
-             RETURNING ticket_id, updated_at
+             RETURNING ticket_id, updated_at, last_position
          )
-         INSERT INTO ticket_recency (ticket_id, updated_at)
-         SELECT ticket_id, updated_at FROM written
-         ON CONFLICT (ticket_id) DO UPDATE SET updated_at = EXCLUDED.updated_at"
+         INSERT INTO ticket_recency (ticket_id, updated_at, last_position)
+         SELECT ticket_id, updated_at, last_position FROM written
+         ON CONFLICT (ticket_id) DO UPDATE SET updated_at = EXCLUDED.updated_at,
+                                               last_position = EXCLUDED.last_position"
     )
 });
 
