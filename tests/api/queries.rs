@@ -808,29 +808,28 @@ async fn no_index_of_the_ticket_view_covers_a_column_every_event_changes() {
     // Arrange
     let app = spawn_app().await;
     // Act
-    let definitions: Vec<String> = sqlx::query_scalar(
-        "SELECT indexdef FROM pg_indexes
-          WHERE schemaname = 'public' AND tablename = 'ticket_view'",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let view = index_definitions(&app, "ticket_view").await;
+    let recency = index_definitions(&app, "ticket_recency").await;
     // Assert
-    assert!(definitions.len() > 5, "{definitions:?}");
+    assert!(view.len() > 5, "{view:?}");
     for column in ["updated_at", "version", "last_position"] {
         let word = regex::Regex::new(&format!(r"\b{column}\b")).unwrap();
-        let covering: Vec<_> = definitions.iter().filter(|d| word.is_match(d)).collect();
+        let covering: Vec<_> = view.iter().filter(|d| word.is_match(d)).collect();
         assert!(covering.is_empty(), "{column} is indexed: {covering:?}");
     }
-    let recency: Vec<String> = sqlx::query_scalar(
-        "SELECT indexdef FROM pg_indexes
-          WHERE schemaname = 'public' AND tablename = 'ticket_recency'",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
     assert!(
         recency.iter().any(|d| d.contains("(last_position)")),
         "{recency:?}"
     );
+}
+
+/// The definitions of `table`'s indexes.
+async fn index_definitions(app: &TestApp, table: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = $1",
+    )
+    .bind(table)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
 }
