@@ -5,18 +5,28 @@
 use sqlx::{PgConnection, PgExecutor};
 
 /// The position consumer `name` has processed up to, creating its row at 0 on first use.
+///
+/// Asked before every batch, so in one statement: the `SELECT` does not see the row the insert
+/// of the same statement made, so exactly one of the two gives the answer. A row that another
+/// instance inserted while this statement ran is in neither; a second statement reads it.
 pub async fn current(conn: &mut PgConnection, name: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO relay_checkpoints (name, position) VALUES ($1, 0)
-         ON CONFLICT (name) DO NOTHING",
+    let position: Option<i64> = sqlx::query_scalar(
+        "WITH created AS (
+             INSERT INTO relay_checkpoints (name, position) VALUES ($1, 0)
+             ON CONFLICT (name) DO NOTHING
+             RETURNING position
+         )
+         SELECT position FROM created
+         UNION ALL
+         SELECT position FROM relay_checkpoints WHERE name = $1",
     )
     .bind(name)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    sqlx::query_scalar("SELECT position FROM relay_checkpoints WHERE name = $1")
-        .bind(name)
-        .fetch_one(&mut *conn)
-        .await
+    match position {
+        Some(position) => Ok(position),
+        None => saved(conn, name).await,
+    }
 }
 
 /// The saved position of consumer `name`, 0 before it first ran (for reports: creates nothing).
