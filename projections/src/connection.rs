@@ -18,19 +18,43 @@ use tokio::sync::Semaphore;
 pub struct Dedicated {
     pool: PgPool,
     conn: Option<PgConnection>,
+    /// Run once on each connection taken, for the whole session.
+    setup: Option<&'static str>,
 }
 
 impl Dedicated {
     /// Nothing is connected until [`Dedicated::get`].
     pub fn new(pool: PgPool) -> Self {
-        Self { pool, conn: None }
+        Self {
+            pool,
+            conn: None,
+            setup: None,
+        }
+    }
+
+    /// A connection whose commits do not wait for their WAL flush, for work that a crash may
+    /// undo because it is done again from what stays: a projector's batch commits its rows and
+    /// its checkpoint together, so a batch lost with the last moments of WAL is lost whole and
+    /// applied again after the restart. Other sessions see the commit at once, as always.
+    /// The flushes left to wait for are the commands' and the sequencer's, which others act on.
+    pub fn without_flush_wait(pool: PgPool) -> Self {
+        Self {
+            setup: Some("SET synchronous_commit = off"),
+            ..Self::new(pool)
+        }
     }
 
     /// The connection, taken from the pool (and out of it) if there is none yet.
     pub async fn get(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
         let conn = match self.conn.take() {
             Some(conn) => conn,
-            None => self.pool.acquire().await?.detach(),
+            None => {
+                let mut conn = self.pool.acquire().await?.detach();
+                if let Some(setup) = self.setup {
+                    sqlx::query(setup).execute(&mut conn).await?;
+                }
+                conn
+            }
         };
         Ok(self.conn.insert(conn))
     }
