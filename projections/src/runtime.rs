@@ -18,7 +18,7 @@
 //! [`crate::rebuild`] recomputes read models aside and swaps them in without stopping the engine.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::connection::Dedicated;
-use crate::listen::{sleep_or_cancel, Notifications, Wake};
+use crate::listen::{sleep_or_cancel, Notifications, Pace, Wake, TURN_GAP};
 use crate::stored::{head_position, read_for_read_models, StoredEvent};
 
 /// A read model fed from the event store.
@@ -80,6 +80,8 @@ pub struct RunnerOptions {
     /// Poll when no notification came (one can be lost while the listener reconnects, and
     /// another instance may move a checkpoint).
     pub poll_interval: Duration,
+    /// Least time between the starts of two steps (see [`Pace`]).
+    pub min_gap: Duration,
 }
 
 impl Default for RunnerOptions {
@@ -87,6 +89,7 @@ impl Default for RunnerOptions {
         Self {
             batch_size: 1000,
             poll_interval: Duration::from_secs(1),
+            min_gap: TURN_GAP,
         }
     }
 }
@@ -586,15 +589,16 @@ impl Runner {
         let name = self.projections[index].name();
         metrics::gauge!("ticketd_projection_stalled", "projection" => name).set(0.0);
         let mut head_rx = self.head.subscribe();
-        let mut conn = Dedicated::new(self.pool.clone());
+        let mut conn = Dedicated::without_flush_wait(self.pool.clone());
         let mut failures: u32 = 0;
         // After a batch failed: one event per step up to the batch's last position, so that a
         // failure names its event.
         let mut isolate_until: Option<i64> = None;
         // The isolated event that keeps failing, and how many times in a row it has.
         let mut failing: Option<(i64, u32)> = None;
+        let mut pace = Pace::new(self.options.min_gap);
         loop {
-            if shutdown.is_cancelled() {
+            if pace.turn(&shutdown).await {
                 return;
             }
             // Anything announced from here on wakes the wait below at once.
@@ -727,7 +731,7 @@ impl Runner {
             last,
             event_id: batch.first().map(|e| e.envelope.id.clone()),
         });
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         projection.apply(&mut tx, &batch).await?;
         save_checkpoint(&mut tx, name, last).await?;
         tx.commit().await?;

@@ -22,7 +22,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use ticket_nats::backoff::Backoff;
 use ticket_nats::TicketEvent;
 use ticket_projections::connection::lead;
-use ticket_projections::listen::{sleep_or_cancel, Notifications};
+use ticket_projections::listen::{sleep_or_cancel, Notifications, Pace, TURN_GAP};
 use ticket_projections::stored::{head_position, read_after, StoredEvent};
 use ticket_projections::CancellationToken;
 use uuid::Uuid;
@@ -119,7 +119,12 @@ impl Outbound {
                 }
             };
             self.status.up();
+            let mut pace = Pace::new(TURN_GAP);
             loop {
+                if pace.turn(&stop).await {
+                    let _ = sqlx::Connection::close(conn).await;
+                    return;
+                }
                 let turn = async {
                     let queued = self.queue(&mut conn).await?;
                     let sent = self.send(&mut conn).await?;

@@ -22,7 +22,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Row};
 use ticket_nats::error::chain;
 use ticket_projections::connection::lead;
-use ticket_projections::listen::{sleep_or_cancel, Notifications};
+use ticket_projections::listen::{sleep_or_cancel, Notifications, Pace, TURN_GAP};
 use ticket_projections::stored::{read_after, read_ticket, StoredEvent};
 use ticket_projections::CancellationToken;
 use tokio::sync::Notify;
@@ -183,7 +183,12 @@ impl Processor {
             };
             tracing::info!("processing rules (leader)");
             let mut states = States::default();
+            let mut pace = Pace::new(TURN_GAP);
             loop {
+                if pace.turn(&stop).await {
+                    let _ = sqlx::Connection::close(conn).await;
+                    return;
+                }
                 match self.turn(&mut conn, &mut states).await {
                     Ok(read) if read as i64 >= BATCH => {
                         failures = 0;

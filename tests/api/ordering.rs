@@ -454,6 +454,7 @@ fn options(batch_size: i64) -> RunnerOptions {
     RunnerOptions {
         batch_size,
         poll_interval: Duration::from_millis(100),
+        ..RunnerOptions::default()
     }
 }
 
