@@ -345,7 +345,11 @@ mod tests {
 
         assert_eq!(first, Duration::ZERO, "the first turn starts at once");
         assert!(second >= Duration::from_millis(3), "{second:?}");
-        assert_eq!(after_idle, Duration::ZERO, "a turn after an idle spell starts at once");
+        assert_eq!(
+            after_idle,
+            Duration::ZERO,
+            "a turn after an idle spell starts at once"
+        );
         assert!(stopped, "a shutdown ends the wait");
     }
 
