@@ -307,8 +307,11 @@ impl Pace {
     }
 
     /// Waits out the rest of the gap, then marks the start of this turn; true when `shutdown`
-    /// fired meanwhile.
+    /// has fired, before or meanwhile.
     pub async fn turn(&mut self, shutdown: &CancellationToken) -> bool {
+        if shutdown.is_cancelled() {
+            return true;
+        }
         let rest = self
             .last
             .map_or(Duration::ZERO, |at| self.gap.saturating_sub(at.elapsed()));
