@@ -24,7 +24,7 @@ use crate::read_models::histogram::Histogram;
 use crate::read_models::requesters::{ChannelStats, PeopleStats, RequesterStats};
 use crate::read_models::tickets::tally::{self, parse_channel_key};
 
-/// How many requesters `top` lists.
+/// The histogram `metric` per channel, from its channel-keyed buckets.
 fn channel_histograms(sums: &Sums, metric: &str) -> HashMap<String, Histogram> {
     let mut out: HashMap<String, Histogram> = HashMap::new();
     for (key, n, _) in sums.keyed(metric) {
