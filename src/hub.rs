@@ -7,7 +7,7 @@
 //! with the new head, whenever it has given events their positions; this instance's own
 //! sequencer wakes it in-process as soon as its batch committed), polls every
 //! [`HubConfig::poll_interval`] as a fallback, and reads `position > last` in position order with
-//! [`read_after`]. Each event is broadcast, once, on a [`tokio::sync::broadcast`] channel.
+//! [`read_tickets_after`]. Each event is broadcast, once, on a [`tokio::sync::broadcast`] channel.
 //!
 //! This Postgres path is the one CONTRACT 3 calls "events pushed from any engine instance reach
 //! clients connected to every instance", and it is used whether NATS is configured or not:

@@ -23,7 +23,7 @@ use ticket_nats::backoff::Backoff;
 use ticket_nats::TicketEvent;
 use ticket_projections::connection::lead;
 use ticket_projections::listen::{sleep_or_cancel, Notifications, Pace, TURN_GAP};
-use ticket_projections::stored::{head_position, read_after, StoredEvent};
+use ticket_projections::stored::{head_position, read_tickets_after, StoredEvent};
 use ticket_projections::CancellationToken;
 use uuid::Uuid;
 
@@ -170,12 +170,12 @@ impl Outbound {
     /// Queues the mails of the events after the checkpoint; returns how many events it read.
     async fn queue(&self, conn: &mut PgConnection) -> anyhow::Result<usize> {
         let checkpoint = checkpoints::current(&mut *conn, CHECKPOINT).await?;
-        let events = read_after(&mut *conn, checkpoint, BATCH, None).await?;
-        let Some(last) = events.last().map(|e| e.position) else {
+        let batch = read_tickets_after(&mut *conn, checkpoint, BATCH).await?;
+        let Some(last) = batch.last else {
             return Ok(0);
         };
         let mut mails = Vec::new();
-        for event in &events {
+        for event in &batch.events {
             if let Some(mail) = self.mail_for(event).await? {
                 mails.push(mail);
             }
@@ -209,7 +209,7 @@ impl Outbound {
         }
         checkpoints::advance(&mut tx, CHECKPOINT, last).await?;
         tx.commit().await?;
-        Ok(events.len())
+        Ok(batch.read)
     }
 
     /// The mail an event makes, if any: a public comment, a close or a request for information

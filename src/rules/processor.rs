@@ -23,7 +23,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use ticket_nats::error::chain;
 use ticket_projections::connection::lead;
 use ticket_projections::listen::{sleep_or_cancel, Notifications, Pace, TURN_GAP};
-use ticket_projections::stored::{read_after, read_ticket, StoredEvent};
+use ticket_projections::stored::{read_ticket, read_tickets_after, StoredEvent};
 use ticket_projections::CancellationToken;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -229,10 +229,11 @@ impl Processor {
     /// Processes the events after the checkpoint; answers how many it read.
     async fn turn(&self, conn: &mut PgConnection, states: &mut States) -> anyhow::Result<usize> {
         let checkpoint = checkpoints::current(&mut *conn, CHECKPOINT).await?;
-        let events = read_after(&mut *conn, checkpoint, BATCH, None).await?;
-        let Some(last) = events.last().map(|e| e.position) else {
+        let batch = read_tickets_after(&mut *conn, checkpoint, BATCH).await?;
+        let Some(last) = batch.last else {
             return Ok(0);
         };
+        let events = batch.events;
         let rules = store::active(&mut *conn, checkpoint, last).await?;
         let mut written = Written::default();
         let mut targets: HashMap<Uuid, Option<Target>> = HashMap::new();
@@ -283,7 +284,7 @@ impl Processor {
         if queued {
             self.queued.notify_one();
         }
-        Ok(events.len())
+        Ok(batch.read)
     }
 
     /// Lets every rule that answers `event` act on it.

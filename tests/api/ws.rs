@@ -273,6 +273,58 @@ async fn since_replays_what_was_missed_then_goes_live_without_gap_or_duplicate()
 }
 
 #[tokio::test]
+async fn a_replay_reads_past_pages_holding_other_streams_events() {
+    // Arrange: pages of two positions on instance B; while no client is connected, ticket
+    // events with user events (renames) between them, so that most pages hold both.
+    let a = spawn_app().await;
+    let b = spawn_second_instance_with(
+        &a,
+        ticketd::hub::HubConfig {
+            batch_size: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    let admin = a.user("admin").await;
+    let agent = a.user("agent").await;
+    let requester = a.user("requester").await;
+    let since = settled_head(&a).await;
+    let mut tickets = Vec::new();
+    for round in 0..4 {
+        tickets.push(a.create_ticket(&requester).await);
+        let renamed = a
+            .patch(
+                &format!("/users/{}", requester.id),
+                &admin,
+                json!({"name": format!("Requester {round}")}),
+            )
+            .await;
+        assert_eq!(renamed.status(), StatusCode::OK);
+    }
+    let head = settled_head(&a).await;
+
+    // Act
+    let mut ws = connect(b.port, &agent).await;
+    let (replayed, _) = subscribe(&mut ws, &["board"], Some(since)).await;
+
+    // Assert: every ticket event after `since` is replayed, in order.
+    let subjects: Vec<String> = replayed
+        .iter()
+        .map(|f| {
+            f["event"]["subject"]
+                .as_str()
+                .expect("a subject")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        subjects,
+        tickets.iter().map(Uuid::to_string).collect::<Vec<_>>()
+    );
+    assert!(replayed.iter().all(|f| position(f) <= head));
+}
+
+#[tokio::test]
 async fn a_requester_may_follow_only_their_own_tickets_and_never_sees_internal_comments() {
     // Arrange
     let app = spawn_app().await;

@@ -10,7 +10,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::StreamExt;
 use sqlx::PgPool;
 use ticket_projections::read_models::Viewer;
-use ticket_projections::stored::read_after;
+use ticket_projections::stored::read_tickets_after;
 use ticket_projections::StoredEvent;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -543,16 +543,16 @@ impl Session {
         let batch = self.hub.config().batch_size.max(1);
         let mut after = from;
         loop {
-            let page = match read_after(&self.pool, after, batch, None).await {
+            let page = match read_tickets_after(&self.pool, after, batch).await {
                 Ok(page) => page,
                 Err(error) => {
                     tracing::warn!(%error, after, "cannot replay events");
                     return Err(End::Unavailable);
                 }
             };
-            let full = page.len() as i64 >= batch;
-            for stored in page {
-                after = stored.position;
+            let full = page.read as i64 >= batch;
+            after = page.last.unwrap_or(after);
+            for stored in page.events {
                 // A subject that is not a ticket id is carried by no channel.
                 let ticket = Uuid::parse_str(&stored.envelope.subject).ok();
                 let routes = match ticket {
