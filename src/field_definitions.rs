@@ -18,8 +18,7 @@ use uuid::Uuid;
 use crate::domain::fields::{FieldDefinition, FieldType};
 use crate::store::user_stream::{append_to_stream, Recorder};
 
-/// The `aggregate_type` of field streams' rows.
-pub const FIELD_AGGREGATE: &str = "field";
+pub use ticket_nats::field_events::FIELD_AGGREGATE;
 
 /// A stored version of a definition.
 #[derive(Debug, Clone, PartialEq, Eq)]

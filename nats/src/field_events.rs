@@ -6,6 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The `aggregate_type` of field streams' rows.
+pub const FIELD_AGGREGATE: &str = "field";
+
 /// A field's definition as recorded: what `GET /fields` answers, without the version (the
 /// event's `seq`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

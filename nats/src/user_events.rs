@@ -9,6 +9,9 @@ use uuid::Uuid;
 
 use crate::events::FieldChange;
 
+/// The `aggregate_type` of user streams' rows.
+pub const USER_AGGREGATE: &str = "user";
+
 /// `user.created`: the user as the directory first held it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -415,10 +415,29 @@ pub async fn read_ticket_rows<'e, E: PgExecutor<'e>>(
     executor: E,
     ticket_id: Uuid,
 ) -> Result<Vec<RawEvent>, sqlx::Error> {
+    read_stream_rows(
+        executor,
+        &[ticket_nats::events::TICKET_AGGREGATE],
+        ticket_id,
+    )
+    .await
+}
+
+/// Every stored row of the stream `id` (a ticket's, a user's or a field's, whichever
+/// `aggregate_types` names), in sequence order, undecoded.
+pub async fn read_stream_rows<'e, E: PgExecutor<'e>>(
+    executor: E,
+    aggregate_types: &[&str],
+    id: Uuid,
+) -> Result<Vec<RawEvent>, sqlx::Error> {
+    // The type too: the primary key begins with it, and without it each read scanned the
+    // whole key (22 ms at 555,000 events, against 0.05 ms).
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM events WHERE aggregate_id = $1 ORDER BY sequence"
+        "SELECT {COLUMNS} FROM events WHERE aggregate_type = ANY($1) AND aggregate_id = $2
+         ORDER BY sequence"
     ))
-    .bind(ticket_id.to_string())
+    .bind(aggregate_types)
+    .bind(id.to_string())
     .fetch_all(executor)
     .await?;
     rows.iter().map(RawEvent::from_row).collect()

@@ -14,7 +14,7 @@ use sqlx::{PgExecutor, PgPool};
 use ticket_nats::GENESIS_HASH;
 use uuid::Uuid;
 
-use crate::stored::{read_ticket_rows, RawEvent};
+use crate::stored::{read_stream_rows, RawEvent};
 
 /// The outcome of checking one ticket's chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,7 +31,7 @@ pub struct ChainReport {
     pub head_hash: Option<String>,
 }
 
-/// Checks a ticket's rows, given in sequence order (as [`read_ticket_rows`] returns them).
+/// Checks a stream's rows, given in sequence order (as [`read_stream_rows`] returns them).
 pub fn verify_chain(ticket_id: &str, rows: &[RawEvent]) -> ChainReport {
     let mut first_invalid = None;
     let mut expected_seq = 1_i64;
@@ -76,12 +76,13 @@ pub fn verify_chain(ticket_id: &str, rows: &[RawEvent]) -> ChainReport {
     }
 }
 
-/// Checks one ticket; `None` when it has no stored event.
+/// Checks one stream (a ticket's, a user's or a field's); `None` when it has no stored event.
 pub async fn verify_ticket<'e, E: PgExecutor<'e>>(
     executor: E,
     ticket_id: Uuid,
 ) -> Result<Option<ChainReport>, sqlx::Error> {
-    let rows = read_ticket_rows(executor, ticket_id).await?;
+    let rows =
+        read_stream_rows(executor, &ticket_nats::events::STREAM_AGGREGATES, ticket_id).await?;
     if rows.is_empty() {
         return Ok(None);
     }

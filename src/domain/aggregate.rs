@@ -488,7 +488,7 @@ impl Ticket {
 }
 
 impl Aggregate for Ticket {
-    const TYPE: &'static str = "ticket";
+    const TYPE: &'static str = ticket_nats::events::TICKET_AGGREGATE;
     type Command = TicketCommand;
     type Event = TicketEvent;
     type Error = TicketError;

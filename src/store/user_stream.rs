@@ -12,8 +12,7 @@ use ticket_nats::envelope::{Actor, EnvelopeHeader};
 use ticket_nats::{Envelope, Timestamp, UserEvent, GENESIS_HASH};
 use uuid::Uuid;
 
-/// The `aggregate_type` of user streams' rows.
-pub const USER_AGGREGATE: &str = "user";
+pub use ticket_nats::user_events::USER_AGGREGATE;
 
 /// Who records a user event, and from where (the envelope's fixed members besides the event).
 #[derive(Debug, Clone)]
