@@ -81,10 +81,17 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
             sums.add_ticket(ticket);
         }
     } else if plan.months.is_some() || !plan.days.is_empty() {
-        let mut qb = QueryBuilder::<Postgres>::new(
-            "SELECT metric, key, sum(n)::bigint, sum(total)::text FROM ticket_stats WHERE (false",
-        );
-        if plan.months == Some((None, None)) {
+        let (weeks, days) = window::weeks_within(&plan.days);
+        let all_time = plan.months == Some((None, None));
+        // The `all` grain holds one row per metric and key, and `Sums` adds rows up anyway:
+        // grouping them again took half the time of an all-time answer.
+        let grouped = !(all_time && weeks.is_empty() && days.is_empty());
+        let mut qb = QueryBuilder::<Postgres>::new(if grouped {
+            "SELECT metric, key, sum(n)::bigint, sum(total)::text FROM ticket_stats WHERE (false"
+        } else {
+            "SELECT metric, key, n, total::text FROM ticket_stats WHERE (false"
+        });
+        if all_time {
             qb.push(" OR (grain = 'all' AND metric <> ")
                 .push_bind(tally::BOARD)
                 .push(")");
@@ -98,7 +105,6 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
             }
             qb.push(")");
         }
-        let (weeks, days) = window::weeks_within(&plan.days);
         if !weeks.is_empty() {
             qb.push(" OR (grain = 'week' AND period = ANY(")
                 .push_bind(weeks)
@@ -115,7 +121,9 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
         if chained.is_some() {
             qb.push(" AND metric <> ").push_bind(tally::REQUESTER);
         }
-        qb.push(" GROUP BY metric, key");
+        if grouped {
+            qb.push(" GROUP BY metric, key");
+        }
         let rows: Vec<(String, String, i64, String)> =
             qb.build_query_as().fetch_all(&mut *tx).await?;
         for (metric, key, n, total) in rows {
