@@ -180,6 +180,11 @@ impl Outbound {
                 mails.push(mail);
             }
         }
+        if mails.is_empty() {
+            // Nothing but the checkpoint to record (the usual turn): one statement commits it.
+            checkpoints::advance(&mut *conn, CHECKPOINT, last).await?;
+            return Ok(batch.read);
+        }
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         // The thread's latest message when each mail is queued, so that each mail answers the
         // one before it (several in one batch chain among themselves).

@@ -245,6 +245,11 @@ impl Processor {
             }
         }
         let queued = !written.notifications.is_empty();
+        if !queued && written.failures.is_empty() {
+            // Nothing but the checkpoint to record (the usual turn): one statement commits it.
+            checkpoints::advance(&mut *conn, CHECKPOINT, last).await?;
+            return Ok(batch.read);
+        }
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for n in &written.notifications {
             sqlx::query(
