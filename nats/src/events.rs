@@ -12,13 +12,6 @@ pub const EVENT_VERSION: &str = "1.0";
 /// The `aggregate_type` under which the store keeps tickets' events.
 pub const TICKET_AGGREGATE: &str = "ticket";
 
-/// Every `aggregate_type` of the store: tickets', users' and field definitions' streams.
-pub const STREAM_AGGREGATES: [&str; 3] = [
-    TICKET_AGGREGATE,
-    crate::user_events::USER_AGGREGATE,
-    crate::field_events::FIELD_AGGREGATE,
-];
-
 /// A user as an event names them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

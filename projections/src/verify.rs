@@ -76,13 +76,19 @@ pub fn verify_chain(ticket_id: &str, rows: &[RawEvent]) -> ChainReport {
     }
 }
 
+/// Every `aggregate_type` of the store: tickets', users' and field definitions' streams.
+const STREAM_AGGREGATES: [&str; 3] = [
+    ticket_nats::events::TICKET_AGGREGATE,
+    ticket_nats::user_events::USER_AGGREGATE,
+    ticket_nats::field_events::FIELD_AGGREGATE,
+];
+
 /// Checks one stream (a ticket's, a user's or a field's); `None` when it has no stored event.
 pub async fn verify_ticket<'e, E: PgExecutor<'e>>(
     executor: E,
     ticket_id: Uuid,
 ) -> Result<Option<ChainReport>, sqlx::Error> {
-    let rows =
-        read_stream_rows(executor, &ticket_nats::events::STREAM_AGGREGATES, ticket_id).await?;
+    let rows = read_stream_rows(executor, &STREAM_AGGREGATES, ticket_id).await?;
     if rows.is_empty() {
         return Ok(None);
     }
