@@ -39,8 +39,9 @@ pub async fn saved<'e>(executor: impl PgExecutor<'e>, name: &str) -> Result<i64,
     Ok(position.unwrap_or(0))
 }
 
-/// Moves consumer `name` to `position` (never back), in the caller's transaction so that the
-/// move commits with the work it records; answers the position now saved.
+/// Moves consumer `name` to `position` (never back); answers the position now saved. Run in
+/// the transaction of the work the move records, so that both commit together, or alone when a
+/// turn recorded nothing else.
 pub async fn advance(
     conn: &mut PgConnection,
     name: &str,
