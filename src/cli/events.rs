@@ -22,8 +22,8 @@ pub async fn print_history(pool: &sqlx::PgPool, ticket: &str) -> anyhow::Result<
     Ok(())
 }
 
-/// `ticketd verify [<ticket> | --all]`: one JSON line per ticket; an error (exit status 1)
-/// when a chain is broken.
+/// `ticketd verify [<ticket> | --all]`: one JSON line per stream (`--all` checks the users'
+/// and field definitions' streams too); an error (exit status 1) when a chain is broken.
 pub async fn verify(pool: &sqlx::PgPool, args: VerifyArgs) -> anyhow::Result<()> {
     use ticket_projections::verify;
     let print = |report: &verify::ChainReport| {
@@ -51,7 +51,7 @@ pub async fn verify(pool: &sqlx::PgPool, args: VerifyArgs) -> anyhow::Result<()>
                 print(&report);
             })
             .await?;
-            eprintln!("{checked} ticket(s) checked, {invalid} broken");
+            eprintln!("{checked} stream(s) checked, {invalid} broken");
             if invalid > 0 {
                 anyhow::bail!("{invalid} of {checked} hash chains are broken");
             }
