@@ -66,6 +66,8 @@ async fn an_admin_sets_up_a_calendar_and_puts_a_priority_on_it() {
         ada.fill("Resolution", "2d").await?;
         ada.choose("Calendar", "Office <b>Rio</b>").await?;
         ada.press("Save policy").await?;
+        // The refusal arrives with the answer: wait for it before looking at the field.
+        ada.sees("There is a problem").await?;
         invalid(&ada, "First response").await?;
         ada.fill("First response", "4h").await?;
         ada.fill("Next response", "1h30m").await?;
