@@ -58,13 +58,15 @@ async fn requester_statistics_count_a_merged_user_for_the_kept_one_in_every_wind
     )
     .await;
     // A window starting within today reads the tickets of a partial day; one starting days
-    // before reads daily rows: both count the merged user's ticket for the kept one.
+    // before reads daily rows; all time reads the kept counts: each counts the merged user's
+    // ticket for the kept one.
     let now = Utc::now();
-    for from in [
-        now - chrono::Duration::hours(1),
-        now - chrono::Duration::days(40),
-    ] {
-        let path = format!("/stats?from={}", wire(from));
+    let paths = [
+        format!("/stats?from={}", wire(now - chrono::Duration::hours(1))),
+        format!("/stats?from={}", wire(now - chrono::Duration::days(40))),
+        "/stats".to_string(),
+    ];
+    for path in paths {
         let stats = stats_with(&app, &admin, &path, 3).await;
         let requesters = &stats["requesters"];
         assert_eq!(requesters["unique"], 2, "{path}: {requesters}");

@@ -84,6 +84,8 @@ pub(crate) async fn stored(app: &TestApp) -> (Vec<String>, Vec<String>) {
     .expect("rows");
     let tallies = sqlx::query_scalar(
         "SELECT concat_ws('|', grain, period, metric, key, n, total) FROM ticket_stats
+         UNION ALL
+         SELECT concat_ws('|', 'all', metric, key, n, total) FROM ticket_totals
           ORDER BY 1",
     )
     .fetch_all(&app.pool)

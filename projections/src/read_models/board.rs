@@ -1,7 +1,7 @@
 //! The Kanban board, served from `ticket_view` through its `(status, priority_rank DESC,
 //! created_at, ticket_id)` index: one column per status, urgent first, then oldest first. The
 //! columns' counts come from the counts the ticket view projection keeps by assignee, status
-//! and category (`ticket_stats`, see [`super::tickets::tally`]), not from counting tickets.
+//! and category (`ticket_totals`, see [`super::tickets::tally`]), not from counting tickets.
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -125,13 +125,11 @@ async fn kept_counts(
     tx: &mut sqlx::PgConnection,
     query: &BoardQuery,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT key, n FROM ticket_stats WHERE grain = 'all' AND period = $1 AND metric = $2",
-    )
-    .bind(tally::ALL_TIME)
-    .bind(tally::BOARD)
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT key, n FROM ticket_totals WHERE metric = $1")
+            .bind(tally::BOARD)
+            .fetch_all(&mut *tx)
+            .await?;
     let mut counts: Vec<(String, i64)> = Vec::new();
     for (key, n) in rows {
         let Some((assignee, status, category)) = parse_board_key(&key) else {

@@ -1,13 +1,15 @@
 //! Statistics over the tickets created in a window, summed from what the ticket view
-//! projection keeps per creation day and month (`ticket_stats`, see
-//! [`super::tickets::tally`]): the cost of an answer depends on the length of the window, not on
-//! how many tickets it holds. Only what depends on the time of the question is counted over
-//! tickets: the targets that passed while still awaited, over the tickets still open.
+//! projection keeps per creation day, week and month (`ticket_stats`) and for all time
+//! (`ticket_totals`; see [`super::tickets::tally`]): the cost of an answer depends on the
+//! length of the window, not on how many tickets it holds. Only what depends on the time of the
+//! question is counted over tickets: the targets that passed while still awaited, over the
+//! tickets still open.
 //!
 //! The channel and requester statistics come from the same rows ([`people`]), and so do the
 //! team ones (by the team a ticket is given to, as the agents' are by its assignee); the
 //! requester figures of a window of up to a quarter starting at an instant come from each
-//! ticket's earlier tickets instead ([`requester_window`]), which no row per requester holds.
+//! ticket's earlier tickets instead ([`requester_window`]), which no row per requester holds,
+//! and those of all time from kept counts ([`requester_totals`]).
 //!
 //! Counts, sums and averages are exact; percentiles come from mergeable histograms and are
 //! within 1 % of `percentile_cont` over the same tickets ([`super::histogram`]).
@@ -21,7 +23,9 @@ use super::tickets::tally::{self, TicketFacts, FACT_COLUMNS};
 
 mod answer;
 mod groups;
+mod merges;
 mod people;
+mod requester_totals;
 mod requester_window;
 mod sums;
 mod top_requesters;
@@ -29,6 +33,7 @@ mod window;
 
 pub use answer::*;
 pub use groups::{field_groups, FieldGroup, FieldGroups};
+use people::RequesterSource;
 use sums::{OpenFigures, OpenGroup, Sums};
 use window::WINDOW;
 
@@ -56,13 +61,7 @@ fn resolution_breached(at: &str) -> String {
 /// The statistics of the tickets created in the window, and its channel and requester ones.
 pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleStats), sqlx::Error> {
     let plan = window::plan(query.from, query.to);
-    // The requester figures of such a window come from the chains, not the per-requester rows
-    // (a tagged subset is counted over its tickets either way).
-    let chained = query
-        .tag
-        .is_none()
-        .then(|| requester_window::Window::of(query.from, query.to, chrono::Utc::now()))
-        .flatten();
+    let requesters = RequesterSource::of(query, chrono::Utc::now());
     let mut sums = Sums::default();
     let mut tx = snapshot(pool).await?;
 
@@ -80,22 +79,23 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
         for ticket in &tickets {
             sums.add_ticket(ticket);
         }
+    } else if plan.months == Some((None, None)) {
+        // All time: the kept totals, one row per metric and key.
+        let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
+            "SELECT metric, key, n, total::text FROM ticket_totals WHERE metric <> $1",
+        )
+        .bind(tally::BOARD)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (metric, key, n, total) in rows {
+            sums.add_summed(metric, key, n, &total);
+        }
     } else if plan.months.is_some() || !plan.days.is_empty() {
         let (weeks, days) = window::weeks_within(&plan.days);
-        let all_time = plan.months == Some((None, None));
-        // The `all` grain holds one row per metric and key, and `Sums` adds rows up anyway:
-        // grouping them again doubled the statement's time (13.4 against 7.0 ms at 8,300 rows).
-        let grouped = !(all_time && weeks.is_empty() && days.is_empty());
-        let mut qb = QueryBuilder::<Postgres>::new(if grouped {
-            "SELECT metric, key, sum(n)::bigint, sum(total)::text FROM ticket_stats WHERE (false"
-        } else {
-            "SELECT metric, key, n, total::text FROM ticket_stats WHERE (false"
-        });
-        if all_time {
-            qb.push(" OR (grain = 'all' AND metric <> ")
-                .push_bind(tally::BOARD)
-                .push(")");
-        } else if let Some((from, to)) = plan.months {
+        let mut qb = QueryBuilder::<Postgres>::new(
+            "SELECT metric, key, sum(n)::bigint, sum(total)::text FROM ticket_stats WHERE (false",
+        );
+        if let Some((from, to)) = plan.months {
             qb.push(" OR (grain = 'month'");
             if let Some(from) = from {
                 qb.push(" AND period >= ").push_bind(from);
@@ -118,12 +118,12 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
                 .push(")");
         }
         qb.push(")");
-        if chained.is_some() {
+        // The requester figures of such a window come from the chains, not the per-requester
+        // rows.
+        if matches!(requesters, RequesterSource::Chains(_)) {
             qb.push(" AND metric <> ").push_bind(tally::REQUESTER);
         }
-        if grouped {
-            qb.push(" GROUP BY metric, key");
-        }
+        qb.push(" GROUP BY metric, key");
         let rows: Vec<(String, String, i64, String)> =
             qb.build_query_as().fetch_all(&mut *tx).await?;
         for (metric, key, n, total) in rows {
@@ -178,15 +178,7 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
     let teams: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, name FROM teams")
         .fetch_all(&mut *tx)
         .await?;
-    let people = people::people_stats(
-        &mut tx,
-        &sums,
-        query.from,
-        query.to,
-        chained,
-        &query.channels,
-    )
-    .await?;
+    let people = people::people_stats(&mut tx, &sums, query, requesters).await?;
     tx.commit().await?;
 
     Ok((

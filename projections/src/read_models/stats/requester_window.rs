@@ -15,9 +15,8 @@
 //!   counted exactly until ten of them have more than k; everyone tied with the tenth is then
 //!   among them.
 //!
-//! A user merged into another is counted for the kept one: merged users are few, and their
-//! groups' tickets in the window are counted directly and replace what the chains, which know
-//! only the requester recorded on each ticket, counted for them.
+//! A user merged into another is counted for the kept one ([`super::merges`]): their groups'
+//! tickets in the window are counted directly and replace what the chains counted for them.
 
 use std::collections::HashMap;
 
@@ -25,6 +24,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::merges::Merges;
 use super::top_requesters::{named_top, TOP};
 use crate::read_models::requesters::RequesterStats;
 use crate::read_models::tickets::requester_chain::{DEPTHS, GAP_DAYS};
@@ -173,46 +173,6 @@ async fn counts_of(
     .collect())
 }
 
-/// Users merged into another, by the kept one.
-struct Merges {
-    into: HashMap<Uuid, Uuid>,
-    groups: HashMap<Uuid, Vec<Uuid>>,
-}
-
-impl Merges {
-    fn new(pairs: Vec<(Uuid, Uuid)>) -> Self {
-        let mut groups: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for (id, kept) in &pairs {
-            groups.entry(*kept).or_insert_with(|| vec![*kept]).push(*id);
-        }
-        Self {
-            into: pairs.into_iter().collect(),
-            groups,
-        }
-    }
-
-    fn kept(&self, id: Uuid) -> Uuid {
-        self.into.get(&id).copied().unwrap_or(id)
-    }
-
-    /// The recorded requesters that count for each of `kept`.
-    fn members<'a>(&'a self, kept: impl IntoIterator<Item = &'a Uuid>) -> Vec<Uuid> {
-        kept.into_iter()
-            .flat_map(|id| self.groups.get(id).cloned().unwrap_or_else(|| vec![*id]))
-            .collect()
-    }
-
-    /// `counts` of recorded requesters summed by the user they count for.
-    fn sum(&self, counts: &HashMap<Uuid, i64>) -> HashMap<Uuid, i64> {
-        let mut out: HashMap<Uuid, i64> = HashMap::new();
-        for (id, n) in counts {
-            *out.entry(self.kept(*id)).or_default() += n;
-        }
-        out.retain(|_, n| *n > 0);
-        out
-    }
-}
-
 /// Everyone with as many tickets in the window as the tenth most or more, with their counts
 /// (others may be there too).
 async fn top_counts(
@@ -230,7 +190,7 @@ async fn top_counts(
         .fetch_all(&mut *conn)
         .await?;
         let mut kept: Vec<Uuid> = named.into_iter().map(|id| merges.kept(id)).collect();
-        kept.extend(merges.groups.keys().copied());
+        kept.extend(merges.kept_users().copied());
         kept.sort_unstable();
         kept.dedup();
         let people = merges.sum(&counts_of(conn, w, &merges.members(&kept)).await?);
@@ -263,24 +223,12 @@ pub(super) async fn requester_stats(
     w: &Window,
 ) -> Result<RequesterStats, sqlx::Error> {
     let (mut unique, mut recurring) = chain_counts(conn, w).await?;
-    // Few users are merged: the partial index lists them all.
-    let merges = Merges::new(
-        sqlx::query_as("SELECT id, merged_into FROM users WHERE merged_into IS NOT NULL")
-            .fetch_all(&mut *conn)
-            .await?,
-    );
-    let members = merges.members(merges.groups.keys());
-    let counts = counts_of(conn, w, &members).await?;
-    for group in merges.groups.values() {
-        let each: Vec<i64> = group
-            .iter()
-            .map(|id| counts.get(id).copied().unwrap_or(0))
-            .collect();
-        let all: i64 = each.iter().sum();
-        let apart = |least: i64| each.iter().filter(|n| **n >= least).count() as i64;
-        unique += i64::from(all >= 1) - apart(1);
-        recurring += i64::from(all >= 2) - apart(2);
-    }
+    let merges = Merges::read(conn).await?;
+    let members = merges.members(merges.kept_users());
+    let (regrouped_unique, regrouped_recurring) =
+        merges.regrouped(&counts_of(conn, w, &members).await?);
+    unique += regrouped_unique;
+    recurring += regrouped_recurring;
     let people = top_counts(conn, w, &merges).await?;
     let top = named_top(conn, people, Some(w.from), w.to).await?;
     Ok(RequesterStats {
@@ -326,16 +274,5 @@ mod tests {
             to,
         );
         assert!(quarter.is_some());
-    }
-
-    #[test]
-    fn a_merged_group_counts_for_the_kept_user() {
-        let (kept, merged, other) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
-        let merges = Merges::new(vec![(merged, kept)]);
-        let counts = HashMap::from([(kept, 1), (merged, 2), (other, 1)]);
-        assert_eq!(merges.sum(&counts), HashMap::from([(kept, 3), (other, 1)]));
-        let mut members = merges.members([&kept, &other]);
-        members.sort();
-        assert_eq!(members, vec![kept, merged, other]);
     }
 }

@@ -755,11 +755,13 @@ impl Projection for TicketViewProjection {
             "ticket_comments",
             "ticket_search",
             "ticket_stats",
+            "ticket_totals",
             "my_tickets",
             "my_counts",
             "ticket_tag_counts",
             "requester_tickets",
             "requester_gaps",
+            "requester_counts",
         ]
     }
 

@@ -9,14 +9,13 @@
 //! time over the tickets still open (see [`crate::read_models::stats`]).
 //!
 //! Rows are kept per day, per week within a month ([`week_of`]), per month (the first of the
-//! month) and for all time ([`ALL_TIME`]), so that a window of years reads a few hundred rows,
-//! thirty days about ten days' worth, and all time one set. The board's
-//! counts are kept for all time only.
+//! month) and for all time (`ticket_totals`, `requester_counts`: see [`store`]), so that a window
+//! of years reads a few hundred rows, thirty days about ten days' worth, and all time one set.
+//! The board's counts are kept for all time only.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use sqlx::PgConnection;
 use ticket_nats::{Channel, Priority, Status};
 use uuid::Uuid;
 
@@ -82,14 +81,21 @@ pub const CHANNEL_FIRST_RESPONSE_HISTOGRAM: &str = "channel_first_response_histo
 /// Resolution durations by channel and histogram bucket (`key` from [`channel_key`]).
 pub const CHANNEL_RESOLUTION_HISTOGRAM: &str = "channel_resolution_histogram";
 /// Tickets by requester as recorded on the ticket (`key` = the requester's id). A merge is
-/// applied when reading (the directory's `merged_into`), so a merge rewrites no row here.
+/// applied when reading (the directory's `merged_into`), so a merge rewrites no row here. The
+/// all-time counts are kept in `requester_counts` instead, indexed by count.
 pub const REQUESTER: &str = "requester";
+/// All time only (kept by [`store`]), `key` empty: requesters with a ticket, as recorded on
+/// the tickets.
+pub const REQUESTERS: &str = "requesters";
+/// All time only (kept by [`store`]), `key` empty: requesters with two tickets or more, as
+/// recorded.
+pub const RECURRING_REQUESTERS: &str = "recurring_requesters";
 /// The board's counts, all time only: tickets by assignee, status and category (`key` from
 /// [`board_key`]).
 pub const BOARD: &str = "board";
 
 /// The period of the all-time rows.
-pub const ALL_TIME: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+const ALL_TIME: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
 
 /// The key of a ticket's board count: `<assignee id or ->|<status>|<category>` (the category
 /// last, so that any text it holds splits off whole).
@@ -324,6 +330,8 @@ pub(crate) fn week_end(start: NaiveDate) -> NaiveDate {
     next_monday.min(next_month)
 }
 
+mod store;
+
 type Key = (Grain, NaiveDate, &'static str, String);
 
 /// The net change of a batch to `ticket_stats`.
@@ -362,82 +370,6 @@ impl Delta {
                 }
             }
         }
-    }
-
-    /// Adds the net change to `ticket_stats` with one statement.
-    pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        let mut grains = Vec::new();
-        let mut periods = Vec::new();
-        let mut metrics = Vec::new();
-        let mut keys = Vec::new();
-        let mut ns = Vec::new();
-        let mut totals = Vec::new();
-        for ((grain, period, metric, key), (n, total)) in self.changes {
-            // A comment changes no figure: its ticket's entries cancel out.
-            if n == 0 && total == 0 {
-                continue;
-            }
-            grains.push(grain.as_str());
-            periods.push(period);
-            metrics.push(metric);
-            keys.push(key);
-            ns.push(n);
-            totals.push(total);
-        }
-        if grains.is_empty() {
-            return Ok(());
-        }
-        let emptied: Vec<(String, NaiveDate, String, String)> = sqlx::query_as(
-            "INSERT INTO ticket_stats (grain, period, metric, key, n, total)
-             SELECT * FROM UNNEST($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[],
-                                  $6::bigint[])
-             ON CONFLICT (grain, period, metric, key) DO UPDATE
-                 SET n = ticket_stats.n + EXCLUDED.n, total = ticket_stats.total + EXCLUDED.total
-             RETURNING grain, period, metric, key, n = 0 AND total = 0 AS empty",
-        )
-        .bind(grains)
-        .bind(periods)
-        .bind(metrics)
-        .bind(keys)
-        .bind(ns)
-        .bind(totals)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .filter_map(
-            |(g, p, m, k, empty): (String, NaiveDate, String, String, bool)| {
-                empty.then_some((g, p, m, k))
-            },
-        )
-        .collect();
-        if emptied.is_empty() {
-            return Ok(());
-        }
-        // A row nothing counts in any more goes, so that the table holds the same rows however
-        // the events were batched (a rebuild never writes the rows a ticket passed through).
-        let (g, p, m, k): (Vec<_>, Vec<_>, Vec<_>, Vec<_>) =
-            emptied
-                .into_iter()
-                .fold(Default::default(), |(mut g, mut p, mut m, mut k), row| {
-                    g.push(row.0);
-                    p.push(row.1);
-                    m.push(row.2);
-                    k.push(row.3);
-                    (g, p, m, k)
-                });
-        sqlx::query(
-            "DELETE FROM ticket_stats s
-             USING UNNEST($1::text[], $2::date[], $3::text[], $4::text[]) AS e(grain, period, metric, key)
-             WHERE s.grain = e.grain AND s.period = e.period AND s.metric = e.metric
-               AND s.key = e.key AND s.n = 0 AND s.total = 0",
-        )
-        .bind(g)
-        .bind(p)
-        .bind(m)
-        .bind(k)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
     }
 }
 
