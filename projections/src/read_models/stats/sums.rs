@@ -153,11 +153,22 @@ impl Sums {
         histogram
     }
 
-    /// The wall-clock figures of `[metric, histogram]` and the business ones of
+    /// The histogram of every channel together, from a metric kept per channel and bucket.
+    fn all_channels_histogram(&self, metric: &str) -> Histogram {
+        let mut histogram = Histogram::default();
+        for (key, n, _) in self.keyed(metric) {
+            if let Some((_, bucket)) = tally::parse_channel_key(key) {
+                histogram.add(bucket, n);
+            }
+        }
+        histogram
+    }
+
+    /// The wall-clock figures of `[metric, per-channel histogram]` and the business ones of
     /// `[business metric, business histogram]`.
     fn durations(&self, wall: [&str; 2], business: [&str; 2]) -> Durations {
         let (n, total) = self.get(wall[0], "");
-        let histogram = self.histogram(wall[1]);
+        let histogram = self.all_channels_histogram(wall[1]);
         let (business_n, business_total) = self.get(business[0], "");
         let business_histogram = self.histogram(business[1]);
         Durations {
@@ -300,14 +311,17 @@ impl Sums {
         Stats {
             tickets,
             first_response: self.durations(
-                [tally::FIRST_RESPONSE, tally::FIRST_RESPONSE_HISTOGRAM],
+                [
+                    tally::FIRST_RESPONSE,
+                    tally::CHANNEL_FIRST_RESPONSE_HISTOGRAM,
+                ],
                 [
                     tally::FIRST_RESPONSE_BUSINESS,
                     tally::FIRST_RESPONSE_BUSINESS_HISTOGRAM,
                 ],
             ),
             resolution: self.durations(
-                [tally::RESOLUTION, tally::RESOLUTION_HISTOGRAM],
+                [tally::RESOLUTION, tally::CHANNEL_RESOLUTION_HISTOGRAM],
                 [
                     tally::RESOLUTION_BUSINESS,
                     tally::RESOLUTION_BUSINESS_HISTOGRAM,

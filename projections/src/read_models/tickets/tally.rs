@@ -32,12 +32,8 @@ pub const CATEGORY: &str = "category";
 pub const CHANNEL: &str = "channel";
 /// Tickets with a first response; `total`: creation to first response, in µs.
 pub const FIRST_RESPONSE: &str = "first_response";
-/// The same durations by histogram bucket (`key` = the bucket).
-pub const FIRST_RESPONSE_HISTOGRAM: &str = "first_response_histogram";
 /// Closed tickets; `total`: creation to the latest close, in µs.
 pub const RESOLUTION: &str = "resolution";
-/// The same durations by histogram bucket.
-pub const RESOLUTION_HISTOGRAM: &str = "resolution_histogram";
 /// First responses that met their target.
 pub const FIRST_RESPONSE_MET: &str = "first_response_met";
 /// First responses whose outcome is known whatever the time: met, late or recorded as breached.
@@ -76,9 +72,11 @@ pub const TEAM_CLOSED: &str = "team_closed";
 pub const TEAM_RATED: &str = "team_rated";
 /// Closed tickets by channel (`key` = the channel).
 pub const CHANNEL_CLOSED: &str = "channel_closed";
-/// First-response durations by channel and histogram bucket (`key` from [`channel_key`]).
+/// First-response durations by channel and histogram bucket (`key` from [`channel_key`]); all
+/// channels' summed are the histogram of every first response.
 pub const CHANNEL_FIRST_RESPONSE_HISTOGRAM: &str = "channel_first_response_histogram";
-/// Resolution durations by channel and histogram bucket (`key` from [`channel_key`]).
+/// Resolution durations by channel and histogram bucket (`key` from [`channel_key`]); all
+/// channels' summed are the histogram of every resolution.
 pub const CHANNEL_RESOLUTION_HISTOGRAM: &str = "channel_resolution_histogram";
 /// Tickets by requester as recorded on the ticket (`key` = the requester's id). A merge is
 /// applied when reading (the directory's `merged_into`), so a merge rewrites no row here. The
@@ -193,10 +191,7 @@ impl TicketFacts {
         if let Some(at) = self.first_response_at {
             let us = micros(self.created_at, at);
             out.push((FIRST_RESPONSE, String::new(), 1, us));
-            out.push(one(
-                FIRST_RESPONSE_HISTOGRAM,
-                &histogram::bucket(us).to_string(),
-            ));
+            // The histogram of every channel together is the sum of the channels' ones.
             out.push(one(
                 CHANNEL_FIRST_RESPONSE_HISTOGRAM,
                 &channel_key(self.channel, histogram::bucket(us)),
@@ -222,10 +217,6 @@ impl TicketFacts {
         let resolution = self.closed_at.map(|at| micros(self.created_at, at));
         if let Some(us) = resolution {
             out.push((RESOLUTION, String::new(), 1, us));
-            out.push(one(
-                RESOLUTION_HISTOGRAM,
-                &histogram::bucket(us).to_string(),
-            ));
             out.push(one(CHANNEL_CLOSED, self.channel.as_str()));
             out.push(one(
                 CHANNEL_RESOLUTION_HISTOGRAM,
