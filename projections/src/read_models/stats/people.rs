@@ -136,3 +136,71 @@ pub(super) async fn people_stats(
         requesters,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use ticket_nats::{Channel, Priority, Status};
+
+    use super::*;
+    use crate::read_models::histogram::RELATIVE_ERROR;
+    use crate::read_models::tickets::tally::TicketFacts;
+
+    fn ticket(channel: Channel, resolution_seconds: Option<i64>) -> TicketFacts {
+        let created_at = DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        TicketFacts {
+            created_at,
+            status: if resolution_seconds.is_some() {
+                Status::Closed
+            } else {
+                Status::Open
+            },
+            priority: Priority::Medium,
+            category: "network".into(),
+            channel,
+            assignee_id: None,
+            first_response_at: None,
+            closed_at: resolution_seconds.map(|s| created_at + Duration::seconds(s)),
+            rating_score: None,
+            first_response_due: created_at + Duration::hours(1),
+            resolution_due: created_at + Duration::days(1),
+            first_response_breach_recorded: false,
+            resolution_breach_recorded: false,
+            pending_since: None,
+            paused_seconds: 0,
+            requester_id: Uuid::from_u128(1),
+            first_response_business_ms: None,
+            resolution_business_ms: None,
+            team_id: None,
+        }
+    }
+
+    #[test]
+    fn channels_count_exactly_and_their_medians_are_within_the_histograms_error() {
+        let mut sums = Sums::default();
+        let resolutions = [61, 3_600, 7_321, 90_000, 12];
+        for s in resolutions {
+            sums.add_ticket(&ticket(Channel::Email, Some(s)));
+        }
+        sums.add_ticket(&ticket(Channel::Email, None));
+        sums.add_ticket(&ticket(Channel::Web, None));
+        let channels = ["web", "email", "chat"].map(String::from);
+        let stats = channel_stats(&sums, &channels);
+        assert_eq!(stats.len(), 3);
+        assert_eq!(stats["email"].tickets, 6);
+        assert_eq!(stats["email"].resolved_pct, Some(83.33));
+        let median = stats["email"].resolution_p50_seconds.unwrap();
+        assert!(
+            (median - 3_600.0).abs() <= 3_600.0 * RELATIVE_ERROR,
+            "{median}"
+        );
+        assert_eq!(stats["email"].first_response_p50_seconds, None);
+        assert_eq!(stats["web"].tickets, 1);
+        assert_eq!(stats["web"].resolved_pct, Some(0.0));
+        assert_eq!(stats["web"].resolution_p50_seconds, None);
+        assert_eq!(stats["chat"].tickets, 0);
+        assert_eq!(stats["chat"].resolved_pct, None);
+    }
+}
