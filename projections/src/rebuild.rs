@@ -1,7 +1,8 @@
 //! Rebuilding read models from the whole event store while the engine keeps serving.
 //!
 //! Built aside, then swapped: each projection's tables are copied empty into a schema
-//! `rebuild_<name>` (`CREATE UNLOGGED TABLE … (LIKE public.t INCLUDING ALL)`, logged once filled),
+//! `rebuild_<name>` (`CREATE UNLOGGED TABLE … (LIKE public.t INCLUDING ALL)`, logged, indexed and
+//! analyzed once filled),
 //! every event from position 0 is applied there batch by batch with `SET LOCAL search_path = rebuild_<name>, public` (which
 //! is why projections must use unqualified table names), and one final transaction per projection
 //! takes the live projector's lock (pausing the live projectors of every instance), applies what
@@ -350,6 +351,15 @@ async fn build_and_swap(
         .buffer_unordered(PARALLEL_INDEX_BUILDS)
         .try_collect::<Vec<_>>()
         .await?;
+    // New tables have no planner statistics until autovacuum gets to them, and without them
+    // the planner guesses: at 100,000 tickets, a list by requester took 68 ms instead of 1.
+    for shadow in shadows {
+        for table in shadow.projection.tables() {
+            sqlx::query(&format!("ANALYZE \"{}\".\"{table}\"", shadow.schema))
+                .execute(pool)
+                .await?;
+        }
+    }
 
     let mut reports = Vec::with_capacity(shadows.len());
     for shadow in shadows {

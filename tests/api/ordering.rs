@@ -711,6 +711,20 @@ async fn the_cli_rebuilds_the_real_read_models_to_the_rows_the_live_projectors_w
     .await
     .unwrap();
     assert_eq!(options, Some(vec!["fillfactor=75".to_string()]));
+    // And the planner has statistics of every new table: it would guess without them.
+    let tables: Vec<&str> = crate::helpers::read_models()
+        .iter()
+        .flat_map(|p| p.tables().iter().copied())
+        .collect();
+    let unanalyzed: Vec<String> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_stat_user_tables
+         WHERE schemaname = 'public' AND relname = ANY($1) AND last_analyze IS NULL",
+    )
+    .bind(&tables)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(unanalyzed, Vec::<String>::new());
     let out = app
         .run_ticketd(&["projections", "rebuild", "no_such_model"])
         .await;
