@@ -323,12 +323,15 @@ async fn a_durable_consumer_follows_one_kind_and_resumes_after_its_last_ack() {
 
     // Act: handle two, stop, start again.
     // A short ack wait: what the stopped subscription had received but not acknowledged comes
-    // back after it.
+    // back after it. One unacknowledged message at a time: otherwise the server may hand the
+    // new subscription later events while one the stopped one held waits out its ack wait, and
+    // they would arrive out of order (seen under load).
     let consumer = || jetstream::consumer::pull::Config {
         durable_name: Some("audit".into()),
         filter_subject: filter.clone(),
         ack_policy: jetstream::consumer::AckPolicy::Explicit,
         ack_wait: Duration::from_secs(1),
+        max_ack_pending: 1,
         ..Default::default()
     };
     let mut first = ticket_nats::subscribe_with(&test.jetstream, &test.config, consumer())
