@@ -92,42 +92,51 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
         }
     } else if plan.months.is_some() || !plan.days.is_empty() {
         let (weeks, days) = window::weeks_within(&plan.days);
-        let mut qb = QueryBuilder::<Postgres>::new(
-            "SELECT metric, key, sum(n)::bigint, sum(total)::text FROM ticket_stats WHERE (false",
-        );
-        if let Some((from, to)) = plan.months {
-            qb.push(" OR (grain = 'month'");
-            if let Some(from) = from {
-                qb.push(" AND period >= ").push_bind(from);
+        let periods = |select: &str| {
+            let mut qb = QueryBuilder::<Postgres>::new(select);
+            qb.push(" WHERE (false");
+            if let Some((from, to)) = plan.months {
+                qb.push(" OR (grain = 'month'");
+                if let Some(from) = from {
+                    qb.push(" AND period >= ").push_bind(from);
+                }
+                if let Some(to) = to {
+                    qb.push(" AND period < ").push_bind(to);
+                }
+                qb.push(")");
             }
-            if let Some(to) = to {
-                qb.push(" AND period < ").push_bind(to);
+            if !weeks.is_empty() {
+                qb.push(" OR (grain = 'week' AND period = ANY(")
+                    .push_bind(weeks.clone())
+                    .push("))");
+            }
+            for (from, to) in &days {
+                qb.push(" OR (grain = 'day' AND period >= ")
+                    .push_bind(*from)
+                    .push(" AND period < ")
+                    .push_bind(*to)
+                    .push(")");
             }
             qb.push(")");
-        }
-        if !weeks.is_empty() {
-            qb.push(" OR (grain = 'week' AND period = ANY(")
-                .push_bind(weeks)
-                .push("))");
-        }
-        for (from, to) in &days {
-            qb.push(" OR (grain = 'day' AND period >= ")
-                .push_bind(*from)
-                .push(" AND period < ")
-                .push_bind(*to)
-                .push(")");
-        }
-        qb.push(")");
-        // The requester figures of such a window come from the chains, not the per-requester
-        // rows.
-        if matches!(requesters, RequesterSource::Chains(_)) {
-            qb.push(" AND metric <> ").push_bind(tally::REQUESTER);
-        }
+            qb
+        };
+        let mut qb =
+            periods("SELECT metric, key, sum(n)::bigint, sum(total)::text FROM ticket_stats");
         qb.push(" GROUP BY metric, key");
         let rows: Vec<(String, String, i64, String)> =
             qb.build_query_as().fetch_all(&mut *tx).await?;
         for (metric, key, n, total) in rows {
             sums.add_summed(metric, key, n, &total);
+        }
+        // The per-requester rows, only for the windows whose requester figures they give.
+        if matches!(requesters, RequesterSource::Summed) {
+            let mut qb =
+                periods("SELECT requester_id::text, sum(n)::bigint FROM requester_periods");
+            qb.push(" GROUP BY requester_id");
+            let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            for (requester, n) in rows {
+                sums.add_summed(tally::REQUESTER.to_string(), requester, n, "0");
+            }
         }
     }
     for (from, to) in plan.partial.iter().filter(|_| query.tag.is_none()) {

@@ -762,6 +762,7 @@ impl Projection for TicketViewProjection {
             "requester_tickets",
             "requester_gaps",
             "requester_counts",
+            "requester_periods",
         ]
     }
 

@@ -1,8 +1,10 @@
-//! How a [`Delta`] is stored: the day, week and month rows in `ticket_stats`; the all-time ones
-//! in `ticket_totals`, a small table whose rows stay on few pages (among the periods' rows they
-//! were spread over one page each); the all-time count per requester in `requester_counts`,
-//! indexed by count, with how many requesters have one ticket or more and two or more kept in
-//! `ticket_totals` by the same statement. A row nothing counts in any more is removed, so that
+//! How a [`Delta`] is stored: the day, week and month rows in `ticket_stats`, but their
+//! per-requester counts in `requester_periods` (a window reads them only when its requester
+//! figures come from them; among the other rows they were most of what a window's statement
+//! read and threw away); the all-time ones in `ticket_totals`, a small table whose rows stay on
+//! few pages (among the periods' rows they were spread over one page each); the all-time count
+//! per requester in `requester_counts`, indexed by count, with how many requesters have one
+//! ticket or more and two or more kept in `ticket_totals` by the same statement. A row nothing counts in any more is removed, so that
 //! the tables hold the same rows however the events were batched (a rebuild never writes the
 //! rows a ticket passed through).
 
@@ -46,12 +48,16 @@ struct Gone {
     total_metrics: Vec<String>,
     total_keys: Vec<String>,
     requesters: Vec<Uuid>,
+    period_grains: Vec<String>,
+    period_periods: Vec<NaiveDate>,
+    period_requesters: Vec<Uuid>,
 }
 
 /// The tables a row left at zero is removed from.
 const STATS: &str = "stats";
 const TOTALS: &str = "totals";
 const COUNTS: &str = "counts";
+const PERIODS: &str = "periods";
 
 impl Delta {
     /// Adds the net change to the tables with one statement, and removes the rows it leaves at
@@ -59,6 +65,7 @@ impl Delta {
     pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         let mut stats = Rows::default();
         let mut totals = Rows::default();
+        let mut periods = Rows::default();
         let (mut requesters, mut requester_ns) = (Vec::new(), Vec::new());
         for ((grain, period, metric, key), (n, total)) in self.changes {
             // A comment changes no figure: its ticket's entries cancel out.
@@ -76,6 +83,7 @@ impl Delta {
                     }
                     continue;
                 }
+                (_, REQUESTER) => &mut periods,
                 (Grain::All, _) => &mut totals,
                 _ => &mut stats,
             };
@@ -83,7 +91,11 @@ impl Delta {
             rows.ns.push(n);
             rows.totals.push(total);
         }
-        if stats.grains.is_empty() && totals.grains.is_empty() && requesters.is_empty() {
+        if stats.grains.is_empty()
+            && totals.grains.is_empty()
+            && periods.grains.is_empty()
+            && requesters.is_empty()
+        {
             return Ok(());
         }
         // How many requesters have one ticket or more, and two or more, changes by each
@@ -104,6 +116,13 @@ impl Delta {
                          SET n = ticket_totals.n + EXCLUDED.n,
                              total = ticket_totals.total + EXCLUDED.total
                      RETURNING metric, key, n = 0 AND total = 0 AS empty),
+                 periods AS (
+                     INSERT INTO requester_periods (grain, period, requester_id, n)
+                     SELECT * FROM UNNEST($18::text[], $19::date[], $20::text[]::uuid[],
+                                          $21::bigint[])
+                     ON CONFLICT (grain, period, requester_id) DO UPDATE
+                         SET n = requester_periods.n + EXCLUDED.n
+                     RETURNING grain, period, requester_id, n = 0 AS empty),
                  change AS (SELECT * FROM UNNEST($11::uuid[], $12::bigint[]) AS c(requester_id, n)),
                  counts AS (
                      INSERT INTO requester_counts (requester_id, tickets)
@@ -130,7 +149,10 @@ impl Delta {
                  SELECT $16::text, NULL, NULL, metric, key FROM people WHERE empty
                  UNION ALL
                  SELECT $17::text, NULL, NULL, '', requester_id::text FROM counts
-                  WHERE tickets = 0",
+                  WHERE tickets = 0
+                 UNION ALL
+                 SELECT $22::text, grain, period, '', requester_id::text FROM periods
+                  WHERE empty",
         )
         .bind(stats.grains)
         .bind(stats.periods)
@@ -149,6 +171,11 @@ impl Delta {
         .bind(STATS)
         .bind(TOTALS)
         .bind(COUNTS)
+        .bind(periods.grains)
+        .bind(periods.periods)
+        .bind(periods.keys)
+        .bind(periods.ns)
+        .bind(PERIODS)
         .fetch_all(&mut *conn)
         .await?;
         if emptied.is_empty() {
@@ -167,6 +194,13 @@ impl Delta {
                     gone.total_metrics.push(metric);
                     gone.total_keys.push(key);
                 }
+                (PERIODS, Some(grain), Some(period)) => {
+                    if let Ok(id) = key.parse::<Uuid>() {
+                        gone.period_grains.push(grain);
+                        gone.period_periods.push(period);
+                        gone.period_requesters.push(id);
+                    }
+                }
                 _ => gone.requesters.extend(key.parse::<Uuid>().ok()),
             }
         }
@@ -176,7 +210,12 @@ impl Delta {
                   USING UNNEST($5::text[], $6::text[]) AS e(metric, key)
                   WHERE t.metric = e.metric AND t.key = e.key AND t.n = 0 AND t.total = 0),
              counts AS (
-                 DELETE FROM requester_counts WHERE requester_id = ANY($7::uuid[]) AND tickets = 0)
+                 DELETE FROM requester_counts WHERE requester_id = ANY($7::uuid[]) AND tickets = 0),
+             periods AS (
+                 DELETE FROM requester_periods p
+                  USING UNNEST($8::text[], $9::date[], $10::uuid[]) AS e(grain, period, requester_id)
+                  WHERE p.grain = e.grain AND p.period = e.period
+                    AND p.requester_id = e.requester_id AND p.n = 0)
              DELETE FROM ticket_stats s
               USING UNNEST($1::text[], $2::date[], $3::text[], $4::text[])
                     AS e(grain, period, metric, key)
@@ -190,6 +229,9 @@ impl Delta {
         .bind(gone.total_metrics)
         .bind(gone.total_keys)
         .bind(gone.requesters)
+        .bind(gone.period_grains)
+        .bind(gone.period_periods)
+        .bind(gone.period_requesters)
         .execute(&mut *conn)
         .await?;
         Ok(())
