@@ -84,15 +84,15 @@ const STREAM_AGGREGATES: [&str; 3] = [
 ];
 
 /// Checks one stream (a ticket's, a user's or a field's); `None` when it has no stored event.
-pub async fn verify_ticket<'e, E: PgExecutor<'e>>(
+pub async fn verify_stream<'e, E: PgExecutor<'e>>(
     executor: E,
-    ticket_id: Uuid,
+    id: Uuid,
 ) -> Result<Option<ChainReport>, sqlx::Error> {
-    let rows = read_stream_rows(executor, &STREAM_AGGREGATES, ticket_id).await?;
+    let rows = read_stream_rows(executor, &STREAM_AGGREGATES, id).await?;
     if rows.is_empty() {
         return Ok(None);
     }
-    Ok(Some(verify_chain(&ticket_id.to_string(), &rows)))
+    Ok(Some(verify_chain(&id.to_string(), &rows)))
 }
 
 /// Checks every ticket in the store, streaming the rows in (ticket, sequence) order, and hands

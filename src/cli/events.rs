@@ -36,7 +36,7 @@ pub async fn verify(pool: &sqlx::PgPool, args: VerifyArgs) -> anyhow::Result<()>
     match args.ticket {
         Some(ticket) if !args.all => {
             let id = parse_ticket(&ticket)?;
-            let report = verify::verify_ticket(pool, id)
+            let report = verify::verify_stream(pool, id)
                 .await?
                 .with_context(|| format!("no ticket {id}"))?;
             print(&report);

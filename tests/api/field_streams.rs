@@ -90,7 +90,7 @@ async fn each_definition_is_an_event_on_the_fields_own_hash_chain() {
     );
     assert_eq!(updated["data"]["label"], "Business sector");
     assert_eq!(updated["data"]["required_for"], json!([]));
-    let checked = ticket_projections::verify::verify_ticket(&app.pool, field_id)
+    let checked = ticket_projections::verify::verify_stream(&app.pool, field_id)
         .await
         .unwrap()
         .expect("a stream");

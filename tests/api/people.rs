@@ -808,7 +808,7 @@ async fn user_events_are_in_the_feed_and_on_nats_with_a_valid_chain() {
     assert_eq!(created["data"]["email"], "ivy@example.com");
     assert_eq!(created["data"]["login"], false);
     assert_eq!(feed["events"][1]["prevhash"], created["hash"]);
-    let checked = ticket_projections::verify::verify_ticket(&app.pool, ivy)
+    let checked = ticket_projections::verify::verify_stream(&app.pool, ivy)
         .await
         .unwrap()
         .expect("a stream");
