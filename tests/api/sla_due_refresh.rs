@@ -86,6 +86,8 @@ pub(crate) async fn stored(app: &TestApp) -> (Vec<String>, Vec<String>) {
         "SELECT concat_ws('|', grain, period, metric, key, n, total) FROM ticket_stats
          UNION ALL
          SELECT concat_ws('|', 'all', metric, key, n, total) FROM ticket_totals
+         UNION ALL
+         SELECT concat_ws('|', grain, period, metric, key, counts) FROM ticket_histograms
           ORDER BY 1",
     )
     .fetch_all(&app.pool)

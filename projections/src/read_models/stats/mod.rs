@@ -1,6 +1,7 @@
 //! Statistics over the tickets created in a window, summed from what the ticket view
 //! projection keeps per creation day, week and month (`ticket_stats`) and for all time
-//! (`ticket_totals`; see [`super::tickets::tally`]): the cost of an answer depends on the
+//! (`ticket_totals`), each histogram as one row of bucket counts (`ticket_histograms`; see
+//! [`super::tickets::tally`]): the cost of an answer depends on the
 //! length of the window, not on how many tickets it holds. Only what depends on the time of the
 //! question is counted over tickets: the targets that passed while still awaited, over the
 //! tickets still open.
@@ -58,6 +59,23 @@ fn resolution_breached(at: &str) -> String {
     )
 }
 
+/// A `ticket_histograms` row: metric, series, first bucket and the counts from it on.
+type HistogramRow = (String, String, Option<i32>, Vec<Option<i64>>);
+
+/// The rows of `ticket_histograms` as [`HistogramRow`]s (`counts[:]`: starting at 1, as the
+/// driver reads arrays, with the first bucket beside it).
+const HISTOGRAM_ROWS: &str =
+    "SELECT metric, key, array_lower(counts, 1), counts[:] FROM ticket_histograms";
+
+/// Adds the histogram rows of a window's periods (a few per period and histogram).
+fn add_histograms(sums: &mut Sums, rows: Vec<HistogramRow>) {
+    for (metric, series, first, counts) in rows {
+        if let Some(first) = first {
+            sums.add_histogram(metric, series, first, &counts);
+        }
+    }
+}
+
 /// The statistics of the tickets created in the window, and its channel and requester ones.
 pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleStats), sqlx::Error> {
     let plan = window::plan(query.from, query.to);
@@ -90,6 +108,11 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
         for (metric, key, n, total) in rows {
             sums.add_summed(metric, key, n, &total);
         }
+        let histograms: Vec<HistogramRow> =
+            sqlx::query_as(&format!("{HISTOGRAM_ROWS} WHERE grain = 'all'"))
+                .fetch_all(&mut *tx)
+                .await?;
+        add_histograms(&mut sums, histograms);
     } else if plan.months.is_some() || !plan.days.is_empty() {
         let (weeks, days) = window::weeks_within(&plan.days);
         let periods = |select: &str| {
@@ -128,6 +151,11 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
         for (metric, key, n, total) in rows {
             sums.add_summed(metric, key, n, &total);
         }
+        let histograms: Vec<HistogramRow> = periods(HISTOGRAM_ROWS)
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await?;
+        add_histograms(&mut sums, histograms);
         // The per-requester rows, only for the windows whose requester figures they give.
         if matches!(requesters, RequesterSource::Summed) {
             let mut qb =

@@ -26,23 +26,16 @@ use super::sums::{pct, seconds, Sums};
 use super::top_requesters::named_top;
 use crate::read_models::histogram::Histogram;
 use crate::read_models::requesters::{ChannelStats, PeopleStats, RequesterStats};
-use crate::read_models::tickets::tally::{self, parse_channel_key};
-
-/// The histogram `metric` per channel, from its channel-keyed buckets.
-fn channel_histograms(sums: &Sums, metric: &str) -> HashMap<String, Histogram> {
-    let mut out: HashMap<String, Histogram> = HashMap::new();
-    for (key, n, _) in sums.keyed(metric) {
-        if let Some((channel, bucket)) = parse_channel_key(key) {
-            out.entry(channel.to_string()).or_default().add(bucket, n);
-        }
-    }
-    out
-}
+use crate::read_models::tickets::tally;
 
 /// Per channel, every one of `channels` present.
 pub(super) fn channel_stats(sums: &Sums, channels: &[String]) -> BTreeMap<String, ChannelStats> {
-    let first_response = channel_histograms(sums, tally::CHANNEL_FIRST_RESPONSE_HISTOGRAM);
-    let resolution = channel_histograms(sums, tally::CHANNEL_RESOLUTION_HISTOGRAM);
+    let first_response: HashMap<&str, &Histogram> = sums
+        .series_histograms(tally::CHANNEL_FIRST_RESPONSE_HISTOGRAM)
+        .collect();
+    let resolution: HashMap<&str, &Histogram> = sums
+        .series_histograms(tally::CHANNEL_RESOLUTION_HISTOGRAM)
+        .collect();
     let mut keys: Vec<String> = channels.to_vec();
     keys.extend(
         sums.keyed(tally::CHANNEL)
@@ -53,8 +46,10 @@ pub(super) fn channel_stats(sums: &Sums, channels: &[String]) -> BTreeMap<String
         .map(|channel| {
             let tickets = sums.get(tally::CHANNEL, &channel).0;
             let closed = sums.get(tally::CHANNEL_CLOSED, &channel).0;
-            let p50 = |h: &HashMap<String, Histogram>| {
-                h.get(&channel).and_then(|h| h.percentile(0.5)).map(seconds)
+            let p50 = |h: &HashMap<&str, &Histogram>| {
+                h.get(channel.as_str())
+                    .and_then(|h| h.percentile(0.5))
+                    .map(seconds)
             };
             let stats = ChannelStats {
                 tickets,

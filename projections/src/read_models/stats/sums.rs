@@ -63,10 +63,12 @@ fn zeroes(keys: &[String]) -> BTreeMap<String, i64> {
     keys.iter().map(|k| (k.clone(), 0)).collect()
 }
 
-/// `(tickets, total)` by `(metric, key)`; totals are exact (microseconds or points).
+/// `(tickets, total)` by `(metric, key)`; totals are exact (microseconds or points). The
+/// [`tally::HISTOGRAMS`] apart, by metric and series.
 #[derive(Debug, Default)]
 pub(super) struct Sums {
     figures: HashMap<(String, String), (i64, i128)>,
+    histograms: HashMap<(String, String), Histogram>,
 }
 
 /// `a / b` rounded half away from zero, as Postgres rounds a `numeric` (`b > 0`).
@@ -95,6 +97,17 @@ pub(super) fn seconds(micros: f64) -> f64 {
 
 impl Sums {
     fn add(&mut self, metric: String, key: String, n: i64, total: i128) {
+        if tally::HISTOGRAMS.contains(&metric.as_str()) {
+            match tally::parse_histogram_key(&key) {
+                Some((series, bucket)) => self
+                    .histograms
+                    .entry((metric, series.to_string()))
+                    .or_default()
+                    .add(bucket, n),
+                None => tracing::warn!(%metric, %key, "not a histogram key"),
+            }
+            return;
+        }
         let entry = self.figures.entry((metric, key)).or_default();
         entry.0 += n;
         entry.1 += total;
@@ -108,6 +121,21 @@ impl Sums {
             0
         });
         self.add(metric, key, n, total);
+    }
+
+    /// A stored histogram row: the counts of buckets `first`, `first + 1`, … of `metric`'s
+    /// `series`.
+    pub(super) fn add_histogram(
+        &mut self,
+        metric: String,
+        series: String,
+        first: i32,
+        counts: &[Option<i64>],
+    ) {
+        self.histograms
+            .entry((metric, series))
+            .or_default()
+            .add_run(first, counts);
     }
 
     /// One ticket, tallied here (the parts of a day at the ends of a window).
@@ -143,32 +171,32 @@ impl Sums {
         map
     }
 
+    /// `metric`'s histogram of each series (channel).
+    pub(super) fn series_histograms(
+        &self,
+        metric: &str,
+    ) -> impl Iterator<Item = (&str, &Histogram)> + '_ {
+        let metric = metric.to_string();
+        self.histograms
+            .iter()
+            .filter(move |((m, _), _)| *m == metric)
+            .map(|((_, series), h)| (series.as_str(), h))
+    }
+
+    /// `metric`'s histogram of every series together.
     fn histogram(&self, metric: &str) -> Histogram {
         let mut histogram = Histogram::default();
-        for (key, n, _) in self.keyed(metric) {
-            if let Ok(bucket) = key.parse() {
-                histogram.add(bucket, n);
-            }
+        for (_, h) in self.series_histograms(metric) {
+            histogram.merge(h);
         }
         histogram
     }
 
-    /// The histogram of every channel together, from a metric kept per channel and bucket.
-    fn all_channels_histogram(&self, metric: &str) -> Histogram {
-        let mut histogram = Histogram::default();
-        for (key, n, _) in self.keyed(metric) {
-            if let Some((_, bucket)) = tally::parse_channel_key(key) {
-                histogram.add(bucket, n);
-            }
-        }
-        histogram
-    }
-
-    /// The wall-clock figures of `[metric, per-channel histogram]` and the business ones of
+    /// The wall-clock figures of `[metric, per-channel histogram]` (the channels' summed) and the business ones of
     /// `[business metric, business histogram]`.
     fn durations(&self, wall: [&str; 2], business: [&str; 2]) -> Durations {
         let (n, total) = self.get(wall[0], "");
-        let histogram = self.all_channels_histogram(wall[1]);
+        let histogram = self.histogram(wall[1]);
         let (business_n, business_total) = self.get(business[0], "");
         let business_histogram = self.histogram(business[1]);
         Durations {

@@ -756,6 +756,7 @@ impl Projection for TicketViewProjection {
             "ticket_search",
             "ticket_stats",
             "ticket_totals",
+            "ticket_histograms",
             "my_tickets",
             "my_counts",
             "ticket_tag_counts",

@@ -45,11 +45,11 @@ pub const RESOLUTION_DECIDED: &str = "resolution_decided";
 /// Tickets with a first response; `total`: its business time (the ticket's calendar, pauses
 /// left out), in µs.
 pub const FIRST_RESPONSE_BUSINESS: &str = "first_response_business";
-/// The same business durations by histogram bucket.
+/// The same business durations by histogram bucket (`key` from [`histogram_key`], no series).
 pub const FIRST_RESPONSE_BUSINESS_HISTOGRAM: &str = "first_response_business_histogram";
 /// Closed tickets; `total`: the business time from creation to the latest close, in µs.
 pub const RESOLUTION_BUSINESS: &str = "resolution_business";
-/// The same business durations by histogram bucket.
+/// The same business durations by histogram bucket (`key` from [`histogram_key`], no series).
 pub const RESOLUTION_BUSINESS_HISTOGRAM: &str = "resolution_business_histogram";
 /// Breached targets whatever the time (recorded, or met late) by current priority (`key`);
 /// a ticket that missed both targets counts two.
@@ -72,12 +72,20 @@ pub const TEAM_CLOSED: &str = "team_closed";
 pub const TEAM_RATED: &str = "team_rated";
 /// Closed tickets by channel (`key` = the channel).
 pub const CHANNEL_CLOSED: &str = "channel_closed";
-/// First-response durations by channel and histogram bucket (`key` from [`channel_key`]); all
-/// channels' summed are the histogram of every first response.
+/// First-response durations by channel and histogram bucket (`key` from [`histogram_key`], the
+/// channel as series); all channels' summed are the histogram of every first response.
 pub const CHANNEL_FIRST_RESPONSE_HISTOGRAM: &str = "channel_first_response_histogram";
-/// Resolution durations by channel and histogram bucket (`key` from [`channel_key`]); all
-/// channels' summed are the histogram of every resolution.
+/// Resolution durations by channel and histogram bucket (`key` from [`histogram_key`], the
+/// channel as series); all channels' summed are the histogram of every resolution.
 pub const CHANNEL_RESOLUTION_HISTOGRAM: &str = "channel_resolution_histogram";
+/// The metrics whose keys are histogram buckets: kept as one row of bucket counts per series
+/// and period (`ticket_histograms`, see [`store`]).
+pub const HISTOGRAMS: [&str; 4] = [
+    CHANNEL_FIRST_RESPONSE_HISTOGRAM,
+    CHANNEL_RESOLUTION_HISTOGRAM,
+    FIRST_RESPONSE_BUSINESS_HISTOGRAM,
+    RESOLUTION_BUSINESS_HISTOGRAM,
+];
 /// Tickets by requester as recorded on the ticket (`key` = the requester's id). A merge is
 /// applied when reading (the directory's `merged_into`), so a merge rewrites no row here. The
 /// all-time counts are kept in `requester_counts` instead, indexed by count.
@@ -102,15 +110,15 @@ pub(crate) fn board_key(assignee: Option<Uuid>, status: &str, category: &str) ->
     format!("{assignee}|{status}|{category}")
 }
 
-/// The key of a per-channel histogram bucket: `<channel>|<bucket>`.
-pub(crate) fn channel_key(channel: Channel, bucket: i32) -> String {
-    format!("{}|{bucket}", channel.as_str())
+/// The key of a histogram bucket: `<series>|<bucket>`, the series a channel or empty.
+pub(crate) fn histogram_key(series: &str, bucket: i32) -> String {
+    format!("{series}|{bucket}")
 }
 
-/// The channel and bucket of a [`channel_key`].
-pub(crate) fn parse_channel_key(key: &str) -> Option<(&str, i32)> {
-    let (channel, bucket) = key.split_once('|')?;
-    Some((channel, bucket.parse().ok()?))
+/// The series and bucket of a [`histogram_key`].
+pub(crate) fn parse_histogram_key(key: &str) -> Option<(&str, i32)> {
+    let (series, bucket) = key.rsplit_once('|')?;
+    Some((series, bucket.parse().ok()?))
 }
 
 /// The assignee, status and category of a [`board_key`].
@@ -194,7 +202,7 @@ impl TicketFacts {
             // The histogram of every channel together is the sum of the channels' ones.
             out.push(one(
                 CHANNEL_FIRST_RESPONSE_HISTOGRAM,
-                &channel_key(self.channel, histogram::bucket(us)),
+                &histogram_key(self.channel.as_str(), histogram::bucket(us)),
             ));
         }
         for (ms, metric, histogram_metric) in [
@@ -211,7 +219,10 @@ impl TicketFacts {
         ] {
             if let Some(us) = ms.map(|ms| ms.saturating_mul(1000)) {
                 out.push((metric, String::new(), 1, us));
-                out.push(one(histogram_metric, &histogram::bucket(us).to_string()));
+                out.push(one(
+                    histogram_metric,
+                    &histogram_key("", histogram::bucket(us)),
+                ));
             }
         }
         let resolution = self.closed_at.map(|at| micros(self.created_at, at));
@@ -220,7 +231,7 @@ impl TicketFacts {
             out.push(one(CHANNEL_CLOSED, self.channel.as_str()));
             out.push(one(
                 CHANNEL_RESOLUTION_HISTOGRAM,
-                &channel_key(self.channel, histogram::bucket(us)),
+                &histogram_key(self.channel.as_str(), histogram::bucket(us)),
             ));
         }
         let sla = self.sla();

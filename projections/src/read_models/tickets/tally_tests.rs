@@ -69,7 +69,7 @@ fn a_close_moves_a_count_and_adds_a_resolution_to_the_day_and_the_month() {
                 &delta,
                 grain,
                 CHANNEL_RESOLUTION_HISTOGRAM,
-                &channel_key(Channel::Web, bucket)
+                &histogram_key("web", bucket)
             ),
             (1, 0)
         );
@@ -80,9 +80,10 @@ fn a_close_moves_a_count_and_adds_a_resolution_to_the_day_and_the_month() {
         );
     }
     assert_eq!(
-        parse_channel_key(&channel_key(Channel::Chat, -1)),
+        parse_histogram_key(&histogram_key("chat", -1)),
         Some(("chat", -1))
     );
+    assert_eq!(parse_histogram_key(&histogram_key("", 7)), Some(("", 7)));
     let mut created = Delta::default();
     created.replace(None, Some(&before));
     assert_eq!(
@@ -194,7 +195,7 @@ fn business_times_are_summed_beside_the_wall_clock_ones() {
                 &delta,
                 grain,
                 FIRST_RESPONSE_BUSINESS_HISTOGRAM,
-                &histogram::bucket(600_000_000).to_string()
+                &histogram_key("", histogram::bucket(600_000_000))
             ),
             (1, 0)
         );
