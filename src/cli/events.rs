@@ -67,6 +67,7 @@ pub async fn rebuild(
     pool: &sqlx::PgPool,
     settings: &crate::settings::Settings,
     name: Option<&str>,
+    batch_size: i64,
 ) -> anyhow::Result<()> {
     let calendars = crate::business_clock::LoadedCalendars::load(
         pool,
@@ -106,7 +107,7 @@ pub async fn rebuild(
     }
     let chosen: Vec<&dyn Projection> = chosen.iter().map(|p| p.as_ref()).collect();
     let names: Vec<_> = chosen.iter().map(|p| p.name()).collect();
-    let reports = ticket_projections::rebuild::rebuild_all(pool, &chosen)
+    let reports = ticket_projections::rebuild::rebuild_all_with(pool, &chosen, batch_size)
         .await
         .with_context(|| format!("rebuilding {} failed", names.join(", ")))?;
     for report in reports {

@@ -123,11 +123,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             chains.and(stored)
         }
         Command::Projections {
-            command: ProjectionsCommand::Rebuild { name },
+            command: ProjectionsCommand::Rebuild { name, batch_size },
         } => {
             let pool = db::connect(&settings.database_url).await?;
             db::migrate(&pool).await?;
-            events::rebuild(&pool, &settings, name.as_deref()).await
+            events::rebuild(&pool, &settings, name.as_deref(), batch_size).await
         }
         Command::Token(args) => {
             let pool = db::connect(&settings.database_url).await?;

@@ -711,8 +711,10 @@ async fn the_cli_rebuilds_the_real_read_models_to_the_rows_the_live_projectors_w
         .unwrap()
     };
     let indexes_before = indexes().await;
-    // Act
-    let out = app.run_ticketd(&["projections", "rebuild"]).await;
+    // Act: batches of a few events, so that a ticket's events fall in several of them.
+    let out = app
+        .run_ticketd(&["projections", "rebuild", "--batch-size", "3"])
+        .await;
     // Assert
     assert!(out.status.success(), "{out:?}");
     let reports: Vec<Value> = String::from_utf8(out.stdout)
@@ -751,6 +753,10 @@ async fn the_cli_rebuilds_the_real_read_models_to_the_rows_the_live_projectors_w
         .run_ticketd(&["projections", "rebuild", "no_such_model"])
         .await;
     assert_eq!(out.status.code(), Some(1));
+    let out = app
+        .run_ticketd(&["projections", "rebuild", "--batch-size", "0"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
 
 /// The store's notifications for one runner "instance" of a test.
