@@ -1,10 +1,9 @@
 //! Statistics over the tickets created in a window, summed from what the ticket view
 //! projection keeps per creation day, week and month (`ticket_stats`) and for all time
 //! (`ticket_totals`), each histogram as one row of bucket counts (`ticket_histograms`; see
-//! [`super::tickets::tally`]): the cost of an answer depends on the
-//! length of the window, not on how many tickets it holds. Only what depends on the time of the
-//! question is counted over tickets: the targets that passed while still awaited, over the
-//! tickets still open.
+//! [`super::tickets::tally`]): the cost of an answer depends on the length of the window, not
+//! on how many tickets it holds. Only what depends on the time of the question is counted over
+//! tickets: the targets that passed while still awaited, over the tickets still open.
 //!
 //! The channel and requester statistics come from the same rows ([`people`]), and so do the
 //! team ones (by the team a ticket is given to, as the agents' are by its assignee); the

@@ -9,8 +9,8 @@
 //! window's distinct requesters are the distinct keys of its rows, and merges are applied when
 //! reading. Medians come from the per-channel histograms and are within 1 % of
 //! `percentile_cont` over the same tickets ([`crate::read_models::histogram`]). A window
-//! reads about one row per channel and histogram bucket, and, when the per-requester rows
-//! answer it, one per requester with tickets in it (per week or month piece).
+//! reads one row per channel, histogram and period (its buckets in an array), and, when the
+//! per-requester rows answer it, one per requester with tickets in it (per week or month piece).
 
 use std::collections::{BTreeMap, HashMap};
 
