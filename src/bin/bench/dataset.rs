@@ -370,13 +370,14 @@ pub async fn ensure(admin_url: &str, tickets: usize) -> anyhow::Result<String> {
                 .await
                 .ok()
                 .flatten();
-        pool.close().await;
         if complete == Some(true) {
+            settle_followers(&pool).await?;
+            pool.close().await;
             // Migrations added since it was made apply as the engine starts.
-            settle_followers(&url).await?;
             println!("data set   {name}: reused");
             return Ok(url);
         }
+        pool.close().await;
         sqlx::query(&format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#))
             .execute(&mut admin)
             .await?;
@@ -395,7 +396,7 @@ pub async fn ensure(admin_url: &str, tickets: usize) -> anyhow::Result<String> {
     let generated = started.elapsed();
     let rebuilt = super::rebuild::rebuild_all(&pool).await?;
     sqlx::query("VACUUM ANALYZE").execute(&pool).await?;
-    settle_followers(&url).await?;
+    settle_followers(&pool).await?;
     sqlx::query("CREATE TABLE bench_dataset (tickets bigint PRIMARY KEY, complete boolean)")
         .execute(&pool)
         .await?;
@@ -419,18 +420,17 @@ pub async fn ensure(admin_url: &str, tickets: usize) -> anyhow::Result<String> {
 /// they would otherwise answer every event of the two years, in the background of every run
 /// (at 1,000,000 tickets, 170,000 failures recorded and 27,000 notifications queued while
 /// reads were being timed), and take their mail-out queue with it.
-async fn settle_followers(url: &str) -> anyhow::Result<()> {
-    let mut conn = PgConnection::connect(url).await?;
+async fn settle_followers(pool: &PgPool) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE relay_checkpoints
             SET position = (SELECT coalesce(max(position), 0) FROM events)
           WHERE name = 'rules'",
     )
-    .execute(&mut conn)
+    .execute(pool)
     .await
     .context("put the rules' checkpoint at the end of the history")?;
     sqlx::query("DELETE FROM notifications WHERE status = 'pending'")
-        .execute(&mut conn)
+        .execute(pool)
         .await
         .context("drop the notifications queued by replaying the history")?;
     Ok(())

@@ -45,6 +45,11 @@ impl Merges {
         self.groups.keys()
     }
 
+    /// Every member of every group, the kept users with them.
+    pub(super) fn group_members(&self) -> Vec<Uuid> {
+        self.members(self.kept_users())
+    }
+
     /// The recorded requesters that count for each of `kept`.
     pub(super) fn members<'a>(&'a self, kept: impl IntoIterator<Item = &'a Uuid>) -> Vec<Uuid> {
         kept.into_iter()

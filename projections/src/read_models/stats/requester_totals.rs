@@ -22,7 +22,7 @@ pub(super) async fn requester_stats(
     sums: &Sums,
 ) -> Result<RequesterStats, sqlx::Error> {
     let merges = Merges::read(conn).await?;
-    let members = merges.members(merges.kept_users());
+    let members = merges.group_members();
     let grouped: HashMap<Uuid, i64> = if members.is_empty() {
         HashMap::new()
     } else {

@@ -224,7 +224,7 @@ pub(super) async fn requester_stats(
 ) -> Result<RequesterStats, sqlx::Error> {
     let (mut unique, mut recurring) = chain_counts(conn, w).await?;
     let merges = Merges::read(conn).await?;
-    let members = merges.members(merges.kept_users());
+    let members = merges.group_members();
     let (regrouped_unique, regrouped_recurring) =
         merges.regrouped(&counts_of(conn, w, &members).await?);
     unique += regrouped_unique;

@@ -10,7 +10,7 @@ use super::answer::{
     AgentStats, Durations, Ratings, SlaStats, Stats, StatsQuery, TeamStats, TicketCounts,
 };
 use crate::read_models::histogram::Histogram;
-use crate::read_models::tickets::tally::{self, TicketFacts};
+use crate::read_models::tickets::tally::{self, Kept, TicketFacts};
 
 /// What the open tickets of one priority and assignee add at the time of the question.
 #[derive(sqlx::FromRow)]
@@ -97,16 +97,16 @@ pub(super) fn seconds(micros: f64) -> f64 {
 
 impl Sums {
     fn add(&mut self, metric: String, key: String, n: i64, total: i128) {
-        if tally::HISTOGRAMS.contains(&metric.as_str()) {
-            match tally::parse_histogram_key(&key) {
-                Some((series, bucket)) => self
-                    .histograms
+        match tally::kept(&metric, &key) {
+            None => return,
+            Some(Kept::Bucket(series, bucket)) => {
+                self.histograms
                     .entry((metric, series.to_string()))
                     .or_default()
-                    .add(bucket, n),
-                None => tracing::warn!(%metric, %key, "not a histogram key"),
+                    .add(bucket, n);
+                return;
             }
-            return;
+            Some(Kept::Figure) => {}
         }
         let entry = self.figures.entry((metric, key)).or_default();
         entry.0 += n;

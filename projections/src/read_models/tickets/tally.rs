@@ -116,9 +116,31 @@ pub(crate) fn histogram_key(series: &str, bucket: i32) -> String {
 }
 
 /// The series and bucket of a [`histogram_key`].
-pub(crate) fn parse_histogram_key(key: &str) -> Option<(&str, i32)> {
+fn parse_histogram_key(key: &str) -> Option<(&str, i32)> {
     let (series, bucket) = key.rsplit_once('|')?;
     Some((series, bucket.parse().ok()?))
+}
+
+/// Where an entry is kept and summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kept<'k> {
+    /// One of [`HISTOGRAMS`]: a bucket of a series (a channel, or none).
+    Bucket(&'k str, i32),
+    /// Any other metric: a figure by metric and key.
+    Figure,
+}
+
+/// Where the entry `metric`, `key` is kept; `None` (logged) for a histogram's key that no
+/// [`histogram_key`] made.
+pub(crate) fn kept<'k>(metric: &str, key: &'k str) -> Option<Kept<'k>> {
+    if !HISTOGRAMS.contains(&metric) {
+        return Some(Kept::Figure);
+    }
+    let point = parse_histogram_key(key);
+    if point.is_none() {
+        tracing::warn!(metric, key, "a histogram key is not a series and bucket");
+    }
+    point.map(|(series, bucket)| Kept::Bucket(series, bucket))
 }
 
 /// The assignee, status and category of a [`board_key`].
@@ -336,7 +358,7 @@ mod store;
 
 type Key = (Grain, NaiveDate, &'static str, String);
 
-/// The net change of a batch to `ticket_stats`.
+/// The net change of a batch to the statistics' tables (see [`store`]).
 #[derive(Debug, Default)]
 pub(crate) struct Delta {
     changes: HashMap<Key, (i64, i64)>,

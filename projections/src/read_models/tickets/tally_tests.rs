@@ -84,6 +84,12 @@ fn a_close_moves_a_count_and_adds_a_resolution_to_the_day_and_the_month() {
         Some(("chat", -1))
     );
     assert_eq!(parse_histogram_key(&histogram_key("", 7)), Some(("", 7)));
+    assert_eq!(
+        kept(CHANNEL_RESOLUTION_HISTOGRAM, "web|12"),
+        Some(Kept::Bucket("web", 12))
+    );
+    assert_eq!(kept(STATUS, "open"), Some(Kept::Figure));
+    assert_eq!(kept(RESOLUTION_BUSINESS_HISTOGRAM, "12"), None);
     let mut created = Delta::default();
     created.replace(None, Some(&before));
     assert_eq!(

@@ -18,9 +18,7 @@ use chrono::NaiveDate;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{
-    parse_histogram_key, Delta, Grain, HISTOGRAMS, RECURRING_REQUESTERS, REQUESTER, REQUESTERS,
-};
+use super::{kept, Delta, Grain, Kept, RECURRING_REQUESTERS, REQUESTER, REQUESTERS};
 
 /// `ticket_stats` or `ticket_totals` rows as the columns `UNNEST` reads.
 #[derive(Debug, Default)]
@@ -53,18 +51,30 @@ struct BucketRows {
     ns: Vec<i64>,
 }
 
-/// The rows a change left at zero: `ticket_stats`' and `ticket_histograms`' keys, and
-/// `ticket_totals`' (no period).
+/// Keys of a period's rows as the columns `UNNEST` reads.
 #[derive(Debug, Default)]
-struct Gone {
+struct PeriodKeys {
     grains: Vec<String>,
     periods: Vec<NaiveDate>,
     metrics: Vec<String>,
     keys: Vec<String>,
-    histogram_grains: Vec<String>,
-    histogram_periods: Vec<NaiveDate>,
-    histogram_metrics: Vec<String>,
-    histogram_keys: Vec<String>,
+}
+
+impl PeriodKeys {
+    fn push(&mut self, grain: String, period: NaiveDate, metric: String, key: String) {
+        self.grains.push(grain);
+        self.periods.push(period);
+        self.metrics.push(metric);
+        self.keys.push(key);
+    }
+}
+
+/// The rows a change left at zero: `ticket_stats`' and `ticket_histograms`' keys, and
+/// `ticket_totals`' (no period).
+#[derive(Debug, Default)]
+struct Gone {
+    stats: PeriodKeys,
+    histograms: PeriodKeys,
     total_metrics: Vec<String>,
     total_keys: Vec<String>,
 }
@@ -93,18 +103,18 @@ impl Delta {
                 requesters.ns.push(n);
                 continue;
             }
-            if HISTOGRAMS.contains(&metric) {
-                let Some((series, bucket)) = parse_histogram_key(&key) else {
-                    tracing::warn!(metric, key, "a histogram key is not a series and bucket");
+            match kept(metric, &key) {
+                None => continue,
+                Some(Kept::Bucket(series, bucket)) => {
+                    buckets.grains.push(grain.as_str());
+                    buckets.periods.push(period);
+                    buckets.metrics.push(metric);
+                    buckets.keys.push(series.to_string());
+                    buckets.buckets.push(bucket);
+                    buckets.ns.push(n);
                     continue;
-                };
-                buckets.grains.push(grain.as_str());
-                buckets.periods.push(period);
-                buckets.metrics.push(metric);
-                buckets.keys.push(series.to_string());
-                buckets.buckets.push(bucket);
-                buckets.ns.push(n);
-                continue;
+                }
+                Some(Kept::Figure) => {}
             }
             let rows = if grain == Grain::All {
                 &mut totals
@@ -228,18 +238,8 @@ impl Delta {
         let mut gone = Gone::default();
         for (table, grain, period, metric, key) in emptied {
             match (table.as_str(), period) {
-                ("stats", Some(period)) => {
-                    gone.grains.push(grain);
-                    gone.periods.push(period);
-                    gone.metrics.push(metric);
-                    gone.keys.push(key);
-                }
-                ("histograms", Some(period)) => {
-                    gone.histogram_grains.push(grain);
-                    gone.histogram_periods.push(period);
-                    gone.histogram_metrics.push(metric);
-                    gone.histogram_keys.push(key);
-                }
+                ("stats", Some(period)) => gone.stats.push(grain, period, metric, key),
+                ("histograms", Some(period)) => gone.histograms.push(grain, period, metric, key),
                 _ => {
                     gone.total_metrics.push(metric);
                     gone.total_keys.push(key);
@@ -263,16 +263,16 @@ impl Delta {
               WHERE s.grain = e.grain AND s.period = e.period AND s.metric = e.metric
                 AND s.key = e.key AND s.n = 0 AND s.total = 0",
         )
-        .bind(gone.grains)
-        .bind(gone.periods)
-        .bind(gone.metrics)
-        .bind(gone.keys)
+        .bind(gone.stats.grains)
+        .bind(gone.stats.periods)
+        .bind(gone.stats.metrics)
+        .bind(gone.stats.keys)
         .bind(gone.total_metrics)
         .bind(gone.total_keys)
-        .bind(gone.histogram_grains)
-        .bind(gone.histogram_periods)
-        .bind(gone.histogram_metrics)
-        .bind(gone.histogram_keys)
+        .bind(gone.histograms.grains)
+        .bind(gone.histograms.periods)
+        .bind(gone.histograms.metrics)
+        .bind(gone.histograms.keys)
         .execute(&mut *conn)
         .await?;
         Ok(())
