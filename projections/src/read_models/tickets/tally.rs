@@ -365,20 +365,50 @@ pub(crate) struct Delta {
 }
 
 impl Delta {
+    /// Adds `later`'s change: the two written as one change the tables as written in turn.
+    pub(crate) fn merge(&mut self, later: Delta) {
+        for (key, (n, total)) in later.changes {
+            let entry = self.changes.entry(key).or_default();
+            entry.0 += n;
+            entry.1 += total;
+        }
+    }
+
     /// Takes `before` out and puts `after` in (either may be absent).
     pub(crate) fn replace(&mut self, before: Option<&TicketFacts>, after: Option<&TicketFacts>) {
         if before == after {
             return;
         }
-        for (facts, sign) in [(before, -1), (after, 1)] {
-            let Some(facts) = facts else { continue };
-            let day = facts.created_at.date_naive();
-            let board = board_key(facts.assignee_id, facts.status.as_str(), &facts.category);
-            self.changes
-                .entry((Grain::All, ALL_TIME, BOARD, board))
-                .or_default()
-                .0 += sign;
-            for (metric, key, n, total) in facts.entries() {
+        let entries = |facts: Option<&TicketFacts>| {
+            facts.map_or_else(Vec::new, |facts| {
+                let board = board_key(facts.assignee_id, facts.status.as_str(), &facts.category);
+                let mut entries = facts.entries();
+                entries.push((BOARD, board, 1, 0));
+                entries
+            })
+        };
+        let day_of = |facts: Option<&TicketFacts>| facts.map(|f| f.created_at.date_naive());
+        let (mut taken, mut put) = (entries(before), entries(after));
+        // An entry in both, on the same creation day, cancels out in every period: most of
+        // them, for an event that changes one or two figures.
+        if day_of(before) == day_of(after) {
+            taken.retain(|entry| match put.iter().position(|p| p == entry) {
+                Some(i) => {
+                    put.swap_remove(i);
+                    false
+                }
+                None => true,
+            });
+        }
+        for (facts, entries, sign) in [(before, taken, -1), (after, put, 1)] {
+            let Some(day) = day_of(facts) else { continue };
+            for (metric, key, n, total) in entries {
+                if metric == BOARD {
+                    // The board's counts are kept for all time only.
+                    let entry = self.changes.entry((Grain::All, ALL_TIME, BOARD, key));
+                    entry.or_default().0 += sign * n;
+                    continue;
+                }
                 for (grain, period) in [
                     (Grain::Day, day),
                     (Grain::Week, week_of(day)),

@@ -269,3 +269,111 @@ fn a_teams_tickets_count_for_it_open_then_closed_with_their_resolution_and_ratin
         "a ticket without a team counts for none"
     );
 }
+
+mod replace {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What `replace` must give: every entry of `before` taken out and every entry of `after`
+    /// put in, in each period of its creation day, nothing cancelled beforehand.
+    fn entry_by_entry(before: Option<&TicketFacts>, after: Option<&TicketFacts>) -> Delta {
+        let mut delta = Delta::default();
+        for (facts, sign) in [(before, -1), (after, 1)] {
+            let Some(facts) = facts else { continue };
+            let day = facts.created_at.date_naive();
+            let board = board_key(facts.assignee_id, facts.status.as_str(), &facts.category);
+            delta
+                .changes
+                .entry((Grain::All, ALL_TIME, BOARD, board))
+                .or_default()
+                .0 += sign;
+            for (metric, key, n, total) in facts.entries() {
+                for (grain, period) in [
+                    (Grain::Day, day),
+                    (Grain::Week, week_of(day)),
+                    (Grain::Month, month_of(day)),
+                    (Grain::All, ALL_TIME),
+                ] {
+                    let entry = delta
+                        .changes
+                        .entry((grain, period, metric, key.clone()))
+                        .or_default();
+                    entry.0 += sign * n;
+                    entry.1 += sign * total;
+                }
+            }
+        }
+        delta
+    }
+
+    fn nonzero(delta: Delta) -> HashMap<Key, (i64, i64)> {
+        delta
+            .changes
+            .into_iter()
+            .filter(|(_, v)| *v != (0, 0))
+            .collect()
+    }
+
+    fn facts() -> impl Strategy<Value = TicketFacts> {
+        let minutes = |m: i64| t("2026-11-23T10:00:00Z") + chrono::TimeDelta::minutes(m);
+        (
+            (0..2usize, 0..4usize, 0..4usize, 0..2usize, 0..5usize),
+            (0..3u128, 0..3u128, proptest::option::of(1..600i64)),
+            (
+                proptest::option::of(1..3000i64),
+                proptest::option::of(1..=5i16),
+            ),
+            (any::<bool>(), any::<bool>(), 0..2u128),
+            (
+                proptest::option::of(0..10_000_000i64),
+                proptest::option::of(0..10_000_000i64),
+            ),
+        )
+            .prop_map(
+                move |(
+                    (day, status, priority, category, channel),
+                    (assignee, team, first_response),
+                    (closed, rating),
+                    (first_breach, resolution_breach, requester),
+                    (first_business, resolution_business),
+                )| TicketFacts {
+                    created_at: minutes(day as i64 * 24 * 60),
+                    status: Status::ALL[status],
+                    priority: Priority::ALL[priority],
+                    category: ["network", "hardware"][category].into(),
+                    channel: Channel::ALL[channel],
+                    assignee_id: (assignee > 0).then(|| Uuid::from_u128(assignee)),
+                    first_response_at: first_response.map(minutes),
+                    closed_at: closed.map(minutes),
+                    rating_score: rating,
+                    first_response_due: minutes(120),
+                    resolution_due: minutes(24 * 60),
+                    first_response_breach_recorded: first_breach,
+                    resolution_breach_recorded: resolution_breach,
+                    pending_since: None,
+                    paused_seconds: 0,
+                    requester_id: Uuid::from_u128(requester + 10),
+                    first_response_business_ms: first_business,
+                    resolution_business_ms: resolution_business,
+                    team_id: (team > 0).then(|| Uuid::from_u128(team + 20)),
+                },
+            )
+    }
+
+    proptest! {
+        /// Entries the two sides share cancel before they are spread over the periods; the
+        /// change is the same as taking out and putting in every entry.
+        #[test]
+        fn cancelling_shared_entries_changes_nothing(
+            before in proptest::option::of(facts()),
+            after in proptest::option::of(facts()),
+        ) {
+            let mut delta = Delta::default();
+            delta.replace(before.as_ref(), after.as_ref());
+            prop_assert_eq!(
+                nonzero(delta),
+                nonzero(entry_by_entry(before.as_ref(), after.as_ref()))
+            );
+        }
+    }
+}
