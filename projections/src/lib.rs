@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`stored`]: reading stored events as envelopes.
 //! - [`runtime`]: the [`Projection`] trait, the checkpointed runner and rebuilds.
+//! - [`shadow`]: a rebuild's copy of a model's tables.
 //! - [`sequencer`]: gives committed events their dense global position.
 //! - [`backlog`]: events committed but not yet positioned, and what holds them.
 //! - [`verify`]: hash-chain verification of a ticket's events.
@@ -17,6 +18,7 @@ pub mod read_models;
 pub mod rebuild;
 pub mod runtime;
 pub mod sequencer;
+pub mod shadow;
 pub mod stored;
 pub mod verify;
 

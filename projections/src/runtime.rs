@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connection::Dedicated;
 use crate::listen::{sleep_or_cancel, Notifications, Pace, Wake, TURN_GAP};
+use crate::shadow::{Batches, ShadowTables};
 use crate::stored::{head_position, read_for_read_models, StoredEvent};
 
 /// A read model fed from the event store.
@@ -56,6 +57,27 @@ pub trait Projection: Send + Sync + 'static {
     /// rebuild's swap) changed stored rows, on this instance or another (see
     /// [`rows_changed_without_events`]).
     fn forget_cached_rows(&self) {}
+
+    /// Fills a rebuild's copy of the tables with every batch of `batches`; returns (events
+    /// applied, the last position). Nobody reads the copy until the swap, so a projection may
+    /// write it in any number of transactions, side by side, as long as the copy ends as
+    /// applying the batches in order would leave it. By default each batch is applied in its
+    /// own transaction.
+    async fn fill(
+        &self,
+        tables: &ShadowTables,
+        mut batches: Batches,
+    ) -> Result<(i64, i64), sqlx::Error> {
+        let (mut events, mut position) = (0, 0);
+        while let Some(batch) = batches.recv().await {
+            let mut tx = tables.begin().await?;
+            self.apply(&mut tx, &batch).await?;
+            tx.commit().await?;
+            events += batch.len() as i64;
+            position = batch.last().map_or(position, |e| e.position);
+        }
+        Ok((events, position))
+    }
 }
 
 /// Why the runtime could not do what was asked.

@@ -675,6 +675,25 @@ async fn the_cli_rebuilds_the_real_read_models_to_the_rows_the_live_projectors_w
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
+    // Tags put on and taken off in batches that a rebuild's lanes merge: counts summed, and a
+    // tag no ticket carries any more gone.
+    for (id, tags) in [
+        (tickets[0], json!(["vpn", "laptop"])),
+        (tickets[1], json!(["vpn"])),
+        (tickets[0], json!(["laptop"])),
+        (tickets[2], json!(["printer"])),
+        (tickets[2], json!([])),
+    ] {
+        let r = app
+            .client
+            .put(app.api(&format!("/tickets/{id}/tags")))
+            .bearer_auth(&agent.token)
+            .json(&json!({ "tags": tags }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
     let n = wait_all_positioned(&app.pool).await;
     let names: Vec<&str> = crate::helpers::read_models()
         .iter()

@@ -178,6 +178,15 @@ impl MyTicketsDelta {
         }
     }
 
+    /// Adds `later`'s change (of the batches after this one's): each row as the later left
+    /// it, the counts summed.
+    pub(crate) fn merge(&mut self, later: MyTicketsDelta) {
+        self.rows.extend(later.rows);
+        for (key, n) in later.counts {
+            *self.counts.entry(key).or_default() += n;
+        }
+    }
+
     /// Writes the rows and adds the counts, a few statements for the whole batch.
     pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         let (mut gone_users, mut gone_tickets) = (Vec::new(), Vec::new());

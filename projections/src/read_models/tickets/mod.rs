@@ -5,8 +5,9 @@
 //! - [`dto`]: the answers (`TicketView`, `TicketListItem`, `TicketPage`, …).
 //! - [`due_times`]: open tickets' stored due times and every ticket's business figures brought
 //!   to the SLA configuration in force.
-//! - [`projector`]: the projection that keeps the tables, with its row cache; [`fold`](mod@fold):
-//!   the same fold of one ticket's events, for point-in-time views.
+//! - [`projector`]: the projection that keeps the tables, with its row cache; `writes`: what
+//!   its fold of a batch writes, table by table; `bulk`: how a rebuild writes them side by
+//!   side; [`fold`](mod@fold): the same fold of one ticket's events, for point-in-time views.
 //! - [`mine`]: each user's rows of their tickets and their counts (`my_tickets`, `my_counts`).
 //! - [`tag_counts`](mod@tag_counts): how many tickets carry each tag (`GET /tags`).
 //! - [`requester_chain`]: each ticket's earlier tickets of its requester, for the requester
@@ -15,6 +16,7 @@
 //! - [`get`](mod@get): one ticket; [`list`](mod@list): lists, their filters and sort orders;
 //!   [`search`]: free-text search and how a search finds its page.
 
+mod bulk;
 pub mod business;
 pub mod dto;
 pub mod due_times;
@@ -27,6 +29,7 @@ pub mod requester_chain;
 mod search;
 pub mod tag_counts;
 pub mod tally;
+mod writes;
 
 pub use business::{BusinessClock, BusinessTime, PauseMs};
 pub use dto::{

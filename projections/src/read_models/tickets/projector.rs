@@ -21,11 +21,11 @@ use uuid::Uuid;
 
 use super::business::{BusinessClock, BusinessSpan, BusinessTime};
 use super::dto::*;
-use super::mine::{Actors, MyTicket, MyTicketsDelta};
-use super::requester_chain;
-use super::tag_counts::TagCounts;
-use super::tally::{Delta, TicketFacts};
+use super::mine::{Actors, MyTicket};
+use super::tally::TicketFacts;
+use super::writes::{SearchRow, Writes};
 use crate::runtime::Projection;
+use crate::shadow::{Batches, ShadowTables};
 use crate::stored::StoredEvent;
 
 /// The projection's name (its checkpoint key).
@@ -165,57 +165,6 @@ static SELECT_ROWS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Writes a JSON array of rows back, inserting new tickets and replacing changed ones, and
-/// their `ticket_recency` rows with them. The columns every event changes are indexed only
-/// there, so that the update of a wide `ticket_view` row stays HOT (no index entry written).
-static UPSERT_ROWS: LazyLock<String> = LazyLock::new(|| {
-    let columns = VIEW_COLUMNS.join(", ");
-    let updates = VIEW_COLUMNS[1..]
-        .iter()
-        .map(|c| format!("{c} = EXCLUDED.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "WITH written AS (
-             INSERT INTO ticket_view ({columns})
-             SELECT {columns} FROM jsonb_populate_recordset(NULL::ticket_view, $1)
-             ON CONFLICT (ticket_id) DO UPDATE SET {updates}
-             RETURNING ticket_id, updated_at, last_position
-         )
-         INSERT INTO ticket_recency (ticket_id, updated_at, last_position)
-         SELECT ticket_id, updated_at, last_position FROM written
-         ON CONFLICT (ticket_id) DO UPDATE SET updated_at = EXCLUDED.updated_at,
-                                               last_position = EXCLUDED.last_position"
-    )
-});
-
-/// Writes the searchable text of tickets whose title or description is new or changed,
-/// lowered by the database as `ILIKE` would lower it (see [`super::list`]'s search).
-const UPSERT_SEARCH: &str =
-    "INSERT INTO ticket_search (ticket_id, lower_title, lower_description, created_at)
-     SELECT ticket_id, lower(title), lower(description), created_at
-     FROM jsonb_to_recordset($1)
-         AS r(ticket_id uuid, title text, description text, created_at timestamptz)
-     ON CONFLICT (ticket_id) DO UPDATE SET lower_title = EXCLUDED.lower_title,
-                                           lower_description = EXCLUDED.lower_description";
-
-/// One `ticket_search` row.
-#[derive(Debug, Serialize)]
-struct SearchRow<'a> {
-    ticket_id: Uuid,
-    title: &'a str,
-    description: &'a str,
-    created_at: DateTime<Utc>,
-}
-
-const INSERT_COMMENTS: &str =
-    "INSERT INTO ticket_comments (comment_id, ticket_id, author_id, author_name, author_role,
-                                  body, internal, created_at, position, attachments)
-     SELECT comment_id, ticket_id, author_id, author_name, author_role, body, internal,
-            created_at, position, attachments
-     FROM jsonb_populate_recordset(NULL::ticket_comments, $1)
-     ON CONFLICT (comment_id) DO NOTHING";
-
 /// One `ticket_comments` row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CommentRow {
@@ -302,6 +251,20 @@ impl ViewRow {
             next_response_breach_recorded: false,
         }
         .with_fields(e.fields.clone().unwrap_or_default())
+    }
+
+    pub(super) fn ticket_id(&self) -> Uuid {
+        self.ticket_id
+    }
+
+    /// The ticket's `ticket_search` row.
+    pub(super) fn search_row(&self) -> SearchRow<'_> {
+        SearchRow {
+            ticket_id: self.ticket_id,
+            title: &self.title,
+            description: &self.description,
+            created_at: self.created_at,
+        }
     }
 
     fn with_fields(mut self, fields: BTreeMap<String, serde_json::Value>) -> Self {
@@ -699,43 +662,125 @@ impl TicketViewProjection {
         self.rows.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The rows of the tickets `batch` touches, as of just before the batch: from the cache
-    /// where it holds the version before the ticket's first event here, else from the table.
-    async fn rows_before(
-        &self,
-        conn: &mut PgConnection,
-        batch: &[StoredEvent],
-    ) -> Result<HashMap<Uuid, ViewRow>, sqlx::Error> {
-        let mut first_seq: HashMap<Uuid, i64> = HashMap::new();
-        for stored in batch {
-            if let Some(id) = ticket_id(stored) {
-                first_seq.entry(id).or_insert(stored.envelope.seq);
-            }
+    /// The calendars business time is counted on now.
+    pub(super) async fn clock(&self) -> Arc<dyn BusinessTime> {
+        self.clock.current().await
+    }
+}
+
+/// The rows of the tickets `batch` touches, as of just before the batch, that `cache` holds
+/// (at the version before the ticket's first event here), taken out of it or cloned; and the
+/// tickets whose row must be read from the table ([`read_rows`]).
+pub(super) fn cached_rows(
+    cache: &mut LruCache<Uuid, ViewRow>,
+    batch: &[StoredEvent],
+    take: bool,
+) -> (HashMap<Uuid, ViewRow>, Vec<Uuid>) {
+    let mut first_seq: HashMap<Uuid, i64> = HashMap::new();
+    for stored in batch {
+        if let Some(id) = ticket_id(stored) {
+            first_seq.entry(id).or_insert(stored.envelope.seq);
         }
-        let mut rows = HashMap::with_capacity(first_seq.len());
-        let mut missing = Vec::new();
-        {
-            let mut cache = self.cache();
-            for (id, seq) in first_seq {
-                match cache.get(&id) {
-                    Some(row) if row.version == seq - 1 => {
-                        rows.insert(id, row.clone());
-                    }
-                    _ => missing.push(id),
+    }
+    let mut rows = HashMap::with_capacity(first_seq.len());
+    let mut missing = Vec::new();
+    for (id, seq) in first_seq {
+        match cache.peek(&id) {
+            Some(row) if row.version == seq - 1 => {
+                let row = if take {
+                    cache.pop(&id)
+                } else {
+                    cache.get(&id).cloned()
+                };
+                rows.extend(row.map(|row| (id, row)));
+            }
+            _ => missing.push(id),
+        }
+    }
+    metrics::counter!("ticketd_projection_row_cache_misses_total", "projection" => NAME)
+        .increment(missing.len() as u64);
+    (rows, missing)
+}
+
+/// The stored rows of `tickets` (those there are).
+pub(super) async fn read_rows(
+    conn: &mut PgConnection,
+    tickets: &[Uuid],
+) -> Result<Vec<ViewRow>, sqlx::Error> {
+    if tickets.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as::<_, ViewRow>(&SELECT_ROWS)
+        .bind(tickets)
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// Folds `batch` into `rows`, the rows of the tickets it touches as of just before it; what
+/// the batch changes, table by table.
+pub(super) fn fold_batch(
+    mut rows: HashMap<Uuid, ViewRow>,
+    batch: &[StoredEvent],
+    clock: &dyn BusinessTime,
+) -> Writes {
+    let mut changed_ids = HashSet::new();
+    // What each changed ticket counted in the statistics before the batch.
+    let mut counted: HashMap<Uuid, Option<TicketFacts>> = HashMap::new();
+    // Their `my_tickets` rows before the batch (none for a ticket created here).
+    let mut mine_before: HashMap<Uuid, Vec<MyTicket>> = HashMap::new();
+    let mut writes = Writes::default();
+    for stored in batch {
+        let Some(id) = ticket_id(stored) else {
+            continue;
+        };
+        match (rows.get_mut(&id), &stored.event) {
+            // Already applied: a replayed batch changes nothing.
+            (Some(row), _) if stored.envelope.seq <= row.version => {}
+            (Some(row), event) => {
+                counted.entry(id).or_insert_with(|| Some(row.facts()));
+                mine_before.entry(id).or_insert_with(|| row.mine());
+                row.apply(stored, &mut writes.comments.0);
+                row.count_business(clock);
+                if let TicketEvent::Tagged(e) = event {
+                    writes.mine.tags.add(e);
+                }
+                changed_ids.insert(id);
+                if matches!(event, TicketEvent::Updated(e)
+                    if e.changes.title.is_some() || e.changes.description.is_some())
+                {
+                    writes.rows.new_text.insert(id);
                 }
             }
+            (None, TicketEvent::Created(e)) => {
+                counted.entry(id).or_insert(None);
+                mine_before.entry(id).or_default();
+                let row = ViewRow::created(id, e, stored);
+                writes.chain.0.push((id, row.requester_id, row.created_at));
+                rows.insert(id, row);
+                changed_ids.insert(id);
+                writes.rows.new_text.insert(id);
+            }
+            (None, _) => tracing::warn!(
+                ticket_id = %id,
+                position = stored.position,
+                "event of a ticket whose creation was never applied; skipped"
+            ),
         }
-        metrics::counter!("ticketd_projection_row_cache_misses_total", "projection" => NAME)
-            .increment(missing.len() as u64);
-        if !missing.is_empty() {
-            let stored = sqlx::query_as::<_, ViewRow>(&SELECT_ROWS)
-                .bind(&missing)
-                .fetch_all(&mut *conn)
-                .await?;
-            rows.extend(stored.into_iter().map(|row| (row.ticket_id, row)));
-        }
-        Ok(rows)
     }
+    for id in changed_ids {
+        let Some(row) = rows.remove(&id) else {
+            continue;
+        };
+        let before = counted.get(&id).and_then(Option::as_ref);
+        writes.stats.0.replace(before, Some(&row.facts()));
+        let before = mine_before.get(&id).map(Vec::as_slice);
+        writes
+            .mine
+            .mine
+            .replace(before.unwrap_or_default(), &row.mine());
+        writes.rows.rows.insert(id, row);
+    }
+    writes
 }
 
 #[async_trait::async_trait]
@@ -772,104 +817,24 @@ impl Projection for TicketViewProjection {
         conn: &mut PgConnection,
         batch: &[StoredEvent],
     ) -> Result<(), sqlx::Error> {
-        let mut rows = self.rows_before(conn, batch).await?;
-        let clock = self.clock.current().await;
-        let mut changed_ids = HashSet::new();
-        // What each changed ticket counted in the statistics before the batch.
-        let mut counted: HashMap<Uuid, Option<TicketFacts>> = HashMap::new();
-        // Their `my_tickets` rows before the batch (none for a ticket created here).
-        let mut mine_before: HashMap<Uuid, Vec<MyTicket>> = HashMap::new();
-        // Tickets whose title or description is new or changed: `ticket_search` gets only these.
-        let mut new_text = HashSet::new();
-        let mut comments = Vec::new();
-        let mut tag_counts = TagCounts::default();
-        let mut opened = Vec::new();
-        for stored in batch {
-            let Some(id) = ticket_id(stored) else {
-                continue;
-            };
-            match (rows.get_mut(&id), &stored.event) {
-                // Already applied: a replayed batch changes nothing.
-                (Some(row), _) if stored.envelope.seq <= row.version => {}
-                (Some(row), event) => {
-                    counted.entry(id).or_insert_with(|| Some(row.facts()));
-                    mine_before.entry(id).or_insert_with(|| row.mine());
-                    row.apply(stored, &mut comments);
-                    row.count_business(clock.as_ref());
-                    if let TicketEvent::Tagged(e) = event {
-                        tag_counts.add(e);
-                    }
-                    changed_ids.insert(id);
-                    if matches!(event, TicketEvent::Updated(e)
-                        if e.changes.title.is_some() || e.changes.description.is_some())
-                    {
-                        new_text.insert(id);
-                    }
-                }
-                (None, TicketEvent::Created(e)) => {
-                    counted.entry(id).or_insert(None);
-                    mine_before.entry(id).or_default();
-                    let row = ViewRow::created(id, e, stored);
-                    opened.push((id, row.requester_id, row.created_at));
-                    rows.insert(id, row);
-                    changed_ids.insert(id);
-                    new_text.insert(id);
-                }
-                (None, _) => tracing::warn!(
-                    ticket_id = %id,
-                    position = stored.position,
-                    "event of a ticket whose creation was never applied; skipped"
-                ),
-            }
-        }
-        let changed: Vec<&ViewRow> = changed_ids.iter().filter_map(|id| rows.get(id)).collect();
-        let mut delta = Delta::default();
-        let mut mine = MyTicketsDelta::default();
-        for row in &changed {
-            let before = counted.get(&row.ticket_id).and_then(Option::as_ref);
-            delta.replace(before, Some(&row.facts()));
-            let before = mine_before.get(&row.ticket_id).map(Vec::as_slice);
-            mine.replace(before.unwrap_or_default(), &row.mine());
-        }
-        delta.write(conn).await?;
-        mine.write(conn).await?;
-        tag_counts.write(conn).await?;
-        requester_chain::record(conn, &opened).await?;
-        if !changed.is_empty() {
-            sqlx::query(&UPSERT_ROWS)
-                .bind(Json(&changed))
-                .execute(&mut *conn)
-                .await?;
-        }
-        let search: Vec<SearchRow<'_>> = new_text
-            .iter()
-            .filter_map(|id| rows.get(id))
-            .map(|row| SearchRow {
-                ticket_id: row.ticket_id,
-                title: &row.title,
-                description: &row.description,
-                created_at: row.created_at,
-            })
-            .collect();
-        if !search.is_empty() {
-            sqlx::query(UPSERT_SEARCH)
-                .bind(Json(&search))
-                .execute(&mut *conn)
-                .await?;
-        }
-        if !comments.is_empty() {
-            sqlx::query(INSERT_COMMENTS)
-                .bind(Json(&comments))
-                .execute(&mut *conn)
-                .await?;
-        }
+        let (mut rows, missing) = cached_rows(&mut self.cache(), batch, false);
+        let stored = read_rows(conn, &missing).await?;
+        rows.extend(stored.into_iter().map(|row| (row.ticket_id, row)));
+        let clock = self.clock().await;
+        let written = fold_batch(rows, batch, clock.as_ref()).write(conn).await?;
         let mut cache = self.cache();
-        for id in changed_ids {
-            if let Some(row) = rows.remove(&id) {
-                cache.put(id, row);
-            }
+        for (id, row) in written {
+            cache.put(id, row);
         }
         Ok(())
+    }
+
+    async fn fill(
+        &self,
+        tables: &ShadowTables,
+        batches: Batches,
+    ) -> Result<(i64, i64), sqlx::Error> {
+        super::bulk::fill(self, tables, batches).await
     }
 }
 

@@ -23,6 +23,13 @@ impl TagCounts {
         }
     }
 
+    /// Adds `later`'s changes (of the batches after this one's).
+    pub(super) fn merge(&mut self, later: TagCounts) {
+        for (tag, delta) in later.0 {
+            *self.0.entry(tag).or_default() += delta;
+        }
+    }
+
     /// Adds the batch's changes and drops the tags no ticket carries any more.
     pub(super) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         let (tags, deltas): (Vec<String>, Vec<i64>) =
