@@ -17,7 +17,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::projector::{cached_rows, fold_batch, read_rows, TicketViewProjection, ViewRow};
+use super::batch::{cached_rows, fold_batch, read_rows};
+use super::business::BusinessClock;
+use super::row::ViewRow;
 use super::writes::{ChainWrites, CommentWrites, MineWrites, Part, RowWrites, StatWrites};
 use crate::shadow::{Batches, ShadowTables};
 
@@ -37,7 +39,7 @@ const GATHERED: usize = 16;
 
 /// Fills `tables` with every batch of `batches`; returns (events applied, the last position).
 pub(super) async fn fill(
-    projection: &TicketViewProjection,
+    clock: &dyn BusinessClock,
     tables: &ShadowTables,
     batches: Batches,
 ) -> Result<(i64, i64), sqlx::Error> {
@@ -56,7 +58,7 @@ pub(super) async fn fill(
         chain,
         rows_progress,
     };
-    let folded = fold_all(projection, tables, batches, lanes).await;
+    let folded = fold_all(clock, tables, batches, lanes).await;
     // A lane that failed stopped the fold; its error is the one to report.
     let mut failed = None;
     for handle in [rows_lane, comments_lane, stats_lane, mine_lane, chain_lane] {
@@ -88,7 +90,7 @@ struct Lanes {
 /// Folds every batch and sends its parts to the lanes; returns early, with what it did, when
 /// a lane has stopped (failed).
 async fn fold_all(
-    projection: &TicketViewProjection,
+    clock: &dyn BusinessClock,
     tables: &ShadowTables,
     mut batches: Batches,
     mut lanes: Lanes,
@@ -110,12 +112,11 @@ async fn fold_all(
                 break;
             }
             let mut tx = tables.begin().await?;
-            let stored = read_rows(&mut tx, &missing).await?;
+            before.extend(read_rows(&mut tx, &missing).await?);
             tx.commit().await?;
-            before.extend(stored.into_iter().map(|row| (row.ticket_id(), row)));
         }
-        let clock = projection.clock().await;
-        let writes = fold_batch(before, &batch, clock.as_ref());
+        let calendars = clock.current().await;
+        let writes = fold_batch(before, &batch, calendars.as_ref());
         for (id, row) in &writes.rows.rows {
             cache.put(*id, row.clone());
         }

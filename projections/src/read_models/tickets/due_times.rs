@@ -20,7 +20,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::business::{BusinessSpan, BusinessTime};
-use super::projector::NAME;
+use super::row::NAME;
 use super::tally::{Delta, TicketFacts, FACT_COLUMNS};
 use crate::runtime::{lock_checkpoint, rows_changed_without_events};
 

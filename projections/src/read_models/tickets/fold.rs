@@ -6,7 +6,7 @@ use ticket_nats::TicketEvent;
 use uuid::Uuid;
 
 use super::dto::TicketView;
-use super::projector::ViewRow;
+use super::row::ViewRow;
 use crate::stored::StoredEvent;
 
 /// One ticket's view folded from its events in sequence order, exactly as the projection

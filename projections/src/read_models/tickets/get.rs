@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::dto::*;
-use super::projector::{CommentRow, ViewRow, VIEW_COLUMNS};
+use super::row::{CommentRow, ViewRow, VIEW_COLUMNS};
 use crate::read_models::query::{requested_by, Viewer};
 
 #[derive(sqlx::FromRow)]

@@ -5,9 +5,10 @@
 //! - [`dto`]: the answers (`TicketView`, `TicketListItem`, `TicketPage`, …).
 //! - [`due_times`]: open tickets' stored due times and every ticket's business figures brought
 //!   to the SLA configuration in force.
-//! - [`projector`]: the projection that keeps the tables, with its row cache; `writes`: what
-//!   its fold of a batch writes, table by table; `bulk`: how a rebuild writes them side by
-//!   side; [`fold`](mod@fold): the same fold of one ticket's events, for point-in-time views.
+//! - [`projector`]: the projection that keeps the tables, with its row cache; `row`: a
+//!   ticket's row and how each event changes it; `batch`: a batch folded into rows; `writes`:
+//!   what that writes, table by table; `bulk`: how a rebuild writes them side by side;
+//!   [`fold`](mod@fold): the same fold of one ticket's events, for point-in-time views.
 //! - [`mine`]: each user's rows of their tickets and their counts (`my_tickets`, `my_counts`).
 //! - [`tag_counts`](mod@tag_counts): how many tickets carry each tag (`GET /tags`).
 //! - [`requester_chain`]: each ticket's earlier tickets of its requester, for the requester
@@ -16,6 +17,7 @@
 //! - [`get`](mod@get): one ticket; [`list`](mod@list): lists, their filters and sort orders;
 //!   [`search`]: free-text search and how a search finds its page.
 
+mod batch;
 mod bulk;
 pub mod business;
 pub mod dto;
@@ -26,6 +28,7 @@ pub mod list;
 pub mod mine;
 pub mod projector;
 pub mod requester_chain;
+mod row;
 mod search;
 pub mod tag_counts;
 pub mod tally;
@@ -42,5 +45,6 @@ pub use due_times::{
 pub use fold::fold;
 pub use get::{get, hide_fields, hide_others_tickets, id_by_number, version};
 pub use list::{list, After, Involvement, ListFilter, ListQuery, Sort};
-pub use projector::{filter_text, TicketViewProjection, NAME};
+pub use projector::TicketViewProjection;
+pub use row::{filter_text, NAME};
 pub use tag_counts::{tag_counts, TagCount};

@@ -8,15 +8,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::mine::MyTicketsDelta;
-use super::projector::{CommentRow, ViewRow, VIEW_COLUMNS};
 use super::requester_chain::{self, Opened};
+use super::row::{CommentRow, SearchRow, ViewRow, VIEW_COLUMNS};
 use super::tag_counts::TagCounts;
 use super::tally::Delta;
 
@@ -61,15 +59,6 @@ const INSERT_COMMENTS: &str =
             created_at, position, attachments
      FROM jsonb_populate_recordset(NULL::ticket_comments, $1)
      ON CONFLICT (comment_id) DO NOTHING";
-
-/// One `ticket_search` row.
-#[derive(Debug, Serialize)]
-pub(super) struct SearchRow<'a> {
-    pub(super) ticket_id: Uuid,
-    pub(super) title: &'a str,
-    pub(super) description: &'a str,
-    pub(super) created_at: DateTime<Utc>,
-}
 
 /// Everything a batch writes.
 #[derive(Debug, Default)]
