@@ -5,10 +5,11 @@
 //! batch in turn (statistics, users' rows, requester chains, rows, comments) while the machine
 //! stood 40 % idle. Here each part of [`Writes`] has a lane, its own connection and its own
 //! transactions: the parts write disjoint tables, and each lane writes its part of the batches
-//! in order, so every table ends as the batches applied in turn would leave it. A lane that
-//! falls behind merges what queued meanwhile into one write (one statistics row changed once
-//! for several batches). The fold keeps its own cache of rows, larger than the live one, and
-//! reads a row back from the copy only once the rows lane has written every batch before.
+//! in order, so every table ends as the batches applied in turn would leave it. A lane merges
+//! several batches' parts into one write (a statistics row changed once for several batches):
+//! those queued while it wrote, and for the tables whose rows many tickets share, a fixed
+//! number at least. The fold keeps its own cache of rows, larger than the live one, and reads a
+//! row back from the copy only once the rows lane has written every batch before.
 
 use std::num::NonZeroUsize;
 
@@ -141,8 +142,8 @@ type LaneSender<P> = mpsc::Sender<(u64, P)>;
 type LaneTask = JoinHandle<Result<(), sqlx::Error>>;
 
 /// A lane: writes each part it receives merged with the next ones, at least `gather` of them
-/// (or all that are left) and what else has queued by then, in a transaction of its own; `written`
-/// follows the number of the last batch written.
+/// (or all that are left) and what else has queued by then, in a transaction of its own;
+/// `written` follows the number of the last batch written.
 fn lane<P: Part>(
     tables: &ShadowTables,
     gather: usize,
