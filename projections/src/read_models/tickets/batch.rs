@@ -120,7 +120,7 @@ pub(super) fn fold_batch(
             continue;
         };
         let before = counted.get(&id).and_then(Option::as_ref);
-        writes.stats.0.replace(before, Some(&row.facts()));
+        writes.stats.delta.replace(before, Some(&row.facts()));
         let before = mine_before.get(&id).map(Vec::as_slice);
         writes
             .mine

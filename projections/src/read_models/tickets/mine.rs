@@ -187,6 +187,14 @@ impl MyTicketsDelta {
         }
     }
 
+    /// Takes the counts out, leaving the rows.
+    pub(crate) fn take_counts(&mut self) -> MyTicketsDelta {
+        MyTicketsDelta {
+            rows: BTreeMap::new(),
+            counts: std::mem::take(&mut self.counts),
+        }
+    }
+
     /// Writes the rows and adds the counts, a few statements for the whole batch.
     pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         let (mut gone_users, mut gone_tickets) = (Vec::new(), Vec::new());

@@ -60,14 +60,36 @@ impl Link {
 /// A ticket the batch opened: id, requester, creation time.
 pub(crate) type Opened = (Uuid, Uuid, DateTime<Utc>);
 
-/// Records `opened` and rewrites the tickets they move, with their gap counts.
+/// Tickets recorded per statement, at most (a requester's all in one).
+const CHUNK: usize = 100_000;
+
+/// Records `opened` and rewrites the tickets they move, with their gap counts: the tickets of
+/// a set of requesters at a time (each requester's chain is theirs alone).
 pub(crate) async fn record(conn: &mut PgConnection, opened: &[Opened]) -> Result<(), sqlx::Error> {
-    if opened.is_empty() {
-        return Ok(());
-    }
     let mut by_requester: HashMap<Uuid, Vec<(DateTime<Utc>, Uuid)>> = HashMap::new();
     for &(id, requester, at) in opened {
         by_requester.entry(requester).or_default().push((at, id));
+    }
+    let mut chunk = HashMap::new();
+    let mut tickets = 0;
+    for (requester, theirs) in by_requester {
+        tickets += theirs.len();
+        chunk.insert(requester, theirs);
+        if tickets >= CHUNK {
+            record_chunk(conn, std::mem::take(&mut chunk)).await?;
+            tickets = 0;
+        }
+    }
+    record_chunk(conn, chunk).await
+}
+
+/// [`record`] for whole requesters' opened tickets.
+async fn record_chunk(
+    conn: &mut PgConnection,
+    by_requester: HashMap<Uuid, Vec<(DateTime<Utc>, Uuid)>>,
+) -> Result<(), sqlx::Error> {
+    if by_requester.is_empty() {
+        return Ok(());
     }
     let (mut requesters, mut times, mut ids) = (Vec::new(), Vec::new(), Vec::new());
     for (requester, tickets) in &by_requester {

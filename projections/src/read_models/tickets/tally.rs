@@ -354,7 +354,20 @@ pub(crate) fn week_end(start: NaiveDate) -> NaiveDate {
     next_monday.min(next_month)
 }
 
+/// The periods a ticket created on `day` counts in.
+fn periods(day: NaiveDate) -> [(Grain, NaiveDate); 4] {
+    [
+        (Grain::Day, day),
+        (Grain::Week, week_of(day)),
+        (Grain::Month, month_of(day)),
+        (Grain::All, ALL_TIME),
+    ]
+}
+
+mod requesters;
 mod store;
+
+pub(crate) use requesters::RequesterDays;
 
 type Key = (Grain, NaiveDate, &'static str, String);
 
@@ -409,12 +422,7 @@ impl Delta {
                     entry.or_default().0 += sign * n;
                     continue;
                 }
-                for (grain, period) in [
-                    (Grain::Day, day),
-                    (Grain::Week, week_of(day)),
-                    (Grain::Month, month_of(day)),
-                    (Grain::All, ALL_TIME),
-                ] {
+                for (grain, period) in periods(day) {
                     let entry = self
                         .changes
                         .entry((grain, period, metric, key.clone()))

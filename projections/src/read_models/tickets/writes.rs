@@ -16,7 +16,7 @@ use super::mine::MyTicketsDelta;
 use super::requester_chain::{self, Opened};
 use super::row::{CommentRow, SearchRow, ViewRow, VIEW_COLUMNS};
 use super::tag_counts::TagCounts;
-use super::tally::Delta;
+use super::tally::{Delta, RequesterDays};
 
 /// Writes a JSON array of rows back, inserting new tickets and replacing changed ones, and
 /// their `ticket_recency` rows with them. The columns every event changes are indexed only
@@ -92,9 +92,15 @@ impl Writes {
 
 /// One part of [`Writes`]: written on its own, merged with the same part of later batches.
 #[async_trait::async_trait]
-pub(super) trait Part: Send + Sized + 'static {
+pub(super) trait Part: Default + Send + Sized + 'static {
     /// Takes in the same part of a later batch.
     fn merge(&mut self, later: Self);
+
+    /// Takes out what only adds to the tables (counts and sums, nothing read back before the
+    /// end): a rebuild merges it over every batch and writes it once, at its end.
+    fn take_sums(&mut self) -> Self {
+        Self::default()
+    }
 
     /// Writes the part in `conn`'s transaction.
     async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error>;
@@ -166,18 +172,30 @@ impl Part for CommentWrites {
     }
 }
 
-/// The statistics' change.
+/// The statistics' change: all of it in `delta` as a batch is folded, the per-requester
+/// counts apart once taken as sums.
 #[derive(Debug, Default)]
-pub(super) struct StatWrites(pub(super) Delta);
+pub(super) struct StatWrites {
+    pub(super) delta: Delta,
+    requesters: RequesterDays,
+}
 
 #[async_trait::async_trait]
 impl Part for StatWrites {
     fn merge(&mut self, later: Self) {
-        self.0.merge(later.0);
+        self.delta.merge(later.delta);
+        self.requesters.merge(later.requesters);
+    }
+
+    fn take_sums(&mut self) -> Self {
+        let mut sums = std::mem::take(self);
+        sums.delta.take_requesters(&mut sums.requesters);
+        sums
     }
 
     async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        self.0.write(conn).await
+        self.delta.write(conn).await?;
+        self.requesters.write(conn).await
     }
 }
 
@@ -195,6 +213,13 @@ impl Part for MineWrites {
         self.tags.merge(later.tags);
     }
 
+    fn take_sums(&mut self) -> Self {
+        Self {
+            mine: self.mine.take_counts(),
+            tags: std::mem::take(&mut self.tags),
+        }
+    }
+
     async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         self.mine.write(conn).await?;
         self.tags.write(conn).await
@@ -210,6 +235,12 @@ pub(super) struct ChainWrites(pub(super) Vec<Opened>);
 impl Part for ChainWrites {
     fn merge(&mut self, later: Self) {
         self.0.extend(later.0);
+    }
+
+    /// All of it: a requester's chain is a function of the set of their tickets, so a rebuild
+    /// records every ticket once, at its end, without looking up a chain before.
+    fn take_sums(&mut self) -> Self {
+        std::mem::take(self)
     }
 
     async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {

@@ -33,11 +33,11 @@ struct Rows {
 
 /// Per-requester counts (all time or a period's) as the columns `UNNEST` reads.
 #[derive(Debug, Default)]
-struct RequesterRows {
-    grains: Vec<&'static str>,
-    periods: Vec<NaiveDate>,
-    ids: Vec<Uuid>,
-    ns: Vec<i64>,
+pub(super) struct RequesterRows {
+    pub(super) grains: Vec<&'static str>,
+    pub(super) periods: Vec<NaiveDate>,
+    pub(super) ids: Vec<Uuid>,
+    pub(super) ns: Vec<i64>,
 }
 
 /// Histogram buckets' changes as the columns `UNNEST` reads (`keys`: the series).
@@ -79,14 +79,25 @@ struct Gone {
     total_keys: Vec<String>,
 }
 
+/// A change to the tables, table by table.
+#[derive(Debug, Default)]
+pub(super) struct Change {
+    stats: Rows,
+    totals: Rows,
+    pub(super) requesters: RequesterRows,
+    buckets: BucketRows,
+}
+
 impl Delta {
-    /// Adds the net change to the tables with one statement, and removes the rows it leaves at
-    /// zero with one more when there are any.
+    /// Adds the net change to the tables (see [`Change::write`]).
     pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        let mut stats = Rows::default();
-        let mut totals = Rows::default();
-        let mut requesters = RequesterRows::default();
-        let mut buckets = BucketRows::default();
+        let mut change = Change::default();
+        let Change {
+            stats,
+            totals,
+            requesters,
+            buckets,
+        } = &mut change;
         for ((grain, period, metric, key), (n, total)) in self.changes {
             // A comment changes no figure: its ticket's entries cancel out.
             if n == 0 && total == 0 {
@@ -117,9 +128,9 @@ impl Delta {
                 Some(Kept::Figure) => {}
             }
             let rows = if grain == Grain::All {
-                &mut totals
+                &mut *totals
             } else {
-                &mut stats
+                &mut *stats
             };
             rows.grains.push(grain.as_str());
             rows.periods.push(period);
@@ -128,6 +139,20 @@ impl Delta {
             rows.ns.push(n);
             rows.totals.push(total);
         }
+        change.write(conn).await
+    }
+}
+
+impl Change {
+    /// Adds the change with one statement, and removes the rows it leaves at zero with one more
+    /// when there are any.
+    pub(super) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let Change {
+            stats,
+            totals,
+            requesters,
+            buckets,
+        } = self;
         if stats.grains.is_empty()
             && totals.grains.is_empty()
             && requesters.ids.is_empty()
