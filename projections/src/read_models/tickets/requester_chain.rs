@@ -63,30 +63,34 @@ pub(crate) type Opened = (Uuid, Uuid, DateTime<Utc>);
 /// Tickets recorded per statement, at most (a requester's all in one).
 const CHUNK: usize = 100_000;
 
-/// Records `opened` and rewrites the tickets they move, with their gap counts: the tickets of
-/// a set of requesters at a time (each requester's chain is theirs alone).
+/// Records `opened` and rewrites the tickets they move, the tickets of a set of requesters at
+/// a time (each requester's chain is theirs alone), then their gap counts, all at once.
 pub(crate) async fn record(conn: &mut PgConnection, opened: &[Opened]) -> Result<(), sqlx::Error> {
     let mut by_requester: HashMap<Uuid, Vec<(DateTime<Utc>, Uuid)>> = HashMap::new();
     for &(id, requester, at) in opened {
         by_requester.entry(requester).or_default().push((at, id));
     }
+    let mut delta = HashMap::new();
     let mut chunk = HashMap::new();
     let mut tickets = 0;
     for (requester, theirs) in by_requester {
         tickets += theirs.len();
         chunk.insert(requester, theirs);
         if tickets >= CHUNK {
-            record_chunk(conn, std::mem::take(&mut chunk)).await?;
+            record_chunk(conn, std::mem::take(&mut chunk), &mut delta).await?;
             tickets = 0;
         }
     }
-    record_chunk(conn, chunk).await
+    record_chunk(conn, chunk, &mut delta).await?;
+    write_gaps(conn, delta).await
 }
 
-/// [`record`] for whole requesters' opened tickets.
+/// Records whole requesters' opened tickets (see [`record`]); adds what they change in
+/// `requester_gaps` to `delta`.
 async fn record_chunk(
     conn: &mut PgConnection,
     by_requester: HashMap<Uuid, Vec<(DateTime<Utc>, Uuid)>>,
+    delta: &mut HashMap<GapKey, i64>,
 ) -> Result<(), sqlx::Error> {
     if by_requester.is_empty() {
         return Ok(());
@@ -130,7 +134,6 @@ async fn record_chunk(
     }
 
     let mut changed = Vec::new();
-    let mut delta: HashMap<GapKey, i64> = HashMap::new();
     for (requester, tickets) in by_requester {
         let mut chain: Vec<(DateTime<Utc>, Uuid, Option<Link>)> = known_by_requester
             .remove(&requester)
@@ -190,7 +193,7 @@ async fn record_chunk(
         .execute(&mut *conn)
         .await?;
     }
-    write_gaps(conn, delta).await
+    Ok(())
 }
 
 /// Adds `delta` to `requester_gaps`, and drops rows that count nothing any more, so that the

@@ -364,10 +364,8 @@ fn periods(day: NaiveDate) -> [(Grain, NaiveDate); 4] {
     ]
 }
 
-mod requesters;
+pub(crate) mod requesters;
 mod store;
-
-pub(crate) use requesters::RequesterDays;
 
 type Key = (Grain, NaiveDate, &'static str, String);
 

@@ -16,7 +16,8 @@ use super::mine::MyTicketsDelta;
 use super::requester_chain::{self, Opened};
 use super::row::{CommentRow, SearchRow, ViewRow, VIEW_COLUMNS};
 use super::tag_counts::TagCounts;
-use super::tally::{Delta, RequesterDays};
+use super::tally::requesters::RequesterDays;
+use super::tally::Delta;
 
 /// Writes a JSON array of rows back, inserting new tickets and replacing changed ones, and
 /// their `ticket_recency` rows with them. The columns every event changes are indexed only
