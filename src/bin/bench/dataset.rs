@@ -388,7 +388,7 @@ pub async fn ensure(admin_url: &str, tickets: usize) -> anyhow::Result<String> {
         .with_context(|| format!("create database {name}"))?;
     // As many connections as the engine's own pool: a rebuild writes its tables on several
     // connections side by side, and with 4 its writers waited for one another (the read models
-    // of 1,000,000 tickets took 323 s to rebuild here, 222 to 290 s through the engine's CLI).
+    // of 1,000,000 tickets took 323 s to rebuild here, 275 to 290 s through the engine's CLI).
     let pool = PgPoolOptions::new()
         .max_connections(32)
         .connect(&url)

@@ -36,11 +36,12 @@ impl RequesterDays {
 
     /// Adds the counts to every period's rows, period by period in the order of their index.
     pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        for grain in 0..periods(ALL_TIME).len() {
-            let name = periods(ALL_TIME)[grain].0.as_str();
+        // One grain at a time, so that one grain's rows are held sorted at a time.
+        for (i, (grain, _)) in periods(ALL_TIME).into_iter().enumerate() {
+            let name = grain.as_str();
             let mut counts: BTreeMap<(NaiveDate, Uuid), i64> = BTreeMap::new();
             for (&(id, day), &n) in &self.0 {
-                *counts.entry((periods(day)[grain].1, id)).or_default() += n;
+                *counts.entry((periods(day)[i].1, id)).or_default() += n;
             }
             let mut rows = counts.into_iter().filter(|(_, n)| *n != 0).peekable();
             while rows.peek().is_some() {
