@@ -190,6 +190,9 @@ async fn an_event_writer_left_open_is_named_and_turns_readyz_503_past_the_limit(
         .fetch_one(&mut slow)
         .await
         .unwrap();
+    // The engine ages the transaction from its start, so the clock starts before BEGIN: started
+    // after the insert, it would run behind the engine's and `not before the limit` would flake.
+    let opened = Instant::now();
     let mut tx = slow.begin().await.unwrap();
     let number: i64 = sqlx::query_scalar("SELECT nextval('ticket_numbers')")
         .fetch_one(&mut *tx)
@@ -197,7 +200,6 @@ async fn an_event_writer_left_open_is_named_and_turns_readyz_503_past_the_limit(
         .unwrap();
     let envelope = created_envelope(late, number, &requester);
     insert_event(&mut *tx, &envelope).await;
-    let opened = Instant::now();
 
     // Assert: other writes are positioned meanwhile; readiness holds until the limit.
     let commented = app

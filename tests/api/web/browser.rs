@@ -253,11 +253,14 @@ impl Browser {
 
     /// Activates the button named `name`.
     pub async fn press(&self, name: &str) -> Result<()> {
-        self.by_role("button", name)
-            .await?
-            .click()
-            .await
-            .with_context(|| format!("press {name:?}"))
+        for _ in 0..20 {
+            let button = self.by_role("button", name).await?;
+            match button.click().await {
+                Err(e) if is_stale(&e) => tokio::time::sleep(Duration::from_millis(100)).await,
+                done => return done.with_context(|| format!("press {name:?}")),
+            }
+        }
+        bail!("press {name:?}: the button kept being replaced")
     }
 
     /// Follows the link named `name`.
@@ -268,7 +271,7 @@ impl Browser {
             let link = self.by_role("link", name).await?;
             let href = link.attr("href").await.unwrap_or_default();
             match link.click().await {
-                Err(e) if e.to_string().contains("stale element") => {
+                Err(e) if is_stale(&e) => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => return Err(e).with_context(|| format!("follow {name:?}")),
@@ -301,15 +304,18 @@ impl Browser {
 
     /// Types `text` into the field labelled `label`, replacing what it held.
     pub async fn fill(&self, label: &str, text: &str) -> Result<()> {
-        let field = self.by_label(label).await?;
-        field
-            .clear()
-            .await
-            .with_context(|| format!("clear {label:?}"))?;
-        field
-            .send_keys(text)
-            .await
-            .with_context(|| format!("type into {label:?}"))
+        for _ in 0..20 {
+            let field = self.by_label(label).await?;
+            let typed = match field.clear().await {
+                Ok(()) => field.send_keys(text).await,
+                Err(e) => Err(e),
+            };
+            match typed {
+                Err(e) if is_stale(&e) => tokio::time::sleep(Duration::from_millis(100)).await,
+                done => return done.with_context(|| format!("type into {label:?}")),
+            }
+        }
+        bail!("type into {label:?}: the field kept being replaced")
     }
 
     /// Picks the option whose value or text is `choice` in the select labelled `label`,
@@ -600,4 +606,10 @@ pub async fn finish(test: &str, outcome: Result<()>, browsers: Vec<(&str, Browse
     for (_, browser) in browsers {
         browser.close().await;
     }
+}
+
+/// Whether the element acted on was replaced by a re-render (a live update) after it was found:
+/// a person would simply act on the new one, so the helpers look again.
+fn is_stale(error: &impl std::fmt::Display) -> bool {
+    error.to_string().contains("stale element")
 }
