@@ -772,6 +772,7 @@ fn print_table(levels: &[Level], open: &engine::OpenLoop, events: usize, rebuild
     for (name, s) in [
         ("command (from intended send)", &open.latency),
         ("response → read model", &open.read_model),
+        ("response → read without waiting", &open.read_alone),
         ("response → JetStream", &open.ack),
         ("response → WebSocket push", &open.push),
     ] {

@@ -204,6 +204,9 @@ pub struct OpenLoop {
     pub latency: Summary,
     /// Command response → `GET /tickets/{id}?min_version=` answered (sampled).
     pub read_model: Summary,
+    /// `GET /tickets/{id}` without `min_version`, sent on a response as the samples above are
+    /// (other commands): what the read itself costs at this load, waiting for nothing.
+    pub read_alone: Summary,
     /// Command response → JetStream message seen by a subscriber.
     pub ack: Summary,
     /// Command response → WebSocket push received (measuring clients).
@@ -328,6 +331,7 @@ impl Engine {
         let mut tasks = Vec::with_capacity(total);
         let mut rng = Rng::new(4242);
         let read_samples: Arc<Mutex<Vec<Duration>>> = Arc::default();
+        let alone_samples: Arc<Mutex<Vec<Duration>>> = Arc::default();
         for i in 0..total {
             let intended = start + Duration::from_secs_f64(i as f64 / rate);
             tokio::time::sleep_until(intended.into()).await;
@@ -338,6 +342,7 @@ impl Engine {
             let url = self.api(&format!("/tickets/{ticket}"));
             let responses = responses.clone();
             let read_samples = read_samples.clone();
+            let alone_samples = alone_samples.clone();
             tasks.push(tokio::spawn(async move {
                 let _permit = permit;
                 let r = client
@@ -357,15 +362,16 @@ impl Engine {
                     .lock()
                     .ok()?
                     .insert(format!("{ticket}:{version}"), answered);
-                if i % 20 == 0 {
-                    let seen = client
-                        .get(format!("{url}?min_version={version}"))
-                        .bearer_auth(&token)
-                        .send()
-                        .await
-                        .ok()?;
+                // Every 20th command reads its own write; another 1 in 20 reads without waiting.
+                let sample = match i % 20 {
+                    0 => Some((format!("{url}?min_version={version}"), &read_samples)),
+                    10 => Some((url.clone(), &alone_samples)),
+                    _ => None,
+                };
+                if let Some((read_url, samples)) = sample {
+                    let seen = client.get(read_url).bearer_auth(&token).send().await.ok()?;
                     if seen.status().is_success() {
-                        read_samples.lock().ok()?.push(answered.elapsed());
+                        samples.lock().ok()?.push(answered.elapsed());
                     }
                 }
                 Some(answered.duration_since(intended))
@@ -406,12 +412,14 @@ impl Engine {
         let mut push = delays(&push_arrivals);
         let mut ack = delays(&ack_arrivals);
         let mut read = read_samples.lock().map(|r| r.clone()).unwrap_or_default();
+        let mut alone = alone_samples.lock().map(|r| r.clone()).unwrap_or_default();
         Ok(OpenLoop {
             rate_per_s: rate,
             commands: latencies.len(),
             errors,
             latency: summarize(&mut latencies),
             read_model: summarize(&mut read),
+            read_alone: summarize(&mut alone),
             ack: summarize(&mut ack),
             push: summarize(&mut push),
             ws_clients,
