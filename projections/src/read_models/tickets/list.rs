@@ -561,7 +561,7 @@ pub async fn list(
                 Some(scan) => fetch(pool, query, viewer, Some((q, scan))).await?,
             }
         }
-        Some(q) => fetch(pool, query, viewer, Some((q, Scan::Walk))).await?,
+        Some(q) => fetch(pool, query, viewer, Some((q, Scan::Planned))).await?,
         None => fetch(pool, query, viewer, None).await?,
     };
     let limit = usize::try_from(query.limit).unwrap_or(0);
@@ -605,11 +605,11 @@ pub(super) async fn fetch(
         Some((q, scan)) => {
             filter.to_mut().q = None;
             match scan {
-                Scan::Walk => {
+                Scan::Planned => {
                     qb.push(" JOIN ticket_search s ON s.ticket_id = v.ticket_id WHERE ");
                     push_search(&mut qb, q);
                 }
-                Scan::Newest(n) => {
+                Scan::Newest(_) | Scan::Walk => {
                     qb.push(
                         " JOIN (SELECT s.ticket_id, s.created_at, s.lower_title, \
                          s.lower_description FROM ticket_search s WHERE true",
@@ -618,9 +618,16 @@ pub(super) async fn fetch(
                         query.sort.push_after(&mut qb, after, true);
                     }
                     query.sort.push_order(&mut qb, true);
-                    qb.push(" LIMIT ")
-                        .push_bind(n)
-                        .push(") s ON s.ticket_id = v.ticket_id WHERE ");
+                    match scan {
+                        Scan::Newest(n) => qb.push(" LIMIT ").push_bind(n),
+                        // Fenced, as the matches are below: joined as it is, the walk was
+                        // planned from the planner's guess at how often the text occurs (a
+                        // fixed 0.02 % for a pattern), and a word in one ticket of 100 at
+                        // 1,000,000 tickets had all its 9,304 matches and their rows read and
+                        // sorted (155 ms) where walking tests about 4,600 tickets.
+                        _ => qb.push(" OFFSET 0"),
+                    };
+                    qb.push(") s ON s.ticket_id = v.ticket_id WHERE ");
                     push_search(&mut qb, q);
                 }
                 Scan::Matches => {

@@ -23,8 +23,11 @@ pub(super) const PROBE: i64 = 1_000;
 pub(super) enum Scan {
     /// The newest `n` tickets (after the cursor), tested one by one.
     Newest(i64),
-    /// Every ticket newest first, tested one by one until the page is full.
+    /// Every ticket newest first (after the cursor), tested one by one until the page is full.
     Walk,
+    /// Matches joined as they are, the planner choosing how to read them: a search with another
+    /// filter, which may select few tickets through its own index.
+    Planned,
     /// Every match, listed by the trigram indexes and sorted.
     Matches,
 }
