@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use fantoccini::elements::{Element, ElementRef};
+use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
 use ticketd::domain::Role;
@@ -253,32 +254,43 @@ impl Browser {
 
     /// Activates the button named `name`.
     pub async fn press(&self, name: &str) -> Result<()> {
-        for _ in 0..20 {
+        self.on_fresh(&format!("press {name:?}"), async || {
             let button = self.by_role("button", name).await?;
-            match button.click().await {
-                Err(e) if is_stale(&e) => tokio::time::sleep(Duration::from_millis(100)).await,
-                done => return done.with_context(|| format!("press {name:?}")),
-            }
-        }
-        bail!("press {name:?}: the button kept being replaced")
+            Ok(button.click().await)
+        })
+        .await
     }
 
     /// Follows the link named `name`.
     pub async fn follow(&self, name: &str) -> Result<()> {
-        // A list re-rendered by a live update between finding the link and clicking it leaves a
-        // stale element behind: a person would simply click the new one, so look again.
+        let href = self
+            .on_fresh(&format!("follow {name:?}"), async || {
+                let link = self.by_role("link", name).await?;
+                let href = link.attr("href").await.unwrap_or_default();
+                Ok(link.click().await.map(|()| href))
+            })
+            .await?;
+        self.arrived(name, href.as_deref()).await
+    }
+
+    /// Runs `act`, which finds an element (failing at once when it cannot) and acts on it, again
+    /// while the action finds the element stale: a list or page re-rendered by a live update
+    /// between finding and acting leaves the old element behind, and a person would simply act
+    /// on the new one.
+    async fn on_fresh<T>(
+        &self,
+        what: &str,
+        mut act: impl AsyncFnMut() -> Result<Result<T, CmdError>>,
+    ) -> Result<T> {
         for _ in 0..20 {
-            let link = self.by_role("link", name).await?;
-            let href = link.attr("href").await.unwrap_or_default();
-            match link.click().await {
-                Err(e) if is_stale(&e) => {
+            match act().await? {
+                Err(e) if e.to_string().contains("stale element") => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(e) => return Err(e).with_context(|| format!("follow {name:?}")),
-                Ok(()) => return self.arrived(name, href.as_deref()).await,
+                done => return done.with_context(|| what.to_string()),
             }
         }
-        bail!("follow {name:?}: the link kept being replaced")
+        bail!("{what}: the element kept being replaced")
     }
 
     /// Waits for the page to be at the in-app route `href` (`#/…`) a link led to; a click that
@@ -304,18 +316,14 @@ impl Browser {
 
     /// Types `text` into the field labelled `label`, replacing what it held.
     pub async fn fill(&self, label: &str, text: &str) -> Result<()> {
-        for _ in 0..20 {
+        self.on_fresh(&format!("type into {label:?}"), async || {
             let field = self.by_label(label).await?;
-            let typed = match field.clear().await {
+            Ok(match field.clear().await {
                 Ok(()) => field.send_keys(text).await,
                 Err(e) => Err(e),
-            };
-            match typed {
-                Err(e) if is_stale(&e) => tokio::time::sleep(Duration::from_millis(100)).await,
-                done => return done.with_context(|| format!("type into {label:?}")),
-            }
-        }
-        bail!("type into {label:?}: the field kept being replaced")
+            })
+        })
+        .await
     }
 
     /// Picks the option whose value or text is `choice` in the select labelled `label`,
@@ -606,10 +614,4 @@ pub async fn finish(test: &str, outcome: Result<()>, browsers: Vec<(&str, Browse
     for (_, browser) in browsers {
         browser.close().await;
     }
-}
-
-/// Whether the element acted on was replaced by a re-render (a live update) after it was found:
-/// a person would simply act on the new one, so the helpers look again.
-fn is_stale(error: &impl std::fmt::Display) -> bool {
-    error.to_string().contains("stale element")
 }

@@ -618,15 +618,16 @@ pub(super) async fn fetch(
                         query.sort.push_after(&mut qb, after, true);
                     }
                     query.sort.push_order(&mut qb, true);
-                    match scan {
-                        Scan::Newest(n) => qb.push(" LIMIT ").push_bind(n),
+                    if let Scan::Newest(n) = scan {
+                        qb.push(" LIMIT ").push_bind(n);
+                    } else {
                         // Fenced, as the matches are below: joined as it is, the walk was
                         // planned from the planner's guess at how often the text occurs (a
                         // fixed 0.02 % for a pattern), and a word in one ticket of 100 at
                         // 1,000,000 tickets had all its 9,304 matches and their rows read and
                         // sorted (155 ms) where walking tests about 4,600 tickets.
-                        _ => qb.push(" OFFSET 0"),
-                    };
+                        qb.push(" OFFSET 0");
+                    }
                     qb.push(") s ON s.ticket_id = v.ticket_id WHERE ");
                     push_search(&mut qb, q);
                 }
