@@ -95,8 +95,9 @@ async fn chain_counts(conn: &mut PgConnection, w: &Window) -> Result<(i64, i64),
     let (mut unique, mut recurring) = (0, 0);
     // The parts of a day at either end, ticket by ticket.
     let ends: Vec<Earlier> = sqlx::query_as(
-        "SELECT r.prev1_at, r.prev2_at FROM ticket_view v JOIN requester_tickets r USING (ticket_id)
-         WHERE (v.created_at >= $1 AND v.created_at < $2) OR (v.created_at >= $3 AND v.created_at < $4)",
+        "SELECT prev1_at, prev2_at FROM requester_tickets WHERE created_at >= $1 AND created_at < $2
+         UNION ALL
+         SELECT prev1_at, prev2_at FROM requester_tickets WHERE created_at >= $3 AND created_at < $4",
     )
     .bind(w.from)
     .bind(w.days_from().min(w.until()))
