@@ -387,3 +387,62 @@ async fn a_window_of_weeks_around_the_tickets_sums_to_the_all_time_figures() {
     }
     assert_eq!(all_time["tickets"]["total"], 2);
 }
+
+#[tokio::test]
+async fn a_window_starting_or_ending_on_a_tickets_day_counts_it_whichever_part_is_read() {
+    // Arrange: one ticket answered, closed and rated, created at `created`.
+    let app = spawn_app().await;
+    let requester = app.user("requester").await;
+    let agent = app.user("agent").await;
+    let admin = app.user("admin").await;
+    let id = app.create_ticket(&requester).await;
+    comment(&app, id, &agent, false).await;
+    assign(&app, id, &agent, &agent).await;
+    close(&app, id, &agent).await;
+    rate(&app, id, &requester, 5).await;
+    let created = event_time(&app, id, 1).await;
+    let midnight = created.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let second = chrono::Duration::seconds(1);
+
+    // Act: windows that start or end a second either side of it. The engine reads the part of
+    // the ticket's day in the window or sums the day and takes the other part out, whichever
+    // is shorter: before noon the first two windows take the ticket's part out, after noon
+    // the last two.
+    let with = read(&app, "/stats", &admin).await;
+    let without = read(
+        &app,
+        &at("/stats", "from", created + chrono::Duration::days(2)),
+        &admin,
+    )
+    .await;
+    let windows = [
+        (at("/stats", "from", created - second), &with),
+        (at("/stats", "from", created + second), &without),
+        (
+            at(&at("/stats", "from", midnight), "to", created + second),
+            &with,
+        ),
+        (
+            at(&at("/stats", "from", midnight), "to", created - second),
+            &without,
+        ),
+    ];
+
+    // Assert
+    assert_eq!(with["tickets"]["total"], 1);
+    for (path, expected) in windows {
+        let stats = read(&app, &path, &admin).await;
+        for member in [
+            "tickets",
+            "first_response",
+            "resolution",
+            "sla",
+            "ratings",
+            "agents",
+            "channels",
+            "requesters",
+        ] {
+            assert_eq!(stats[member], expected[member], "{path}: {member}");
+        }
+    }
+}

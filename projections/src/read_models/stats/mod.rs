@@ -93,9 +93,7 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
         .bind(tag)
         .fetch_all(&mut *tx)
         .await?;
-        for ticket in &tickets {
-            sums.add_ticket(ticket);
-        }
+        sums.add_tickets(&tickets, 1);
     } else if plan.months == Some((None, None)) {
         // All time: the kept totals, one row per metric and key.
         let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
@@ -166,7 +164,9 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
             }
         }
     }
-    for (from, to) in plan.partial.iter().filter(|_| query.tag.is_none()) {
+    let parts = plan.partial.iter().map(|part| (part, 1));
+    let outside = plan.less.iter().map(|part| (part, -1));
+    for ((from, to), sign) in parts.chain(outside).filter(|_| query.tag.is_none()) {
         let tickets: Vec<TicketFacts> = sqlx::query_as(&format!(
             "SELECT {FACT_COLUMNS} FROM ticket_view v WHERE v.created_at >= $1 AND v.created_at < $2"
         ))
@@ -174,9 +174,7 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
         .bind(to)
         .fetch_all(&mut *tx)
         .await?;
-        for ticket in &tickets {
-            sums.add_ticket(ticket);
-        }
+        sums.add_tickets(&tickets, sign);
     }
 
     let open: OpenFigures = sqlx::query_as::<_, OpenGroup>(&format!(

@@ -176,11 +176,13 @@ mod tests {
     fn channels_count_exactly_and_their_medians_are_within_the_histograms_error() {
         let mut sums = Sums::default();
         let resolutions = [61, 3_600, 7_321, 90_000, 12];
-        for s in resolutions {
-            sums.add_ticket(&ticket(Channel::Email, Some(s)));
-        }
-        sums.add_ticket(&ticket(Channel::Email, None));
-        sums.add_ticket(&ticket(Channel::Web, None));
+        let mut tickets: Vec<_> = resolutions
+            .iter()
+            .map(|s| ticket(Channel::Email, Some(*s)))
+            .collect();
+        tickets.push(ticket(Channel::Email, None));
+        tickets.push(ticket(Channel::Web, None));
+        sums.add_tickets(&tickets, 1);
         let channels = ["web", "email", "chat"].map(String::from);
         let stats = channel_stats(&sums, &channels);
         assert_eq!(stats.len(), 3);

@@ -138,10 +138,25 @@ impl Sums {
             .add_run(first, counts);
     }
 
-    /// One ticket, tallied here (the parts of a day at the ends of a window).
-    pub(super) fn add_ticket(&mut self, ticket: &TicketFacts) {
-        for (metric, key, n, total) in ticket.entries() {
-            self.add(metric.to_string(), key, n, i128::from(total));
+    /// Tickets tallied here (the parts of a day at the ends of a window, a tagged subset), or
+    /// taken out (`sign` -1: the part of a day summed whole that lies outside the window).
+    /// Tickets share most of their entries (a status, a channel, a histogram's bucket): summed
+    /// first, each distinct entry is looked up and kept once.
+    pub(super) fn add_tickets<'t>(
+        &mut self,
+        tickets: impl IntoIterator<Item = &'t TicketFacts>,
+        sign: i64,
+    ) {
+        let mut summed: HashMap<(&'static str, String), (i64, i128)> = HashMap::new();
+        for ticket in tickets {
+            for (metric, key, n, total) in ticket.entries() {
+                let entry = summed.entry((metric, key)).or_default();
+                entry.0 += sign * n;
+                entry.1 += i128::from(sign * total);
+            }
+        }
+        for ((metric, key), (n, total)) in summed {
+            self.add(metric.to_string(), key, n, total);
         }
     }
 
