@@ -42,10 +42,8 @@ pub fn router() -> Router<AppState> {
         .route("/categories", get(list_categories))
 }
 
-/// The read models behind the ticket view, list, board and statistics.
+/// The read models behind the ticket view, list, board, statistics and per-user queries.
 pub(crate) const TICKET_MODELS: &[&str] = &[tickets::NAME];
-/// The read models behind the per-user queries.
-const USER_MODELS: &[&str] = &[tickets::NAME, me::NAME];
 
 /// A tag, checked by the rule the command uses.
 fn tag(value: &str) -> Result<String, String> {
@@ -452,7 +450,7 @@ pub async fn get_me(State(state): State<AppState>, caller: Caller, uri: Uri) -> 
     let min_position = p.min_position();
     p.finish()?;
     let deadline = Instant::now() + state.settings.read_wait;
-    let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
+    let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
     let summary = me::summary(&state.pool, policy::viewer(&caller)).await?;
     Ok(answer(position, summary))
 }
@@ -501,7 +499,7 @@ pub async fn my_tickets(
     let min_position = p.min_position();
     p.finish()?;
     let deadline = Instant::now() + state.settings.read_wait;
-    let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
+    let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
     let mut page = tickets::list(&state.pool, &query, policy::viewer(&caller)).await?;
     let services = state.commands.services().await;
     crate::sla_clocks::fill_page(&mut page, &services, chrono::Utc::now());
@@ -529,7 +527,7 @@ pub async fn mark_read(
     let min_position = p.min_position();
     p.finish()?;
     let deadline = Instant::now() + state.settings.read_wait;
-    let position = caught_up(&state, USER_MODELS, min_position, deadline).await?;
+    let position = caught_up(&state, TICKET_MODELS, min_position, deadline).await?;
     if !me::mark_read(&state.pool, id, policy::viewer(&caller)).await? {
         return Err(ApiError::ticket_not_found());
     }

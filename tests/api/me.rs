@@ -14,6 +14,13 @@ async fn unread(app: &TestApp, user: &TestUser) -> i64 {
 }
 
 /// Marks a ticket read once the read models show every event stored so far.
+/// Whether `/me/tickets` shows the user's only ticket unread.
+async fn listed_unread(app: &TestApp, user: &TestUser) -> bool {
+    let mine = read(app, "/me/tickets", user).await;
+    assert_eq!(mine["items"].as_array().map(Vec::len), Some(1), "{mine}");
+    mine["items"][0]["unread"].as_bool().unwrap()
+}
+
 async fn mark_read(app: &TestApp, id: Uuid, user: &TestUser) {
     let path = settled(app, &format!("/tickets/{id}/read")).await;
     let response = app.post(&path, user, json!({})).await;
@@ -87,6 +94,7 @@ async fn a_ticket_turns_unread_when_someone_else_acts_and_read_when_marked() {
 
     comment(&app, id, &requester, false).await;
     assert_eq!(unread(&app, &requester).await, 0, "their own comment");
+    assert!(!listed_unread(&app, &requester).await, "their own comment");
 
     comment(&app, id, &agent, false).await;
     assert_eq!(
@@ -122,11 +130,17 @@ async fn an_internal_comment_is_unread_for_agents_but_not_for_the_requester() {
     // Act
     comment(&app, id, &colleague, true).await;
 
-    // Assert
+    // Assert: in the counts and in the list alike.
     assert_eq!(unread(&app, &requester).await, 0, "requesters never see it");
+    assert!(
+        !listed_unread(&app, &requester).await,
+        "requesters never see it"
+    );
     assert_eq!(unread(&app, &agent).await, 1, "the assignee sees it");
+    assert!(listed_unread(&app, &agent).await, "the assignee sees it");
     comment(&app, id, &colleague, false).await;
     assert_eq!(unread(&app, &requester).await, 1, "a public comment");
+    assert!(listed_unread(&app, &requester).await, "a public comment");
 }
 
 #[tokio::test]

@@ -721,8 +721,7 @@ async fn the_cli_rebuilds_the_real_read_models_to_the_rows_the_live_projectors_w
         sqlx::query_scalar::<_, String>(
             "SELECT tablename || ': ' || regexp_replace(indexdef, 'INDEX \\S+ ON', 'INDEX ON')
              FROM pg_indexes WHERE schemaname = 'public'
-               AND tablename IN ('ticket_view', 'ticket_recency', 'ticket_comments',
-                                 'ticket_activity')
+               AND tablename IN ('ticket_view', 'ticket_recency', 'ticket_comments')
              ORDER BY 1",
         )
         .fetch_all(&app.pool)

@@ -1,95 +1,50 @@
 //! Per-user state: what each user requested or is assigned to, and what they have not read.
 //!
-//! The projection keeps `ticket_activity` (who acted on which ticket, and whether requesters
-//! may see it). `ticket_reads` is user state, written by `POST /tickets/{id}/read`, not a
-//! projection table: a rebuild keeps it.
+//! `ticket_reads` is user state, written by `POST /tickets/{id}/read`, not a projection table:
+//! a rebuild keeps it.
 //!
 //! The unread rule (CONTRACT 2.5): a ticket is unread for a user when an event by someone else,
 //! that the user may see (requesters never see internal comments), happened after the user last
-//! read it; a ticket never read is unread once someone else acted on it. `/me` counts it from
-//! what the ticket view projection keeps per user ([`super::tickets::mine`]).
+//! read it; a ticket never read is unread once someone else acted on it. The ticket view keeps,
+//! per ticket, who acted last and the latest event by anyone else ([`mine::Actors`]), which
+//! gives that event for any user: a list tells it per row, and `/me` counts it from what the
+//! ticket view projection keeps per user ([`super::tickets::mine`]).
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgPool, Postgres, QueryBuilder};
 use ticket_nats::Status;
 use uuid::Uuid;
 
 use super::query::{requested_by, Viewer};
 use super::tickets::mine;
-use crate::runtime::Projection;
-use crate::stored::StoredEvent;
-
-/// The projection's name (its checkpoint key).
-pub const NAME: &str = "ticket_activity";
-
-/// Keeps `ticket_activity`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ActivityProjection;
-
-#[async_trait::async_trait]
-impl Projection for ActivityProjection {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["ticket_activity"]
-    }
-
-    async fn apply(
-        &self,
-        conn: &mut PgConnection,
-        batch: &[StoredEvent],
-    ) -> Result<(), sqlx::Error> {
-        let mut tickets = Vec::with_capacity(batch.len());
-        let mut positions = Vec::with_capacity(batch.len());
-        let mut actors: Vec<Option<Uuid>> = Vec::with_capacity(batch.len());
-        let mut internal = Vec::with_capacity(batch.len());
-        for stored in batch {
-            let Ok(ticket) = Uuid::parse_str(&stored.envelope.subject) else {
-                continue;
-            };
-            tickets.push(ticket);
-            positions.push(stored.position);
-            // `system` (the engine's own SLA breaches) is nobody's own action.
-            actors.push(Uuid::parse_str(&stored.envelope.actorid).ok());
-            internal.push(stored.event.is_internal());
-        }
-        if tickets.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO ticket_activity (ticket_id, position, actor_id, internal)
-             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::boolean[])
-             ON CONFLICT (ticket_id, position) DO NOTHING",
-        )
-        .bind(&tickets)
-        .bind(&positions)
-        .bind(&actors)
-        .bind(&internal)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-}
 
 /// Appends whether ticket `v` is unread for `viewer` (a boolean expression).
 pub(crate) fn push_unread(qb: &mut QueryBuilder<'_, Postgres>, viewer: Viewer) {
-    qb.push(
-        "EXISTS (SELECT 1 FROM ticket_activity a
-                 WHERE a.ticket_id = v.ticket_id
-                   AND a.position > COALESCE((SELECT r.position FROM ticket_reads r
-                                              WHERE r.ticket_id = v.ticket_id AND r.user_id = ",
-    )
-    .push_bind(viewer.user_id)
-    .push("), 0) AND a.actor_id IS DISTINCT FROM ")
-    .push_bind(viewer.user_id);
-    if !viewer.reads_internal() {
-        qb.push(" AND NOT a.internal");
-    }
-    qb.push(")");
+    // [`mine::Actors::seen_by`] in SQL: the latest event by someone other than the viewer.
+    let (actor, last, other) = if viewer.reads_internal() {
+        (
+            "last_actor_id",
+            "last_actor_position",
+            "other_actor_position",
+        )
+    } else {
+        (
+            "public_actor_id",
+            "public_actor_position",
+            "public_other_position",
+        )
+    };
+    qb.push(format!("((CASE WHEN v.{actor} = "))
+        .push_bind(viewer.user_id)
+        .push(format!(
+            " THEN v.{other} ELSE v.{last} END)
+              > COALESCE((SELECT r.position FROM ticket_reads r
+                          WHERE r.ticket_id = v.ticket_id AND r.user_id = "
+        ))
+        .push_bind(viewer.user_id)
+        .push("), 0))");
 }
 
 /// A user's tickets by status.

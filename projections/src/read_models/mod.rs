@@ -5,8 +5,8 @@
 //! - [`tickets`]: the ticket view and list (`ticket_view`, `ticket_comments`).
 //! - [`board`]: the Kanban board, served from `ticket_view`; [`board_groups`]: the same, grouped
 //!   by a `select` field.
-//! - [`me`]: per-user counts and unread state (`ticket_activity`, plus the user-owned
-//!   `ticket_reads`).
+//! - [`me`]: per-user counts and unread state (from what the ticket view keeps, and the
+//!   user-owned `ticket_reads`).
 //! - [`stats`]: statistics over a creation window, summed from `ticket_stats` (kept by the
 //!   ticket view projection); [`histogram`]: the mergeable histograms of its percentiles.
 //! - [`query`]: what every query shares: who is asking, and one snapshot for a whole answer.
@@ -30,8 +30,5 @@ pub use query::Viewer;
 /// Every read model's projection, each keyed by its own checkpoint; the ticket view counts
 /// business time on the calendars `clock` gives.
 pub fn all(clock: Arc<dyn tickets::BusinessClock>) -> Vec<Arc<dyn Projection>> {
-    vec![
-        Arc::new(tickets::TicketViewProjection::new(clock)),
-        Arc::new(me::ActivityProjection),
-    ]
+    vec![Arc::new(tickets::TicketViewProjection::new(clock))]
 }
