@@ -173,9 +173,9 @@ request_body! {
     responses(
         (status = 200, body = User),
         (status = 403, description = "the caller is not an admin", body = super::error::Problem),
-        (status = 404, description = "no such user (either of the two)", body = super::error::Problem),
+        (status = 404, description = "no such user to merge", body = super::error::Problem),
         (status = 409, description = "the same user, or one already merged", body = super::error::Problem),
-        (status = 422, body = super::error::Problem)),
+        (status = 422, description = "a bad body, or `into` names no user", body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn merge_user(
     State(state): State<AppState>,
@@ -191,6 +191,8 @@ pub async fn merge_user(
         .await
         .map_err(|e| match e {
             MergeError::NotFound => ApiError::NotFound("no such user".into()),
+            // A body naming nobody, as an unknown requester or assignee is (CONTRACT 2.3).
+            MergeError::UnknownTarget => ApiError::invalid("into", "names no user"),
             MergeError::Conflict(why) => ApiError::Conflict(why.into()),
             MergeError::Database(e) => ApiError::from(e),
         })?;

@@ -195,9 +195,12 @@ async fn write(
 /// Why a merge was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
-    /// One of the two users does not exist.
+    /// The user to merge does not exist.
     #[error("no such user")]
     NotFound,
+    /// The user to merge into does not exist.
+    #[error("no user to merge into")]
+    UnknownTarget,
     /// A user cannot be merged into themself, into a merged user, or twice.
     #[error("{0}")]
     Conflict(&'static str),
@@ -225,10 +228,9 @@ pub async fn merge(
     let (first, second) = if id < into { (id, into) } else { (into, id) };
     let a = lock(&mut tx, first).await?;
     let b = lock(&mut tx, second).await?;
-    let (Some(a), Some(b)) = (a, b) else {
-        return Err(MergeError::NotFound);
-    };
-    let (source, target) = if a.id == id { (a, b) } else { (b, a) };
+    let (source, target) = if first == id { (a, b) } else { (b, a) };
+    let source = source.ok_or(MergeError::NotFound)?;
+    let target = target.ok_or(MergeError::UnknownTarget)?;
     if source.merged_into.is_some() {
         return Err(MergeError::Conflict("the user is already merged"));
     }

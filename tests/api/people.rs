@@ -696,11 +696,22 @@ async fn a_merged_user_is_found_as_the_other_and_their_tickets_are_listed_there(
         StatusCode::CONFLICT,
     )
     .await;
-    problem(
+    let nobody = problem(
         app.post(
             &format!("/users/{keep}/merge"),
             &admin,
             json!({"into": Uuid::now_v7()}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(failing_fields(&nobody), ["into"]);
+    problem(
+        app.post(
+            &format!("/users/{}/merge", Uuid::now_v7()),
+            &admin,
+            json!({"into": keep}),
         )
         .await,
         StatusCode::NOT_FOUND,
