@@ -13,7 +13,6 @@ async fn unread(app: &TestApp, user: &TestUser) -> i64 {
     read(app, "/me", user).await["unread"].as_i64().unwrap()
 }
 
-/// Marks a ticket read once the read models show every event stored so far.
 /// Whether `/me/tickets` shows the user's only ticket unread.
 async fn listed_unread(app: &TestApp, user: &TestUser) -> bool {
     let mine = read(app, "/me/tickets", user).await;
@@ -21,6 +20,7 @@ async fn listed_unread(app: &TestApp, user: &TestUser) -> bool {
     mine["items"][0]["unread"].as_bool().unwrap()
 }
 
+/// Marks a ticket read once the read models show every event stored so far.
 async fn mark_read(app: &TestApp, id: Uuid, user: &TestUser) {
     let path = settled(app, &format!("/tickets/{id}/read")).await;
     let response = app.post(&path, user, json!({})).await;
