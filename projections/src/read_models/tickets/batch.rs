@@ -16,12 +16,11 @@ use super::writes::Writes;
 use crate::stored::StoredEvent;
 
 /// The rows of the tickets `batch` touches, as of just before the batch, that `cache` holds
-/// (at the version before the ticket's first event here), taken out of it or cloned; and the
-/// tickets whose row must be read from the table ([`read_rows`]).
+/// (at the version before the ticket's first event here); and the tickets whose row must be
+/// read from the table ([`read_rows`]).
 pub(super) fn cached_rows(
     cache: &mut LruCache<Uuid, ViewRow>,
     batch: &[StoredEvent],
-    take: bool,
 ) -> (HashMap<Uuid, ViewRow>, Vec<Uuid>) {
     let mut first_seq: HashMap<Uuid, i64> = HashMap::new();
     for stored in batch {
@@ -34,12 +33,7 @@ pub(super) fn cached_rows(
     for (id, seq) in first_seq {
         match cache.peek(&id) {
             Some(row) if row.version() == seq - 1 => {
-                let row = if take {
-                    cache.pop(&id)
-                } else {
-                    cache.get(&id).cloned()
-                };
-                rows.extend(row.map(|row| (id, row)));
+                rows.extend(cache.get(&id).cloned().map(|row| (id, row)));
             }
             _ => missing.push(id),
         }
@@ -65,9 +59,10 @@ pub(super) async fn read_rows(
 }
 
 /// Folds `batch` into `rows`, the rows of the tickets it touches as of just before it; what
-/// the batch changes, table by table.
+/// the batch changes, table by table. The changed rows move into the [`Writes`]; those the
+/// batch left as they were (events already applied) stay in `rows`.
 pub(super) fn fold_batch(
-    mut rows: HashMap<Uuid, ViewRow>,
+    rows: &mut HashMap<Uuid, ViewRow>,
     batch: &[StoredEvent],
     clock: &dyn BusinessTime,
 ) -> Writes {

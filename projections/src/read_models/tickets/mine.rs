@@ -159,21 +159,31 @@ pub(crate) struct MyTicketsDelta {
 impl MyTicketsDelta {
     /// Replaces a ticket's rows `before` with `after`.
     pub(crate) fn replace(&mut self, before: &[MyTicket], after: &[MyTicket]) {
+        self.replace_rows(before, after);
+        for row in before {
+            for metric in row.counts() {
+                *self.counts.entry((row.user_id, metric)).or_default() -= 1;
+            }
+        }
+        for row in after {
+            for metric in row.counts() {
+                *self.counts.entry((row.user_id, metric)).or_default() += 1;
+            }
+        }
+    }
+
+    /// Replaces a ticket's rows `before` with `after`, leaving the counts as they are: for a
+    /// rebuild, which counts every batch's change but writes a ticket's rows only now and then.
+    pub(crate) fn replace_rows(&mut self, before: &[MyTicket], after: &[MyTicket]) {
         for row in before {
             if !after.contains(row) {
                 self.rows.insert((row.user_id, row.ticket_id), None);
-            }
-            for metric in row.counts() {
-                *self.counts.entry((row.user_id, metric)).or_default() -= 1;
             }
         }
         for row in after {
             if !before.contains(row) {
                 self.rows
                     .insert((row.user_id, row.ticket_id), Some(row.clone()));
-            }
-            for metric in row.counts() {
-                *self.counts.entry((row.user_id, metric)).or_default() += 1;
             }
         }
     }

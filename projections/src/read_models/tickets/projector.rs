@@ -37,6 +37,8 @@ const ROW_CACHE: usize = 10_000;
 pub struct TicketViewProjection {
     rows: Mutex<LruCache<Uuid, ViewRow>>,
     clock: Arc<dyn BusinessClock>,
+    /// Rows a rebuild holds before writing ([`bulk`]).
+    rebuild_rows: usize,
 }
 
 impl std::fmt::Debug for TicketViewProjection {
@@ -54,7 +56,15 @@ impl TicketViewProjection {
                 NonZeroUsize::new(ROW_CACHE).unwrap_or(NonZeroUsize::MIN),
             )),
             clock,
+            rebuild_rows: bulk::ROWS,
         }
+    }
+
+    /// The same, holding at most `rows` rows while it rebuilds: with a few, tests let rows go
+    /// and read them back as a rebuild of years of tickets does.
+    pub fn holding_in_rebuild(mut self, rows: usize) -> Self {
+        self.rebuild_rows = rows;
+        self
     }
 
     fn cache(&self) -> MutexGuard<'_, LruCache<Uuid, ViewRow>> {
@@ -97,10 +107,12 @@ impl Projection for TicketViewProjection {
         conn: &mut PgConnection,
         batch: &[StoredEvent],
     ) -> Result<(), sqlx::Error> {
-        let (mut rows, missing) = cached_rows(&mut self.cache(), batch, false);
+        let (mut rows, missing) = cached_rows(&mut self.cache(), batch);
         rows.extend(read_rows(conn, &missing).await?);
         let clock = self.clock.current().await;
-        let written = fold_batch(rows, batch, clock.as_ref()).write(conn).await?;
+        let written = fold_batch(&mut rows, batch, clock.as_ref())
+            .write(conn)
+            .await?;
         let mut cache = self.cache();
         for (id, row) in written {
             cache.put(id, row);
@@ -113,6 +125,6 @@ impl Projection for TicketViewProjection {
         tables: &ShadowTables,
         batches: Batches,
     ) -> Result<(i64, i64), sqlx::Error> {
-        bulk::fill(self.clock.as_ref(), tables, batches).await
+        bulk::fill(self.clock.as_ref(), tables, batches, self.rebuild_rows).await
     }
 }

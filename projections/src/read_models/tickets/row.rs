@@ -263,11 +263,6 @@ impl ViewRow {
         self.version
     }
 
-    /// The position of the last event applied.
-    pub(super) fn last_position(&self) -> i64 {
-        self.last_position
-    }
-
     /// The ticket as its requester's chain records it.
     pub(super) fn opened(&self) -> Opened {
         (self.ticket_id, self.requester_id, self.created_at)
