@@ -1,7 +1,7 @@
 //! One batch of events folded into the rows of the tickets it touches, and what that changes,
 //! table by table ([`Writes`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use lru::LruCache;
 use sqlx::PgConnection;
@@ -66,11 +66,12 @@ pub(super) fn fold_batch(
     batch: &[StoredEvent],
     clock: &dyn BusinessTime,
 ) -> Writes {
-    let mut changed_ids = HashSet::new();
+    // (Hashed with foldhash: a ticket id is looked up for every event of a batch.)
+    let mut changed_ids = foldhash::HashSet::default();
     // What each changed ticket counted in the statistics before the batch.
-    let mut counted: HashMap<Uuid, Option<TicketFacts>> = HashMap::new();
+    let mut counted: foldhash::HashMap<Uuid, Option<TicketFacts>> = Default::default();
     // Their `my_tickets` rows before the batch (none for a ticket created here).
-    let mut mine_before: HashMap<Uuid, Vec<MyTicket>> = HashMap::new();
+    let mut mine_before: foldhash::HashMap<Uuid, Vec<MyTicket>> = Default::default();
     let mut writes = Writes::default();
     for stored in batch {
         let Some(id) = ticket_id(stored) else {

@@ -8,7 +8,7 @@
 //! counts keep how many of a user's tickets someone else acted on (`seen`), and `/me`
 //! subtracts those the user's reads cover (see [`crate::read_models::me`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -153,7 +153,8 @@ impl MyTicket {
 pub(crate) struct MyTicketsDelta {
     /// The rows as they end, by (user, ticket); `None`: the row goes.
     rows: BTreeMap<(Uuid, Uuid), Option<MyTicket>>,
-    counts: HashMap<(Uuid, String), i64>,
+    /// (Hashed with foldhash, as the statistics' [`Delta`](super::tally::Delta) is.)
+    counts: foldhash::HashMap<(Uuid, String), i64>,
 }
 
 impl MyTicketsDelta {

@@ -306,7 +306,7 @@ mod replace {
         delta
     }
 
-    fn nonzero(delta: Delta) -> HashMap<Key, (i64, i64)> {
+    fn nonzero(delta: Delta) -> std::collections::HashMap<Key, (i64, i64)> {
         delta
             .changes
             .into_iter()

@@ -6,7 +6,7 @@
 //! 4.7 s of a 5.8 s statement, one of 19. Written once, sorted as their index is, they are
 //! appended to it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use sqlx::PgConnection;
@@ -20,7 +20,7 @@ const CHUNK: usize = 200_000;
 
 /// Tickets by (requester, creation day).
 #[derive(Debug, Default)]
-pub(crate) struct RequesterDays(HashMap<(Uuid, NaiveDate), i64>);
+pub(crate) struct RequesterDays(foldhash::HashMap<(Uuid, NaiveDate), i64>);
 
 impl RequesterDays {
     /// Adds `later`'s counts.
