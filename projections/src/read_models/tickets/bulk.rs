@@ -231,7 +231,8 @@ async fn fold_all(
         if evicted.len() > 0 {
             evicted_through = last;
         }
-        // The rows' part of the users' rows is written with the rows, as they are let go.
+        // Only the users' counts go to their lane: their rows are written with the ticket's
+        // row when it is let go (`HeldRows::add`), so the batch's row changes are dropped.
         let mine = MineWrites {
             mine: writes.mine.mine.take_counts(),
             tags: writes.mine.tags,
