@@ -13,6 +13,7 @@
 
 pub mod backlog;
 pub mod connection;
+mod copy_text;
 pub mod listen;
 pub mod read_models;
 pub mod rebuild;

@@ -632,8 +632,9 @@ async fn read_model_rows(pool: &PgPool) -> BTreeMap<String, Vec<String>> {
 }
 
 /// Three tickets through comments, assignments, closes, a reopening, tags, a new title and a
-/// new assignee, the live projectors caught up with them: the last position and the real read
-/// models' rows.
+/// new assignee, requesters with one and two tickets, and a ticket and a comment whose text
+/// holds what `COPY` escapes; the live projectors caught up with them: the last position and
+/// the real read models' rows.
 async fn mixed_history(app: &TestApp) -> (i64, BTreeMap<String, Vec<String>>) {
     let agent = app.user("agent").await;
     let requester = app.user("requester").await;
@@ -697,6 +698,30 @@ async fn mixed_history(app: &TestApp) -> (i64, BTreeMap<String, Vec<String>>) {
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
     }
+    // Requesters with one ticket and with two: the totals of requesters and of recurring
+    // ones (which a rebuild counts from its copied rows) tell them apart.
+    let (once, twice) = (app.user("requester").await, app.user("requester").await);
+    for user in [&once, &twice, &twice] {
+        app.create_ticket(user).await;
+    }
+    // Text with what `COPY`'s text format gives a meaning (a rebuild copies new rows in).
+    let odd = app
+        .create_ticket_with(
+            &requester,
+            json!({
+                "title": "Tab\there, back\\slash, \\N, \"quoted\" {x,y} ü 🎫",
+                "description": "line 1\nline 2\r\n\tindented \\.\n\\.\nend\\",
+            }),
+        )
+        .await;
+    let r = app
+        .post(
+            &format!("/tickets/{odd}/comments"),
+            &requester,
+            json!({"body": "a\tb\\c\r\nd \\N {\"x\"}\n\\."}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
     // A new title late in a ticket's life: its searchable text is written again.
     let r = app
         .patch(

@@ -23,6 +23,9 @@
 //! back from the copy once the rows lane has written it. A ticket created in a batch has no row to read (the copy started empty);
 //! waiting for the rows lane to write every batch before one that created tickets held the
 //! fold back most of a rebuild (8.8 s of a 12 s fill at 100,000 tickets).
+//!
+//! Since the fold knows which rows the copy has never held, those (nearly all) and every new
+//! comment are inserted with `COPY` ([`super::copied`]); only rows written before are upserted.
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
@@ -36,9 +39,10 @@ use uuid::Uuid;
 
 use super::batch::{fold_batch, read_rows};
 use super::business::BusinessClock;
+use super::copied::{NewComments, NewRows};
 use super::mine::{MyTicket, MyTicketsDelta};
 use super::row::{ticket_id, ViewRow};
-use super::writes::{ChainWrites, CommentWrites, MineWrites, Part, RowWrites, StatWrites};
+use super::writes::{ChainWrites, MineWrites, Part, RowWrites, StatWrites};
 use crate::shadow::{Batches, ShadowTables};
 
 /// Rows the fold holds (about a kilobyte each): at a million tickets over two years, the
@@ -66,7 +70,7 @@ pub(super) async fn fill(
     let (rows_written, rows_progress) = watch::channel(0);
     // The rows lane merges only what queued: a fold that misses a row may wait for it.
     let (rows, rows_lane) = lane::<HeldRows>(tables, 1, Some(rows_written));
-    let (comments, comments_lane) = lane::<CommentWrites>(tables, 1, None);
+    let (comments, comments_lane) = lane::<NewComments>(tables, 1, None);
     let (stats, stats_lane) = lane::<StatWrites>(tables, GATHERED, None);
     let (mine, mine_lane) = lane::<MineWrites>(tables, GATHERED, None);
     let (chain, chain_lane) = lane::<ChainWrites>(tables, GATHERED, None);
@@ -100,7 +104,7 @@ pub(super) async fn fill(
 /// event.
 struct Lanes {
     rows: LaneSender<HeldRows>,
-    comments: LaneSender<CommentWrites>,
+    comments: LaneSender<NewComments>,
     stats: LaneSender<StatWrites>,
     mine: LaneSender<MineWrites>,
     chain: LaneSender<ChainWrites>,
@@ -111,8 +115,9 @@ struct Lanes {
 /// A row the fold holds, and what the copy holds of its ticket.
 struct Held {
     row: ViewRow,
-    /// The ticket's `my_tickets` rows as the copy has them (none before its row's first write).
-    stored_mine: Vec<MyTicket>,
+    /// The ticket's `my_tickets` rows as the copy has them; `None` before its row's first
+    /// write (the copy holds nothing of the ticket).
+    stored_mine: Option<Vec<MyTicket>>,
     /// Whether its title or description changed since its row was last written.
     new_text: bool,
 }
@@ -120,13 +125,19 @@ struct Held {
 /// Rows the fold let go, to be written: the rows lane's part.
 #[derive(Debug, Default)]
 struct HeldRows {
+    /// Rows written before, replaced.
     rows: RowWrites,
     mine: MyTicketsDelta,
+    /// Rows never written (most of them: a ticket is rarely let go twice).
+    new: NewRows,
 }
 
 impl HeldRows {
     fn add(&mut self, id: Uuid, held: Held) {
-        self.mine.replace_rows(&held.stored_mine, &held.row.mine());
+        let Some(stored_mine) = held.stored_mine else {
+            return self.new.push(held.row);
+        };
+        self.mine.replace_rows(&stored_mine, &held.row.mine());
         if held.new_text {
             self.rows.new_text.insert(id);
         }
@@ -134,18 +145,22 @@ impl HeldRows {
     }
 
     fn len(&self) -> usize {
-        self.rows.rows.len()
+        self.rows.rows.len() + self.new.len()
     }
 }
 
 #[async_trait::async_trait]
 impl Part for HeldRows {
+    /// (A row let go twice is in two parts that are never merged: the second time it was read
+    /// back after the first was written.)
     fn merge(&mut self, later: Self) {
         self.rows.merge(later.rows);
         self.mine.merge(later.mine);
+        self.new.merge(later.new);
     }
 
     async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        self.new.write(conn).await?;
         self.rows.write(conn).await?;
         self.mine.write(conn).await
     }
@@ -165,6 +180,9 @@ async fn fold_all(
     // The last batch that let rows go: a row not held is in the copy once the rows lane has
     // written it.
     let mut evicted_through = 0;
+    // Every comment id sent: the copy holds the first comment of an id, as the live
+    // projector keeps it.
+    let mut comments_sent = foldhash::HashSet::default();
     let (mut events, mut position) = (0, 0);
     while let Some(batch) = batches.recv().await {
         let Some(last) = batch.last().map(|e| e.position) else {
@@ -202,7 +220,7 @@ async fn fold_all(
             }
             let mut tx = tables.begin().await?;
             for (id, row) in read_rows(&mut tx, &missing).await? {
-                stored.insert(id, (row.mine(), false));
+                stored.insert(id, (Some(row.mine()), false));
                 rows.insert(id, row);
             }
             tx.commit().await?;
@@ -237,8 +255,14 @@ async fn fold_all(
             mine: writes.mine.mine.take_counts(),
             tags: writes.mine.tags,
         };
+        let mut comments = writes.comments.0;
+        comments.retain(|c| comments_sent.insert(c.comment_id()));
         let sent = lanes.rows.send((last, evicted)).await.is_ok()
-            && lanes.comments.send((last, writes.comments)).await.is_ok()
+            && lanes
+                .comments
+                .send((last, NewComments(comments)))
+                .await
+                .is_ok()
             && lanes.stats.send((last, writes.stats)).await.is_ok()
             && lanes.mine.send((last, mine)).await.is_ok()
             && lanes.chain.send((last, writes.chain)).await.is_ok();
@@ -306,9 +330,7 @@ fn lane<P: Part>(
                 written.send_replace(last);
             }
         }
-        let mut tx = tables.begin().await?;
-        sums.write(&mut tx).await?;
-        tx.commit().await
+        sums.write_sums(&tables).await
     });
     (sender, handle)
 }

@@ -16,6 +16,7 @@ use sqlx::PgConnection;
 use ticket_nats::Status;
 use uuid::Uuid;
 
+use crate::copy_text::CopyText;
 use crate::stored::StoredEvent;
 
 /// Who acted on a ticket last, and the latest event by anyone else: for any user, the latest
@@ -30,6 +31,18 @@ pub(crate) struct Actors {
     public_actor_id: Option<Uuid>,
     public_actor_position: i64,
     public_other_position: i64,
+}
+
+impl Actors {
+    /// Adds the `ticket_view` columns of the actors, in their order there.
+    pub(super) fn copy_to(&self, out: &mut CopyText) {
+        out.opt_plain(self.last_actor_id);
+        out.plain(self.last_actor_position);
+        out.plain(self.other_actor_position);
+        out.opt_plain(self.public_actor_id);
+        out.plain(self.public_actor_position);
+        out.plain(self.public_other_position);
+    }
 }
 
 /// `(actor, its latest position, the latest position by anyone else)` after one more event.
@@ -118,6 +131,11 @@ pub(crate) struct MyTicket {
     pub(crate) seen_public: i64,
 }
 
+/// Copies rows written by [`MyTicket::copy_to`].
+pub(super) const COPY_MY_TICKETS: &str =
+    "COPY my_tickets (user_id, ticket_id, requested, assigned, status, created_at, seen,
+                      seen_public) FROM STDIN";
+
 /// `my_counts` metrics: tickets someone else acted on, all events or only those requesters see.
 pub(crate) const SEEN: &str = "seen";
 /// See [`SEEN`].
@@ -129,6 +147,19 @@ pub(crate) fn status_metric(who: &str, status: Status) -> String {
 }
 
 impl MyTicket {
+    /// Adds the row's columns, in the order of [`COPY_MY_TICKETS`].
+    pub(super) fn copy_to(&self, out: &mut CopyText) {
+        out.plain(self.user_id);
+        out.plain(self.ticket_id);
+        out.bool(self.requested);
+        out.bool(self.assigned);
+        out.plain(self.status.as_str());
+        out.time(self.created_at);
+        out.plain(self.seen);
+        out.plain(self.seen_public);
+        out.end_row();
+    }
+
     /// What the row adds to its user's counts.
     fn counts(&self) -> Vec<String> {
         let mut out = Vec::with_capacity(4);

@@ -20,6 +20,7 @@
 mod batch;
 mod bulk;
 pub mod business;
+mod copied;
 pub mod dto;
 pub mod due_times;
 pub mod fold;

@@ -20,6 +20,8 @@ use super::requester_chain::Opened;
 use super::tally::TicketFacts;
 use crate::stored::StoredEvent;
 
+pub(super) mod copy;
+
 /// The projection's name (its checkpoint key).
 pub const NAME: &str = "ticket_view";
 
@@ -181,6 +183,12 @@ pub(crate) struct CommentRow {
     /// Absent in rows read from before the column existed.
     #[serde(default)]
     attachments: Vec<ticket_nats::events::AttachmentRef>,
+}
+
+impl CommentRow {
+    pub(super) fn comment_id(&self) -> Uuid {
+        self.comment_id
+    }
 }
 
 impl From<CommentRow> for Comment {

@@ -18,6 +18,7 @@ use super::row::{CommentRow, SearchRow, ViewRow, VIEW_COLUMNS};
 use super::tag_counts::TagCounts;
 use super::tally::requesters::RequesterDays;
 use super::tally::Delta;
+use crate::shadow::ShadowTables;
 
 /// Writes a JSON array of rows back, inserting new tickets and replacing changed ones, and
 /// their `ticket_recency` rows with them. The columns every event changes are indexed only
@@ -105,6 +106,14 @@ pub(super) trait Part: Default + Send + Sized + 'static {
 
     /// Writes the part in `conn`'s transaction.
     async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error>;
+
+    /// Writes the sums a rebuild took over all its batches ([`Part::take_sums`]), at its end,
+    /// into copies that hold none of them yet.
+    async fn write_sums(self, tables: &ShadowTables) -> Result<(), sqlx::Error> {
+        let mut tx = tables.begin().await?;
+        self.write(&mut tx).await?;
+        tx.commit().await
+    }
 }
 
 /// Changed tickets' rows as they end, and which of them have new text to search.
@@ -130,14 +139,22 @@ impl RowWrites {
             .filter_map(|id| self.rows.get(id))
             .map(ViewRow::search_row)
             .collect();
-        if !search.is_empty() {
-            sqlx::query(UPSERT_SEARCH)
-                .bind(Json(&search))
-                .execute(&mut *conn)
-                .await?;
-        }
-        Ok(())
+        write_search(conn, &search).await
     }
+}
+
+/// Writes tickets' searchable text, new or changed.
+pub(super) async fn write_search(
+    conn: &mut PgConnection,
+    search: &[SearchRow<'_>],
+) -> Result<(), sqlx::Error> {
+    if !search.is_empty() {
+        sqlx::query(UPSERT_SEARCH)
+            .bind(Json(search))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -156,12 +173,7 @@ impl Part for RowWrites {
 #[derive(Debug, Default)]
 pub(super) struct CommentWrites(pub(super) Vec<CommentRow>);
 
-#[async_trait::async_trait]
-impl Part for CommentWrites {
-    fn merge(&mut self, later: Self) {
-        self.0.extend(later.0);
-    }
-
+impl CommentWrites {
     async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         if !self.0.is_empty() {
             sqlx::query(INSERT_COMMENTS)
@@ -197,6 +209,23 @@ impl Part for StatWrites {
     async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         self.delta.write(conn).await?;
         self.requesters.write(conn).await
+    }
+
+    /// The per-requester counts on a connection of their own, beside the rest: they write
+    /// other tables (and other `ticket_totals` rows), and each took about 10 s at 1,000,000
+    /// tickets, one after the other at the end of a rebuild.
+    async fn write_sums(self, tables: &ShadowTables) -> Result<(), sqlx::Error> {
+        let delta = async {
+            let mut tx = tables.begin().await?;
+            self.delta.write_new(&mut tx).await?;
+            tx.commit().await
+        };
+        let requesters = async {
+            let mut tx = tables.begin().await?;
+            self.requesters.write(&mut tx).await?;
+            tx.commit().await
+        };
+        tokio::try_join!(delta, requesters).map(drop)
     }
 }
 
@@ -246,5 +275,11 @@ impl Part for ChainWrites {
 
     async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         requester_chain::record(conn, &self.0).await
+    }
+
+    async fn write_sums(self, tables: &ShadowTables) -> Result<(), sqlx::Error> {
+        let mut tx = tables.begin().await?;
+        requester_chain::record_new(&mut tx, &self.0).await?;
+        tx.commit().await
     }
 }

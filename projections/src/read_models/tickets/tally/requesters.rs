@@ -12,11 +12,12 @@ use chrono::NaiveDate;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::store::{Change, RequesterRows};
-use super::{periods, Delta, Grain, ALL_TIME, REQUESTER};
+use super::{periods, Delta, Grain, ALL_TIME, RECURRING_REQUESTERS, REQUESTER, REQUESTERS};
+use crate::copy_text::CopyText;
 
-/// Rows written per statement.
-const CHUNK: usize = 200_000;
+const COPY_PERIODS: &str = "COPY requester_periods (grain, period, requester_id, n) FROM STDIN";
+
+const COPY_COUNTS: &str = "COPY requester_counts (requester_id, tickets) FROM STDIN";
 
 /// Tickets by (requester, creation day).
 #[derive(Debug, Default)]
@@ -34,27 +35,53 @@ impl RequesterDays {
         }
     }
 
-    /// Adds the counts to every period's rows, period by period in the order of their index.
+    /// Writes the counts into a rebuild's copies, which hold none yet (a rebuild writes its
+    /// sums once, at its end): every period's rows copied in, grain by grain in the order of
+    /// their index, and how many requesters have one ticket or more, and two or more, added
+    /// to the totals. Upserted as the live projector's changes are, the 2.6 million rows of
+    /// 1,000,000 tickets took 20 statements and about 11 s.
     pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
         // One grain at a time, so that one grain's rows are held sorted at a time.
         for (i, (grain, _)) in periods(ALL_TIME).into_iter().enumerate() {
-            let name = grain.as_str();
             let mut counts: BTreeMap<(NaiveDate, Uuid), i64> = BTreeMap::new();
             for (&(id, day), &n) in &self.0 {
                 *counts.entry((periods(day)[i].1, id)).or_default() += n;
             }
-            let mut rows = counts.into_iter().filter(|(_, n)| *n != 0).peekable();
-            while rows.peek().is_some() {
-                let mut change = Change::default();
-                let written: &mut RequesterRows = &mut change.requesters;
-                for ((period, id), n) in rows.by_ref().take(CHUNK) {
-                    written.grains.push(name);
-                    written.periods.push(period);
-                    written.ids.push(id);
-                    written.ns.push(n);
+            let rows = counts.into_iter().filter(|(_, n)| *n != 0);
+            let mut out = CopyText::new();
+            if grain != Grain::All {
+                for ((period, id), n) in rows {
+                    out.plain(grain.as_str());
+                    out.plain(period);
+                    out.plain(id);
+                    out.plain(n);
+                    out.end_row();
                 }
-                change.write(&mut *conn).await?;
+                out.send(conn, COPY_PERIODS).await?;
+                continue;
             }
+            let (mut people, mut recurring) = (0_i64, 0_i64);
+            for ((_, id), n) in rows {
+                people += i64::from(n >= 1);
+                recurring += i64::from(n >= 2);
+                out.plain(id);
+                out.plain(n);
+                out.end_row();
+            }
+            out.send(conn, COPY_COUNTS).await?;
+            sqlx::query(
+                "INSERT INTO ticket_totals (metric, key, n, total)
+                 SELECT metric, '', n, 0 FROM UNNEST($1::text[], $2::bigint[]) AS m(metric, n)
+                  WHERE n <> 0
+                 ON CONFLICT (metric, key) DO UPDATE SET n = ticket_totals.n + EXCLUDED.n",
+            )
+            .bind([REQUESTERS, RECURRING_REQUESTERS])
+            .bind([people, recurring])
+            .execute(&mut *conn)
+            .await?;
         }
         Ok(())
     }

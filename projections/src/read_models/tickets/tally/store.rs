@@ -14,11 +14,14 @@
 //! a ticket passed through). Per-requester counts only grow (a ticket's requester is recorded
 //! once, at its creation), so none is ever left at zero.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{kept, Delta, Grain, Kept, RECURRING_REQUESTERS, REQUESTER, REQUESTERS};
+use crate::copy_text::CopyText;
 
 /// `ticket_stats` or `ticket_totals` rows as the columns `UNNEST` reads.
 #[derive(Debug, Default)]
@@ -33,11 +36,11 @@ struct Rows {
 
 /// Per-requester counts (all time or a period's) as the columns `UNNEST` reads.
 #[derive(Debug, Default)]
-pub(super) struct RequesterRows {
-    pub(super) grains: Vec<&'static str>,
-    pub(super) periods: Vec<NaiveDate>,
-    pub(super) ids: Vec<Uuid>,
-    pub(super) ns: Vec<i64>,
+struct RequesterRows {
+    grains: Vec<&'static str>,
+    periods: Vec<NaiveDate>,
+    ids: Vec<Uuid>,
+    ns: Vec<i64>,
 }
 
 /// Histogram buckets' changes as the columns `UNNEST` reads (`keys`: the series).
@@ -79,18 +82,50 @@ struct Gone {
     total_keys: Vec<String>,
 }
 
+/// A histogram's counts by bucket as the `bigint[]` that `histogram_of` makes of them: indexed
+/// by bucket from the first bucket counted to the last, `NULL` for a bucket that counts none;
+/// `None` if none counts any.
+fn histogram_text(counts: &BTreeMap<i32, i64>) -> Option<String> {
+    let mut counted = counts.iter().filter(|(_, n)| **n != 0);
+    let (&lo, _) = counted.next()?;
+    let (&hi, _) = counted.next_back().unwrap_or((&lo, &0));
+    let mut text = format!("[{lo}:{hi}]={{");
+    for bucket in lo..=hi {
+        if bucket > lo {
+            text.push(',');
+        }
+        match counts.get(&bucket).filter(|n| **n != 0) {
+            Some(n) => text.push_str(&n.to_string()),
+            None => text.push_str("NULL"),
+        }
+    }
+    text.push('}');
+    Some(text)
+}
+
 /// A change to the tables, table by table.
 #[derive(Debug, Default)]
 pub(super) struct Change {
     stats: Rows,
     totals: Rows,
-    pub(super) requesters: RequesterRows,
+    requesters: RequesterRows,
     buckets: BucketRows,
 }
 
 impl Delta {
     /// Adds the net change to the tables (see [`Change::write`]).
     pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        self.into_change().write(conn).await
+    }
+
+    /// Writes the change into a rebuild's copies, which hold none of these rows yet (see
+    /// [`Change::copy_new`]).
+    pub(crate) async fn write_new(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        self.into_change().copy_new(conn).await
+    }
+
+    /// The change, table by table.
+    fn into_change(self) -> Change {
         let mut change = Change::default();
         let Change {
             stats,
@@ -139,11 +174,90 @@ impl Delta {
             rows.ns.push(n);
             rows.totals.push(total);
         }
-        change.write(conn).await
+        change
     }
 }
 
 impl Change {
+    /// Copies the change into tables that hold none of its rows ([`crate::copy_text`]): a
+    /// rebuild's sums, written once at its end. Its histograms are put together here, as
+    /// `histogram_of` would: upserted, the rebuild's 2.9 million buckets at 1,000,000 tickets
+    /// took 8 s in one statement. The per-requester counts, if any, are upserted.
+    pub(super) async fn copy_new(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let Change {
+            stats,
+            totals,
+            requesters,
+            buckets,
+        } = self;
+        // (`Delta::into_change` leaves out the rows that count nothing.)
+        let mut out = CopyText::new();
+        for i in 0..stats.grains.len() {
+            out.plain(stats.grains[i]);
+            out.plain(stats.periods[i]);
+            out.text(stats.metrics[i]);
+            out.text(&stats.keys[i]);
+            out.plain(stats.ns[i]);
+            out.plain(stats.totals[i]);
+            out.end_row();
+        }
+        out.send(
+            conn,
+            "COPY ticket_stats (grain, period, metric, key, n, total) FROM STDIN",
+        )
+        .await?;
+        let mut out = CopyText::new();
+        for i in 0..totals.metrics.len() {
+            out.text(totals.metrics[i]);
+            out.text(&totals.keys[i]);
+            out.plain(totals.ns[i]);
+            out.plain(totals.totals[i]);
+            out.end_row();
+        }
+        out.send(
+            conn,
+            "COPY ticket_totals (metric, key, n, total) FROM STDIN",
+        )
+        .await?;
+        let mut histograms: BTreeMap<_, BTreeMap<i32, i64>> = BTreeMap::new();
+        for i in 0..buckets.grains.len() {
+            let key = (
+                buckets.grains[i],
+                buckets.periods[i],
+                buckets.metrics[i],
+                &buckets.keys[i],
+            );
+            *histograms
+                .entry(key)
+                .or_default()
+                .entry(buckets.buckets[i])
+                .or_default() += buckets.ns[i];
+        }
+        let mut out = CopyText::new();
+        for ((grain, period, metric, key), counts) in histograms {
+            let Some(counts) = histogram_text(&counts) else {
+                continue;
+            };
+            out.plain(grain);
+            out.plain(period);
+            out.text(metric);
+            out.text(key);
+            out.plain(counts);
+            out.end_row();
+        }
+        out.send(
+            conn,
+            "COPY ticket_histograms (grain, period, metric, key, counts) FROM STDIN",
+        )
+        .await?;
+        Change {
+            requesters,
+            ..Change::default()
+        }
+        .write(conn)
+        .await
+    }
+
     /// Adds the change with one statement, and removes the rows it leaves at zero with one more
     /// when there are any.
     pub(super) async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
@@ -301,5 +415,24 @@ impl Change {
         .execute(&mut *conn)
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_runs_from_its_first_counted_bucket_to_its_last() {
+        let counts = BTreeMap::from([(-1, 0), (2, 3), (4, 1), (5, -1), (6, 1), (9, 0)]);
+        assert_eq!(
+            histogram_text(&counts).as_deref(),
+            Some("[2:6]={3,NULL,1,-1,1}")
+        );
+        assert_eq!(
+            histogram_text(&BTreeMap::from([(7, 2)])).as_deref(),
+            Some("[7:7]={2}")
+        );
+        assert_eq!(histogram_text(&BTreeMap::from([(1, 0)])), None);
     }
 }
