@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 use crate::runtime::{
     lock_checkpoint, rows_changed_without_events, save_checkpoint, Projection, RuntimeError,
 };
-use crate::shadow::ShadowTables;
+use crate::shadow::{Filled, ShadowTables};
 use crate::stored::{read_for_read_models, StoredEvent};
 
 /// What a rebuild did.
@@ -105,8 +105,12 @@ pub async fn rebuild_all_with(
             check_identifier(table)?;
         }
     }
-    let shadows: Vec<Shadow<'_>> = projections.iter().map(|p| Shadow::new(pool, *p)).collect();
-    let result = build_and_swap(pool, &shadows, batch_size.max(1)).await;
+    let (filled, filled_tables) = mpsc::unbounded_channel();
+    let shadows: Vec<Shadow<'_>> = projections
+        .iter()
+        .map(|p| Shadow::new(pool, *p, filled.clone()))
+        .collect();
+    let result = build_and_swap(pool, &shadows, batch_size.max(1), filled, filled_tables).await;
     if result.is_err() {
         // Leave nothing half-built behind; the next rebuild would drop it anyway.
         for shadow in &shadows {
@@ -129,10 +133,14 @@ struct Shadow<'a> {
 }
 
 impl<'a> Shadow<'a> {
-    fn new(pool: &PgPool, projection: &'a dyn Projection) -> Self {
+    fn new(
+        pool: &PgPool,
+        projection: &'a dyn Projection,
+        filled: mpsc::UnboundedSender<Filled>,
+    ) -> Self {
         let schema = format!("rebuild_{}", projection.name());
         Self {
-            tables: ShadowTables::new(pool.clone(), &schema),
+            tables: ShadowTables::new(pool.clone(), &schema, filled),
             schema,
             projection,
         }
@@ -259,10 +267,13 @@ impl<'a> Shadow<'a> {
     }
 }
 
+/// Fills the copies and finishes their tables, each as soon as it is filled, then swaps them in.
 async fn build_and_swap(
     pool: &PgPool,
     shadows: &[Shadow<'_>],
     batch_size: i64,
+    filled: mpsc::UnboundedSender<Filled>,
+    filled_tables: mpsc::UnboundedReceiver<Filled>,
 ) -> Result<Vec<RebuildReport>, RuntimeError> {
     let names: Vec<&str> = shadows.iter().map(|s| s.projection.name()).collect();
     tracing::info!(projections = ?names, "rebuild started");
@@ -272,8 +283,29 @@ async fn build_and_swap(
     }
 
     // Catch up outside the final transactions, so that the live projectors are paused only
-    // for the tail. The reader decodes each batch once, a batch or two ahead, and every model
-    // fills its copy from it, side by side.
+    // for the tail.
+    let filling = fill(pool, shadows, batch_size, filled);
+    let ((events, position), ()) =
+        futures::future::try_join(filling, finish(pool, finishes, filled_tables)).await?;
+    tracing::debug!(projections = ?names, events, position, "rebuild finished");
+
+    let mut reports = Vec::with_capacity(shadows.len());
+    for shadow in shadows {
+        reports.push(shadow.swap(pool, position, events, batch_size).await?);
+    }
+    Ok(reports)
+}
+
+/// Fills every copy from one reading of the store, then tells `filled` that every table is;
+/// returns (events applied, the last position).
+async fn fill(
+    pool: &PgPool,
+    shadows: &[Shadow<'_>],
+    batch_size: i64,
+    filled: mpsc::UnboundedSender<Filled>,
+) -> Result<(i64, i64), sqlx::Error> {
+    // The reader decodes each batch once, a batch or two ahead, and every model fills its copy
+    // from it, side by side.
     let (senders, receivers): (Vec<_>, Vec<_>) = shadows
         .iter()
         .map(|_| mpsc::channel::<Arc<Vec<StoredEvent>>>(2))
@@ -310,21 +342,13 @@ async fn build_and_swap(
     )
     .await;
     let read = reader.await;
-    let filled = applied?;
+    let filled_copies = applied?;
     match read {
         Ok(read) => read?,
         Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
     }
-    let (events, position) = filled.first().copied().unwrap_or((0, 0));
-    tracing::debug!(projections = ?names, events, position, "rebuild filled");
-
-    finish(pool, finishes).await?;
-
-    let mut reports = Vec::with_capacity(shadows.len());
-    for shadow in shadows {
-        reports.push(shadow.swap(pool, position, events, batch_size).await?);
-    }
-    Ok(reports)
+    let _ = filled.send(Filled::All);
+    Ok(filled_copies.first().copied().unwrap_or((0, 0)))
 }
 
 /// What is left to do to one table of a filled copy.
@@ -344,22 +368,41 @@ enum Step {
     Analyzed(usize),
 }
 
-/// Finishes every table of the filled copies, [`PARALLEL_STEPS`] steps at a time: each table
+/// Finishes every table of the copies, each once `filled` tells it is filled (all of them at
+/// the latest when it tells [`Filled::All`]), [`PARALLEL_STEPS`] steps at a time: each table
 /// is written to the WAL once, whole (it filled unlogged, with no WAL per row), then its
 /// indexes are built, then its statistics gathered (new tables have none until autovacuum
 /// gets to them, and the planner guesses without: at 100,000 tickets, a list by requester took
-/// 68 ms instead of 1). A table's next steps go ahead of the other tables' ones, and tables
-/// with a GIN index come first: building one is the longest step by far (at a million tickets,
-/// 16 s for the descriptions' trigrams, against 1 to 6 s for any other step), so it overlaps
-/// the rest instead of ending last.
-async fn finish(pool: &PgPool, mut tables: Vec<Finish>) -> Result<(), sqlx::Error> {
-    tables.sort_by_key(|t| !t.indexes.iter().any(|i| i.contains(" USING gin ")));
-    let mut ready: VecDeque<Step> = (0..tables.len()).map(Step::Logged).collect();
+/// 68 ms instead of 1). A table's next steps go ahead of the other tables' ones, but tables
+/// with a GIN index come first and a GIN build ready goes ahead of any other step: building
+/// one is the longest step by far (at a million tickets, 16 to 25 s for the descriptions'
+/// trigrams, against 1 to 6 s for any other step), so it overlaps the rest instead of ending
+/// last. (It had waited for the ticket view's other indexes, ready meanwhile.) Tables filled
+/// early are finished while the others fill: at a million tickets, the ticket view's tables
+/// while the statistics and requester chains write their sums (about 12 s).
+async fn finish(
+    pool: &PgPool,
+    mut tables: Vec<Finish>,
+    mut filled: mpsc::UnboundedReceiver<Filled>,
+) -> Result<(), sqlx::Error> {
+    let is_gin = |index: &str| index.contains(" USING gin ");
+    tables.sort_by_key(|t| !t.indexes.iter().any(|i| is_gin(i)));
+    let mut unfilled: Vec<bool> = vec![true; tables.len()];
+    let mut ready: VecDeque<Step> = VecDeque::new();
     let mut building: Vec<usize> = tables.iter().map(|t| t.indexes.len()).collect();
     let mut running = FuturesUnordered::new();
+    let mut filling = true;
     loop {
         while running.len() < PARALLEL_STEPS {
-            let Some(step) = ready.pop_front() else { break };
+            let gin = ready
+                .iter()
+                .position(|s| matches!(*s, Step::Index(t, i) if is_gin(&tables[t].indexes[i])));
+            let Some(step) = gin
+                .and_then(|at| ready.remove(at))
+                .or_else(|| ready.pop_front())
+            else {
+                break;
+            };
             let statement = match step {
                 Step::Logged(t) => format!("ALTER TABLE {} SET LOGGED", tables[t].table),
                 Step::Index(t, i) => tables[t].indexes[i].clone(),
@@ -372,24 +415,40 @@ async fn finish(pool: &PgPool, mut tables: Vec<Finish>) -> Result<(), sqlx::Erro
                 tx.commit().await.map(|()| step)
             });
         }
-        let Some(done) = running.next().await else {
-            return Ok(());
-        };
-        match done? {
-            Step::Logged(t) if building[t] == 0 => ready.push_front(Step::Analyzed(t)),
-            Step::Logged(t) => {
-                for i in (0..building[t]).rev() {
-                    ready.push_front(Step::Index(t, i));
+        tokio::select! {
+            news = filled.recv(), if filling => {
+                let done: Vec<usize> = match news {
+                    Some(Filled::Table(name)) => {
+                        tables.iter().position(|t| t.table == name).into_iter().collect()
+                    }
+                    Some(Filled::All) | None => {
+                        filling = false;
+                        (0..tables.len()).collect()
+                    }
+                };
+                for t in done {
+                    if std::mem::replace(&mut unfilled[t], false) {
+                        ready.push_back(Step::Logged(t));
+                    }
                 }
             }
-            // ANALYZE would wait for the table's index builds (their locks conflict).
-            Step::Index(t, _) => {
-                building[t] -= 1;
-                if building[t] == 0 {
-                    ready.push_front(Step::Analyzed(t));
+            Some(done) = running.next(), if !running.is_empty() => match done? {
+                Step::Logged(t) if building[t] == 0 => ready.push_front(Step::Analyzed(t)),
+                Step::Logged(t) => {
+                    for i in (0..building[t]).rev() {
+                        ready.push_front(Step::Index(t, i));
+                    }
                 }
-            }
-            Step::Analyzed(_) => {}
+                // ANALYZE would wait for the table's index builds (their locks conflict).
+                Step::Index(t, _) => {
+                    building[t] -= 1;
+                    if building[t] == 0 {
+                        ready.push_front(Step::Analyzed(t));
+                    }
+                }
+                Step::Analyzed(_) => {}
+            },
+            else => return Ok(()),
         }
     }
 }

@@ -17,21 +17,44 @@ pub type Batches = mpsc::Receiver<Arc<Vec<StoredEvent>>>;
 /// temporary files.
 const WORK_MEMORY: &str = "SET LOCAL work_mem = '64MB'";
 
+/// What a rebuild learns of its copies as they fill: a table written for good (by its
+/// qualified name), or that every table is.
+#[derive(Debug)]
+pub(crate) enum Filled {
+    Table(String),
+    All,
+}
+
 /// Where a rebuild writes one model's copy: the pool, and the `search_path` that points the
 /// model's unqualified table names at the copy.
 #[derive(Debug, Clone)]
 pub struct ShadowTables {
     pool: PgPool,
+    schema: String,
     search_path: String,
+    filled: mpsc::UnboundedSender<Filled>,
 }
 
 impl ShadowTables {
-    /// The copy in `schema`.
-    pub(crate) fn new(pool: PgPool, schema: &str) -> Self {
+    /// The copy in `schema`; what [`ShadowTables::filled`] tells goes to `filled`.
+    pub(crate) fn new(pool: PgPool, schema: &str, filled: mpsc::UnboundedSender<Filled>) -> Self {
         Self {
             pool,
+            schema: schema.to_string(),
             search_path: format!("SET LOCAL search_path = \"{schema}\", public"),
+            filled,
         }
+    }
+
+    /// Tells the rebuild that nothing will write `table` of the copy any more, so that it may
+    /// finish it (log it, build its indexes) while other tables fill. Told of a table still
+    /// written, the rebuild stays correct: the finishing steps' locks make the writer wait,
+    /// and an index built is kept current.
+    pub fn filled(&self, table: &str) {
+        // (Nobody listens once the rebuild has failed.)
+        let _ = self
+            .filled
+            .send(Filled::Table(format!("\"{}\".\"{table}\"", self.schema)));
     }
 
     /// A transaction whose unqualified table names are the copy's, with [`WORK_MEMORY`]. Its

@@ -59,6 +59,26 @@ const QUEUED: usize = 8;
 /// tags' counts, chains), which write nothing before the end.
 const GATHERED: usize = 16;
 
+/// The tables each lane writes, which it tells filled when it has written its last
+/// ([`ShadowTables::filled`]); the searchable text first, for its trigram indexes take longest
+/// to build.
+const ROWS_TABLES: &[&str] = &[
+    "ticket_search",
+    "ticket_view",
+    "my_tickets",
+    "ticket_recency",
+];
+const COMMENTS_TABLES: &[&str] = &["ticket_comments"];
+const STATS_TABLES: &[&str] = &[
+    "ticket_stats",
+    "ticket_totals",
+    "ticket_histograms",
+    "requester_periods",
+    "requester_counts",
+];
+const MINE_TABLES: &[&str] = &["my_counts", "ticket_tag_counts"];
+const CHAIN_TABLES: &[&str] = &["requester_tickets", "requester_gaps"];
+
 /// Fills `tables` with every batch of `batches`, holding at most `held` rows; returns (events
 /// applied, the last position).
 pub(super) async fn fill(
@@ -69,11 +89,11 @@ pub(super) async fn fill(
 ) -> Result<(i64, i64), sqlx::Error> {
     let (rows_written, rows_progress) = watch::channel(0);
     // The rows lane merges only what queued: a fold that misses a row may wait for it.
-    let (rows, rows_lane) = lane::<HeldRows>(tables, 1, Some(rows_written));
-    let (comments, comments_lane) = lane::<NewComments>(tables, 1, None);
-    let (stats, stats_lane) = lane::<StatWrites>(tables, GATHERED, None);
-    let (mine, mine_lane) = lane::<MineWrites>(tables, GATHERED, None);
-    let (chain, chain_lane) = lane::<ChainWrites>(tables, GATHERED, None);
+    let (rows, rows_lane) = lane::<HeldRows>(tables, ROWS_TABLES, 1, Some(rows_written));
+    let (comments, comments_lane) = lane::<NewComments>(tables, COMMENTS_TABLES, 1, None);
+    let (stats, stats_lane) = lane::<StatWrites>(tables, STATS_TABLES, GATHERED, None);
+    let (mine, mine_lane) = lane::<MineWrites>(tables, MINE_TABLES, GATHERED, None);
+    let (chain, chain_lane) = lane::<ChainWrites>(tables, CHAIN_TABLES, GATHERED, None);
     let lanes = Lanes {
         rows,
         comments,
@@ -294,10 +314,11 @@ type LaneTask = JoinHandle<Result<(), sqlx::Error>>;
 
 /// A lane: writes each part it receives merged with the next ones, at least `gather` of them
 /// (or all that are left) and what else has queued by then, in a transaction of its own, but
-/// their sums ([`Part::take_sums`]) once, after the last; `written` follows the last position
-/// of the batches written.
+/// their sums ([`Part::take_sums`]) once, after the last, then tells its tables (`writes`)
+/// filled; `written` follows the last position of the batches written.
 fn lane<P: Part>(
     tables: &ShadowTables,
+    writes: &'static [&'static str],
     gather: usize,
     written: Option<watch::Sender<i64>>,
 ) -> (LaneSender<P>, LaneTask) {
@@ -330,7 +351,32 @@ fn lane<P: Part>(
                 written.send_replace(last);
             }
         }
-        sums.write_sums(&tables).await
+        sums.write_sums(&tables).await?;
+        for table in writes {
+            tables.filled(table);
+        }
+        Ok(())
     });
     (sender, handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lanes_write_every_table_of_the_ticket_view_once() {
+        let mut written: Vec<&str> = [
+            ROWS_TABLES,
+            COMMENTS_TABLES,
+            STATS_TABLES,
+            MINE_TABLES,
+            CHAIN_TABLES,
+        ]
+        .concat();
+        written.sort_unstable();
+        let mut tables = super::super::projector::TABLES.to_vec();
+        tables.sort_unstable();
+        assert_eq!(written, tables);
+    }
 }

@@ -25,6 +25,24 @@ use crate::stored::StoredEvent;
 /// Rows kept in memory between steps (a few MB at 10,000).
 const ROW_CACHE: usize = 10_000;
 
+/// The projection's tables.
+pub(super) const TABLES: &[&str] = &[
+    "ticket_view",
+    "ticket_recency",
+    "ticket_comments",
+    "ticket_search",
+    "ticket_stats",
+    "ticket_totals",
+    "ticket_histograms",
+    "my_tickets",
+    "my_counts",
+    "ticket_tag_counts",
+    "requester_tickets",
+    "requester_gaps",
+    "requester_counts",
+    "requester_periods",
+];
+
 /// Keeps `ticket_view` and `ticket_comments`.
 ///
 /// Rows it wrote stay in memory, so that a step reads from `ticket_view` only the tickets it
@@ -84,22 +102,7 @@ impl Projection for TicketViewProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &[
-            "ticket_view",
-            "ticket_recency",
-            "ticket_comments",
-            "ticket_search",
-            "ticket_stats",
-            "ticket_totals",
-            "ticket_histograms",
-            "my_tickets",
-            "my_counts",
-            "ticket_tag_counts",
-            "requester_tickets",
-            "requester_gaps",
-            "requester_counts",
-            "requester_periods",
-        ]
+        TABLES
     }
 
     async fn apply(
