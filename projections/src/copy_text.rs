@@ -152,13 +152,13 @@ impl CopyText {
         self,
         conn: &mut PgConnection,
         statement: &str,
-    ) -> Result<u64, sqlx::Error> {
+    ) -> Result<(), sqlx::Error> {
         if self.rows == 0 {
-            return Ok(0);
+            return Ok(());
         }
         let mut copy = conn.copy_in_raw(statement).await?;
         copy.send(self.buf).await?;
-        copy.finish().await
+        copy.finish().await.map(drop)
     }
 }
 

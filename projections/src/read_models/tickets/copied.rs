@@ -67,6 +67,6 @@ impl Part for NewComments {
         for comment in &self.0 {
             comment.copy_to(&mut out)?;
         }
-        out.send(conn, COPY_COMMENTS).await.map(drop)
+        out.send(conn, COPY_COMMENTS).await
     }
 }
