@@ -1,6 +1,7 @@
 //! What every read-model query shares: who is asking, and one snapshot for a whole answer.
 
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
 /// Who is asking: what a query may show depends on it (CONTRACT 2.1). The engine's read policy
@@ -64,11 +65,122 @@ pub(crate) fn push_requested_by(qb: &mut QueryBuilder<'_, Postgres>, person: Uui
         .push("))");
 }
 
+/// How a read-only transaction on one snapshot begins.
+const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
 /// A read-only transaction on one snapshot, for an answer built from several statements.
 pub(crate) async fn snapshot(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
+    pool.begin_with(BEGIN_SNAPSHOT).await
+}
+
+/// How many connections answers read side by side may hold beside their first, all together:
+/// without a bound, as many answers as the pool has connections could each hold one and wait
+/// for the others until the pool's timeout.
+static BESIDE: Semaphore = Semaphore::const_new(8);
+
+/// What [`snapshots`] gives: the permit for the connections beside the first, and the
+/// transactions.
+pub(crate) type Snapshots<const N: usize> = (
+    SemaphorePermit<'static>,
+    [Transaction<'static, Postgres>; N],
+);
+
+/// `N` read-only transactions on one snapshot, each on a connection of its own, for an answer
+/// whose independent statements run side by side: the first exports its snapshot
+/// (`pg_export_snapshot`), the others begin on it in the same round trip as their `BEGIN`. The
+/// permit is for the connections beside the first ([`BESIDE`]): hold it as long as them.
+pub(crate) async fn snapshots<const N: usize>(pool: &PgPool) -> Result<Snapshots<N>, sqlx::Error> {
+    let beside = u32::try_from(N.saturating_sub(1)).unwrap_or(u32::MAX);
+    let permit = BESIDE
+        .acquire_many(beside)
+        .await
+        .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?;
+    let (first, id) = exported(pool).await?;
+    let others = futures::future::try_join_all((1..N).map(|_| imported(pool, &id)));
+    let mut all = Vec::with_capacity(N);
+    all.push(first);
+    all.extend(others.await?);
+    let all = all
+        .try_into()
+        .map_err(|_| sqlx::Error::Protocol("snapshots: a transaction missing".into()))?;
+    Ok((permit, all))
+}
+
+/// A snapshot transaction and the id of its snapshot, exported for others to begin on.
+async fn exported(pool: &PgPool) -> Result<(Transaction<'static, Postgres>, String), sqlx::Error> {
+    let mut tx = snapshot(pool).await?;
+    let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+        .fetch_one(&mut *tx)
         .await?;
-    Ok(tx)
+    // Spelled into the statement (`SET TRANSACTION SNAPSHOT` takes no parameter): an id is
+    // hexadecimal digits and dashes, e.g. `00000003-0000001B-1`.
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(sqlx::Error::Protocol(format!(
+            "pg_export_snapshot gave {id:?}"
+        )));
+    }
+    Ok((tx, id))
+}
+
+/// A read-only transaction on the exported snapshot `id`, begun in one round trip.
+async fn imported(pool: &PgPool, id: &str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pool.begin_with(format!("{BEGIN_SNAPSHOT}; SET TRANSACTION SNAPSHOT '{id}'"))
+        .await
+}
+
+/// What a task reading beside the caller gave; its panic goes on in the caller.
+pub(crate) async fn joined<T>(task: tokio::task::JoinHandle<T>) -> Result<T, sqlx::Error> {
+    match task.await {
+        Ok(value) => Ok(value),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Cancelled: only when the runtime shuts down.
+        Err(e) => Err(sqlx::Error::Io(std::io::Error::other(e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transaction begun on an exported snapshot sees what the exporting one sees, not what
+    /// committed in between; [`snapshots`] makes its transactions so. Reads no table: the
+    /// snapshots themselves are compared, on the server's own database.
+    #[tokio::test]
+    async fn side_by_side_transactions_share_one_snapshot() {
+        let url = std::env::var("DATABASE_URL").expect("DATABASE_URL for the tests");
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+            .expect("connect");
+        let current = "SELECT pg_current_snapshot()::text";
+        let (mut first, id) = exported(&pool).await.expect("an exported snapshot");
+        // A transaction that commits after the export: it moves any snapshot taken later.
+        sqlx::query("SELECT pg_current_xact_id()")
+            .execute(&pool)
+            .await
+            .expect("a committed transaction");
+        let mut second = imported(&pool, &id).await.expect("an imported snapshot");
+        let seen: String = sqlx::query_scalar(current)
+            .fetch_one(&mut *first)
+            .await
+            .expect("the first's");
+        let seen_beside: String = sqlx::query_scalar(current)
+            .fetch_one(&mut *second)
+            .await
+            .expect("the second's");
+        let later: String = sqlx::query_scalar(current)
+            .fetch_one(&pool)
+            .await
+            .expect("a later one");
+        assert_eq!(seen, seen_beside);
+        assert_ne!(seen, later);
+        first.commit().await.expect("commit");
+        second.commit().await.expect("commit");
+
+        let (_permit, txs) = snapshots::<3>(&pool).await.expect("three transactions");
+        for tx in txs {
+            tx.commit().await.expect("commit");
+        }
+    }
 }

@@ -14,11 +14,11 @@
 //! Counts, sums and averages are exact; percentiles come from mergeable histograms and are
 //! within 1 % of `percentile_cont` over the same tickets ([`super::histogram`]).
 
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::query::snapshot;
-use super::requesters::PeopleStats;
+use super::query::{joined, snapshots};
+use super::requesters::{PeopleStats, RequesterStats};
 use super::tickets::tally::{self, TicketFacts, FACT_COLUMNS};
 
 mod answer;
@@ -76,25 +76,72 @@ fn add_histograms(sums: &mut Sums, rows: Vec<HistogramRow>) {
 }
 
 /// The statistics of the tickets created in the window, and its channel and requester ones.
+///
+/// Three connections on one snapshot read side by side what does not depend on the rest, each
+/// in a task of its own so that decoding and counting use another core too: the kept sums, the
+/// tickets counted one by one (a tagged subset, the parts of a day at either end), and what the
+/// time of the question decides (the open tickets' targets) with the requester chains. Each is
+/// a few milliseconds of the database's and the engine's work.
 pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleStats), sqlx::Error> {
     let plan = window::plan(query.from, query.to);
     let requesters = RequesterSource::of(query, chrono::Utc::now());
-    let mut sums = Sums::default();
-    let mut tx = snapshot(pool).await?;
+    let (_permit, [mut tx, mut counting, mut beside]) = snapshots::<3>(pool).await?;
+    let counted = tokio::spawn({
+        let (query, plan) = (query.clone(), plan.clone());
+        async move {
+            let counted = counted_sums(&mut counting, &query, &plan).await;
+            (counting, counted)
+        }
+    });
+    let timely = tokio::spawn({
+        let query = query.clone();
+        async move {
+            let read = open_and_chains(&mut beside, &query, requesters).await;
+            (beside, read)
+        }
+    });
+    let mut sums = kept_sums(&mut tx, query, &plan, requesters).await?;
+    let (counting, counted) = joined(counted).await?;
+    let (beside, timely) = joined(timely).await?;
+    let (open, chained) = timely?;
+    sums.absorb(counted?);
 
-    if let Some(tag) = &query.tag {
-        // The kept sums are not by tag: a tagged subset is counted over its tickets, found
-        // through the GIN index on `tags`.
-        let tickets: Vec<TicketFacts> = sqlx::query_as(&format!(
-            "SELECT {FACT_COLUMNS} FROM ticket_view v WHERE v.tags @> ARRAY[$3::text] AND {WINDOW}"
-        ))
-        .bind(query.from)
-        .bind(query.to)
-        .bind(tag)
+    let ids = sums.agent_ids();
+    // An agent's name as their latest assigned ticket recorded it.
+    let names: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+        "SELECT a.id, (SELECT v.assignee_name FROM ticket_view v WHERE v.assignee_id = a.id
+                       ORDER BY v.created_at DESC, v.ticket_id DESC LIMIT 1)
+         FROM UNNEST($1::uuid[]) AS a(id)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Every team is listed, those without tickets in the window too, by its current name.
+    let teams: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, name FROM teams")
         .fetch_all(&mut *tx)
         .await?;
-        sums.add_tickets(&tickets, 1);
-    } else if plan.months == Some((None, None)) {
+    let people = people::people_stats(&mut tx, &sums, query, requesters, chained).await?;
+    futures::try_join!(tx.commit(), counting.commit(), beside.commit())?;
+
+    Ok((
+        sums.into_stats(query, open, names.into_iter().collect(), &teams),
+        people,
+    ))
+}
+
+/// What the kept rows give: all time, or the window's months, weeks and days (with its
+/// requesters' rows when they answer it). Nothing for a tagged subset, which is counted.
+async fn kept_sums(
+    tx: &mut PgConnection,
+    query: &StatsQuery,
+    plan: &window::Plan,
+    requesters: RequesterSource,
+) -> Result<Sums, sqlx::Error> {
+    let mut sums = Sums::default();
+    if query.tag.is_some() {
+        return Ok(sums);
+    }
+    if plan.months == Some((None, None)) {
         // All time: the kept totals, one row per metric and key.
         let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
             "SELECT metric, key, n, total::text FROM ticket_totals WHERE metric <> $1",
@@ -164,9 +211,33 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
             }
         }
     }
+    Ok(sums)
+}
+
+/// What is counted ticket by ticket: a tagged subset (the kept sums are not by tag; its
+/// tickets are found through the GIN index on `tags`), or the parts of a day at the window's
+/// ends that the kept rows do not give, added or taken out.
+async fn counted_sums(
+    tx: &mut PgConnection,
+    query: &StatsQuery,
+    plan: &window::Plan,
+) -> Result<Sums, sqlx::Error> {
+    let mut sums = Sums::default();
+    if let Some(tag) = &query.tag {
+        let tickets: Vec<TicketFacts> = sqlx::query_as(&format!(
+            "SELECT {FACT_COLUMNS} FROM ticket_view v WHERE v.tags @> ARRAY[$3::text] AND {WINDOW}"
+        ))
+        .bind(query.from)
+        .bind(query.to)
+        .bind(tag)
+        .fetch_all(&mut *tx)
+        .await?;
+        sums.add_tickets(&tickets, 1);
+        return Ok(sums);
+    }
     let parts = plan.partial.iter().map(|part| (part, 1));
     let outside = plan.less.iter().map(|part| (part, -1));
-    for ((from, to), sign) in parts.chain(outside).filter(|_| query.tag.is_none()) {
+    for ((from, to), sign) in parts.chain(outside) {
         let tickets: Vec<TicketFacts> = sqlx::query_as(&format!(
             "SELECT {FACT_COLUMNS} FROM ticket_view v WHERE v.created_at >= $1 AND v.created_at < $2"
         ))
@@ -176,8 +247,32 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
         .await?;
         sums.add_tickets(&tickets, sign);
     }
+    Ok(sums)
+}
 
-    let open: OpenFigures = sqlx::query_as::<_, OpenGroup>(&format!(
+/// What the open tickets of the window add at the time of the question, and the requester
+/// figures of a window the chains answer (`None` for the others, which come from the sums).
+async fn open_and_chains(
+    tx: &mut PgConnection,
+    query: &StatsQuery,
+    requesters: RequesterSource,
+) -> Result<(OpenFigures, Option<RequesterStats>), sqlx::Error> {
+    let open = open_figures(tx, query).await?;
+    let chained = match requesters {
+        RequesterSource::Chains(window) => {
+            Some(requester_window::requester_stats(tx, &window).await?)
+        }
+        RequesterSource::AllTime | RequesterSource::Summed => None,
+    };
+    Ok((open, chained))
+}
+
+/// What the open tickets of the window add at the time of the question.
+async fn open_figures(
+    tx: &mut PgConnection,
+    query: &StatsQuery,
+) -> Result<OpenFigures, sqlx::Error> {
+    Ok(sqlx::query_as::<_, OpenGroup>(&format!(
         "SELECT v.priority, v.assignee_id,
                 count(*) FILTER (WHERE {fr_now} AND NOT {fr_never}) AS first_response_due,
                 count(*) FILTER (WHERE {res_now} AND NOT {res_never}) AS resolution_due,
@@ -196,27 +291,5 @@ pub async fn stats(pool: &PgPool, query: &StatsQuery) -> Result<(Stats, PeopleSt
     .fetch_all(&mut *tx)
     .await?
     .into_iter()
-    .collect();
-
-    let ids = sums.agent_ids();
-    // An agent's name as their latest assigned ticket recorded it.
-    let names: Vec<(Uuid, Option<String>)> = sqlx::query_as(
-        "SELECT a.id, (SELECT v.assignee_name FROM ticket_view v WHERE v.assignee_id = a.id
-                       ORDER BY v.created_at DESC, v.ticket_id DESC LIMIT 1)
-         FROM UNNEST($1::uuid[]) AS a(id)",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *tx)
-    .await?;
-    // Every team is listed, those without tickets in the window too, by its current name.
-    let teams: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, name FROM teams")
-        .fetch_all(&mut *tx)
-        .await?;
-    let people = people::people_stats(&mut tx, &sums, query, requesters).await?;
-    tx.commit().await?;
-
-    Ok((
-        sums.into_stats(query, open, names.into_iter().collect(), &teams),
-        people,
-    ))
+    .collect())
 }

@@ -114,17 +114,23 @@ impl RequesterSource {
     }
 }
 
-/// Both members.
+/// Both members; the chains' requester figures as `chained` when they were read beside.
 pub(super) async fn people_stats(
     conn: &mut PgConnection,
     sums: &Sums,
     query: &StatsQuery,
     source: RequesterSource,
+    chained: Option<RequesterStats>,
 ) -> Result<PeopleStats, sqlx::Error> {
-    let requesters = match source {
-        RequesterSource::Chains(window) => requester_window::requester_stats(conn, &window).await?,
-        RequesterSource::AllTime => requester_totals::requester_stats(conn, sums).await?,
-        RequesterSource::Summed => summed_requester_stats(conn, sums, query.from, query.to).await?,
+    let requesters = match (source, chained) {
+        (RequesterSource::Chains(_), Some(read)) => read,
+        (RequesterSource::Chains(window), None) => {
+            requester_window::requester_stats(conn, &window).await?
+        }
+        (RequesterSource::AllTime, _) => requester_totals::requester_stats(conn, sums).await?,
+        (RequesterSource::Summed, _) => {
+            summed_requester_stats(conn, sums, query.from, query.to).await?
+        }
     };
     Ok(PeopleStats {
         channels: channel_stats(sums, &query.channels),
