@@ -554,11 +554,14 @@ pub async fn list(
             };
     let mut rows = match search {
         Some(q) if text_alone => {
-            let probe = Some((q, Scan::Newest(search::PROBE)));
-            let probed = fetch(pool, query, viewer, probe).await?;
-            match search::after_probe_of(pool, probed.len(), query.limit + 1).await? {
-                None => probed,
-                Some(scan) => fetch(pool, query, viewer, Some((q, scan))).await?,
+            let mut probed = search::PROBES[0];
+            loop {
+                let rows = fetch(pool, query, viewer, Some((q, Scan::Newest(probed)))).await?;
+                match search::after_probe_of(pool, rows.len(), query.limit + 1, probed).await? {
+                    None => break rows,
+                    Some(Scan::Newest(larger)) => probed = larger,
+                    Some(scan) => break fetch(pool, query, viewer, Some((q, scan))).await?,
+                }
             }
         }
         Some(q) => fetch(pool, query, viewer, Some((q, Scan::Planned))).await?,
