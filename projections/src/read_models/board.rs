@@ -9,7 +9,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use ticket_nats::{Channel, Priority, Status, Timestamp};
 use uuid::Uuid;
 
-use super::query::{snapshot, Viewer};
+use super::query::{snapshot, MergedInto, Viewer};
 use super::tickets::dto::Person;
 use super::tickets::list::{push_filters, ListFilter, ListRow, LIST_COLUMNS};
 use super::tickets::tally::{self, parse_board_key};
@@ -102,7 +102,7 @@ fn push_columns_filters(
         tags: query.tag.iter().cloned().collect(),
         ..ListFilter::default()
     };
-    push_filters(qb, &filter, viewer);
+    push_filters(qb, &filter, viewer, &MergedInto::default());
     match group {
         // Containment, which the GIN index on `field_values` serves, as the list filter does.
         Some(GroupValue {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::board::{board_in, Board, BoardQuery, Column, GroupValue};
-use super::query::{snapshot, Viewer};
+use super::query::{snapshot, MergedInto, Viewer};
 use super::tickets::list::{push_filters, ListFilter};
 
 /// One value's columns.
@@ -53,7 +53,7 @@ pub async fn grouped_board(
         tags: query.tag.iter().cloned().collect(),
         ..ListFilter::default()
     };
-    push_filters(&mut present, &filter, viewer);
+    push_filters(&mut present, &filter, viewer, &MergedInto::default());
     let present: Vec<(Option<String>,)> = present.build_query_as().fetch_all(&mut *tx).await?;
     let mut values: Vec<Option<String>> = options.iter().cloned().map(Some).collect();
     let mut leftovers: Vec<Option<String>> = present

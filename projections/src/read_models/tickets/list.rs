@@ -12,7 +12,7 @@ use super::dto::*;
 use super::search::{self, push_search, Scan};
 use crate::read_models::cursor::{Cursor, InvalidCursor};
 use crate::read_models::me;
-use crate::read_models::query::{push_requested_by, Viewer};
+use crate::read_models::query::{MergedInto, Viewer};
 
 /// Sort orders of the list. Every order ends with the ticket id, so that keys are unique and
 /// keyset pagination neither skips nor repeats a ticket.
@@ -441,11 +441,17 @@ impl ListRow {
     }
 }
 
-/// Appends ` AND …` for every filter, and restricts requesters to their own tickets.
-pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, viewer: Viewer) {
+/// Appends ` AND …` for every filter, and restricts requesters to their own tickets; the
+/// people named as requesters through `merged` where it read them.
+pub(crate) fn push_filters(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    f: &ListFilter,
+    viewer: Viewer,
+    merged: &MergedInto,
+) {
     if let Some(requester) = viewer.only_requester() {
         qb.push(" AND ");
-        push_requested_by(qb, requester);
+        merged.push_requested_by(qb, requester);
     }
     fn names<T: ToString>(values: &[T]) -> Vec<String> {
         values.iter().map(T::to_string).collect()
@@ -483,7 +489,7 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, 
     }
     if let Some(id) = f.requester_id {
         qb.push(" AND ");
-        push_requested_by(qb, id);
+        merged.push_requested_by(qb, id);
     }
     if let Some(q) = &f.q {
         qb.push(" AND v.ticket_id IN (SELECT s.ticket_id FROM ticket_search s WHERE ");
@@ -494,14 +500,14 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, f: &ListFilter, 
         None => {}
         Some(Involvement::Requested) => {
             qb.push(" AND ");
-            push_requested_by(qb, viewer.user_id);
+            merged.push_requested_by(qb, viewer.user_id);
         }
         Some(Involvement::Assigned) => {
             qb.push(" AND v.assignee_id = ").push_bind(viewer.user_id);
         }
         Some(Involvement::Either) => {
             qb.push(" AND (");
-            push_requested_by(qb, viewer.user_id);
+            merged.push_requested_by(qb, viewer.user_id);
             qb.push(" OR v.assignee_id = ")
                 .push_bind(viewer.user_id)
                 .push(")");
@@ -552,20 +558,40 @@ pub async fn list(
                 q: query.filter.q.clone(),
                 ..ListFilter::default()
             };
+    let requested = matches!(
+        query.filter.involving,
+        Some(Involvement::Requested | Involvement::Either)
+    );
+    let named: Vec<Uuid> = viewer
+        .only_requester()
+        .into_iter()
+        .chain(query.filter.requester_id)
+        .chain(requested.then_some(viewer.user_id))
+        .collect();
+    let merged = MergedInto::read(pool, &named).await?;
     let mut rows = match search {
         Some(q) if text_alone => {
             let mut probed = search::PROBES[0];
             loop {
-                let rows = fetch(pool, query, viewer, Some((q, Scan::Newest(probed)))).await?;
+                let rows = fetch(
+                    pool,
+                    query,
+                    viewer,
+                    &merged,
+                    Some((q, Scan::Newest(probed))),
+                )
+                .await?;
                 match search::after_probe_of(pool, rows.len(), query.limit + 1, probed).await? {
                     None => break rows,
                     Some(Scan::Newest(larger)) => probed = larger,
-                    Some(scan) => break fetch(pool, query, viewer, Some((q, scan))).await?,
+                    Some(scan) => {
+                        break fetch(pool, query, viewer, &merged, Some((q, scan))).await?
+                    }
                 }
             }
         }
-        Some(q) => fetch(pool, query, viewer, Some((q, Scan::Planned))).await?,
-        None => fetch(pool, query, viewer, None).await?,
+        Some(q) => fetch(pool, query, viewer, &merged, Some((q, Scan::Planned))).await?,
+        None => fetch(pool, query, viewer, &merged, None).await?,
     };
     let limit = usize::try_from(query.limit).unwrap_or(0);
     let next_cursor = if rows.len() > limit {
@@ -587,6 +613,7 @@ pub(super) async fn fetch(
     pool: &PgPool,
     query: &ListQuery,
     viewer: Viewer,
+    merged: &MergedInto,
     search: Option<(&str, Scan)>,
 ) -> Result<Vec<ListRow>, sqlx::Error> {
     let mut qb = QueryBuilder::new("SELECT ");
@@ -650,7 +677,7 @@ pub(super) async fn fetch(
             }
         }
     }
-    push_filters(&mut qb, &filter, viewer);
+    push_filters(&mut qb, &filter, viewer, merged);
     let searched = search.is_some();
     if let Some(after) = &query.after {
         query.sort.push_after(&mut qb, after, searched);
