@@ -498,6 +498,10 @@ pub(crate) fn push_filters(
     }
     match f.involving {
         None => {}
+        // A requester reads their own tickets only, which is what either involvement selects
+        // then; said again, it would be an `OR` no index serves in the page's order.
+        Some(Involvement::Requested | Involvement::Either) if viewer.only_requester().is_some() => {
+        }
         Some(Involvement::Requested) => {
             qb.push(" AND ");
             merged.push_requested_by(qb, viewer.user_id);
