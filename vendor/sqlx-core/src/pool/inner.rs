@@ -4,7 +4,6 @@ use crate::connection::Connection;
 use crate::database::Database;
 use crate::error::Error;
 use crate::pool::{deadline_as_timeout, CloseEvent, Pool, PoolOptions};
-use crossbeam_queue::ArrayQueue;
 
 use crate::sync::{AsyncSemaphore, AsyncSemaphoreReleaser};
 
@@ -12,7 +11,8 @@ use std::cmp;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::Poll;
 
 use crate::logger::private_level_filter_to_trace_level;
@@ -25,7 +25,12 @@ use tracing::Level;
 
 pub(crate) struct PoolInner<DB: Database> {
     pub(super) connect_options: RwLock<Arc<<DB::Connection as Connection>::Options>>,
-    pub(super) idle_conns: ArrayQueue<Idle<DB>>,
+    // ticketd's patch: a stack (the most recently released connection is lent first) instead
+    // of a FIFO queue. A FIFO lends every connection in turn, so a request meets a backend that
+    // has not yet planned its statements nor cached its catalogs as often as the pool has
+    // connections; and none stays idle long enough to be closed after a burst. Oldest at the
+    // front, newest at the back.
+    pub(super) idle_conns: Mutex<VecDeque<Idle<DB>>>,
     pub(super) semaphore: AsyncSemaphore,
     pub(super) size: AtomicU32,
     pub(super) num_idle: AtomicUsize,
@@ -54,7 +59,7 @@ impl<DB: Database> PoolInner<DB> {
 
         let pool = Self {
             connect_options: RwLock::new(Arc::new(connect_options)),
-            idle_conns: ArrayQueue::new(capacity),
+            idle_conns: Mutex::new(VecDeque::with_capacity(capacity)),
             semaphore: AsyncSemaphore::new(options.fair, semaphore_capacity),
             size: AtomicU32::new(0),
             num_idle: AtomicUsize::new(0),
@@ -100,7 +105,7 @@ impl<DB: Database> PoolInner<DB> {
         async move {
             for permits in 1..=self.options.max_connections {
                 // Close any currently idle connections in the pool.
-                while let Some(idle) = self.idle_conns.pop() {
+                while let Some(idle) = self.pop_idle_end(End::Newest) {
                     let _ = idle.live.float((*self).clone()).close().await;
                 }
 
@@ -176,25 +181,49 @@ impl<DB: Database> PoolInner<DB> {
 
     #[inline]
     pub(super) fn try_acquire(self: &Arc<Self>) -> Option<Floating<DB, Idle<DB>>> {
+        self.try_acquire_end(End::Newest)
+    }
+
+    // ticketd's patch: the reaper checks the connections idle the longest.
+    fn try_acquire_end(self: &Arc<Self>, end: End) -> Option<Floating<DB, Idle<DB>>> {
         if self.is_closed() {
             return None;
         }
 
         let permit = self.semaphore.try_acquire(1)?;
 
-        self.pop_idle(permit).ok()
+        match self.pop_idle_end(end) {
+            Some(idle) => Some(Floating::from_idle(idle, (*self).clone(), permit)),
+            None => {
+                drop(permit);
+                None
+            }
+        }
     }
 
     fn pop_idle<'a>(
         self: &'a Arc<Self>,
         permit: AsyncSemaphoreReleaser<'a>,
     ) -> Result<Floating<DB, Idle<DB>>, AsyncSemaphoreReleaser<'a>> {
-        if let Some(idle) = self.idle_conns.pop() {
-            self.num_idle.fetch_sub(1, Ordering::AcqRel);
+        if let Some(idle) = self.pop_idle_end(End::Newest) {
             Ok(Floating::from_idle(idle, (*self).clone(), permit))
         } else {
             Err(permit)
         }
+    }
+
+    // ticketd's patch: see `idle_conns`.
+    fn pop_idle_end(&self, end: End) -> Option<Idle<DB>> {
+        let mut idle = self
+            .idle_conns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let conn = match end {
+            End::Newest => idle.pop_back(),
+            End::Oldest => idle.pop_front(),
+        }?;
+        self.num_idle.fetch_sub(1, Ordering::AcqRel);
+        Some(conn)
     }
 
     pub(super) fn release(&self, floating: Floating<DB, Live<DB>>) {
@@ -202,9 +231,10 @@ impl<DB: Database> PoolInner<DB> {
 
         let Floating { inner: idle, guard } = floating.into_idle();
 
-        if self.idle_conns.push(idle).is_err() {
-            panic!("BUG: connection queue overflow in release()");
-        }
+        self.idle_conns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(idle);
 
         // NOTE: we need to make sure we drop the permit *after* we push to the idle queue
         // don't decrease the size
@@ -500,6 +530,13 @@ async fn check_idle_conn<DB: Database>(
     Ok(conn.into_live())
 }
 
+// ticketd's patch: which end of the idle connections to take.
+#[derive(Clone, Copy)]
+enum End {
+    Newest,
+    Oldest,
+}
+
 fn spawn_maintenance_tasks<DB: Database>(pool: &Arc<PoolInner<DB>>) {
     // NOTE: use `pool_weak` for the maintenance tasks
     // so they don't keep `PoolInner` from being dropped.
@@ -541,8 +578,10 @@ fn spawn_maintenance_tasks<DB: Database>(pool: &Arc<PoolInner<DB>>) {
                     // and if we have fewer than min_connections after reaping a connection,
                     // open a new one immediately. Note that other connections may be popped from
                     // the queue in the meantime - that's fine, there is no harm in checking more
+                    // ticketd's patch: oldest first; each survivor goes back on top, so after
+                    // the pass they are in their order again.
                     for _ in 0..pool.num_idle() {
-                        if let Some(conn) = pool.try_acquire() {
+                        if let Some(conn) = pool.try_acquire_end(End::Oldest) {
                             if is_beyond_idle_timeout(&conn, &pool.options)
                                 || is_beyond_max_lifetime(&conn, &pool.options)
                             {
