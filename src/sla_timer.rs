@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::PgPool;
-use ticket_nats::Timestamp;
+use ticket_nats::{Status, Timestamp};
 use ticket_projections::{CancellationToken, Runner};
 use uuid::Uuid;
 
@@ -110,19 +110,19 @@ impl Plan {
         pool: &PgPool,
         services: &TicketServices,
     ) -> Result<usize, sqlx::Error> {
-        let first = self.version.is_none() && self.seen == 0;
+        if self.version.is_none() && self.seen == 0 {
+            return self.first_look(pool, services).await;
+        }
         let mut read = 0;
         loop {
             let rows: Vec<ClockRow> = sqlx::query_as(&format!(
                 "SELECT {CLOCK_COLUMNS} FROM ticket_view
                    JOIN (SELECT ticket_id, last_position AS changed FROM ticket_recency
                           WHERE last_position > $1) r USING (ticket_id)
-                  WHERE $3 OR status <> 'closed'
                   ORDER BY changed LIMIT $2"
             ))
             .bind(self.seen)
             .bind(PAGE)
-            .bind(!first)
             .fetch_all(pool)
             .await?;
             let n = rows.len();
@@ -136,6 +136,40 @@ impl Plan {
                 return Ok(read);
             }
         }
+    }
+
+    /// The first look: every open ticket, through the status index. (Read through the recency
+    /// order, as later looks are, it joined every ticket ever changed to keep the open ones: 200
+    /// ms and 84,000 pages at 1,000,000 tickets, at every start, beside the first requests.)
+    /// The high-water mark is read first and kept: a ticket changed meanwhile, closed ones
+    /// too, is read again on the next look.
+    async fn first_look(
+        &mut self,
+        pool: &PgPool,
+        services: &TicketServices,
+    ) -> Result<usize, sqlx::Error> {
+        let seen: i64 =
+            sqlx::query_scalar("SELECT coalesce(max(last_position), 0) FROM ticket_recency")
+                .fetch_one(pool)
+                .await?;
+        let open: Vec<&str> = Status::ALL
+            .iter()
+            .filter(|s| **s != Status::Closed)
+            .map(|s| s.as_str())
+            .collect();
+        let rows: Vec<ClockRow> = sqlx::query_as(&format!(
+            "SELECT {CLOCK_COLUMNS} FROM ticket_view WHERE status = ANY($1)"
+        ))
+        .bind(&open)
+        .fetch_all(pool)
+        .await?;
+        let read = rows.len();
+        for row in rows {
+            let id = row.ticket_id;
+            self.put(id, row.clock(), services);
+        }
+        self.seen = seen;
+        Ok(read)
     }
 }
 

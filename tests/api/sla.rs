@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 use ticketd::domain::SlaPolicy;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 fn breaches(events: &[(i64, String, serde_json::Value, serde_json::Value)]) -> Vec<String> {
     let mut targets: Vec<String> = events
@@ -153,4 +153,55 @@ async fn each_target_is_warned_once_at_eighty_percent_before_its_breach() {
             pair("ticket.sla_breached", "resolution"),
         ]
     );
+}
+
+/// The timer's first look plans every open ticket and no closed one; the next looks read what
+/// changed after it, and nothing when nothing did.
+#[tokio::test]
+async fn the_timers_first_look_plans_the_open_tickets_and_later_looks_what_changed() {
+    // Arrange: one open ticket and one closed, both in the ticket view.
+    let app = spawn_app().await;
+    let agent = app.user("agent").await;
+    let requester = app.user("requester").await;
+    let open = app.create_ticket_with(&requester, json!({})).await;
+    let closed = app.create_ticket_with(&requester, json!({})).await;
+    let r = app
+        .post(&format!("/tickets/{closed}/close"), &requester, json!({}))
+        .await;
+    assert!(r.status().is_success());
+    let version = r.json::<serde_json::Value>().await.unwrap()["version"]
+        .as_i64()
+        .unwrap();
+    let r = app
+        .get(&format!("/tickets/{closed}?min_version={version}"), &agent)
+        .await;
+    assert!(r.status().is_success());
+    let services = app.state.commands.services().await;
+    let mut plan = ticketd::sla_timer::Plan::default();
+
+    // Act and assert: the first look reads the open ticket only.
+    assert_eq!(plan.catch_up(&app.pool, &services).await.unwrap(), 1);
+    assert!(
+        plan.next().is_some(),
+        "the open ticket's targets are planned"
+    );
+    assert_eq!(plan.catch_up(&app.pool, &services).await.unwrap(), 0);
+
+    // A comment on the open ticket: the next look reads it again.
+    let r = app
+        .post(
+            &format!("/tickets/{open}/comments"),
+            &agent,
+            json!({"body": "Looking"}),
+        )
+        .await;
+    let version = r.json::<serde_json::Value>().await.unwrap()["version"]
+        .as_i64()
+        .unwrap();
+    let r = app
+        .get(&format!("/tickets/{open}?min_version={version}"), &agent)
+        .await;
+    assert!(r.status().is_success());
+    assert_eq!(plan.catch_up(&app.pool, &services).await.unwrap(), 1);
+    assert_eq!(plan.catch_up(&app.pool, &services).await.unwrap(), 0);
 }
