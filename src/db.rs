@@ -72,6 +72,25 @@ mod tests {
             .expect("the backend's pid")
     }
 
+    /// Holds `n` connections at once, then releases them in the order acquired (a dropped
+    /// connection goes back in a task of its own, hence the pauses): their backends' pids, the
+    /// last the most recently released.
+    async fn released_in_order(pool: &PgPool, n: usize) -> Vec<i32> {
+        let mut held = Vec::new();
+        for _ in 0..n {
+            held.push(pool.acquire().await.expect("a connection"));
+        }
+        let mut pids = Vec::new();
+        for conn in &mut held {
+            pids.push(backend(conn).await);
+        }
+        for conn in held {
+            drop(conn);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        pids
+    }
+
     /// The pool lends the connection released last (a stack, vendor/sqlx-core's patch): one
     /// request after another meets the same backend, whose statements and catalogs are warm,
     /// instead of each of the pool's connections in turn.
@@ -83,20 +102,7 @@ mod tests {
             .connect(&url)
             .await
             .expect("a pool");
-        let mut held = Vec::new();
-        for _ in 0..3 {
-            held.push(pool.acquire().await.expect("a connection"));
-        }
-        let mut pids = Vec::new();
-        for conn in &mut held {
-            pids.push(backend(conn).await);
-        }
-        // Released in the order acquired (a dropped connection goes back in a task of its
-        // own, hence the pauses): the third is the most recent.
-        for conn in held {
-            drop(conn);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let pids = released_in_order(&pool, 3).await;
         for _ in 0..5 {
             let mut conn = pool.acquire().await.expect("a connection");
             assert_eq!(backend(&mut conn).await, pids[2], "lent: {pids:?}");
@@ -118,15 +124,7 @@ mod tests {
             .connect(&url)
             .await
             .expect("a pool");
-        let mut held = Vec::new();
-        for _ in 0..3 {
-            held.push(pool.acquire().await.expect("a connection"));
-        }
-        let hot = backend(&mut held[2]).await;
-        for conn in held {
-            drop(conn);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let hot = released_in_order(&pool, 3).await[2];
         assert_eq!(pool.size(), 3);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while pool.size() > 1 && tokio::time::Instant::now() < deadline {

@@ -155,6 +155,23 @@ async fn each_target_is_warned_once_at_eighty_percent_before_its_breach() {
     );
 }
 
+/// Waits until the ticket view holds what the command answered with `response` did.
+async fn in_the_view(
+    app: &crate::helpers::TestApp,
+    ticket: uuid::Uuid,
+    response: reqwest::Response,
+) {
+    assert!(response.status().is_success());
+    let version = response.json::<serde_json::Value>().await.unwrap()["version"]
+        .as_i64()
+        .unwrap();
+    let reader = app.user("agent").await;
+    let r = app
+        .get(&format!("/tickets/{ticket}?min_version={version}"), &reader)
+        .await;
+    assert!(r.status().is_success());
+}
+
 /// The timer's first look plans every open ticket and no closed one; the next looks read what
 /// changed after it, and nothing when nothing did.
 #[tokio::test]
@@ -168,14 +185,7 @@ async fn the_timers_first_look_plans_the_open_tickets_and_later_looks_what_chang
     let r = app
         .post(&format!("/tickets/{closed}/close"), &requester, json!({}))
         .await;
-    assert!(r.status().is_success());
-    let version = r.json::<serde_json::Value>().await.unwrap()["version"]
-        .as_i64()
-        .unwrap();
-    let r = app
-        .get(&format!("/tickets/{closed}?min_version={version}"), &agent)
-        .await;
-    assert!(r.status().is_success());
+    in_the_view(&app, closed, r).await;
     let services = app.state.commands.services().await;
     let mut plan = ticketd::sla_timer::Plan::default();
 
@@ -195,13 +205,7 @@ async fn the_timers_first_look_plans_the_open_tickets_and_later_looks_what_chang
             json!({"body": "Looking"}),
         )
         .await;
-    let version = r.json::<serde_json::Value>().await.unwrap()["version"]
-        .as_i64()
-        .unwrap();
-    let r = app
-        .get(&format!("/tickets/{open}?min_version={version}"), &agent)
-        .await;
-    assert!(r.status().is_success());
+    in_the_view(&app, open, r).await;
     assert_eq!(plan.catch_up(&app.pool, &services).await.unwrap(), 1);
     assert_eq!(plan.catch_up(&app.pool, &services).await.unwrap(), 0);
 }
