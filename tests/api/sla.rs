@@ -155,9 +155,11 @@ async fn each_target_is_warned_once_at_eighty_percent_before_its_breach() {
     );
 }
 
-/// Waits until the ticket view holds what the command answered with `response` did.
+/// Waits until the ticket view holds what the command answered with `response` did, as
+/// `reader` sees it.
 async fn in_the_view(
     app: &crate::helpers::TestApp,
+    reader: &crate::helpers::TestUser,
     ticket: uuid::Uuid,
     response: reqwest::Response,
 ) {
@@ -165,9 +167,8 @@ async fn in_the_view(
     let version = response.json::<serde_json::Value>().await.unwrap()["version"]
         .as_i64()
         .unwrap();
-    let reader = app.user("agent").await;
     let r = app
-        .get(&format!("/tickets/{ticket}?min_version={version}"), &reader)
+        .get(&format!("/tickets/{ticket}?min_version={version}"), reader)
         .await;
     assert!(r.status().is_success());
 }
@@ -185,7 +186,7 @@ async fn the_timers_first_look_plans_the_open_tickets_and_later_looks_what_chang
     let r = app
         .post(&format!("/tickets/{closed}/close"), &requester, json!({}))
         .await;
-    in_the_view(&app, closed, r).await;
+    in_the_view(&app, &agent, closed, r).await;
     let services = app.state.commands.services().await;
     let mut plan = ticketd::sla_timer::Plan::default();
 
@@ -205,7 +206,7 @@ async fn the_timers_first_look_plans_the_open_tickets_and_later_looks_what_chang
             json!({"body": "Looking"}),
         )
         .await;
-    in_the_view(&app, open, r).await;
+    in_the_view(&app, &agent, open, r).await;
     assert_eq!(plan.catch_up(&app.pool, &services).await.unwrap(), 1);
     assert_eq!(plan.catch_up(&app.pool, &services).await.unwrap(), 0);
 }

@@ -192,20 +192,15 @@ impl<DB: Database> PoolInner<DB> {
 
         let permit = self.semaphore.try_acquire(1)?;
 
-        match self.pop_idle_end(end) {
-            Some(idle) => Some(Floating::from_idle(idle, (*self).clone(), permit)),
-            None => {
-                drop(permit);
-                None
-            }
-        }
+        self.pop_idle(permit, end).ok()
     }
 
     fn pop_idle<'a>(
         self: &'a Arc<Self>,
         permit: AsyncSemaphoreReleaser<'a>,
+        end: End,
     ) -> Result<Floating<DB, Idle<DB>>, AsyncSemaphoreReleaser<'a>> {
-        if let Some(idle) = self.pop_idle_end(End::Newest) {
+        if let Some(idle) = self.pop_idle_end(end) {
             Ok(Floating::from_idle(idle, (*self).clone(), permit))
         } else {
             Err(permit)
@@ -286,7 +281,7 @@ impl<DB: Database> PoolInner<DB> {
 
 
                     // First attempt to pop a connection from the idle queue.
-                    let guard = match self.pop_idle(permit) {
+                    let guard = match self.pop_idle(permit, End::Newest) {
 
                         // Then, check that we can use it...
                         Ok(conn) => match check_idle_conn(conn, &self.options).await {
