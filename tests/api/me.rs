@@ -195,6 +195,69 @@ async fn me_tickets_lists_by_role_and_unread_state() {
     assert_eq!(failing_fields(&body), ["requester_id", "role", "unread"]);
 }
 
+/// Every page of `/me/tickets` in `sort`, `limit` at a time.
+async fn my_pages(app: &TestApp, user: &TestUser, sort: &str, limit: usize) -> Vec<Vec<Uuid>> {
+    let mut pages = Vec::new();
+    let mut path = format!("/me/tickets?sort={sort}&limit={limit}");
+    loop {
+        let page = read(app, &path, user).await;
+        pages.push(ids(&page["items"]));
+        match page["next_cursor"].as_str() {
+            Some(next) => path = format!("/me/tickets?sort={sort}&limit={limit}&cursor={next}"),
+            None => return pages,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_agents_requested_and_assigned_tickets_page_together_each_once() {
+    // Arrange: assigned tickets and requested ones interleaved in creation order, one both.
+    let app = spawn_app().await;
+    let requester = app.user("requester").await;
+    let agent = app.user("agent").await;
+    let assigned_first = app.create_ticket(&requester).await;
+    tick().await;
+    let requested = app.create_ticket(&agent).await;
+    tick().await;
+    let both = app.create_ticket(&agent).await;
+    tick().await;
+    let unrelated = app.create_ticket(&requester).await;
+    tick().await;
+    let assigned_last = app.create_ticket(&requester).await;
+    for id in [assigned_first, both, assigned_last] {
+        assign(&app, id, &agent, &agent).await;
+    }
+    let _ = unrelated;
+    let newest_first = vec![assigned_last, both, requested, assigned_first];
+
+    for (sort, expected) in [
+        ("-created_at", newest_first.clone()),
+        ("created_at", newest_first.iter().rev().copied().collect()),
+    ] {
+        // Act
+        let by_one = my_pages(&app, &agent, sort, 1).await;
+        let by_three = my_pages(&app, &agent, sort, 3).await;
+
+        // Assert
+        assert_eq!(by_one.concat(), expected, "{sort}, pages of 1");
+        assert_eq!(
+            by_one.len(),
+            4,
+            "{sort}: the last page says there is no next"
+        );
+        assert_eq!(
+            by_three,
+            [expected[..3].to_vec(), expected[3..].to_vec()],
+            "{sort}"
+        );
+    }
+    let assigned = read(&app, "/me/tickets?role=assigned", &agent).await;
+    assert_eq!(
+        ids(&assigned["items"]),
+        [assigned_last, both, assigned_first]
+    );
+}
+
 #[tokio::test]
 async fn marking_a_ticket_the_caller_may_not_read_is_a_404() {
     // Arrange
