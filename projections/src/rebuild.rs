@@ -24,7 +24,8 @@
 //!   fillfactor are copied by the rebuild itself);
 //! - views or other objects depending on the tables (the `DROP TABLE` would refuse);
 //! - constraint or index names in SQL (`ON CONFLICT ON CONSTRAINT x`): copies get generated
-//!   names, so name conflict targets by their columns instead.
+//!   names, so name conflict targets by their columns instead. The swap gives the indexes their
+//!   live names back ([`names`]), for the migrations that name them.
 
 use std::sync::Arc;
 
@@ -39,6 +40,7 @@ use crate::shadow::{Filled, ShadowTables};
 use crate::stored::{read_for_read_models, StoredEvent};
 
 mod finish;
+mod names;
 use finish::{finish, Finish};
 
 /// What a rebuild did.
@@ -226,6 +228,7 @@ impl<'a> Shadow<'a> {
             .execute(&mut *tx)
             .await?;
         for table in self.projection.tables() {
+            let live_indexes = names::indexes(&mut tx, "public", table).await?;
             sqlx::query(&format!("DROP TABLE public.\"{table}\""))
                 .execute(&mut *tx)
                 .await?;
@@ -235,6 +238,7 @@ impl<'a> Shadow<'a> {
             ))
             .execute(&mut *tx)
             .await?;
+            names::keep(&mut tx, table, &live_indexes).await?;
         }
         save_checkpoint(&mut tx, name, position).await?;
         // Rows the live projectors cached may hold what no replay gives (due times or

@@ -87,6 +87,16 @@ async fn per_user_rows(app: &TestApp) -> Vec<String> {
     .unwrap()
 }
 
+/// Every index of the public tables, as `pg_get_indexdef` gives it (its name included).
+async fn indexes(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexdef",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_rebuilt_database_answers_every_query_as_the_live_one() {
     // Arrange: tickets through every kind of change, in many small projector batches.
@@ -237,6 +247,7 @@ async fn a_rebuilt_database_answers_every_query_as_the_live_one() {
     }
     let live = answers(&app, &admin, &requester, &agents, &windows, desk).await;
     let live_counts = per_user_rows(&app).await;
+    let live_indexes = indexes(&app).await;
 
     // Act
     let out = app.run_ticketd(&["projections", "rebuild"]).await;
@@ -250,6 +261,11 @@ async fn a_rebuilt_database_answers_every_query_as_the_live_one() {
         live_counts,
         per_user_rows(&app).await,
         "my_tickets and my_counts"
+    );
+    assert_eq!(
+        live_indexes,
+        indexes(&app).await,
+        "the migrations name indexes: a rebuild keeps their names"
     );
     assert!(
         live[&format!("/me as {}", agents[1].id)]["unread"].as_i64() > Some(0),
