@@ -143,6 +143,17 @@ fn words(rng: &mut Rng, n: usize) -> String {
     (0..n).map(|_| word(rng)).collect::<Vec<_>>().join(" ")
 }
 
+/// A ticket's title and description, in the words of the set's tickets. Tickets the runs open
+/// on a reused set take them too: titled alike, thousands of them at the newest end of the
+/// creation order changed how a search for a word finds its newest matches.
+pub fn text(rng: &mut Rng) -> (String, String) {
+    let title_words = 3 + rng.below(3);
+    let title = words(rng, title_words);
+    let description_words = 8 + rng.below(8);
+    let description = format!("{}. {}", words(rng, description_words), words(rng, 6));
+    (title, description)
+}
+
 /// Minutes from a log-uniform spread between `lo` and `hi`.
 fn minutes(rng: &mut Rng, lo: f64, hi: f64) -> i64 {
     let u = rng.below(1_000_000) as f64 / 1_000_000.0;
@@ -230,10 +241,7 @@ fn ticket_life(
     let at = |m: i64| created.plus(TimeDelta::minutes(m));
     let priority = weighted(rng, &PRIORITIES);
     let (due_response, due_resolution) = targets(priority);
-    let title_words = 3 + rng.below(3);
-    let title = words(rng, title_words);
-    let description_words = 8 + rng.below(8);
-    let description = format!("{}. {}", words(rng, description_words), words(rng, 6));
+    let (title, description) = text(rng);
     let mut events = vec![(
         TicketEvent::Created(TicketCreated {
             number: n,

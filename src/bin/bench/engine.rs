@@ -167,6 +167,30 @@ impl Engine {
         Ok(ids)
     }
 
+    /// Closes `tickets` as the user of `token`, 16 at a time. A part that opens tickets on a
+    /// reused data set closes them when it is done, so that the next run meets the set as the
+    /// generator left it: open tickets are what `/stats` counts the passed targets over, and the
+    /// reads runs of one afternoon had opened 2,520 of the 3,425 open in its last 30 days.
+    pub async fn close_all(&self, token: &str, tickets: &[Uuid]) -> anyhow::Result<()> {
+        let closes = futures::stream::iter(tickets.iter().map(|id| {
+            self.client
+                .post(self.api(&format!("/tickets/{id}/close")))
+                .bearer_auth(token)
+                .json(&json!({"resolution": "closed by ticketd-bench"}))
+                .send()
+        }))
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+        for close in closes {
+            let status = close?.status();
+            if !status.is_success() {
+                bail!("closing a bench ticket answered {status}");
+            }
+        }
+        Ok(())
+    }
+
     /// Closed loop: `clients` workers, each commenting on its own tickets back to back.
     pub async fn closed_loop(
         &self,

@@ -16,10 +16,11 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::dataset::People;
+use super::dataset::{self, People};
 use super::engine::Engine;
 use super::reads::Callers;
 use super::stats::{summarize, Summary};
+use super::Rng;
 
 /// What one run measured.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -151,6 +152,16 @@ async fn viewer(
     }
 }
 
+/// What [`commands`] sent.
+#[derive(Default)]
+struct Commands {
+    /// From each command's intended send time, of those that succeeded.
+    latencies: Vec<Duration>,
+    errors: usize,
+    /// The tickets opened.
+    opened: Vec<Uuid>,
+}
+
 /// Commands at `rate` per second for `duration`: tickets opened, commented and assigned.
 async fn commands(
     engine: &Engine,
@@ -159,7 +170,7 @@ async fn commands(
     pool: &[Uuid],
     rate: f64,
     duration: Duration,
-) -> (Vec<Duration>, usize) {
+) -> Commands {
     let total = (rate * duration.as_secs_f64()) as usize;
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(total);
@@ -170,8 +181,11 @@ async fn commands(
         let (path, body, token) = match i % 4 {
             0 => (
                 "/tickets".to_string(),
-                json!({"title": "printer on fire", "description": "bench", "category": "printer",
-                       "priority": PRIORITIES[i / 4 % 4]}),
+                {
+                    let (title, description) = dataset::text(&mut Rng::new(i as u64));
+                    json!({"title": title, "description": description, "category": "printer",
+                           "priority": PRIORITIES[i / 4 % 4]})
+                },
                 c.requester.clone(),
             ),
             2 => (
@@ -190,24 +204,33 @@ async fn commands(
             .post(format!("{}/api/v1{path}", engine.base))
             .bearer_auth(token)
             .json(&body);
+        let opens = i % 4 == 0;
         tasks.push(tokio::spawn(async move {
-            let ok = request
-                .send()
-                .await
-                .map(|r| r.status().is_success())
-                .unwrap_or(false);
-            ok.then(|| intended.elapsed())
+            let response = request.send().await.ok()?;
+            if !response.status().is_success() {
+                return None;
+            }
+            let latency = intended.elapsed();
+            let opened = if opens {
+                let body: Value = response.json().await.ok()?;
+                body["id"].as_str().and_then(|s| s.parse::<Uuid>().ok())
+            } else {
+                None
+            };
+            Some((latency, opened))
         }));
     }
-    let mut latencies = Vec::with_capacity(total);
-    let mut errors = 0;
+    let mut done = Commands::default();
     for t in tasks {
         match t.await.ok().flatten() {
-            Some(l) => latencies.push(l),
-            None => errors += 1,
+            Some((latency, opened)) => {
+                done.latencies.push(latency);
+                done.opened.extend(opened);
+            }
+            None => done.errors += 1,
         }
     }
-    (latencies, errors)
+    done
 }
 
 /// One run with `viewers` viewers (none for the baseline).
@@ -221,14 +244,15 @@ pub async fn run(
 ) -> anyhow::Result<ViewersRun> {
     // Tickets of this run's own, so that assignments and comments meet no closed ticket.
     let mut pool = Vec::new();
-    for _ in 0..40 {
+    for i in 0..40 {
+        let (title, description) = dataset::text(&mut Rng::new(1_000_000 + i));
         let r = engine
             .client
             .post(format!("{}/api/v1/tickets", engine.base))
             .bearer_auth(&c.requester)
             .json(
-                &json!({"title": "viewers pool", "description": "bench", "category": "other",
-                           "priority": "medium"}),
+                &json!({"title": title, "description": description, "category": "other",
+                          "priority": "medium"}),
             )
             .send()
             .await?;
@@ -251,13 +275,19 @@ pub async fn run(
         )));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (mut latencies, errors) = commands(&engine, c, people, &pool, rate, duration).await;
+    let Commands {
+        mut latencies,
+        errors,
+        opened,
+    } = commands(&engine, c, people, &pool, rate, duration).await;
     // The last events' fetches.
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.cancel();
     for t in tasks {
         let _ = t.await;
     }
+    pool.extend(opened);
+    engine.close_all(&c.agent, &pool).await?;
     let mut lags = lags.lock().map(|l| l.clone()).unwrap_or_default();
     let within = lags
         .iter()
