@@ -228,7 +228,7 @@ impl<'a> Shadow<'a> {
             .execute(&mut *tx)
             .await?;
         for table in self.projection.tables() {
-            let live_indexes = names::indexes(&mut tx, "public", table).await?;
+            let live_indexes = names::indexes(&mut tx, table).await?;
             sqlx::query(&format!("DROP TABLE public.\"{table}\""))
                 .execute(&mut *tx)
                 .await?;

@@ -13,20 +13,15 @@ const INDEXES: &str = "SELECT i.relname::text,
         regexp_replace(pg_get_indexdef(i.oid), '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+ ',
                        'CREATE \\1INDEX ON ')
  FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
- WHERE x.indrelid = format('%I.%I', $1::text, $2::text)::regclass
+ WHERE x.indrelid = format('public.%I', $1::text)::regclass
  ORDER BY i.relname";
 
-/// The indexes of `schema.table`: (name, definition without name or table).
+/// The indexes of `public.table`: (name, definition without name or table).
 pub(super) async fn indexes(
     conn: &mut PgConnection,
-    schema: &str,
     table: &str,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as(INDEXES)
-        .bind(schema)
-        .bind(table)
-        .fetch_all(conn)
-        .await
+    sqlx::query_as(INDEXES).bind(table).fetch_all(conn).await
 }
 
 /// Renames the indexes of `public.table` to the names of `live`'s of the same definition
@@ -36,7 +31,7 @@ pub(super) async fn keep(
     table: &str,
     live: &[(String, String)],
 ) -> Result<(), sqlx::Error> {
-    let copy = indexes(&mut *conn, "public", table).await?;
+    let copy = indexes(&mut *conn, table).await?;
     let renames = pairs(live, &copy);
     // Through names of their own first: a copy's generated name may be one that another of its
     // indexes is to take.

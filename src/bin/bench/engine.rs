@@ -167,6 +167,23 @@ impl Engine {
         Ok(ids)
     }
 
+    /// Opens `ticket` (the body of `POST /tickets`) as the user of `token`; returns its id.
+    pub async fn open_ticket(&self, token: &str, ticket: &Value) -> anyhow::Result<Uuid> {
+        let r = self
+            .client
+            .post(self.api("/tickets"))
+            .bearer_auth(token)
+            .json(ticket)
+            .send()
+            .await?;
+        let status = r.status();
+        let body: Value = r.json().await?;
+        body["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("opening a ticket answered {status}: {body}"))
+    }
+
     /// Closes `tickets` as the user of `token`, 16 at a time. A part that opens tickets on a
     /// reused data set closes them when it is done, so that the next run meets the set as the
     /// generator left it: open tickets are what `/stats` counts the passed targets over, and the

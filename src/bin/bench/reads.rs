@@ -149,23 +149,10 @@ pub async fn single_requests(
 ) -> anyhow::Result<Vec<Timed>> {
     // A ticket of its own to comment on, to move the position (closed at the end: commented
     // hundreds of times per run, a ticket of the set would grow slower to read every run).
-    let opened: Value = engine
-        .client
-        .post(format!("{}/api/v1/tickets", engine.base))
-        .bearer_auth(&c.requester)
-        .json(&{
-            let (title, description) = dataset::text(&mut Rng::new(2_000_000));
-            json!({"title": title, "description": description, "category": "other",
-                   "priority": "low"})
-        })
-        .send()
-        .await?
-        .json()
-        .await?;
-    let ticket: Uuid = opened["id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("opening a ticket answered {opened}"))?;
+    let (title, description) = dataset::text(&mut Rng::new(2_000_000));
+    let ticket = json!({"title": title, "description": description, "category": "other",
+                        "priority": "low"});
+    let ticket = engine.open_ticket(&c.requester, &ticket).await?;
     let mut out = Vec::new();
     for (name, path, as_requester, shared) in questions(c) {
         let token = if as_requester { &c.requester } else { &c.agent };

@@ -246,20 +246,9 @@ pub async fn run(
     let mut pool = Vec::new();
     for i in 0..40 {
         let (title, description) = dataset::text(&mut Rng::new(1_000_000 + i));
-        let r = engine
-            .client
-            .post(format!("{}/api/v1/tickets", engine.base))
-            .bearer_auth(&c.requester)
-            .json(
-                &json!({"title": title, "description": description, "category": "other",
-                          "priority": "medium"}),
-            )
-            .send()
-            .await?;
-        let status = r.status();
-        let body: Value = r.json().await?;
-        let id = body["id"].as_str().and_then(|s| s.parse().ok());
-        pool.push(id.with_context(|| format!("opening a ticket answered {status}: {body}"))?);
+        let ticket = json!({"title": title, "description": description, "category": "other",
+                            "priority": "medium"});
+        pool.push(engine.open_ticket(&c.requester, &ticket).await?);
     }
     let lags: Lags = Arc::default();
     let counts: Arc<Mutex<Counts>> = Arc::default();

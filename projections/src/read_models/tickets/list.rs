@@ -444,7 +444,7 @@ fn push_either_merged(
     );
     qb.push(")) v");
     query.sort.push_order(qb, false);
-    qb.push(" LIMIT ").push_bind(query.limit + 1);
+    push_page_limit(qb, query);
 }
 
 /// The columns of a list item (and whether the viewer has read it when asked) and the tables
@@ -480,15 +480,20 @@ fn push_page(
         merged.push_requested_by(qb, viewer.user_id);
         qb.push(")");
     }
-    push_keyset_order_limit(qb, query, false);
+    push_keyset_order(qb, query, false);
+    push_page_limit(qb, query);
 }
 
-/// Where the page starts, its order and its size.
-fn push_keyset_order_limit(qb: &mut QueryBuilder<'_, Postgres>, query: &ListQuery, searched: bool) {
+/// Where the page starts and its order, on `ticket_search`'s columns when `searched`.
+fn push_keyset_order(qb: &mut QueryBuilder<'_, Postgres>, query: &ListQuery, searched: bool) {
     if let Some(after) = &query.after {
         query.sort.push_after(qb, after, searched);
     }
     query.sort.push_order(qb, searched);
+}
+
+/// The page's rows and one more (whether it exists says whether there is a next page).
+fn push_page_limit(qb: &mut QueryBuilder<'_, Postgres>, query: &ListQuery) {
     qb.push(" LIMIT ").push_bind(query.limit + 1);
 }
 
@@ -511,10 +516,7 @@ fn push_searched_page(
                 " JOIN (SELECT s.ticket_id, s.created_at, s.lower_title, \
                  s.lower_description FROM ticket_search s WHERE true",
             );
-            if let Some(after) = &query.after {
-                query.sort.push_after(qb, after, true);
-            }
-            query.sort.push_order(qb, true);
+            push_keyset_order(qb, query, true);
             if let Scan::Newest(n) = scan {
                 qb.push(" LIMIT ").push_bind(n);
             } else {
@@ -535,10 +537,7 @@ fn push_searched_page(
             // rows in the page's order until the page is full.
             qb.push(" JOIN (SELECT s.ticket_id, s.created_at FROM ticket_search s WHERE ");
             push_search(qb, q);
-            if let Some(after) = &query.after {
-                query.sort.push_after(qb, after, true);
-            }
-            query.sort.push_order(qb, true);
+            push_keyset_order(qb, query, true);
             qb.push(" OFFSET 0) s ON s.ticket_id = v.ticket_id WHERE true");
         }
     }
@@ -547,5 +546,6 @@ fn push_searched_page(
         ..query.filter.clone()
     };
     push_filters(qb, &filter, viewer, merged);
-    push_keyset_order_limit(qb, query, true);
+    push_keyset_order(qb, query, true);
+    push_page_limit(qb, query);
 }
