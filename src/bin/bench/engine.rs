@@ -39,7 +39,9 @@ fn free_port() -> anyhow::Result<u16> {
 
 pub fn mint(user: Uuid, role: &str) -> anyhow::Result<String> {
     let now = chrono::Utc::now().timestamp();
-    let claims = json!({"sub": user, "email": format!("{role}@bench.test"), "name": format!("Bench {role}"),
+    // An e-mail address of its own: a user first seen in a token is added only under an address
+    // no other user has.
+    let claims = json!({"sub": user, "email": format!("{role}.{}@bench.test", user.simple()), "name": format!("Bench {role}"),
         "role": role, "iss": "ticketd", "aud": "ticketd-api", "iat": now, "exp": now + 24 * 3600});
     Ok(jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
@@ -182,6 +184,23 @@ impl Engine {
             .as_str()
             .and_then(|s| s.parse().ok())
             .with_context(|| format!("opening a ticket answered {status}: {body}"))
+    }
+
+    /// Makes the engine know `agents` (a user is added when first seen in a valid token): the
+    /// data sets name agents in their events only, and an assignment must name a known one.
+    pub async fn make_known(&self, agents: impl IntoIterator<Item = Uuid>) -> anyhow::Result<()> {
+        for agent in agents {
+            let r = self
+                .client
+                .get(self.api("/me"))
+                .bearer_auth(mint(agent, "agent")?)
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("agent {agent} asking /me answered {}", r.status());
+            }
+        }
+        Ok(())
     }
 
     /// Closes `tickets` as the user of `token`, 16 at a time. A part that opens tickets on a

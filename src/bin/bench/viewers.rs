@@ -208,6 +208,7 @@ async fn commands(
         tasks.push(tokio::spawn(async move {
             let response = request.send().await.ok()?;
             if !response.status().is_success() {
+                eprintln!("viewers    POST {path} answered {}", response.status());
                 return None;
             }
             let latency = intended.elapsed();
@@ -242,6 +243,9 @@ pub async fn run(
     rate: f64,
     duration: Duration,
 ) -> anyhow::Result<ViewersRun> {
+    engine
+        .make_known(people.agents.iter().map(|a| a.id))
+        .await?;
     // Tickets of this run's own, so that assignments and comments meet no closed ticket.
     let mut pool = Vec::new();
     for i in 0..40 {
@@ -277,6 +281,8 @@ pub async fn run(
     }
     pool.extend(opened);
     engine.close_all(&c.agent, &pool).await?;
+    // A failed command is a broken bench, not a figure: its latency would be left out.
+    anyhow::ensure!(errors == 0, "{errors} of the viewers run's commands failed");
     let mut lags = lags.lock().map(|l| l.clone()).unwrap_or_default();
     let within = lags
         .iter()
