@@ -156,6 +156,9 @@ struct Args {
     /// Seconds of each viewers run.
     #[arg(long, default_value_t = 30)]
     viewer_seconds: u64,
+    /// Rounds of the viewers runs: without, then with viewers, this many times, pooled.
+    #[arg(long, default_value_t = 3)]
+    viewer_rounds: usize,
     /// After the measurements, ask every question once at the largest size with `auto_explain`
     /// logging `EXPLAIN (ANALYZE, BUFFERS)` of each statement into the Postgres server log.
     #[arg(long)]
@@ -351,6 +354,7 @@ async fn main() -> anyhow::Result<()> {
             viewers: args.viewers,
             rate: args.viewer_rate,
             seconds: args.viewer_seconds,
+            rounds: args.viewer_rounds.max(1),
             explain: args.explain,
         })
         .await?

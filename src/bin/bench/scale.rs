@@ -18,6 +18,8 @@ pub struct AtSize {
     pub requests: Vec<Timed>,
     pub without_viewers: Option<ViewersRun>,
     pub with_viewers: Option<ViewersRun>,
+    /// Each round's command p99 with viewers over the one without just before it.
+    pub round_ratios: Vec<f64>,
 }
 
 /// What to measure.
@@ -28,6 +30,7 @@ pub struct Plan<'a> {
     pub viewers: usize,
     pub rate: f64,
     pub seconds: u64,
+    pub rounds: usize,
     pub explain: bool,
 }
 
@@ -40,23 +43,28 @@ pub async fn run(plan: Plan<'_>) -> anyhow::Result<Vec<AtSize>> {
         let callers = Callers::new(&people)?;
         let engine = Arc::new(Engine::start(&url, None).await?);
         let requests = reads::single_requests(&engine, &callers, plan.samples).await?;
-        let (mut without, mut with) = (None, None);
+        let (mut without, mut with) = (Vec::new(), Vec::new());
         if tickets == largest && plan.viewers > 0 {
+            // Rounds alternate, so that a machine slower for a minute weighs on both kinds;
+            // the p99 of one 20 s run is its 4th-worst command, and two such runs' ratio
+            // moved between 0.7 and 2.2 on this machine with nothing changed.
             let duration = Duration::from_secs(plan.seconds);
-            without = Some(
-                viewers::run(engine.clone(), &callers, &people, 0, plan.rate, duration).await?,
-            );
-            with = Some(
-                viewers::run(
-                    engine.clone(),
-                    &callers,
-                    &people,
-                    plan.viewers,
-                    plan.rate,
-                    duration,
-                )
-                .await?,
-            );
+            for _ in 0..plan.rounds {
+                without.push(
+                    viewers::run(engine.clone(), &callers, &people, 0, plan.rate, duration).await?,
+                );
+                with.push(
+                    viewers::run(
+                        engine.clone(),
+                        &callers,
+                        &people,
+                        plan.viewers,
+                        plan.rate,
+                        duration,
+                    )
+                    .await?,
+                );
+            }
         }
         if let Ok(engine) = Arc::try_unwrap(engine) {
             engine.stop().await;
@@ -64,8 +72,13 @@ pub async fn run(plan: Plan<'_>) -> anyhow::Result<Vec<AtSize>> {
         all.push(AtSize {
             tickets,
             requests,
-            without_viewers: without,
-            with_viewers: with,
+            round_ratios: without
+                .iter()
+                .zip(&with)
+                .map(|(a, b)| b.p99_ms() / a.p99_ms().max(1e-9))
+                .collect(),
+            without_viewers: (!without.is_empty()).then(|| viewers::pooled(&without)),
+            with_viewers: (!with.is_empty()).then(|| viewers::pooled(&with)),
         });
     }
     if plan.explain && largest > 0 {
@@ -100,18 +113,22 @@ fn print(all: &[AtSize]) {
     }
     for at in all {
         if let (Some(without), Some(with)) = (&at.without_viewers, &at.with_viewers) {
+            let ratios: Vec<String> = at.round_ratios.iter().map(|r| format!("{r:.2}")).collect();
             println!(
-                "\nat {} tickets, {} commands/s: command p50 / p99 {:.2} / {:.2} ms without \
-                 viewers, {:.2} / {:.2} ms with {} (ratio {:.2}); boards current p50 {:.0} ms, \
-                 p99 {:.0} ms, max {:.0} ms, {:.1} % within 1 s; {} fetches, {} answered 304",
+                "\nat {} tickets, {} commands/s, {} alternating rounds pooled: command p50 / p99 \
+                 {:.2} / {:.2} ms without viewers, {:.2} / {:.2} ms with {} (ratio {:.2}; by \
+                 round {}); boards current p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms, {:.1} % \
+                 within 1 s; {} fetches, {} answered 304",
                 at.tickets,
                 with.rate_per_s,
+                with.rounds,
                 without.commands_latency.p50_ms,
                 without.commands_latency.p99_ms,
                 with.commands_latency.p50_ms,
                 with.commands_latency.p99_ms,
                 with.viewers,
                 with.commands_latency.p99_ms / without.commands_latency.p99_ms.max(1e-9),
+                ratios.join(", "),
                 with.board_current.p50_ms,
                 with.board_current.p99_ms,
                 with.board_current.max_ms,
