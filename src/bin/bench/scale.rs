@@ -49,6 +49,10 @@ pub async fn run(plan: Plan<'_>) -> anyhow::Result<Vec<AtSize>> {
             // the p99 of one 20 s run is its 4th-worst command, and two such runs' ratio
             // moved between 0.7 and 2.2 on this machine with nothing changed.
             let duration = Duration::from_secs(plan.seconds);
+            // The viewers runs assign tickets to the set's agents, which must be known.
+            engine
+                .make_known(people.agents.iter().map(|a| a.id))
+                .await?;
             // Unmeasured: the first commands on a set just made or just started read cold
             // pages (a first round's p99 without viewers was 108 ms, the next ones' 5-9).
             viewers::run(

@@ -244,7 +244,8 @@ async fn commands(
     done
 }
 
-/// One run with `viewers` viewers (none for the baseline).
+/// One run with `viewers` viewers (none for the baseline). The agents it assigns tickets to
+/// must be known to the engine ([`Engine::make_known`]).
 pub async fn run(
     engine: Arc<Engine>,
     c: &Callers,
@@ -253,9 +254,6 @@ pub async fn run(
     rate: f64,
     duration: Duration,
 ) -> anyhow::Result<Round> {
-    engine
-        .make_known(people.agents.iter().map(|a| a.id))
-        .await?;
     // Tickets of this run's own, so that assignments and comments meet no closed ticket.
     let mut pool = Vec::new();
     for i in 0..40 {
