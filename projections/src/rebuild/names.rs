@@ -8,13 +8,45 @@
 
 use sqlx::PgConnection;
 
+/// The definition of the index whose `pg_class` row is `$index`, without its name or table: two
+/// tables' indexes are the same index when these are equal.
+macro_rules! unnamed {
+    ($index:literal) => {
+        concat!(
+            "regexp_replace(pg_get_indexdef(",
+            $index,
+            ".oid), '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+ ', 'CREATE \\1INDEX ON ')"
+        )
+    };
+}
+
 /// Each index of a table: its name and its definition without its name or table.
-const INDEXES: &str = "SELECT i.relname::text,
-        regexp_replace(pg_get_indexdef(i.oid), '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+ ',
-                       'CREATE \\1INDEX ON ')
- FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
- WHERE x.indrelid = format('public.%I', $1::text)::regclass
- ORDER BY i.relname";
+const INDEXES: &str = concat!(
+    "SELECT i.relname::text, ",
+    unnamed!("i"),
+    " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+      WHERE x.indrelid = format('public.%I', $1::text)::regclass
+      ORDER BY i.relname"
+);
+
+/// The secondary (not unique) indexes of the copy `$1.$2`: name, definition, and the size of
+/// the live table's index of the same definition (0 for none).
+pub(super) const DEFERRED_INDEXES: &str = concat!(
+    "SELECT i.relname::text, pg_get_indexdef(i.oid),
+            coalesce((SELECT max(pg_relation_size(l.oid))
+                      FROM pg_index lx JOIN pg_class l ON l.oid = lx.indexrelid
+                      WHERE lx.indrelid = format('public.%I', $2::text)::regclass
+                        AND ",
+    unnamed!("l"),
+    " = ",
+    unnamed!("i"),
+    "), 0)
+     FROM pg_index x
+     JOIN pg_class i ON i.oid = x.indexrelid
+     JOIN pg_class t ON t.oid = x.indrelid
+     JOIN pg_namespace n ON n.oid = t.relnamespace
+     WHERE n.nspname = $1 AND t.relname = $2 AND NOT x.indisunique"
+);
 
 /// The indexes of `public.table`: (name, definition without name or table).
 pub(super) async fn indexes(
