@@ -777,8 +777,15 @@ fn every_sample_event_is_rebuilt_from_its_type_and_data() {
         let data = event.data();
         let rebuilt = TicketEvent::from_data(event.event_type(), &data).expect("known type");
         assert_eq!(rebuilt, event);
+        let text = data.to_string();
+        let from_text = TicketEvent::from_json(event.event_type(), &text).expect("known type");
+        assert_eq!(from_text, event, "typed from the stored text");
+        let trailing = format!("{text} {{}}");
+        assert!(TicketEvent::from_json(event.event_type(), &trailing).is_err());
     }
     let unknown = TicketEvent::from_data("ticket.exploded", &serde_json::json!({}));
+    assert!(unknown.is_err_and(|e| e.to_string().contains("ticket.exploded")));
+    let unknown = TicketEvent::from_json("ticket.exploded", "{}");
     assert!(unknown.is_err_and(|e| e.to_string().contains("ticket.exploded")));
 }
 
