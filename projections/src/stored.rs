@@ -249,12 +249,7 @@ pub async fn read_envelopes_at<'e, E: PgExecutor<'e>>(
 /// envelope's members (followers read every event; [`RawEvent`] keeps the row's values as they
 /// are, for verification). A row that does not decode is a database error naming the event.
 fn positioned_envelope(row: &PgRow) -> Result<Envelope, sqlx::Error> {
-    let aggregate_id: String = row.try_get("aggregate_id")?;
-    let sequence: i64 = row.try_get("sequence")?;
-    let meta = row
-        .try_get::<sqlx::types::Json<Metadata>, _>("metadata")
-        .map_err(|error| unreadable(&aggregate_id, sequence, error))?
-        .0;
+    let (aggregate_id, sequence, meta) = event_head(row)?;
     Ok(meta.into_envelope(
         aggregate_id,
         sequence,
@@ -310,16 +305,23 @@ pub async fn read_for_read_models<'e, E: PgExecutor<'e>>(
     })
 }
 
-/// A row of a positioned ticket event as read models take it (see [`read_for_read_models`]).
-fn read_model_event(row: &PgRow) -> Result<StoredEvent, sqlx::Error> {
+/// A row's event id (ticket, sequence) and metadata; metadata that does not decode is a
+/// database error naming the event.
+fn event_head(row: &PgRow) -> Result<(String, i64, Metadata), sqlx::Error> {
     let aggregate_id: String = row.try_get("aggregate_id")?;
     let sequence: i64 = row.try_get("sequence")?;
-    let position: i64 = row.try_get("position")?;
-    let event_type: String = row.try_get("event_type")?;
     let meta = row
         .try_get::<sqlx::types::Json<Metadata>, _>("metadata")
         .map_err(|error| unreadable(&aggregate_id, sequence, error))?
         .0;
+    Ok((aggregate_id, sequence, meta))
+}
+
+/// A row of a positioned ticket event as read models take it (see [`read_for_read_models`]).
+fn read_model_event(row: &PgRow) -> Result<StoredEvent, sqlx::Error> {
+    let (aggregate_id, sequence, meta) = event_head(row)?;
+    let position: i64 = row.try_get("position")?;
+    let event_type: String = row.try_get("event_type")?;
     // A `json` column comes as its text.
     let payload: &str = row.try_get_unchecked("payload")?;
     let untyped = |error: serde_json::Error| {
