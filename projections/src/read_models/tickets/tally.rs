@@ -372,39 +372,6 @@ type Key = (Grain, NaiveDate, &'static str, String);
 /// Its map hashes with foldhash rather than the standard SipHash: a rebuild of a million
 /// tickets makes and merges some hundred million entries, and SipHash alone was 3 % of the
 /// machine's time in it.
-/// Removes from `taken` and `put` every entry both hold (as often as both hold it). The two
-/// lists come from [`TicketFacts::entries`] in the same order, so an entry is nearly always
-/// right after the previous one's match: looked for there first, a ticket's twenty-odd entries
-/// cost about as many comparisons instead of one per pair (comparing entries was about 6 % of
-/// a rebuild's own time).
-fn cancel_out(taken: &mut Vec<Entry>, put: &mut Vec<Entry>) {
-    let mut cancelled = vec![false; put.len()];
-    // Where the next entry of `taken` is expected in `put`: after the last one found.
-    let mut next = 0;
-    taken.retain(|entry| {
-        let expected =
-            (next < put.len() && !cancelled[next] && put[next] == *entry).then_some(next);
-        let found = expected.or_else(|| {
-            put.iter()
-                .zip(&cancelled)
-                .position(|(p, done)| !done && p == entry)
-        });
-        match found {
-            Some(i) => {
-                cancelled[i] = true;
-                next = i + 1;
-                false
-            }
-            None => true,
-        }
-    });
-    let mut i = 0;
-    put.retain(|_| {
-        i += 1;
-        !cancelled[i - 1]
-    });
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct Delta {
     changes: foldhash::HashMap<Key, (i64, i64)>,
@@ -438,7 +405,13 @@ impl Delta {
         // An entry in both, on the same creation day, cancels out in every period: most of
         // them, for an event that changes one or two figures.
         if day_of(before) == day_of(after) {
-            cancel_out(&mut taken, &mut put);
+            taken.retain(|entry| match put.iter().position(|p| p == entry) {
+                Some(i) => {
+                    put.swap_remove(i);
+                    false
+                }
+                None => true,
+            });
         }
         for (facts, entries, sign) in [(before, taken, -1), (after, put, 1)] {
             let Some(day) = day_of(facts) else { continue };
