@@ -281,7 +281,7 @@ pub struct ReadBatch {
 ///
 /// Their envelopes' `data` is left `Null`: the typed `event` holds it, decoded straight from the
 /// stored text (parsing it into a `serde_json::Value` first, and dropping that, was about a
-/// seventh of a rebuild's own time).
+/// seventh of the engine's time in a rebuild's fill).
 pub async fn read_for_read_models<'e, E: PgExecutor<'e>>(
     executor: E,
     after: i64,

@@ -61,13 +61,13 @@ enum Step {
 /// them, and the planner guesses without: at 100,000 tickets, a list by requester took 68 ms
 /// instead of 1). Every table is vacuumed at the end ([`vacuum`]). Tables are finished in the
 /// order they were filled, each analyzed as soon as its last index is built, but a GIN build
-/// ready goes ahead of any other step, the one of the largest live index first: building one is the longest step by far (at a
-/// million tickets, 20 to 30 s for the descriptions' trigrams, 9 to 11 s for the titles',
-/// against 1 to 3 s for any other step), so it overlaps the rest instead of ending last. (The
-/// descriptions' index had waited for the titles', the tags' and the custom fields' ones,
-/// ready at the same time.) Tables filled early are finished while the others fill: at a
-/// million tickets, the ticket view's tables while the statistics and requester chains write
-/// their sums (about 12 s).
+/// ready goes ahead of any other step, the one of the largest live index first: building one
+/// is the longest step by far (at a million tickets, 20 to 30 s for the descriptions'
+/// trigrams, 9 to 14 s for the titles', against 1 to 4 s for any other step), so it overlaps
+/// the rest instead of ending last. (The descriptions' index had waited for the titles', the
+/// tags' and the custom fields' ones, ready at the same time.) Tables filled early are
+/// finished while the others fill: at a million tickets, the ticket view's tables while the
+/// statistics and requester chains write their sums (about 12 s).
 ///
 /// (The copies are logged tables, written to the WAL as they filled: see
 /// [`super::Shadow::create`].)
