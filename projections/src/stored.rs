@@ -287,22 +287,7 @@ pub async fn read_for_read_models<'e, E: PgExecutor<'e>>(
     after: i64,
     limit: i64,
 ) -> Result<ReadBatch, sqlx::Error> {
-    let rows = rows_after(executor, after, limit, None).await?;
-    let first = rows.first().map(|r| r.try_get("position")).transpose()?;
-    let last = rows.last().map(|r| r.try_get("position")).transpose()?;
-    let mut events = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let event_type: &str = row.try_get("event_type")?;
-        if is_ticket_event(event_type) {
-            events.push(read_model_event(row)?);
-        }
-    }
-    Ok(ReadBatch {
-        events,
-        first,
-        last,
-        read: rows.len(),
-    })
+    read_batch(executor, after, limit, read_model_event).await
 }
 
 /// A row's event id (ticket, sequence) and metadata; metadata that does not decode is a
@@ -324,21 +309,17 @@ fn read_model_event(row: &PgRow) -> Result<StoredEvent, sqlx::Error> {
     let event_type: String = row.try_get("event_type")?;
     // A `json` column comes as its text.
     let payload: &str = row.try_get_unchecked("payload")?;
-    let untyped = |error: serde_json::Error| {
-        sqlx::Error::Decode(
-            format!("stored event {aggregate_id}:{sequence} cannot be typed: {error}").into(),
-        )
-    };
+    let not_typed = |error| untyped(&format!("{aggregate_id}:{sequence}"), error);
     // Only an escaped U+0000 puts one in the data (JSON text holds no raw control character);
     // the rare event that may hold one is typed through `holdable`, the text replaced.
     let event = if payload.contains("\\u0000") {
-        let mut data: Value = serde_json::from_str(payload).map_err(untyped)?;
+        let mut data: Value = serde_json::from_str(payload).map_err(not_typed)?;
         holdable_value(&mut data);
         TicketEvent::from_data(&event_type, &data)
     } else {
         TicketEvent::from_json(&event_type, payload)
     }
-    .map_err(untyped)?;
+    .map_err(not_typed)?;
     let mut envelope =
         meta.into_envelope(aggregate_id, sequence, event_type, Value::Null, position);
     holdable(&mut envelope);
@@ -364,9 +345,11 @@ pub async fn read_tickets_after<'e, E: PgExecutor<'e>>(
     after: i64,
     limit: i64,
 ) -> Result<ReadBatch, sqlx::Error> {
-    read_batch(executor, after, limit).await
+    read_batch(executor, after, limit, stored_event).await
 }
 
+/// The ticket events of the next `limit` positions after `after`, each decoded by `decode`.
+///
 /// The other streams' events are skipped here, not in the statement: with a filter on
 /// `event_type` beside `position > $1 … LIMIT`, a generic plan that misjudged the filter (no
 /// statistics yet, or few user events) scanned the whole table and sorted it, about 23 ms a
@@ -375,27 +358,35 @@ async fn read_batch<'e, E: PgExecutor<'e>>(
     executor: E,
     after: i64,
     limit: i64,
+    decode: fn(&PgRow) -> Result<StoredEvent, sqlx::Error>,
 ) -> Result<ReadBatch, sqlx::Error> {
-    let envelopes = read_envelopes_after(executor, after, limit, None).await?;
-    let first = envelopes.first().map(|e| e.position);
-    let last = envelopes.last().map(|e| e.position);
-    let read = envelopes.len();
-    let events = envelopes
-        .into_iter()
-        .filter(|envelope| is_ticket_event(&envelope.event_type))
-        .map(|envelope| {
-            let id = envelope.id.clone();
-            StoredEvent::from_envelope(envelope).map_err(|e| {
-                sqlx::Error::Decode(format!("stored event {id} cannot be typed: {e}").into())
-            })
-        })
-        .collect::<Result<_, _>>()?;
+    let rows = rows_after(executor, after, limit, None).await?;
+    let first = rows.first().map(|r| r.try_get("position")).transpose()?;
+    let last = rows.last().map(|r| r.try_get("position")).transpose()?;
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if is_ticket_event(row.try_get("event_type")?) {
+            events.push(decode(row)?);
+        }
+    }
     Ok(ReadBatch {
         events,
         first,
         last,
-        read,
+        read: rows.len(),
     })
+}
+
+/// A row of a positioned ticket event, its envelope as stored.
+fn stored_event(row: &PgRow) -> Result<StoredEvent, sqlx::Error> {
+    let envelope = positioned_envelope(row)?;
+    let id = envelope.id.clone();
+    StoredEvent::from_envelope(envelope).map_err(|error| untyped(&id, error))
+}
+
+/// A stored event whose type or data this version does not know, as a database error naming it.
+fn untyped(id: &str, error: serde_json::Error) -> sqlx::Error {
+    sqlx::Error::Decode(format!("stored event {id} cannot be typed: {error}").into())
 }
 
 /// What replaces U+0000 in read models: U+FFFD, the replacement character.
